@@ -1,0 +1,55 @@
+"""The compiled core: frame checks, CRC-32, InstrumentId and the typed message classes.
+
+The checks run as nogil C functions that return a Status; a failed Status becomes an
+exception once, under the GIL, in problem_error (_status.pxi).
+"""
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
+                            PyBytes_GET_SIZE)
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_Check
+from cpython.object cimport PyTypeObject
+from cpython.ref cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, uint8_t,
+                          uint16_t, uint32_t, uint64_t)
+from libc.string cimport memcmp, memcpy, memset
+
+from alphapulse_codec._crc cimport ap_crc32, ap_crc32_impl, ap_crc32_portable
+from alphapulse_codec._wire cimport *
+
+cdef extern from "Python.h":
+    str PyUnicode_DecodeLatin1(const char* data, Py_ssize_t size, const char* errors)
+
+from collections import namedtuple
+from operator import index as operator_index
+
+from .enums import AssetType, MessageType, TLVType, VenueId
+from .errors import (BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError,
+                     LengthMismatchError, TLVError, TruncatedError, UnknownMessageTypeError,
+                     UnknownVersionError)
+from .layouts import HEADER, MESSAGES, TLVS
+from .tlv import TLV, tlv_from_wire
+
+BookLevel = namedtuple("BookLevel", ["price", "size"])
+BookLevel.__doc__ = "One OrderBook level: price (i64, fixed-point) and size (u64)."
+HEADER_FIELD_NAMES = tuple(f.name for f in HEADER.fields)
+cdef tuple _EMPTY_TUPLE = ()
+
+include "_status.pxi"
+include "_convert.pxi"
+include "_ids.pxi"
+include "_frame.pxi"
+include "_tlv.pxi"
+include "_messages.pxi"
+
+
+def _init_tables():
+    for tlv_type, layout in TLVS.items():
+        _TLV_PAYLOAD_SIZE[int(tlv_type)] = layout.payload_size
+    _register_rules()
+
+
+_init_tables()
+
+MESSAGE_CLASSES = {MessageType(t): <object>_CLASSES[t] for t in range(256) if _CLASSES[t] != NULL}

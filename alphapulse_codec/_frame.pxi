@@ -1,0 +1,439 @@
+# Frames: the per-type rules, the nogil checks, sealing, and the Message view over a frame.
+
+DEFAULT_MAX_FRAME_SIZE = 1 << 20
+
+
+cdef struct TypeRule:
+    uint32_t body_size               # 0: no layout for this message type
+    uint8_t version                  # the version this build reads
+    uint8_t carries_tlv              # fixed body: extra payload bytes are TLV extensions
+    uint8_t tail_count               # variable tail segments after the body (0 to 2)
+    uint16_t tail_count_offset[2]    # body offset of each segment's count field
+    uint8_t tail_count_width[2]      # that field's width in bytes
+    uint16_t tail_element_size[2]    # bytes per counted element
+    int32_t tlv_position_field       # body offset of tlv_offset/tlv_length, -1 if none
+
+
+cdef TypeRule _RULES[256]
+cdef PyObject* _CLASSES[256]
+cdef uint8_t _TLV_PAYLOAD_SIZE[256]  # exact payload length of the known TLV types, 0 if unknown
+
+
+cdef inline uint64_t _read_count(const uint8_t* data, uint8_t width) noexcept nogil:
+    cdef uint8_t u8
+    cdef uint16_t u16
+    cdef uint32_t u32
+    if width == 1:
+        return data[0]
+    if width == 2:
+        memcpy(&u16, data, 2)
+        return u16
+    memcpy(&u32, data, 4)
+    return u32
+
+
+cdef Status walk_tlvs(const uint8_t* area, Py_ssize_t size, Py_ssize_t base,
+                      Problem* p) noexcept nogil:
+    """Check that TLVs tile the area exactly and known types have their layout's length."""
+    cdef Py_ssize_t pos = 0
+    cdef uint8_t tlv_type, length
+    while pos < size:
+        if size - pos < 2:
+            return _fail(p, ST_TLV_OVERRUN, base + pos, 2, size - pos)
+        tlv_type = area[pos]
+        length = area[pos + 1]
+        if 2 + length > size - pos:
+            return _fail(p, ST_TLV_OVERRUN, base + pos, 2 + length, size - pos)
+        if _TLV_PAYLOAD_SIZE[tlv_type] and length != _TLV_PAYLOAD_SIZE[tlv_type]:
+            return _fail(p, ST_TLV_LENGTH, base + pos, _TLV_PAYLOAD_SIZE[tlv_type],
+                         (<uint64_t>tlv_type << 8) | length)
+        pos += 2 + length
+    return OK
+
+
+cdef Status _check_tlv_position(const uint8_t* field, Py_ssize_t area_start, Py_ssize_t area_size,
+                                Py_ssize_t base, Problem* p) noexcept nogil:
+    cdef uint16_t offset, length
+    memcpy(&offset, field, 2)
+    memcpy(&length, field + 2, 2)
+    cdef uint64_t expected_offset = area_start if area_size else 0
+    if offset != expected_offset or length != area_size:
+        return _fail(p, ST_TLV_POSITION, base, (<uint64_t>offset << 16) | length,
+                     (expected_offset << 16) | <uint64_t>area_size)
+    return OK
+
+
+cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base, bint verify,
+                        uint64_t max_frame_size, Py_ssize_t* frame_size,
+                        Problem* p) noexcept nogil:
+    """Validate the frame that starts at `frame`; `base` is its offset in the caller's input."""
+    cdef const MessageHeader_t* header = <const MessageHeader_t*>frame
+    cdef const TypeRule* rule
+    cdef uint64_t total, expected
+    cdef uint32_t crc
+    cdef Py_ssize_t position, area
+    cdef int i
+    p.frame_offset = base
+    if available < <Py_ssize_t>sizeof(MessageHeader_t):
+        return _fail(p, ST_TRUNCATED, base + available, sizeof(MessageHeader_t), available)
+    if header.magic != AP_MAGIC:
+        return _fail(p, ST_BAD_MAGIC, base, AP_MAGIC, header.magic)
+    total = sizeof(MessageHeader_t) + <uint64_t>header.payload_size
+    if total > max_frame_size:
+        return _fail(p, ST_TOO_LARGE, base + 8, max_frame_size, total)
+    rule = &_RULES[header.message_type]
+    if rule.body_size == 0:
+        return _fail(p, ST_UNKNOWN_TYPE, base + 4, 0, header.message_type)
+    if header.version != rule.version:
+        return _fail(p, ST_UNKNOWN_VERSION, base + 5, header.message_type, header.version)
+    if total > <uint64_t>available:
+        return _fail(p, ST_TRUNCATED, base + available, total, available)
+    if verify:
+        crc = ap_crc32(ap_crc32(0, frame, 28), frame + 32, header.payload_size)
+        if crc != header.checksum:
+            return _fail(p, ST_CHECKSUM, base + 28, crc, header.checksum)
+    if header.payload_size < rule.body_size:
+        return _fail(p, ST_SHORT_BODY, base + 8, rule.body_size, header.payload_size)
+    frame_size[0] = <Py_ssize_t>total
+    position = sizeof(MessageHeader_t) + rule.body_size
+    if rule.tail_count:
+        expected = rule.body_size
+        for i in range(rule.tail_count):
+            expected += _read_count(frame + 32 + rule.tail_count_offset[i],
+                                    rule.tail_count_width[i]) * rule.tail_element_size[i]
+        if expected != header.payload_size:
+            return _fail(p, ST_TAIL_MISMATCH, base + 8, expected, header.payload_size)
+        return OK
+    area = <Py_ssize_t>total - position
+    if rule.tlv_position_field >= 0 and _check_tlv_position(
+            frame + 32 + rule.tlv_position_field, position, area,
+            base + 32 + rule.tlv_position_field, p):
+        return p.status
+    return walk_tlvs(frame + position, area, base + position, p)
+
+
+cdef void _seal(bytes frame, uint8_t message_type, object version, object source, object flags,
+                object sequence, object timestamp, str name) except *:
+    """Fill the header of a built frame: magic, type, header fields, payload_size, checksum."""
+    cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(frame)
+    cdef MessageHeader_t* header = <MessageHeader_t*>data
+    cdef Py_ssize_t size = len(frame)
+    if size - 32 > 0xFFFFFFFF:
+        raise FieldValueError(f"{name}: a payload of {size - 32} bytes does not fit payload_size",
+                              field="payload_size")
+    header.magic = AP_MAGIC
+    header.message_type = message_type
+    header.version = <uint8_t>_uint_arg(version, 0xFF, f"{name} header version (u8)")
+    header.source = <uint8_t>_uint_arg(source, 0xFF, f"{name} header source (u8)")
+    header.flags = <uint8_t>_uint_arg(flags, 0xFF, f"{name} header flags (u8)")
+    header.payload_size = <uint32_t>(size - 32)
+    header.sequence = _uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, f"{name} header sequence (u64)")
+    header.timestamp = _uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, f"{name} header timestamp (u64)")
+    header.checksum = ap_crc32(ap_crc32(0, data, 28), data + 32, size - 32)
+
+
+cdef bytes _new_frame(Py_ssize_t size):
+    cdef bytes frame = PyBytes_FromStringAndSize(NULL, size)
+    memset(PyBytes_AS_STRING(frame), 0, size)
+    return frame
+
+
+cdef bytes _tlv_area(object tlvs):
+    if not tlvs:
+        return b""
+    parts = []
+    for item in tlvs:
+        if not isinstance(item, TLV):
+            raise FieldValueError(
+                f"tlv: expected TLV objects (PoolAddressTLV, RawTLV, ...), got {type(item).__name__}",
+                field="tlv")
+        parts.append(item.to_bytes())
+    return b"".join(parts)
+
+
+cdef class Header:
+    """The 32-byte header of a frame, read in place."""
+
+    cdef Message _message
+
+    @property
+    def magic(self):
+        return (<const MessageHeader_t*>self._message._data).magic
+
+    @property
+    def message_type(self):
+        return (<const MessageHeader_t*>self._message._data).message_type
+
+    @property
+    def version(self):
+        return (<const MessageHeader_t*>self._message._data).version
+
+    @property
+    def source(self):
+        return (<const MessageHeader_t*>self._message._data).source
+
+    @property
+    def flags(self):
+        return (<const MessageHeader_t*>self._message._data).flags
+
+    @property
+    def payload_size(self):
+        return (<const MessageHeader_t*>self._message._data).payload_size
+
+    @property
+    def sequence(self):
+        return (<const MessageHeader_t*>self._message._data).sequence
+
+    @property
+    def timestamp(self):
+        return (<const MessageHeader_t*>self._message._data).timestamp
+
+    @property
+    def checksum(self):
+        return (<const MessageHeader_t*>self._message._data).checksum
+
+    def __repr__(self):
+        return "Header(" + ", ".join(
+            f"{name}={getattr(self, name)}" for name in HEADER_FIELD_NAMES) + ")"
+
+
+cdef class Message:
+    """A frame of one message type: its fields are read in place from the frame's bytes.
+
+    Decoded messages view the caller's buffer without copying it (a buffer such as a
+    bytearray stays locked against resizing while the message lives); built messages own
+    their sealed frame. Messages are immutable.
+    """
+
+    cdef object _owner
+    cdef const uint8_t* _data
+    cdef Py_ssize_t _size
+    cdef Py_buffer _view
+    cdef bint _has_view
+
+    def __dealloc__(self):
+        if self._has_view:
+            PyBuffer_Release(&self._view)
+
+    cdef int _own(self, bytes frame) except -1:
+        self._owner = frame
+        self._data = <const uint8_t*>PyBytes_AS_STRING(frame)
+        self._size = len(frame)
+        return 0
+
+    @property
+    def header(self):
+        """The frame's header, read in place."""
+        cdef Header header = Header.__new__(Header)
+        header._message = self
+        return header
+
+    @property
+    def size(self):
+        """Bytes of the whole frame."""
+        return self._size
+
+    def to_bytes(self):
+        """The sealed frame (the same object each time for a built message)."""
+        if PyBytes_CheckExact(self._owner) and len(self._owner) == self._size:
+            return self._owner
+        return PyBytes_FromStringAndSize(<const char*>self._data, self._size)
+
+    def __bytes__(self):
+        return self.to_bytes()
+
+    def __buffer__(self, flags):
+        return memoryview(self.to_bytes())
+
+    cdef inline const TypeRule* _rule(self):
+        return &_RULES[self._data[4]]
+
+    cdef tuple _tlv_bounds(self):
+        cdef const TypeRule* rule = self._rule()
+        if not rule.carries_tlv:
+            return (0, 0)
+        return (32 + rule.body_size, self._size)
+
+    @property
+    def tlv(self):
+        """The TLV extensions after a fixed body, in wire order (empty for variable bodies)."""
+        start, end = self._tlv_bounds()
+        return _tlvs_of(self._data, start, end)
+
+    def find_tlv(self, tlv_type):
+        """The first TLV extension of `tlv_type`, or None."""
+        start, end = self._tlv_bounds()
+        return _find_tlv_of(self._data, start, end, tlv_type)
+
+    def fields(self):
+        """The body fields as a dict (padding left out), tails included."""
+        layout = type(self).layout
+        names = [f.name for f in layout.value_fields] + [t.name for t in layout.tail]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self):
+        body = ", ".join(f"{name}={value!r}" for name, value in self.fields().items())
+        tlv = f", tlv={list(self.tlv)!r}" if self._rule().carries_tlv and self._size > 32 + self._rule().body_size else ""
+        return f"{type(self).__name__}({body}{tlv}, header={self.header!r})"
+
+    def __eq__(self, other):
+        if not isinstance(other, Message):
+            return NotImplemented
+        cdef Message that = <Message>other
+        return self._size == that._size and memcmp(self._data, that._data, self._size) == 0
+
+    def __hash__(self):
+        return hash(PyBytes_FromStringAndSize(<const char*>self._data, self._size))
+
+    def __reduce__(self):
+        return decode, (self.to_bytes(),)
+
+
+cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, Py_ssize_t size):
+    """A message of the frame's type over `data`; takes over `view` when given."""
+    cdef object cls = <object>_CLASSES[data[4]]
+    cdef Message message = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
+    message._owner = owner
+    message._data = data
+    message._size = size
+    if view is not NULL:
+        message._view = view[0]
+        message._has_view = True
+    return message
+
+
+cdef uint64_t _max_size_arg(object max_frame_size) except? 0:
+    return _uint_arg(max_frame_size, 0xFFFFFFFFFFFFFFFF, "max_frame_size")
+
+
+def decode(buffer, *, bint verify=True, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+    """The message of the one frame that fills `buffer` (any buffer: bytes, memoryview, ...).
+
+    The message is a view: nothing is copied. verify=False skips the CRC check (bounds and
+    lengths are always checked). Raises a ParseError subclass on any bad input.
+    """
+    cdef Problem problem
+    cdef Py_ssize_t frame_size = 0
+    cdef Py_buffer view
+    cdef uint64_t limit = _max_size_arg(max_frame_size)
+    cdef const uint8_t* data
+    cdef Py_ssize_t size
+    if PyBytes_CheckExact(buffer):
+        data = <const uint8_t*>PyBytes_AS_STRING(buffer)
+        size = PyBytes_GET_SIZE(buffer)
+        if check_frame(data, size, 0, verify, limit, &frame_size, &problem):
+            raise problem_error(&problem)
+        if frame_size != size:
+            _fail(&problem, ST_TRAILING, frame_size, frame_size, size - frame_size)
+            raise problem_error(&problem)
+        return _message_view(buffer, NULL, data, size)
+    PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+    try:
+        if check_frame(<const uint8_t*>view.buf, view.len, 0, verify, limit, &frame_size, &problem):
+            raise problem_error(&problem)
+        if frame_size != view.len:
+            _fail(&problem, ST_TRAILING, frame_size, frame_size, view.len - frame_size)
+            raise problem_error(&problem)
+    except BaseException:
+        PyBuffer_Release(&view)
+        raise
+    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size)
+
+
+@cython.final
+cdef class FrameIterator:
+    """Iterates the frames of a buffer that holds several back to back."""
+
+    cdef object _owner
+    cdef Py_buffer _view
+    cdef Py_ssize_t _position
+    cdef bint _verify
+    cdef uint64_t _limit
+    cdef bint _done
+
+    def __cinit__(self, buffer, bint verify=True, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+        self._limit = _max_size_arg(max_frame_size)
+        PyObject_GetBuffer(buffer, &self._view, PyBUF_SIMPLE)
+        self._owner = buffer
+        self._verify = verify
+
+    def __dealloc__(self):
+        if self._owner is not None:
+            PyBuffer_Release(&self._view)
+
+    def __iter__(self):
+        return self
+
+    @property
+    def position(self):
+        """Byte offset of the next frame."""
+        return self._position
+
+    def __next__(self):
+        cdef Problem problem
+        cdef Py_ssize_t frame_size = 0
+        cdef Py_buffer view
+        cdef const uint8_t* data = <const uint8_t*>self._view.buf + self._position
+        if self._done or self._position >= self._view.len:
+            raise StopIteration
+        if check_frame(data, self._view.len - self._position, self._position, self._verify,
+                       self._limit, &frame_size, &problem):
+            self._done = True
+            raise problem_error(&problem)
+        # each message holds its own export, so it outlives this iterator safely
+        PyObject_GetBuffer(self._owner, &view, PyBUF_SIMPLE)
+        self._position += frame_size
+        return _message_view(self._owner, &view, data, frame_size)
+
+
+def iter_frames(buffer, *, verify=True, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+    """An iterator over the messages of a buffer of frames back to back.
+
+    Stops with a ParseError subclass at the first bad frame; `.position` tells where.
+    """
+    return FrameIterator(buffer, verify, max_frame_size)
+
+
+def crc32(data, value=0):
+    """CRC-32 of `data` continuing from `value`, equal to zlib.crc32(data, value)."""
+    cdef Py_buffer view
+    cdef uint32_t start = <uint32_t>_uint_arg(value, 0xFFFFFFFF, "crc32 value")
+    cdef uint32_t result
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        if view.len >= 4096:
+            with nogil:
+                result = ap_crc32(start, <const unsigned char*>view.buf, view.len)
+        else:
+            result = ap_crc32(start, <const unsigned char*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return result
+
+
+def crc32_portable(data, value=0):
+    """The table-driven CRC-32, for checking the accelerated path."""
+    cdef Py_buffer view
+    cdef uint32_t start = <uint32_t>_uint_arg(value, 0xFFFFFFFF, "crc32 value")
+    cdef uint32_t result
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        result = ap_crc32_portable(start, <const unsigned char*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return result
+
+
+def crc32_implementation():
+    """The name of the CRC-32 path this CPU uses."""
+    return ap_crc32_impl().decode()
+
+
+def layout_offsets():
+    """{(C struct, field): (offset, size)} as the C compiler laid the structs out."""
+    cdef size_t i
+    return {
+        (AP_FIELD_INFO[i].struct_name.decode(), AP_FIELD_INFO[i].field.decode()):
+            (AP_FIELD_INFO[i].offset, AP_FIELD_INFO[i].size)
+        for i in range(AP_FIELD_INFO_COUNT)
+    }

@@ -1,0 +1,213 @@
+# InstrumentId: the 12-byte bijective instrument identifier, and its packing rules in C.
+
+cdef enum:
+    U64_ASSET_BITS = 40
+
+
+cdef inline uint64_t _pool_asset_id(uint64_t a, uint64_t b) noexcept nogil:
+    # the design's formula, kept for compatibility: deterministic, not reversible
+    if a > b:
+        a, b = b, a
+    return (a >> 1) ^ (b << 1)
+
+
+cdef inline uint64_t _u64_form(const InstrumentId_t* v) noexcept nogil:
+    return ((<uint64_t>v.venue) << 48) | ((<uint64_t>v.asset_type) << 40) | (
+        v.asset_id & ((1ULL << U64_ASSET_BITS) - 1))
+
+
+cdef inline bint _u64_form_is_lossless(const InstrumentId_t* v) noexcept nogil:
+    return v.reserved == 0 and v.asset_id >> U64_ASSET_BITS == 0
+
+
+cdef inline uint64_t _big_endian_u64(const uint8_t* data, Py_ssize_t size) noexcept nogil:
+    """The first `size` (<= 8) bytes as a big-endian integer, NUL-padded on the right."""
+    cdef uint64_t value = 0
+    cdef Py_ssize_t i
+    for i in range(8):
+        value = (value << 8) | (data[i] if i < size else 0)
+    return value
+
+
+cdef bytes _address_bytes(object address, str where):
+    if not isinstance(address, str) or len(address) != 42 or not address.startswith(("0x", "0X")):
+        raise FieldValueError(
+            f"{where}: expected '0x' followed by 40 hex digits, got {address!r}", field=where)
+    try:
+        return bytes.fromhex(address[2:])
+    except ValueError:
+        raise FieldValueError(f"{where}: {address!r} is not valid hex", field=where) from None
+
+
+cdef InstrumentId _iid_new(InstrumentId_t value):
+    cdef InstrumentId result = InstrumentId.__new__(InstrumentId)
+    result.v = value
+    return result
+
+
+cdef InstrumentId_t _iid_arg(object value, str where) except *:
+    cdef InstrumentId_t zero
+    if type(value) is InstrumentId:
+        return (<InstrumentId>value).v
+    if value is None:
+        memset(&zero, 0, sizeof(zero))
+        return zero
+    raise FieldValueError(f"{where}: expected an InstrumentId, got {type(value).__name__}",
+                          field=where)
+
+
+cdef str _enum_name(object enum_type, int value):
+    try:
+        return enum_type(value).name
+    except ValueError:
+        return str(value)
+
+
+@cython.final
+cdef class InstrumentId:
+    """A bijective instrument identifier: venue, asset type, reserved byte and 64-bit asset id.
+
+    Immutable and hashable; equal when all four fields are equal.
+    """
+
+    cdef InstrumentId_t v
+
+    def __init__(self, venue=0, asset_type=0, asset_id=0, reserved=0):
+        self.v.venue = <uint16_t>_uint_arg(venue, 0xFFFF, "InstrumentId.venue (u16)")
+        self.v.asset_type = <uint8_t>_uint_arg(asset_type, 0xFF, "InstrumentId.asset_type (u8)")
+        self.v.reserved = <uint8_t>_uint_arg(reserved, 0xFF, "InstrumentId.reserved (u8)")
+        self.v.asset_id = _uint_arg(asset_id, 0xFFFFFFFFFFFFFFFF, "InstrumentId.asset_id (u64)")
+
+    @property
+    def venue(self):
+        """VenueId number (u16)."""
+        return self.v.venue
+
+    @property
+    def asset_type(self):
+        """AssetType number (u8)."""
+        return self.v.asset_type
+
+    @property
+    def reserved(self):
+        """Reserved byte, kept on the wire (u8)."""
+        return self.v.reserved
+
+    @property
+    def asset_id(self):
+        """Venue-specific identifier (u64)."""
+        return self.v.asset_id
+
+    @classmethod
+    def stock(cls, venue, str symbol not None):
+        """A stock: 1 to 8 printable ASCII characters, big-endian into asset_id."""
+        if not 1 <= len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable():
+            raise FieldValueError(
+                f"InstrumentId.stock: symbol {symbol!r} must be 1 to 8 printable ASCII characters",
+                field="symbol")
+        cdef bytes raw = symbol.encode("ascii")
+        return InstrumentId(venue, AssetType.Stock,
+                            _big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), len(raw)))
+
+    @classmethod
+    def ethereum_token(cls, address, venue=VenueId.Ethereum):
+        """An ERC-20 token: asset_id is the first 8 bytes of its address, big-endian."""
+        cdef bytes raw = _address_bytes(address, "InstrumentId.ethereum_token address")
+        return InstrumentId(venue, AssetType.Token,
+                            _big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
+
+    @classmethod
+    def pool(cls, dex, InstrumentId token0 not None, InstrumentId token1 not None):
+        """A DEX pool named by its two tokens (the design's formula: not reversible)."""
+        return InstrumentId(dex, AssetType.Pool, _pool_asset_id(token0.v.asset_id, token1.v.asset_id))
+
+    @classmethod
+    def pool_from_address(cls, dex, address):
+        """A DEX pool named by its own contract address: the first 8 bytes, big-endian."""
+        cdef bytes raw = _address_bytes(address, "InstrumentId.pool_from_address address")
+        return InstrumentId(dex, AssetType.Pool,
+                            _big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
+
+    def to_u64(self):
+        """The design's 64-bit form; refuses an ID it cannot hold without losing bits."""
+        if not _u64_form_is_lossless(&self.v):
+            lost = "reserved byte" if self.v.reserved else f"asset_id 0x{self.v.asset_id:x}"
+            raise FieldValueError(
+                f"{self!r} has no lossless 64-bit form: its {lost} does not fit the 40 bits"
+                " left for asset_id with reserved 0; use .key", field="asset_id")
+        return _u64_form(&self.v)
+
+    @staticmethod
+    def from_u64(value):
+        """The ID of a 64-bit form made by to_u64."""
+        cdef uint64_t packed = _uint_arg(value, 0xFFFFFFFFFFFFFFFF, "InstrumentId.from_u64 value")
+        cdef InstrumentId_t v
+        v.venue = <uint16_t>(packed >> 48)
+        v.asset_type = <uint8_t>(packed >> 40)
+        v.reserved = 0
+        v.asset_id = packed & ((1ULL << U64_ASSET_BITS) - 1)
+        return _iid_new(v)
+
+    @property
+    def key(self):
+        """Lossless integer key of all 96 bits: venue, asset_type, reserved, asset_id."""
+        return (((<object>self.v.venue << 8 | self.v.asset_type) << 8 | self.v.reserved) << 64
+                | <object>self.v.asset_id)
+
+    @staticmethod
+    def from_key(key):
+        """The ID whose .key is `key`."""
+        key = _as_index(key, "InstrumentId.from_key key")
+        if not 0 <= key < 1 << 96:
+            raise FieldValueError(f"InstrumentId.from_key: {key} is not a 96-bit key", field="key")
+        return InstrumentId(key >> 80, (key >> 72) & 0xFF, key & 0xFFFFFFFFFFFFFFFF,
+                            (key >> 64) & 0xFF)
+
+    def to_bytes(self):
+        """The 12 wire bytes."""
+        return PyBytes_FromStringAndSize(<const char*>&self.v, sizeof(InstrumentId_t))
+
+    @staticmethod
+    def from_bytes(data):
+        """The ID of 12 wire bytes."""
+        cdef bytes raw = _bytes_like(data, "InstrumentId.from_bytes")
+        if len(raw) != sizeof(InstrumentId_t):
+            raise TruncatedError(f"an InstrumentId is 12 bytes, got {len(raw)}", offset=len(raw))
+        cdef InstrumentId_t v
+        memcpy(&v, PyBytes_AS_STRING(raw), sizeof(v))
+        return _iid_new(v)
+
+    @property
+    def symbol(self):
+        """The stock symbol packed into asset_id (meaningful for AssetType.Stock)."""
+        cdef uint8_t raw[8]
+        cdef int i
+        for i in range(8):
+            raw[i] = (self.v.asset_id >> (56 - 8 * i)) & 0xFF
+        return _ascii_value(raw, 8)
+
+    def debug_info(self):
+        """A readable description, as the design's debug_info."""
+        venue = _enum_name(VenueId, self.v.venue)
+        if self.v.asset_type == AssetType.Token and self.v.venue == VenueId.Ethereum:
+            return f"ETH Token 0x{self.v.asset_id:016x}..."
+        if self.v.asset_type == AssetType.Stock:
+            return f"{venue} Stock: {self.symbol}"
+        if self.v.asset_type == AssetType.Pool:
+            return f"{venue} Pool #{self.v.asset_id}"
+        return f"{venue} {_enum_name(AssetType, self.v.asset_type)} #{self.v.asset_id}"
+
+    def __eq__(self, other):
+        if type(other) is not InstrumentId:
+            return NotImplemented
+        return memcmp(&self.v, &(<InstrumentId>other).v, sizeof(InstrumentId_t)) == 0
+
+    def __hash__(self):
+        return hash((self.v.venue, self.v.asset_type, self.v.reserved, self.v.asset_id))
+
+    def __repr__(self):
+        return (f"InstrumentId(venue={self.v.venue}, asset_type={self.v.asset_type},"
+                f" asset_id={self.v.asset_id}, reserved={self.v.reserved})")
+
+    def __reduce__(self):
+        return InstrumentId, (self.v.venue, self.v.asset_type, self.v.asset_id, self.v.reserved)

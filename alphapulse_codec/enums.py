@@ -1,0 +1,237 @@
+"""Enumerations of the wire format.
+
+MessageType and SourceType carry the design's values. VenueId, AssetType and the execution
+enums are the project's own numbering, fixed by docs/protocol.md. Decoding never rejects a body
+value that no enum names: these enums name values, they do not restrict them.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class MessageType(IntEnum):
+    # market data (1-19)
+    Trade = 1
+    Quote = 2
+    OrderBook = 3
+    InstrumentDiscovered = 10
+    PoolDiscovered = 11
+    VenueUpdate = 12
+    # signals (20-39)
+    ArbitrageOpportunity = 20
+    PositionUpdate = 21
+    StrategyAlert = 22
+    RebalanceSignal = 23
+    RiskMetric = 24
+    PerformanceUpdate = 25
+    PoolArbitrageSignal = 30
+    LiquidityImbalance = 31
+    ImpermanentLossAlert = 32
+    MEVOpportunity = 33
+    FlashLoanSignal = 34
+    YieldFarmingUpdate = 35
+    GasOptimizationSignal = 36
+    DeFiSignal = 37
+    # execution (40-59)
+    OrderRequest = 40
+    OrderStatus = 41
+    Fill = 42
+    OrderCancel = 43
+    OrderModify = 44
+    ExecutionReport = 45
+    # system (100-109)
+    Heartbeat = 100
+    Snapshot = 101
+    Error = 102
+    ConfigUpdate = 103
+    # first value of the range (200-255) kept for schemas registered at run time
+    Custom = 200
+
+
+class Domain(IntEnum):
+    """The relay domain a message type belongs to, by its numeric range."""
+
+    MarketData = 1
+    Signal = 2
+    Execution = 3
+    System = 4
+    Custom = 5
+
+    @classmethod
+    def of(cls, message_type: int) -> Domain | None:
+        """The domain of a message type number, or None when no range holds it."""
+        for domain, (low, high) in DOMAIN_RANGES.items():
+            if low <= message_type <= high:
+                return domain
+        return None
+
+
+DOMAIN_RANGES: dict[Domain, tuple[int, int]] = {
+    Domain.MarketData: (1, 19),
+    Domain.Signal: (20, 39),
+    Domain.Execution: (40, 59),
+    Domain.System: (100, 109),
+    Domain.Custom: (200, 255),
+}
+
+
+class SourceType(IntEnum):
+    BinanceCollector = 1
+    KrakenCollector = 2
+    CoinbaseCollector = 3
+    PolygonCollector = 4
+    AlpacaCollector = 5
+    MarketDataRelay = 20
+    SignalRelay = 21
+    ExecutionRelay = 22
+    SystemRelay = 23
+    ArbitrageStrategy = 40
+    MomentumStrategy = 41
+    MarketMakingStrategy = 42
+    PortfolioManager = 60
+    RiskManager = 61
+    ExecutionEngine = 80
+    VenueConnector = 81
+    External = 100
+
+
+class VenueId(IntEnum):
+    # stock and derivatives exchanges, brokers (1-99)
+    NYSE = 1
+    NASDAQ = 2
+    NYSEArca = 3
+    CBOE = 4
+    IEX = 5
+    LSE = 6
+    CME = 7
+    Alpaca = 20
+    # centralized crypto exchanges (100-199)
+    Binance = 100
+    Kraken = 101
+    Coinbase = 102
+    OKX = 103
+    Bybit = 104
+    # blockchains (200-299)
+    Ethereum = 200
+    Polygon = 201
+    Arbitrum = 202
+    Optimism = 203
+    Base = 204
+    BSC = 205
+    Avalanche = 206
+    Solana = 207
+    # decentralized exchanges and DeFi protocols (300-399)
+    UniswapV2 = 300
+    UniswapV3 = 301
+    SushiSwap = 302
+    Curve = 303
+    Balancer = 304
+    PancakeSwap = 305
+    QuickSwap = 306
+    Aave = 320
+
+
+class AssetType(IntEnum):
+    Stock = 1
+    ETF = 2
+    Option = 3
+    Future = 4
+    Forex = 5
+    CryptoSpot = 6
+    Token = 7
+    Pool = 8
+    LPToken = 9
+    NFT = 10
+    Bond = 11
+
+
+class TLVType(IntEnum):
+    PoolAddresses = 1
+    TertiaryVenue = 2
+    MEVBundle = 3
+    SlippageModel = 4
+    FlashLoanParams = 11
+    LiquidationTarget = 12
+    SandwichParams = 13
+    GasOptimization = 21
+    CrossChain = 22
+    Layer2Params = 23
+    CustomStrategy = 100
+    Reserved = 200
+
+
+class Side(IntEnum):
+    Buy = 1
+    Sell = 2
+
+
+class OrderType(IntEnum):
+    """FIX tag 40 (OrdType) semantics."""
+
+    Market = 1
+    Limit = 2
+    Stop = 3
+    StopLimit = 4
+
+
+class TimeInForce(IntEnum):
+    """FIX tag 59 (TimeInForce) semantics."""
+
+    Day = 0
+    GoodTillCancel = 1
+    ImmediateOrCancel = 3
+    FillOrKill = 4
+    GoodTillDate = 6
+
+
+class OrdStatus(IntEnum):
+    """FIX tag 39 (OrdStatus) semantics."""
+
+    New = 0
+    PartiallyFilled = 1
+    Filled = 2
+    Canceled = 4
+    PendingCancel = 6
+    Rejected = 8
+    PendingNew = 10
+    Expired = 12
+    PendingReplace = 14
+
+
+class ExecType(IntEnum):
+    """FIX tag 150 (ExecType) semantics."""
+
+    New = 0
+    Canceled = 4
+    Replaced = 5
+    PendingCancel = 6
+    Rejected = 8
+    PendingNew = 10
+    Expired = 12
+    PendingReplace = 14
+    Trade = 15
+    OrderStatus = 16
+
+
+class LiquidityIndicator(IntEnum):
+    Maker = 1
+    Taker = 2
+
+
+class VenueStatus(IntEnum):
+    Open = 1
+    Halted = 2
+    Closed = 3
+    Degraded = 4
+
+
+class Severity(IntEnum):
+    Info = 1
+    Warning = 2
+    Error = 3
+    Critical = 4
+
+
+class BookUpdateKind(IntEnum):
+    Snapshot = 0
+    Delta = 1

@@ -1,0 +1,68 @@
+"""The exceptions of the codec.
+
+Every failure to decode or build a frame raises a subclass of ParseError, which is a
+ValueError. ``offset`` is the byte offset in the input where the problem was found,
+``frame_offset`` the offset of the frame it belongs to, ``field`` the field at fault
+(all None where they do not apply).
+"""
+from __future__ import annotations
+
+
+class ParseError(ValueError):
+    """A frame could not be decoded, or fields could not be built into one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        frame_offset: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.frame_offset = frame_offset
+        self.field = field
+
+
+class BadMagicError(ParseError):
+    """The 4 bytes at the start of a frame are not 0xDEADBEEF (EF BE AD DE)."""
+
+
+class ChecksumError(ParseError):
+    """The frame's CRC-32 does not match its checksum field."""
+
+
+class TruncatedError(ParseError):
+    """The input ends before the frame does."""
+
+
+class FrameTooLargeError(ParseError):
+    """payload_size announces a frame larger than the configured maximum."""
+
+
+class UnknownMessageTypeError(ParseError):
+    """No layout is known for the frame's message_type."""
+
+
+class UnknownVersionError(ParseError):
+    """The message type is known, but not at the frame's version."""
+
+
+class LengthMismatchError(ParseError):
+    """payload_size disagrees with the body, the tail lengths, or the input's length."""
+
+
+class TLVError(ParseError):
+    """A TLV extension runs past the end of its area, or has the wrong length for its type."""
+
+
+class FieldValueError(ParseError):
+    """A value given to build a frame does not fit its field (range, length, ID rules)."""
+
+
+__all__ = [
+    "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
+    "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
+    "FieldValueError",
+]

@@ -1,0 +1,619 @@
+"""Every wire layout, declared once.
+
+This module is the single source of truth for the byte layout of the header, the InstrumentId,
+each message body and each TLV. The packed C structs (``_c/wire.h`` and ``_wire.pxd``) and the
+typed message classes (``_messages.pxi``) are generated from it by ``tools/generate.py``; the
+numpy dtypes, the JSON mapping and the tables of docs/protocol.md are derived from it at run
+time or checked against it by the tests.
+
+Field types: ``u8 u16 u32 u64 i8 i16 i32 i64 u128 i128`` (little-endian integers),
+``instrument_id`` (the 12-byte InstrumentId), ``bytes[N]`` (raw bytes: addresses, hashes),
+``ascii[N]`` (text, NUL-padded on the right) and ``pad[N]`` (written as zero, ignored on read).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .enums import MessageType, TLVType
+
+INTEGER_SIZES = {
+    "u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16,
+    "i8": 1, "i16": 2, "i32": 4, "i64": 8, "i128": 16,
+}
+INSTRUMENT_ID_SIZE = 12
+HEADER_SIZE = 32
+MAGIC = 0xDEADBEEF
+_ARRAY_TYPE = re.compile(r"^(bytes|ascii|pad)\[(\d+)\]$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    doc: str = ""
+    offset: int = -1  # from the start of the struct; set by Layout
+
+    @property
+    def size(self) -> int:
+        if self.type in INTEGER_SIZES:
+            return INTEGER_SIZES[self.type]
+        if self.type == "instrument_id":
+            return INSTRUMENT_ID_SIZE
+        return int(self.array_kind_and_length[1])
+
+    @property
+    def array_kind_and_length(self) -> tuple[str, int]:
+        match = _ARRAY_TYPE.match(self.type)
+        if match is None:
+            raise ValueError(f"field {self.name}: {self.type!r} is not an array type")
+        return match.group(1), int(match.group(2))
+
+    @property
+    def kind(self) -> str:
+        """``int``, ``instrument_id``, ``bytes``, ``ascii`` or ``pad``."""
+        if self.type in INTEGER_SIZES:
+            return "int"
+        if self.type == "instrument_id":
+            return "instrument_id"
+        return self.array_kind_and_length[0]
+
+    @property
+    def is_padding(self) -> bool:
+        return self.kind == "pad"
+
+    @property
+    def signed(self) -> bool:
+        return self.type.startswith("i") and self.type in INTEGER_SIZES
+
+
+@dataclass(frozen=True)
+class Tail:
+    """A variable-length segment that follows the fixed body, in declaration order.
+
+    Its length is ``count_field`` (a body field) times the element size of ``kind``:
+    1 byte for ``utf8`` and ``bytes``, 16 bytes (price i64, size u64) for ``levels``.
+    """
+
+    name: str
+    count_field: str
+    kind: str
+    doc: str = ""
+
+    @property
+    def element_size(self) -> int:
+        return BOOK_LEVEL_SIZE if self.kind == "levels" else 1
+
+
+BOOK_LEVEL_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A packed struct: fields back to back, offsets from the start of the struct."""
+
+    name: str
+    fields: tuple[Field, ...]
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        placed, offset = [], 0
+        for f in self.fields:
+            placed.append(Field(f.name, f.type, f.doc, offset))
+            offset += f.size
+        object.__setattr__(self, "fields", tuple(placed))
+        names = [f.name for f in placed]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: duplicate field names")
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def value_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.is_padding)
+
+
+@dataclass(frozen=True)
+class MessageLayout(Layout):
+    """A message body: the struct that follows the 32-byte header in a frame.
+
+    ``fields`` hold body offsets (0 = first byte after the header); ``frame_offset`` adds the
+    header. A message without ``tail`` is fixed-size and may carry TLV extensions after its
+    body; a message with a tail carries none.
+    """
+
+    message_type: MessageType = MessageType.Custom
+    struct_name: str = ""
+    tail: tuple[Tail, ...] = field(default_factory=tuple)
+    designed_here: bool = False
+
+    @property
+    def body_size(self) -> int:
+        return self.size
+
+    @property
+    def frame_size(self) -> int:
+        """Header plus fixed body: the smallest frame of this type."""
+        return HEADER_SIZE + self.size
+
+    @property
+    def carries_tlv(self) -> bool:
+        return not self.tail
+
+    def frame_offset(self, name: str) -> int:
+        return HEADER_SIZE + self.field(name).offset
+
+
+def _fields(*specs: tuple[str, str] | tuple[str, str, str]) -> tuple[Field, ...]:
+    return tuple(Field(*spec) for spec in specs)
+
+
+HEADER = Layout("MessageHeader", _fields(
+    ("magic", "u32", "always 0xDEADBEEF"),
+    ("message_type", "u8", "MessageType"),
+    ("version", "u8", "schema version of the body"),
+    ("source", "u8", "SourceType of the producer"),
+    ("flags", "u8", "compression, priority"),
+    ("payload_size", "u32", "bytes after the header"),
+    ("sequence", "u64", "monotonic per source"),
+    ("timestamp", "u64", "nanoseconds since the Unix epoch"),
+    ("checksum", "u32", "CRC-32 of the frame without these 4 bytes"),
+))
+
+INSTRUMENT_ID = Layout("InstrumentId", _fields(
+    ("venue", "u16", "VenueId"),
+    ("asset_type", "u8", "AssetType"),
+    ("reserved", "u8", "future use; kept on the wire"),
+    ("asset_id", "u64", "venue-specific identifier"),
+))
+
+
+def _message(
+    message_type: MessageType,
+    struct_name: str,
+    fields: tuple[Field, ...],
+    doc: str,
+    tail: tuple[Tail, ...] = (),
+    designed_here: bool = False,
+) -> MessageLayout:
+    return MessageLayout(
+        message_type.name, fields, doc, message_type, struct_name, tail, designed_here
+    )
+
+
+_DISCOVERY_FIELDS = _fields(
+    ("instrument_id", "instrument_id"),
+    ("decimals", "u8"),
+    ("symbol_len", "u8", "bytes of symbol in the tail"),
+    ("metadata_len", "u16", "bytes of metadata in the tail"),
+)
+_DISCOVERY_TAIL = (
+    Tail("symbol", "symbol_len", "utf8", "the instrument's symbol"),
+    Tail("metadata", "metadata_len", "bytes", "free-form metadata"),
+)
+
+_DESIGN_MESSAGES = [
+    _message(MessageType.Trade, "TradeMessage", _fields(
+        ("instrument_id", "instrument_id"),
+        ("price", "i64", "fixed-point"),
+        ("volume", "u64"),
+        ("side", "u8", "Side: Buy=1, Sell=2"),
+        ("flags", "u8"),
+        ("_padding", "pad[2]"),
+    ), "One executed trade."),
+    _message(MessageType.Quote, "QuoteMessage", _fields(
+        ("instrument_id", "instrument_id"),
+        ("bid_price", "i64"),
+        ("ask_price", "i64"),
+        ("bid_size", "u64"),
+        ("ask_size", "u64"),
+        ("_padding", "pad[4]"),
+    ), "Best bid and offer."),
+    _message(MessageType.InstrumentDiscovered, "InstrumentDiscoveredHeader", _DISCOVERY_FIELDS,
+             "A newly seen instrument; symbol and metadata follow the fixed part.",
+             _DISCOVERY_TAIL),
+    _message(MessageType.PoolDiscovered, "InstrumentDiscoveredHeader", _DISCOVERY_FIELDS,
+             "A newly seen pool, in the InstrumentDiscovered layout.", _DISCOVERY_TAIL),
+    _message(MessageType.ArbitrageOpportunity, "ArbitrageMessage", _fields(
+        ("base_id", "instrument_id"),
+        ("quote_id", "instrument_id"),
+        ("venue_a", "u16"),
+        ("venue_b", "u16"),
+        ("spread_bps", "u32"),
+        ("estimated_profit", "i64"),
+        ("confidence", "u16", "0-10000"),
+        ("expires_at", "u64"),
+        ("_padding", "pad[14]"),
+    ), "A cross-venue arbitrage opportunity (TradFi/CEX)."),
+    _message(MessageType.PoolArbitrageSignal, "PoolArbitrageSignal", _fields(
+        ("pool_a_id", "instrument_id", "source pool"),
+        ("pool_b_id", "instrument_id", "target pool"),
+        ("token0_id", "instrument_id"),
+        ("token1_id", "instrument_id"),
+        ("pool_a_reserve0", "u64", "smallest unit"),
+        ("pool_a_reserve1", "u64"),
+        ("pool_b_reserve0", "u64"),
+        ("pool_b_reserve1", "u64"),
+        ("optimal_amount_in", "u64"),
+        ("expected_profit_wei", "u64", "after gas"),
+        ("gas_cost_gwei", "u32"),
+        ("confidence", "u16", "0-10000"),
+        ("block_number", "u32"),
+        ("expires_at_block", "u32"),
+        ("_padding", "pad[2]"),
+    ), "An arbitrage between two DEX pools."),
+    _message(MessageType.LiquidityImbalance, "LiquidityImbalanceSignal", _fields(
+        ("pool_id", "instrument_id"),
+        ("token0_id", "instrument_id"),
+        ("token1_id", "instrument_id"),
+        ("current_ratio", "u64", "fixed-point"),
+        ("historical_avg_ratio", "u64", "30-day average"),
+        ("deviation_bps", "u32"),
+        ("volume_24h", "u64"),
+        ("fee_tier", "u32", "3000 = 0.3%"),
+        ("_padding", "pad[4]"),
+    ), "A pool whose reserves drifted from their usual ratio."),
+    _message(MessageType.MEVOpportunity, "MEVOpportunitySignal", _fields(
+        ("opportunity_type", "u8", "Sandwich, Backrun, Liquidation"),
+        ("chain_id", "u8"),
+        ("priority", "u8", "higher = more urgent"),
+        ("_reserved", "pad[1]"),
+        ("target_tx_hash", "bytes[32]"),
+        ("estimated_profit_wei", "u64"),
+        ("max_gas_price_gwei", "u64"),
+        ("target_block", "u32"),
+        ("deadline_block", "u32"),
+        ("victim_amount_in", "u64"),
+        ("optimal_frontrun_amount", "u64"),
+        ("_padding", "pad[4]"),
+    ), "A MEV opportunity."),
+    _message(MessageType.DeFiSignal, "DeFiSignal", _fields(
+        ("strategy_id", "u16", "1=TriangularArb, 2=CrossDex, ..."),
+        ("signal_id", "u64"),
+        ("signal_nonce", "u32", "monotonic per (source, strategy_id)"),
+        ("chain_id", "u32", "EVM chain id"),
+        ("version", "u8", "the signal's own schema version"),
+        ("adapter_id", "u8", "execution adapter selector"),
+        ("base_instrument", "instrument_id"),
+        ("quote_instrument", "instrument_id"),
+        ("base_token_addr", "bytes[20]"),
+        ("quote_token_addr", "bytes[20]"),
+        ("venue_a_router", "bytes[20]"),
+        ("venue_b_router", "bytes[20]", "zero if unused"),
+        ("venue_a_type", "u8", "1=UniV2, 2=UniV3, 3=Curve"),
+        ("venue_b_type", "u8", "0 if unused"),
+        ("fee_a_ppm", "u32"),
+        ("fee_b_ppm", "u32"),
+        ("direction_flag", "u8", "0=sell base, 1=buy base"),
+        ("confidence", "u8", "0-100"),
+        ("expected_profit_q", "i128", "Q64.64, quote token"),
+        ("required_capital_q", "u128", "Q64.64, base token"),
+        ("gas_estimate_q", "u128", "Q64.64, quote token"),
+        ("amount_in_q", "u128", "Q64.64"),
+        ("min_out_q", "u128", "Q64.64"),
+        ("optimal_size_q", "u128", "Q64.64"),
+        ("observed_block", "u64"),
+        ("valid_through_block", "u64"),
+        ("state_hash", "u64"),
+        ("execution_flags", "u32"),
+        ("slippage_bps", "u16"),
+        ("price_impact_bps", "u16"),
+        ("replace_signal_id", "u64", "if > 0, supersedes this signal"),
+        ("tlv_offset", "u16", "frame offset of the TLVs: 312, or 0 when none"),
+        ("tlv_length", "u16", "bytes of TLVs"),
+        ("created_at_sec", "u32", "wall clock, for analytics only"),
+    ), "The unified DeFi signal; TLV extensions follow its body."),
+]
+
+_OWN_MESSAGES = [
+    _message(MessageType.OrderBook, "OrderBookMessage", _fields(
+        ("instrument_id", "instrument_id"),
+        ("venue_timestamp", "u64", "the venue's time of the book, ns"),
+        ("update_kind", "u8", "BookUpdateKind: 0 snapshot, 1 delta"),
+        ("_reserved", "pad[1]"),
+        ("bid_count", "u16", "bid levels in the tail"),
+        ("ask_count", "u16", "ask levels in the tail"),
+        ("_padding", "pad[6]"),
+    ), "Price levels of a book; a delta level of size 0 removes the level.", (
+        Tail("bids", "bid_count", "levels", "best first"),
+        Tail("asks", "ask_count", "levels", "best first"),
+    ), designed_here=True),
+    _message(MessageType.VenueUpdate, "VenueUpdateMessage", _fields(
+        ("venue", "u16", "VenueId"),
+        ("status", "u8", "VenueStatus"),
+        ("_reserved", "pad[1]"),
+        ("instrument_count", "u32", "instruments listed"),
+        ("latency_us", "u32", "observed round trip"),
+        ("_padding", "pad[4]"),
+        ("effective_at", "u64", "ns since the epoch"),
+    ), "A venue changed state.", designed_here=True),
+    _message(MessageType.PositionUpdate, "PositionUpdateMessage", _fields(
+        ("instrument_id", "instrument_id"),
+        ("portfolio_id", "u32"),
+        ("quantity", "i64", "signed: short < 0"),
+        ("avg_entry_price", "i64", "fixed-point"),
+        ("realized_pnl", "i64"),
+        ("unrealized_pnl", "i64"),
+        ("mark_price", "i64"),
+    ), "A portfolio's position in one instrument.", designed_here=True),
+    _message(MessageType.StrategyAlert, "StrategyAlertMessage", _fields(
+        ("strategy_id", "u16"),
+        ("severity", "u8", "Severity"),
+        ("_reserved", "pad[1]"),
+        ("alert_code", "u32"),
+        ("instrument_id", "instrument_id", "zero when not about one instrument"),
+        ("value", "i64", "the observed value"),
+        ("threshold", "i64", "the limit it crossed"),
+        ("text", "ascii[32]", "short description"),
+        ("_padding", "pad[4]"),
+    ), "A strategy raised an alert.", designed_here=True),
+    _message(MessageType.RebalanceSignal, "RebalanceSignalMessage", _fields(
+        ("portfolio_id", "u32"),
+        ("strategy_id", "u16"),
+        ("urgency", "u8", "0-255, higher = sooner"),
+        ("_reserved", "pad[1]"),
+        ("instrument_id", "instrument_id"),
+        ("current_weight_bps", "i32"),
+        ("target_weight_bps", "i32"),
+        ("target_quantity", "i64"),
+        ("reference_price", "i64"),
+        ("valid_until", "u64", "ns since the epoch"),
+        ("_padding", "pad[4]"),
+    ), "Move a position toward a target weight.", designed_here=True),
+    _message(MessageType.RiskMetric, "RiskMetricMessage", _fields(
+        ("portfolio_id", "u32"),
+        ("metric_kind", "u8", "1 VaR, 2 exposure, 3 drawdown, 4 leverage, 5 margin"),
+        ("breach", "u8", "1 when value is past limit"),
+        ("_reserved", "pad[2]"),
+        ("instrument_id", "instrument_id", "zero for portfolio-wide"),
+        ("value", "i64"),
+        ("limit", "i64"),
+        ("window_sec", "u32"),
+        ("confidence_bps", "u16"),
+        ("_padding", "pad[6]"),
+    ), "A risk measure against its limit.", designed_here=True),
+    _message(MessageType.PerformanceUpdate, "PerformanceUpdateMessage", _fields(
+        ("strategy_id", "u16"),
+        ("_reserved", "pad[2]"),
+        ("portfolio_id", "u32"),
+        ("period_start", "u64", "ns since the epoch"),
+        ("period_end", "u64", "ns since the epoch"),
+        ("pnl", "i64"),
+        ("fees", "i64"),
+        ("volume", "u64"),
+        ("trade_count", "u32"),
+        ("win_count", "u32"),
+        ("sharpe_milli", "i32", "Sharpe ratio x 1000"),
+        ("max_drawdown_bps", "u32"),
+    ), "A strategy's results over a period.", designed_here=True),
+    _message(MessageType.ImpermanentLossAlert, "ImpermanentLossAlertMessage", _fields(
+        ("pool_id", "instrument_id"),
+        ("token0_id", "instrument_id"),
+        ("token1_id", "instrument_id"),
+        ("entry_price_ratio", "u64", "fixed-point"),
+        ("current_price_ratio", "u64", "fixed-point"),
+        ("il_bps", "u32", "loss against holding"),
+        ("threshold_bps", "u32"),
+        ("position_value", "u64"),
+        ("_padding", "pad[4]"),
+    ), "A liquidity position's impermanent loss crossed a threshold.", designed_here=True),
+    _message(MessageType.FlashLoanSignal, "FlashLoanSignalMessage", _fields(
+        ("chain_id", "u32"),
+        ("provider", "u16", "VenueId of the lender"),
+        ("strategy_id", "u16"),
+        ("asset_id", "instrument_id", "borrowed token"),
+        ("loan_token_addr", "bytes[20]"),
+        ("amount", "u128", "smallest unit"),
+        ("fee_ppm", "u32"),
+        ("expected_profit_wei", "u64"),
+        ("deadline_block", "u32"),
+    ), "A flash-loan-funded opportunity.", designed_here=True),
+    _message(MessageType.YieldFarmingUpdate, "YieldFarmingUpdateMessage", _fields(
+        ("pool_id", "instrument_id"),
+        ("reward_token_id", "instrument_id"),
+        ("chain_id", "u32"),
+        ("apr_bps", "u32"),
+        ("tvl_usd_cents", "u64"),
+        ("reward_per_block", "u128", "smallest unit"),
+        ("updated_block", "u64"),
+    ), "A farm's yield changed.", designed_here=True),
+    _message(MessageType.GasOptimizationSignal, "GasOptimizationSignalMessage", _fields(
+        ("chain_id", "u32"),
+        ("_reserved", "pad[4]"),
+        ("block_number", "u64"),
+        ("base_fee_wei", "u64"),
+        ("priority_fee_wei", "u64"),
+        ("max_fee_wei", "u64"),
+        ("gas_used_ratio_bps", "u16"),
+        ("urgency", "u8"),
+        ("_padding", "pad[5]"),
+        ("valid_through_block", "u64"),
+    ), "Suggested gas prices for the next blocks.", designed_here=True),
+    _message(MessageType.OrderRequest, "OrderRequestMessage", _fields(
+        ("client_order_id", "u64", "FIX ClOrdID (11)"),
+        ("instrument_id", "instrument_id"),
+        ("side", "u8", "Side (54)"),
+        ("order_type", "u8", "OrderType (40)"),
+        ("time_in_force", "u8", "TimeInForce (59)"),
+        ("_reserved", "pad[1]"),
+        ("price", "i64", "limit price (44)"),
+        ("stop_price", "i64", "(99)"),
+        ("quantity", "u64", "OrderQty (38)"),
+        ("account_id", "u32", "(1)"),
+        ("strategy_id", "u16"),
+        ("_padding", "pad[2]"),
+        ("expire_at", "u64", "ExpireTime (126), ns; 0 = none"),
+    ), "A new order (FIX NewOrderSingle).", designed_here=True),
+    _message(MessageType.OrderStatus, "OrderStatusMessage", _fields(
+        ("client_order_id", "u64", "(11)"),
+        ("venue_order_id", "u64", "OrderID (37)"),
+        ("instrument_id", "instrument_id"),
+        ("order_status", "u8", "OrdStatus (39)"),
+        ("side", "u8", "(54)"),
+        ("reject_reason", "u16", "OrdRejReason (103)"),
+        ("cum_quantity", "u64", "CumQty (14)"),
+        ("leaves_quantity", "u64", "LeavesQty (151)"),
+        ("avg_price", "i64", "AvgPx (6)"),
+        ("transact_time", "u64", "TransactTime (60), ns"),
+    ), "The state of an order.", designed_here=True),
+    _message(MessageType.Fill, "FillMessage", _fields(
+        ("client_order_id", "u64", "(11)"),
+        ("venue_order_id", "u64", "(37)"),
+        ("exec_id", "u64", "ExecID (17)"),
+        ("instrument_id", "instrument_id"),
+        ("side", "u8", "(54)"),
+        ("liquidity", "u8", "LiquidityIndicator (851)"),
+        ("_reserved", "pad[2]"),
+        ("last_price", "i64", "LastPx (31)"),
+        ("last_quantity", "u64", "LastQty (32)"),
+        ("cum_quantity", "u64", "(14)"),
+        ("leaves_quantity", "u64", "(151)"),
+        ("avg_price", "i64", "(6)"),
+        ("fee", "i64", "Commission (12)"),
+        ("transact_time", "u64", "(60), ns"),
+    ), "One execution of an order.", designed_here=True),
+    _message(MessageType.OrderCancel, "OrderCancelMessage", _fields(
+        ("client_order_id", "u64", "this request's ClOrdID (11)"),
+        ("orig_client_order_id", "u64", "OrigClOrdID (41)"),
+        ("venue_order_id", "u64", "(37)"),
+        ("instrument_id", "instrument_id"),
+        ("side", "u8", "(54)"),
+        ("_reserved", "pad[3]"),
+        ("quantity", "u64", "(38)"),
+    ), "Cancel an order (FIX OrderCancelRequest).", designed_here=True),
+    _message(MessageType.OrderModify, "OrderModifyMessage", _fields(
+        ("client_order_id", "u64", "(11)"),
+        ("orig_client_order_id", "u64", "(41)"),
+        ("venue_order_id", "u64", "(37)"),
+        ("instrument_id", "instrument_id"),
+        ("side", "u8", "(54)"),
+        ("order_type", "u8", "(40)"),
+        ("time_in_force", "u8", "(59)"),
+        ("_reserved", "pad[1]"),
+        ("price", "i64", "(44)"),
+        ("stop_price", "i64", "(99)"),
+        ("quantity", "u64", "(38)"),
+    ), "Replace an order's terms (FIX OrderCancelReplaceRequest).", designed_here=True),
+    _message(MessageType.ExecutionReport, "ExecutionReportMessage", _fields(
+        ("client_order_id", "u64", "(11)"),
+        ("venue_order_id", "u64", "(37)"),
+        ("exec_id", "u64", "(17)"),
+        ("instrument_id", "instrument_id"),
+        ("exec_type", "u8", "ExecType (150)"),
+        ("order_status", "u8", "OrdStatus (39)"),
+        ("side", "u8", "(54)"),
+        ("order_type", "u8", "(40)"),
+        ("time_in_force", "u8", "(59)"),
+        ("_reserved", "pad[1]"),
+        ("reject_reason", "u16", "(103)"),
+        ("price", "i64", "(44)"),
+        ("quantity", "u64", "(38)"),
+        ("last_price", "i64", "(31)"),
+        ("last_quantity", "u64", "(32)"),
+        ("cum_quantity", "u64", "(14)"),
+        ("leaves_quantity", "u64", "(151)"),
+        ("avg_price", "i64", "(6)"),
+        ("transact_time", "u64", "(60), ns"),
+        ("_padding", "pad[4]"),
+    ), "Everything a venue reports about an order (FIX ExecutionReport).", designed_here=True),
+    _message(MessageType.Heartbeat, "HeartbeatMessage", _fields(
+        ("service", "u8", "SourceType of the sender"),
+        ("status", "u8", "VenueStatus-like: 1 ok, 4 degraded"),
+        ("_reserved", "pad[2]"),
+        ("interval_ms", "u32", "time to the next heartbeat"),
+        ("uptime_ns", "u64"),
+        ("messages_sent", "u64"),
+        ("messages_received", "u64"),
+        ("last_sequence", "u64", "last sequence the sender used"),
+    ), "A service is alive; relays use it to detect silent peers.", designed_here=True),
+    _message(MessageType.Snapshot, "SnapshotMessage", _fields(
+        ("snapshot_id", "u64"),
+        ("first_sequence", "u64", "first frame the snapshot covers"),
+        ("last_sequence", "u64", "last frame the snapshot covers"),
+        ("frame_count", "u32", "frames that follow as the snapshot's content"),
+        ("part", "u16", "this part, from 0"),
+        ("part_count", "u16"),
+        ("domain", "u8", "Domain"),
+        ("_reserved", "pad[7]"),
+    ), "Marks a relay's replay of its state to a late joiner.", designed_here=True),
+    _message(MessageType.Error, "ErrorMessage", _fields(
+        ("code", "u32"),
+        ("related_type", "u8", "MessageType the error is about, 0 if none"),
+        ("severity", "u8", "Severity"),
+        ("text_len", "u16", "bytes of text in the tail"),
+        ("related_sequence", "u64", "sequence of the frame the error is about"),
+    ), "An error report; the UTF-8 text follows the fixed part.", (
+        Tail("text", "text_len", "utf8", "what went wrong"),
+    ), designed_here=True),
+    _message(MessageType.ConfigUpdate, "ConfigUpdateMessage", _fields(
+        ("config_version", "u64", "monotonic"),
+        ("target", "u8", "SourceType addressed, 0 = all"),
+        ("_reserved", "pad[1]"),
+        ("key_len", "u16", "bytes of key in the tail"),
+        ("value_len", "u32", "bytes of value in the tail"),
+    ), "One configuration key set to a new value.", (
+        Tail("key", "key_len", "utf8", "dotted key"),
+        Tail("value", "value_len", "bytes", "the value, as its consumer reads it"),
+    ), designed_here=True),
+]
+
+MESSAGES: dict[MessageType, MessageLayout] = {
+    m.message_type: m for m in sorted(_DESIGN_MESSAGES + _OWN_MESSAGES, key=lambda m: m.message_type)
+}
+
+
+@dataclass(frozen=True)
+class TLVLayout(Layout):
+    """A TLV extension: ``tlv_type`` u8, ``tlv_length`` u8, then the payload fields."""
+
+    tlv_type: TLVType = TLVType.Reserved
+
+    @property
+    def payload_size(self) -> int:
+        return self.size - 2
+
+
+def _tlv(tlv_type: TLVType, name: str, payload: tuple[Field, ...], doc: str) -> TLVLayout:
+    fields = _fields(("tlv_type", "u8"), ("tlv_length", "u8")) + payload
+    return TLVLayout(name, fields, doc, tlv_type)
+
+
+TLVS: dict[TLVType, TLVLayout] = {t.tlv_type: t for t in [
+    _tlv(TLVType.PoolAddresses, "PoolAddressTLV", _fields(
+        ("venue_a_pool", "bytes[20]"),
+        ("venue_b_pool", "bytes[20]"),
+        ("reserved", "pad[2]"),
+    ), "Pool contracts for quoter calls."),
+    _tlv(TLVType.TertiaryVenue, "TertiaryVenueTLV", _fields(
+        ("venue_c_router", "bytes[20]"),
+        ("venue_c_type", "u8"),
+        ("fee_c_ppm", "u32"),
+        ("reserved", "pad[5]"),
+    ), "A third venue for triangular arbitrage."),
+    _tlv(TLVType.MEVBundle, "MEVBundleTLV", _fields(
+        ("target_builder", "u32"),
+        ("bundle_uuid", "u32"),
+        ("max_bundle_size", "u8"),
+        ("priority_fee_gwei", "u64"),
+        ("target_block_range", "u8"),
+        ("submission_strategy", "u8", "1=Flashbots, 2=MEV-Share"),
+        ("relay_preferences", "u64", "bit field"),
+        ("reserved", "pad[16]"),
+    ), "MEV bundle preferences."),
+]}
+
+# Sizes fixed by the wire-format decisions; the tests hold every layout to them.
+DECIDED_SIZES = {
+    "MessageHeader": 32, "InstrumentId": 12, "TradeMessage": 64, "QuoteMessage": 80,
+    "ArbitrageMessage": 96, "PoolArbitrageSignal": 144, "LiquidityImbalanceSignal": 104,
+    "MEVOpportunitySignal": 112, "DeFiSignal": 312, "InstrumentDiscoveredHeader": 48,
+    "PoolAddressTLV": 44, "TertiaryVenueTLV": 32, "MEVBundleTLV": 45,
+}
