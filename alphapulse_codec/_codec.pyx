@@ -7,7 +7,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
                             PyBytes_GET_SIZE)
-from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong, PyLong_Check
+from cpython.long cimport PyLong_Check
 from cpython.object cimport PyTypeObject
 from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -34,6 +34,7 @@ from .tlv import TLV, tlv_from_wire
 BookLevel = namedtuple("BookLevel", ["price", "size"])
 BookLevel.__doc__ = "One OrderBook level: price (i64, fixed-point) and size (u64)."
 HEADER_FIELD_NAMES = tuple(f.name for f in HEADER.fields)
+HEADER_BUILDER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
 cdef tuple _EMPTY_TUPLE = ()
 
 include "_status.pxi"

@@ -112,24 +112,19 @@ cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t b
     return walk_tlvs(frame + position, area, base + position, p)
 
 
-cdef void _seal(bytes frame, uint8_t message_type, object version, object source, object flags,
-                object sequence, object timestamp, str name) except *:
-    """Fill the header of a built frame: magic, type, header fields, payload_size, checksum."""
+cdef int _seal(bytes frame, uint8_t message_type, str name) except -1:
+    """Finish a built frame whose header fields are set: magic, type, payload_size, checksum."""
     cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(frame)
     cdef MessageHeader_t* header = <MessageHeader_t*>data
-    cdef Py_ssize_t size = len(frame)
-    if size - 32 > 0xFFFFFFFF:
-        raise FieldValueError(f"{name}: a payload of {size - 32} bytes does not fit payload_size",
-                              field="payload_size")
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(frame)
+    if size - AP_HEADER_SIZE > 0xFFFFFFFF:
+        raise FieldValueError(f"{name}: a payload of {size - AP_HEADER_SIZE} bytes does not fit"
+                              " payload_size", field="payload_size")
     header.magic = AP_MAGIC
     header.message_type = message_type
-    header.version = <uint8_t>_uint_arg(version, 0xFF, f"{name} header version (u8)")
-    header.source = <uint8_t>_uint_arg(source, 0xFF, f"{name} header source (u8)")
-    header.flags = <uint8_t>_uint_arg(flags, 0xFF, f"{name} header flags (u8)")
-    header.payload_size = <uint32_t>(size - 32)
-    header.sequence = _uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, f"{name} header sequence (u64)")
-    header.timestamp = _uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, f"{name} header timestamp (u64)")
-    header.checksum = ap_crc32(ap_crc32(0, data, 28), data + 32, size - 32)
+    header.payload_size = <uint32_t>(size - AP_HEADER_SIZE)
+    header.checksum = ap_crc32(ap_crc32(0, data, 28), data + AP_HEADER_SIZE, size - AP_HEADER_SIZE)
+    return 0
 
 
 cdef bytes _new_frame(Py_ssize_t size):
@@ -270,6 +265,19 @@ cdef class Message:
         layout = type(self).layout
         names = [f.name for f in layout.value_fields] + [t.name for t in layout.tail]
         return {name: getattr(self, name) for name in names}
+
+    def replace(self, **changes):
+        """A new message with this one's fields, header fields and TLVs, except `changes`."""
+        cls = type(self)
+        layout = cls.layout
+        kwargs = {name: getattr(self, name) for name in layout.builder_fields}
+        body = {f.name for f in layout.value_fields}
+        for name in HEADER_BUILDER_FIELDS:
+            kwargs[f"header_{name}" if name in body else name] = getattr(self.header, name)
+        if layout.carries_tlv:
+            kwargs["tlv"] = self.tlv
+        kwargs.update(changes)
+        return cls(**kwargs)
 
     def __repr__(self):
         body = ", ".join(f"{name}={value!r}" for name, value in self.fields().items())

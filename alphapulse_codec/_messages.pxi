@@ -11,7 +11,12 @@ cdef bytes _build_Trade(object instrument_id, object price, object volume, objec
     m_.side = <uint8_t>_uint_arg(side, 0xFF, "Trade.side (frame offset 60, u8)")
     m_.flags = <uint8_t>_uint_arg(flags, 0xFF, "Trade.flags (frame offset 61, u8)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 1, version, source, header_flags, sequence, timestamp, "Trade")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "Trade header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "Trade header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Trade header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Trade header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(header_flags, 0xFF, "Trade header flags (frame offset 7, u8)")
+    _seal(frame, 1, "Trade")
     return frame
 
 cdef class Trade(Message):
@@ -70,7 +75,12 @@ cdef bytes _build_Quote(object instrument_id, object bid_price, object ask_price
     m_.bid_size = <uint64_t>_uint_arg(bid_size, 0xFFFFFFFFFFFFFFFF, "Quote.bid_size (frame offset 60, u64)")
     m_.ask_size = <uint64_t>_uint_arg(ask_size, 0xFFFFFFFFFFFFFFFF, "Quote.ask_size (frame offset 68, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 2, version, source, flags, sequence, timestamp, "Quote")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "Quote header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "Quote header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Quote header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Quote header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Quote header flags (frame offset 7, u8)")
+    _seal(frame, 2, "Quote")
     return frame
 
 cdef class Quote(Message):
@@ -133,7 +143,12 @@ cdef bytes _build_OrderBook(object instrument_id, object venue_timestamp, object
     m_.ask_count = <uint16_t>(len(asks_) // 16)
     memcpy(tail_, PyBytes_AS_STRING(asks_), len(asks_))
     tail_ += len(asks_)
-    _seal(frame, 3, version, source, flags, sequence, timestamp, "OrderBook")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "OrderBook header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "OrderBook header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderBook header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderBook header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderBook header flags (frame offset 7, u8)")
+    _seal(frame, 3, "OrderBook")
     return frame
 
 cdef class OrderBook(Message):
@@ -205,7 +220,12 @@ cdef bytes _build_InstrumentDiscovered(object instrument_id, object decimals, ob
     m_.metadata_len = <uint16_t>(len(metadata_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(metadata_), len(metadata_))
     tail_ += len(metadata_)
-    _seal(frame, 10, version, source, flags, sequence, timestamp, "InstrumentDiscovered")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "InstrumentDiscovered header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "InstrumentDiscovered header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "InstrumentDiscovered header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "InstrumentDiscovered header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "InstrumentDiscovered header flags (frame offset 7, u8)")
+    _seal(frame, 10, "InstrumentDiscovered")
     return frame
 
 cdef class InstrumentDiscovered(Message):
@@ -272,7 +292,12 @@ cdef bytes _build_PoolDiscovered(object instrument_id, object decimals, object s
     m_.metadata_len = <uint16_t>(len(metadata_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(metadata_), len(metadata_))
     tail_ += len(metadata_)
-    _seal(frame, 11, version, source, flags, sequence, timestamp, "PoolDiscovered")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "PoolDiscovered header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "PoolDiscovered header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PoolDiscovered header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PoolDiscovered header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PoolDiscovered header flags (frame offset 7, u8)")
+    _seal(frame, 11, "PoolDiscovered")
     return frame
 
 cdef class PoolDiscovered(InstrumentDiscovered):
@@ -306,7 +331,12 @@ cdef bytes _build_VenueUpdate(object venue, object status, object instrument_cou
     m_.latency_us = <uint32_t>_uint_arg(latency_us, 0xFFFFFFFF, "VenueUpdate.latency_us (frame offset 40, u32)")
     m_.effective_at = <uint64_t>_uint_arg(effective_at, 0xFFFFFFFFFFFFFFFF, "VenueUpdate.effective_at (frame offset 48, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 12, version, source, flags, sequence, timestamp, "VenueUpdate")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "VenueUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "VenueUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "VenueUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "VenueUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "VenueUpdate header flags (frame offset 7, u8)")
+    _seal(frame, 12, "VenueUpdate")
     return frame
 
 cdef class VenueUpdate(Message):
@@ -368,7 +398,12 @@ cdef bytes _build_ArbitrageOpportunity(object base_id, object quote_id, object v
     m_.confidence = <uint16_t>_uint_arg(confidence, 0xFFFF, "ArbitrageOpportunity.confidence (frame offset 72, u16)")
     m_.expires_at = <uint64_t>_uint_arg(expires_at, 0xFFFFFFFFFFFFFFFF, "ArbitrageOpportunity.expires_at (frame offset 74, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 20, version, source, flags, sequence, timestamp, "ArbitrageOpportunity")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "ArbitrageOpportunity header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "ArbitrageOpportunity header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ArbitrageOpportunity header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ArbitrageOpportunity header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ArbitrageOpportunity header flags (frame offset 7, u8)")
+    _seal(frame, 20, "ArbitrageOpportunity")
     return frame
 
 cdef class ArbitrageOpportunity(Message):
@@ -444,7 +479,12 @@ cdef bytes _build_PositionUpdate(object instrument_id, object portfolio_id, obje
     m_.unrealized_pnl = <int64_t>_int_arg(unrealized_pnl, INT64_MIN, INT64_MAX, "PositionUpdate.unrealized_pnl (frame offset 72, i64)")
     m_.mark_price = <int64_t>_int_arg(mark_price, INT64_MIN, INT64_MAX, "PositionUpdate.mark_price (frame offset 80, i64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 21, version, source, flags, sequence, timestamp, "PositionUpdate")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "PositionUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "PositionUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PositionUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PositionUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PositionUpdate header flags (frame offset 7, u8)")
+    _seal(frame, 21, "PositionUpdate")
     return frame
 
 cdef class PositionUpdate(Message):
@@ -515,7 +555,12 @@ cdef bytes _build_StrategyAlert(object strategy_id, object severity, object aler
     m_.threshold = <int64_t>_int_arg(threshold, INT64_MIN, INT64_MAX, "StrategyAlert.threshold (frame offset 60, i64)")
     _ascii_arg(text, m_.text, 32, "StrategyAlert.text (frame offset 68, ascii[32])")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 22, version, source, flags, sequence, timestamp, "StrategyAlert")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "StrategyAlert header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "StrategyAlert header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "StrategyAlert header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "StrategyAlert header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "StrategyAlert header flags (frame offset 7, u8)")
+    _seal(frame, 22, "StrategyAlert")
     return frame
 
 cdef class StrategyAlert(Message):
@@ -588,7 +633,12 @@ cdef bytes _build_RebalanceSignal(object portfolio_id, object strategy_id, objec
     m_.reference_price = <int64_t>_int_arg(reference_price, INT64_MIN, INT64_MAX, "RebalanceSignal.reference_price (frame offset 68, i64)")
     m_.valid_until = <uint64_t>_uint_arg(valid_until, 0xFFFFFFFFFFFFFFFF, "RebalanceSignal.valid_until (frame offset 76, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 23, version, source, flags, sequence, timestamp, "RebalanceSignal")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "RebalanceSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "RebalanceSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RebalanceSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RebalanceSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RebalanceSignal header flags (frame offset 7, u8)")
+    _seal(frame, 23, "RebalanceSignal")
     return frame
 
 cdef class RebalanceSignal(Message):
@@ -670,7 +720,12 @@ cdef bytes _build_RiskMetric(object portfolio_id, object metric_kind, object bre
     m_.window_sec = <uint32_t>_uint_arg(window_sec, 0xFFFFFFFF, "RiskMetric.window_sec (frame offset 68, u32)")
     m_.confidence_bps = <uint16_t>_uint_arg(confidence_bps, 0xFFFF, "RiskMetric.confidence_bps (frame offset 72, u16)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 24, version, source, flags, sequence, timestamp, "RiskMetric")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "RiskMetric header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "RiskMetric header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RiskMetric header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RiskMetric header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RiskMetric header flags (frame offset 7, u8)")
+    _seal(frame, 24, "RiskMetric")
     return frame
 
 cdef class RiskMetric(Message):
@@ -750,7 +805,12 @@ cdef bytes _build_PerformanceUpdate(object strategy_id, object portfolio_id, obj
     m_.sharpe_milli = <int32_t>_int_arg(sharpe_milli, -0x80000000, 0x7FFFFFFF, "PerformanceUpdate.sharpe_milli (frame offset 88, i32)")
     m_.max_drawdown_bps = <uint32_t>_uint_arg(max_drawdown_bps, 0xFFFFFFFF, "PerformanceUpdate.max_drawdown_bps (frame offset 92, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 25, version, source, flags, sequence, timestamp, "PerformanceUpdate")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "PerformanceUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "PerformanceUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PerformanceUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PerformanceUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PerformanceUpdate header flags (frame offset 7, u8)")
+    _seal(frame, 25, "PerformanceUpdate")
     return frame
 
 cdef class PerformanceUpdate(Message):
@@ -848,7 +908,12 @@ cdef bytes _build_PoolArbitrageSignal(object pool_a_id, object pool_b_id, object
     m_.block_number = <uint32_t>_uint_arg(block_number, 0xFFFFFFFF, "PoolArbitrageSignal.block_number (frame offset 134, u32)")
     m_.expires_at_block = <uint32_t>_uint_arg(expires_at_block, 0xFFFFFFFF, "PoolArbitrageSignal.expires_at_block (frame offset 138, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 30, version, source, flags, sequence, timestamp, "PoolArbitrageSignal")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "PoolArbitrageSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "PoolArbitrageSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PoolArbitrageSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PoolArbitrageSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PoolArbitrageSignal header flags (frame offset 7, u8)")
+    _seal(frame, 30, "PoolArbitrageSignal")
     return frame
 
 cdef class PoolArbitrageSignal(Message):
@@ -955,7 +1020,12 @@ cdef bytes _build_LiquidityImbalance(object pool_id, object token0_id, object to
     m_.volume_24h = <uint64_t>_uint_arg(volume_24h, 0xFFFFFFFFFFFFFFFF, "LiquidityImbalance.volume_24h (frame offset 88, u64)")
     m_.fee_tier = <uint32_t>_uint_arg(fee_tier, 0xFFFFFFFF, "LiquidityImbalance.fee_tier (frame offset 96, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 31, version, source, flags, sequence, timestamp, "LiquidityImbalance")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "LiquidityImbalance header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "LiquidityImbalance header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "LiquidityImbalance header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "LiquidityImbalance header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "LiquidityImbalance header flags (frame offset 7, u8)")
+    _seal(frame, 31, "LiquidityImbalance")
     return frame
 
 cdef class LiquidityImbalance(Message):
@@ -1032,7 +1102,12 @@ cdef bytes _build_ImpermanentLossAlert(object pool_id, object token0_id, object 
     m_.threshold_bps = <uint32_t>_uint_arg(threshold_bps, 0xFFFFFFFF, "ImpermanentLossAlert.threshold_bps (frame offset 88, u32)")
     m_.position_value = <uint64_t>_uint_arg(position_value, 0xFFFFFFFFFFFFFFFF, "ImpermanentLossAlert.position_value (frame offset 92, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 32, version, source, flags, sequence, timestamp, "ImpermanentLossAlert")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "ImpermanentLossAlert header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "ImpermanentLossAlert header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ImpermanentLossAlert header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ImpermanentLossAlert header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ImpermanentLossAlert header flags (frame offset 7, u8)")
+    _seal(frame, 32, "ImpermanentLossAlert")
     return frame
 
 cdef class ImpermanentLossAlert(Message):
@@ -1111,7 +1186,12 @@ cdef bytes _build_MEVOpportunity(object opportunity_type, object chain_id, objec
     m_.victim_amount_in = <uint64_t>_uint_arg(victim_amount_in, 0xFFFFFFFFFFFFFFFF, "MEVOpportunity.victim_amount_in (frame offset 92, u64)")
     m_.optimal_frontrun_amount = <uint64_t>_uint_arg(optimal_frontrun_amount, 0xFFFFFFFFFFFFFFFF, "MEVOpportunity.optimal_frontrun_amount (frame offset 100, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 33, version, source, flags, sequence, timestamp, "MEVOpportunity")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "MEVOpportunity header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "MEVOpportunity header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "MEVOpportunity header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "MEVOpportunity header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "MEVOpportunity header flags (frame offset 7, u8)")
+    _seal(frame, 33, "MEVOpportunity")
     return frame
 
 cdef class MEVOpportunity(Message):
@@ -1199,7 +1279,12 @@ cdef bytes _build_FlashLoanSignal(object chain_id, object provider, object strat
     m_.expected_profit_wei = <uint64_t>_uint_arg(expected_profit_wei, 0xFFFFFFFFFFFFFFFF, "FlashLoanSignal.expected_profit_wei (frame offset 92, u64)")
     m_.deadline_block = <uint32_t>_uint_arg(deadline_block, 0xFFFFFFFF, "FlashLoanSignal.deadline_block (frame offset 100, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 34, version, source, flags, sequence, timestamp, "FlashLoanSignal")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "FlashLoanSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "FlashLoanSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "FlashLoanSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "FlashLoanSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "FlashLoanSignal header flags (frame offset 7, u8)")
+    _seal(frame, 34, "FlashLoanSignal")
     return frame
 
 cdef class FlashLoanSignal(Message):
@@ -1280,7 +1365,12 @@ cdef bytes _build_YieldFarmingUpdate(object pool_id, object reward_token_id, obj
     m_.reward_per_block = _u128_arg(reward_per_block, False, "YieldFarmingUpdate.reward_per_block (frame offset 72, u128)")
     m_.updated_block = <uint64_t>_uint_arg(updated_block, 0xFFFFFFFFFFFFFFFF, "YieldFarmingUpdate.updated_block (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 35, version, source, flags, sequence, timestamp, "YieldFarmingUpdate")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "YieldFarmingUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "YieldFarmingUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "YieldFarmingUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "YieldFarmingUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "YieldFarmingUpdate header flags (frame offset 7, u8)")
+    _seal(frame, 35, "YieldFarmingUpdate")
     return frame
 
 cdef class YieldFarmingUpdate(Message):
@@ -1352,7 +1442,12 @@ cdef bytes _build_GasOptimizationSignal(object chain_id, object block_number, ob
     m_.urgency = <uint8_t>_uint_arg(urgency, 0xFF, "GasOptimizationSignal.urgency (frame offset 74, u8)")
     m_.valid_through_block = <uint64_t>_uint_arg(valid_through_block, 0xFFFFFFFFFFFFFFFF, "GasOptimizationSignal.valid_through_block (frame offset 80, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 36, version, source, flags, sequence, timestamp, "GasOptimizationSignal")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "GasOptimizationSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "GasOptimizationSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "GasOptimizationSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "GasOptimizationSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "GasOptimizationSignal header flags (frame offset 7, u8)")
+    _seal(frame, 36, "GasOptimizationSignal")
     return frame
 
 cdef class GasOptimizationSignal(Message):
@@ -1456,7 +1551,12 @@ cdef bytes _build_DeFiSignal(object strategy_id, object signal_id, object signal
     if len(tlv_):
         m_.tlv_offset = 312
         m_.tlv_length = <uint16_t>_uint_arg(len(tlv_), 0xFFFF, "DeFiSignal.tlv (total length)")
-    _seal(frame, 37, header_version, source, flags, sequence, timestamp, "DeFiSignal")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "DeFiSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "DeFiSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "DeFiSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(header_version, 0xFF, "DeFiSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "DeFiSignal header flags (frame offset 7, u8)")
+    _seal(frame, 37, "DeFiSignal")
     return frame
 
 cdef class DeFiSignal(Message):
@@ -1666,7 +1766,12 @@ cdef bytes _build_OrderRequest(object client_order_id, object instrument_id, obj
     m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "OrderRequest.strategy_id (frame offset 84, u16)")
     m_.expire_at = <uint64_t>_uint_arg(expire_at, 0xFFFFFFFFFFFFFFFF, "OrderRequest.expire_at (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 40, version, source, flags, sequence, timestamp, "OrderRequest")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "OrderRequest header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "OrderRequest header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderRequest header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderRequest header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderRequest header flags (frame offset 7, u8)")
+    _seal(frame, 40, "OrderRequest")
     return frame
 
 cdef class OrderRequest(Message):
@@ -1760,7 +1865,12 @@ cdef bytes _build_OrderStatus(object client_order_id, object venue_order_id, obj
     m_.avg_price = <int64_t>_int_arg(avg_price, INT64_MIN, INT64_MAX, "OrderStatus.avg_price (frame offset 80, i64)")
     m_.transact_time = <uint64_t>_uint_arg(transact_time, 0xFFFFFFFFFFFFFFFF, "OrderStatus.transact_time (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 41, version, source, flags, sequence, timestamp, "OrderStatus")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "OrderStatus header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "OrderStatus header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderStatus header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderStatus header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderStatus header flags (frame offset 7, u8)")
+    _seal(frame, 41, "OrderStatus")
     return frame
 
 cdef class OrderStatus(Message):
@@ -1799,7 +1909,7 @@ cdef class OrderStatus(Message):
 
     @property
     def order_status(self):
-        """u8 at frame offset 60: OrderStatus (39)"""
+        """u8 at frame offset 60: OrdStatus (39)"""
         return (<const OrderStatusMessage_t*>self._data).order_status
 
     @property
@@ -1852,7 +1962,12 @@ cdef bytes _build_Fill(object client_order_id, object venue_order_id, object exe
     m_.fee = <int64_t>_int_arg(fee, INT64_MIN, INT64_MAX, "Fill.fee (frame offset 112, i64)")
     m_.transact_time = <uint64_t>_uint_arg(transact_time, 0xFFFFFFFFFFFFFFFF, "Fill.transact_time (frame offset 120, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 42, version, source, flags, sequence, timestamp, "Fill")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "Fill header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "Fill header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Fill header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Fill header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Fill header flags (frame offset 7, u8)")
+    _seal(frame, 42, "Fill")
     return frame
 
 cdef class Fill(Message):
@@ -1952,7 +2067,12 @@ cdef bytes _build_OrderCancel(object client_order_id, object orig_client_order_i
     m_.side = <uint8_t>_uint_arg(side, 0xFF, "OrderCancel.side (frame offset 68, u8)")
     m_.quantity = <uint64_t>_uint_arg(quantity, 0xFFFFFFFFFFFFFFFF, "OrderCancel.quantity (frame offset 72, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 43, version, source, flags, sequence, timestamp, "OrderCancel")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "OrderCancel header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "OrderCancel header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderCancel header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderCancel header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderCancel header flags (frame offset 7, u8)")
+    _seal(frame, 43, "OrderCancel")
     return frame
 
 cdef class OrderCancel(Message):
@@ -2021,7 +2141,12 @@ cdef bytes _build_OrderModify(object client_order_id, object orig_client_order_i
     m_.stop_price = <int64_t>_int_arg(stop_price, INT64_MIN, INT64_MAX, "OrderModify.stop_price (frame offset 80, i64)")
     m_.quantity = <uint64_t>_uint_arg(quantity, 0xFFFFFFFFFFFFFFFF, "OrderModify.quantity (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 44, version, source, flags, sequence, timestamp, "OrderModify")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "OrderModify header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "OrderModify header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderModify header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderModify header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderModify header flags (frame offset 7, u8)")
+    _seal(frame, 44, "OrderModify")
     return frame
 
 cdef class OrderModify(Message):
@@ -2118,7 +2243,12 @@ cdef bytes _build_ExecutionReport(object client_order_id, object venue_order_id,
     m_.avg_price = <int64_t>_int_arg(avg_price, INT64_MIN, INT64_MAX, "ExecutionReport.avg_price (frame offset 124, i64)")
     m_.transact_time = <uint64_t>_uint_arg(transact_time, 0xFFFFFFFFFFFFFFFF, "ExecutionReport.transact_time (frame offset 132, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 45, version, source, flags, sequence, timestamp, "ExecutionReport")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "ExecutionReport header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "ExecutionReport header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ExecutionReport header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ExecutionReport header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ExecutionReport header flags (frame offset 7, u8)")
+    _seal(frame, 45, "ExecutionReport")
     return frame
 
 cdef class ExecutionReport(Message):
@@ -2167,7 +2297,7 @@ cdef class ExecutionReport(Message):
 
     @property
     def order_status(self):
-        """u8 at frame offset 69: OrderStatus (39)"""
+        """u8 at frame offset 69: OrdStatus (39)"""
         return (<const ExecutionReportMessage_t*>self._data).order_status
 
     @property
@@ -2244,7 +2374,12 @@ cdef bytes _build_Heartbeat(object service, object status, object interval_ms, o
     m_.messages_received = <uint64_t>_uint_arg(messages_received, 0xFFFFFFFFFFFFFFFF, "Heartbeat.messages_received (frame offset 56, u64)")
     m_.last_sequence = <uint64_t>_uint_arg(last_sequence, 0xFFFFFFFFFFFFFFFF, "Heartbeat.last_sequence (frame offset 64, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 100, version, source, flags, sequence, timestamp, "Heartbeat")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "Heartbeat header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "Heartbeat header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Heartbeat header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Heartbeat header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Heartbeat header flags (frame offset 7, u8)")
+    _seal(frame, 100, "Heartbeat")
     return frame
 
 cdef class Heartbeat(Message):
@@ -2315,7 +2450,12 @@ cdef bytes _build_Snapshot(object snapshot_id, object first_sequence, object las
     m_.part_count = <uint16_t>_uint_arg(part_count, 0xFFFF, "Snapshot.part_count (frame offset 62, u16)")
     m_.domain = <uint8_t>_uint_arg(domain, 0xFF, "Snapshot.domain (frame offset 64, u8)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    _seal(frame, 101, version, source, flags, sequence, timestamp, "Snapshot")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "Snapshot header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "Snapshot header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Snapshot header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Snapshot header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Snapshot header flags (frame offset 7, u8)")
+    _seal(frame, 101, "Snapshot")
     return frame
 
 cdef class Snapshot(Message):
@@ -2385,7 +2525,12 @@ cdef bytes _build_Error(object code, object related_type, object severity, objec
     m_.text_len = <uint16_t>(len(text_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(text_), len(text_))
     tail_ += len(text_)
-    _seal(frame, 102, version, source, flags, sequence, timestamp, "Error")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "Error header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "Error header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Error header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Error header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Error header flags (frame offset 7, u8)")
+    _seal(frame, 102, "Error")
     return frame
 
 cdef class Error(Message):
@@ -2452,7 +2597,12 @@ cdef bytes _build_ConfigUpdate(object config_version, object target, object key,
     m_.value_len = <uint32_t>(len(value_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(value_), len(value_))
     tail_ += len(value_)
-    _seal(frame, 103, version, source, flags, sequence, timestamp, "ConfigUpdate")
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, 0xFFFFFFFFFFFFFFFF, "ConfigUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, 0xFFFFFFFFFFFFFFFF, "ConfigUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ConfigUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ConfigUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ConfigUpdate header flags (frame offset 7, u8)")
+    _seal(frame, 103, "ConfigUpdate")
     return frame
 
 cdef class ConfigUpdate(Message):

@@ -135,9 +135,7 @@ def from_json(obj: Any) -> bytes:
             field="message_type")
 
     body_names = {f.name for f in layout.value_fields}
-    computed = {t.count_field for t in layout.tail}
-    if layout.name == "DeFiSignal":
-        computed |= {"tlv_offset", "tlv_length"}
+    computed = layout.derived_fields
     kwargs: dict[str, Any] = {}
     for key, value in obj.items():
         if key in ("type", "header") or key in computed:

@@ -134,6 +134,7 @@ class MessageLayout(Layout):
     struct_name: str = ""
     tail: tuple[Tail, ...] = field(default_factory=tuple)
     designed_here: bool = False
+    tlv_position_fields: tuple[str, ...] = ()  # body fields that locate the TLVs, if any
 
     @property
     def body_size(self) -> int:
@@ -150,6 +151,17 @@ class MessageLayout(Layout):
 
     def frame_offset(self, name: str) -> int:
         return HEADER_SIZE + self.field(name).offset
+
+    @property
+    def derived_fields(self) -> frozenset[str]:
+        """Body fields computed when building: tail counts and TLV position."""
+        return frozenset({t.count_field for t in self.tail} | set(self.tlv_position_fields))
+
+    @property
+    def builder_fields(self) -> tuple[str, ...]:
+        """Body and tail names a message class takes as keyword arguments."""
+        return tuple(f.name for f in self.value_fields if f.name not in self.derived_fields) + tuple(
+            t.name for t in self.tail)
 
 
 def _fields(*specs: tuple[str, str] | tuple[str, str, str]) -> tuple[Field, ...]:
@@ -183,9 +195,11 @@ def _message(
     doc: str,
     tail: tuple[Tail, ...] = (),
     designed_here: bool = False,
+    tlv_position_fields: tuple[str, ...] = (),
 ) -> MessageLayout:
     return MessageLayout(
-        message_type.name, fields, doc, message_type, struct_name, tail, designed_here
+        message_type.name, fields, doc, message_type, struct_name, tail, designed_here,
+        tlv_position_fields,
     )
 
 
@@ -310,7 +324,8 @@ _DESIGN_MESSAGES = [
         ("tlv_offset", "u16", "frame offset of the TLVs: 312, or 0 when none"),
         ("tlv_length", "u16", "bytes of TLVs"),
         ("created_at_sec", "u32", "wall clock, for analytics only"),
-    ), "The unified DeFi signal; TLV extensions follow its body."),
+    ), "The unified DeFi signal; TLV extensions follow its body.",
+        tlv_position_fields=("tlv_offset", "tlv_length")),
 ]
 
 _OWN_MESSAGES = [

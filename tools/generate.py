@@ -179,17 +179,9 @@ HEADER_ARGS = [("sequence", "u64", "0"), ("timestamp", "u64", "0"), ("source", "
                ("version", "u8", "1"), ("flags", "u8", "0")]
 
 
-def _tail_names(m):
-    return {t.name for t in m.tail}
-
-
-def _counted_fields(m):
-    return {t.count_field for t in m.tail} | ({"tlv_offset", "tlv_length"} if m.name == "DeFiSignal" else set())
-
-
 def build_args(m):
     """(argument name, wire field or None, default) for the builder of message m."""
-    body = [f for f in m.value_fields if f.name not in _counted_fields(m)]
+    body = [f for f in m.value_fields if f.name not in m.derived_fields]
     args = [(f.name, f, "None" if f.kind == "instrument_id" else ("b''" if f.kind == "bytes" else ("''" if f.kind == "ascii" else "0"))) for f in body]
     args += [(t.name, t, "()" if t.kind == "levels" else ("''" if t.kind == "utf8" else "b''")) for t in m.tail]
     body_names = {f.name for f in m.value_fields}
@@ -293,17 +285,21 @@ def _builder(m, struct):
         lines.append(f"    tail_ += len({t.name}_)")
     if m.carries_tlv:
         lines.append("    memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))")
-    if m.name == "DeFiSignal":
+    if m.tlv_position_fields:
+        offset_field, length_field = m.tlv_position_fields
         lines += [
             "    if len(tlv_):",
-            f"        m_.tlv_offset = {m.frame_size}",
-            "        m_.tlv_length = <uint16_t>_uint_arg(len(tlv_), 0xFFFF, \"DeFiSignal.tlv (total length)\")",
+            f"        m_.{offset_field} = {m.frame_size}",
+            f"        m_.{length_field} = <uint16_t>_uint_arg(len(tlv_), 0xFFFF, \"{m.name}.tlv (total length)\")",
         ]
-    hdr = {name: (f"header_{name}" if name in {f.name for f in m.value_fields} else name)
-           for name, _, _ in HEADER_ARGS}
+    body_names = {f.name for f in m.value_fields}
+    for name, wire_type, _ in HEADER_ARGS:
+        arg = f"header_{name}" if name in body_names else name
+        where = f'"{m.name} header {name} (frame offset {L.HEADER.field(name).offset}, {wire_type})"'
+        lines.append(f"    m_.header.{name} = <{C_INT[wire_type]}>_uint_arg({arg}, "
+                     f"{INT_BOUNDS[wire_type][1]}, {where})")
     lines += [
-        f"    _seal(frame, {int(m.message_type)}, {hdr['version']}, {hdr['source']}, {hdr['flags']},"
-        f" {hdr['sequence']}, {hdr['timestamp']}, \"{m.name}\")",
+        f"    _seal(frame, {int(m.message_type)}, \"{m.name}\")",
         "    return frame",
         "",
     ]
@@ -370,8 +366,8 @@ def messages_pxi() -> str:
                 f"    r.tail_count_width[{i}] = {count.size}",
                 f"    r.tail_element_size[{i}] = {tail.element_size}",
             ]
-        if m.name == "DeFiSignal":
-            lines.append(f"    r.tlv_position_field = {m.field('tlv_offset').offset}")
+        if m.tlv_position_fields:
+            lines.append(f"    r.tlv_position_field = {m.field(m.tlv_position_fields[0]).offset}")
         else:
             lines.append("    r.tlv_position_field = -1")
         lines.append(f"    _CLASSES[{t}] = <PyObject*>{m.name}")

@@ -1,0 +1,195 @@
+"""Building and decoding every message type, field by field."""
+from __future__ import annotations
+
+import pickle
+import zlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import alphapulse_codec as ap
+from alphapulse_codec.layouts import HEADER_SIZE, MESSAGES
+
+from strategies import builder_kwargs
+
+LAYOUTS = list(MESSAGES.values())
+AAPL = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
+
+
+def _expected(value):
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, list):
+        return tuple(ap.BookLevel(*level) for level in value)
+    return value
+
+
+def test_every_message_type_with_a_layout_has_a_class():
+    assert set(ap.MESSAGE_CLASSES) == set(MESSAGES)
+    for message_type, cls in ap.MESSAGE_CLASSES.items():
+        assert cls.message_type == message_type
+        assert cls.__name__ == message_type.name
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+@given(data=st.data())
+def test_build_then_decode_gives_every_field_back(layout, data):
+    kwargs = data.draw(builder_kwargs(layout))
+    cls = ap.MESSAGE_CLASSES[layout.message_type]
+    frame = cls.encode(**kwargs)
+    assert cls(**kwargs).to_bytes() == frame
+    message = ap.decode(frame)
+    assert type(message) is cls
+    body = {f.name for f in layout.value_fields}
+    for name, value in kwargs.items():
+        if name == "tlv":
+            assert message.tlv == list(value)
+        elif name.startswith("header_") or name not in body | {t.name for t in layout.tail}:
+            assert getattr(message.header, name.removeprefix("header_")) == value
+        else:
+            assert getattr(message, name) == _expected(value), name
+    header = message.header
+    assert header.magic == 0xDEADBEEF
+    assert header.message_type == layout.message_type
+    assert header.payload_size == len(frame) - HEADER_SIZE
+    assert header.checksum == zlib.crc32(frame[32:], zlib.crc32(frame[:28]))
+
+
+def test_trade_layout_matches_the_decided_offsets():
+    frame = ap.Trade.encode(instrument_id=AAPL, price=-5, volume=7, side=ap.Side.Sell, flags=3,
+                            sequence=9, timestamp=11, source=ap.SourceType.AlpacaCollector)
+    assert len(frame) == 64
+    assert frame[:4] == bytes.fromhex("EFBEADDE")
+    assert frame[4:8] == bytes([1, 1, 5, 0])  # type, version, source, header flags
+    assert int.from_bytes(frame[8:12], "little") == 32
+    assert int.from_bytes(frame[12:20], "little") == 9
+    assert int.from_bytes(frame[20:28], "little") == 11
+    assert frame[32:44] == AAPL.to_bytes()
+    assert int.from_bytes(frame[44:52], "little", signed=True) == -5
+    assert int.from_bytes(frame[52:60], "little") == 7
+    assert frame[60:64] == bytes([2, 3, 0, 0])
+
+
+def test_a_body_field_shadows_the_header_field_of_the_same_name():
+    trade = ap.Trade(flags=5, header_flags=6)
+    assert trade.flags == 5 and trade.header.flags == 6
+    signal = ap.DeFiSignal(version=3)
+    assert signal.version == 3 and signal.header.version == 1
+    with pytest.raises(TypeError):
+        ap.Trade(header_version=1)
+
+
+def test_decoded_message_is_a_view_over_the_callers_buffer():
+    frame = bytearray(ap.Trade.encode(price=42))
+    message = ap.decode(frame)
+    with pytest.raises(BufferError):
+        frame.extend(b"x")  # the view holds the buffer: it cannot move under the message
+    del message
+    frame.extend(b"x")
+
+
+def test_decoded_bytes_are_not_copied():
+    frame = ap.Trade.encode(price=42)
+    assert ap.decode(frame).to_bytes() is frame
+    built = ap.Trade(price=1)
+    assert built.to_bytes() is built.to_bytes()
+
+
+def test_decode_accepts_any_buffer():
+    frame = ap.Quote.encode(bid_price=1, ask_price=2)
+    for buffer in (frame, bytearray(frame), memoryview(frame)):
+        assert ap.decode(buffer).ask_price == 2
+    numpy = pytest.importorskip("numpy")
+    assert ap.decode(numpy.frombuffer(frame, dtype=numpy.uint8)).bid_price == 1
+
+
+def test_messages_are_immutable():
+    trade = ap.Trade(price=1)
+    with pytest.raises(AttributeError):
+        trade.price = 2
+
+
+def test_equality_hash_pickle_and_repr():
+    a = ap.Trade(instrument_id=AAPL, price=1, sequence=1)
+    b = ap.decode(bytearray(a.to_bytes()))
+    assert a == b and hash(a) == hash(b)
+    assert a != ap.Trade(instrument_id=AAPL, price=2, sequence=1)
+    assert pickle.loads(pickle.dumps(b)) == a
+    text = repr(a)
+    assert text.startswith("Trade(instrument_id=InstrumentId(venue=2") and "price=1" in text
+
+
+def test_iter_frames_reads_frames_back_to_back():
+    frames = [ap.Trade.encode(sequence=i, price=i) for i in range(5)]
+    frames.append(ap.InstrumentDiscovered.encode(instrument_id=AAPL, symbol="AAPL", metadata=b"m"))
+    messages = list(ap.iter_frames(b"".join(frames)))
+    assert [m.to_bytes() for m in messages] == frames
+    assert [m.price for m in messages[:5]] == list(range(5))
+    assert list(ap.iter_frames(b"")) == []
+
+
+def test_messages_from_iter_frames_outlive_the_iterator():
+    data = bytearray(b"".join(ap.Trade.encode(price=i) for i in range(3)))
+    messages = list(ap.iter_frames(data))
+    assert [m.price for m in messages] == [0, 1, 2]
+
+
+def test_discovery_message_carries_symbol_and_metadata():
+    weth = ap.InstrumentId.ethereum_token("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2")
+    usdc = ap.InstrumentId.ethereum_token("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48")
+    pool = ap.InstrumentId.pool(ap.VenueId.UniswapV3, usdc, weth)
+    frame = ap.PoolDiscovered.encode(instrument_id=pool, decimals=18, symbol="USDC/WETH",
+                                     metadata=b"\x01\x02", source=ap.SourceType.PolygonCollector)
+    message = ap.decode(frame)
+    assert isinstance(message, ap.PoolDiscovered)
+    assert (message.symbol, message.metadata, message.symbol_len, message.metadata_len) == (
+        "USDC/WETH", b"\x01\x02", 9, 2)
+    assert len(frame) == 48 + 9 + 2
+    assert message.tlv == []
+
+
+def test_order_book_levels_round_trip():
+    book = ap.OrderBook(instrument_id=AAPL, bids=[(100, 5), (99, 7)], asks=[(101, 1)])
+    message = ap.decode(book.to_bytes())
+    assert message.bids == (ap.BookLevel(100, 5), ap.BookLevel(99, 7))
+    assert message.asks[0].price == 101 and message.bid_count == 2 and message.ask_count == 1
+
+
+def test_defi_signal_records_where_its_tlvs_are():
+    pools = ap.PoolAddressTLV(venue_a_pool=b"\x01" * 20, venue_b_pool=b"\x02" * 20)
+    unknown = ap.RawTLV(150, b"future")
+    signal = ap.decode(ap.DeFiSignal.encode(signal_id=1, tlv=[pools, unknown]))
+    assert (signal.tlv_offset, signal.tlv_length) == (312, 44 + 8)
+    assert signal.tlv == [pools, unknown]
+    assert signal.find_tlv(ap.TLVType.PoolAddresses).venue_b_pool == b"\x02" * 20
+    assert signal.find_tlv(ap.TLVType.MEVBundle) is None
+    plain = ap.decode(ap.DeFiSignal.encode(signal_id=1))
+    assert (plain.tlv_offset, plain.tlv_length, plain.tlv) == (0, 0, [])
+
+
+def test_any_fixed_body_carries_tlv_extensions():
+    extra = ap.TertiaryVenueTLV(venue_c_router="0x" + "ab" * 20, venue_c_type=2, fee_c_ppm=3000)
+    trade = ap.decode(ap.Trade.encode(price=1, tlv=[extra]))
+    assert trade.header.payload_size == 32 + 32 and trade.tlv == [extra]
+
+
+def test_tlv_buffers_parse_and_find():
+    pools = ap.PoolAddressTLV(venue_a_pool=b"\x01" * 20, venue_b_pool=b"\x02" * 20)
+    area = ap.RawTLV(99, b"abc").to_bytes() + pools.to_bytes()
+    assert ap.parse_tlvs(area) == [ap.RawTLV(99, b"abc"), pools]
+    assert ap.find_tlv(area, ap.TLVType.PoolAddresses) == pools
+    assert ap.find_tlv(area, 7) is None
+    assert ap.parse_tlvs(b"") == []
+
+
+def test_error_and_config_messages_carry_text():
+    error = ap.decode(ap.Error.encode(code=7, text="feed stalled: ÄÖ", related_type=1))
+    assert error.text == "feed stalled: ÄÖ" and error.text_len == len("feed stalled: ÄÖ".encode())
+    config = ap.decode(ap.ConfigUpdate.encode(key="relay.max_queue", value=b"1000000"))
+    assert (config.key, config.value) == ("relay.max_queue", b"1000000")
+
+
+def test_ascii_field_round_trips():
+    alert = ap.decode(ap.StrategyAlert.encode(text="spread > 40bps", severity=ap.Severity.Warning))
+    assert alert.text == "spread > 40bps"
