@@ -1,0 +1,36 @@
+# Each target builds its own virtualenv in .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SOURCES := setup.py pyproject.toml $(wildcard alphapulse_codec/*.pyx alphapulse_codec/*.pxi alphapulse_codec/*.pxd alphapulse_codec/_c/*)
+
+.PHONY: demo test bench generate sanitize clean
+
+$(VENV)/.installed: $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m alphapulse_codec demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/compare.py
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
+
+generate:
+	$(PYTHON) tools/generate.py
+
+# A build with AddressSanitizer and UBSan, running the test suite under them.
+sanitize: $(VENV)/.installed
+	ALPHAPULSE_SANITIZE=address,undefined $(PY) -m pip install --quiet --no-build-isolation -e .
+	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+		UBSAN_OPTIONS=halt_on_error=1 $(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pip install --quiet --no-build-isolation -e .
+
+clean:
+	rm -rf $(VENV) build *.egg-info alphapulse_codec/*.so alphapulse_codec/_codec.c
