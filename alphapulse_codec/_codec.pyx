@@ -53,4 +53,5 @@ def _init_tables():
 
 _init_tables()
 
+globals()["DEFAULT_MAX_FRAME_SIZE"] = DEFAULT_MAX_FRAME_SIZE
 MESSAGE_CLASSES = {MessageType(t): <object>_CLASSES[t] for t in range(256) if _CLASSES[t] != NULL}

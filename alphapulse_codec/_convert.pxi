@@ -1,12 +1,5 @@
 # Conversions between Python values and wire fields: checked on the way in, exact on the way out.
 
-cdef extern from "Python.h":
-    # without Cython's exception check: the callers test for overflow themselves, cheaply
-    unsigned long long _long_as_u64 "PyLong_AsUnsignedLongLong"(object value)
-    long long _long_as_i64 "PyLong_AsLongLong"(object value)
-    PyObject* PyErr_Occurred()
-    void PyErr_Clear()
-
 cdef inline object _as_index(object value, str where):
     if PyLong_Check(value):
         return value
@@ -21,9 +14,12 @@ cdef uint64_t _uint_arg(object value, uint64_t maximum, str where) except? 0xFFF
     cdef uint64_t result
     if not PyLong_Check(value):
         value = _as_index(value, where)
-    result = _long_as_u64(value)
-    if result > maximum or (result == 0xFFFFFFFFFFFFFFFF and PyErr_Occurred() is not NULL):
-        PyErr_Clear()
+    try:
+        result = value
+    except OverflowError:
+        raise FieldValueError(f"{where}: {value} is out of range [0, {maximum}]",
+                              field=where) from None
+    if result > maximum:
         raise FieldValueError(f"{where}: {value} is out of range [0, {maximum}]", field=where)
     return result
 
@@ -32,9 +28,12 @@ cdef int64_t _int_arg(object value, int64_t minimum, int64_t maximum, str where)
     cdef int64_t result
     if not PyLong_Check(value):
         value = _as_index(value, where)
-    result = _long_as_i64(value)
-    if result < minimum or result > maximum or (result == -1 and PyErr_Occurred() is not NULL):
-        PyErr_Clear()
+    try:
+        result = value
+    except OverflowError:
+        raise FieldValueError(f"{where}: {value} is out of range [{minimum}, {maximum}]",
+                              field=where) from None
+    if result < minimum or result > maximum:
         raise FieldValueError(f"{where}: {value} is out of range [{minimum}, {maximum}]",
                               field=where)
     return result

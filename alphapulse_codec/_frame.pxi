@@ -1,6 +1,7 @@
 # Frames: the per-type rules, the nogil checks, sealing, and the Message view over a frame.
 
-DEFAULT_MAX_FRAME_SIZE = 1 << 20
+cdef enum:
+    DEFAULT_MAX_FRAME_SIZE = 1 << 20  # a frame larger than this is refused unless asked for
 
 
 cdef struct TypeRule:
@@ -146,6 +147,8 @@ cdef bytes _tlv_area(object tlvs):
     return b"".join(parts)
 
 
+@cython.no_gc
+@cython.freelist(8)
 cdef class Header:
     """The 32-byte header of a frame, read in place."""
 
@@ -192,6 +195,8 @@ cdef class Header:
             f"{name}={getattr(self, name)}" for name in HEADER_FIELD_NAMES) + ")"
 
 
+@cython.no_gc
+@cython.freelist(16)
 cdef class Message:
     """A frame of one message type: its fields are read in place from the frame's bytes.
 
@@ -311,10 +316,12 @@ cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, P
 
 
 cdef uint64_t _max_size_arg(object max_frame_size) except? 0:
+    if max_frame_size is None:
+        return DEFAULT_MAX_FRAME_SIZE
     return _uint_arg(max_frame_size, 0xFFFFFFFFFFFFFFFF, "max_frame_size")
 
 
-def decode(buffer, *, bint verify=True, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+def decode(buffer, *, bint verify=True, max_frame_size=None):
     """The message of the one frame that fills `buffer` (any buffer: bytes, memoryview, ...).
 
     The message is a view: nothing is copied. verify=False skips the CRC check (bounds and
@@ -359,7 +366,7 @@ cdef class FrameIterator:
     cdef uint64_t _limit
     cdef bint _done
 
-    def __cinit__(self, buffer, bint verify=True, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+    def __cinit__(self, buffer, bint verify=True, max_frame_size=None):
         self._limit = _max_size_arg(max_frame_size)
         PyObject_GetBuffer(buffer, &self._view, PyBUF_SIMPLE)
         self._owner = buffer
@@ -394,7 +401,7 @@ cdef class FrameIterator:
         return _message_view(self._owner, &view, data, frame_size)
 
 
-def iter_frames(buffer, *, verify=True, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+def iter_frames(buffer, *, verify=True, max_frame_size=None):
     """An iterator over the messages of a buffer of frames back to back.
 
     Stops with a ParseError subclass at the first bad frame; `.position` tells where.
