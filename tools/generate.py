@@ -7,6 +7,7 @@ Outputs (committed, so that a reader sees the structs without running anything):
     alphapulse_codec/_c/wire.h         packed C structs, size assertions, offsetof table
     alphapulse_codec/_wire.pxd         their Cython declarations
     alphapulse_codec/_messages.pxi     one message class per MessageType, with its builder
+    alphapulse_codec/_codec.pyi        type stubs of the compiled module
     docs/protocol.md                   the layout tables, between the GENERATED LAYOUTS markers
 """
 from __future__ import annotations
@@ -381,6 +382,150 @@ def messages_pxi() -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- type stubs
+
+PYI_HEAD = '''# {banner}
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, NamedTuple, final
+
+from _typeshed import ReadableBuffer
+
+from .enums import MessageType
+from .layouts import MessageLayout
+from .tlv import TLV
+
+DEFAULT_MAX_FRAME_SIZE: int
+HEADER_FIELD_NAMES: tuple[str, ...]
+MESSAGE_CLASSES: dict[MessageType, type[Message]]
+
+class BookLevel(NamedTuple):
+    price: int
+    size: int
+
+@final
+class InstrumentId:
+    def __init__(self, venue: int = 0, asset_type: int = 0, asset_id: int = 0, reserved: int = 0) -> None: ...
+    @property
+    def venue(self) -> int: ...
+    @property
+    def asset_type(self) -> int: ...
+    @property
+    def reserved(self) -> int: ...
+    @property
+    def asset_id(self) -> int: ...
+    @property
+    def key(self) -> int: ...
+    @property
+    def symbol(self) -> str: ...
+    @classmethod
+    def stock(cls, venue: int, symbol: str) -> InstrumentId: ...
+    @classmethod
+    def ethereum_token(cls, address: str, venue: int = ...) -> InstrumentId: ...
+    @classmethod
+    def pool(cls, dex: int, token0: InstrumentId, token1: InstrumentId) -> InstrumentId: ...
+    @classmethod
+    def pool_from_address(cls, dex: int, address: str) -> InstrumentId: ...
+    def to_u64(self) -> int: ...
+    @staticmethod
+    def from_u64(value: int) -> InstrumentId: ...
+    @staticmethod
+    def from_key(key: int) -> InstrumentId: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: ReadableBuffer) -> InstrumentId: ...
+    def debug_info(self) -> str: ...
+    def __hash__(self) -> int: ...
+
+class Header:
+    @property
+    def magic(self) -> int: ...
+    @property
+    def message_type(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def source(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def payload_size(self) -> int: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def checksum(self) -> int: ...
+
+class Message:
+    message_type: ClassVar[MessageType]
+    layout: ClassVar[MessageLayout]
+    @property
+    def header(self) -> Header: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def tlv(self) -> list[TLV]: ...
+    def find_tlv(self, tlv_type: int) -> TLV | None: ...
+    def to_bytes(self) -> bytes: ...
+    def __bytes__(self) -> bytes: ...
+    def fields(self) -> dict[str, Any]: ...
+    def replace(self, **changes: Any) -> Message: ...
+    def __hash__(self) -> int: ...
+
+@final
+class FrameIterator(Iterator[Message]):
+    @property
+    def position(self) -> int: ...
+    def __next__(self) -> Message: ...
+
+def decode(buffer: ReadableBuffer, *, verify: bool = True, max_frame_size: int | None = None) -> Message: ...
+def iter_frames(buffer: ReadableBuffer, *, verify: bool = True, max_frame_size: int | None = None) -> FrameIterator: ...
+def crc32(data: ReadableBuffer, value: int = 0) -> int: ...
+def crc32_portable(data: ReadableBuffer, value: int = 0) -> int: ...
+def crc32_implementation() -> str: ...
+def parse_tlvs(buffer: ReadableBuffer) -> list[TLV]: ...
+def find_tlv(buffer: ReadableBuffer, tlv_type: int) -> TLV | None: ...
+def layout_offsets() -> dict[tuple[str, str], tuple[int, int]]: ...
+'''
+
+PY_TYPES = {"instrument_id": "InstrumentId", "bytes": "bytes", "ascii": "str", "int": "int"}
+ARG_TYPES = {"instrument_id": "InstrumentId | None", "bytes": "ReadableBuffer | str", "ascii": "str",
+             "int": "int"}
+TAIL_TYPES = {"utf8": ("str", "str"), "bytes": ("bytes", "ReadableBuffer | str"),
+              "levels": ("tuple[BookLevel, ...]", "Iterable[tuple[int, int]]")}
+
+
+def _stub_class(m, base: str) -> list[str]:
+    params = []
+    for name, f, _ in build_args(m):
+        if isinstance(f, L.Field):
+            params.append(f"{name}: {ARG_TYPES[f.kind]} = ...")
+        elif isinstance(f, L.Tail):
+            params.append(f"{name}: {TAIL_TYPES[f.kind][1]} = ...")
+        elif f == "tlv":
+            params.append("tlv: Iterable[TLV] = ...")
+        else:
+            params.append(f"{name}: int = ...")
+    signature = ", ".join(params)
+    lines = [f"class {m.name}({base}):", f"    def __init__(self, *, {signature}) -> None: ...",
+             "    @staticmethod", f"    def encode(*, {signature}) -> bytes: ..."]
+    if base == "Message":
+        for f in m.value_fields:
+            lines += ["    @property", f"    def {f.name}(self) -> {PY_TYPES[f.kind]}: ..."]
+        for t in m.tail:
+            lines += ["    @property", f"    def {t.name}(self) -> {TAIL_TYPES[t.kind][0]}: ..."]
+    return lines + [""]
+
+
+def codec_pyi() -> str:
+    lines = [PYI_HEAD.format(banner=BANNER)]
+    first_of_struct = {}
+    for m in L.MESSAGES.values():
+        base = first_of_struct.setdefault(m.struct_name, m.name)
+        lines += _stub_class(m, "Message" if base == m.name else base)
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- spec tables
 
 DOC_BEGIN = "<!-- BEGIN GENERATED LAYOUTS: tools/generate.py -->"
@@ -437,6 +582,7 @@ OUTPUTS = {
     PACKAGE / "_c" / "wire.h": wire_h,
     PACKAGE / "_wire.pxd": wire_pxd,
     PACKAGE / "_messages.pxi": messages_pxi,
+    PACKAGE / "_codec.pyi": codec_pyi,
     PROTOCOL_MD: protocol_md,
 }
 

@@ -1,0 +1,20 @@
+"""Type-checked by tests/test_typing.py: the public API as a user writes it."""
+from __future__ import annotations
+
+import alphapulse_codec as ap
+
+aapl: ap.InstrumentId = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
+key: int = aapl.key
+frame: bytes = ap.Trade.encode(instrument_id=aapl, price=1, volume=2, side=ap.Side.Buy,
+                               sequence=1, timestamp=2, source=ap.SourceType.AlpacaCollector)
+message: ap.Message = ap.decode(frame, verify=True)
+sequence: int = message.header.sequence
+if isinstance(message, ap.Trade):
+    price: int = message.price
+    instrument: ap.InstrumentId = message.instrument_id
+book = ap.OrderBook(bids=[(1, 2)], asks=[])
+levels: tuple[ap.BookLevel, ...] = book.bids
+for item in ap.iter_frames(frame + frame):
+    checksum: int = item.header.checksum
+crc: int = ap.crc32(b"abc", 0)
+tlvs: list[ap.TLV] = ap.parse_tlvs(ap.RawTLV(9, b"x").to_bytes())
