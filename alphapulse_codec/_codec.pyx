@@ -4,7 +4,7 @@ The checks run as nogil C functions that return a Status; a failed Status become
 exception once, under the GIL, in problem_error (_status.pxi).
 """
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
                             PyBytes_GET_SIZE)
 from cpython.long cimport PyLong_Check
@@ -43,6 +43,7 @@ include "_ids.pxi"
 include "_frame.pxi"
 include "_tlv.pxi"
 include "_messages.pxi"
+include "_batch.pxi"
 
 
 def _init_tables():

@@ -16,6 +16,16 @@ cdef enum Status:
     ST_TLV_POSITION
 
 
+# The kind of a bad stretch in a batch decode, by the status that ended its first frame.
+STATUS_KINDS = {
+    ST_TRUNCATED: "truncated", ST_BAD_MAGIC: "bad_magic", ST_TOO_LARGE: "too_large",
+    ST_UNKNOWN_TYPE: "unknown_type", ST_UNKNOWN_VERSION: "unknown_version",
+    ST_CHECKSUM: "checksum_mismatch", ST_SHORT_BODY: "length_mismatch",
+    ST_TAIL_MISMATCH: "length_mismatch", ST_TRAILING: "length_mismatch",
+    ST_TLV_OVERRUN: "bad_tlv", ST_TLV_LENGTH: "bad_tlv", ST_TLV_POSITION: "bad_tlv",
+}
+
+
 cdef struct Problem:
     Status status
     Py_ssize_t offset          # where in the input the problem was found

@@ -1,0 +1,304 @@
+# Batch decode: one nogil pass over a buffer of frames, rows copied into growing C buffers.
+
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr
+
+
+cdef struct Growable:
+    char* data
+    Py_ssize_t size          # bytes in use
+    Py_ssize_t capacity
+
+
+cdef int _reserve(Growable* g, Py_ssize_t more) noexcept nogil:
+    """Room for `more` bytes; 0 on success, -1 when memory runs out."""
+    cdef Py_ssize_t wanted = g.size + more
+    cdef Py_ssize_t capacity = g.capacity if g.capacity else 4096
+    cdef char* grown
+    if wanted <= g.capacity:
+        return 0
+    while capacity < wanted:
+        capacity *= 2
+    grown = <char*>realloc(g.data, capacity)
+    if grown is NULL:
+        return -1
+    g.data = grown
+    g.capacity = capacity
+    return 0
+
+
+cdef inline int _append(Growable* g, const void* source, Py_ssize_t size) noexcept nogil:
+    if g.size + size > g.capacity and _reserve(g, size):
+        return -1
+    memcpy(g.data + g.size, source, size)
+    g.size += size
+    return 0
+
+
+cdef struct TypeRows:
+    Growable rows            # header + fixed body of each frame, back to back
+    Growable offsets         # int64 frame offset in the source, per row
+    Growable tails           # the bytes after the fixed body, of the rows that have any
+    Growable tail_index      # int64 triples: row, start in tails, length
+    Py_ssize_t row_size
+    Py_ssize_t count
+
+
+cdef struct Stretch:
+    int64_t offset
+    int64_t length
+    int64_t kind             # a Status
+
+
+cdef struct BatchState:
+    TypeRows* types[256]
+    Growable stretches
+    uint8_t wanted[256]
+    bint verify
+    uint64_t limit
+    Py_ssize_t consumed      # bytes fully decoded or reported; the rest waits for more input
+    Py_ssize_t frames
+
+
+cdef void _free_growable(Growable* g) noexcept nogil:
+    free(g.data)
+    g.data = NULL
+    g.size = g.capacity = 0
+
+
+cdef void _free_state(BatchState* state) noexcept nogil:
+    cdef int t
+    for t in range(256):
+        if state.types[t] is not NULL:
+            _free_growable(&state.types[t].rows)
+            _free_growable(&state.types[t].offsets)
+            _free_growable(&state.types[t].tails)
+            _free_growable(&state.types[t].tail_index)
+            free(state.types[t])
+            state.types[t] = NULL
+    _free_growable(&state.stretches)
+
+
+cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
+                   int64_t offset) noexcept nogil:
+    cdef uint8_t message_type = frame[4]
+    cdef TypeRows* rows = state.types[message_type]
+    cdef Py_ssize_t fixed = AP_HEADER_SIZE + _RULES[message_type].body_size
+    cdef int64_t entry[3]
+    if rows is NULL:
+        rows = <TypeRows*>realloc(NULL, sizeof(TypeRows))
+        if rows is NULL:
+            return -1
+        memset(rows, 0, sizeof(TypeRows))
+        rows.row_size = fixed
+        state.types[message_type] = rows
+    if _append(&rows.rows, frame, fixed) or _append(&rows.offsets, &offset, 8):
+        return -1
+    if size > fixed:
+        entry[0] = rows.count
+        entry[1] = rows.tails.size
+        entry[2] = size - fixed
+        if _append(&rows.tails, frame + fixed, size - fixed) or _append(&rows.tail_index, entry, 24):
+            return -1
+    rows.count += 1
+    return 0
+
+
+cdef int _add_stretch(BatchState* state, const Stretch* stretch) noexcept nogil:
+    """Record a bad stretch, joining it to the previous one when they touch."""
+    cdef Stretch* last
+    if state.stretches.size:
+        last = <Stretch*>(state.stretches.data + state.stretches.size - sizeof(Stretch))
+        if last.offset + last.length == stretch.offset:
+            last.length += stretch.length
+            return 0
+    return _append(&state.stretches, stretch, sizeof(Stretch))
+
+
+cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
+                            BatchState* state, bint final, Problem* p) noexcept nogil:
+    """Where the next good frame starts after a bad stretch: a header whose checks (checksum
+    included, when verifying) pass, or a plausible frame cut by the end of non-final input."""
+    cdef const uint8_t* hit
+    cdef Py_ssize_t frame_size
+    cdef Status status
+    cdef uint32_t magic
+    while start + 4 <= end:
+        hit = <const uint8_t*>memchr(data + start, 0xEF, end - start - 3)
+        if hit is NULL:
+            break
+        start = hit - data
+        memcpy(&magic, hit, 4)
+        if magic == AP_MAGIC:
+            status = check_frame(hit, end - start, start, state.verify, state.limit, &frame_size, p)
+            if status == OK or (status == ST_TRUNCATED and not final):
+                return start
+        start += 1
+    return end if final else max(start, end - 3)
+
+
+cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, int64_t base,
+                      bint final) noexcept nogil:
+    """Decode data[0:size]; `base` is its offset in the whole source. -1 when out of memory."""
+    cdef Py_ssize_t position = 0, frame_size = 0, resume
+    cdef Problem problem
+    cdef Status status
+    cdef Stretch stretch
+    cdef uint32_t claimed
+    while position < size:
+        status = check_frame(data + position, size - position, position, state.verify,
+                             state.limit, &frame_size, &problem)
+        if status == OK:
+            if state.wanted[data[position + 4]] and _keep_row(
+                    state, data + position, frame_size, base + position):
+                return -1
+            state.frames += 1
+            position += frame_size
+            continue
+        if status == ST_TRUNCATED and not final:
+            break  # the rest of this frame comes with the next chunk
+        resume = _next_frame(data, position + 1, size, state, final, &problem)
+        stretch.offset = base + position
+        stretch.length = resume - position
+        stretch.kind = status
+        if status == ST_CHECKSUM and size - position >= 12:
+            # a frame cut short and followed by the next one fails its checksum: it is truncated
+            memcpy(&claimed, data + position + 8, 4)
+            if resume < size and resume - position < AP_HEADER_SIZE + <Py_ssize_t>claimed:
+                stretch.kind = ST_TRUNCATED
+        if _add_stretch(state, &stretch):
+            return -1
+        position = resume
+    state.consumed = position
+    return 0
+
+
+@cython.final
+cdef class _OwnedMemory:
+    """malloc'ed bytes handed to numpy without a copy; freed with the last array that uses them."""
+
+    cdef char* data
+    cdef Py_ssize_t size
+
+    def __dealloc__(self):
+        free(self.data)
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self.data, self.size, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+
+cdef object _take(Growable* g):
+    """The bytes of `g` as an object exporting them; `g` is left empty."""
+    cdef _OwnedMemory memory = _OwnedMemory.__new__(_OwnedMemory)
+    memory.data = g.data
+    memory.size = g.size
+    g.data = NULL
+    g.size = g.capacity = 0
+    return memory
+
+
+@cython.final
+cdef class BatchDecoder:
+    """Decodes buffers of frames into rows per message type; feed() it chunks in order.
+
+    The decode loop runs without the GIL, so decoders in other threads run at the same time.
+    """
+
+    cdef BatchState state
+
+    def __cinit__(self, bint verify=True, types=None, max_frame_size=None):
+        memset(&self.state, 0, sizeof(BatchState))
+        self.state.verify = verify
+        self.state.limit = _max_size_arg(max_frame_size)
+        if types is None:
+            memset(self.state.wanted, 1, 256)
+        else:
+            for message_type in types:
+                self.state.wanted[<uint8_t>_uint_arg(message_type, 0xFF, "types")] = 1
+
+    def __dealloc__(self):
+        _free_state(&self.state)
+
+    def feed(self, buffer, int64_t base=0, bint final=True):
+        """Decode `buffer`, which starts at byte `base` of the source; returns how many bytes
+        were consumed (less than its length only when not final: a frame cut by the end)."""
+        cdef Py_buffer view
+        cdef int failed
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        try:
+            with nogil:
+                failed = _decode_into(&self.state, <const uint8_t*>view.buf, view.len, base, final)
+        finally:
+            PyBuffer_Release(&view)
+        if failed:
+            raise MemoryError("out of memory while decoding a batch")
+        return self.state.consumed
+
+    @property
+    def frames(self):
+        """Good frames seen so far, of every type."""
+        return self.state.frames
+
+    def take(self):
+        """Hand over what was decoded and start afresh: ({type: parts}, stretches), where parts
+        holds the row bytes, frame offsets, tail bytes and tail index of one type."""
+        cdef int t
+        cdef TypeRows* rows
+        decoded = {}
+        for t in range(256):
+            rows = self.state.types[t]
+            if rows is NULL:
+                continue
+            decoded[t] = (_take(&rows.rows), _take(&rows.offsets), _take(&rows.tails),
+                          _take(&rows.tail_index))
+        stretches = _take(&self.state.stretches)
+        self.state.frames = 0
+        _free_state(&self.state)
+        return decoded, stretches
+
+
+def seal_frames(buffer, offsets, uint8_t message_type):
+    """Seal frames laid out back to back in a writable buffer: `offsets` (int64, one per frame,
+    then the end) delimit them. Sets magic, message_type, payload_size, version 1 where it is 0,
+    and the checksum, then checks each frame as a decoder would."""
+    cdef Py_buffer view, bounds
+    cdef Py_ssize_t i, count, start, size, frame_size
+    cdef Problem problem
+    cdef Status status = OK
+    cdef MessageHeader_t* header
+    cdef uint8_t* data
+    cdef const int64_t* edges
+    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+    try:
+        PyObject_GetBuffer(offsets, &bounds, PyBUF_SIMPLE)
+        try:
+            data = <uint8_t*>view.buf
+            edges = <const int64_t*>bounds.buf
+            count = bounds.len // 8 - 1
+            with nogil:
+                for i in range(count):
+                    start = edges[i]
+                    size = edges[i + 1] - start
+                    header = <MessageHeader_t*>(data + start)
+                    header.magic = AP_MAGIC
+                    header.message_type = message_type
+                    header.payload_size = <uint32_t>(size - AP_HEADER_SIZE)
+                    if header.version == 0:
+                        header.version = 1
+                    header.checksum = ap_crc32(ap_crc32(0, data + start, 28),
+                                               data + start + AP_HEADER_SIZE, size - AP_HEADER_SIZE)
+                    status = check_frame(data + start, size, start, False, 0xFFFFFFFFFFFFFFFF,
+                                         &frame_size, &problem)
+                    if status:
+                        break
+        finally:
+            PyBuffer_Release(&bounds)
+    finally:
+        PyBuffer_Release(&view)
+    if status:
+        error = problem_error(&problem)
+        raise FieldValueError(f"row {i}: {error}", offset=problem.offset,
+                              frame_offset=problem.frame_offset, field=getattr(error, "field", None))
