@@ -1,0 +1,202 @@
+"""Batch decode: rows equal single-frame decode, corruption is reported and survived,
+chunked decode equals whole decode, batch encode round-trips."""
+from __future__ import annotations
+
+import random
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import alphapulse_codec as ap
+from alphapulse_codec.batch import BadStretch, decode_batch, encode_batch, iter_batches
+from alphapulse_codec.layouts import MESSAGES
+from strategies import frames
+
+
+def _frames_of(result):
+    """Every kept frame as (offset, bytes), in source order."""
+    found = []
+    for message_type in result.types:
+        offsets = result.offsets(message_type)
+        found += [(int(offsets[i]), result.frame(message_type, i)) for i in range(len(offsets))]
+    return sorted(found)
+
+
+def _layout_of(data: bytes) -> list[tuple[int, bytes]]:
+    out, position = [], 0
+    for message in ap.iter_frames(data):
+        out.append((position, message.to_bytes()))
+        position += message.size
+    return out
+
+
+def test_vector_rows_equal_single_frame_decode(vector_bytes):
+    result = decode_batch(vector_bytes)
+    assert len(result) == 600 and result.errors == []
+    for message_type in result.types:
+        rows = result[message_type]
+        layout = MESSAGES[message_type]
+        for i, offset in enumerate(result.offsets(message_type)):
+            message = ap.decode(vector_bytes[offset:offset + ap.decode(
+                vector_bytes[offset:offset + 32 + int(rows[i]["header"]["payload_size"])]).size])
+            assert rows[i]["header"]["sequence"] == message.header.sequence
+            for f in layout.value_fields:
+                value = getattr(message, f.name)
+                if f.kind == "int" and f.size <= 8:
+                    assert int(rows[i][f.name]) == value, f.name
+                elif f.kind == "instrument_id":
+                    assert int(rows[i][f.name]["asset_id"]) == value.asset_id
+            if layout.carries_tlv:
+                assert result.tlvs(message_type, i) == message.tlv
+            else:
+                assert result.message(message_type, i) == message
+    assert _frames_of(result) == _layout_of(vector_bytes)
+
+
+def test_types_restricts_the_output(vector_bytes):
+    result = decode_batch(vector_bytes, types=[ap.MessageType.Trade, "Quote"])
+    assert result.types == [ap.MessageType.Trade, ap.MessageType.Quote]
+    assert len(result) == 79 + 81 and result.errors == []
+
+
+def test_any_buffer_and_a_path(vector_bytes, tmp_path):
+    path = tmp_path / "capture.bin"
+    path.write_bytes(vector_bytes)
+    for source in (bytearray(vector_bytes), memoryview(vector_bytes),
+                   np.frombuffer(vector_bytes, np.uint8), path, str(path)):
+        assert len(decode_batch(source)) == 600
+
+
+@pytest.mark.parametrize("garbage", [b"\x00" * 7, b"\xef\xbe\xad\xde" + b"\x01" * 40,
+                                     random.Random(3).randbytes(300)])
+def test_garbage_between_frames_is_one_bad_stretch(vector_bytes, garbage):
+    frames = _layout_of(vector_bytes)
+    cut = frames[10][0]
+    data = vector_bytes[:cut] + garbage + vector_bytes[cut:]
+    result = decode_batch(data)
+    assert len(result) == 600
+    assert result.errors == [BadStretch(cut, len(garbage), result.errors[0].kind)]
+
+
+def test_garbage_inside_a_frame_loses_only_that_frame(vector_bytes):
+    frames = _layout_of(vector_bytes)
+    offset, frame = frames[20]
+    data = vector_bytes[:offset + 40] + b"JUNKJUNK" + vector_bytes[offset + 40:]
+    result = decode_batch(data)
+    assert len(result) == 599
+    [stretch] = result.errors
+    assert stretch.offset == offset and stretch.length == len(frame) + 8
+    assert stretch.kind == "checksum_mismatch"
+
+
+def test_garbage_in_place_of_frames(vector_bytes):
+    frames = _layout_of(vector_bytes)
+    start, end = frames[30][0], frames[33][0]
+    data = bytearray(vector_bytes)
+    data[start:end] = random.Random(4).randbytes(end - start)
+    result = decode_batch(bytes(data))
+    assert len(result) == 597
+    assert result.errors == [BadStretch(start, end - start, result.errors[0].kind)]
+    assert _frames_of(result) == [f for f in frames if not start <= f[0] < end]
+
+
+def test_a_corrupt_size_field_does_not_hide_the_frames_after_it(vector_bytes):
+    # its announced length runs into the next good frame, which is how a cut frame looks
+    frames = _layout_of(vector_bytes)
+    data = bytearray(vector_bytes)
+    offset = frames[5][0]
+    data[offset + 8:offset + 12] = (5000).to_bytes(4, "little")
+    result = decode_batch(bytes(data))
+    assert len(result) == 599
+    assert result.errors == [BadStretch(offset, len(frames[5][1]), "truncated")]
+
+
+def test_capture_cut_at_every_byte_of_its_last_frame(vector_bytes):
+    frames = _layout_of(vector_bytes)
+    last_offset = frames[-1][0]
+    for cut in range(last_offset + 1, len(vector_bytes)):
+        result = decode_batch(vector_bytes[:cut])
+        assert len(result) == 599
+        assert result.errors == [BadStretch(last_offset, cut - last_offset, "truncated")]
+
+
+def test_without_verification_a_bit_flip_in_a_body_is_not_seen(vector_bytes):
+    data = bytearray(vector_bytes)
+    data[100] ^= 1
+    assert len(decode_batch(bytes(data), verify=False)) == 600
+    assert len(decode_batch(bytes(data))) == 599
+
+
+@pytest.mark.parametrize("chunk_bytes", [(1 << 20) + 1, 3 << 20])
+def test_chunked_decode_equals_whole_decode(tmp_path, chunk_bytes):
+    rng = random.Random(5)
+    parts = []
+    for i in range(60000):
+        if i % 7919 == 0:
+            parts.append(rng.randbytes(rng.randrange(1, 200)))
+        parts.append(ap.Trade.encode(price=i, sequence=i) if i % 3 else
+                     ap.DeFiSignal.encode(signal_id=i, tlv=[ap.RawTLV(9, b"z" * (i % 50))]))
+    data = b"".join(parts)
+    path = tmp_path / "capture.bin"
+    path.write_bytes(data)
+    whole = decode_batch(data)
+    chunks = list(iter_batches(path, chunk_bytes=chunk_bytes))
+    assert len(chunks) > 1
+    assert sum(len(c) for c in chunks) == len(whole)
+    for message_type in whole.types:
+        rows = b"".join(c[message_type].tobytes() for c in chunks if message_type in c)
+        assert rows == whole[message_type].tobytes()
+        offsets = np.concatenate([c.offsets(message_type) for c in chunks if message_type in c])
+        assert (offsets == whole.offsets(message_type)).all()
+    assert [e for c in chunks for e in c.errors] == whole.errors
+
+
+def test_chunk_smaller_than_a_frame_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="must exceed the maximum frame size"):
+        next(iter_batches(tmp_path / "x", chunk_bytes=1000))
+
+
+@pytest.mark.parametrize("message_type", list(MESSAGES), ids=lambda t: t.name)
+@settings(max_examples=25)
+@given(data=st.data())
+def test_batch_encode_then_decode_round_trips_every_field(message_type, data):
+    sample = data.draw(st.lists(frames(MESSAGES[message_type]), min_size=1, max_size=5))
+    result = decode_batch(b"".join(sample))
+    rows = result[message_type]
+    tails = [result.tail(message_type, i) for i in range(len(rows))]
+    assert encode_batch(rows, message_type, tails=tails) == b"".join(sample)
+
+
+def test_batch_encode_of_fresh_rows():
+    rows = np.zeros(4, dtype=ap.dtype(ap.MessageType.Quote))
+    rows["bid_price"] = [1, 2, 3, 4]
+    rows["header"]["sequence"] = np.arange(4)
+    messages = list(ap.iter_frames(encode_batch(rows)))
+    assert [m.bid_price for m in messages] == [1, 2, 3, 4]
+    assert all(m.header.version == 1 for m in messages)
+
+
+def test_batch_encode_refuses_rows_whose_counts_disagree_with_their_tails():
+    rows = np.zeros(2, dtype=ap.dtype(ap.MessageType.InstrumentDiscovered))
+    rows["symbol_len"] = [4, 9]
+    with pytest.raises(ap.FieldValueError, match="row 1: payload_size"):
+        encode_batch(rows, ap.MessageType.InstrumentDiscovered, tails=[b"AAPL", b"AAPL"])
+    with pytest.raises(TypeError, match="InstrumentDiscovered or PoolDiscovered: pass message_type"):
+        encode_batch(rows)
+
+
+def test_two_threads_decode_two_chunks_at_once(vector_bytes):
+    results = [None, None]
+
+    def work(slot):
+        results[slot] = decode_batch(vector_bytes * 50)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results[0]) == len(results[1]) == 30000
