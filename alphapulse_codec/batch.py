@@ -92,6 +92,24 @@ class BatchResult:
         """Row `row` as a message object (for its tail fields and TLVs by name)."""
         return decode(self.frame(message_type, row), verify=False)
 
+    def to_pandas(self, message_type: int) -> Any:
+        """A pandas DataFrame of one type's frames (see alphapulse_codec.export)."""
+        from .export import to_pandas
+
+        return to_pandas(self, message_type)
+
+    def to_arrow(self, message_type: int) -> Any:
+        """A pyarrow Table of one type's frames (see alphapulse_codec.export)."""
+        from .export import to_arrow
+
+        return to_arrow(self, message_type)
+
+    def write(self, out: str | os.PathLike[str], fmt: str | None = None) -> list[Any]:
+        """Write as Parquet, Arrow, CSV, .npz or JSONL (by OUT's suffix); the files written."""
+        from .export import write
+
+        return write(self, out, fmt)
+
     def _row_number(self, message_type: int, row: int) -> int:
         count = len(self[message_type])
         if not -count <= row < count:
