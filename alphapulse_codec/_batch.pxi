@@ -3,6 +3,9 @@
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr
 
+cdef extern from "memory.h" nogil:
+    void* ap_grow(void* data, size_t capacity)
+
 
 cdef struct Growable:
     char* data
@@ -10,16 +13,17 @@ cdef struct Growable:
     Py_ssize_t capacity
 
 
-cdef int _reserve(Growable* g, Py_ssize_t more) noexcept nogil:
-    """Room for `more` bytes; 0 on success, -1 when memory runs out."""
+cdef int _reserve(Growable* g, Py_ssize_t more, Py_ssize_t hint) noexcept nogil:
+    """Room for `more` bytes, and at first for `hint` (an upper bound of what this input can
+    add: reserving it whole spares the copies of growing); 0 on success, -1 out of memory."""
     cdef Py_ssize_t wanted = g.size + more
-    cdef Py_ssize_t capacity = g.capacity if g.capacity else 4096
+    cdef Py_ssize_t capacity = g.capacity if g.capacity else max(hint, 1 << 16)
     cdef char* grown
     if wanted <= g.capacity:
         return 0
     while capacity < wanted:
         capacity *= 2
-    grown = <char*>realloc(g.data, capacity)
+    grown = <char*>ap_grow(g.data, capacity)
     if grown is NULL:
         return -1
     g.data = grown
@@ -27,8 +31,9 @@ cdef int _reserve(Growable* g, Py_ssize_t more) noexcept nogil:
     return 0
 
 
-cdef inline int _append(Growable* g, const void* source, Py_ssize_t size) noexcept nogil:
-    if g.size + size > g.capacity and _reserve(g, size):
+cdef inline int _append(Growable* g, const void* source, Py_ssize_t size,
+                        Py_ssize_t hint) noexcept nogil:
+    if g.size + size > g.capacity and _reserve(g, size, hint):
         return -1
     memcpy(g.data + g.size, source, size)
     g.size += size
@@ -79,8 +84,9 @@ cdef void _free_state(BatchState* state) noexcept nogil:
     _free_growable(&state.stretches)
 
 
-cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
-                   int64_t offset) noexcept nogil:
+cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int64_t offset,
+                   Py_ssize_t left) noexcept nogil:
+    """Copy a good frame's fixed part into its type's rows; `left`: input bytes from here."""
     cdef uint8_t message_type = frame[4]
     cdef TypeRows* rows = state.types[message_type]
     cdef Py_ssize_t fixed = AP_HEADER_SIZE + _RULES[message_type].body_size
@@ -92,13 +98,15 @@ cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
         memset(rows, 0, sizeof(TypeRows))
         rows.row_size = fixed
         state.types[message_type] = rows
-    if _append(&rows.rows, frame, fixed) or _append(&rows.offsets, &offset, 8):
+    if (_append(&rows.rows, frame, fixed, left)
+            or _append(&rows.offsets, &offset, 8, 8 * (left // AP_HEADER_SIZE + 1))):
         return -1
     if size > fixed:
         entry[0] = rows.count
         entry[1] = rows.tails.size
         entry[2] = size - fixed
-        if _append(&rows.tails, frame + fixed, size - fixed) or _append(&rows.tail_index, entry, 24):
+        if (_append(&rows.tails, frame + fixed, size - fixed, 0)
+                or _append(&rows.tail_index, entry, 24, 0)):
             return -1
     rows.count += 1
     return 0
@@ -112,7 +120,7 @@ cdef int _add_stretch(BatchState* state, const Stretch* stretch) noexcept nogil:
         if last.offset + last.length == stretch.offset:
             last.length += stretch.length
             return 0
-    return _append(&state.stretches, stretch, sizeof(Stretch))
+    return _append(&state.stretches, stretch, sizeof(Stretch), 0)
 
 
 cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
@@ -150,7 +158,7 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
                              state.limit, &frame_size, &problem)
         if status == OK:
             if state.wanted[data[position + 4]] and _keep_row(
-                    state, data + position, frame_size, base + position):
+                    state, data + position, frame_size, base + position, size - position):
                 return -1
             state.frames += 1
             position += frame_size

@@ -1,0 +1,110 @@
+"""Batch decode throughput against a hand-written struct loop, a memory copy, and itself on
+two threads, in one process.
+
+    python benchmarks/batch.py [--gib 1.0]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import struct
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import alphapulse_codec as ap  # noqa: E402
+import captures  # noqa: E402
+from alphapulse_codec.batch import decode_batch  # noqa: E402
+
+HEADER = struct.Struct("<IBBBBIQQI")
+
+
+def struct_loop(data: bytes) -> int:
+    """What one writes by hand: header, checksum, then the Trade body into Python lists."""
+    position, frames, prices = 0, 0, []
+    view = memoryview(data)
+    while position < len(data):
+        magic, kind, _, _, _, size, _, _, checksum = HEADER.unpack_from(data, position)
+        end = position + 32 + size
+        if magic != 0xDEADBEEF or zlib.crc32(view[position + 32:end],
+                                             zlib.crc32(view[position:position + 28])) != checksum:
+            raise ValueError(f"bad frame at {position}")
+        if kind == 1:
+            prices.append(struct.unpack_from("<q", data, position + 44)[0])
+        frames += 1
+        position = end
+    return frames
+
+
+def best(function, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(name: str, data: bytes, repeat: int) -> list[bool]:
+    frames = len(decode_batch(data, verify=False))
+    array = np.frombuffer(data, dtype=np.uint8)
+    verified = best(lambda: decode_batch(data), repeat)
+    unverified = best(lambda: decode_batch(data, verify=False), repeat)
+    copy = best(lambda: array.copy(), repeat)
+    sample = data[:16 << 20]
+    cut = decode_batch(sample, verify=False)
+    sample = sample[:cut.errors[-1].offset] if cut.errors else sample  # end on a whole frame
+    sample_frames = len(decode_batch(sample, verify=False))
+    looped = best(lambda: struct_loop(sample), 3) * frames / sample_frames
+    half = len(data) // 2
+    first, second = data[:half], data[half:]
+
+    def two_threads() -> None:
+        threads = [threading.Thread(target=decode_batch, args=(part,)) for part in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    parallel = best(two_threads, repeat)
+    gb = len(data) / 1e9
+    print(f"\n{name}: {len(data) / 2**30:.2f} GiB, {frames:,} frames (median of {repeat} runs)")
+    print(f"  decode_batch, verify      {verified:7.3f} s  {frames / verified / 1e6:8.1f} M frames/s  {gb / verified:6.2f} GB/s")
+    print(f"  decode_batch, no verify   {unverified:7.3f} s  {frames / unverified / 1e6:8.1f} M frames/s  {gb / unverified:6.2f} GB/s")
+    print(f"  numpy copy of the bytes   {copy:7.3f} s                       {gb / copy:6.2f} GB/s")
+    print(f"  struct + zlib loop        {looped:7.3f} s  {frames / looped / 1e6:8.1f} M frames/s  (timed on {sample_frames:,} frames)")
+    print(f"  2 threads, verify         {parallel:7.3f} s  {verified / parallel:5.2f}x one thread")
+    checks = [
+        ("frames/s with CRC >= 100x the struct loop", looped / verified, 100),
+        ("GB/s with CRC >= 3 on one core", gb / verified, 3),
+        ("no-verify bandwidth >= 0.5x memory copy", copy / unverified, 0.5),
+        ("2 threads >= 1.7x one thread", verified / parallel, 1.7),
+    ]
+    results = []
+    for label, value, target in checks:
+        ok = value >= target
+        results.append(ok)
+        print(f"  {label:45s} {value:8.2f}  {'met' if ok else 'MISSED'}")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gib", type=float, default=1.0, help="size of each capture")
+    parser.add_argument("--repeat", type=int, default=5)
+    options = parser.parse_args()
+    size = int(options.gib * 2**30)
+    print(f"alphapulse_codec {ap.__version__}, CRC path {ap.crc32_implementation()}")
+    results = report("mixed capture", captures.mixed(size), options.repeat)
+    results += report("64-byte Trade capture", captures.trades(size // 64), options.repeat)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
