@@ -36,7 +36,7 @@ extension = Extension(
     "alphapulse_codec._codec",
     sources=["alphapulse_codec/_codec.pyx", "alphapulse_codec/_c/crc32.c"],
     include_dirs=["alphapulse_codec/_c"],
-    depends=["alphapulse_codec/_c/crc32.h", "alphapulse_codec/_c/wire.h"],
+    depends=["alphapulse_codec/_c/crc32.h", "alphapulse_codec/_c/wire.h", "alphapulse_codec/_c/memory.h"],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
 )

@@ -296,8 +296,7 @@ def seal_frames(buffer, offsets, uint8_t message_type):
                     header.payload_size = <uint32_t>(size - AP_HEADER_SIZE)
                     if header.version == 0:
                         header.version = 1
-                    header.checksum = ap_crc32(ap_crc32(0, data + start, 28),
-                                               data + start + AP_HEADER_SIZE, size - AP_HEADER_SIZE)
+                    header.checksum = ap_crc32_frame(data + start, size)
                     status = check_frame(data + start, size, start, False, 0xFFFFFFFFFFFFFFFF,
                                          &frame_size, &problem)
                     if status:

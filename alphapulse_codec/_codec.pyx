@@ -15,7 +15,8 @@ from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_
                           uint16_t, uint32_t, uint64_t)
 from libc.string cimport memcmp, memcpy, memset
 
-from alphapulse_codec._crc cimport ap_crc32, ap_crc32_impl, ap_crc32_portable
+from alphapulse_codec._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_impl, ap_crc32_init,
+                                   ap_crc32_portable)
 from alphapulse_codec._wire cimport *
 
 cdef extern from "Python.h":
@@ -47,6 +48,7 @@ include "_batch.pxi"
 
 
 def _init_tables():
+    ap_crc32_init()
     for tlv_type, layout in TLVS.items():
         _TLV_PAYLOAD_SIZE[int(tlv_type)] = layout.payload_size
     _register_rules()

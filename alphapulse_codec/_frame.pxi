@@ -90,7 +90,7 @@ cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t b
     if total > <uint64_t>available:
         return _fail(p, ST_TRUNCATED, base + available, total, available)
     if verify:
-        crc = ap_crc32(ap_crc32(0, frame, 28), frame + 32, header.payload_size)
+        crc = ap_crc32_frame(frame, <size_t>total)
         if crc != header.checksum:
             return _fail(p, ST_CHECKSUM, base + 28, crc, header.checksum)
     if header.payload_size < rule.body_size:
@@ -124,7 +124,7 @@ cdef int _seal(bytes frame, uint8_t message_type, str name) except -1:
     header.magic = AP_MAGIC
     header.message_type = message_type
     header.payload_size = <uint32_t>(size - AP_HEADER_SIZE)
-    header.checksum = ap_crc32(ap_crc32(0, data, 28), data + AP_HEADER_SIZE, size - AP_HEADER_SIZE)
+    header.checksum = ap_crc32_frame(data, size)
     return 0
 
 
