@@ -297,7 +297,7 @@ def seal_frames(buffer, offsets, uint8_t message_type):
                     if header.version == 0:
                         header.version = 1
                     header.checksum = ap_crc32_frame(data + start, size)
-                    status = check_frame(data + start, size, start, False, 0xFFFFFFFFFFFFFFFF,
+                    status = check_frame(data + start, size, start, False, UINT64_MAX,
                                          &frame_size, &problem)
                     if status:
                         break

@@ -1,5 +1,22 @@
 # Conversions between Python values and wire fields: checked on the way in, exact on the way out.
 
+cdef extern from *:
+    """
+    /* long is 64 bits on every platform this builds for (LP64: Linux, macOS); the long
+       conversions walk the digits where the long long ones take a slower general path. */
+    #include <limits.h>
+    #if ULONG_MAX != 0xFFFFFFFFFFFFFFFFu
+    #error "alphapulse_codec needs a 64-bit long (LP64)"
+    #endif
+    #define _as_u64(v) ((uint64_t)PyLong_AsUnsignedLong(v))
+    #define _as_i64(v) ((int64_t)PyLong_AsLong(v))
+    """
+    # no Cython error check: the callers test the sentinel and PyErr_Occurred themselves
+    uint64_t _as_u64(object value)
+    int64_t _as_i64(object value)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
+
 cdef inline object _as_index(object value, str where):
     if PyLong_Check(value):
         return value
@@ -10,32 +27,32 @@ cdef inline object _as_index(object value, str where):
                               field=where) from None
 
 
-cdef uint64_t _uint_arg(object value, uint64_t maximum, str where) except? 0xFFFFFFFFFFFFFFFF:
+cdef int _range_error(object value, object minimum, object maximum, str where) except -1:
+    PyErr_Clear()
+    if not PyLong_Check(value):
+        value = _as_index(value, where)
+    raise FieldValueError(f"{where}: {value} is out of range [{minimum}, {maximum}]", field=where)
+
+
+cdef inline uint64_t _uint_arg(object value, uint64_t maximum,
+                               str where) except? 0xFFFFFFFFFFFFFFFFU:
     cdef uint64_t result
     if not PyLong_Check(value):
         value = _as_index(value, where)
-    try:
-        result = value
-    except OverflowError:
-        raise FieldValueError(f"{where}: {value} is out of range [0, {maximum}]",
-                              field=where) from None
-    if result > maximum:
-        raise FieldValueError(f"{where}: {value} is out of range [0, {maximum}]", field=where)
+    result = _as_u64(value)
+    if result > maximum or (result == UINT64_MAX and PyErr_Occurred() is not NULL):
+        _range_error(value, 0, maximum, where)
     return result
 
 
-cdef int64_t _int_arg(object value, int64_t minimum, int64_t maximum, str where) except? -1:
+cdef inline int64_t _int_arg(object value, int64_t minimum, int64_t maximum,
+                             str where) except? -1:
     cdef int64_t result
     if not PyLong_Check(value):
         value = _as_index(value, where)
-    try:
-        result = value
-    except OverflowError:
-        raise FieldValueError(f"{where}: {value} is out of range [{minimum}, {maximum}]",
-                              field=where) from None
-    if result < minimum or result > maximum:
-        raise FieldValueError(f"{where}: {value} is out of range [{minimum}, {maximum}]",
-                              field=where)
+    result = _as_i64(value)
+    if result < minimum or result > maximum or (result == -1 and PyErr_Occurred() is not NULL):
+        _range_error(value, minimum, maximum, where)
     return result
 
 
@@ -137,7 +154,7 @@ cdef bytes _levels_tail(object levels, uint64_t maximum, str where):
             raise FieldValueError(f"{where}[{i}]: expected a (price, size) pair, got {level!r}",
                                   field=where) from None
         price = _int_arg(level_price, INT64_MIN, INT64_MAX, f"{where}[{i}].price")
-        size = _uint_arg(level_size, 0xFFFFFFFFFFFFFFFF, f"{where}[{i}].size")
+        size = _uint_arg(level_size, UINT64_MAX, f"{where}[{i}].size")
         memcpy(out + 16 * i, &price, 8)
         memcpy(out + 16 * i + 8, &size, 8)
     return raw

@@ -318,7 +318,7 @@ cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, P
 cdef uint64_t _max_size_arg(object max_frame_size) except? 0:
     if max_frame_size is None:
         return DEFAULT_MAX_FRAME_SIZE
-    return _uint_arg(max_frame_size, 0xFFFFFFFFFFFFFFFF, "max_frame_size")
+    return _uint_arg(max_frame_size, UINT64_MAX, "max_frame_size")
 
 
 def decode(buffer, *, bint verify=True, max_frame_size=None):

@@ -76,7 +76,7 @@ cdef class InstrumentId:
         self.v.venue = <uint16_t>_uint_arg(venue, 0xFFFF, "InstrumentId.venue (u16)")
         self.v.asset_type = <uint8_t>_uint_arg(asset_type, 0xFF, "InstrumentId.asset_type (u8)")
         self.v.reserved = <uint8_t>_uint_arg(reserved, 0xFF, "InstrumentId.reserved (u8)")
-        self.v.asset_id = _uint_arg(asset_id, 0xFFFFFFFFFFFFFFFF, "InstrumentId.asset_id (u64)")
+        self.v.asset_id = _uint_arg(asset_id, UINT64_MAX, "InstrumentId.asset_id (u64)")
 
     @property
     def venue(self):
@@ -140,7 +140,7 @@ cdef class InstrumentId:
     @staticmethod
     def from_u64(value):
         """The ID of a 64-bit form made by to_u64."""
-        cdef uint64_t packed = _uint_arg(value, 0xFFFFFFFFFFFFFFFF, "InstrumentId.from_u64 value")
+        cdef uint64_t packed = _uint_arg(value, UINT64_MAX, "InstrumentId.from_u64 value")
         cdef InstrumentId_t v
         v.venue = <uint16_t>(packed >> 48)
         v.asset_type = <uint8_t>(packed >> 40)

@@ -178,7 +178,7 @@ def wire_pxd() -> str:
 
 INT_BOUNDS = {
     "u8": ("0", "0xFF"), "u16": ("0", "0xFFFF"), "u32": ("0", "0xFFFFFFFF"),
-    "u64": ("0", "0xFFFFFFFFFFFFFFFF"),
+    "u64": ("0", "UINT64_MAX"),
     "i8": ("-0x80", "0x7F"), "i16": ("-0x8000", "0x7FFF"), "i32": ("-0x80000000", "0x7FFFFFFF"),
     "i64": ("INT64_MIN", "INT64_MAX"),
 }
