@@ -29,7 +29,9 @@
 #define POLY_NORMAL 0x04C11DB7u   /* x^32 + x^26 + ... + 1, without the x^32 term */
 #define POLY_REFLECTED 0xEDB88320u
 
-static uint32_t table[8][256];
+/* table[k][b]: the CRC of byte b followed by k zero bytes. Slicing-by-8 uses the first 8;
+   the fold finish uses all 16, whose lookups of one 16-byte block are independent. */
+static uint32_t table[16][256];
 
 static uint32_t crc_table_raw(uint32_t crc, const unsigned char *p, size_t n) {
     while (n >= 8) {
@@ -78,12 +80,15 @@ static inline __m128i fold128(__m128i lane, __m128i k, __m128i next) {
                                        _mm_clmulepi64_si128(lane, k, 0x11)), next);
 }
 
-/* Fold the final lane into the remainder, then the tail bytes. */
+/* The CRC, from a zero state, of the final lane as 16 message bytes, then of the tail. */
 __attribute__((target("pclmul,sse2")))
 static uint32_t finish(__m128i lane, const unsigned char *tail, size_t n) {
     unsigned char rest[16];
+    uint32_t crc = 0;
     _mm_storeu_si128((__m128i *)rest, lane);
-    return crc_table_raw(crc_table_raw(0, rest, 16), tail, n);
+    for (int i = 0; i < 16; i++)
+        crc ^= table[15 - i][rest[i]];
+    return crc_table_raw(crc, tail, n);
 }
 
 /* Short input in up to two parts, copied behind enough zero bytes to end on a 16-byte lane
@@ -201,7 +206,7 @@ void ap_crc32_init(void) {
         table[0][i] = c;
     }
     for (uint32_t i = 0; i < 256; i++)
-        for (int s = 1; s < 8; s++)
+        for (int s = 1; s < 16; s++)
             table[s][i] = (table[s - 1][i] >> 8) ^ table[0][table[s - 1][i] & 0xFF];
 #ifdef AP_X86
     k128[0] = fold_constant(128 + 32);
