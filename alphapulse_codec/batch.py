@@ -92,6 +92,30 @@ class BatchResult:
         """Row `row` as a message object (for its tail fields and TLVs by name)."""
         return decode(self.frame(message_type, row), verify=False)
 
+    @classmethod
+    def concat(cls, results: Iterable[BatchResult]) -> BatchResult:
+        """One result of several, in order (the chunks of one capture)."""
+        parts: dict[MessageType, list[tuple[np.ndarray, np.ndarray, memoryview, np.ndarray]]] = {}
+        joined = cls({}, b"")
+        for result in results:
+            joined.errors += result.errors
+            for message_type in result.types:
+                tails, index = result._tails[message_type]
+                parts.setdefault(message_type, []).append(
+                    (result[message_type], result.offsets(message_type), tails, index))
+        for message_type in sorted(parts):
+            pieces = parts[message_type]
+            row_starts = np.cumsum([0] + [len(p[0]) for p in pieces[:-1]])
+            tail_starts = np.cumsum([0] + [len(p[2]) for p in pieces[:-1]])
+            joined._rows[message_type] = np.frombuffer(
+                b"".join(p[0].tobytes() for p in pieces), dtype=dtype(message_type))
+            joined._offsets[message_type] = np.concatenate([p[1] for p in pieces])
+            joined._tails[message_type] = (
+                memoryview(b"".join(bytes(p[2]) for p in pieces)),
+                np.concatenate([p[3] + np.array([rows, tails, 0], dtype="<i8")
+                                for p, rows, tails in zip(pieces, row_starts, tail_starts)]))
+        return joined
+
     def to_pandas(self, message_type: int) -> Any:
         """A pandas DataFrame of one type's frames (see alphapulse_codec.export)."""
         from .export import to_pandas

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import BadStretch, decode_batch, encode_batch, iter_batches
+from alphapulse_codec.batch import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
 from alphapulse_codec.layouts import MESSAGES
 from strategies import frames
 
@@ -200,3 +200,17 @@ def test_two_threads_decode_two_chunks_at_once(vector_bytes):
     for thread in threads:
         thread.join()
     assert len(results[0]) == len(results[1]) == 30000
+
+
+def test_concat_of_chunks_equals_whole(tmp_path, vector_bytes):
+    path = tmp_path / "capture.bin"
+    path.write_bytes(vector_bytes * 40 + b"tail garbage")
+    whole = decode_batch(path)
+    joined = BatchResult.concat(iter_batches(path, chunk_bytes=(1 << 20) + 1))
+    assert joined.types == whole.types and joined.errors == whole.errors
+    for message_type in whole.types:
+        assert joined[message_type].tobytes() == whole[message_type].tobytes()
+        assert (joined.offsets(message_type) == whole.offsets(message_type)).all()
+        rows = len(whole[message_type])
+        for row in (0, rows // 2, rows - 1):
+            assert joined.frame(message_type, row) == whole.frame(message_type, row)

@@ -1,0 +1,115 @@
+"""The batch commands of the command line: decode --to, stats and generate."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
+from rich.table import Table
+
+from .batch import DEFAULT_CHUNK_BYTES, BatchResult, iter_batches
+from .enums import MessageType
+from .errors import FieldValueError
+from .inspect import source_text, timestamp_text
+from .stats import capture_stats
+from .synthetic import write_capture
+
+EXIT_OK, EXIT_BAD_FRAMES, EXIT_UNREADABLE = 0, 1, 2
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Progress]:
+    """A progress bar on stderr, shown only when stderr is a terminal."""
+    console = Console(file=sys.stderr)
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TextColumn("{task.fields[frames]:,} frames"),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=not console.is_terminal,
+                  transient=True) as progress:
+        yield progress
+
+
+def _chunks(options: argparse.Namespace) -> Iterator[BatchResult]:
+    """The capture's chunks, in order, with progress: bytes, frames, frames/s, time left."""
+    path = options.capture
+    try:
+        size = os.path.getsize(path)
+    except OSError as error:
+        raise OSError(f"cannot read {path}: {error.strerror}") from None
+    types = getattr(options, "types", None)
+    if types:
+        unknown = [t for t in types if t not in MessageType.__members__]
+        if unknown:
+            raise FieldValueError(f"--types: unknown message type {unknown[0]!r}")
+    with _progress(size) as progress:
+        task = progress.add_task("decoding", total=size, frames=0, rate="")
+        frames = 0
+        for result in iter_batches(path, chunk_bytes=max(DEFAULT_CHUNK_BYTES,
+                                                         2 * (options.max_frame_size or 0)),
+                                   verify=not options.no_verify, types=types,
+                                   max_frame_size=options.max_frame_size):
+            frames += len(result)
+            done = max([int(result.offsets(t)[-1]) for t in result.types] or [0])
+            elapsed = progress.tasks[0].elapsed or 0
+            rate = f"{frames / elapsed / 1e6:.1f} M frames/s" if elapsed > 0 else ""
+            progress.update(task, completed=min(size, max(done, progress.tasks[0].completed)),
+                            frames=frames, rate=rate)
+            yield result
+
+
+def _report_errors(result_errors: list, console: Console) -> int:
+    if not result_errors:
+        return EXIT_OK
+    console.print(f"{len(result_errors)} bad stretch(es), skipped:")
+    for stretch in result_errors[:20]:
+        console.print(f"  byte {stretch.offset}: {stretch.length} bytes, {stretch.kind}")
+    if len(result_errors) > 20:
+        console.print(f"  ... and {len(result_errors) - 20} more")
+    return EXIT_BAD_FRAMES
+
+
+def decode_to(options: argparse.Namespace) -> int:
+    result = BatchResult.concat(_chunks(options))
+    written = result.write(options.to)
+    console = Console(file=sys.stderr, highlight=False)
+    console.print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
+                  + ", ".join(str(p) for p in written))
+    return _report_errors(result.errors, console)
+
+
+def stats(options: argparse.Namespace) -> int:
+    summary = capture_stats(_chunks(options))
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console.print(f"{summary.frames:,} frames, {summary.bytes:,} bytes")
+    if summary.first_timestamp is not None:
+        console.print(f"time span: {timestamp_text(summary.first_timestamp)} .. "
+                      f"{timestamp_text(summary.last_timestamp or 0)} "
+                      f"({summary.span_seconds:.3f} s)")
+    types = Table("type", "frames", "frames/s", box=None, header_style="bold")
+    for message_type, count in sorted(summary.per_type.items()):
+        types.add_row(message_type.name, f"{count:,}", f"{summary.rate(message_type):,.1f}")
+    console.print(types)
+    sources = Table("source", "frames", "gaps", "missing", "duplicates", "highest sequence",
+                    box=None, header_style="bold")
+    for number, source in sorted(summary.per_source.items()):
+        sources.add_row(source_text(number), f"{source.frames:,}", f"{source.gaps:,}",
+                        f"{source.missing:,}", f"{source.duplicates:,}",
+                        str(source.highest_sequence))
+    console.print(sources)
+    return _report_errors(summary.errors, console)
+
+
+def generate(options: argparse.Namespace) -> int:
+    if options.frames < 1:
+        raise FieldValueError("--frames must be at least 1")
+    path = Path(options.output)
+    count = write_capture(path, options.frames, seed=options.seed)
+    Console(file=sys.stderr, highlight=False).print(
+        f"wrote {count:,} frames ({path.stat().st_size:,} bytes) to {path}")
+    return EXIT_OK
