@@ -1,0 +1,143 @@
+"""The command line: every subcommand, and one-line errors with the right exit code."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import alphapulse_codec as ap
+from alphapulse_codec.cli import main
+from matching import assert_contains
+
+DATA = Path(__file__).parent / "data"
+VECTORS = DATA / "peer-v1.bin"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alphapulse: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_decode_jsonl_matches_the_vectors(capsys, vector_objects):
+    code, out, _ = run(capsys, "decode", str(VECTORS), "--format", "jsonl")
+    assert code == 0
+    got = [json.loads(line) for line in out.splitlines()]
+    assert len(got) == 600
+    for i, (expected, mine) in enumerate(zip(vector_objects, got)):
+        assert_contains(expected, mine, f"frame{i}")
+
+
+def test_encode_reproduces_the_vectors(capsys, tmp_path, vector_bytes):
+    out = tmp_path / "frames.bin"
+    code, _, _ = run(capsys, "encode", "--from-jsonl", str(DATA / "peer-v1.jsonl"), "-o", str(out))
+    assert code == 0 and out.read_bytes() == vector_bytes
+
+
+def test_inspect_shows_one_row_per_frame_and_a_hex_dump(capsys):
+    code, out, _ = run(capsys, "inspect", str(VECTORS), "--limit", "3", "--hex")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit() and "  " in line[:6]]
+    assert "LiquidityImbalance" in out and "PoolDiscovered" in out and "MEVOpportunity" in out
+    assert "2023-11-14T22:26:40.791963567Z" in out and "MomentumStrategy" in out
+    assert "00000000  ef be ad de 1f 01 29 00" in out
+    assert "frame 2 (MEVOpportunity) at byte 271:" in out and "Trade" not in out
+    assert len(rows) >= 3
+
+
+def test_demo_writes_a_capture_that_decodes(capsys, tmp_path):
+    capture = tmp_path / "demo.bin"
+    code, out, _ = run(capsys, "demo", "-o", str(capture), "--frames", "300")
+    assert code == 0 and "round trip: every frame decoded" in out
+    messages = list(ap.iter_frames(capture.read_bytes()))
+    assert {type(m) for m in messages} == set(ap.MESSAGE_CLASSES.values())
+
+
+def test_generate_stats_and_batch_decode(capsys, tmp_path):
+    capture = tmp_path / "synthetic.bin"
+    assert run(capsys, "generate", "--frames", "20000", "-o", str(capture))[0] == 0
+    code, out, _ = run(capsys, "stats", str(capture))
+    assert code == 0 and "20,000 frames" in out and "AlpacaCollector" in out
+    for suffix in ("parquet", "csv", "npz", "jsonl"):
+        code, _, err = run(capsys, "decode", str(capture), "--to", str(tmp_path / f"out.{suffix}"),
+                           "--types", "Trade")
+        assert code == 0, err
+    rows = np.load(tmp_path / "out.npz")["Trade"]
+    assert len(rows) == len(ap.batch.decode_batch(capture, types=["Trade"])[ap.MessageType.Trade])
+
+
+def test_batch_decode_reports_bad_stretches_and_keeps_the_rest(capsys, tmp_path, vector_bytes):
+    capture = tmp_path / "damaged.bin"
+    capture.write_bytes(vector_bytes[:447] + b"noise" + vector_bytes[447:])  # between frames
+    code, _, err = run(capsys, "decode", str(capture), "--to", str(tmp_path / "out.jsonl"))
+    assert code == 1 and "1 bad stretch(es)" in err and "byte 447: 5 bytes" in err
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 600
+    code, out, _ = run(capsys, "stats", str(capture))
+    assert code == 1 and "byte 447: 5 bytes, bad_magic" in out
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["decode", "/no/such/capture"], 2, "cannot read /no/such/capture"),
+    (["stats", "/no/such/capture"], 2, "cannot read /no/such/capture"),
+    (["inspect", "/no/such/capture"], 2, "cannot read"),
+    (["encode", "--from-jsonl", "/no/such.jsonl", "-o", "/tmp/x.bin"], 2, "cannot read"),
+    (["decode", str(VECTORS), "--to", "/tmp/out.xls"], 1, "unknown export format"),
+    (["decode", str(VECTORS), "--to", "/tmp/o.npz", "--types", "Trad"], 1, "unknown message type 'Trad'"),
+])
+def test_unreadable_input_and_bad_arguments(capsys, argv, code, message):
+    got, _, err = run(capsys, *argv)
+    assert got == code and message in one_line_error(err)
+
+
+def test_a_flipped_byte_is_reported_with_its_offset(capsys, tmp_path, vector_bytes):
+    capture = tmp_path / "flipped.bin"
+    damaged = bytearray(vector_bytes)
+    damaged[300] ^= 0xFF  # inside the third frame, which starts at byte 271
+    capture.write_bytes(bytes(damaged))
+    code, out, err = run(capsys, "decode", str(capture))
+    assert code == 1 and len(out.splitlines()) == 2  # the frames before it are still written
+    line = one_line_error(err)
+    assert "checksum mismatch in frame at byte 271" in line and "byte 299" in line
+
+
+def test_a_truncated_capture(capsys, tmp_path, vector_bytes):
+    capture = tmp_path / "cut.bin"
+    capture.write_bytes(vector_bytes[:-10])
+    code, _, err = run(capsys, "inspect", str(capture))
+    assert code == 1 and "truncated" in one_line_error(err)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("{not json", "line 2: Expecting property name"),
+    ('{"type": "Trad", "header": {}}', "line 2: type: 'Trad' is not a message type"),
+    ('{"type": "Trade", "price": 99999999999999999999}', "line 2: Trade.price (frame offset 44, i64)"),
+    ('{"type": "Trade", "prcie": 1}', "line 2: Trade: unknown field 'prcie'"),
+])
+def test_bad_json_lines_name_the_line(capsys, tmp_path, line, message):
+    source = tmp_path / "frames.jsonl"
+    source.write_text('{"type": "Trade"}\n' + line + "\n")
+    code, _, err = run(capsys, "encode", "--from-jsonl", str(source), "-o", str(tmp_path / "o.bin"))
+    assert code == 1 and message in one_line_error(err)
+
+
+def test_as_a_process_there_is_no_traceback(tmp_path, vector_bytes):
+    capture = tmp_path / "bad.bin"
+    capture.write_bytes(b"\x00" * 40)
+    result = subprocess.run([sys.executable, "-m", "alphapulse_codec", "decode", str(capture)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("alphapulse: error: bad magic at byte 0")
+    ok = subprocess.run([sys.executable, "-m", "alphapulse_codec", "decode", str(VECTORS)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 600
