@@ -15,7 +15,7 @@ from ._codec import MESSAGE_CLASSES, BookLevel, InstrumentId, Message
 from .enums import MessageType
 from .errors import FieldValueError
 from .layouts import HEADER, INSTRUMENT_ID, MESSAGES, Field, MessageLayout
-from .tlv import TYPED_TLVS, RawTLV, tlv_from_wire
+from .tlv import TYPED_TLVS, RawTLV, TypedTLV, tlv_from_wire
 
 _COMPUTED_HEADER_FIELDS = {"magic", "payload_size", "checksum", "message_type"}
 _BUILDER_HEADER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
@@ -53,7 +53,7 @@ def to_json(message: Message) -> dict[str, Any]:
 
 def _tlv_json(tlv: Any) -> dict[str, Any]:
     obj = {"tlv_type": tlv.tlv_type, "payload": "0x" + tlv.payload.hex()}
-    if type(tlv).__name__ != "RawTLV":
+    if isinstance(tlv, TypedTLV):
         obj.update({k: ("0x" + v.hex() if isinstance(v, bytes) else v)
                     for k, v in tlv.fields().items()})
     return obj

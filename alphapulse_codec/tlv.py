@@ -118,11 +118,12 @@ class TypedTLV(TLV):
 def _checked(owner: str, field: Field, value: Any) -> Any:
     where = f"{owner}.{field.name} ({field.type})"
     if field.kind == "bytes":
-        raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value[:2] in ("0x", "0X") else value
         try:
-            raw = bytes(raw)
-        except TypeError:
-            raise FieldValueError(f"{where}: expected bytes or '0x' + hex", field=field.name) from None
+            raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value[:2] in ("0x", "0X") \
+                else bytes(value)
+        except (TypeError, ValueError):
+            raise FieldValueError(f"{where}: expected bytes or '0x' + hex, got {value!r}",
+                                  field=field.name) from None
         if len(raw) not in (0, field.size):
             raise FieldValueError(f"{where}: expected {field.size} bytes, got {len(raw)}",
                                   field=field.name)

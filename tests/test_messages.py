@@ -193,3 +193,15 @@ def test_error_and_config_messages_carry_text():
 def test_ascii_field_round_trips():
     alert = ap.decode(ap.StrategyAlert.encode(text="spread > 40bps", severity=ap.Severity.Warning))
     assert alert.text == "spread > 40bps"
+
+
+def test_typed_tlv_fields_are_checked():
+    with pytest.raises(ap.FieldValueError, match="venue_a_pool .*expected 20 bytes, got 3"):
+        ap.PoolAddressTLV(venue_a_pool=b"abc")
+    with pytest.raises(ap.FieldValueError, match="expected bytes or '0x' \\+ hex"):
+        ap.PoolAddressTLV(venue_a_pool="0xzz")
+    with pytest.raises(ap.FieldValueError, match=r"fee_c_ppm \(u32\): -1 is out of range"):
+        ap.TertiaryVenueTLV(fee_c_ppm=-1)
+    with pytest.raises(TypeError, match="has no field 'fee'"):
+        ap.TertiaryVenueTLV(fee=1)
+    assert ap.PoolAddressTLV(venue_a_pool="0x" + "11" * 20).venue_a_pool == b"\x11" * 20
