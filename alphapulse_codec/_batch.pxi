@@ -1,10 +1,11 @@
 # Batch decode: one nogil pass over a buffer of frames, rows copied into growing C buffers.
 
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport calloc, free
 from libc.string cimport memchr
 
 cdef extern from "memory.h" nogil:
-    void* ap_grow(void* data, size_t capacity)
+    void* ap_grow(void* data, size_t size, size_t old_capacity, size_t capacity)
+    void ap_release(void* data, size_t capacity)
 
 
 cdef struct Growable:
@@ -23,7 +24,7 @@ cdef int _reserve(Growable* g, Py_ssize_t more, Py_ssize_t hint) noexcept nogil:
         return 0
     while capacity < wanted:
         capacity *= 2
-    grown = <char*>ap_grow(g.data, capacity)
+    grown = <char*>ap_grow(g.data, g.size, g.capacity, capacity)
     if grown is NULL:
         return -1
     g.data = grown
@@ -66,7 +67,7 @@ cdef struct BatchState:
 
 
 cdef void _free_growable(Growable* g) noexcept nogil:
-    free(g.data)
+    ap_release(g.data, g.capacity)
     g.data = NULL
     g.size = g.capacity = 0
 
@@ -92,10 +93,9 @@ cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int
     cdef Py_ssize_t fixed = AP_HEADER_SIZE + _RULES[message_type].body_size
     cdef int64_t entry[3]
     if rows is NULL:
-        rows = <TypeRows*>realloc(NULL, sizeof(TypeRows))
+        rows = <TypeRows*>calloc(1, sizeof(TypeRows))
         if rows is NULL:
             return -1
-        memset(rows, 0, sizeof(TypeRows))
         rows.row_size = fixed
         state.types[message_type] = rows
     if (_append(&rows.rows, frame, fixed, left)
@@ -187,9 +187,10 @@ cdef class _OwnedMemory:
 
     cdef char* data
     cdef Py_ssize_t size
+    cdef Py_ssize_t capacity
 
     def __dealloc__(self):
-        free(self.data)
+        ap_release(self.data, self.capacity)
 
     def __getbuffer__(self, Py_buffer* view, int flags):
         PyBuffer_FillInfo(view, self, self.data, self.size, 0, flags)
@@ -203,6 +204,7 @@ cdef object _take(Growable* g):
     cdef _OwnedMemory memory = _OwnedMemory.__new__(_OwnedMemory)
     memory.data = g.data
     memory.size = g.size
+    memory.capacity = g.capacity
     g.data = NULL
     g.size = g.capacity = 0
     return memory

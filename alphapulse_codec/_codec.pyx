@@ -39,6 +39,7 @@ HEADER_BUILDER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
 cdef tuple _EMPTY_TUPLE = ()
 
 include "_status.pxi"
+include "_checksum.pxi"
 include "_convert.pxi"
 include "_ids.pxi"
 include "_frame.pxi"

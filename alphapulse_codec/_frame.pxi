@@ -21,7 +21,6 @@ cdef uint8_t _TLV_PAYLOAD_SIZE[256]  # exact payload length of the known TLV typ
 
 
 cdef inline uint64_t _read_count(const uint8_t* data, uint8_t width) noexcept nogil:
-    cdef uint8_t u8
     cdef uint16_t u16
     cdef uint32_t u32
     if width == 1:
@@ -242,9 +241,6 @@ cdef class Message:
     def __bytes__(self):
         return self.to_bytes()
 
-    def __buffer__(self, flags):
-        return memoryview(self.to_bytes())
-
     cdef inline const TypeRule* _rule(self):
         return &_RULES[self._data[4]]
 
@@ -407,41 +403,6 @@ def iter_frames(buffer, *, verify=True, max_frame_size=None):
     Stops with a ParseError subclass at the first bad frame; `.position` tells where.
     """
     return FrameIterator(buffer, verify, max_frame_size)
-
-
-def crc32(data, value=0):
-    """CRC-32 of `data` continuing from `value`, equal to zlib.crc32(data, value)."""
-    cdef Py_buffer view
-    cdef uint32_t start = <uint32_t>_uint_arg(value, 0xFFFFFFFF, "crc32 value")
-    cdef uint32_t result
-    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-    try:
-        if view.len >= 4096:
-            with nogil:
-                result = ap_crc32(start, <const unsigned char*>view.buf, view.len)
-        else:
-            result = ap_crc32(start, <const unsigned char*>view.buf, view.len)
-    finally:
-        PyBuffer_Release(&view)
-    return result
-
-
-def crc32_portable(data, value=0):
-    """The table-driven CRC-32, for checking the accelerated path."""
-    cdef Py_buffer view
-    cdef uint32_t start = <uint32_t>_uint_arg(value, 0xFFFFFFFF, "crc32 value")
-    cdef uint32_t result
-    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-    try:
-        result = ap_crc32_portable(start, <const unsigned char*>view.buf, view.len)
-    finally:
-        PyBuffer_Release(&view)
-    return result
-
-
-def crc32_implementation():
-    """The name of the CRC-32 path this CPU uses."""
-    return ap_crc32_impl().decode()
 
 
 def layout_offsets():

@@ -3,6 +3,8 @@ chunked decode equals whole decode, batch encode round-trips."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 import alphapulse_codec as ap
 from alphapulse_codec.batch import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
 from alphapulse_codec.layouts import MESSAGES
+from alphapulse_codec.synthetic import write_capture
 from strategies import frames
 
 
@@ -214,3 +217,22 @@ def test_concat_of_chunks_equals_whole(tmp_path, vector_bytes):
         rows = len(whole[message_type])
         for row in (0, rows // 2, rows - 1):
             assert joined.frame(message_type, row) == whole.frame(message_type, row)
+
+
+def test_iterating_a_capture_holds_about_one_chunk_in_memory(tmp_path):
+    path = tmp_path / "capture.bin"
+    write_capture(path, 1_500_000)
+    assert path.stat().st_size > 100 << 20
+    script = (
+        "import resource, sys\n"
+        "from alphapulse_codec.batch import iter_batches\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "frames = sum(len(c) for c in iter_batches(sys.argv[1], chunk_bytes=4 << 20))\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(frames, grown)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                            text=True, check=True)
+    frames, grown_kib = map(int, result.stdout.split())
+    assert frames == 1_500_000
+    assert grown_kib < 64 << 10  # a 100 MiB capture read through 4 MiB chunks
