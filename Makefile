@@ -27,10 +27,10 @@ generate:
 
 # A build with AddressSanitizer and UBSan, running the test suite under them.
 sanitize: $(VENV)/.installed
-	ALPHAPULSE_SANITIZE=address,undefined $(PY) -m pip install --quiet --no-build-isolation -e .
+	ALPHAPULSE_SANITIZE=address,undefined $(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
 		UBSAN_OPTIONS=halt_on_error=1 $(PY) -m pytest -q -p no:cacheprovider tests
-	$(PY) -m pip install --quiet --no-build-isolation -e .
+	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 
 clean:
 	rm -rf $(VENV) build *.egg-info alphapulse_codec/*.so alphapulse_codec/_codec.c

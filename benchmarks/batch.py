@@ -101,7 +101,7 @@ def main() -> int:
     options = parser.parse_args()
     size = int(options.gib * 2**30)
     print(f"alphapulse_codec {ap.__version__}, CRC path {ap.crc32_implementation()}")
-    results = report("mixed capture", captures.mixed(size), options.repeat)
+    results = report("mixed capture (alphapulse generate)", captures.mixed(size), options.repeat)
     results += report("64-byte Trade capture", captures.trades(size // 64), options.repeat)
     return 0 if all(results) else 1
 

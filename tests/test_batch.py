@@ -173,6 +173,18 @@ def test_batch_encode_then_decode_round_trips_every_field(message_type, data):
     assert encode_batch(rows, message_type, tails=tails) == b"".join(sample)
 
 
+@given(st.lists(frames(), min_size=1, max_size=12), st.binary(max_size=40))
+def test_a_mix_of_every_type_decodes_frame_for_frame(sample, junk):
+    data = b"".join(sample)
+    result = decode_batch(data + junk)
+    kept = _frames_of(result)
+    starts = np.cumsum([0] + [len(f) for f in sample[:-1]]).tolist()
+    assert kept[:len(sample)] == list(zip(starts, sample))
+    for message_type in result.types:
+        rows = result[message_type]
+        assert (rows["header"]["message_type"] == message_type).all()
+
+
 def test_batch_encode_of_fresh_rows():
     rows = np.zeros(4, dtype=ap.dtype(ap.MessageType.Quote))
     rows["bid_price"] = [1, 2, 3, 4]

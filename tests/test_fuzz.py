@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
+from alphapulse_codec.batch import decode_batch
 from strategies import frames
 
 
@@ -23,6 +24,12 @@ def _all_entry_points(data: bytes) -> None:
                 _touch(message)
         except ap.ParseError:
             pass
+    for verify in (True, False):
+        result = decode_batch(data, verify=verify)
+        for message_type in result.types:
+            for row in range(len(result[message_type])):
+                _touch(result.message(message_type, row))
+        assert all(stretch.length > 0 for stretch in result.errors)
     for parse in (ap.parse_tlvs, lambda d: ap.find_tlv(d, 1)):
         try:
             parse(data)
