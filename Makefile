@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard alphapulse_codec/*.pyx alphapulse_codec/*.pxi alphapulse_codec/*.pxd alphapulse_codec/_c/*)
 
-.PHONY: demo test bench generate sanitize clean
+.PHONY: demo test bench generate sanitize check-arm clean
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ sanitize: $(VENV)/.installed
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
 		UBSAN_OPTIONS=halt_on_error=1 $(PY) -m pytest -q -p no:cacheprovider tests
 	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
+
+# The ARMv8 CRC path, cross-built and run under QEMU user emulation.
+check-arm:
+	aarch64-linux-gnu-gcc -O2 -std=c11 -static -I alphapulse_codec/_c tests/c/crc32_check.c \
+		alphapulse_codec/_c/crc32.c -o build/crc32_check_arm64
+	qemu-aarch64-static build/crc32_check_arm64
 
 clean:
 	rm -rf $(VENV) build *.egg-info alphapulse_codec/*.so alphapulse_codec/_codec.c
