@@ -29,7 +29,7 @@ generate:
 sanitize: $(VENV)/.installed
 	ALPHAPULSE_SANITIZE=address,undefined $(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
-		UBSAN_OPTIONS=halt_on_error=1 $(PY) -m pytest -q -p no:cacheprovider tests
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(PY) -m pytest -q -s -p no:cacheprovider tests
 	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 
 # The ARMv8 CRC path, cross-built and run under QEMU user emulation.

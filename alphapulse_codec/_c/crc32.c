@@ -103,7 +103,8 @@ static uint32_t crc_small_pclmul_raw(uint32_t crc, const unsigned char *a, size_
     size_t n = na + nb, pad = (16 - n % 16) % 16;
     memset(lanes, 0, 16);
     memcpy(lanes + pad, a, na);
-    memcpy(lanes + pad + na, b, nb);
+    if (nb)
+        memcpy(lanes + pad + na, b, nb);
     uint32_t first;
     memcpy(&first, lanes + pad, 4);
     first ^= crc;
