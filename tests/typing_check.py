@@ -18,3 +18,9 @@ for item in ap.iter_frames(frame + frame):
     checksum: int = item.header.checksum
 crc: int = ap.crc32(b"abc", 0)
 tlvs: list[ap.TLV] = ap.parse_tlvs(ap.RawTLV(9, b"x").to_bytes())
+
+from alphapulse_codec.batch import BadStretch, decode_batch  # noqa: E402
+
+result = decode_batch(frame + frame)
+trade_rows = result[ap.MessageType.Trade]
+stretches: list[BadStretch] = result.errors
