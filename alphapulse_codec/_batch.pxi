@@ -145,6 +145,45 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
     return end if final else max(start, end - 3)
 
 
+cdef enum:
+    CHECKSUM_GROUP = 8  # frames whose checksums are computed together
+
+
+cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t position,
+                              Py_ssize_t size, int64_t base, bint* failed) noexcept nogil:
+    """Keep the frames from `position` on whose structure and checksums pass, a group at a
+    time; returns where the first frame that does not pass (or the input) begins."""
+    cdef const unsigned char* frames[CHECKSUM_GROUP]
+    cdef size_t sizes[CHECKSUM_GROUP]
+    cdef unsigned int crcs[CHECKSUM_GROUP]
+    cdef Py_ssize_t count, at, frame_size = 0, i
+    cdef Problem problem
+    while position < size:
+        count = 0
+        at = position
+        while count < CHECKSUM_GROUP and at < size and check_frame(
+                data + at, size - at, at, False, state.limit, &frame_size, &problem) == OK:
+            frames[count] = data + at
+            sizes[count] = frame_size
+            count += 1
+            at += frame_size
+        if count == 0:
+            return position
+        ap_crc32_frames(frames, sizes, crcs, count)
+        for i in range(count):
+            if crcs[i] != (<const MessageHeader_t*>frames[i]).checksum:
+                return position
+            if state.wanted[frames[i][4]] and _keep_row(
+                    state, frames[i], sizes[i], base + position, size - position):
+                failed[0] = True
+                return position
+            state.frames += 1
+            position += sizes[i]
+        if count < CHECKSUM_GROUP:
+            return position
+    return position
+
+
 cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, int64_t base,
                       bint final) noexcept nogil:
     """Decode data[0:size]; `base` is its offset in the whole source. -1 when out of memory."""
@@ -153,7 +192,14 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
     cdef Status status
     cdef Stretch stretch
     cdef uint32_t claimed
+    cdef bint failed = False
     while position < size:
+        if state.verify:
+            position = _verified_run(state, data, position, size, base, &failed)
+            if failed:
+                return -1
+            if position >= size:
+                break
         status = check_frame(data + position, size - position, position, state.verify,
                              state.limit, &frame_size, &problem)
         if status == OK:

@@ -15,8 +15,8 @@ from libc.stdint cimport (INT64_MAX, INT64_MIN, UINT64_MAX, int8_t, int16_t, int
                           uint16_t, uint32_t, uint64_t)
 from libc.string cimport memcmp, memcpy, memset
 
-from alphapulse_codec._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_impl, ap_crc32_init,
-                                   ap_crc32_portable)
+from alphapulse_codec._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_frames, ap_crc32_impl,
+                                   ap_crc32_init, ap_crc32_portable)
 from alphapulse_codec._wire cimport *
 
 cdef extern from "Python.h":
