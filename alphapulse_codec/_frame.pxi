@@ -317,7 +317,7 @@ cdef uint64_t _max_size_arg(object max_frame_size) except? 0:
     return _uint_arg(max_frame_size, UINT64_MAX, "max_frame_size")
 
 
-def decode(buffer, *, bint verify=True, max_frame_size=None):
+def decode(buffer, bint verify=True, *, max_frame_size=None):
     """The message of the one frame that fills `buffer` (any buffer: bytes, memoryview, ...).
 
     The message is a view: nothing is copied. verify=False skips the CRC check (bounds and
@@ -397,7 +397,7 @@ cdef class FrameIterator:
         return _message_view(self._owner, &view, data, frame_size)
 
 
-def iter_frames(buffer, *, verify=True, max_frame_size=None):
+def iter_frames(buffer, verify=True, *, max_frame_size=None):
     """An iterator over the messages of a buffer of frames back to back.
 
     Stops with a ParseError subclass at the first bad frame; `.position` tells where.
