@@ -4,7 +4,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memchr
 
 cdef extern from "memory.h" nogil:
-    void* ap_grow(void* data, size_t size, size_t old_capacity, size_t capacity)
+    void* ap_grow(void* data, size_t size, size_t old_capacity, size_t* capacity)
     void ap_release(void* data, size_t capacity)
 
 
@@ -18,13 +18,13 @@ cdef int _reserve(Growable* g, Py_ssize_t more, Py_ssize_t hint) noexcept nogil:
     """Room for `more` bytes, and at first for `hint` (an upper bound of what this input can
     add: reserving it whole spares the copies of growing); 0 on success, -1 out of memory."""
     cdef Py_ssize_t wanted = g.size + more
-    cdef Py_ssize_t capacity = g.capacity if g.capacity else max(hint, 1 << 16)
+    cdef size_t capacity = g.capacity if g.capacity else max(hint, 1 << 16)
     cdef char* grown
     if wanted <= g.capacity:
         return 0
-    while capacity < wanted:
+    while capacity < <size_t>wanted:
         capacity *= 2
-    grown = <char*>ap_grow(g.data, g.size, g.capacity, capacity)
+    grown = <char*>ap_grow(g.data, g.size, g.capacity, &capacity)
     if grown is NULL:
         return -1
     g.data = grown
