@@ -16,6 +16,8 @@ from ._codec import (
     Header,
     InstrumentId,
     Message,
+    RuntimeMessage,
+    SchemaField,
     crc32,
     crc32_implementation,
     decode,
@@ -28,8 +30,8 @@ from ._codec import (  # the message classes, one per MessageType
     FlashLoanSignal, GasOptimizationSignal, Heartbeat, ImpermanentLossAlert,
     InstrumentDiscovered, LiquidityImbalance, MEVOpportunity, OrderBook, OrderCancel,
     OrderModify, OrderRequest, OrderStatus, PerformanceUpdate, PoolArbitrageSignal,
-    PoolDiscovered, PositionUpdate, Quote, RebalanceSignal, RiskMetric, Snapshot,
-    StrategyAlert, Trade, VenueUpdate, YieldFarmingUpdate,
+    PoolDiscovered, PositionUpdate, Quote, RebalanceSignal, RiskMetric, SchemaAnnouncement,
+    Snapshot, StrategyAlert, Trade, VenueUpdate, YieldFarmingUpdate,
 )
 from .dtypes import dtype, int128_to_int
 from .enums import (
@@ -38,8 +40,11 @@ from .enums import (
 )
 from .errors import (
     BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError, LengthMismatchError,
-    ParseError, TLVError, TruncatedError, UnknownMessageTypeError, UnknownVersionError,
+    ParseError, SchemaError, TLVError, TruncatedError, UnknownMessageTypeError,
+    UnknownVersionError,
 )
+from .registry import Registry, load_schemas, register
+from .schema import CacheRule, Schema
 from .tlv import TLV, MEVBundleTLV, PoolAddressTLV, RawTLV, TertiaryVenueTLV, TypedTLV
 
 __version__ = "0.1.0"
@@ -52,6 +57,8 @@ __all__ = [
     "Header",
     "InstrumentId",
     "Message",
+    "RuntimeMessage",
+    "SchemaField",
     "crc32",
     "crc32_implementation",
     "decode",
@@ -83,6 +90,7 @@ __all__ = [
     "Quote",
     "RebalanceSignal",
     "RiskMetric",
+    "SchemaAnnouncement",
     "Snapshot",
     "StrategyAlert",
     "Trade",
@@ -111,6 +119,7 @@ __all__ = [
     "FrameTooLargeError",
     "LengthMismatchError",
     "ParseError",
+    "SchemaError",
     "TLVError",
     "TruncatedError",
     "UnknownMessageTypeError",
@@ -121,4 +130,9 @@ __all__ = [
     "RawTLV",
     "TertiaryVenueTLV",
     "TypedTLV",
+    "Registry",
+    "register",
+    "load_schemas",
+    "Schema",
+    "CacheRule",
 ]

@@ -1,6 +1,5 @@
 # Batch decode: one nogil pass over a buffer of frames, rows copied into growing C buffers.
 
-from libc.stdlib cimport calloc, free
 from libc.string cimport memchr
 
 cdef extern from "memory.h" nogil:
@@ -42,6 +41,8 @@ cdef inline int _append(Growable* g, const void* source, Py_ssize_t size,
 
 
 cdef struct TypeRows:
+    TypeRows* next           # the rows of the type's other versions
+    uint8_t version          # the version whose schema read these rows
     Growable rows            # header + fixed body of each frame, back to back
     Growable offsets         # int64 frame offset in the source, per row
     Growable tails           # the bytes after the fixed body, of the rows that have any
@@ -62,6 +63,10 @@ cdef struct BatchState:
     uint8_t wanted[256]
     bint verify
     uint64_t limit
+    const RuleSet* rules
+    int pause_after          # a message type whose frames stop the decode, to be read under the GIL
+    bint paused              # stopped after such a frame, which starts at watched_at
+    Py_ssize_t watched_at
     Py_ssize_t consumed      # bytes fully decoded or reported; the rest waits for more input
     Py_ssize_t frames
 
@@ -74,14 +79,16 @@ cdef void _free_growable(Growable* g) noexcept nogil:
 
 cdef void _free_state(BatchState* state) noexcept nogil:
     cdef int t
+    cdef TypeRows* rows
     for t in range(256):
-        if state.types[t] is not NULL:
-            _free_growable(&state.types[t].rows)
-            _free_growable(&state.types[t].offsets)
-            _free_growable(&state.types[t].tails)
-            _free_growable(&state.types[t].tail_index)
-            free(state.types[t])
-            state.types[t] = NULL
+        while state.types[t] is not NULL:
+            rows = state.types[t]
+            state.types[t] = rows.next
+            _free_growable(&rows.rows)
+            _free_growable(&rows.offsets)
+            _free_growable(&rows.tails)
+            _free_growable(&rows.tail_index)
+            free(rows)
     _free_growable(&state.stretches)
 
 
@@ -89,14 +96,19 @@ cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int
                    Py_ssize_t left) noexcept nogil:
     """Copy a good frame's fixed part into its type's rows; `left`: input bytes from here."""
     cdef uint8_t message_type = frame[4]
+    cdef const TypeRule* rule = find_rule(state.rules, message_type, frame[5])
     cdef TypeRows* rows = state.types[message_type]
-    cdef Py_ssize_t fixed = AP_HEADER_SIZE + _RULES[message_type].body_size
+    cdef Py_ssize_t fixed = AP_HEADER_SIZE + rule.body_size
     cdef int64_t entry[3]
+    while rows is not NULL and rows.version != rule.read_as:
+        rows = rows.next
     if rows is NULL:
         rows = <TypeRows*>calloc(1, sizeof(TypeRows))
         if rows is NULL:
             return -1
         rows.row_size = fixed
+        rows.version = rule.read_as
+        rows.next = state.types[message_type]
         state.types[message_type] = rows
     if (_append(&rows.rows, frame, fixed, left)
             or _append(&rows.offsets, &offset, 8, 8 * (left // AP_HEADER_SIZE + 1))):
@@ -138,7 +150,8 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
         start = hit - data
         memcpy(&magic, hit, 4)
         if magic == AP_MAGIC:
-            status = check_frame(hit, end - start, start, state.verify, state.limit, &frame_size, p)
+            status = check_frame(hit, end - start, start, state.verify, state.limit, state.rules,
+                                 &frame_size, p)
             if status == OK or (status == ST_TRUNCATED and not final):
                 return start
         start += 1
@@ -162,7 +175,8 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
         count = 0
         at = position
         while count < CHECKSUM_GROUP and at < size and check_frame(
-                data + at, size - at, at, False, state.limit, &frame_size, &problem) == OK:
+                data + at, size - at, at, False, state.limit, state.rules, &frame_size,
+                &problem) == OK:
             frames[count] = data + at
             sizes[count] = frame_size
             count += 1
@@ -179,6 +193,10 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
                 return position
             state.frames += 1
             position += sizes[i]
+            if frames[i][4] == state.pause_after:
+                state.paused = True
+                state.watched_at = position - sizes[i]
+                return position
         if count < CHECKSUM_GROUP:
             return position
     return position
@@ -193,21 +211,26 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
     cdef Stretch stretch
     cdef uint32_t claimed
     cdef bint failed = False
+    state.paused = False
     while position < size:
         if state.verify:
             position = _verified_run(state, data, position, size, base, &failed)
             if failed:
                 return -1
-            if position >= size:
+            if position >= size or state.paused:
                 break
         status = check_frame(data + position, size - position, position, state.verify,
-                             state.limit, &frame_size, &problem)
+                             state.limit, state.rules, &frame_size, &problem)
         if status == OK:
             if state.wanted[data[position + 4]] and _keep_row(
                     state, data + position, frame_size, base + position, size - position):
                 return -1
             state.frames += 1
             position += frame_size
+            if data[position - frame_size + 4] == state.pause_after:
+                state.paused = True
+                state.watched_at = position - frame_size
+                break
             continue
         if status == ST_TRUNCATED and not final:
             break  # the rest of this frame comes with the next chunk
@@ -264,11 +287,18 @@ cdef class BatchDecoder:
     """
 
     cdef BatchState state
+    cdef object _registry
+    cdef object _on_watched
 
-    def __cinit__(self, bint verify=True, types=None, max_frame_size=None):
+    def __cinit__(self, bint verify=True, types=None, max_frame_size=None, registry=None,
+                  int watch_type=-1, on_watched=None):
         memset(&self.state, 0, sizeof(BatchState))
         self.state.verify = verify
         self.state.limit = _max_size_arg(max_frame_size)
+        self.state.rules = _rules_of(registry)
+        self._registry = registry  # keeps its rules alive
+        self.state.pause_after = watch_type
+        self._on_watched = on_watched
         if types is None:
             memset(self.state.wanted, 1, 256)
         else:
@@ -280,18 +310,33 @@ cdef class BatchDecoder:
 
     def feed(self, buffer, int64_t base=0, bint final=True):
         """Decode `buffer`, which starts at byte `base` of the source; returns how many bytes
-        were consumed (less than its length only when not final: a frame cut by the end)."""
+        were consumed (less than its length only when not final: a frame cut by the end).
+
+        Each good frame of `watch_type` is handed to `on_watched` (as bytes) before the frames
+        after it are decoded, so that it can change what they decode as (a schema announcement).
+        """
         cdef Py_buffer view
-        cdef int failed
+        cdef int failed = 0
+        cdef Py_ssize_t done = 0, frame_start
+        cdef const uint8_t* data
         PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
         try:
-            with nogil:
-                failed = _decode_into(&self.state, <const uint8_t*>view.buf, view.len, base, final)
+            data = <const uint8_t*>view.buf
+            while True:
+                with nogil:
+                    failed = _decode_into(&self.state, data + done, view.len - done, base + done,
+                                          final)
+                frame_start = done + self.state.watched_at
+                done += self.state.consumed
+                if failed or not self.state.paused:
+                    break
+                self._on_watched(PyBytes_FromStringAndSize(<const char*>data + frame_start,
+                                                           done - frame_start))
         finally:
             PyBuffer_Release(&view)
         if failed:
             raise MemoryError("out of memory while decoding a batch")
-        return self.state.consumed
+        return done
 
     @property
     def frames(self):
@@ -299,27 +344,29 @@ cdef class BatchDecoder:
         return self.state.frames
 
     def take(self):
-        """Hand over what was decoded and start afresh: ({type: parts}, stretches), where parts
-        holds the row bytes, frame offsets, tail bytes and tail index of one type."""
+        """Hand over what was decoded and start afresh: ({(type, version): parts}, stretches),
+        where parts holds the row bytes, frame offsets, tail bytes and tail index of the frames
+        that the schema of (type, version) read."""
         cdef int t
         cdef TypeRows* rows
         decoded = {}
         for t in range(256):
             rows = self.state.types[t]
-            if rows is NULL:
-                continue
-            decoded[t] = (_take(&rows.rows), _take(&rows.offsets), _take(&rows.tails),
-                          _take(&rows.tail_index))
+            while rows is not NULL:
+                decoded[t, rows.version] = (_take(&rows.rows), _take(&rows.offsets),
+                                            _take(&rows.tails), _take(&rows.tail_index))
+                rows = rows.next
         stretches = _take(&self.state.stretches)
         self.state.frames = 0
         _free_state(&self.state)
         return decoded, stretches
 
 
-def seal_frames(buffer, offsets, uint8_t message_type):
+def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, registry=None):
     """Seal frames laid out back to back in a writable buffer: `offsets` (int64, one per frame,
-    then the end) delimit them. Sets magic, message_type, payload_size, version 1 where it is 0,
-    and the checksum, then checks each frame as a decoder would."""
+    then the end) delimit them. Sets magic, message_type, payload_size, `version` where it is
+    0, and the checksum, then checks each frame as a decoder would."""
+    cdef const RuleSet* rules = _rules_of(registry)
     cdef Py_buffer view, bounds
     cdef Py_ssize_t i, count, start, size, frame_size
     cdef Problem problem
@@ -343,9 +390,9 @@ def seal_frames(buffer, offsets, uint8_t message_type):
                     header.message_type = message_type
                     header.payload_size = <uint32_t>(size - AP_HEADER_SIZE)
                     if header.version == 0:
-                        header.version = 1
+                        header.version = version
                     header.checksum = ap_crc32_frame(data + start, size)
-                    status = check_frame(data + start, size, start, False, UINT64_MAX,
+                    status = check_frame(data + start, size, start, False, UINT64_MAX, rules,
                                          &frame_size, &problem)
                     if status:
                         break

@@ -13,6 +13,7 @@ from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport (INT64_MAX, INT64_MIN, UINT64_MAX, int8_t, int16_t, int32_t, int64_t, uint8_t,
                           uint16_t, uint32_t, uint64_t)
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 
 from alphapulse_codec._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_frames, ap_crc32_impl,
@@ -42,9 +43,11 @@ include "_status.pxi"
 include "_checksum.pxi"
 include "_convert.pxi"
 include "_ids.pxi"
+include "_rules.pxi"
 include "_frame.pxi"
 include "_tlv.pxi"
 include "_messages.pxi"
+include "_runtime.pxi"
 include "_batch.pxi"
 
 
@@ -52,10 +55,10 @@ def _init_tables():
     ap_crc32_init()
     for tlv_type, layout in TLVS.items():
         _TLV_PAYLOAD_SIZE[int(tlv_type)] = layout.payload_size
-    _register_rules()
 
 
 _init_tables()
 
 globals()["DEFAULT_MAX_FRAME_SIZE"] = DEFAULT_MAX_FRAME_SIZE
-MESSAGE_CLASSES = {MessageType(t): <object>_CLASSES[t] for t in range(256) if _CLASSES[t] != NULL}
+globals()["DEFAULT_RULE_TABLE"] = DEFAULT_RULE_TABLE
+globals()["EXTRA_KINDS"] = {"tlv": EXTRA_TLV, "none": EXTRA_NONE, "unseen": EXTRA_UNSEEN}

@@ -4,19 +4,6 @@ cdef enum:
     DEFAULT_MAX_FRAME_SIZE = 1 << 20  # a frame larger than this is refused unless asked for
 
 
-cdef struct TypeRule:
-    uint32_t body_size               # 0: no layout for this message type
-    uint8_t version                  # the version this build reads
-    uint8_t carries_tlv              # fixed body: extra payload bytes are TLV extensions
-    uint8_t tail_count               # variable tail segments after the body (0 to 2)
-    uint16_t tail_count_offset[2]    # body offset of each segment's count field
-    uint8_t tail_count_width[2]      # that field's width in bytes
-    uint16_t tail_element_size[2]    # bytes per counted element
-    int32_t tlv_position_field       # body offset of tlv_offset/tlv_length, -1 if none
-
-
-cdef TypeRule _RULES[256]
-cdef PyObject* _CLASSES[256]
 cdef uint8_t _TLV_PAYLOAD_SIZE[256]  # exact payload length of the known TLV types, 0 if unknown
 
 
@@ -64,7 +51,7 @@ cdef Status _check_tlv_position(const uint8_t* field, Py_ssize_t area_start, Py_
 
 
 cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base, bint verify,
-                        uint64_t max_frame_size, Py_ssize_t* frame_size,
+                        uint64_t max_frame_size, const RuleSet* rules, Py_ssize_t* frame_size,
                         Problem* p) noexcept nogil:
     """Validate the frame that starts at `frame`; `base` is its offset in the caller's input."""
     cdef const MessageHeader_t* header = <const MessageHeader_t*>frame
@@ -81,10 +68,10 @@ cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t b
     total = sizeof(MessageHeader_t) + <uint64_t>header.payload_size
     if total > max_frame_size:
         return _fail(p, ST_TOO_LARGE, base + 8, max_frame_size, total)
-    rule = &_RULES[header.message_type]
-    if rule.body_size == 0:
-        return _fail(p, ST_UNKNOWN_TYPE, base + 4, 0, header.message_type)
-    if header.version != rule.version:
+    rule = find_rule(rules, header.message_type, header.version)
+    if rule is NULL:
+        if ap_load_entry(&rules.types[header.message_type]) is NULL:
+            return _fail(p, ST_UNKNOWN_TYPE, base + 4, 0, header.message_type)
         return _fail(p, ST_UNKNOWN_VERSION, base + 5, header.message_type, header.version)
     if total > <uint64_t>available:
         return _fail(p, ST_TRUNCATED, base + available, total, available)
@@ -103,6 +90,12 @@ cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t b
                                     rule.tail_count_width[i]) * rule.tail_element_size[i]
         if expected != header.payload_size:
             return _fail(p, ST_TAIL_MISMATCH, base + 8, expected, header.payload_size)
+        return OK
+    if rule.extra == EXTRA_UNSEEN:
+        return OK
+    if rule.extra == EXTRA_NONE:
+        if header.payload_size != rule.body_size:
+            return _fail(p, ST_TAIL_MISMATCH, base + 8, rule.body_size, header.payload_size)
         return OK
     area = <Py_ssize_t>total - position
     if rule.tlv_position_field >= 0 and _check_tlv_position(
@@ -209,6 +202,8 @@ cdef class Message:
     cdef Py_ssize_t _size
     cdef Py_buffer _view
     cdef bint _has_view
+    cdef uint32_t _body_size   # fixed body of the schema that reads the frame
+    cdef uint8_t _extra        # an Extra; EXTRA_UNKNOWN until asked for, on built messages
 
     def __dealloc__(self):
         if self._has_view:
@@ -241,14 +236,19 @@ cdef class Message:
     def __bytes__(self):
         return self.to_bytes()
 
-    cdef inline const TypeRule* _rule(self):
-        return &_RULES[self._data[4]]
+    cdef int _read_layout(self) except -1:
+        """Body size and Extra of a built message, from its class's layout."""
+        if self._extra == EXTRA_UNKNOWN:
+            layout = type(self).layout
+            self._body_size = layout.body_size
+            self._extra = EXTRA_TLV if layout.carries_tlv else EXTRA_NONE
+        return 0
 
     cdef tuple _tlv_bounds(self):
-        cdef const TypeRule* rule = self._rule()
-        if not rule.carries_tlv:
+        self._read_layout()
+        if self._extra != EXTRA_TLV:
             return (0, 0)
-        return (32 + rule.body_size, self._size)
+        return (32 + self._body_size, self._size)
 
     @property
     def tlv(self):
@@ -282,7 +282,8 @@ cdef class Message:
 
     def __repr__(self):
         body = ", ".join(f"{name}={value!r}" for name, value in self.fields().items())
-        tlv = f", tlv={list(self.tlv)!r}" if self._rule().carries_tlv and self._size > 32 + self._rule().body_size else ""
+        start, end = self._tlv_bounds()
+        tlv = f", tlv={list(self.tlv)!r}" if end > start else ""
         return f"{type(self).__name__}({body}{tlv}, header={self.header!r})"
 
     def __eq__(self, other):
@@ -298,13 +299,19 @@ cdef class Message:
         return decode, (self.to_bytes(),)
 
 
-cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, Py_ssize_t size):
-    """A message of the frame's type over `data`; takes over `view` when given."""
-    cdef object cls = <object>_CLASSES[data[4]]
+cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, Py_ssize_t size,
+                           const RuleSet* rules):
+    """A message over the checked frame at `data`, of the class that reads its type and
+    version; takes over `view` when given."""
+    cdef const TypeEntry* entry = ap_load_entry(&rules.types[data[4]])
+    cdef const TypeRule* rule = &entry.rules[data[5]]
+    cdef object cls = <object>entry.classes[rule.read_as]
     cdef Message message = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
     message._owner = owner
     message._data = data
     message._size = size
+    message._body_size = rule.body_size
+    message._extra = rule.extra
     if view is not NULL:
         message._view = view[0]
         message._has_view = True
@@ -317,12 +324,14 @@ cdef uint64_t _max_size_arg(object max_frame_size) except? 0:
     return _uint_arg(max_frame_size, UINT64_MAX, "max_frame_size")
 
 
-def decode(buffer, bint verify=True, *, max_frame_size=None):
+def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     """The message of the one frame that fills `buffer` (any buffer: bytes, memoryview, ...).
 
     The message is a view: nothing is copied. verify=False skips the CRC check (bounds and
-    lengths are always checked). Raises a ParseError subclass on any bad input.
+    lengths are always checked). `registry` gives the schemas (the default registry when
+    None). Raises a ParseError subclass on any bad input.
     """
+    cdef const RuleSet* rules = _rules_of(registry)
     cdef Problem problem
     cdef Py_ssize_t frame_size = 0
     cdef Py_buffer view
@@ -332,15 +341,16 @@ def decode(buffer, bint verify=True, *, max_frame_size=None):
     if PyBytes_CheckExact(buffer):
         data = <const uint8_t*>PyBytes_AS_STRING(buffer)
         size = PyBytes_GET_SIZE(buffer)
-        if check_frame(data, size, 0, verify, limit, &frame_size, &problem):
+        if check_frame(data, size, 0, verify, limit, rules, &frame_size, &problem):
             raise problem_error(&problem)
         if frame_size != size:
             _fail(&problem, ST_TRAILING, frame_size, frame_size, size - frame_size)
             raise problem_error(&problem)
-        return _message_view(buffer, NULL, data, size)
+        return _message_view(buffer, NULL, data, size, rules)
     PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
     try:
-        if check_frame(<const uint8_t*>view.buf, view.len, 0, verify, limit, &frame_size, &problem):
+        if check_frame(<const uint8_t*>view.buf, view.len, 0, verify, limit, rules, &frame_size,
+                       &problem):
             raise problem_error(&problem)
         if frame_size != view.len:
             _fail(&problem, ST_TRAILING, frame_size, frame_size, view.len - frame_size)
@@ -348,7 +358,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None):
     except BaseException:
         PyBuffer_Release(&view)
         raise
-    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size)
+    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size, rules)
 
 
 @cython.final
@@ -361,8 +371,12 @@ cdef class FrameIterator:
     cdef bint _verify
     cdef uint64_t _limit
     cdef bint _done
+    cdef object _registry
+    cdef const RuleSet* _rules
 
-    def __cinit__(self, buffer, bint verify=True, max_frame_size=None):
+    def __cinit__(self, buffer, bint verify=True, max_frame_size=None, registry=None):
+        self._rules = _rules_of(registry)
+        self._registry = registry  # keeps its rules alive
         self._limit = _max_size_arg(max_frame_size)
         PyObject_GetBuffer(buffer, &self._view, PyBUF_SIMPLE)
         self._owner = buffer
@@ -388,21 +402,21 @@ cdef class FrameIterator:
         if self._done or self._position >= self._view.len:
             raise StopIteration
         if check_frame(data, self._view.len - self._position, self._position, self._verify,
-                       self._limit, &frame_size, &problem):
+                       self._limit, self._rules, &frame_size, &problem):
             self._done = True
             raise problem_error(&problem)
         # each message holds its own export, so it outlives this iterator safely
         PyObject_GetBuffer(self._owner, &view, PyBUF_SIMPLE)
         self._position += frame_size
-        return _message_view(self._owner, &view, data, frame_size)
+        return _message_view(self._owner, &view, data, frame_size, self._rules)
 
 
-def iter_frames(buffer, verify=True, *, max_frame_size=None):
+def iter_frames(buffer, verify=True, *, max_frame_size=None, registry=None):
     """An iterator over the messages of a buffer of frames back to back.
 
     Stops with a ParseError subclass at the first bad frame; `.position` tells where.
     """
-    return FrameIterator(buffer, verify, max_frame_size)
+    return FrameIterator(buffer, verify, max_frame_size, registry)
 
 
 def layout_offsets():

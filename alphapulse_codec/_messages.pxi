@@ -2655,242 +2655,100 @@ cdef class ConfigUpdate(Message):
         return _bytes_value(self._data + 48 + (<const ConfigUpdateMessage_t*>self._data).key_len, (<const ConfigUpdateMessage_t*>self._data).value_len)
 
 
-cdef void _register_rules():
-    cdef TypeRule* r
-    r = &_RULES[1]
-    r.body_size = 32
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[1] = <PyObject*>Trade
-    r = &_RULES[2]
-    r.body_size = 48
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[2] = <PyObject*>Quote
-    r = &_RULES[3]
-    r.body_size = 32
-    r.version = 1
-    r.carries_tlv = 0
-    r.tail_count = 2
-    r.tail_count_offset[0] = 22
-    r.tail_count_width[0] = 2
-    r.tail_element_size[0] = 16
-    r.tail_count_offset[1] = 24
-    r.tail_count_width[1] = 2
-    r.tail_element_size[1] = 16
-    r.tlv_position_field = -1
-    _CLASSES[3] = <PyObject*>OrderBook
-    r = &_RULES[10]
-    r.body_size = 16
-    r.version = 1
-    r.carries_tlv = 0
-    r.tail_count = 2
-    r.tail_count_offset[0] = 13
-    r.tail_count_width[0] = 1
-    r.tail_element_size[0] = 1
-    r.tail_count_offset[1] = 14
-    r.tail_count_width[1] = 2
-    r.tail_element_size[1] = 1
-    r.tlv_position_field = -1
-    _CLASSES[10] = <PyObject*>InstrumentDiscovered
-    r = &_RULES[11]
-    r.body_size = 16
-    r.version = 1
-    r.carries_tlv = 0
-    r.tail_count = 2
-    r.tail_count_offset[0] = 13
-    r.tail_count_width[0] = 1
-    r.tail_element_size[0] = 1
-    r.tail_count_offset[1] = 14
-    r.tail_count_width[1] = 2
-    r.tail_element_size[1] = 1
-    r.tlv_position_field = -1
-    _CLASSES[11] = <PyObject*>PoolDiscovered
-    r = &_RULES[12]
-    r.body_size = 24
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[12] = <PyObject*>VenueUpdate
-    r = &_RULES[20]
-    r.body_size = 64
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[20] = <PyObject*>ArbitrageOpportunity
-    r = &_RULES[21]
-    r.body_size = 56
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[21] = <PyObject*>PositionUpdate
-    r = &_RULES[22]
-    r.body_size = 72
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[22] = <PyObject*>StrategyAlert
-    r = &_RULES[23]
-    r.body_size = 56
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[23] = <PyObject*>RebalanceSignal
-    r = &_RULES[24]
-    r.body_size = 48
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[24] = <PyObject*>RiskMetric
-    r = &_RULES[25]
-    r.body_size = 64
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[25] = <PyObject*>PerformanceUpdate
-    r = &_RULES[30]
-    r.body_size = 112
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[30] = <PyObject*>PoolArbitrageSignal
-    r = &_RULES[31]
-    r.body_size = 72
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[31] = <PyObject*>LiquidityImbalance
-    r = &_RULES[32]
-    r.body_size = 72
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[32] = <PyObject*>ImpermanentLossAlert
-    r = &_RULES[33]
-    r.body_size = 80
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[33] = <PyObject*>MEVOpportunity
-    r = &_RULES[34]
-    r.body_size = 72
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[34] = <PyObject*>FlashLoanSignal
-    r = &_RULES[35]
-    r.body_size = 64
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[35] = <PyObject*>YieldFarmingUpdate
-    r = &_RULES[36]
-    r.body_size = 56
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[36] = <PyObject*>GasOptimizationSignal
-    r = &_RULES[37]
-    r.body_size = 280
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = 272
-    _CLASSES[37] = <PyObject*>DeFiSignal
-    r = &_RULES[40]
-    r.body_size = 64
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[40] = <PyObject*>OrderRequest
-    r = &_RULES[41]
-    r.body_size = 64
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[41] = <PyObject*>OrderStatus
-    r = &_RULES[42]
-    r.body_size = 96
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[42] = <PyObject*>Fill
-    r = &_RULES[43]
-    r.body_size = 48
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[43] = <PyObject*>OrderCancel
-    r = &_RULES[44]
-    r.body_size = 64
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[44] = <PyObject*>OrderModify
-    r = &_RULES[45]
-    r.body_size = 112
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[45] = <PyObject*>ExecutionReport
-    r = &_RULES[100]
-    r.body_size = 40
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[100] = <PyObject*>Heartbeat
-    r = &_RULES[101]
-    r.body_size = 40
-    r.version = 1
-    r.carries_tlv = 1
-    r.tail_count = 0
-    r.tlv_position_field = -1
-    _CLASSES[101] = <PyObject*>Snapshot
-    r = &_RULES[102]
-    r.body_size = 16
-    r.version = 1
-    r.carries_tlv = 0
-    r.tail_count = 1
-    r.tail_count_offset[0] = 6
-    r.tail_count_width[0] = 2
-    r.tail_element_size[0] = 1
-    r.tlv_position_field = -1
-    _CLASSES[102] = <PyObject*>Error
-    r = &_RULES[103]
-    r.body_size = 16
-    r.version = 1
-    r.carries_tlv = 0
-    r.tail_count = 2
-    r.tail_count_offset[0] = 10
-    r.tail_count_width[0] = 2
-    r.tail_element_size[0] = 1
-    r.tail_count_offset[1] = 12
-    r.tail_count_width[1] = 4
-    r.tail_element_size[1] = 1
-    r.tlv_position_field = -1
-    _CLASSES[103] = <PyObject*>ConfigUpdate
+cdef bytes _build_SchemaAnnouncement(object schema_type, object schema_version, object extends_version, object spec, object sequence, object timestamp, object source, object version, object flags):
+    cdef bytes spec_ = _utf8_tail(spec, 4294967295, "SchemaAnnouncement.spec")
+    cdef bytes frame = _new_frame(40 + len(spec_))
+    cdef SchemaAnnouncementMessage_t* m_ = <SchemaAnnouncementMessage_t*>PyBytes_AS_STRING(frame)
+    cdef char* tail_ = PyBytes_AS_STRING(frame) + 40
+    m_.schema_type = <uint8_t>_uint_arg(schema_type, 0xFF, "SchemaAnnouncement.schema_type (frame offset 32, u8)")
+    m_.schema_version = <uint8_t>_uint_arg(schema_version, 0xFF, "SchemaAnnouncement.schema_version (frame offset 33, u8)")
+    m_.extends_version = <uint8_t>_uint_arg(extends_version, 0xFF, "SchemaAnnouncement.extends_version (frame offset 34, u8)")
+    m_.spec_len = <uint32_t>(len(spec_) // 1)
+    memcpy(tail_, PyBytes_AS_STRING(spec_), len(spec_))
+    tail_ += len(spec_)
+    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "SchemaAnnouncement header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "SchemaAnnouncement header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "SchemaAnnouncement header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "SchemaAnnouncement header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "SchemaAnnouncement header flags (frame offset 7, u8)")
+    _seal(frame, 104, "SchemaAnnouncement")
+    return frame
+
+cdef class SchemaAnnouncement(Message):
+    """A schema registered at run time, so that receivers can register it too.
+
+    MessageType SchemaAnnouncement = 104, variable body of 8 bytes
+    (frame of 40 bytes plus its tail).
+    Build with keyword arguments; decoded instances are views over the decoded buffer.
+    """
+
+    message_type = MessageType.SchemaAnnouncement
+    layout = MESSAGES[MessageType.SchemaAnnouncement]
+
+    def __init__(self, *, schema_type=0, schema_version=0, extends_version=0, spec='', sequence=0, timestamp=0, source=0, version=1, flags=0):
+        self._own(_build_SchemaAnnouncement(schema_type, schema_version, extends_version, spec, sequence, timestamp, source, version, flags))
+
+    @staticmethod
+    def encode(*, schema_type=0, schema_version=0, extends_version=0, spec='', sequence=0, timestamp=0, source=0, version=1, flags=0):
+        """The sealed frame of these fields as bytes, without creating a message."""
+        return _build_SchemaAnnouncement(schema_type, schema_version, extends_version, spec, sequence, timestamp, source, version, flags)
+
+    @property
+    def schema_type(self):
+        """u8 at frame offset 32: message_type the schema describes"""
+        return (<const SchemaAnnouncementMessage_t*>self._data).schema_type
+
+    @property
+    def schema_version(self):
+        """u8 at frame offset 33: version the schema describes"""
+        return (<const SchemaAnnouncementMessage_t*>self._data).schema_version
+
+    @property
+    def extends_version(self):
+        """u8 at frame offset 34: version it appends fields to, 0 if none"""
+        return (<const SchemaAnnouncementMessage_t*>self._data).extends_version
+
+    @property
+    def spec_len(self):
+        """u32 at frame offset 36: bytes of spec in the tail"""
+        return (<const SchemaAnnouncementMessage_t*>self._data).spec_len
+
+    @property
+    def spec(self):
+        """utf8 tail of spec_len bytes: the schema as canonical JSON (docs/registry.md)"""
+        return _utf8_value(self._data + 40, (<const SchemaAnnouncementMessage_t*>self._data).spec_len)
+
+
+MESSAGE_CLASSES = {
+    MessageType.Trade: Trade,
+    MessageType.Quote: Quote,
+    MessageType.OrderBook: OrderBook,
+    MessageType.InstrumentDiscovered: InstrumentDiscovered,
+    MessageType.PoolDiscovered: PoolDiscovered,
+    MessageType.VenueUpdate: VenueUpdate,
+    MessageType.ArbitrageOpportunity: ArbitrageOpportunity,
+    MessageType.PositionUpdate: PositionUpdate,
+    MessageType.StrategyAlert: StrategyAlert,
+    MessageType.RebalanceSignal: RebalanceSignal,
+    MessageType.RiskMetric: RiskMetric,
+    MessageType.PerformanceUpdate: PerformanceUpdate,
+    MessageType.PoolArbitrageSignal: PoolArbitrageSignal,
+    MessageType.LiquidityImbalance: LiquidityImbalance,
+    MessageType.ImpermanentLossAlert: ImpermanentLossAlert,
+    MessageType.MEVOpportunity: MEVOpportunity,
+    MessageType.FlashLoanSignal: FlashLoanSignal,
+    MessageType.YieldFarmingUpdate: YieldFarmingUpdate,
+    MessageType.GasOptimizationSignal: GasOptimizationSignal,
+    MessageType.DeFiSignal: DeFiSignal,
+    MessageType.OrderRequest: OrderRequest,
+    MessageType.OrderStatus: OrderStatus,
+    MessageType.Fill: Fill,
+    MessageType.OrderCancel: OrderCancel,
+    MessageType.OrderModify: OrderModify,
+    MessageType.ExecutionReport: ExecutionReport,
+    MessageType.Heartbeat: Heartbeat,
+    MessageType.Snapshot: Snapshot,
+    MessageType.Error: Error,
+    MessageType.ConfigUpdate: ConfigUpdate,
+    MessageType.SchemaAnnouncement: SchemaAnnouncement,
+}

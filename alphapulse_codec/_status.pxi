@@ -73,8 +73,8 @@ cdef object problem_error(const Problem* p):
             offset=at, frame_offset=frame, field="message_type")
     if p.status == ST_UNKNOWN_VERSION:
         return UnknownVersionError(
-            f"unknown version {p.actual} of {_type_name(p.expected)} at byte {at}: this codec reads"
-            f" version 1", offset=at, frame_offset=frame, field="version")
+            f"unknown version {p.actual} of {_type_name(p.expected)} at byte {at}: no schema of"
+            f" the registry reads it", offset=at, frame_offset=frame, field="version")
     if p.status == ST_CHECKSUM:
         return ChecksumError(
             f"checksum mismatch in {where}: field at byte {at} holds 0x{p.actual:08X},"

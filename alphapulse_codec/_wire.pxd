@@ -407,6 +407,14 @@ cdef extern from "wire.h" nogil:
         uint16_t key_len
         uint32_t value_len
 
+    ctypedef struct SchemaAnnouncementMessage_t:
+        MessageHeader_t header
+        uint8_t schema_type
+        uint8_t schema_version
+        uint8_t extends_version
+        uint8_t _reserved[1]
+        uint32_t spec_len
+
     ctypedef struct PoolAddressTLV_t:
         uint8_t tlv_type
         uint8_t tlv_length

@@ -17,7 +17,10 @@ import numpy as np
 from ._codec import STATUS_KINDS, BatchDecoder, decode, parse_tlvs, seal_frames
 from .dtypes import dtype
 from .enums import MessageType
+from .errors import SchemaError
 from .layouts import MESSAGES
+from .registry import Registry
+from .registry import default as default_registry
 from .tlv import TLV
 
 DEFAULT_CHUNK_BYTES = 64 << 20
@@ -33,87 +36,104 @@ class BadStretch(NamedTuple):
 
 class BatchResult:
     """The frames of one decode: ``result[MessageType.Trade]`` is the structured array of the
-    Trade frames, in input order; ``result.offsets(t)`` their byte offsets in the source."""
+    Trade frames, in input order; ``result.offsets(t)`` their byte offsets in the source.
 
-    def __init__(self, parts: dict[int, tuple[Any, Any, Any, Any]], stretches: Any) -> None:
-        self._rows: dict[MessageType, np.ndarray] = {}
-        self._offsets: dict[MessageType, np.ndarray] = {}
-        self._tails: dict[MessageType, tuple[memoryview, np.ndarray]] = {}
-        for number, (rows, offsets, tails, tail_index) in sorted(parts.items()):
-            message_type = MessageType(number)
-            self._rows[message_type] = np.frombuffer(rows, dtype=dtype(message_type))
-            self._offsets[message_type] = np.frombuffer(offsets, dtype="<i8")
+    Frames of several versions of one type (run-time schemas) are read as the newest version
+    present: fields an earlier version lacks hold their schema defaults. ``result[t, v]``
+    gives the rows that the schema of version v read, in its own dtype.
+    """
+
+    def __init__(self, parts: dict[tuple[int, int], tuple[Any, Any, Any, Any]], stretches: Any,
+                 registry: Registry | None = None, refused_schemas: list[str] | None = None
+                 ) -> None:
+        self.registry = registry or default_registry
+        # announcements whose schema could not be registered (malformed, or a conflict)
+        self.refused_schemas: list[str] = refused_schemas or []
+        self._groups: dict[tuple[int, int], _Group] = {}
+        for (number, version), (rows, offsets, tails, tail_index) in sorted(parts.items()):
             index = np.frombuffer(tail_index, dtype="<i8").reshape(-1, 3)  # row, start, length
-            self._tails[message_type] = (memoryview(tails), index)
+            self._groups[number, version] = _Group(
+                np.frombuffer(rows, dtype=self.registry.dtype(number, version)),
+                np.frombuffer(offsets, dtype="<i8"), memoryview(tails), index)
+        self._merged: dict[int, _Merged] = {}
         raw = np.frombuffer(stretches, dtype=[("offset", "<i8"), ("length", "<i8"), ("kind", "<i8")])
         self.errors: list[BadStretch] = [
             BadStretch(int(s["offset"]), int(s["length"]), STATUS_KINDS[int(s["kind"])]) for s in raw]
 
     @property
-    def types(self) -> list[MessageType]:
-        """The message types present, in numeric order."""
-        return list(self._rows)
+    def types(self) -> list[int]:
+        """The message types present, in numeric order (MessageType members where they are)."""
+        return [_type_value(t) for t in sorted({t for t, _ in self._groups})]
 
-    def __getitem__(self, message_type: int) -> np.ndarray:
-        return self._rows[MessageType(message_type)]
+    def versions(self, message_type: int) -> list[int]:
+        """The schema versions that read this type's frames."""
+        return [v for t, v in self._groups if t == message_type]
+
+    def type_name(self, message_type: int) -> str:
+        return self.registry.type_name(message_type)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self._groups[int(key[0]), int(key[1])].rows
+        return self._type(key).rows
 
     def __contains__(self, message_type: object) -> bool:
-        return message_type in self._rows
+        return any(t == message_type for t, _ in self._groups)
 
     def __len__(self) -> int:
-        return sum(len(rows) for rows in self._rows.values())
+        return sum(len(group.rows) for group in self._groups.values())
 
     def offsets(self, message_type: int) -> np.ndarray:
         """Byte offset in the source of each row's frame."""
-        return self._offsets[MessageType(message_type)]
+        return self._type(message_type).offsets
 
     def tail(self, message_type: int, row: int) -> bytes:
-        """The bytes after the fixed body of row `row` (TLVs or variable tail), b"" if none."""
-        tails, index = self._tails[MessageType(message_type)]
-        row = self._row_number(message_type, row)
-        at = int(np.searchsorted(index[:, 0], row))
-        if at == len(index) or index[at, 0] != row:
+        """The bytes after the fixed body of row `row` (TLVs, variable tail, or the fields of a
+        later version that its schema does not read), b"" if none."""
+        group, local = self._locate(message_type, row)
+        at = int(np.searchsorted(group.tail_index[:, 0], local))
+        if at == len(group.tail_index) or group.tail_index[at, 0] != local:
             return b""
-        start, length = int(index[at, 1]), int(index[at, 2])
-        return bytes(tails[start:start + length])
+        start, length = int(group.tail_index[at, 1]), int(group.tail_index[at, 2])
+        return bytes(group.tails[start:start + length])
 
     def tlvs(self, message_type: int, row: int) -> list[TLV]:
         """The TLV extensions of row `row` of a fixed-body type."""
-        if not MESSAGES[MessageType(message_type)].carries_tlv:
-            raise TypeError(f"{MessageType(message_type).name} has a variable tail, not TLVs")
+        if not self.registry.schema(message_type).builtin or \
+                not self.registry.layout(message_type).carries_tlv:
+            raise TypeError(f"{self.type_name(message_type)} carries no TLVs")
         return parse_tlvs(self.tail(message_type, row))
 
     def frame(self, message_type: int, row: int) -> bytes:
         """The whole frame of row `row`, as it was in the source."""
-        row = self._row_number(message_type, row)
-        return self[message_type][row:row + 1].tobytes() + self.tail(message_type, row)
+        group, local = self._locate(message_type, row)
+        return group.rows[local:local + 1].tobytes() + self.tail(message_type, row)
 
     def message(self, message_type: int, row: int) -> Any:
         """Row `row` as a message object (for its tail fields and TLVs by name)."""
-        return decode(self.frame(message_type, row), verify=False)
+        return decode(self.frame(message_type, row), verify=False, registry=self.registry)
 
     @classmethod
     def concat(cls, results: Iterable[BatchResult]) -> BatchResult:
         """One result of several, in order (the chunks of one capture)."""
-        parts: dict[MessageType, list[tuple[np.ndarray, np.ndarray, memoryview, np.ndarray]]] = {}
-        joined = cls({}, b"")
+        results = list(results)
+        joined = cls({}, b"", results[0].registry if results else None)
+        pieces: dict[tuple[int, int], list[_Group]] = {}
         for result in results:
             joined.errors += result.errors
-            for message_type in result.types:
-                tails, index = result._tails[message_type]
-                parts.setdefault(message_type, []).append(
-                    (result[message_type], result.offsets(message_type), tails, index))
-        for message_type in sorted(parts):
-            pieces = parts[message_type]
-            row_starts = np.cumsum([0] + [len(p[0]) for p in pieces[:-1]])
-            tail_starts = np.cumsum([0] + [len(p[2]) for p in pieces[:-1]])
-            joined._rows[message_type] = np.frombuffer(
-                b"".join(p[0].tobytes() for p in pieces), dtype=dtype(message_type))
-            joined._offsets[message_type] = np.concatenate([p[1] for p in pieces])
-            joined._tails[message_type] = (
-                memoryview(b"".join(bytes(p[2]) for p in pieces)),
-                np.concatenate([p[3] + np.array([rows, tails, 0], dtype="<i8")
-                                for p, rows, tails in zip(pieces, row_starts, tail_starts)]))
+            joined.refused_schemas += result.refused_schemas
+            for key, group in result._groups.items():
+                pieces.setdefault(key, []).append(group)
+        for key in sorted(pieces):
+            groups = pieces[key]
+            row_starts = np.cumsum([0] + [len(g.rows) for g in groups[:-1]])
+            tail_starts = np.cumsum([0] + [len(g.tails) for g in groups[:-1]])
+            joined._groups[key] = _Group(
+                np.frombuffer(b"".join(g.rows.tobytes() for g in groups), dtype=groups[0].rows.dtype),
+                np.concatenate([g.offsets for g in groups]),
+                memoryview(b"".join(bytes(g.tails) for g in groups)),
+                np.concatenate([g.tail_index + np.array([rows, tails, 0], dtype="<i8")
+                                for g, rows, tails in zip(groups, row_starts, tail_starts)]))
         return joined
 
     def to_pandas(self, message_type: int) -> Any:
@@ -134,21 +154,111 @@ class BatchResult:
 
         return write(self, out, fmt)
 
-    def _row_number(self, message_type: int, row: int) -> int:
-        count = len(self[message_type])
+    def _type(self, message_type: int) -> _Merged:
+        """The rows of a type, its versions merged into the newest one's dtype."""
+        number = int(message_type)
+        if number not in self._merged:
+            keys = [key for key in self._groups if key[0] == number]
+            if not keys:
+                raise KeyError(f"no {self.type_name(number)} frames in this result")
+            self._merged[number] = _merge(self.registry, [(key, self._groups[key]) for key in keys])
+        return self._merged[number]
+
+    def _locate(self, message_type: int, row: int) -> tuple[_Group, int]:
+        merged = self._type(message_type)
+        count = len(merged.rows)
         if not -count <= row < count:
-            raise IndexError(f"row {row} out of range for {count} {MessageType(message_type).name} rows")
-        return row % count
+            raise IndexError(f"row {row} out of range for {count} {self.type_name(message_type)} rows")
+        row %= count
+        if merged.sources is None:
+            return merged.only, row
+        key, local = merged.sources[row]
+        return self._groups[key], local
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{t.name}={len(rows)}" for t, rows in self._rows.items())
+        counts = ", ".join(f"{self.type_name(t)}={len(self[t])}" for t in self.types)
         return f"BatchResult({counts}, errors={len(self.errors)})"
 
 
-def _wanted(types: Iterable[int | str] | None) -> list[int] | None:
+class _Group(NamedTuple):
+    """The rows one schema version read, with their offsets and tails."""
+
+    rows: np.ndarray
+    offsets: np.ndarray
+    tails: memoryview
+    tail_index: np.ndarray  # row, start in tails, length
+
+
+class _Merged(NamedTuple):
+    rows: np.ndarray
+    offsets: np.ndarray
+    only: Any                      # the one group, when the type has one version
+    sources: list[tuple[tuple[int, int], int]] | None  # per row: its group and row there
+
+
+def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> _Merged:
+    if len(groups) == 1:
+        group = groups[0][1]
+        return _Merged(group.rows, group.offsets, group, None)
+    newest = max(version for (_, version), _ in groups)
+    schema = registry.schema(groups[0][0][0], newest)
+    target = registry.dtype(schema.message_type, newest)
+    parts = []
+    for _, group in groups:
+        part = np.zeros(len(group.rows), dtype=target)
+        for name in target.names:
+            if name in group.rows.dtype.names:
+                part[name] = group.rows[name]
+            elif name in schema.defaults:
+                part[name] = schema.defaults[name]
+        parts.append(part)
+    offsets = np.concatenate([group.offsets for _, group in groups])
+    order = np.argsort(offsets, kind="stable")
+    sources = [(key, local) for key, group in groups for local in range(len(group.rows))]
+    return _Merged(np.concatenate(parts)[order], offsets[order], None,
+                   [sources[i] for i in order])
+
+
+def _type_value(number: int) -> int:
+    try:
+        return MessageType(number)
+    except ValueError:
+        return number
+
+
+def _wanted(types: Iterable[int | str] | None, registry: Registry) -> list[int] | None:
     if types is None:
         return None
-    return [MessageType[t] if isinstance(t, str) else MessageType(t) for t in types]
+    return [registry.type_of_name(t) if isinstance(t, str) else int(t) for t in types]
+
+
+class _Learner:
+    """Registers the schemas that announcements in the input carry; keeps the refusals."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.refused: list[str] = []
+
+    def __call__(self, frame: bytes) -> None:
+        try:
+            self.registry.learn(frame)
+        except SchemaError as error:
+            self.refused.append(str(error))
+
+    def take(self) -> list[str]:
+        refused, self.refused = self.refused, []
+        return refused
+
+
+def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: int | None,
+             registry: Registry | None, learn: bool) -> tuple[BatchDecoder, _Learner]:
+    """A batch decoder that registers the schemas announced in the input, when learning."""
+    learner = _Learner(registry or default_registry)
+    wanted = _wanted(types, learner.registry)
+    if not learn:
+        return BatchDecoder(verify, wanted, max_frame_size, learner.registry), learner
+    return BatchDecoder(verify, wanted, max_frame_size, learner.registry,
+                        MessageType.SchemaAnnouncement, learner), learner
 
 
 def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> Iterator[None]:
@@ -177,9 +287,15 @@ def _check_chunk(chunk_bytes: int, max_frame_size: int | None) -> None:
 
 
 def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | None = None,
-                 max_frame_size: int | None = None) -> BatchResult:
-    """Decode every frame of `source` (any buffer, or a path) into arrays per message type."""
-    decoder = BatchDecoder(verify, _wanted(types), max_frame_size)
+                 max_frame_size: int | None = None, registry: Registry | None = None,
+                 learn: bool = True) -> BatchResult:
+    """Decode every frame of `source` (any buffer, or a path) into arrays per message type.
+
+    `registry` gives the schemas (the default registry when None); with `learn`, the schemas
+    announced by SchemaAnnouncement frames are registered in it as they come, so the frames
+    after an announcement decode by its schema.
+    """
+    decoder, learner = _decoder(verify, types, max_frame_size, registry, learn)
     if isinstance(source, (str, os.PathLike)):
         _check_chunk(DEFAULT_CHUNK_BYTES, max_frame_size)
         with open(source, "rb") as stream:
@@ -187,35 +303,39 @@ def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | 
                 pass
     else:
         decoder.feed(source, 0, True)
-    return BatchResult(*decoder.take())
+    return BatchResult(*decoder.take(), learner.registry, learner.take())
 
 
 def iter_batches(path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                  verify: bool = True, types: Iterable[int | str] | None = None,
-                 max_frame_size: int | None = None) -> Iterator[BatchResult]:
+                 max_frame_size: int | None = None, registry: Registry | None = None,
+                 learn: bool = True) -> Iterator[BatchResult]:
     """Decode a capture of any size chunk by chunk: one BatchResult per chunk, in order, in
     memory bounded by the chunk size. Offsets are from the start of the file."""
     _check_chunk(chunk_bytes, max_frame_size)
-    decoder = BatchDecoder(verify, _wanted(types), max_frame_size)
+    decoder, learner = _decoder(verify, types, max_frame_size, registry, learn)
     with open(path, "rb") as stream:
         for _ in _feed_file(decoder, stream, chunk_bytes):
-            yield BatchResult(*decoder.take())
+            yield BatchResult(*decoder.take(), learner.registry, learner.take())
 
 
 def encode_batch(rows: np.ndarray, message_type: int | None = None,
-                 tails: Iterable[bytes] | None = None) -> bytes:
+                 tails: Iterable[bytes] | None = None, version: int | None = None,
+                 registry: Registry | None = None) -> bytes:
     """Sealed frames, back to back, from a structured array of one type's rows.
 
     The rows' header fields are kept except magic, message_type, payload_size and checksum,
-    which are computed (and version, set to 1 where it is 0). ``tails`` gives the bytes after
-    each fixed body (TLVs, or the variable tail whose counts the row holds); without it every
-    frame is its fixed part alone.
+    which are computed (and version, set to the schema's where it is 0). ``tails`` gives the
+    bytes after each fixed body (TLVs, or the variable tail whose counts the row holds);
+    without it every frame is its fixed part alone.
     """
-    message_type = MessageType(message_type if message_type is not None
-                               else _type_of_rows(rows))
-    expected = dtype(message_type)
+    registry = registry or default_registry
+    message_type = int(message_type if message_type is not None else _type_of_rows(rows))
+    schema = registry.schema(message_type, version)
+    expected = registry.dtype(message_type, schema.version)
     if rows.dtype != expected:
-        raise TypeError(f"rows have dtype {rows.dtype}, expected dtype({message_type.name})")
+        raise TypeError(f"rows have dtype {rows.dtype}, expected the dtype of {schema.name}"
+                        f" version {schema.version}")
     rows = np.ascontiguousarray(rows)
     row_size = expected.itemsize
     if tails is None:
@@ -229,7 +349,7 @@ def encode_batch(rows: np.ndarray, message_type: int | None = None,
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("<i8")
         raw = rows.view(np.uint8).reshape(len(rows), row_size)
         buffer = bytearray(b"".join(raw[i].tobytes() + tail_list[i] for i in range(len(rows))))
-    seal_frames(buffer, offsets, message_type)
+    seal_frames(buffer, offsets, message_type, schema.version, registry)
     return bytes(buffer)
 
 

@@ -9,11 +9,15 @@ subarray of N ``u1``; ``ascii[N]`` is ``S{N}``.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .enums import MessageType
-from .layouts import HEADER, HEADER_SIZE, INSTRUMENT_ID, MESSAGES, Field, Layout
+from .layouts import HEADER, HEADER_SIZE, INSTRUMENT_ID, Field, Layout, MessageLayout
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 _INTEGER_DTYPES = {
     "u8": "<u1", "u16": "<u2", "u32": "<u4", "u64": "<u8",
@@ -62,13 +66,23 @@ def instrument_id_dtype() -> np.dtype:
 
 
 @cache
-def dtype(message_type: int | MessageType) -> np.dtype:
-    """The structured dtype of header plus fixed body of `message_type`."""
-    try:
-        layout = MESSAGES[MessageType(message_type)]
-    except (ValueError, KeyError):
-        raise KeyError(f"no layout for message type {message_type!r}") from None
+def layout_dtype(layout: MessageLayout) -> np.dtype:
+    """The structured dtype of header plus fixed body of a message layout."""
     return _struct_dtype(layout, HEADER_SIZE, [("header", header_dtype(), 0)])
+
+
+def dtype(message_type: int | MessageType, version: int | None = None,
+          registry: Registry | None = None) -> np.dtype:
+    """The structured dtype of header plus fixed body of `message_type` (at `version`, the
+    newest when None, in `registry`, the default when None)."""
+    from .registry import default
+
+    try:
+        layout = (registry or default).layout(message_type, version)
+    except (KeyError, TypeError):
+        raise KeyError(f"no layout for message type {message_type!r}"
+                       + (f" version {version}" if version is not None else "")) from None
+    return layout_dtype(layout)
 
 
 def int128_to_int(values: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ class MessageType(IntEnum):
     Snapshot = 101
     Error = 102
     ConfigUpdate = 103
+    SchemaAnnouncement = 104
     # first value of the range (200-255) kept for schemas registered at run time
     Custom = 200
 

@@ -61,8 +61,12 @@ class FieldValueError(ParseError):
     """A value given to build a frame does not fit its field (range, length, ID rules)."""
 
 
+class SchemaError(ValueError):
+    """A schema is malformed, or cannot be registered (a conflict, an evolution rule broken)."""
+
+
 __all__ = [
     "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
-    "FieldValueError",
+    "FieldValueError", "SchemaError",
 ]

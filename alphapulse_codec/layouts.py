@@ -578,6 +578,15 @@ _OWN_MESSAGES = [
         Tail("key", "key_len", "utf8", "dotted key"),
         Tail("value", "value_len", "bytes", "the value, as its consumer reads it"),
     ), designed_here=True),
+    _message(MessageType.SchemaAnnouncement, "SchemaAnnouncementMessage", _fields(
+        ("schema_type", "u8", "message_type the schema describes"),
+        ("schema_version", "u8", "version the schema describes"),
+        ("extends_version", "u8", "version it appends fields to, 0 if none"),
+        ("_reserved", "pad[1]"),
+        ("spec_len", "u32", "bytes of spec in the tail"),
+    ), "A schema registered at run time, so that receivers can register it too.", (
+        Tail("spec", "spec_len", "utf8", "the schema as canonical JSON (docs/registry.md)"),
+    ), designed_here=True),
 ]
 
 MESSAGES: dict[MessageType, MessageLayout] = {

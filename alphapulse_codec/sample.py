@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from . import _codec as codec
 from .enums import (AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, OrdStatus,
                     OrderType, Severity, Side, SourceType, TimeInForce, VenueId, VenueStatus)
+from .schema import Schema
 from .tlv import MEVBundleTLV, PoolAddressTLV, TertiaryVenueTLV
 
 InstrumentId = codec.InstrumentId
@@ -24,6 +25,14 @@ WETH_ADDRESS = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
 USDC_WETH_POOL_ADDRESS = "0x88e6a0c2ddd26feeb64f039a2c41296fcb3f5640"
 UNISWAP_V3_ROUTER = "0xe592427a0aece92de3edee1f18e0157c05861564"
 SUSHISWAP_ROUTER = "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f"
+
+
+# A strategy's own signal, announced in the session so that readers can register it.
+MOMENTUM_SIGNAL = Schema(
+    message_type=201, version=1, name="MomentumSignal",
+    fields=[("instrument_id", "instrument_id"), ("score", "i32"), ("horizon_s", "u32", 60),
+            ("confidence", "u8", 50), ("_reserved", "pad[3]")],
+    doc="Short-horizon momentum score of one instrument.")
 
 
 @dataclass
@@ -268,4 +277,5 @@ def _system(clock: Clock) -> list[bytes]:
         codec.ConfigUpdate.encode(config_version=2, target=SourceType.SignalRelay,
                                   key="relay.max_queue_size", value=b"100000",
                                   **clock.header(SourceType.SystemRelay, 1_000)),
+        MOMENTUM_SIGNAL.announce(**clock.header(SourceType.SignalRelay, 1_000)),
     ]

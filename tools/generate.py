@@ -353,31 +353,10 @@ def messages_pxi() -> str:
         base = first_of_struct.setdefault(m.struct_name, m.name)
         lines += message_class(m, "Message" if base == m.name else base)
         lines.append("")
-    lines += [
-        "cdef void _register_rules():",
-        "    cdef TypeRule* r",
-    ]
+    lines.append("MESSAGE_CLASSES = {")
     for m in L.MESSAGES.values():
-        t = int(m.message_type)
-        lines += [
-            f"    r = &_RULES[{t}]",
-            f"    r.body_size = {m.body_size}",
-            "    r.version = 1",
-            f"    r.carries_tlv = {1 if m.carries_tlv else 0}",
-            f"    r.tail_count = {len(m.tail)}",
-        ]
-        for i, tail in enumerate(m.tail):
-            count = m.field(tail.count_field)
-            lines += [
-                f"    r.tail_count_offset[{i}] = {count.offset}",
-                f"    r.tail_count_width[{i}] = {count.size}",
-                f"    r.tail_element_size[{i}] = {tail.element_size}",
-            ]
-        if m.tlv_position_fields:
-            lines.append(f"    r.tlv_position_field = {m.field(m.tlv_position_fields[0]).offset}")
-        else:
-            lines.append("    r.tlv_position_field = -1")
-        lines.append(f"    _CLASSES[{t}] = <PyObject*>{m.name}")
+        lines.append(f"    MessageType.{m.name}: {m.name},")
+    lines.append("}")
     lines.append("")
     return "\n".join(lines)
 

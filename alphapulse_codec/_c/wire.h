@@ -479,6 +479,16 @@ typedef struct AP_PACKED {
 _Static_assert(sizeof(ConfigUpdateMessage_t) == 48, "ConfigUpdateMessage_t must be 48 bytes");
 
 typedef struct AP_PACKED {
+    MessageHeader_t header;
+    uint8_t schema_type;
+    uint8_t schema_version;
+    uint8_t extends_version;
+    uint8_t _reserved[1];
+    uint32_t spec_len;
+} SchemaAnnouncementMessage_t;
+_Static_assert(sizeof(SchemaAnnouncementMessage_t) == 40, "SchemaAnnouncementMessage_t must be 40 bytes");
+
+typedef struct AP_PACKED {
     uint8_t tlv_type;
     uint8_t tlv_length;
     uint8_t venue_a_pool[20];
@@ -851,6 +861,12 @@ static const ap_field_info AP_FIELD_INFO[] = {
     {"ConfigUpdateMessage_t", "_reserved", offsetof(ConfigUpdateMessage_t, _reserved), sizeof(((ConfigUpdateMessage_t *)0)->_reserved)},
     {"ConfigUpdateMessage_t", "key_len", offsetof(ConfigUpdateMessage_t, key_len), sizeof(((ConfigUpdateMessage_t *)0)->key_len)},
     {"ConfigUpdateMessage_t", "value_len", offsetof(ConfigUpdateMessage_t, value_len), sizeof(((ConfigUpdateMessage_t *)0)->value_len)},
+    {"SchemaAnnouncementMessage_t", "header", offsetof(SchemaAnnouncementMessage_t, header), sizeof(((SchemaAnnouncementMessage_t *)0)->header)},
+    {"SchemaAnnouncementMessage_t", "schema_type", offsetof(SchemaAnnouncementMessage_t, schema_type), sizeof(((SchemaAnnouncementMessage_t *)0)->schema_type)},
+    {"SchemaAnnouncementMessage_t", "schema_version", offsetof(SchemaAnnouncementMessage_t, schema_version), sizeof(((SchemaAnnouncementMessage_t *)0)->schema_version)},
+    {"SchemaAnnouncementMessage_t", "extends_version", offsetof(SchemaAnnouncementMessage_t, extends_version), sizeof(((SchemaAnnouncementMessage_t *)0)->extends_version)},
+    {"SchemaAnnouncementMessage_t", "_reserved", offsetof(SchemaAnnouncementMessage_t, _reserved), sizeof(((SchemaAnnouncementMessage_t *)0)->_reserved)},
+    {"SchemaAnnouncementMessage_t", "spec_len", offsetof(SchemaAnnouncementMessage_t, spec_len), sizeof(((SchemaAnnouncementMessage_t *)0)->spec_len)},
     {"PoolAddressTLV_t", "tlv_type", offsetof(PoolAddressTLV_t, tlv_type), sizeof(((PoolAddressTLV_t *)0)->tlv_type)},
     {"PoolAddressTLV_t", "tlv_length", offsetof(PoolAddressTLV_t, tlv_length), sizeof(((PoolAddressTLV_t *)0)->tlv_length)},
     {"PoolAddressTLV_t", "venue_a_pool", offsetof(PoolAddressTLV_t, venue_a_pool), sizeof(((PoolAddressTLV_t *)0)->venue_a_pool)},

@@ -1,0 +1,232 @@
+# Messages of schemas registered at run time: fields read in place through descriptors that
+# hold their entry of the schema's offset table, and frames built from the same table.
+
+cdef enum FieldKind:
+    KIND_UINT = 0
+    KIND_INT
+    KIND_U128
+    KIND_I128
+    KIND_INSTRUMENT_ID
+    KIND_BYTES
+    KIND_ASCII
+    KIND_UTF8_TAIL
+    KIND_BYTES_TAIL
+
+_FIELD_KINDS = {
+    "uint": KIND_UINT, "int": KIND_INT, "u128": KIND_U128, "i128": KIND_I128,
+    "instrument_id": KIND_INSTRUMENT_ID, "bytes": KIND_BYTES, "ascii": KIND_ASCII,
+    "utf8_tail": KIND_UTF8_TAIL, "bytes_tail": KIND_BYTES_TAIL,
+}
+
+cdef enum:
+    MAX_TAILS = 2
+
+
+cdef inline uint64_t _read_uint(const uint8_t* data, Py_ssize_t size) noexcept:
+    cdef uint64_t value = 0
+    memcpy(&value, data, size)
+    return value
+
+
+cdef inline int64_t _read_int(const uint8_t* data, Py_ssize_t size) noexcept:
+    cdef uint64_t raw = _read_uint(data, size)
+    cdef int shift = 64 - 8 * <int>size
+    return (<int64_t>(raw << shift)) >> shift
+
+
+@cython.final
+cdef class SchemaField:
+    """A field of a run-time schema: reads its bytes in place from a message's frame.
+
+    A frame too short to hold the field (an earlier version of the schema) gives the
+    field's default.
+    """
+
+    cdef readonly str name
+    cdef readonly Py_ssize_t offset       # in the frame
+    cdef readonly Py_ssize_t size
+    cdef int kind
+    cdef readonly object default
+    cdef str where                        # how errors name the field
+    cdef int tail_count                   # tails before this one and itself, for a tail
+    cdef Py_ssize_t body_end
+    cdef Py_ssize_t count_offset[MAX_TAILS]
+    cdef Py_ssize_t count_width[MAX_TAILS]
+
+    def __init__(self, str name, Py_ssize_t offset, Py_ssize_t size, str kind, default,
+                 str where, Py_ssize_t body_end=0, tuple counts=()):
+        self.name = name
+        self.offset = offset
+        self.size = size
+        self.kind = _FIELD_KINDS[kind]
+        self.default = default
+        self.where = where
+        self.body_end = body_end
+        self.tail_count = len(counts)
+        for i, (count_offset, count_width) in enumerate(counts):
+            self.count_offset[i] = count_offset
+            self.count_width[i] = count_width
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        cdef Message message = <Message?>instance
+        if self.tail_count:
+            return self._tail(message)
+        if self.offset + self.size > message._size:
+            return self.default
+        return self._value(message._data + self.offset)
+
+    cdef object _value(self, const uint8_t* data):
+        cdef ap_u128 wide
+        cdef InstrumentId_t iid
+        if self.kind == KIND_UINT:
+            return _read_uint(data, self.size)
+        if self.kind == KIND_INT:
+            return _read_int(data, self.size)
+        if self.kind == KIND_U128 or self.kind == KIND_I128:
+            memcpy(&wide, data, 16)
+            return _u128_value(wide, self.kind == KIND_I128)
+        if self.kind == KIND_INSTRUMENT_ID:
+            memcpy(&iid, data, sizeof(InstrumentId_t))
+            return _iid_new(iid)
+        if self.kind == KIND_BYTES:
+            return _bytes_value(data, self.size)
+        return _ascii_value(data, self.size)
+
+    cdef object _tail(self, Message message):
+        cdef Py_ssize_t start = self.body_end, length = 0
+        cdef int i
+        for i in range(self.tail_count):
+            start += length
+            length = <Py_ssize_t>_read_count(message._data + self.count_offset[i],
+                                             <uint8_t>self.count_width[i])
+        if self.kind == KIND_UTF8_TAIL:
+            return _utf8_value(message._data + start, length)
+        return _bytes_value(message._data + start, length)
+
+    cdef int write(self, uint8_t* frame, object value) except -1:
+        """Put `value` into the field's bytes of a frame being built."""
+        cdef uint64_t unsigned_value
+        cdef int64_t signed_value
+        cdef ap_u128 wide
+        cdef InstrumentId_t iid
+        cdef uint8_t* dest = frame + self.offset
+        if self.kind == KIND_UINT:
+            unsigned_value = _uint_arg(value, UINT64_MAX >> (64 - 8 * self.size), self.where)
+            memcpy(dest, &unsigned_value, self.size)
+        elif self.kind == KIND_INT:
+            signed_value = _int_arg(value, INT64_MIN >> (64 - 8 * self.size),
+                                    INT64_MAX >> (64 - 8 * self.size), self.where)
+            memcpy(dest, &signed_value, self.size)
+        elif self.kind == KIND_U128 or self.kind == KIND_I128:
+            wide = _u128_arg(value, self.kind == KIND_I128, self.where)
+            memcpy(dest, &wide, 16)
+        elif self.kind == KIND_INSTRUMENT_ID:
+            iid = _iid_arg(value, self.where)
+            memcpy(dest, &iid, sizeof(InstrumentId_t))
+        elif self.kind == KIND_BYTES:
+            _bytes_arg(value, dest, self.size, self.where)
+        else:
+            _ascii_arg(value, dest, self.size, self.where)
+        return 0
+
+    def __repr__(self):
+        return f"SchemaField({self.name!r}, frame offset {self.offset}, {self.size} bytes)"
+
+
+cdef class RuntimeMessage(Message):
+    """A message of a schema registered at run time (see alphapulse_codec.Schema).
+
+    Subclasses are made by the registry, one per schema; their fields are SchemaField
+    descriptors. Build one with keyword arguments, as the built-in messages.
+    """
+
+    def __init__(self, **fields):
+        self._own(build_runtime_frame(type(self), fields))
+
+    @classmethod
+    def encode(cls, **fields):
+        """The sealed frame of these fields as bytes, without creating a message."""
+        return build_runtime_frame(cls, fields)
+
+    @property
+    def unseen_bytes(self):
+        """Payload bytes of a later version that this message's schema does not describe."""
+        self._read_layout()
+        return max(0, self._size - AP_HEADER_SIZE - self._body_size) if self._extra == EXTRA_UNSEEN else 0
+
+    @property
+    def defaulted_fields(self):
+        """Fields that an earlier version's frame does not hold: they read as their defaults."""
+        return tuple(f.name for f in type(self)._plan_fields if f.offset + f.size > self._size)
+
+
+cdef bytes build_runtime_frame(object cls, dict values):
+    """The sealed frame of a run-time schema's message class from keyword arguments."""
+    cdef tuple fields = cls._plan_fields
+    cdef tuple tails = cls._plan_tails
+    cdef Py_ssize_t body_end = cls._plan_body_end
+    cdef Py_ssize_t size = body_end, length, i
+    cdef SchemaField field
+    cdef list tail_bytes = []
+    cdef bytes frame, raw
+    cdef uint8_t* data
+    cdef MessageHeader_t* header
+    layout = cls.layout
+    unknown = set(values) - cls._plan_accepts
+    if unknown:
+        name = sorted(unknown)[0]
+        raise FieldValueError(f"{layout.name}: unknown field {name!r}", field=name)
+    for field in tails:
+        value = values.get(field.name, field.default)
+        raw = (_utf8_tail(value, UINT64_MAX >> (64 - 8 * field.count_width[field.tail_count - 1]),
+                          field.where)
+               if field.kind == KIND_UTF8_TAIL else
+               _bytes_tail(value, UINT64_MAX >> (64 - 8 * field.count_width[field.tail_count - 1]),
+                           field.where))
+        tail_bytes.append(raw)
+        size += len(raw)
+    frame = _new_frame(size)
+    data = <uint8_t*>PyBytes_AS_STRING(frame)
+    for field in fields:
+        field.write(data, values.get(field.name, field.default))
+    size = body_end
+    for i in range(len(tails)):
+        field = tails[i]
+        raw = tail_bytes[i]
+        length = len(raw)
+        memcpy(data + field.count_offset[field.tail_count - 1], &length,
+               field.count_width[field.tail_count - 1])
+        memcpy(data + size, PyBytes_AS_STRING(raw), length)
+        size += length
+    header = <MessageHeader_t*>data
+    names = cls._plan_header_names
+    header.sequence = _uint_arg(values.get(names["sequence"], 0), UINT64_MAX, "header sequence")
+    header.timestamp = _uint_arg(values.get(names["timestamp"], 0), UINT64_MAX, "header timestamp")
+    header.source = <uint8_t>_uint_arg(values.get(names["source"], 0), 0xFF, "header source")
+    header.flags = <uint8_t>_uint_arg(values.get(names["flags"], 0), 0xFF, "header flags")
+    version = values.get(names["version"], cls.schema.version)
+    if version != cls.schema.version:
+        raise FieldValueError(f"{layout.name}: version {version!r} given to the class of version"
+                              f" {cls.schema.version}", field="version")
+    header.version = <uint8_t>cls.schema.version
+    _seal(frame, <uint8_t>cls.schema.message_type, layout.name)
+    return frame
+
+
+def _view_as(buffer, cls, int version, bint verify=True, max_frame_size=None, registry=None):
+    """A message of class `cls` (of schema `version`) over the one frame of `buffer`, checked
+    as the registry reads it: a frame of another version of the same type."""
+    cdef Message message = decode(buffer, verify, max_frame_size=max_frame_size, registry=registry)
+    cdef Message view = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
+    view._owner = message
+    view._data = message._data
+    view._size = message._size
+    layout = cls.layout
+    view._body_size = layout.body_size
+    if message._size - AP_HEADER_SIZE > view._body_size and message._data[5] > version:
+        view._extra = EXTRA_UNSEEN
+    else:
+        view._extra = EXTRA_TLV if layout.carries_tlv and message._extra == EXTRA_TLV else EXTRA_NONE
+    return view
