@@ -235,13 +235,14 @@ def _wanted(types: Iterable[int | str] | None, registry: Registry) -> list[int] 
 class _Learner:
     """Registers the schemas that announcements in the input carry; keeps the refusals."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, verify: bool) -> None:
         self.registry = registry
+        self.verify = verify  # as the decoder did: the frames come checked as far as asked
         self.refused: list[str] = []
 
     def __call__(self, frame: bytes) -> None:
         try:
-            self.registry.learn(frame)
+            self.registry.learn(frame, self.verify)
         except SchemaError as error:
             self.refused.append(str(error))
 
@@ -253,7 +254,7 @@ class _Learner:
 def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: int | None,
              registry: Registry | None, learn: bool) -> tuple[BatchDecoder, _Learner]:
     """A batch decoder that registers the schemas announced in the input, when learning."""
-    learner = _Learner(registry or default_registry)
+    learner = _Learner(registry or default_registry, verify)
     wanted = _wanted(types, learner.registry)
     if not learn:
         return BatchDecoder(verify, wanted, max_frame_size, learner.registry), learner

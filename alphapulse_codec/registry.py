@@ -227,9 +227,9 @@ class Registry:
 
     # ---------------------------------------------------------------- schemas as data
 
-    def learn(self, frame: Any) -> type[Message]:
+    def learn(self, frame: Any, verify: bool = True) -> type[Message]:
         """Register the schema a SchemaAnnouncement frame (or message) carries."""
-        announcement = frame if isinstance(frame, Message) else self.decode(frame)
+        announcement = frame if isinstance(frame, Message) else self.decode(frame, verify)
         if announcement.header.message_type != MessageType.SchemaAnnouncement:
             raise SchemaError(f"{type(announcement).__name__} is not a SchemaAnnouncement")
         try:
