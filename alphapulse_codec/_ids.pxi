@@ -186,8 +186,14 @@ cdef class InstrumentId:
             raw[i] = (self.v.asset_id >> (56 - 8 * i)) & 0xFF
         return _ascii_value(raw, 8)
 
-    def debug_info(self):
-        """A readable description, as the design's debug_info."""
+    def debug_info(self, cache=None):
+        """A readable description, as the design's debug_info; with an ObjectCache that
+        knows the ID, its symbol follows in parentheses."""
+        symbol = cache.symbol(self) if cache is not None else None
+        described = self._describe()
+        return f"{described} ({symbol})" if symbol else described
+
+    cdef str _describe(self):
         venue = _enum_name(VenueId, self.v.venue)
         if self.v.asset_type == AssetType.Token and self.v.venue == VenueId.Ethereum:
             return f"ETH Token 0x{self.v.asset_id:016x}..."

@@ -27,6 +27,7 @@ from .enums import MessageType
 from .errors import SchemaError
 from .layouts import HEADER_SIZE, MESSAGES, MessageLayout
 from .schema import CUSTOM_TYPES, Schema
+from .transforms import BUILTIN_TRANSFORMS
 
 HEADER_BUILDER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
 TypeVersion = tuple[int, int]
@@ -45,6 +46,8 @@ class Registry:
         if builtins:
             for message_type, layout in MESSAGES.items():
                 self._add(Schema.from_layout(layout), MESSAGE_CLASSES[message_type])
+            for source, target, function in BUILTIN_TRANSFORMS:
+                self._transforms[source, target] = function
 
     # ---------------------------------------------------------------- registering
 
