@@ -24,7 +24,9 @@ from typing import IO, Any
 
 from . import __version__
 from ._codec import iter_frames
-from .errors import ParseError
+from .enums import MessageType
+from .errors import ParseError, SchemaError
+from .registry import default as default_registry
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_UNREADABLE = 0, 1, 2
 
@@ -62,12 +64,26 @@ def _output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
 
 
 def _frames(data: Any, options: argparse.Namespace) -> Iterator[Any]:
-    """The messages of a capture; a bad frame ends the iteration with its error."""
+    """The messages of a capture; a bad frame ends the iteration with its error. A schema
+    announcement is registered before the frames after it are read."""
     frames = iter_frames(data, verify=not options.no_verify, max_frame_size=options.max_frame_size)
     try:
-        yield from frames
+        for message in frames:
+            if message.header.message_type == MessageType.SchemaAnnouncement:
+                default_registry.learn(message)
+            yield message
     except ParseError as error:
         raise CommandError(str(error)) from None
+    except SchemaError as error:
+        raise CommandError(f"frame at byte {frames.position - message.size}: {error}") from None
+
+
+def _load_schemas(options: argparse.Namespace) -> None:
+    for path in getattr(options, "schemas", None) or []:
+        try:
+            default_registry.load(path)
+        except SchemaError as error:
+            raise CommandError(f"--schemas: {error}", EXIT_UNREADABLE) from None
 
 
 def cmd_decode(options: argparse.Namespace) -> int:
@@ -134,7 +150,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alphapulse_codec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def with_schemas(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--schemas", action="append", metavar="FILE",
+                         help="register the run-time schemas of a JSON or YAML file (repeatable)")
+
     def reading(sub: argparse.ArgumentParser) -> None:
+        with_schemas(sub)
         sub.add_argument("capture", metavar="CAPTURE", help="file of frames back to back, or -")
         sub.add_argument("--no-verify", action="store_true", help="skip the CRC check")
         sub.add_argument("--max-frame-size", type=int, default=None, metavar="BYTES",
@@ -152,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     encode = commands.add_parser("encode", help="JSON lines to frames")
     encode.add_argument("--from-jsonl", required=True, metavar="FILE")
     encode.add_argument("-o", "--output", required=True, metavar="OUT")
+    with_schemas(encode)
     encode.set_defaults(run=cmd_encode)
 
     inspect = commands.add_parser("inspect", help="frames as a readable table")
@@ -182,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = options.run
     try:
+        _load_schemas(options)
         return run(options)
     except CommandError as error:
         print(f"alphapulse: error: {error}", file=sys.stderr)

@@ -14,8 +14,8 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
 from rich.table import Table
 
 from .batch import DEFAULT_CHUNK_BYTES, BatchResult, iter_batches
-from .enums import MessageType
 from .errors import FieldValueError
+from .registry import default as default_registry
 from .inspect import source_text, timestamp_text
 from .stats import capture_stats
 from .synthetic import write_capture
@@ -43,10 +43,11 @@ def _chunks(options: argparse.Namespace) -> Iterator[BatchResult]:
     except OSError as error:
         raise OSError(f"cannot read {path}: {error.strerror}") from None
     types = getattr(options, "types", None)
-    if types:
-        unknown = [t for t in types if t not in MessageType.__members__]
-        if unknown:
-            raise FieldValueError(f"--types: unknown message type {unknown[0]!r}")
+    for name in types or []:
+        try:
+            default_registry.type_of_name(name)
+        except KeyError:
+            raise FieldValueError(f"--types: unknown message type {name!r}") from None
     with _progress(size) as progress:
         task = progress.add_task("decoding", total=size, frames=0, rate="")
         frames = 0
@@ -74,13 +75,20 @@ def _report_errors(result_errors: list, console: Console) -> int:
     return EXIT_BAD_FRAMES
 
 
+def _report_refused(refused: list[str], console: Console) -> int:
+    for reason in refused:
+        console.print(f"schema announcement refused: {reason}")
+    return EXIT_BAD_FRAMES if refused else EXIT_OK
+
+
 def decode_to(options: argparse.Namespace) -> int:
     result = BatchResult.concat(_chunks(options))
     written = result.write(options.to)
     console = Console(file=sys.stderr, highlight=False)
     console.print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
                   + ", ".join(str(p) for p in written))
-    return _report_errors(result.errors, console)
+    return max(_report_refused(result.refused_schemas, console),
+               _report_errors(result.errors, console))
 
 
 def stats(options: argparse.Namespace) -> int:
@@ -93,7 +101,8 @@ def stats(options: argparse.Namespace) -> int:
                       f"({summary.span_seconds:.3f} s)")
     types = Table("type", "frames", "frames/s", box=None, header_style="bold")
     for message_type, count in sorted(summary.per_type.items()):
-        types.add_row(message_type.name, f"{count:,}", f"{summary.rate(message_type):,.1f}")
+        types.add_row(default_registry.type_name(message_type), f"{count:,}",
+                      f"{summary.rate(message_type):,.1f}")
     console.print(types)
     sources = Table("source", "frames", "gaps", "missing", "duplicates", "highest sequence",
                     box=None, header_style="bold")
@@ -102,7 +111,8 @@ def stats(options: argparse.Namespace) -> int:
                         f"{source.missing:,}", f"{source.duplicates:,}",
                         str(source.highest_sequence))
     console.print(sources)
-    return _report_errors(summary.errors, console)
+    return max(_report_refused(summary.refused_schemas, console),
+               _report_errors(summary.errors, console))
 
 
 def generate(options: argparse.Namespace) -> int:

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from .batch import BatchResult
-from .enums import MessageType
 from .jsonmap import to_json
 
 FORMATS = ("parquet", "arrow", "csv", "npz", "jsonl")
@@ -50,14 +49,13 @@ def _int128(column: np.ndarray) -> list[int]:
     return ((column["hi"].astype(object) << 64) | column["lo"].astype(object)).tolist()
 
 
-def _tails(result: BatchResult, message_type: MessageType) -> list[bytes]:
+def _tails(result: BatchResult, message_type: int) -> list[bytes]:
     return [result.tail(message_type, i) for i in range(len(result[message_type]))]
 
 
 def columns(result: BatchResult, message_type: int, binary: str = "bytes") -> dict[str, Any]:
     """The exact columns of one type: numpy arrays for integers, lists for 128-bit values and
     bytes (as bytes, or as "0x" hex when binary="hex")."""
-    message_type = MessageType(message_type)
     rows = result[message_type]
     out: dict[str, Any] = {}
 
@@ -102,11 +100,11 @@ def to_arrow(result: BatchResult, message_type: int) -> Any:
     return pa.table(arrays)
 
 
-def _per_type_paths(result: BatchResult, out: Path) -> dict[MessageType, Path]:
+def _per_type_paths(result: BatchResult, out: Path) -> dict[int, Path]:
     """One file per type: OUT itself for a single type, else OUT's stem + .Type + suffix."""
     if len(result.types) == 1:
         return {result.types[0]: out}
-    return {t: out.with_name(f"{out.stem}.{t.name}{out.suffix}") for t in result.types}
+    return {t: out.with_name(f"{out.stem}.{result.type_name(t)}{out.suffix}") for t in result.types}
 
 
 def write(result: BatchResult, out: str | os.PathLike[str], fmt: str | None = None) -> list[Path]:
@@ -137,7 +135,7 @@ def write(result: BatchResult, out: str | os.PathLike[str], fmt: str | None = No
     return written
 
 
-def _write_csv(result: BatchResult, message_type: MessageType, path: Path) -> None:
+def _write_csv(result: BatchResult, message_type: int, path: Path) -> None:
     data = columns(result, message_type, binary="hex")
     with open(path, "w", newline="") as stream:
         writer = csv.writer(stream)
@@ -149,7 +147,7 @@ def _write_csv(result: BatchResult, message_type: MessageType, path: Path) -> No
 def _write_npz(result: BatchResult, path: Path) -> Path:
     arrays: dict[str, np.ndarray] = {}
     for message_type in result.types:
-        name = message_type.name
+        name = result.type_name(message_type)
         tails = _tails(result, message_type)
         arrays[name] = result[message_type]
         arrays[f"{name}.offset"] = result.offsets(message_type)

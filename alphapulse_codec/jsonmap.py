@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._codec import MESSAGE_CLASSES, BookLevel, InstrumentId, Message
-from .enums import MessageType
+from ._codec import BookLevel, InstrumentId, Message
 from .errors import FieldValueError
-from .layouts import HEADER, INSTRUMENT_ID, MESSAGES, Field, MessageLayout
+from .layouts import HEADER, INSTRUMENT_ID, Field, MessageLayout
+from .registry import Registry
+from .registry import default as default_registry
 from .tlv import TYPED_TLVS, RawTLV, TypedTLV, tlv_from_wire
 
 _COMPUTED_HEADER_FIELDS = {"magic", "payload_size", "checksum", "message_type"}
@@ -111,21 +112,23 @@ def _tlv_object(item: Any, index: int) -> Any:
     return RawTLV(tlv_type, payload)
 
 
-def from_json(obj: Any) -> bytes:
-    """The sealed frame of a JSON object in the mapping."""
+def from_json(obj: Any, registry: Registry = default_registry) -> bytes:
+    """The sealed frame of a JSON object in the mapping (types by name: MessageType names
+    and the names of the registry's run-time schemas)."""
     if not isinstance(obj, dict):
         raise FieldValueError(f"expected a JSON object, got {type(obj).__name__}")
     name = obj.get("type")
-    try:
-        message_type = MessageType[name]
-        cls = MESSAGE_CLASSES[message_type]
-    except (KeyError, TypeError):
-        raise FieldValueError(f"type: {name!r} is not a message type with a layout",
-                              field="type") from None
-    layout = MESSAGES[message_type]
     header = obj.get("header", {})
     if not isinstance(header, dict):
         raise FieldValueError("header: expected an object", field="header")
+    try:
+        message_type = registry.type_of_name(name)
+        cls = registry.message_class(message_type, header.get("version"))
+    except (KeyError, TypeError):
+        raise FieldValueError(f"type: {name!r} is not a message type with a schema"
+                              + (f" at version {header['version']!r}" if "version" in header else ""),
+                              field="type") from None
+    layout = cls.layout
     unknown = set(header) - {f.name for f in HEADER.fields}
     if unknown:
         raise FieldValueError(f"header: unknown field {sorted(unknown)[0]!r}", field="header")

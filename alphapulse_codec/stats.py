@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .batch import BadStretch, BatchResult
-from .enums import MessageType
 
 
 @dataclass
@@ -29,11 +28,12 @@ class SourceStats:
 class CaptureStats:
     frames: int = 0
     bytes: int = 0
-    per_type: Counter[MessageType] = field(default_factory=Counter)
+    per_type: Counter[int] = field(default_factory=Counter)
     per_source: dict[int, SourceStats] = field(default_factory=dict)
     first_timestamp: int | None = None
     last_timestamp: int | None = None
     errors: list[BadStretch] = field(default_factory=list)
+    refused_schemas: list[str] = field(default_factory=list)
 
     @property
     def span_seconds(self) -> float:
@@ -41,7 +41,7 @@ class CaptureStats:
             return 0.0
         return (self.last_timestamp - self.first_timestamp) / 1e9
 
-    def rate(self, message_type: MessageType) -> float:
+    def rate(self, message_type: int) -> float:
         """Frames per second of `message_type` over the capture's time span."""
         span = self.span_seconds
         return self.per_type[message_type] / span if span > 0 else 0.0
@@ -49,6 +49,7 @@ class CaptureStats:
     def add(self, result: BatchResult) -> None:
         """Fold in the next chunk's result, which follows the previous ones in the capture."""
         self.errors += result.errors
+        self.refused_schemas += result.refused_schemas
         offsets, sources, sequences, timestamps = [], [], [], []
         for message_type in result.types:
             rows = result[message_type]
