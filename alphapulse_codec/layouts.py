@@ -135,6 +135,7 @@ class MessageLayout(Layout):
     tail: tuple[Tail, ...] = field(default_factory=tuple)
     designed_here: bool = False
     tlv_position_fields: tuple[str, ...] = ()  # body fields that locate the TLVs, if any
+    accepts_tlv: bool = True  # run-time schemas take none: their frames end with the body
 
     @property
     def body_size(self) -> int:
@@ -147,7 +148,7 @@ class MessageLayout(Layout):
 
     @property
     def carries_tlv(self) -> bool:
-        return not self.tail
+        return self.accepts_tlv and not self.tail
 
     def frame_offset(self, name: str) -> int:
         return HEADER_SIZE + self.field(name).offset

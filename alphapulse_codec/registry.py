@@ -326,7 +326,7 @@ def _type_rules(versions: dict[int, Schema]) -> dict[int, tuple[Any, ...]]:
         layout = schema.layout
         if read_as != version:
             extra = EXTRA_KINDS["unseen"]
-        elif schema.builtin and layout.carries_tlv:
+        elif layout.carries_tlv:
             extra = EXTRA_KINDS["tlv"]
         else:
             extra = EXTRA_KINDS["none"]

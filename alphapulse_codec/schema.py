@@ -83,7 +83,7 @@ class Schema:
             raise SchemaError(f"{self.name}: at most 2 tail segments, got {len(tail)}")
         try:
             layout = MessageLayout(self.name, fields, self.doc, _type_value(self.message_type),
-                                   self.name, tail)
+                                   self.name, tail, accepts_tlv=False)
         except ValueError as error:
             raise SchemaError(f"{self.name}: {error}") from None
         for segment in tail:
