@@ -1,6 +1,7 @@
 """The worked example of docs/protocol.md decodes to the values the text states."""
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from pathlib import Path
@@ -22,3 +23,11 @@ def test_worked_example_frame():
     assert trade.header.checksum == 0xF4518FAA == zlib.crc32(frame[32:], zlib.crc32(frame[:28]))
     assert "0x4141504C00000000" in DOC
     assert ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL").asset_id == 0x4141504C00000000
+
+
+def test_the_schema_example_is_the_sample_session_schema():
+    block = re.search(r"make a schema file \(JSON or YAML\):\n\n```json\n(.*?)```", DOC, re.S).group(1)
+    from alphapulse_codec.sample import MOMENTUM_SIGNAL
+
+    assert block.strip() == MOMENTUM_SIGNAL.to_json()
+    assert ap.Registry().register(ap.Schema.from_dict(json.loads(block))).layout.body_size == 24
