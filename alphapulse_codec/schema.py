@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import keyword
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +57,8 @@ class Schema:
     message_type: int
     version: int
     name: str
-    fields: tuple[Any, ...]
-    tail: tuple[Any, ...] = ()
+    fields: Sequence[Any]          # stored as a tuple of (name, type[, default])
+    tail: Sequence[Any] = ()       # stored as a tuple of (name, count_field, kind)
     extends: int | None = None
     doc: str = ""
     cache: CacheRule | Mapping[str, Any] | None = None

@@ -24,3 +24,13 @@ from alphapulse_codec.batch import BadStretch, decode_batch  # noqa: E402
 result = decode_batch(frame + frame)
 trade_rows = result[ap.MessageType.Trade]
 stretches: list[BadStretch] = result.errors
+
+signal = ap.Schema(message_type=201, version=1, name="TypedSignal",
+                   fields=[("score", "i32"), ("horizon_s", "u32", 60)])
+registry = ap.Registry()
+signal_class: type[ap.Message] = registry.register(signal)
+signal_frame: bytes = signal.announce(sequence=1)
+learned: type[ap.Message] = registry.learn(signal_frame)
+read: ap.Message = registry.read_as(frame, ap.MessageType.Trade, 1)
+versions: list[int] = registry.versions(201)
+custom_rows = decode_batch(signal_frame, registry=registry)[ap.MessageType.SchemaAnnouncement]
