@@ -20,6 +20,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/compare.py
+	$(PY) benchmarks/registry.py
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
 
 generate:
