@@ -93,10 +93,10 @@ cdef void _free_state(BatchState* state) noexcept nogil:
 
 
 cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int64_t offset,
-                   Py_ssize_t left) noexcept nogil:
-    """Copy a good frame's fixed part into its type's rows; `left`: input bytes from here."""
+                   Py_ssize_t left, const TypeRule* rule) noexcept nogil:
+    """Copy a good frame's fixed part into the rows of the version that read it (`rule`);
+    `left`: input bytes from here."""
     cdef uint8_t message_type = frame[4]
-    cdef const TypeRule* rule = find_rule(state.rules, message_type, frame[5])
     cdef TypeRows* rows = state.types[message_type]
     cdef Py_ssize_t fixed = AP_HEADER_SIZE + rule.body_size
     cdef int64_t entry[3]
@@ -141,6 +141,7 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
     included, when verifying) pass, or a plausible frame cut by the end of non-final input."""
     cdef const uint8_t* hit
     cdef Py_ssize_t frame_size
+    cdef const TypeRule* rule
     cdef Status status
     cdef uint32_t magic
     while start + 4 <= end:
@@ -151,7 +152,7 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
         memcpy(&magic, hit, 4)
         if magic == AP_MAGIC:
             status = check_frame(hit, end - start, start, state.verify, state.limit, state.rules,
-                                 &frame_size, p)
+                                 &frame_size, &rule, p)
             if status == OK or (status == ST_TRUNCATED and not final):
                 return start
         start += 1
@@ -168,6 +169,7 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
     time; returns where the first frame that does not pass (or the input) begins."""
     cdef const unsigned char* frames[CHECKSUM_GROUP]
     cdef size_t sizes[CHECKSUM_GROUP]
+    cdef const TypeRule* read_by[CHECKSUM_GROUP]
     cdef unsigned int crcs[CHECKSUM_GROUP]
     cdef Py_ssize_t count, at, frame_size = 0, i
     cdef Problem problem
@@ -176,7 +178,7 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
         at = position
         while count < CHECKSUM_GROUP and at < size and check_frame(
                 data + at, size - at, at, False, state.limit, state.rules, &frame_size,
-                &problem) == OK:
+                &read_by[count], &problem) == OK:
             frames[count] = data + at
             sizes[count] = frame_size
             count += 1
@@ -188,7 +190,7 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
             if crcs[i] != (<const MessageHeader_t*>frames[i]).checksum:
                 return position
             if state.wanted[frames[i][4]] and _keep_row(
-                    state, frames[i], sizes[i], base + position, size - position):
+                    state, frames[i], sizes[i], base + position, size - position, read_by[i]):
                 failed[0] = True
                 return position
             state.frames += 1
@@ -206,6 +208,7 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
                       bint final) noexcept nogil:
     """Decode data[0:size]; `base` is its offset in the whole source. -1 when out of memory."""
     cdef Py_ssize_t position = 0, frame_size = 0, resume
+    cdef const TypeRule* rule
     cdef Problem problem
     cdef Status status
     cdef Stretch stretch
@@ -220,10 +223,10 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
             if position >= size or state.paused:
                 break
         status = check_frame(data + position, size - position, position, state.verify,
-                             state.limit, state.rules, &frame_size, &problem)
+                             state.limit, state.rules, &frame_size, &rule, &problem)
         if status == OK:
             if state.wanted[data[position + 4]] and _keep_row(
-                    state, data + position, frame_size, base + position, size - position):
+                    state, data + position, frame_size, base + position, size - position, rule):
                 return -1
             state.frames += 1
             position += frame_size
@@ -369,6 +372,7 @@ def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, regist
     cdef const RuleSet* rules = _rules_of(registry)
     cdef Py_buffer view, bounds
     cdef Py_ssize_t i, count, start, size, frame_size
+    cdef const TypeRule* rule
     cdef Problem problem
     cdef Status status = OK
     cdef MessageHeader_t* header
@@ -393,7 +397,7 @@ def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, regist
                         header.version = version
                     header.checksum = ap_crc32_frame(data + start, size)
                     status = check_frame(data + start, size, start, False, UINT64_MAX, rules,
-                                         &frame_size, &problem)
+                                         &frame_size, &rule, &problem)
                     if status:
                         break
         finally:

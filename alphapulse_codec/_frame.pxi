@@ -50,10 +50,12 @@ cdef Status _check_tlv_position(const uint8_t* field, Py_ssize_t area_start, Py_
     return OK
 
 
-cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base, bint verify,
-                        uint64_t max_frame_size, const RuleSet* rules, Py_ssize_t* frame_size,
-                        Problem* p) noexcept nogil:
-    """Validate the frame that starts at `frame`; `base` is its offset in the caller's input."""
+cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base,
+                               bint verify, uint64_t max_frame_size, const RuleSet* rules,
+                               Py_ssize_t* frame_size, const TypeRule** found,
+                               Problem* p) noexcept nogil:
+    """Validate the frame that starts at `frame`; `base` is its offset in the caller's input.
+    On success `found` is the rule it was read by. Inline: the batch loop calls it per frame."""
     cdef const MessageHeader_t* header = <const MessageHeader_t*>frame
     cdef const TypeRule* rule
     cdef uint64_t total, expected
@@ -82,7 +84,10 @@ cdef Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t b
     if header.payload_size < rule.body_size:
         return _fail(p, ST_SHORT_BODY, base + 8, rule.body_size, header.payload_size)
     frame_size[0] = <Py_ssize_t>total
+    found[0] = rule
     position = sizeof(MessageHeader_t) + rule.body_size
+    if <uint64_t>position == total and rule.tail_count == 0 and rule.tlv_position_field < 0:
+        return OK  # the common case: a fixed body with nothing after it
     if rule.tail_count:
         expected = rule.body_size
         for i in range(rule.tail_count):
@@ -334,6 +339,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     cdef const RuleSet* rules = _rules_of(registry)
     cdef Problem problem
     cdef Py_ssize_t frame_size = 0
+    cdef const TypeRule* rule
     cdef Py_buffer view
     cdef uint64_t limit = _max_size_arg(max_frame_size)
     cdef const uint8_t* data
@@ -341,7 +347,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     if PyBytes_CheckExact(buffer):
         data = <const uint8_t*>PyBytes_AS_STRING(buffer)
         size = PyBytes_GET_SIZE(buffer)
-        if check_frame(data, size, 0, verify, limit, rules, &frame_size, &problem):
+        if check_frame(data, size, 0, verify, limit, rules, &frame_size, &rule, &problem):
             raise problem_error(&problem)
         if frame_size != size:
             _fail(&problem, ST_TRAILING, frame_size, frame_size, size - frame_size)
@@ -350,7 +356,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
     try:
         if check_frame(<const uint8_t*>view.buf, view.len, 0, verify, limit, rules, &frame_size,
-                       &problem):
+                       &rule, &problem):
             raise problem_error(&problem)
         if frame_size != view.len:
             _fail(&problem, ST_TRAILING, frame_size, frame_size, view.len - frame_size)
@@ -397,12 +403,13 @@ cdef class FrameIterator:
     def __next__(self):
         cdef Problem problem
         cdef Py_ssize_t frame_size = 0
+        cdef const TypeRule* rule
         cdef Py_buffer view
         cdef const uint8_t* data = <const uint8_t*>self._view.buf + self._position
         if self._done or self._position >= self._view.len:
             raise StopIteration
         if check_frame(data, self._view.len - self._position, self._position, self._verify,
-                       self._limit, self._rules, &frame_size, &problem):
+                       self._limit, self._rules, &frame_size, &rule, &problem):
             self._done = True
             raise problem_error(&problem)
         # each message holds its own export, so it outlives this iterator safely
