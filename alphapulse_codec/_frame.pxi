@@ -192,6 +192,19 @@ cdef class Header:
             f"{name}={getattr(self, name)}" for name in HEADER_FIELD_NAMES) + ")"
 
 
+@cython.final
+@cython.no_gc
+cdef class _BufferLease:
+    """A buffer export that messages viewing the buffer hold; released with the last of them.
+    Kept out of Message so that a message needs no __dealloc__ (whose exception-state guard
+    costs as much as the rest of freeing it)."""
+
+    cdef Py_buffer view
+
+    def __dealloc__(self):
+        PyBuffer_Release(&self.view)
+
+
 @cython.no_gc
 @cython.freelist(16)
 cdef class Message:
@@ -202,17 +215,11 @@ cdef class Message:
     their sealed frame. Messages are immutable.
     """
 
-    cdef object _owner
+    cdef object _owner         # what keeps _data alive: bytes, a _BufferLease, a message
     cdef const uint8_t* _data
     cdef Py_ssize_t _size
-    cdef Py_buffer _view
-    cdef bint _has_view
     cdef uint32_t _body_size   # fixed body of the schema that reads the frame
     cdef uint8_t _extra        # an Extra; EXTRA_UNKNOWN until asked for, on built messages
-
-    def __dealloc__(self):
-        if self._has_view:
-            PyBuffer_Release(&self._view)
 
     cdef int _own(self, bytes frame) except -1:
         self._owner = frame
@@ -305,21 +312,22 @@ cdef class Message:
 
 
 cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, Py_ssize_t size,
-                           const RuleSet* rules):
-    """A message over the checked frame at `data`, of the class that reads its type and
-    version; takes over `view` when given."""
-    cdef const TypeEntry* entry = ap_load_entry(&rules.types[data[4]])
-    cdef const TypeRule* rule = &entry.rules[data[5]]
-    cdef object cls = <object>entry.classes[rule.read_as]
-    cdef Message message = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
-    message._owner = owner
+                           const RuleSet* rules, const TypeRule* rule):
+    """A message over the checked frame at `data`, of the class of the version that read it
+    (`rule`); takes over `view` when given, else `owner` keeps the bytes alive."""
+    cdef object cls = <object>ap_load_entry(&rules.types[data[4]]).classes[rule.read_as]
+    cdef Message message = <Message>(<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
+    cdef _BufferLease lease
+    if view is NULL:
+        message._owner = owner
+    else:
+        lease = _BufferLease.__new__(_BufferLease)
+        lease.view = view[0]
+        message._owner = lease
     message._data = data
     message._size = size
     message._body_size = rule.body_size
     message._extra = rule.extra
-    if view is not NULL:
-        message._view = view[0]
-        message._has_view = True
     return message
 
 
@@ -352,7 +360,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
         if frame_size != size:
             _fail(&problem, ST_TRAILING, frame_size, frame_size, size - frame_size)
             raise problem_error(&problem)
-        return _message_view(buffer, NULL, data, size, rules)
+        return _message_view(buffer, NULL, data, size, rules, rule)
     PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
     try:
         if check_frame(<const uint8_t*>view.buf, view.len, 0, verify, limit, rules, &frame_size,
@@ -364,7 +372,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     except BaseException:
         PyBuffer_Release(&view)
         raise
-    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size, rules)
+    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size, rules, rule)
 
 
 @cython.final
@@ -415,7 +423,7 @@ cdef class FrameIterator:
         # each message holds its own export, so it outlives this iterator safely
         PyObject_GetBuffer(self._owner, &view, PyBUF_SIMPLE)
         self._position += frame_size
-        return _message_view(self._owner, &view, data, frame_size, self._rules)
+        return _message_view(self._owner, &view, data, frame_size, self._rules, rule)
 
 
 def iter_frames(buffer, verify=True, *, max_frame_size=None, registry=None):
