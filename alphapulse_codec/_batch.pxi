@@ -92,7 +92,7 @@ cdef void _free_state(BatchState* state) noexcept nogil:
     _free_growable(&state.stretches)
 
 
-cdef int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int64_t offset,
+cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int64_t offset,
                    Py_ssize_t left, const TypeRule* rule) noexcept nogil:
     """Copy a good frame's fixed part into the rows of the version that read it (`rule`);
     `left`: input bytes from here."""
