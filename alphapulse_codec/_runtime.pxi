@@ -98,9 +98,16 @@ cdef class SchemaField:
         cdef Py_ssize_t start = self.body_end, length = 0
         cdef int i
         for i in range(self.tail_count):
+            if self.count_offset[i] + self.count_width[i] > message._size:
+                return self.default
             start += length
             length = <Py_ssize_t>_read_count(message._data + self.count_offset[i],
                                              <uint8_t>self.count_width[i])
+        if start + length > message._size:
+            # only a frame of another version, viewed by this one, can get here
+            raise LengthMismatchError(
+                f"{self.where}: the tail of {length} bytes at frame offset {start} runs past the"
+                f" {message._size}-byte frame", offset=start, field=self.name)
         if self.kind == KIND_UTF8_TAIL:
             return _utf8_value(message._data + start, length)
         return _bytes_value(message._data + start, length)
@@ -149,6 +156,19 @@ cdef class RuntimeMessage(Message):
     def encode(cls, **fields):
         """The sealed frame of these fields as bytes, without creating a message."""
         return build_runtime_frame(cls, fields)
+
+    def replace(self, **changes):
+        """A new message of this class with this one's fields and header, except `changes`
+        (at this class's version, whichever version the frame was)."""
+        cls = type(self)
+        names = cls._plan_header_names
+        header = self.header
+        values = {field.name: getattr(self, field.name) for field in cls._plan_fields}
+        values.update({field.name: getattr(self, field.name) for field in cls._plan_tails})
+        for name in ("sequence", "timestamp", "source", "flags"):
+            values[names[name]] = getattr(header, name)
+        values.update(changes)
+        return cls(**values)
 
     @property
     def unseen_bytes(self):

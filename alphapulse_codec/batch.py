@@ -15,11 +15,11 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from ._codec import STATUS_KINDS, BatchDecoder, decode, parse_tlvs, seal_frames
-from .dtypes import dtype
+from .dtypes import dtype, row_value
 from .enums import MessageType
 from .errors import SchemaError
 from .layouts import MESSAGES
-from .registry import Registry
+from .registry import Registry, on_one_line
 from .registry import default as default_registry
 from .tlv import TLV
 
@@ -202,6 +202,11 @@ def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> 
         return _Merged(group.rows, group.offsets, group, None)
     newest = max(version for (_, version), _ in groups)
     schema = registry.schema(groups[0][0][0], newest)
+    for (_, version), _ in groups:
+        if not on_one_line(registry, registry.schema(schema.message_type, version), schema):
+            raise ValueError(f"{schema.name} versions {version} and {newest} are not versions of"
+                             f" one another: take their rows apart, result[{schema.message_type},"
+                             f" {version}] and result[{schema.message_type}, {newest}]")
     target = registry.dtype(schema.message_type, newest)
     parts = []
     for _, group in groups:
@@ -210,7 +215,7 @@ def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> 
             if name in group.rows.dtype.names:
                 part[name] = group.rows[name]
             elif name in schema.defaults:
-                part[name] = schema.defaults[name]
+                part[name] = row_value(schema.layout.field(name), schema.defaults[name])
         parts.append(part)
     offsets = np.concatenate([group.offsets for _, group in groups])
     order = np.argsort(offsets, kind="stable")

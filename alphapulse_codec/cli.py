@@ -113,8 +113,11 @@ def cmd_encode(options: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                out.write(from_json(json.loads(line)))
-            except (json.JSONDecodeError, ParseError) as error:
+                frame = from_json(json.loads(line))
+                if frame[4] == MessageType.SchemaAnnouncement:
+                    default_registry.learn(frame)  # the lines after it may use its schema
+                out.write(frame)
+            except (json.JSONDecodeError, ParseError, SchemaError) as error:
                 raise CommandError(f"line {number}: {error}") from None
     return EXIT_OK
 

@@ -47,7 +47,8 @@ def _chunks(options: argparse.Namespace) -> Iterator[BatchResult]:
         try:
             default_registry.type_of_name(name)
         except KeyError:
-            raise FieldValueError(f"--types: unknown message type {name!r}") from None
+            raise FieldValueError(f"--types: unknown message type {name!r} (a type that the"
+                                  " capture announces goes by its number)") from None
     with _progress(size) as progress:
         task = progress.add_task("decoding", total=size, frames=0, rate="")
         frames = 0

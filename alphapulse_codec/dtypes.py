@@ -9,7 +9,7 @@ subarray of N ``u1``; ``ascii[N]`` is ``S{N}``.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -83,6 +83,18 @@ def dtype(message_type: int | MessageType, version: int | None = None,
         raise KeyError(f"no layout for message type {message_type!r}"
                        + (f" version {version}" if version is not None else "")) from None
     return layout_dtype(layout)
+
+
+def row_value(field: Field, value: Any) -> Any:
+    """A field's Python value as the dtype holds it: 128-bit integers as (lo, hi), bytes as
+    an array of u1, text as latin-1 bytes."""
+    if field.kind == "int" and field.size == 16:
+        return (value & 0xFFFFFFFFFFFFFFFF, value >> 64)
+    if field.kind == "bytes":
+        return np.frombuffer(value, dtype="u1") if value else 0
+    if field.kind == "ascii":
+        return value.encode("latin-1")
+    return value
 
 
 def int128_to_int(values: np.ndarray) -> np.ndarray:

@@ -154,13 +154,17 @@ class Registry:
             return versions[max(versions)].name if versions else f"type {message_type}"
 
     def type_of_name(self, name: str) -> int:
-        """The type number of a MessageType name or a registered schema's name."""
+        """The type number of a MessageType name, a registered schema's name, or a number
+        written out (for types that a capture will announce)."""
         if name in MessageType.__members__:
             return int(MessageType[name])
+        if isinstance(name, str) and name.isdigit() and int(name) <= 255:
+            return int(name)
         for schema in self:
             if schema.name == name:
                 return schema.message_type
-        raise KeyError(f"no message type or schema named {name!r}")
+        raise KeyError(f"no message type or schema named {name!r} (a type that is yet to be"
+                       " announced goes by its number)")
 
     def layout(self, message_type: int, version: int | None = None) -> MessageLayout:
         return self.schema(message_type, version).layout
@@ -194,7 +198,7 @@ class Registry:
             if header.version == target.version:
                 return message
             return self._as_version(message, buffer, target, verify)
-        read_version = _schema_version_of(message, self)
+        read_version = _schema_version_of(message)
         function = self._transforms.get(((header.message_type, read_version),
                                          (target.message_type, target.version)))
         if function is None:
@@ -209,11 +213,12 @@ class Registry:
         return cls(**fields)
 
     def _as_version(self, message: Message, buffer: Any, target: Schema, verify: bool) -> Message:
-        frame_schema = self._schemas[target.message_type].get(message.header.version)
-        if frame_schema is not None and not _on_one_line(self, frame_schema, target):
-            raise SchemaError(f"{frame_schema.name} version {frame_schema.version} and version"
-                              f" {target.version} are not versions of one another (no extends"
-                              " chain joins them)")
+        # the schema that read the frame: its own version's, or the earlier one that reads it
+        reader = self._schemas[target.message_type][_schema_version_of(message)]
+        if not on_one_line(self, reader, target):
+            raise SchemaError(f"{reader.name} version {reader.version} (which reads this version"
+                              f" {message.header.version} frame) and version {target.version} are"
+                              " not versions of one another (no extends chain joins them)")
         cls = self._classes[target.message_type, target.version]
         return _codec._view_as(buffer, cls, target.version, verify, None, self)
 
@@ -237,8 +242,8 @@ class Registry:
             raise SchemaError(f"{type(announcement).__name__} is not a SchemaAnnouncement")
         try:
             schema = Schema.from_dict(json.loads(announcement.spec))
-        except json.JSONDecodeError as error:
-            raise SchemaError(f"SchemaAnnouncement spec is not JSON: {error}") from None
+        except (json.JSONDecodeError, RecursionError) as error:
+            raise SchemaError(f"SchemaAnnouncement spec is not JSON of a schema: {error}") from None
         if (schema.message_type, schema.version, schema.extends or 0) != (
                 announcement.schema_type, announcement.schema_version, announcement.extends_version):
             raise SchemaError("SchemaAnnouncement: schema_type, schema_version and"
@@ -293,16 +298,14 @@ def read_schema_file(path: str | os.PathLike[str]) -> list[Schema]:
     return schemas
 
 
-def _schema_version_of(message: Message, registry: Registry) -> int:
-    """The version of the schema that read `message`."""
-    header = message.header
-    versions = registry._schemas[header.message_type]
-    if header.version in versions:
-        return header.version
-    return max(v for v in versions if v < header.version)
+def _schema_version_of(message: Message) -> int:
+    """The version of the schema whose class `message` is: built-in classes read only their
+    own version, a run-time class may read later ones."""
+    schema = getattr(type(message), "schema", None)
+    return schema.version if schema is not None else message.header.version
 
 
-def _on_one_line(registry: Registry, a: Schema, b: Schema) -> bool:
+def on_one_line(registry: Registry, a: Schema, b: Schema) -> bool:
     """Whether one of two versions extends the other, directly or through others."""
     low, high = sorted((a, b), key=lambda s: s.version)
     versions = registry._schemas[a.message_type]

@@ -22,11 +22,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._codec import InstrumentId
 from .enums import MessageType
 from .errors import SchemaError
 from .layouts import Field, MessageLayout, Tail
 
 TAIL_KINDS = ("utf8", "bytes")
+# the C rules hold body offsets in 16 bits: a body this size is far past any real message
+MAX_BODY_SIZE = 0xFFFF
+_ZERO_ID = InstrumentId()
 CACHE_KINDS = ("instrument", "pool", "token", "custom")
 CUSTOM_TYPES = range(200, 256)
 # names the message classes use for themselves; a field may not hide them
@@ -86,8 +90,16 @@ class Schema:
                                    self.name, tail, accepts_tlv=False)
         except ValueError as error:
             raise SchemaError(f"{self.name}: {error}") from None
+        if layout.body_size > MAX_BODY_SIZE:
+            raise SchemaError(f"{self.name}: a fixed body of {layout.body_size} bytes is over the"
+                              f" maximum of {MAX_BODY_SIZE}")
         for segment in tail:
             _check_count_field(layout, segment)
+        for what, values in (("tail names", [t.name for t in tail]),
+                             ("count fields", [t.count_field for t in tail])):
+            if len(set(values)) != len(values):
+                raise SchemaError(f"{self.name}: two tails share their {what[:-1]}: each tail"
+                                  " needs its own name and count field")
         cache = self.cache
         if cache is not None and not isinstance(cache, CacheRule):
             cache = _parse_cache(self.name, cache)
@@ -121,7 +133,7 @@ class Schema:
         if name in self.defaults:
             return self.defaults[name]
         kind = self.layout.field(name).kind
-        return {"int": 0, "instrument_id": None, "bytes": b"", "ascii": ""}[kind]
+        return {"int": 0, "instrument_id": _ZERO_ID, "bytes": b"", "ascii": ""}[kind]
 
     def layout_key(self) -> tuple[Any, ...]:
         """What must agree for two schemas of one (type, version) to be the same layout."""
@@ -160,11 +172,16 @@ class Schema:
         missing = {"message_type", "version", "name", "fields"} - set(obj)
         if missing:
             raise SchemaError(f"schema {obj.get('name', '?')}: missing {sorted(missing)[0]!r}")
-        return cls(obj["message_type"], obj["version"], obj["name"],
-                   tuple(_field_from_json(f) for f in _list(obj["fields"], "fields")),
-                   tuple(tuple(t) if isinstance(t, list) else t
-                         for t in _list(obj.get("tail", []), "tail")),
-                   obj.get("extends"), obj.get("doc", ""), obj.get("cache"))
+        try:
+            return cls(obj["message_type"], obj["version"], obj["name"],
+                       tuple(_field_from_json(f) for f in _list(obj["fields"], "fields")),
+                       tuple(tuple(t) if isinstance(t, list) else t
+                             for t in _list(obj.get("tail", []), "tail")),
+                       obj.get("extends"), obj.get("doc", ""), obj.get("cache"))
+        except SchemaError:
+            raise
+        except (TypeError, ValueError) as error:  # a value of the wrong shape, from outside
+            raise SchemaError(f"schema {obj.get('name', '?')!r}: malformed: {error}") from None
 
     def announce(self, sequence: int = 0, timestamp: int = 0, source: int = 0) -> bytes:
         """A SchemaAnnouncement frame that makes a receiver register this schema."""
@@ -205,6 +222,9 @@ def _parse_fields(schema: str, specs: Iterable[Any]) -> tuple[tuple[Field, ...],
             field_.size
         except (ValueError, TypeError):
             raise SchemaError(f"{schema}.{name}: unknown field type {type_!r}") from None
+        if name.startswith("_") and not field_.is_padding:
+            # the message classes keep their own attributes under such names
+            raise SchemaError(f"{schema}: fields[{i}]: {name!r}: only pad[N] fields may start with '_'")
         if len(spec) == 3:
             defaults[name] = _check_default(schema, field_, spec[2])
         fields.append(field_)
@@ -224,7 +244,10 @@ def _check_default(schema: str, field_: Field, value: Any) -> Any:
             raise SchemaError(f"{where}: expected ASCII text of at most {field_.size} characters")
         return value
     if field_.kind == "bytes":
-        raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value.startswith("0x") else value
+        try:
+            raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value.startswith("0x") else value
+        except ValueError:
+            raw = None
         if not isinstance(raw, bytes) or len(raw) not in (0, field_.size):
             raise SchemaError(f"{where}: expected {field_.size} bytes or '0x' + hex")
         return raw
@@ -272,8 +295,9 @@ def _check_count_field(layout: MessageLayout, tail: Tail) -> None:
 
 def _parse_cache(schema: str, obj: Any) -> CacheRule:
     if not isinstance(obj, Mapping) or set(obj) - {"kind", "id", "symbol", "decimals"} \
-            or not {"kind", "id"} <= set(obj):
-        raise SchemaError(f"{schema}: cache is an object with kind, id[, symbol, decimals]")
+            or not {"kind", "id"} <= set(obj) or not all(isinstance(v, str) for v in obj.values()):
+        raise SchemaError(f"{schema}: cache is an object with kind, id[, symbol, decimals], each"
+                          " a name")
     return CacheRule(**obj)
 
 
