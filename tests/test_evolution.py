@@ -204,3 +204,78 @@ def test_the_command_line_reads_schema_files(tmp_path, frames):
     bad = subprocess.run(command + ["--schemas", str(broken)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("alphapulse: error: --schemas:")
     assert "Traceback" not in bad.stderr
+
+
+def _frame_of_version(message_type: int, version: int, payload: bytes) -> bytes:
+    """A sealed frame of a version no class here builds."""
+    header = bytearray(32)
+    header[:12] = (0xDEADBEEF).to_bytes(4, "little") + bytes([message_type, version, 0, 0]) + \
+        len(payload).to_bytes(4, "little")
+    frame = bytearray(header + payload)
+    frame[28:32] = ap.crc32(bytes(frame[32:]), ap.crc32(bytes(frame[:28]))).to_bytes(4, "little")
+    return bytes(frame)
+
+
+def test_a_frame_read_by_an_open_schema_is_not_viewed_by_an_unrelated_version():
+    registry = registry_of(
+        ap.Schema(message_type=243, version=1, name="S", fields=[("a", "u8")]),
+        ap.Schema(message_type=243, version=2, name="S", fields=[("a", "u8"), ("n", "u32")],
+                  tail=[("t", "n", "bytes")]))
+    frame = _frame_of_version(243, 3, bytes([1]) + (200_000).to_bytes(4, "little"))
+    assert registry.decode(frame).unseen_bytes == 4
+    with pytest.raises(ap.SchemaError, match="S version 1 .which reads this version 3 frame. and"
+                       " version 2 are not versions of one another"):
+        registry.read_as(frame, 243, 2)
+
+
+@pytest.mark.parametrize("field, default, stored", [
+    (("raw", "bytes[4]", "0xdeadbeef"), b"\xde\xad\xbe\xef", lambda c: [bytes(v) for v in c]),
+    (("big", "u128", 2**70 + 5), 2**70 + 5, lambda c: ap.int128_to_int(c).tolist()),
+    (("neg", "i128", -3), -3, lambda c: ap.int128_to_int(c).tolist()),
+    (("tag", "ascii[4]", "ab"), b"ab", lambda c: c.tolist()),
+])
+def test_merged_batch_rows_hold_every_kind_of_default(field, default, stored):
+    base = ap.Schema(message_type=244, version=1, name="D", fields=[("a", "u8")])
+    later = ap.Schema(message_type=244, version=2, name="D", extends=1,
+                      fields=[("a", "u8"), field])
+    registry = registry_of(base, later)
+    data = registry.message_class(244, 1)(a=1).to_bytes() + registry.message_class(244, 2)(a=2).to_bytes()
+    rows = decode_batch(data, registry=registry)[244]
+    assert stored(rows[field[0]]) == [default, default]
+
+
+def test_unrelated_versions_are_not_merged():
+    registry = registry_of(ap.Schema(message_type=245, version=1, name="P", fields=[("price", "u32")]),
+                           ap.Schema(message_type=245, version=2, name="P", fields=[("price", "i8")]))
+    data = (registry.message_class(245, 1)(price=1000).to_bytes()
+            + registry.message_class(245, 2)(price=-1).to_bytes())
+    result = decode_batch(data, registry=registry)
+    with pytest.raises(ValueError, match=r"not versions of one another: take their rows apart"):
+        result[245]
+    assert result[245, 1]["price"].tolist() == [1000] and result[245, 2]["price"].tolist() == [-1]
+
+
+def test_appended_ids_default_to_the_zero_id_and_replace_keeps_the_class_version(frames):
+    registry = registry_of(V1, ap.Schema(message_type=240, version=2, name="Momentum", extends=1,
+                                         fields=list(V1.fields) + [("other", "instrument_id")]))
+    message = registry.read_as(frames[1], 240, 2)
+    assert message.other == ap.InstrumentId() and message.defaulted_fields == ("other",)
+    rebuilt = message.replace(score=1)
+    assert (rebuilt.header.version, rebuilt.score, rebuilt.instrument_id) == (2, 1, AAPL)
+    older = registry_of(V1).decode(frames[2])
+    assert older.replace(score=5).to_bytes() == registry_of(V1).message_class(240, 1)(
+        instrument_id=AAPL, score=5, sequence=2).to_bytes()
+
+
+def test_decode_then_encode_on_the_command_line_keeps_announced_types(tmp_path, frames):
+    capture = tmp_path / "custom.bin"
+    capture.write_bytes(_capture(frames))
+    jsonl, rebuilt = tmp_path / "frames.jsonl", tmp_path / "rebuilt.bin"
+    python = [sys.executable, "-m", "alphapulse_codec"]
+    subprocess.run(python + ["decode", str(capture), "-o", str(jsonl)], check=True)
+    subprocess.run(python + ["encode", "--from-jsonl", str(jsonl), "-o", str(rebuilt)], check=True)
+    assert rebuilt.read_bytes() == capture.read_bytes()
+    only = tmp_path / "only.npz"
+    subprocess.run(python + ["decode", str(capture), "--to", str(only), "--types", "240"], check=True)
+    with np.load(only) as arrays:
+        assert arrays["Momentum"]["score"].tolist() == [-7, 8, -7]

@@ -240,3 +240,28 @@ def test_registering_while_other_threads_decode():
         reader.join()
     assert not failures
     assert all(registry.versions(n) == [1, 2, 3] for n in range(200, 256))
+
+
+@pytest.mark.parametrize("spec, words", [
+    (dict(fields=[["blob", "bytes[70000]"]]), "a fixed body of 70000 bytes is over the maximum"),
+    (dict(fields=[["n", "u8"]], tail=[["a", "n", "utf8"], ["b", "n", "bytes"]]), "share their count field"),
+    (dict(fields=[["__init__", "u8"]]), "only pad.N. fields may start with '_'"),
+    (dict(fields=[["b", "bytes[2]", "0xZZ"]]), "expected 2 bytes or '0x' . hex"),
+    (dict(fields=[["i", "instrument_id"]], cache={"kind": "custom", "id": ["i"]}), "each a name"),
+    (dict(fields=[["a", ["u8"]]]), "unknown field type"),
+])
+def test_malformed_schema_objects_from_outside_are_schema_errors(registry, spec, words):
+    obj = {"message_type": 201, "version": 1, "name": "M", **spec}
+    with pytest.raises(ap.SchemaError, match=words):
+        ap.Schema.from_dict(obj)
+    frame = ap.SchemaAnnouncement.encode(schema_type=201, schema_version=1,
+                                         spec=json.dumps(obj))
+    result = decode_batch(frame + ap.Trade().to_bytes(), registry=registry)
+    assert len(result.refused_schemas) == 1 and len(result[ap.MessageType.Trade]) == 1
+
+
+def test_a_deeply_nested_announcement_is_refused(registry):
+    frame = ap.SchemaAnnouncement.encode(schema_type=201, schema_version=1,
+                                         spec="[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ap.SchemaError, match="not JSON of a schema"):
+        registry.learn(frame)
