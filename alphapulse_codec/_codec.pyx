@@ -38,6 +38,7 @@ BookLevel.__doc__ = "One OrderBook level: price (i64, fixed-point) and size (u64
 HEADER_FIELD_NAMES = tuple(f.name for f in HEADER.fields)
 HEADER_BUILDER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
 cdef tuple _EMPTY_TUPLE = ()
+cdef bytes _EMPTY_BYTES = b""
 
 include "_status.pxi"
 include "_checksum.pxi"

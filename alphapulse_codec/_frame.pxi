@@ -131,9 +131,11 @@ cdef bytes _new_frame(Py_ssize_t size):
     return frame
 
 
-cdef bytes _tlv_area(object tlvs):
+cdef inline bytes _tlv_area(object tlvs):
+    if tlvs is _EMPTY_TUPLE:  # the builders' default: no extensions, nothing to look at
+        return _EMPTY_BYTES
     if not tlvs:
-        return b""
+        return _EMPTY_BYTES
     parts = []
     for item in tlvs:
         if not isinstance(item, TLV):
