@@ -92,8 +92,8 @@ cdef void _free_state(BatchState* state) noexcept nogil:
     _free_growable(&state.stretches)
 
 
-cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size, int64_t offset,
-                   Py_ssize_t left, const TypeRule* rule) noexcept nogil:
+cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
+                          int64_t offset, Py_ssize_t left, const TypeRule* rule) noexcept nogil:
     """Copy a good frame's fixed part into the rows of the version that read it (`rule`);
     `left`: input bytes from here."""
     cdef uint8_t message_type = frame[4]
@@ -122,6 +122,17 @@ cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t si
             return -1
     rows.count += 1
     return 0
+
+
+cdef inline bint _stop_after(BatchState* state, const uint8_t* frame,
+                            Py_ssize_t start) noexcept nogil:
+    """Whether the decode stops after this good frame (at `start`), of the watched type, so
+    that it is read under the GIL before the frames after it."""
+    if frame[4] != state.pause_after:
+        return False
+    state.paused = True
+    state.watched_at = start
+    return True
 
 
 cdef int _add_stretch(BatchState* state, const Stretch* stretch) noexcept nogil:
@@ -195,9 +206,7 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
                 return position
             state.frames += 1
             position += sizes[i]
-            if frames[i][4] == state.pause_after:
-                state.paused = True
-                state.watched_at = position - sizes[i]
+            if _stop_after(state, frames[i], position - sizes[i]):
                 return position
         if count < CHECKSUM_GROUP:
             return position
@@ -230,9 +239,7 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
                 return -1
             state.frames += 1
             position += frame_size
-            if data[position - frame_size + 4] == state.pause_after:
-                state.paused = True
-                state.watched_at = position - frame_size
+            if _stop_after(state, data + position - frame_size, position - frame_size):
                 break
             continue
         if status == ST_TRUNCATED and not final:

@@ -314,10 +314,10 @@ cdef class Message:
 
 
 cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, Py_ssize_t size,
-                           const RuleSet* rules, const TypeRule* rule):
+                           const TypeRule* rule):
     """A message over the checked frame at `data`, of the class of the version that read it
     (`rule`); takes over `view` when given, else `owner` keeps the bytes alive."""
-    cdef object cls = <object>ap_load_entry(&rules.types[data[4]]).classes[rule.read_as]
+    cdef object cls = <object>rule.cls
     cdef Message message = <Message>(<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
     cdef _BufferLease lease
     if view is NULL:
@@ -362,7 +362,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
         if frame_size != size:
             _fail(&problem, ST_TRAILING, frame_size, frame_size, size - frame_size)
             raise problem_error(&problem)
-        return _message_view(buffer, NULL, data, size, rules, rule)
+        return _message_view(buffer, NULL, data, size, rule)
     PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
     try:
         if check_frame(<const uint8_t*>view.buf, view.len, 0, verify, limit, rules, &frame_size,
@@ -374,7 +374,7 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     except BaseException:
         PyBuffer_Release(&view)
         raise
-    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size, rules, rule)
+    return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size, rule)
 
 
 @cython.final
@@ -425,7 +425,7 @@ cdef class FrameIterator:
         # each message holds its own export, so it outlives this iterator safely
         PyObject_GetBuffer(self._owner, &view, PyBUF_SIMPLE)
         self._position += frame_size
-        return _message_view(self._owner, &view, data, frame_size, self._rules, rule)
+        return _message_view(self._owner, &view, data, frame_size, rule)
 
 
 def iter_frames(buffer, verify=True, *, max_frame_size=None, registry=None):

@@ -31,11 +31,11 @@ cdef struct TypeRule:
     uint8_t tail_count_width[2]      # that field's width in bytes
     uint16_t tail_element_size[2]    # bytes per counted element
     int32_t tlv_position_field       # body offset of tlv_offset/tlv_length, -1 if none
+    PyObject* cls                    # the message class of read_as; the RuleTable holds it
 
 
 cdef struct TypeEntry:
     TypeRule rules[256]              # by the frame's version
-    PyObject* classes[256]           # by read_as: the message class; the RuleTable holds them
 
 
 cdef struct RuleSet:
@@ -77,6 +77,7 @@ cdef class RuleTable:
         rules: {version: (read_as, body_size, extra, tails, tlv_position_field)}, tails a
         tuple of (count_offset, count_width, element_size); classes: {read_as: class}.
         """
+        self._classes.extend(classes.values())
         cdef TypeEntry* entry = <TypeEntry*>calloc(1, sizeof(TypeEntry))
         cdef TypeRule* rule
         cdef int i
@@ -94,9 +95,7 @@ cdef class RuleTable:
                 rule.tail_count_width[i] = width
                 rule.tail_element_size[i] = element_size
             rule.tlv_position_field = tlv_position
-        for read_as, cls in classes.items():
-            self._classes.append(cls)
-            entry.classes[<uint8_t>read_as] = <PyObject*>cls
+            rule.cls = <PyObject*>classes[read_as]
         old = <size_t>self.rules.types[message_type]
         ap_store_entry(&self.rules.types[message_type], entry)
         if old:

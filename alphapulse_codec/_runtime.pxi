@@ -165,8 +165,9 @@ cdef class RuntimeMessage(Message):
         header = self.header
         values = {field.name: getattr(self, field.name) for field in cls._plan_fields}
         values.update({field.name: getattr(self, field.name) for field in cls._plan_tails})
-        for name in ("sequence", "timestamp", "source", "flags"):
-            values[names[name]] = getattr(header, name)
+        for name in HEADER_BUILDER_FIELDS:
+            if name != "version":  # the class's own
+                values[names[name]] = getattr(header, name)
         values.update(changes)
         return cls(**values)
 
@@ -188,6 +189,7 @@ cdef bytes build_runtime_frame(object cls, dict values):
     cdef tuple tails = cls._plan_tails
     cdef Py_ssize_t body_end = cls._plan_body_end
     cdef Py_ssize_t size = body_end, length, i
+    cdef uint64_t maximum
     cdef SchemaField field
     cdef list tail_bytes = []
     cdef bytes frame, raw
@@ -200,11 +202,9 @@ cdef bytes build_runtime_frame(object cls, dict values):
         raise FieldValueError(f"{layout.name}: unknown field {name!r}", field=name)
     for field in tails:
         value = values.get(field.name, field.default)
-        raw = (_utf8_tail(value, UINT64_MAX >> (64 - 8 * field.count_width[field.tail_count - 1]),
-                          field.where)
-               if field.kind == KIND_UTF8_TAIL else
-               _bytes_tail(value, UINT64_MAX >> (64 - 8 * field.count_width[field.tail_count - 1]),
-                           field.where))
+        maximum = UINT64_MAX >> (64 - 8 * field.count_width[field.tail_count - 1])
+        raw = (_utf8_tail(value, maximum, field.where) if field.kind == KIND_UTF8_TAIL
+               else _bytes_tail(value, maximum, field.where))
         tail_bytes.append(raw)
         size += len(raw)
     frame = _new_frame(size)

@@ -99,8 +99,7 @@ class BatchResult:
 
     def tlvs(self, message_type: int, row: int) -> list[TLV]:
         """The TLV extensions of row `row` of a fixed-body type."""
-        if not self.registry.schema(message_type).builtin or \
-                not self.registry.layout(message_type).carries_tlv:
+        if not self.registry.layout(message_type).carries_tlv:
             raise TypeError(f"{self.type_name(message_type)} carries no TLVs")
         return parse_tlvs(self.tail(message_type, row))
 
@@ -172,8 +171,8 @@ class BatchResult:
         row %= count
         if merged.sources is None:
             return merged.only, row
-        key, local = merged.sources[row]
-        return self._groups[key], local
+        keys, group_of, local = merged.sources
+        return self._groups[keys[group_of[row]]], int(local[row])
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{self.type_name(t)}={len(self[t])}" for t in self.types)
@@ -193,7 +192,8 @@ class _Merged(NamedTuple):
     rows: np.ndarray
     offsets: np.ndarray
     only: Any                      # the one group, when the type has one version
-    sources: list[tuple[tuple[int, int], int]] | None  # per row: its group and row there
+    # else, per row: the (type, version) keys, which of them each row is from, its row there
+    sources: tuple[list[tuple[int, int]], np.ndarray, np.ndarray] | None
 
 
 def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> _Merged:
@@ -219,9 +219,10 @@ def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> 
         parts.append(part)
     offsets = np.concatenate([group.offsets for _, group in groups])
     order = np.argsort(offsets, kind="stable")
-    sources = [(key, local) for key, group in groups for local in range(len(group.rows))]
+    group_of = np.concatenate([np.full(len(group.rows), i) for i, (_, group) in enumerate(groups)])
+    local = np.concatenate([np.arange(len(group.rows)) for _, group in groups])
     return _Merged(np.concatenate(parts)[order], offsets[order], None,
-                   [sources[i] for i in order])
+                   ([key for key, _ in groups], group_of[order], local[order]))
 
 
 def _type_value(number: int) -> int:

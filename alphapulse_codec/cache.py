@@ -211,8 +211,7 @@ def _pool(message: Any, discovered_at: int) -> PoolMetadata:
 
 
 def _address_bytes(address: str) -> bytes:
-    if not (isinstance(address, str) and address.startswith(("0x", "0X")) and len(address) == 42):
-        raise ValueError(f"expected '0x' + 40 hex digits, got {address!r}")
+    InstrumentId.ethereum_token(address)  # refuses anything but '0x' + 40 hex digits, clearly
     return bytes.fromhex(address[2:])
 
 

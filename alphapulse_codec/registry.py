@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from . import _codec
-from ._codec import (DEFAULT_RULE_TABLE, EXTRA_KINDS, MESSAGE_CLASSES, Message, RuleTable,
-                     RuntimeMessage, SchemaField)
+from ._codec import (DEFAULT_RULE_TABLE, EXTRA_KINDS, HEADER_BUILDER_FIELDS, MESSAGE_CLASSES,
+                     Message, RuleTable, RuntimeMessage, SchemaField)
 from .enums import MessageType
 from .errors import SchemaError
 from .layouts import HEADER_SIZE, MESSAGES, MessageLayout
 from .schema import CUSTOM_TYPES, Schema
 from .transforms import BUILTIN_TRANSFORMS
 
-HEADER_BUILDER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
 TypeVersion = tuple[int, int]
 Transform = Callable[[Message], "dict[str, Any] | Message"]
 

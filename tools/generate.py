@@ -375,6 +375,7 @@ from .tlv import TLV
 
 DEFAULT_MAX_FRAME_SIZE: int
 HEADER_FIELD_NAMES: tuple[str, ...]
+HEADER_BUILDER_FIELDS: tuple[str, ...]
 MESSAGE_CLASSES: dict[MessageType, type[Message]]
 
 class BookLevel(NamedTuple):
