@@ -2,9 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SOURCES := setup.py pyproject.toml $(wildcard alphapulse_codec/*.pyx alphapulse_codec/*.pxi alphapulse_codec/*.pxd alphapulse_codec/_c/*)
+GENERATOR_INPUTS := alphapulse_codec/wire/layouts.py alphapulse_codec/wire/enums.py \
+	alphapulse_codec/wire/stamp.py tools/generate.py tools/codec_stub_head.pyi
+SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*)
 
 .PHONY: demo test bench generate sanitize check-arm clean
+
+# The generated files are committed; they are written again whenever what they come from changes.
+build/.generated: $(GENERATOR_INPUTS)
+	$(PYTHON) tools/generate.py
+	mkdir -p build && touch $@
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +32,7 @@ bench: $(VENV)/.installed
 
 generate:
 	$(PYTHON) tools/generate.py
+	mkdir -p build && touch build/.generated
 
 # A build with AddressSanitizer and UBSan, running the test suite under them.
 sanitize: $(VENV)/.installed
@@ -35,9 +43,9 @@ sanitize: $(VENV)/.installed
 
 # The ARMv8 CRC path, cross-built and run under QEMU user emulation.
 check-arm:
-	aarch64-linux-gnu-gcc -O2 -std=c11 -static -I alphapulse_codec/_c tests/c/crc32_check.c \
-		alphapulse_codec/_c/crc32.c -o build/crc32_check_arm64
+	aarch64-linux-gnu-gcc -O2 -std=c11 -static -I alphapulse_codec/wire/_c tests/c/crc32_check.c \
+		alphapulse_codec/wire/_c/crc32.c -o build/crc32_check_arm64
 	qemu-aarch64-static build/crc32_check_arm64
 
 clean:
-	rm -rf $(VENV) build *.egg-info alphapulse_codec/*.so alphapulse_codec/_codec.c
+	rm -rf $(VENV) build *.egg-info alphapulse_codec/wire/*.so alphapulse_codec/wire/_codec.c

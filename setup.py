@@ -3,8 +3,10 @@
 ALPHAPULSE_DEBUG_BUILD=1   bounds checks on, no optimisation, C asserts kept
 ALPHAPULSE_SANITIZE=address,undefined   build with those sanitizers (gcc/clang)
 """
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 from Cython.Build import cythonize
 from Cython.Compiler import Options
@@ -13,6 +15,22 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("ALPHAPULSE_DEBUG_BUILD") == "1"
 SANITIZE = os.environ.get("ALPHAPULSE_SANITIZE", "")
 
+WIRE = Path(__file__).resolve().parent / "alphapulse_codec" / "wire"
+GENERATED = [WIRE / "_c" / "wire.h", WIRE / "_wire.pxd", WIRE / "_messages.pxi", WIRE / "_codec.pyi"]
+
+
+def _refuse_stale_generated_code() -> None:
+    spec = importlib.util.spec_from_file_location("_layout_stamp", WIRE / "stamp.py")
+    stamp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stamp)
+    stale = stamp.stale_files(GENERATED)
+    if stale:
+        names = ", ".join(str(p.relative_to(WIRE.parent.parent)) for p in stale)
+        sys.exit(f"setup.py: {names} not generated from the current layouts.py and enums.py:"
+                 " run `make generate` (python tools/generate.py)")
+
+
+_refuse_stale_generated_code()
 Options.warning_errors = True  # a Cython warning fails the build
 
 directives = {
@@ -33,10 +51,10 @@ if sys.platform != "win32":
         link_args += [f"-fsanitize={SANITIZE}"]
 
 extension = Extension(
-    "alphapulse_codec._codec",
-    sources=["alphapulse_codec/_codec.pyx", "alphapulse_codec/_c/crc32.c"],
-    include_dirs=["alphapulse_codec/_c"],
-    depends=["alphapulse_codec/_c/crc32.h", "alphapulse_codec/_c/wire.h", "alphapulse_codec/_c/memory.h"],
+    "alphapulse_codec.wire._codec",
+    sources=["alphapulse_codec/wire/_codec.pyx", "alphapulse_codec/wire/_c/crc32.c"],
+    include_dirs=["alphapulse_codec/wire/_c"],
+    depends=["alphapulse_codec/wire/_c/crc32.h", "alphapulse_codec/wire/_c/wire.h", "alphapulse_codec/wire/_c/memory.h"],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
 )

@@ -7,8 +7,14 @@
                      source=ap.SourceType.AlpacaCollector).to_bytes()
     trade = ap.decode(frame)          # a zero-copy view, CRC verified
     trade.price, trade.header.sequence
+
+The package is layered, each layer importing only those below it:
+``wire`` (the compiled core) <- ``schemas`` <- ``capture`` <- ``samples`` <- ``cli``.
+The names a user reaches for are re-exported here, flat.
 """
-from ._codec import (
+from .capture import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
+from .schemas import CacheRule, ObjectCache, Registry, Schema, dtype, load_schemas, register
+from .wire._codec import (
     DEFAULT_MAX_FRAME_SIZE,
     MESSAGE_CLASSES,
     BookLevel,
@@ -17,7 +23,6 @@ from ._codec import (
     InstrumentId,
     Message,
     RuntimeMessage,
-    SchemaField,
     crc32,
     crc32_implementation,
     decode,
@@ -25,7 +30,7 @@ from ._codec import (
     iter_frames,
     parse_tlvs,
 )
-from ._codec import (  # the message classes, one per MessageType
+from .wire._codec import (  # the message classes, one per MessageType
     ArbitrageOpportunity, ConfigUpdate, DeFiSignal, Error, ExecutionReport, Fill,
     FlashLoanSignal, GasOptimizationSignal, Heartbeat, ImpermanentLossAlert,
     InstrumentDiscovered, LiquidityImbalance, MEVOpportunity, OrderBook, OrderCancel,
@@ -33,19 +38,17 @@ from ._codec import (  # the message classes, one per MessageType
     PoolDiscovered, PositionUpdate, Quote, RebalanceSignal, RiskMetric, SchemaAnnouncement,
     Snapshot, StrategyAlert, Trade, VenueUpdate, YieldFarmingUpdate,
 )
-from .dtypes import dtype, int128_to_int
-from .enums import (
+from .wire.dtypes import int128_to_int
+from .wire.enums import (
     AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, MessageType, OrdStatus,
     OrderType, Severity, Side, SourceType, TimeInForce, TLVType, VenueId, VenueStatus,
 )
-from .errors import (
+from .wire.errors import (
     BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError, LengthMismatchError,
     ParseError, SchemaError, TLVError, TruncatedError, UnknownMessageTypeError,
     UnknownVersionError,
 )
-from .registry import Registry, load_schemas, register
-from .schema import CacheRule, Schema
-from .tlv import TLV, MEVBundleTLV, PoolAddressTLV, RawTLV, TertiaryVenueTLV, TypedTLV
+from .wire.tlv import TLV, MEVBundleTLV, PoolAddressTLV, RawTLV, TertiaryVenueTLV, TypedTLV
 
 __version__ = "0.1.0"
 
@@ -58,7 +61,6 @@ __all__ = [
     "InstrumentId",
     "Message",
     "RuntimeMessage",
-    "SchemaField",
     "crc32",
     "crc32_implementation",
     "decode",
@@ -135,4 +137,10 @@ __all__ = [
     "load_schemas",
     "Schema",
     "CacheRule",
+    "ObjectCache",
+    "BadStretch",
+    "BatchResult",
+    "decode_batch",
+    "encode_batch",
+    "iter_batches",
 ]

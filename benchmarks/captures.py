@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import encode_batch
-from alphapulse_codec.synthetic import generate
+from alphapulse_codec.capture.batch import encode_batch
+from alphapulse_codec.samples.synthetic import generate
 
 
 def _rows(message_type: ap.MessageType, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from alphapulse_codec.batch import iter_batches
-from alphapulse_codec.synthetic import write_capture
+from alphapulse_codec.capture.batch import iter_batches
+from alphapulse_codec.samples.synthetic import write_capture
 
 BYTES_PER_FRAME = 72  # about, for the synthetic mix
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import alphapulse_codec as ap  # noqa: E402
 import captures  # noqa: E402
-from alphapulse_codec.batch import decode_batch, encode_batch  # noqa: E402
+from alphapulse_codec.capture.batch import decode_batch, encode_batch  # noqa: E402
 
 SIGNAL = ap.Schema(
     message_type=230, version=1, name="BenchSignal",

@@ -6,7 +6,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.layouts import MESSAGES, Field, MessageLayout
+from alphapulse_codec.wire.layouts import MESSAGES, Field, MessageLayout
+from alphapulse_codec.wire.tlv import TYPED_TLVS
 
 instrument_ids = st.builds(
     ap.InstrumentId,
@@ -18,7 +19,7 @@ instrument_ids = st.builds(
 
 raw_tlvs = st.builds(
     ap.RawTLV,
-    tlv_type=st.integers(0, 255).filter(lambda t: t not in ap.tlv.TYPED_TLVS),
+    tlv_type=st.integers(0, 255).filter(lambda t: t not in TYPED_TLVS),
     payload=st.binary(max_size=40),
 )
 typed_tlvs = st.one_of(

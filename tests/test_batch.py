@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
-from alphapulse_codec.layouts import MESSAGES
-from alphapulse_codec.synthetic import write_capture
+from alphapulse_codec.capture.batch import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
+from alphapulse_codec.wire.layouts import MESSAGES
+from alphapulse_codec.samples.synthetic import write_capture
 from strategies import frames
 
 
@@ -237,7 +237,7 @@ def test_iterating_a_capture_holds_about_one_chunk_in_memory(tmp_path):
     assert path.stat().st_size > 100 << 20
     script = (
         "import resource, sys\n"
-        "from alphapulse_codec.batch import iter_batches\n"
+        "from alphapulse_codec.capture.batch import iter_batches\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "frames = sum(len(c) for c in iter_batches(sys.argv[1], chunk_bytes=4 << 20))\n"
         "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.cache import (CacheError, CustomObject, IdCollision, ObjectCache, PoolMetadata,
+from alphapulse_codec.schemas.cache import (CacheError, CustomObject, IdCollision, ObjectCache, PoolMetadata,
                                     TokenMetadata, pool_metadata)
-from alphapulse_codec.sample import USDC_ADDRESS, USDC_WETH_POOL_ADDRESS, WETH_ADDRESS, build_session
+from alphapulse_codec.samples.session import USDC_ADDRESS, USDC_WETH_POOL_ADDRESS, WETH_ADDRESS, build_session
 
 USDC = ap.InstrumentId.ethereum_token(USDC_ADDRESS)
 WETH = ap.InstrumentId.ethereum_token(WETH_ADDRESS)

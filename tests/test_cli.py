@@ -74,7 +74,7 @@ def test_generate_stats_and_batch_decode(capsys, tmp_path):
                            "--types", "Trade")
         assert code == 0, err
     rows = np.load(tmp_path / "out.npz")["Trade"]
-    assert len(rows) == len(ap.batch.decode_batch(capture, types=["Trade"])[ap.MessageType.Trade])
+    assert len(rows) == len(ap.decode_batch(capture, types=["Trade"])[ap.MessageType.Trade])
 
 
 def test_batch_decode_reports_bad_stretches_and_keeps_the_rest(capsys, tmp_path, vector_bytes):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import alphapulse_codec as ap
-from alphapulse_codec.jsonmap import from_json, to_json
+from alphapulse_codec.wire.jsonmap import from_json, to_json
 from matching import assert_contains
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec import _codec
+from alphapulse_codec.wire import _codec
 
 DATA = random.Random(1).randbytes(4096 + 64)
 PATHS = {"fast": ap.crc32, "portable": _codec.crc32_portable}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.layouts import MESSAGES
+from alphapulse_codec.wire.layouts import MESSAGES
 
 
 def test_a_capture_of_one_type_reads_as_a_structured_array():

@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.layouts import MESSAGES
+from alphapulse_codec.wire.layouts import MESSAGES
 
 AAPL = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
 

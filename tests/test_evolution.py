@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import decode_batch
+from alphapulse_codec.capture.batch import decode_batch
 
 V1 = ap.Schema(message_type=240, version=1, name="Momentum",
                fields=[("instrument_id", "instrument_id"), ("score", "i32")])
@@ -106,7 +106,7 @@ def test_the_legacy_arbitrage_message_reads_as_a_defi_signal():
     legacy = ap.ArbitrageOpportunity(
         base_id=AAPL, quote_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "MSFT"),
         estimated_profit=125, confidence=9_500, sequence=77, timestamp=1_700_000_000_123_456_789)
-    signal = ap.registry.default.read_as(legacy.to_bytes(), ap.MessageType.DeFiSignal)
+    signal = ap.schemas.default.read_as(legacy.to_bytes(), ap.MessageType.DeFiSignal)
     assert type(signal) is ap.DeFiSignal
     assert (signal.base_instrument, signal.quote_instrument) == (legacy.base_id, legacy.quote_id)
     assert signal.expected_profit_q == 125 * 100_000_000

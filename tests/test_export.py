@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import decode_batch
+from alphapulse_codec.capture.batch import decode_batch
 
 EXTREMES = [
     ap.DeFiSignal.encode(signal_id=2**64 - 1, expected_profit_q=-(2**127), amount_in_q=2**128 - 1,

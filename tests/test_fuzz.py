@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import decode_batch
+from alphapulse_codec.capture.batch import decode_batch
 from strategies import frames
 
 

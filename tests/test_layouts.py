@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.layouts import (DECIDED_SIZES, HEADER, HEADER_SIZE, INSTRUMENT_ID, MESSAGES,
+from alphapulse_codec.wire import _codec
+from alphapulse_codec.wire.layouts import (DECIDED_SIZES, HEADER, HEADER_SIZE, INSTRUMENT_ID,
+                                           MESSAGES,
                                       TLVS)
 
 ROOT = Path(__file__).resolve().parent.parent
-C_OFFSETS = ap._codec.layout_offsets()
+C_OFFSETS = _codec.layout_offsets()
 
 
 def c_size(struct: str) -> int:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.layouts import HEADER_SIZE, MESSAGES
+from alphapulse_codec.wire.layouts import HEADER_SIZE, MESSAGES
 
 from strategies import builder_kwargs
 

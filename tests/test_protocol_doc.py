@@ -27,7 +27,7 @@ def test_worked_example_frame():
 
 def test_the_schema_example_is_the_sample_session_schema():
     block = re.search(r"make a schema file \(JSON or YAML\):\n\n```json\n(.*?)```", DOC, re.S).group(1)
-    from alphapulse_codec.sample import MOMENTUM_SIGNAL
+    from alphapulse_codec.samples.session import MOMENTUM_SIGNAL
 
     assert block.strip() == MOMENTUM_SIGNAL.to_json()
     assert ap.Registry().register(ap.Schema.from_dict(json.loads(block))).layout.body_size == 24

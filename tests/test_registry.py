@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import decode_batch, encode_batch
-from alphapulse_codec.layouts import MESSAGES
+from alphapulse_codec.capture.batch import decode_batch, encode_batch
+from alphapulse_codec.wire.layouts import MESSAGES
 
 EVERY_KIND = ap.Schema(
     message_type=210, version=1, name="EveryKind",

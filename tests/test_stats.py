@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import alphapulse_codec as ap
-from alphapulse_codec.batch import decode_batch, iter_batches
-from alphapulse_codec.stats import capture_stats
+from alphapulse_codec.capture.batch import decode_batch, iter_batches
+from alphapulse_codec.capture.stats import capture_stats
 
 
 def _capture() -> bytes:

@@ -19,7 +19,7 @@ for item in ap.iter_frames(frame + frame):
 crc: int = ap.crc32(b"abc", 0)
 tlvs: list[ap.TLV] = ap.parse_tlvs(ap.RawTLV(9, b"x").to_bytes())
 
-from alphapulse_codec.batch import BadStretch, decode_batch  # noqa: E402
+from alphapulse_codec.capture.batch import BadStretch, decode_batch  # noqa: E402
 
 result = decode_batch(frame + frame)
 trade_rows = result[ap.MessageType.Trade]

@@ -10,8 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ._codec import InstrumentId, Message
-from .enums import SourceType
+from ..wire._codec import InstrumentId, Message
+from ..wire.enums import SourceType
 
 
 def timestamp_text(nanoseconds: int) -> str:

@@ -14,14 +14,15 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from ._codec import STATUS_KINDS, BatchDecoder, decode, parse_tlvs, seal_frames
-from .dtypes import dtype, row_value
-from .enums import MessageType
-from .errors import SchemaError
-from .layouts import MESSAGES
-from .registry import Registry, on_one_line
-from .registry import default as default_registry
-from .tlv import TLV
+from ..wire._codec import STATUS_KINDS, BatchDecoder, decode, parse_tlvs, seal_frames
+from ..wire.dtypes import row_value
+from ..wire.enums import MessageType
+from ..wire.errors import SchemaError
+from ..wire.layouts import MESSAGES
+from ..schemas.registry import Registry, dtype, on_one_line
+from ..schemas.registry import default as default_registry
+from ..wire.tlv import TLV
+from . import export
 
 DEFAULT_CHUNK_BYTES = 64 << 20
 
@@ -136,22 +137,16 @@ class BatchResult:
         return joined
 
     def to_pandas(self, message_type: int) -> Any:
-        """A pandas DataFrame of one type's frames (see alphapulse_codec.export)."""
-        from .export import to_pandas
-
-        return to_pandas(self, message_type)
+        """A pandas DataFrame of one type's frames (see alphapulse_codec.capture.export)."""
+        return export.to_pandas(self, message_type)
 
     def to_arrow(self, message_type: int) -> Any:
-        """A pyarrow Table of one type's frames (see alphapulse_codec.export)."""
-        from .export import to_arrow
-
-        return to_arrow(self, message_type)
+        """A pyarrow Table of one type's frames (see alphapulse_codec.capture.export)."""
+        return export.to_arrow(self, message_type)
 
     def write(self, out: str | os.PathLike[str], fmt: str | None = None) -> list[Any]:
         """Write as Parquet, Arrow, CSV, .npz or JSONL (by OUT's suffix); the files written."""
-        from .export import write
-
-        return write(self, out, fmt)
+        return export.write(self, out, fmt)
 
     def _type(self, message_type: int) -> _Merged:
         """The rows of a type, its versions merged into the newest one's dtype."""

@@ -22,11 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
-from ._codec import iter_frames
-from .enums import MessageType
-from .errors import ParseError, SchemaError
-from .registry import default as default_registry
+from .. import __version__
+from ..wire._codec import iter_frames
+from ..wire.enums import MessageType
+from ..wire.errors import ParseError, SchemaError
+from ..schemas.registry import default as default_registry
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_UNREADABLE = 0, 1, 2
 
@@ -88,10 +88,10 @@ def _load_schemas(options: argparse.Namespace) -> None:
 
 def cmd_decode(options: argparse.Namespace) -> int:
     if options.to:
-        from .clibatch import decode_to
+        from .capture import decode_to
 
         return decode_to(options)
-    from .jsonmap import to_json
+    from ..wire.jsonmap import to_json
 
     data = _read(options.capture)
     with _output(options.output) as out:
@@ -101,7 +101,7 @@ def cmd_decode(options: argparse.Namespace) -> int:
 
 
 def cmd_encode(options: argparse.Namespace) -> int:
-    from .jsonmap import from_json
+    from ..wire.jsonmap import from_json
 
     try:
         source = open(options.from_jsonl) if options.from_jsonl != "-" else sys.stdin
@@ -113,7 +113,7 @@ def cmd_encode(options: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                frame = from_json(json.loads(line))
+                frame = from_json(json.loads(line), default_registry)
                 if frame[4] == MessageType.SchemaAnnouncement:
                     default_registry.learn(frame)  # the lines after it may use its schema
                 out.write(frame)
@@ -131,13 +131,13 @@ def cmd_inspect(options: argparse.Namespace) -> int:
 
 
 def cmd_stats(options: argparse.Namespace) -> int:
-    from .clibatch import stats
+    from .capture import stats
 
     return stats(options)
 
 
 def cmd_generate(options: argparse.Namespace) -> int:
-    from .clibatch import generate
+    from .capture import generate
 
     return generate(options)
 

@@ -16,9 +16,9 @@ from libc.stdint cimport (INT64_MAX, INT64_MIN, UINT64_MAX, int8_t, int16_t, int
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 
-from alphapulse_codec._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_frames, ap_crc32_impl,
+from alphapulse_codec.wire._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_frames, ap_crc32_impl,
                                    ap_crc32_init, ap_crc32_portable)
-from alphapulse_codec._wire cimport *
+from alphapulse_codec.wire._wire cimport *
 
 cdef extern from "Python.h":
     str PyUnicode_DecodeLatin1(const char* data, Py_ssize_t size, const char* errors)
@@ -50,6 +50,19 @@ include "_tlv.pxi"
 include "_messages.pxi"
 include "_runtime.pxi"
 include "_batch.pxi"
+
+
+def _check_generated_from_current_layouts():
+    from .stamp import layout_sources_hash
+
+    current = layout_sources_hash()
+    if current != GENERATED_FROM:
+        raise ImportError(
+            f"alphapulse_codec.wire._codec was generated from layout sources {GENERATED_FROM},"
+            f" but layouts.py and enums.py now hash to {current}: run `make generate` and rebuild")
+
+
+_check_generated_from_current_layouts()
 
 
 def _init_tables():

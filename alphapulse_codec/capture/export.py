@@ -21,12 +21,14 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch import BatchResult
-from .jsonmap import to_json
+from ..wire.jsonmap import to_json
+
+if TYPE_CHECKING:
+    from .batch import BatchResult
 
 FORMATS = ("parquet", "arrow", "csv", "npz", "jsonl")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _codec as codec
-from .batch import encode_batch
-from .dtypes import dtype
-from .enums import AssetType, MessageType, OrderType, Side, SourceType, TimeInForce, VenueId
-from .sample import PRICE_SCALE, START_NS, USDC_ADDRESS, WETH_ADDRESS
+from ..wire import _codec as codec
+from ..capture.batch import encode_batch
+from ..schemas.registry import dtype
+from ..wire.enums import AssetType, MessageType, OrderType, Side, SourceType, TimeInForce, VenueId
+from .session import PRICE_SCALE, START_NS, USDC_ADDRESS, WETH_ADDRESS
 
 BLOCK = 100_000
 TRADE, QUOTE, DERIVED = 0, 1, 2

@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import _codec
-from ._codec import (DEFAULT_RULE_TABLE, EXTRA_KINDS, HEADER_BUILDER_FIELDS, MESSAGE_CLASSES,
+import numpy as np
+
+from ..wire import _codec
+from ..wire._codec import (DEFAULT_RULE_TABLE, EXTRA_KINDS, HEADER_BUILDER_FIELDS, MESSAGE_CLASSES,
                      Message, RuleTable, RuntimeMessage, SchemaField)
-from .enums import MessageType
-from .errors import SchemaError
-from .layouts import HEADER_SIZE, MESSAGES, MessageLayout
+from ..wire.enums import MessageType
+from ..wire.errors import SchemaError
+from ..wire.dtypes import layout_dtype
+from ..wire.layouts import HEADER_SIZE, MESSAGES, MessageLayout
 from .schema import CUSTOM_TYPES, Schema
 from .transforms import BUILTIN_TRANSFORMS
 
@@ -41,6 +44,7 @@ class Registry:
         self._lock = threading.Lock()
         self._schemas: dict[int, dict[int, Schema]] = {}
         self._classes: dict[TypeVersion, type[Message]] = {}
+        self._dtypes: dict[TypeVersion, np.dtype] = {}  # lives and dies with this registry
         self._transforms: dict[tuple[TypeVersion, TypeVersion], Transform] = {}
         if builtins:
             for message_type, layout in MESSAGES.items():
@@ -99,6 +103,7 @@ class Registry:
         self._table.publish(schema.message_type, _type_rules(versions), classes)
         self._classes[schema.message_type, schema.version] = cls
         self._schemas[schema.message_type] = versions
+        self._dtypes.pop((schema.message_type, schema.version), None)
         return cls
 
     def register_transform(self, source: TypeVersion, target: TypeVersion,
@@ -168,11 +173,14 @@ class Registry:
     def layout(self, message_type: int, version: int | None = None) -> MessageLayout:
         return self.schema(message_type, version).layout
 
-    def dtype(self, message_type: int, version: int | None = None) -> Any:
+    def dtype(self, message_type: int, version: int | None = None) -> np.dtype:
         """The numpy dtype of header plus fixed body of (type, version)."""
-        from .dtypes import layout_dtype
-
-        return layout_dtype(self.layout(message_type, version))
+        schema = self.schema(message_type, version)
+        key = (schema.message_type, schema.version)
+        found = self._dtypes.get(key)
+        if found is None:
+            found = self._dtypes[key] = layout_dtype(schema.layout)
+        return found
 
     # ---------------------------------------------------------------- decoding
 
@@ -390,6 +398,17 @@ def _message_class(schema: Schema) -> type[Message]:
 
 
 default = Registry(_table=DEFAULT_RULE_TABLE)
+
+
+def dtype(message_type: int | MessageType, version: int | None = None,
+          registry: Registry | None = None) -> np.dtype:
+    """The structured dtype of header plus fixed body of `message_type` (at `version`, the
+    newest when None, in `registry`, the default when None)."""
+    try:
+        return (registry or default).dtype(message_type, version)
+    except (KeyError, TypeError):
+        raise KeyError(f"no layout for message type {message_type!r}"
+                       + (f" version {version}" if version is not None else "")) from None
 
 
 def register(schema: Schema, *, override: bool = False) -> type[Message]:

@@ -1,6 +1,6 @@
 """numpy structured dtypes of the frames, derived from layouts.py.
 
-``dtype(message_type)`` lays out header plus fixed body exactly as the C struct does: same
+``layout_dtype(layout)`` lays out header plus fixed body exactly as the C struct does: same
 field names, offsets and itemsize, with the header and every InstrumentId nested. Padding is
 left as gaps. 128-bit integers are a nested ``(lo, hi)`` pair of 64-bit halves (``hi``
 signed for i128), which ``int128_to_int`` turns into exact Python ints. ``bytes[N]`` is a
@@ -9,15 +9,11 @@ subarray of N ``u1``; ``ascii[N]`` is ``S{N}``.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .enums import MessageType
 from .layouts import HEADER, HEADER_SIZE, INSTRUMENT_ID, Field, Layout, MessageLayout
-
-if TYPE_CHECKING:
-    from .registry import Registry
 
 _INTEGER_DTYPES = {
     "u8": "<u1", "u16": "<u2", "u32": "<u4", "u64": "<u8",
@@ -65,24 +61,9 @@ def instrument_id_dtype() -> np.dtype:
     return _struct_dtype(INSTRUMENT_ID)
 
 
-@cache
 def layout_dtype(layout: MessageLayout) -> np.dtype:
     """The structured dtype of header plus fixed body of a message layout."""
     return _struct_dtype(layout, HEADER_SIZE, [("header", header_dtype(), 0)])
-
-
-def dtype(message_type: int | MessageType, version: int | None = None,
-          registry: Registry | None = None) -> np.dtype:
-    """The structured dtype of header plus fixed body of `message_type` (at `version`, the
-    newest when None, in `registry`, the default when None)."""
-    from .registry import default
-
-    try:
-        layout = (registry or default).layout(message_type, version)
-    except (KeyError, TypeError):
-        raise KeyError(f"no layout for message type {message_type!r}"
-                       + (f" version {version}" if version is not None else "")) from None
-    return layout_dtype(layout)
 
 
 def row_value(field: Field, value: Any) -> Any:

@@ -10,11 +10,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import _codec as codec
-from .enums import (AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, OrdStatus,
+from ..wire import _codec as codec
+from ..wire.enums import (AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, OrdStatus,
                     OrderType, Severity, Side, SourceType, TimeInForce, VenueId, VenueStatus)
-from .schema import Schema
-from .tlv import MEVBundleTLV, PoolAddressTLV, TertiaryVenueTLV
+from ..schemas.schema import Schema
+from ..wire.tlv import MEVBundleTLV, PoolAddressTLV, TertiaryVenueTLV
 
 InstrumentId = codec.InstrumentId
 START_NS = 1_700_000_000_000_000_000

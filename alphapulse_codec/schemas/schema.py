@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._codec import InstrumentId
-from .enums import MessageType
-from .errors import SchemaError
-from .layouts import Field, MessageLayout, Tail
+from ..wire._codec import InstrumentId
+from ..wire.enums import MessageType
+from ..wire.errors import SchemaError
+from ..wire.layouts import Field, MessageLayout, Tail
 
 TAIL_KINDS = ("utf8", "bytes")
 # the C rules hold body offsets in 16 bits: a body this size is far past any real message
@@ -185,7 +185,7 @@ class Schema:
 
     def announce(self, sequence: int = 0, timestamp: int = 0, source: int = 0) -> bytes:
         """A SchemaAnnouncement frame that makes a receiver register this schema."""
-        from ._codec import SchemaAnnouncement
+        from ..wire._codec import SchemaAnnouncement
 
         return SchemaAnnouncement.encode(
             schema_type=self.message_type, schema_version=self.version,

@@ -13,12 +13,12 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
                            TransferSpeedColumn)
 from rich.table import Table
 
-from .batch import DEFAULT_CHUNK_BYTES, BatchResult, iter_batches
-from .errors import FieldValueError
-from .registry import default as default_registry
+from ..capture.batch import DEFAULT_CHUNK_BYTES, BatchResult, iter_batches
+from ..wire.errors import FieldValueError
+from ..schemas.registry import default as default_registry
 from .inspect import source_text, timestamp_text
-from .stats import capture_stats
-from .synthetic import write_capture
+from ..capture.stats import capture_stats
+from ..samples.synthetic import write_capture
 
 EXIT_OK, EXIT_BAD_FRAMES, EXIT_UNREADABLE = 0, 1, 2
 

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._codec import InstrumentId, Message
-from .enums import AssetType, MessageType
-from .errors import ParseError
+from ..wire._codec import InstrumentId, Message
+from ..wire.enums import AssetType, MessageType
+from ..wire.errors import ParseError
 from .registry import Registry
 from .registry import default as default_registry
 

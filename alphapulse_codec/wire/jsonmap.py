@@ -9,13 +9,12 @@ needs no arithmetic.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from ._codec import BookLevel, InstrumentId, Message
+from ._codec import MESSAGE_CLASSES, BookLevel, InstrumentId, Message
+from .enums import MessageType
 from .errors import FieldValueError
 from .layouts import HEADER, INSTRUMENT_ID, Field, MessageLayout
-from .registry import Registry
-from .registry import default as default_registry
 from .tlv import TYPED_TLVS, RawTLV, TypedTLV, tlv_from_wire
 
 _COMPUTED_HEADER_FIELDS = {"magic", "payload_size", "checksum", "message_type"}
@@ -112,9 +111,32 @@ def _tlv_object(item: Any, index: int) -> Any:
     return RawTLV(tlv_type, payload)
 
 
-def from_json(obj: Any, registry: Registry = default_registry) -> bytes:
-    """The sealed frame of a JSON object in the mapping (types by name: MessageType names
-    and the names of the registry's run-time schemas)."""
+class MessageCatalogue(Protocol):
+    """What from_json needs to know of the types it may meet; a schemas.Registry is one."""
+
+    def type_of_name(self, name: str) -> int: ...
+    def message_class(self, message_type: int, version: int | None = None) -> type[Message]: ...
+
+
+class _BuiltinCatalogue:
+    """The built-in message types at their one version: the catalogue of the wire alone."""
+
+    def type_of_name(self, name: str) -> int:
+        return int(MessageType[name])
+
+    def message_class(self, message_type: int, version: int | None = None) -> type[Message]:
+        cls: type[Message] = MESSAGE_CLASSES[message_type]
+        if version not in (None, 1):  # built-in types exist at version 1 only
+            raise KeyError(version)
+        return cls
+
+
+BUILTIN_CATALOGUE = _BuiltinCatalogue()
+
+
+def from_json(obj: Any, registry: MessageCatalogue = BUILTIN_CATALOGUE) -> bytes:
+    """The sealed frame of a JSON object in the mapping (types by name: MessageType names,
+    and the names of the run-time schemas when `registry` is a schemas.Registry)."""
     if not isinstance(obj, dict):
         raise FieldValueError(f"expected a JSON object, got {type(obj).__name__}")
     name = obj.get("type")

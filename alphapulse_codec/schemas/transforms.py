@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .enums import MessageType
+from ..wire.enums import MessageType
 
 # the design's own conversion: "expected_profit_q = legacy.profit_usd as i128 * 100_000_000"
 LEGACY_PROFIT_SCALE = 100_000_000

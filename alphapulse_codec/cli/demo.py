@@ -7,10 +7,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
-from .enums import Domain, MessageType
+from ..wire._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
+from ..wire.enums import Domain, MessageType
 from .inspect import timestamp_text
-from .sample import build_session
+from ..samples.session import build_session
 
 
 def run(output: str, frames: int) -> int:
