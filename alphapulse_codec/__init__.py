@@ -12,6 +12,8 @@ The package is layered, each layer importing only those below it:
 ``wire`` (the compiled core) <- ``schemas`` <- ``capture`` <- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
+from importlib.metadata import version
+
 from .capture import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
 from .schemas import CacheRule, ObjectCache, Registry, Schema, dtype, load_schemas, register
 from .wire._codec import (
@@ -50,7 +52,7 @@ from .wire.errors import (
 )
 from .wire.tlv import TLV, MEVBundleTLV, PoolAddressTLV, RawTLV, TertiaryVenueTLV, TypedTLV
 
-__version__ = "0.1.0"
+__version__ = version("alphapulse_codec")  # pyproject.toml holds the one copy
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",

@@ -1,4 +1,5 @@
-"""The batch commands of the command line: decode --to, stats and generate."""
+"""The batch commands: ``decode --to`` (captures to columnar files) and ``stats``; both read
+the capture chunk by chunk in the nogil batch loop and skip bad stretches, reporting them."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
@@ -14,13 +15,11 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
 from rich.table import Table
 
 from ..capture.batch import DEFAULT_CHUNK_BYTES, BatchResult, iter_batches
-from ..wire.errors import FieldValueError
-from ..schemas.registry import default as default_registry
-from .inspect import source_text, timestamp_text
 from ..capture.stats import capture_stats
-from ..samples.synthetic import write_capture
-
-EXIT_OK, EXIT_BAD_FRAMES, EXIT_UNREADABLE = 0, 1, 2
+from ..schemas.registry import Registry
+from ..wire.errors import FieldValueError
+from .common import EXIT_BAD_INPUT, EXIT_OK, add_capture_options, command_registry
+from .text import source_text, timestamp_text
 
 
 @contextmanager
@@ -35,7 +34,7 @@ def _progress(total: int) -> Iterator[Progress]:
         yield progress
 
 
-def _chunks(options: argparse.Namespace) -> Iterator[BatchResult]:
+def _chunks(options: argparse.Namespace, registry: Registry) -> Iterator[BatchResult]:
     """The capture's chunks, in order, with progress: bytes, frames, frames/s, time left."""
     path = options.capture
     try:
@@ -45,7 +44,7 @@ def _chunks(options: argparse.Namespace) -> Iterator[BatchResult]:
     types = getattr(options, "types", None)
     for name in types or []:
         try:
-            default_registry.type_of_name(name)
+            registry.type_of_name(name)
         except KeyError:
             raise FieldValueError(f"--types: unknown message type {name!r} (a type that the"
                                   " capture announces goes by its number)") from None
@@ -55,7 +54,7 @@ def _chunks(options: argparse.Namespace) -> Iterator[BatchResult]:
         for result in iter_batches(path, chunk_bytes=max(DEFAULT_CHUNK_BYTES,
                                                          2 * (options.max_frame_size or 0)),
                                    verify=not options.no_verify, types=types,
-                                   max_frame_size=options.max_frame_size):
+                                   max_frame_size=options.max_frame_size, registry=registry):
             frames += len(result)
             done = max([int(result.offsets(t)[-1]) for t in result.types] or [0])
             elapsed = progress.tasks[0].elapsed or 0
@@ -73,17 +72,17 @@ def _report_errors(result_errors: list, console: Console) -> int:
         console.print(f"  byte {stretch.offset}: {stretch.length} bytes, {stretch.kind}")
     if len(result_errors) > 20:
         console.print(f"  ... and {len(result_errors) - 20} more")
-    return EXIT_BAD_FRAMES
+    return EXIT_BAD_INPUT
 
 
 def _report_refused(refused: list[str], console: Console) -> int:
     for reason in refused:
         console.print(f"schema announcement refused: {reason}")
-    return EXIT_BAD_FRAMES if refused else EXIT_OK
+    return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
 def decode_to(options: argparse.Namespace) -> int:
-    result = BatchResult.concat(_chunks(options))
+    result = BatchResult.concat(_chunks(options, command_registry(options)))
     written = result.write(options.to)
     console = Console(file=sys.stderr, highlight=False)
     console.print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
@@ -93,7 +92,8 @@ def decode_to(options: argparse.Namespace) -> int:
 
 
 def stats(options: argparse.Namespace) -> int:
-    summary = capture_stats(_chunks(options))
+    registry = command_registry(options)
+    summary = capture_stats(_chunks(options, registry))
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     console.print(f"{summary.frames:,} frames, {summary.bytes:,} bytes")
     if summary.first_timestamp is not None:
@@ -102,7 +102,7 @@ def stats(options: argparse.Namespace) -> int:
                       f"({summary.span_seconds:.3f} s)")
     types = Table("type", "frames", "frames/s", box=None, header_style="bold")
     for message_type, count in sorted(summary.per_type.items()):
-        types.add_row(default_registry.type_name(message_type), f"{count:,}",
+        types.add_row(registry.type_name(message_type), f"{count:,}",
                       f"{summary.rate(message_type):,.1f}")
     console.print(types)
     sources = Table("source", "frames", "gaps", "missing", "duplicates", "highest sequence",
@@ -116,11 +116,7 @@ def stats(options: argparse.Namespace) -> int:
                _report_errors(summary.errors, console))
 
 
-def generate(options: argparse.Namespace) -> int:
-    if options.frames < 1:
-        raise FieldValueError("--frames must be at least 1")
-    path = Path(options.output)
-    count = write_capture(path, options.frames, seed=options.seed)
-    Console(file=sys.stderr, highlight=False).print(
-        f"wrote {count:,} frames ({path.stat().st_size:,} bytes) to {path}")
-    return EXIT_OK
+def add_commands(commands: Any) -> None:
+    parser = commands.add_parser("stats", help="counts, rates, gaps and bad stretches")
+    add_capture_options(parser)
+    parser.set_defaults(run=stats)

@@ -1,22 +1,24 @@
 """``alphapulse demo``: build a session of every message type, write it, read it back."""
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ..samples.session import build_session
 from ..wire._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
 from ..wire.enums import Domain, MessageType
-from .inspect import timestamp_text
-from ..samples.session import build_session
+from .text import timestamp_text
 
 
-def run(output: str, frames: int) -> int:
+def run(options: argparse.Namespace) -> int:
     console = Console(highlight=False)
-    written = build_session(frames)
-    path = Path(output)
+    written = build_session(options.frames)
+    path = Path(options.output)
     path.write_bytes(b"".join(written))
     data = path.read_bytes()
     decoded = list(iter_frames(data))  # every frame's checksum verified
@@ -42,3 +44,10 @@ def run(output: str, frames: int) -> int:
         return 1
     console.print("round trip: every frame decoded, verified and re-encoded byte for byte")
     return 0
+
+
+def add_commands(commands: Any) -> None:
+    parser = commands.add_parser("demo", help="build, write and decode a session of every type")
+    parser.add_argument("-o", "--output", default="demo-session.bin", metavar="CAPTURE")
+    parser.add_argument("--frames", type=int, default=2000, metavar="N")
+    parser.set_defaults(run=run)

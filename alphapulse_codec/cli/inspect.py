@@ -1,34 +1,19 @@
 """``alphapulse inspect``: frames as a readable table, with an optional hex dump."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from ..wire._codec import InstrumentId, Message
-from ..wire.enums import SourceType
-
-
-def timestamp_text(nanoseconds: int) -> str:
-    """ISO-8601 UTC with all nine digits of the nanoseconds."""
-    seconds, fraction = divmod(nanoseconds, 1_000_000_000)
-    try:
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return f"{nanoseconds} ns"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:09d}Z"
-
-
-def source_text(source: int) -> str:
-    try:
-        return SourceType(source).name
-    except ValueError:
-        return str(source)
+from .common import EXIT_OK, add_capture_options, command_registry, read_input
+from .frames import messages
+from .text import source_text, timestamp_text
 
 
 def hexdump(data: bytes, start: int = 0) -> str:
@@ -88,3 +73,17 @@ def render(messages: Iterable[Any], **options: Any) -> str:
         console = Console(record=True, width=250, color_system=None, file=sink)
         print_frames(messages, console=console, **options)
     return console.export_text()
+
+
+def inspect(options: argparse.Namespace) -> int:
+    print_frames(messages(read_input(options.capture), options, command_registry(options)),
+                 limit=options.limit, hexdump_frames=options.hex)
+    return EXIT_OK
+
+
+def add_commands(commands: Any) -> None:
+    parser = commands.add_parser("inspect", help="frames as a readable table")
+    add_capture_options(parser)
+    parser.add_argument("--hex", action="store_true", help="hex dump of each frame")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N frames")
+    parser.set_defaults(run=inspect)
