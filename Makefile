@@ -20,7 +20,7 @@ $(VENV)/.installed: $(SOURCES)
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m alphapulse_codec demo
+	mkdir -p build && $(PY) -m alphapulse_codec demo -o build/demo-session.bin
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
