@@ -157,9 +157,23 @@ def test_chunked_decode_equals_whole_decode(tmp_path, chunk_bytes):
     assert [e for c in chunks for e in c.errors] == whole.errors
 
 
-def test_chunk_smaller_than_a_frame_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="must exceed the maximum frame size"):
-        next(iter_batches(tmp_path / "x", chunk_bytes=1000))
+def test_frames_larger_than_the_chunk_grow_the_buffer(tmp_path):
+    book = ap.OrderBook(bids=[(i, i) for i in range(20_000)], sequence=1).to_bytes()  # 320 KB
+    trade = ap.Trade(price=5, sequence=2).to_bytes()
+    path = tmp_path / "big.bin"
+    path.write_bytes(trade + book + b"junk" + trade + book)
+    whole = decode_batch(path)
+    chunks = list(iter_batches(path, chunk_bytes=4096))
+    joined = BatchResult.concat(chunks)
+    assert len(joined[ap.MessageType.OrderBook]) == 2 and len(joined[ap.MessageType.Trade]) == 2
+    assert (joined.offsets(ap.MessageType.OrderBook) == whole.offsets(ap.MessageType.OrderBook)).all()
+    assert joined.errors == whole.errors and len(whole.errors) == 1
+
+
+@pytest.mark.parametrize("chunk_bytes", [0, 100, -1, 4096.0])
+def test_a_chunk_size_that_cannot_work_is_refused(tmp_path, chunk_bytes):
+    with pytest.raises(ValueError, match="chunk_bytes must be an int of at least 4096"):
+        next(iter_batches(tmp_path / "x", chunk_bytes=chunk_bytes))
 
 
 @pytest.mark.parametrize("message_type", list(MESSAGES), ids=lambda t: t.name)

@@ -141,3 +141,40 @@ def test_as_a_process_there_is_no_traceback(tmp_path, vector_bytes):
     ok = subprocess.run([sys.executable, "-m", "alphapulse_codec", "decode", str(VECTORS)],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 600
+
+
+@pytest.mark.parametrize("command", [["stats"], ["decode", "--to", "OUT.npz"], ["inspect"],
+                                     ["decode"]])
+def test_any_frame_size_limit_is_answered_without_a_traceback(tmp_path, vector_bytes, command):
+    capture = tmp_path / "v.bin"
+    capture.write_bytes(vector_bytes)
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in command]
+    result = subprocess.run([sys.executable, "-m", "alphapulse_codec", *argv, str(capture),
+                             "--max-frame-size", "99999999999999"], capture_output=True, text=True)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_deeply_nested_json_is_one_line(capsys, tmp_path):
+    source = tmp_path / "deep.jsonl"
+    source.write_text('{"type": "Trade", "price": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    code, _, err = run(capsys, "encode", "--from-jsonl", str(source), "-o", str(tmp_path / "o.bin"))
+    assert code == 1 and "line 1: the JSON nests too deeply" in one_line_error(err)
+
+
+def test_a_malformed_yaml_schema_file_is_one_line(capsys, tmp_path, vector_bytes):
+    schemas = tmp_path / "bad.yaml"
+    schemas.write_text("schemas:\n  - name: [unclosed\n    fields: {\n")
+    capture = tmp_path / "v.bin"
+    capture.write_bytes(vector_bytes)
+    code, _, err = run(capsys, "decode", str(capture), "--schemas", str(schemas))
+    assert code == 2 and one_line_error(err).startswith("alphapulse: error: --schemas:")
+
+
+def test_the_commands_never_change_the_default_registry(capsys, tmp_path):
+    announced = ap.Schema(message_type=233, version=1, name="CliOnly", fields=[("x", "u32")])
+    capture = tmp_path / "announced.bin"
+    capture.write_bytes(announced.announce() + ap.Registry().register(announced)(x=5).to_bytes())
+    for argv in (["decode", str(capture)], ["inspect", str(capture)], ["stats", str(capture)],
+                 ["decode", str(capture), "--to", str(tmp_path / "o.npz")]):
+        assert run(capsys, *argv)[0] == 0
+    assert 233 not in ap.schemas.default

@@ -25,6 +25,7 @@ from ..wire.tlv import TLV
 from . import export
 
 DEFAULT_CHUNK_BYTES = 64 << 20
+MIN_CHUNK_BYTES = 4096
 
 
 class BadStretch(NamedTuple):
@@ -264,12 +265,14 @@ def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: in
 
 
 def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> Iterator[None]:
-    """Feed a file through one reused buffer, carrying a frame cut by a chunk's end over to the
-    next chunk; yields after each chunk."""
+    """Feed a file through one reused buffer, carrying a frame cut by the buffer's end over to
+    the next read; yields after each read. The buffer doubles only when one frame the decoder
+    waits for fills it whole, so memory follows the largest frame the file really holds, never
+    the size limit a caller allows."""
     buffer = bytearray(chunk_bytes)
-    view = memoryview(buffer)
     carried = base = 0
     while True:
+        view = memoryview(buffer)
         read = stream.readinto(view[carried:]) or 0
         filled = carried + read
         final = read == 0
@@ -280,12 +283,16 @@ def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> It
         yield None
         if final:
             return
+        if carried == len(buffer):
+            grown = bytearray(2 * len(buffer))
+            grown[:carried] = buffer
+            buffer = grown
 
 
-def _check_chunk(chunk_bytes: int, max_frame_size: int | None) -> None:
-    limit = max_frame_size or 1 << 20
-    if chunk_bytes <= limit:
-        raise ValueError(f"chunk_bytes ({chunk_bytes}) must exceed the maximum frame size ({limit})")
+def _check_chunk(chunk_bytes: int) -> None:
+    if not isinstance(chunk_bytes, int) or chunk_bytes < MIN_CHUNK_BYTES:
+        raise ValueError(f"chunk_bytes must be an int of at least {MIN_CHUNK_BYTES},"
+                         f" got {chunk_bytes!r}")
 
 
 def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | None = None,
@@ -299,7 +306,6 @@ def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | 
     """
     decoder, learner = _decoder(verify, types, max_frame_size, registry, learn)
     if isinstance(source, (str, os.PathLike)):
-        _check_chunk(DEFAULT_CHUNK_BYTES, max_frame_size)
         with open(source, "rb") as stream:
             for _ in _feed_file(decoder, stream, DEFAULT_CHUNK_BYTES):
                 pass
@@ -314,7 +320,7 @@ def iter_batches(path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_
                  learn: bool = True) -> Iterator[BatchResult]:
     """Decode a capture of any size chunk by chunk: one BatchResult per chunk, in order, in
     memory bounded by the chunk size. Offsets are from the start of the file."""
-    _check_chunk(chunk_bytes, max_frame_size)
+    _check_chunk(chunk_bytes)
     decoder, learner = _decoder(verify, types, max_frame_size, registry, learn)
     with open(path, "rb") as stream:
         for _ in _feed_file(decoder, stream, chunk_bytes):

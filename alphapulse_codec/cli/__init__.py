@@ -35,23 +35,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report(error: BaseException | str, code: int) -> int:
+    # messages of other libraries (a YAML parser's, say) span lines: the command's error is one
+    print("alphapulse: error:", " ".join(str(error).split()), file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = options.run
     try:
         return run(options)
     except CommandError as error:
-        print(f"alphapulse: error: {error}", file=sys.stderr)
-        return error.code
+        return _report(error, error.code)
     except (ParseError, ValueError) as error:
-        print(f"alphapulse: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _report(error, EXIT_BAD_INPUT)
     except BrokenPipeError:
         # the reader went away (| head): stop quietly, without a second error at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as error:
-        print(f"alphapulse: error: {error}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return _report(error, EXIT_UNREADABLE)
+    except RecursionError:
+        return _report("the input nests too deeply to be read", EXIT_BAD_INPUT)
+    except MemoryError:
+        return _report("out of memory: the input or the limits asked for are too large",
+                       EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return 130

@@ -14,7 +14,7 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
                            TransferSpeedColumn)
 from rich.table import Table
 
-from ..capture.batch import DEFAULT_CHUNK_BYTES, BatchResult, iter_batches
+from ..capture.batch import BatchResult, iter_batches
 from ..capture.stats import capture_stats
 from ..schemas.registry import Registry
 from ..wire.errors import FieldValueError
@@ -51,9 +51,7 @@ def _chunks(options: argparse.Namespace, registry: Registry) -> Iterator[BatchRe
     with _progress(size) as progress:
         task = progress.add_task("decoding", total=size, frames=0, rate="")
         frames = 0
-        for result in iter_batches(path, chunk_bytes=max(DEFAULT_CHUNK_BYTES,
-                                                         2 * (options.max_frame_size or 0)),
-                                   verify=not options.no_verify, types=types,
+        for result in iter_batches(path, verify=not options.no_verify, types=types,
                                    max_frame_size=options.max_frame_size, registry=registry):
             frames += len(result)
             done = max([int(result.offsets(t)[-1]) for t in result.types] or [0])

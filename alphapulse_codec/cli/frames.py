@@ -64,6 +64,8 @@ def encode(options: argparse.Namespace) -> int:
                 out.write(frame)
             except (json.JSONDecodeError, ParseError, SchemaError) as error:
                 raise CommandError(f"line {number}: {error}") from None
+            except RecursionError:
+                raise CommandError(f"line {number}: the JSON nests too deeply") from None
     return EXIT_OK
 
 
