@@ -15,16 +15,55 @@ The names a user reaches for are re-exported here, flat.
 from importlib.metadata import version
 
 from .capture import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
-from .schemas import CacheRule, ObjectCache, Registry, Schema, dtype, load_schemas, register
-from .wire._codec import (
+from .schemas import (
+    CacheRule,
+    ObjectCache,
+    Registry,
+    Schema,
+    dtype,
+    load_schemas,
+    register,
+)
+from .wire._codec import (  # the message classes, one per MessageType
     DEFAULT_MAX_FRAME_SIZE,
     MESSAGE_CLASSES,
+    ArbitrageOpportunity,
     BookLevel,
+    ConfigUpdate,
+    DeFiSignal,
+    Error,
+    ExecutionReport,
+    Fill,
+    FlashLoanSignal,
     FrameIterator,
+    GasOptimizationSignal,
     Header,
+    Heartbeat,
+    ImpermanentLossAlert,
+    InstrumentDiscovered,
     InstrumentId,
+    LiquidityImbalance,
     Message,
+    MEVOpportunity,
+    OrderBook,
+    OrderCancel,
+    OrderModify,
+    OrderRequest,
+    OrderStatus,
+    PerformanceUpdate,
+    PoolArbitrageSignal,
+    PoolDiscovered,
+    PositionUpdate,
+    Quote,
+    RebalanceSignal,
+    RiskMetric,
     RuntimeMessage,
+    SchemaAnnouncement,
+    Snapshot,
+    StrategyAlert,
+    Trade,
+    VenueUpdate,
+    YieldFarmingUpdate,
     crc32,
     crc32_implementation,
     decode,
@@ -32,25 +71,45 @@ from .wire._codec import (
     iter_frames,
     parse_tlvs,
 )
-from .wire._codec import (  # the message classes, one per MessageType
-    ArbitrageOpportunity, ConfigUpdate, DeFiSignal, Error, ExecutionReport, Fill,
-    FlashLoanSignal, GasOptimizationSignal, Heartbeat, ImpermanentLossAlert,
-    InstrumentDiscovered, LiquidityImbalance, MEVOpportunity, OrderBook, OrderCancel,
-    OrderModify, OrderRequest, OrderStatus, PerformanceUpdate, PoolArbitrageSignal,
-    PoolDiscovered, PositionUpdate, Quote, RebalanceSignal, RiskMetric, SchemaAnnouncement,
-    Snapshot, StrategyAlert, Trade, VenueUpdate, YieldFarmingUpdate,
-)
 from .wire.dtypes import int128_to_int
 from .wire.enums import (
-    AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, MessageType, OrdStatus,
-    OrderType, Severity, Side, SourceType, TimeInForce, TLVType, VenueId, VenueStatus,
+    AssetType,
+    BookUpdateKind,
+    Domain,
+    ExecType,
+    LiquidityIndicator,
+    MessageType,
+    OrderType,
+    OrdStatus,
+    Severity,
+    Side,
+    SourceType,
+    TimeInForce,
+    TLVType,
+    VenueId,
+    VenueStatus,
 )
 from .wire.errors import (
-    BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError, LengthMismatchError,
-    ParseError, SchemaError, TLVError, TruncatedError, UnknownMessageTypeError,
+    BadMagicError,
+    ChecksumError,
+    FieldValueError,
+    FrameTooLargeError,
+    LengthMismatchError,
+    ParseError,
+    SchemaError,
+    TLVError,
+    TruncatedError,
+    UnknownMessageTypeError,
     UnknownVersionError,
 )
-from .wire.tlv import TLV, MEVBundleTLV, PoolAddressTLV, RawTLV, TertiaryVenueTLV, TypedTLV
+from .wire.tlv import (
+    TLV,
+    MEVBundleTLV,
+    PoolAddressTLV,
+    RawTLV,
+    TertiaryVenueTLV,
+    TypedTLV,
+)
 
 __version__ = version("alphapulse_codec")  # pyproject.toml holds the one copy
 

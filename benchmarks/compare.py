@@ -15,8 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import alphapulse_codec as ap  # noqa: E402
 import peers  # noqa: E402
+
+import alphapulse_codec as ap  # noqa: E402
 
 # (case, peer) -> the largest acceptable ratio of our time to the peer's time
 TARGETS = {

@@ -20,8 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import alphapulse_codec as ap  # noqa: E402
 import captures  # noqa: E402
+
+import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.capture.batch import decode_batch, encode_batch  # noqa: E402
 
 SIGNAL = ap.Schema(

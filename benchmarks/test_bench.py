@@ -1,9 +1,8 @@
 """pytest-benchmark cases: the codec and each peer on the same work, grouped by the work."""
 from __future__ import annotations
 
-import pytest
-
 import peers
+import pytest
 
 CASES = [(group, name, fn) for group, cases in (("decode", peers.decode_cases()),
                                                 ("build", peers.build_cases()),

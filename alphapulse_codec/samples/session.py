@@ -10,10 +10,23 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..wire import _codec as codec
-from ..wire.enums import (AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, OrdStatus,
-                    OrderType, Severity, Side, SourceType, TimeInForce, VenueId, VenueStatus)
 from ..schemas.schema import Schema
+from ..wire import _codec as codec
+from ..wire.enums import (
+    AssetType,
+    BookUpdateKind,
+    Domain,
+    ExecType,
+    LiquidityIndicator,
+    OrderType,
+    OrdStatus,
+    Severity,
+    Side,
+    SourceType,
+    TimeInForce,
+    VenueId,
+    VenueStatus,
+)
 from ..wire.tlv import MEVBundleTLV, PoolAddressTLV, TertiaryVenueTLV
 
 InstrumentId = codec.InstrumentId

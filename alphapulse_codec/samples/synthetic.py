@@ -11,10 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..wire import _codec as codec
 from ..capture.batch import encode_batch
 from ..schemas.registry import dtype
-from ..wire.enums import AssetType, MessageType, OrderType, Side, SourceType, TimeInForce, VenueId
+from ..wire import _codec as codec
+from ..wire.enums import (
+    AssetType,
+    MessageType,
+    OrderType,
+    Side,
+    SourceType,
+    TimeInForce,
+    VenueId,
+)
 from .session import PRICE_SCALE, START_NS, USDC_ADDRESS, WETH_ADDRESS
 
 BLOCK = 100_000

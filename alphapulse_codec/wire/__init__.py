@@ -4,8 +4,20 @@ views and builders, the nogil batch loop), enums, errors, numpy dtypes and the J
 Everything above it (schemas, capture, cli) stands on this layer; it imports none of them.
 """
 from ._codec import (
-    DEFAULT_MAX_FRAME_SIZE, MESSAGE_CLASSES, BookLevel, FrameIterator, Header, InstrumentId,
-    Message, RuntimeMessage, crc32, crc32_implementation, decode, find_tlv, iter_frames, parse_tlvs,
+    DEFAULT_MAX_FRAME_SIZE,
+    MESSAGE_CLASSES,
+    BookLevel,
+    FrameIterator,
+    Header,
+    InstrumentId,
+    Message,
+    RuntimeMessage,
+    crc32,
+    crc32_implementation,
+    decode,
+    find_tlv,
+    iter_frames,
+    parse_tlvs,
 )
 from .dtypes import int128_to_int, layout_dtype
 from .jsonmap import from_json, to_json
