@@ -345,7 +345,9 @@ def message_class(m, base: str) -> list[str]:
 
 
 def messages_pxi() -> str:
-    lines = [f"# {BANNER}", ""]
+    lines = [f"# {BANNER}",
+             "# One message class per MessageType, with its builder. Declares nothing that other parts",
+             "# use; what it uses is declared in _frame.pxd (Message), _convert.pxd and _ids.pxd.", ""]
     first_of_struct = {}
     for m in L.MESSAGES.values():
         base = first_of_struct.setdefault(m.struct_name, m.name)

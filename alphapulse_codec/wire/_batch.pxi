@@ -1,4 +1,5 @@
 # Batch decode: one nogil pass over a buffer of frames, rows copied into growing C buffers.
+# Declares nothing that other parts use, so its types stay here.
 
 from libc.string cimport memchr
 

@@ -1,4 +1,5 @@
-# CRC-32 for Python callers: the same C paths the frame checks use.
+# CRC-32 for Python callers: the same C paths the frame checks use. Declares nothing that
+# other parts use.
 
 def crc32(data, value=0):
     """CRC-32 of `data` continuing from `value`, equal to zlib.crc32(data, value)."""

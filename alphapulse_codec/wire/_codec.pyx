@@ -2,6 +2,10 @@
 
 The checks run as nogil C functions that return a Status; a failed Status becomes an
 exception once, under the GIL, in problem_error (_status.pxi).
+
+The parts included below hold implementations; what one part uses of another is declared in
+_codec.pxd and the declaration files it includes. Their order still sets the order in
+which their module-level statements run at import.
 """
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
@@ -37,8 +41,8 @@ BookLevel = namedtuple("BookLevel", ["price", "size"])
 BookLevel.__doc__ = "One OrderBook level: price (i64, fixed-point) and size (u64)."
 HEADER_FIELD_NAMES = tuple(f.name for f in HEADER.fields)
 HEADER_BUILDER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
-cdef tuple _EMPTY_TUPLE = ()
-cdef bytes _EMPTY_BYTES = b""
+_EMPTY_TUPLE = ()
+_EMPTY_BYTES = b""
 
 include "_status.pxi"
 include "_checksum.pxi"

@@ -1,25 +1,9 @@
-# Conversions between Python values and wire fields: checked on the way in, exact on the way out.
+# Conversions between Python values and wire fields: checked on the way in, exact on the way
+# out. Declarations, and the inline integer conversions every builder calls: _convert.pxd.
 
-cdef extern from *:
-    """
-    /* long is 64 bits on every platform this builds for (LP64: Linux, macOS); the long
-       conversions walk the digits where the long long ones take a slower general path. */
-    #include <limits.h>
-    #if ULONG_MAX != 0xFFFFFFFFFFFFFFFFu
-    #error "alphapulse_codec needs a 64-bit long (LP64)"
-    #endif
-    #define _as_u64(v) ((uint64_t)PyLong_AsUnsignedLong(v))
-    #define _as_i64(v) ((int64_t)PyLong_AsLong(v))
-    """
-    # no Cython error check: the callers test the sentinel and PyErr_Occurred themselves
-    uint64_t _as_u64(object value)
-    int64_t _as_i64(object value)
-    PyObject* PyErr_Occurred()
-    void PyErr_Clear()
-
-cdef inline object _as_index(object value, str where):
-    if PyLong_Check(value):
-        return value
+cdef object _index_of(object value, str where):
+    # _as_index's path for a value that is not an int, out of line because it needs the
+    # module's Python names, which _convert.pxd's inline body cannot see
     try:
         return operator_index(value)
     except TypeError:
@@ -32,28 +16,6 @@ cdef int _range_error(object value, object minimum, object maximum, str where) e
     if not PyLong_Check(value):
         value = _as_index(value, where)
     raise FieldValueError(f"{where}: {value} is out of range [{minimum}, {maximum}]", field=where)
-
-
-cdef inline uint64_t _uint_arg(object value, uint64_t maximum,
-                               str where) except? 0xFFFFFFFFFFFFFFFFU:
-    cdef uint64_t result
-    if not PyLong_Check(value):
-        value = _as_index(value, where)
-    result = _as_u64(value)
-    if result > maximum or (result == UINT64_MAX and PyErr_Occurred() is not NULL):
-        _range_error(value, 0, maximum, where)
-    return result
-
-
-cdef inline int64_t _int_arg(object value, int64_t minimum, int64_t maximum,
-                             str where) except? -1:
-    cdef int64_t result
-    if not PyLong_Check(value):
-        value = _as_index(value, where)
-    result = _as_i64(value)
-    if result < minimum or result > maximum or (result == -1 and PyErr_Occurred() is not NULL):
-        _range_error(value, minimum, maximum, where)
-    return result
 
 
 cdef ap_u128 _u128_arg(object value, bint signed, str where) except *:

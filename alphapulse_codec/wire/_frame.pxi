@@ -1,22 +1,7 @@
-# Frames: the per-type rules, the nogil checks, sealing, and the Message view over a frame.
-
-cdef enum:
-    DEFAULT_MAX_FRAME_SIZE = 1 << 20  # a frame larger than this is refused unless asked for
-
+# Frames: the nogil checks, sealing, and the Message view over a frame. Declarations, and the
+# inline frame check the batch loop shares: _frame.pxd.
 
 cdef uint8_t _TLV_PAYLOAD_SIZE[256]  # exact payload length of the known TLV types, 0 if unknown
-
-
-cdef inline uint64_t _read_count(const uint8_t* data, uint8_t width) noexcept nogil:
-    cdef uint16_t u16
-    cdef uint32_t u32
-    if width == 1:
-        return data[0]
-    if width == 2:
-        memcpy(&u16, data, 2)
-        return u16
-    memcpy(&u32, data, 4)
-    return u32
 
 
 cdef Status walk_tlvs(const uint8_t* area, Py_ssize_t size, Py_ssize_t base,
@@ -50,66 +35,6 @@ cdef Status _check_tlv_position(const uint8_t* field, Py_ssize_t area_start, Py_
     return OK
 
 
-cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base,
-                               bint verify, uint64_t max_frame_size, const RuleSet* rules,
-                               Py_ssize_t* frame_size, const TypeRule** found,
-                               Problem* p) noexcept nogil:
-    """Validate the frame that starts at `frame`; `base` is its offset in the caller's input.
-    On success `found` is the rule it was read by. Inline: the batch loop calls it per frame."""
-    cdef const MessageHeader_t* header = <const MessageHeader_t*>frame
-    cdef const TypeRule* rule
-    cdef uint64_t total, expected
-    cdef uint32_t crc
-    cdef Py_ssize_t position, area
-    cdef int i
-    p.frame_offset = base
-    if available < <Py_ssize_t>sizeof(MessageHeader_t):
-        return _fail(p, ST_TRUNCATED, base + available, sizeof(MessageHeader_t), available)
-    if header.magic != AP_MAGIC:
-        return _fail(p, ST_BAD_MAGIC, base, AP_MAGIC, header.magic)
-    total = sizeof(MessageHeader_t) + <uint64_t>header.payload_size
-    if total > max_frame_size:
-        return _fail(p, ST_TOO_LARGE, base + 8, max_frame_size, total)
-    rule = find_rule(rules, header.message_type, header.version)
-    if rule is NULL:
-        if ap_load_entry(&rules.types[header.message_type]) is NULL:
-            return _fail(p, ST_UNKNOWN_TYPE, base + 4, 0, header.message_type)
-        return _fail(p, ST_UNKNOWN_VERSION, base + 5, header.message_type, header.version)
-    if total > <uint64_t>available:
-        return _fail(p, ST_TRUNCATED, base + available, total, available)
-    if verify:
-        crc = ap_crc32_frame(frame, <size_t>total)
-        if crc != header.checksum:
-            return _fail(p, ST_CHECKSUM, base + 28, crc, header.checksum)
-    if header.payload_size < rule.body_size:
-        return _fail(p, ST_SHORT_BODY, base + 8, rule.body_size, header.payload_size)
-    frame_size[0] = <Py_ssize_t>total
-    found[0] = rule
-    position = sizeof(MessageHeader_t) + rule.body_size
-    if <uint64_t>position == total and rule.tail_count == 0 and rule.tlv_position_field < 0:
-        return OK  # the common case: a fixed body with nothing after it
-    if rule.tail_count:
-        expected = rule.body_size
-        for i in range(rule.tail_count):
-            expected += _read_count(frame + 32 + rule.tail_count_offset[i],
-                                    rule.tail_count_width[i]) * rule.tail_element_size[i]
-        if expected != header.payload_size:
-            return _fail(p, ST_TAIL_MISMATCH, base + 8, expected, header.payload_size)
-        return OK
-    if rule.extra == EXTRA_UNSEEN:
-        return OK
-    if rule.extra == EXTRA_NONE:
-        if header.payload_size != rule.body_size:
-            return _fail(p, ST_TAIL_MISMATCH, base + 8, rule.body_size, header.payload_size)
-        return OK
-    area = <Py_ssize_t>total - position
-    if rule.tlv_position_field >= 0 and _check_tlv_position(
-            frame + 32 + rule.tlv_position_field, position, area,
-            base + 32 + rule.tlv_position_field, p):
-        return p.status
-    return walk_tlvs(frame + position, area, base + position, p)
-
-
 cdef int _seal(bytes frame, uint8_t message_type, str name) except -1:
     """Finish a built frame whose header fields are set: magic, type, payload_size, checksum."""
     cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(frame)
@@ -131,11 +56,9 @@ cdef bytes _new_frame(Py_ssize_t size):
     return frame
 
 
-cdef inline bytes _tlv_area(object tlvs):
-    if tlvs is _EMPTY_TUPLE:  # the builders' default: no extensions, nothing to look at
-        return _EMPTY_BYTES
-    if not tlvs:
-        return _EMPTY_BYTES
+cdef bytes _tlv_bytes(object tlvs):
+    # the path of _tlv_area (_frame.pxd) that has TLVs to join, out of line because it needs
+    # the module's Python names
     parts = []
     for item in tlvs:
         if not isinstance(item, TLV):
@@ -150,8 +73,6 @@ cdef inline bytes _tlv_area(object tlvs):
 @cython.freelist(8)
 cdef class Header:
     """The 32-byte header of a frame, read in place."""
-
-    cdef Message _message
 
     @property
     def magic(self):
@@ -201,8 +122,6 @@ cdef class _BufferLease:
     Kept out of Message so that a message needs no __dealloc__ (whose exception-state guard
     costs as much as the rest of freeing it)."""
 
-    cdef Py_buffer view
-
     def __dealloc__(self):
         PyBuffer_Release(&self.view)
 
@@ -216,12 +135,6 @@ cdef class Message:
     bytearray stays locked against resizing while the message lives); built messages own
     their sealed frame. Messages are immutable.
     """
-
-    cdef object _owner         # what keeps _data alive: bytes, a _BufferLease, a message
-    cdef const uint8_t* _data
-    cdef Py_ssize_t _size
-    cdef uint32_t _body_size   # fixed body of the schema that reads the frame
-    cdef uint8_t _extra        # an Extra; EXTRA_UNKNOWN until asked for, on built messages
 
     cdef int _own(self, bytes frame) except -1:
         self._owner = frame
@@ -380,15 +293,6 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
 @cython.final
 cdef class FrameIterator:
     """Iterates the frames of a buffer that holds several back to back."""
-
-    cdef object _owner
-    cdef Py_buffer _view
-    cdef Py_ssize_t _position
-    cdef bint _verify
-    cdef uint64_t _limit
-    cdef bint _done
-    cdef object _registry
-    cdef const RuleSet* _rules
 
     def __cinit__(self, buffer, bint verify=True, max_frame_size=None, registry=None):
         self._rules = _rules_of(registry)

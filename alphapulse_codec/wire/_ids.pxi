@@ -1,4 +1,5 @@
 # InstrumentId: the 12-byte bijective instrument identifier, and its packing rules in C.
+# Declarations: _ids.pxd.
 
 cdef enum:
     U64_ASSET_BITS = 40
@@ -69,8 +70,6 @@ cdef class InstrumentId:
 
     Immutable and hashable; equal when all four fields are equal.
     """
-
-    cdef InstrumentId_t v
 
     def __init__(self, venue=0, asset_type=0, asset_id=0, reserved=0):
         self.v.venue = <uint16_t>_uint_arg(venue, 0xFFFF, "InstrumentId.venue (u16)")

@@ -1,63 +1,14 @@
 # The tables the nogil checks read: per (message type, version), how a frame of it is laid out.
+# Declarations, and the inline lookups: _rules.pxd.
 #
 # A RuleTable is read without the GIL by any number of decoders while another thread
 # publishes into it. Publishing never writes into a table a reader may hold: it fills a new
 # TypeEntry and swaps the type's pointer with a release store; readers load it with acquire.
 # Replaced entries are kept until the table goes, since a decoder may still be reading one.
 
-cdef extern from *:
-    """
-    #define ap_load_entry(slot) __atomic_load_n((slot), __ATOMIC_ACQUIRE)
-    #define ap_store_entry(slot, value) __atomic_store_n((slot), (value), __ATOMIC_RELEASE)
-    """
-    TypeEntry* ap_load_entry(TypeEntry* const* slot) noexcept nogil
-    void ap_store_entry(TypeEntry** slot, TypeEntry* value) noexcept nogil
-
-
-cdef enum Extra:
-    EXTRA_UNKNOWN = 0  # not looked up yet (a built message, until asked)
-    EXTRA_TLV = 1      # bytes after the fixed body are TLV extensions
-    EXTRA_NONE = 2     # the payload is the fixed body and its tails, nothing more
-    EXTRA_UNSEEN = 3   # a later version read by an earlier one: the bytes after are its fields
-
-
-cdef struct TypeRule:
-    uint32_t body_size               # the fixed body of the schema that reads this version
-    uint8_t known                    # 0: no schema reads this (type, version)
-    uint8_t read_as                  # the version whose schema reads it
-    uint8_t extra                    # an Extra
-    uint8_t tail_count               # variable tail segments after the body (0 to 2)
-    uint16_t tail_count_offset[2]    # body offset of each segment's count field
-    uint8_t tail_count_width[2]      # that field's width in bytes
-    uint16_t tail_element_size[2]    # bytes per counted element
-    int32_t tlv_position_field       # body offset of tlv_offset/tlv_length, -1 if none
-    PyObject* cls                    # the message class of read_as; the RuleTable holds it
-
-
-cdef struct TypeEntry:
-    TypeRule rules[256]              # by the frame's version
-
-
-cdef struct RuleSet:
-    TypeEntry* types[256]            # by message type, NULL when no version of it is known
-
-
-cdef inline const TypeRule* find_rule(const RuleSet* rules, uint8_t message_type,
-                                      uint8_t version) noexcept nogil:
-    """The rule of (type, version), or NULL when no schema reads it."""
-    cdef const TypeEntry* entry = ap_load_entry(&rules.types[message_type])
-    if entry is NULL or not entry.rules[version].known:
-        return NULL
-    return &entry.rules[version]
-
-
 @cython.final
 cdef class RuleTable:
     """The C side of a schema registry: rules and message classes by (type, version)."""
-
-    cdef RuleSet rules
-    cdef list _retired        # addresses of replaced entries, freed with the table
-    cdef list _classes        # every class published, kept alive for the borrowed pointers
 
     def __cinit__(self):
         memset(&self.rules, 0, sizeof(RuleSet))
@@ -113,11 +64,5 @@ cdef class RuleTable:
         return found
 
 
-cdef RuleTable DEFAULT_RULE_TABLE = RuleTable()
-cdef const RuleSet* _DEFAULT_RULES = &DEFAULT_RULE_TABLE.rules
-
-
-cdef inline const RuleSet* _rules_of(object registry) except NULL:
-    if registry is None:
-        return _DEFAULT_RULES
-    return &(<RuleTable?>registry._table).rules
+DEFAULT_RULE_TABLE = RuleTable()
+_DEFAULT_RULES = &DEFAULT_RULE_TABLE.rules

@@ -1,5 +1,6 @@
 # Messages of schemas registered at run time: fields read in place through descriptors that
 # hold their entry of the schema's offset table, and frames built from the same table.
+# Declares nothing that other parts use, so its types stay here.
 
 cdef enum FieldKind:
     KIND_UINT = 0

@@ -1,20 +1,5 @@
-# Status codes of the nogil checks, and their one conversion into an exception under the GIL.
-
-cdef enum Status:
-    OK = 0
-    ST_TRUNCATED
-    ST_BAD_MAGIC
-    ST_TOO_LARGE
-    ST_UNKNOWN_TYPE
-    ST_UNKNOWN_VERSION
-    ST_CHECKSUM
-    ST_SHORT_BODY
-    ST_TAIL_MISMATCH
-    ST_TRAILING
-    ST_TLV_OVERRUN
-    ST_TLV_LENGTH
-    ST_TLV_POSITION
-
+# The one conversion of a failed Status into an exception, under the GIL, and the names of
+# the statuses in batch reports. Declarations: _status.pxd.
 
 # The kind of a bad stretch in a batch decode, by the status that ended its first frame.
 STATUS_KINDS = {
@@ -24,23 +9,6 @@ STATUS_KINDS = {
     ST_TAIL_MISMATCH: "length_mismatch", ST_TRAILING: "length_mismatch",
     ST_TLV_OVERRUN: "bad_tlv", ST_TLV_LENGTH: "bad_tlv", ST_TLV_POSITION: "bad_tlv",
 }
-
-
-cdef struct Problem:
-    Status status
-    Py_ssize_t offset          # where in the input the problem was found
-    Py_ssize_t frame_offset    # where the frame it belongs to starts
-    uint64_t expected
-    uint64_t actual
-
-
-cdef inline Status _fail(Problem* p, Status status, Py_ssize_t offset,
-                         uint64_t expected, uint64_t actual) noexcept nogil:
-    p.status = status
-    p.offset = offset
-    p.expected = expected
-    p.actual = actual
-    return status
 
 
 cdef str _type_name(uint64_t message_type):

@@ -1,4 +1,5 @@
 # TLV extensions: walking them in place and handing each one to its Python class.
+# Declarations: _tlv.pxd.
 
 cdef list _tlvs_of(const uint8_t* data, Py_ssize_t start, Py_ssize_t end):
     """The TLVs in data[start:end], which walk_tlvs has already checked."""
