@@ -1,6 +1,7 @@
 """Hypothesis strategies for every message type, derived from layouts.py."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import strategies as st
@@ -24,9 +25,11 @@ raw_tlvs = st.builds(
 )
 typed_tlvs = st.one_of(
     st.builds(ap.PoolAddressTLV, venue_a_pool=st.binary(min_size=20, max_size=20),
-              venue_b_pool=st.binary(min_size=20, max_size=20)),
+              venue_b_pool=st.binary(min_size=20, max_size=20),
+              reserved=st.binary(min_size=2, max_size=2)),
     st.builds(ap.TertiaryVenueTLV, venue_c_router=st.binary(min_size=20, max_size=20),
-              venue_c_type=st.integers(0, 255), fee_c_ppm=st.integers(0, 2**32 - 1)),
+              venue_c_type=st.integers(0, 255), fee_c_ppm=st.integers(0, 2**32 - 1),
+              reserved=st.binary(min_size=5, max_size=5)),
     st.builds(ap.MEVBundleTLV, target_builder=st.integers(0, 2**32 - 1),
               bundle_uuid=st.integers(0, 2**32 - 1), max_bundle_size=st.integers(0, 255),
               priority_fee_gwei=st.integers(0, 2**64 - 1), target_block_range=st.integers(0, 255),
@@ -41,14 +44,18 @@ def field_values(field: Field) -> st.SearchStrategy[Any]:
     if field.kind == "bytes":
         return st.binary(min_size=field.size, max_size=field.size)
     if field.kind == "ascii":
-        return st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=field.size)
+        # one byte per character; a trailing NUL would read back as padding
+        return st.text(st.characters(min_codepoint=0, max_codepoint=255),
+                       max_size=field.size).filter(lambda text: not text.endswith("\0"))
     bits = 8 * field.size
     if field.signed:
         return st.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
     return st.integers(0, (1 << bits) - 1)
 
 
-def _tail_values(kind: str) -> st.SearchStrategy[Any]:
+def _tail_values(kind: str, canonical_json: bool = False) -> st.SearchStrategy[Any]:
+    if canonical_json:
+        return st.text(max_size=30).map(json.dumps)
     if kind == "utf8":
         return st.text(max_size=30)
     if kind == "bytes":
@@ -63,7 +70,7 @@ def builder_kwargs(layout: MessageLayout) -> st.SearchStrategy[dict[str, Any]]:
         f.name: field_values(f) for f in layout.value_fields if f.name not in layout.derived_fields
     }
     for tail in layout.tail:
-        parts[tail.name] = _tail_values(tail.kind)
+        parts[tail.name] = _tail_values(tail.kind, tail.canonical_json)
     body = {f.name for f in layout.value_fields}
     for name, bits in (("sequence", 64), ("timestamp", 64), ("source", 8), ("version", 8),
                        ("flags", 8)):

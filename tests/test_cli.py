@@ -118,15 +118,22 @@ def test_a_truncated_capture(capsys, tmp_path, vector_bytes):
     assert code == 1 and "truncated" in one_line_error(err)
 
 
+TRADE_LINE = ('{"type": "Trade", "header": {"sequence": 1, "timestamp": 2, "source": 3},'
+              ' "instrument_id": {"venue": 2, "asset_type": 1, "reserved": 0, "asset_id": 1},'
+              ' "price": 4, "volume": 5, "side": 1, "flags": 0}')
+
+
 @pytest.mark.parametrize("line, message", [
     ("{not json", "line 2: Expecting property name"),
     ('{"type": "Trad", "header": {}}', "line 2: type: 'Trad' is not a message type"),
-    ('{"type": "Trade", "price": 99999999999999999999}', "line 2: Trade.price (frame offset 44, i64)"),
+    (TRADE_LINE.replace('"price": 4', '"price": 99999999999999999999'),
+     "line 2: Trade.price (frame offset 44, i64)"),
     ('{"type": "Trade", "prcie": 1}', "line 2: Trade: unknown field 'prcie'"),
+    ('{"type": "Trade", "header": {}}', "line 2: header: missing field 'sequence'"),
 ])
 def test_bad_json_lines_name_the_line(capsys, tmp_path, line, message):
     source = tmp_path / "frames.jsonl"
-    source.write_text('{"type": "Trade"}\n' + line + "\n")
+    source.write_text(TRADE_LINE + "\n" + line + "\n")
     code, _, err = run(capsys, "encode", "--from-jsonl", str(source), "-o", str(tmp_path / "o.bin"))
     assert code == 1 and message in one_line_error(err)
 

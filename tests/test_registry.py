@@ -255,13 +255,20 @@ def test_malformed_schema_objects_from_outside_are_schema_errors(registry, spec,
     with pytest.raises(ap.SchemaError, match=words):
         ap.Schema.from_dict(obj)
     frame = ap.SchemaAnnouncement.encode(schema_type=201, schema_version=1,
-                                         spec=json.dumps(obj))
+                                         spec=json.dumps(obj, sort_keys=True, separators=(",", ":")))
     result = decode_batch(frame + ap.Trade().to_bytes(), registry=registry)
     assert len(result.refused_schemas) == 1 and len(result[ap.MessageType.Trade]) == 1
 
 
 def test_a_deeply_nested_announcement_is_refused(registry):
-    frame = ap.SchemaAnnouncement.encode(schema_type=201, schema_version=1,
-                                         spec="[" * 100_000 + "]" * 100_000)
+    spec = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ap.FieldValueError, match="nested too deeply"):
+        ap.SchemaAnnouncement.encode(schema_type=201, schema_version=1, spec=spec)
+    # as a producer that does not check would send it
+    small = ap.SchemaAnnouncement.encode(schema_type=201, schema_version=1, spec="[]")
+    payload = small[32:36] + len(spec).to_bytes(4, "little") + spec.encode()
+    frame = bytearray(small[:32] + payload)
+    frame[8:12] = len(payload).to_bytes(4, "little")
+    frame[28:32] = ap.crc32(bytes(frame[32:]), ap.crc32(bytes(frame[:28]))).to_bytes(4, "little")
     with pytest.raises(ap.SchemaError, match="not JSON of a schema"):
-        registry.learn(frame)
+        registry.learn(bytes(frame))

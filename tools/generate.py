@@ -267,7 +267,8 @@ def _builder(m, struct):
     tail_vars = []
     for t in m.tail:
         maximum = 2 ** (8 * m.field(t.count_field).size) - 1
-        maker = {"utf8": "_utf8_tail", "bytes": "_bytes_tail", "levels": "_levels_tail"}[t.kind]
+        maker = "_canonical_json_tail" if t.canonical_json else \
+            {"utf8": "_utf8_tail", "bytes": "_bytes_tail", "levels": "_levels_tail"}[t.kind]
         lines.append(f'    cdef bytes {t.name}_ = {maker}({t.name}, {maximum}, "{m.name}.{t.name}")')
         tail_vars.append(t)
     if m.carries_tlv:

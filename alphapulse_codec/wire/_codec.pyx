@@ -30,6 +30,7 @@ cdef extern from "Python.h":
 from collections import namedtuple
 from operator import index as operator_index
 
+from .canonical import check_canonical_json
 from .enums import AssetType, MessageType, TLVType, VenueId
 from .errors import (BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError,
                      LengthMismatchError, TLVError, TruncatedError, UnknownMessageTypeError,

@@ -64,11 +64,22 @@ cdef int _bytes_arg(object value, uint8_t* dest, Py_ssize_t size, str where) exc
 
 
 cdef int _ascii_arg(object value, uint8_t* dest, Py_ssize_t size, str where) except -1:
-    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
-        raise FieldValueError(f"{where}: expected printable ASCII text, got {value!r}", field=where)
-    cdef bytes raw = (<str>value).encode("ascii")
+    # the inverse of _ascii_value: one character per byte, so whatever a frame holds, its
+    # decoded text builds the same bytes again
+    if not isinstance(value, str):
+        raise FieldValueError(f"{where}: expected text, got {type(value).__name__}", field=where)
+    cdef bytes raw
+    try:
+        raw = (<str>value).encode("latin-1")
+    except UnicodeEncodeError as error:
+        raise FieldValueError(
+            f"{where}: character {error.start} ({value[error.start]!r}) is above U+00FF; each"
+            f" character is one byte, code points 0-255", field=where) from None
     if len(raw) > size:
         raise FieldValueError(f"{where}: {len(raw)} characters do not fit in {size}", field=where)
+    if len(raw) and raw[len(raw) - 1] == 0:
+        raise FieldValueError(f"{where}: the text ends in NUL, which the field's NUL padding"
+                              " would swallow on decode", field=where)
     memcpy(dest, PyBytes_AS_STRING(raw), len(raw))
     return 0
 
@@ -76,7 +87,6 @@ cdef int _ascii_arg(object value, uint8_t* dest, Py_ssize_t size, str where) exc
 cdef str _ascii_value(const uint8_t* data, Py_ssize_t size):
     while size > 0 and data[size - 1] == 0:
         size -= 1
-    # latin-1 maps every byte to one character, so a foreign byte survives the round trip
     return PyUnicode_DecodeLatin1(<const char*>data, size, NULL)
 
 
@@ -87,6 +97,13 @@ cdef bytes _utf8_tail(object value, uint64_t maximum, str where):
     if <uint64_t>len(raw) > maximum:
         raise FieldValueError(f"{where}: {len(raw)} bytes exceed the maximum of {maximum}",
                               field=where)
+    return raw
+
+
+cdef bytes _canonical_json_tail(object value, uint64_t maximum, str where):
+    # one schema, one text: receivers compare announcements by their bytes
+    cdef bytes raw = _utf8_tail(value, maximum, where)
+    check_canonical_json(value, where)
     return raw
 
 

@@ -200,18 +200,29 @@ class OrdStatus(IntEnum):
 
 
 class ExecType(IntEnum):
-    """FIX tag 150 (ExecType) semantics."""
+    """FIX tag 150 (ExecType): the FIX character '0'-'9' is 0-9, 'A'-'Z' is 10-35.
+
+    '1' and '2' (PartialFill, Fill), deprecated since FIX 4.3 in favour of Trade ('F'), have no
+    name here.
+    """
 
     New = 0
+    DoneForDay = 3
     Canceled = 4
     Replaced = 5
     PendingCancel = 6
+    Stopped = 7
     Rejected = 8
+    Suspended = 9
     PendingNew = 10
+    Calculated = 11
     Expired = 12
+    Restated = 13
     PendingReplace = 14
     Trade = 15
-    OrderStatus = 16
+    TradeCorrect = 16
+    TradeCancel = 17
+    OrderStatus = 18
 
 
 class LiquidityIndicator(IntEnum):

@@ -79,6 +79,8 @@ class Tail:
     count_field: str
     kind: str
     doc: str = ""
+    # a utf8 tail that must be canonical JSON (protocol section 9), refused on build otherwise
+    canonical_json: bool = False
 
     @property
     def element_size(self) -> int:
@@ -173,8 +175,8 @@ HEADER = Layout("MessageHeader", _fields(
     ("magic", "u32", "always 0xDEADBEEF"),
     ("message_type", "u8", "MessageType"),
     ("version", "u8", "schema version of the body"),
-    ("source", "u8", "SourceType of the producer"),
-    ("flags", "u8", "compression, priority"),
+    ("source", "u8", "SourceType of the producer; any value passes"),
+    ("flags", "u8", "no bits defined: written 0, passed through"),
     ("payload_size", "u32", "bytes after the header"),
     ("sequence", "u64", "monotonic per source"),
     ("timestamp", "u64", "nanoseconds since the Unix epoch"),
@@ -586,7 +588,8 @@ _OWN_MESSAGES = [
         ("_reserved", "pad[1]"),
         ("spec_len", "u32", "bytes of spec in the tail"),
     ), "A schema registered at run time, so that receivers can register it too.", (
-        Tail("spec", "spec_len", "utf8", "the schema as canonical JSON (docs/registry.md)"),
+        Tail("spec", "spec_len", "utf8", "the schema as canonical JSON (section 9)",
+             canonical_json=True),
     ), designed_here=True),
 ]
 

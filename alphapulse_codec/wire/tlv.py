@@ -3,6 +3,7 @@
 The wire walk (bounds, lengths) runs in C; these classes give each extension's payload its
 fields. A typed class exists for every layout in ``layouts.TLVS``; a TLV of any other type is
 kept whole as a RawTLV, so unknown extensions pass through a decode and re-encode unchanged.
+A typed extension keeps its ``reserved`` bytes as read (zero when built), for the same reason.
 """
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ _STRUCT_CODES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q",
 def _struct_code(field: Field) -> str:
     if field.kind == "int":
         return _STRUCT_CODES[field.type]
-    if field.kind == "pad":
-        return f"{field.size}x"
     return f"{field.size}s"
 
 
@@ -71,7 +70,8 @@ class RawTLV(TLV):
 
 
 class TypedTLV(TLV):
-    """An extension with a layout; its fields are attributes named as in the design."""
+    """An extension with a layout; its fields are attributes named as in the design, and
+    ``reserved`` holds the layout's reserved bytes as they stand on the wire."""
 
     layout: ClassVar[TLVLayout]
     _struct: ClassVar[struct.Struct]
@@ -83,14 +83,14 @@ class TypedTLV(TLV):
         cls.tlv_type = int(layout.tlv_type)
         payload_fields = layout.fields[2:]
         cls._struct = struct.Struct("<" + "".join(_struct_code(f) for f in payload_fields))
-        cls._field_names = tuple(f.name for f in payload_fields if not f.is_padding)
+        cls._field_names = tuple(f.name for f in payload_fields)
 
     def __init__(self, **fields: Any) -> None:
         unknown = set(fields) - set(self._field_names)
         if unknown:
             raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
-        for f in self.layout.value_fields[2:]:
-            value = fields.get(f.name, b"" if f.kind == "bytes" else 0)
+        for f in self.layout.fields[2:]:
+            value = fields.get(f.name, 0 if f.kind == "int" else b"")
             setattr(self, f.name, _checked(type(self).__name__, f, value))
 
     @classmethod
@@ -117,7 +117,7 @@ class TypedTLV(TLV):
 
 def _checked(owner: str, field: Field, value: Any) -> Any:
     where = f"{owner}.{field.name} ({field.type})"
-    if field.kind == "bytes":
+    if field.kind in ("bytes", "pad"):
         try:
             raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value[:2] in ("0x", "0X") \
                 else bytes(value)
