@@ -38,7 +38,9 @@ def check_canonical_json(text: str, where: str) -> None:
     try:
         value = json.loads(text, object_pairs_hook=members, parse_float=no_fraction,
                            parse_constant=no_fraction)
-    except json.JSONDecodeError as error:
+    except FieldValueError:
+        raise
+    except ValueError as error:  # not JSON, or an integer of more digits than Python reads
         refuse(f"not JSON: {error}")
     except RecursionError:
         refuse("nested too deeply to read")
