@@ -45,6 +45,7 @@ class Registry:
         self._schemas: dict[int, dict[int, Schema]] = {}
         self._classes: dict[TypeVersion, type[Message]] = {}
         self._dtypes: dict[TypeVersion, np.dtype] = {}  # lives and dies with this registry
+        self._names: dict[str, int] = {}  # casefolded schema name -> its type
         self._transforms: dict[tuple[TypeVersion, TypeVersion], Transform] = {}
         if builtins:
             for message_type, layout in MESSAGES.items():
@@ -70,6 +71,11 @@ class Registry:
             if existing is not None and not existing.builtin:
                 raise SchemaError(f"{where}: {existing.name} is registered there with another"
                                   " layout; a new layout needs a new version")
+            owner = self._names.get(schema.name.casefold(), schema.message_type)
+            if owner != schema.message_type:
+                # exports name their files and .npz keys by type name
+                raise SchemaError(f"{where}: name {schema.name!r} is taken by type {owner}"
+                                  f" ({self.type_name(owner)}): expected a name of its own")
             if schema.message_type not in CUSTOM_TYPES and not override:
                 raise SchemaError(f"{where}: types outside 200-255 belong to the built-in"
                                   " protocol; pass override=True to register one anyway")
@@ -103,6 +109,7 @@ class Registry:
         self._table.publish(schema.message_type, _type_rules(versions), classes)
         self._classes[schema.message_type, schema.version] = cls
         self._schemas[schema.message_type] = versions
+        self._names[schema.name.casefold()] = schema.message_type
         self._dtypes.pop((schema.message_type, schema.version), None)
         return cls
 
@@ -248,9 +255,10 @@ class Registry:
         if announcement.header.message_type != MessageType.SchemaAnnouncement:
             raise SchemaError(f"{type(announcement).__name__} is not a SchemaAnnouncement")
         try:
-            schema = Schema.from_dict(json.loads(announcement.spec))
-        except (json.JSONDecodeError, RecursionError) as error:
+            obj = json.loads(announcement.spec)
+        except (ValueError, RecursionError) as error:  # ValueError: bad JSON, UTF-8, huge ints
             raise SchemaError(f"SchemaAnnouncement spec is not JSON of a schema: {error}") from None
+        schema = Schema.from_dict(obj)
         if (schema.message_type, schema.version, schema.extends or 0) != (
                 announcement.schema_type, announcement.schema_version, announcement.extends_version):
             raise SchemaError("SchemaAnnouncement: schema_type, schema_version and"
