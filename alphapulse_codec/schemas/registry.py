@@ -106,11 +106,13 @@ class Registry:
         versions[schema.version] = schema
         classes = {v: self._classes.get((schema.message_type, v)) for v in versions}
         classes[schema.version] = cls
-        self._table.publish(schema.message_type, _type_rules(versions), classes)
+        # recorded before the C rule is published: a decoder on another thread that finds the
+        # rule then finds the schema and the class too
         self._classes[schema.message_type, schema.version] = cls
         self._schemas[schema.message_type] = versions
         self._names[schema.name.casefold()] = schema.message_type
         self._dtypes.pop((schema.message_type, schema.version), None)
+        self._table.publish(schema.message_type, _type_rules(versions), classes)
         return cls
 
     def register_transform(self, source: TypeVersion, target: TypeVersion,
