@@ -6,7 +6,10 @@ SchemaError that names the field at fault; a decode learns into a registry of it
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 import alphapulse_codec as ap
@@ -157,6 +160,33 @@ def test_an_announced_builtin_name_cannot_overwrite_the_builtin_rows_on_export(t
     result = decode_batch(capture, registry=ap.Registry())
     assert len(result.refused_schemas) == 1 and "'Trade'" in result.refused_schemas[0]
     written = result.write(tmp_path / "cap.npz")
-    import numpy as np
     with np.load(written[0]) as arrays:
         assert arrays["Trade"]["price"].tolist() == [5]
+
+
+def traced_events(action: Callable[[], object]) -> int:
+    """How many Python lines, calls and returns `action` runs: a count of the work done that,
+    unlike a time, is the same on every machine."""
+    count = 0
+
+    def tracer(frame: object, event: str, arg: object) -> Callable:
+        nonlocal count
+        count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        action()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_registering_a_schema_takes_work_linear_in_its_fields():
+    def register(n: int) -> Callable[[], object]:
+        obj = spec(fields=[[f"f{i}", "u8"] for i in range(n)])
+        registry = ap.Registry()
+        return lambda: (registry.register(ap.Schema.from_dict(obj)), registry.dtype(220))
+
+    small, large = traced_events(register(300)), traced_events(register(1200))
+    assert large < 4.5 * small, (small, large)  # quadratic work would be 16 times as much

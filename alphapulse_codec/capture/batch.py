@@ -211,7 +211,7 @@ def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> 
             if name in group.rows.dtype.names:
                 part[name] = group.rows[name]
             elif name in schema.defaults:
-                part[name] = row_value(schema.layout.field(name), schema.defaults[name])
+                part[name] = row_value(schema.field_index[name], schema.defaults[name])
         parts.append(part)
     offsets = np.concatenate([group.offsets for _, group in groups])
     order = np.argsort(offsets, kind="stable")

@@ -332,30 +332,29 @@ def on_one_line(registry: Registry, a: Schema, b: Schema) -> bool:
 
 
 def _type_rules(versions: dict[int, Schema]) -> dict[int, tuple[Any, ...]]:
-    """The C rule of every frame version a type's schemas read."""
+    """The C rule of every frame version a type's schemas read: its own schema's, else that
+    of the newest earlier open schema (which leaves the bytes after its body unseen)."""
     rules = {}
+    reader = None
     for version in range(1, 256):
-        if version in versions:
-            read_as = version
-        else:
-            readers = [v for v, s in versions.items() if v < version and s.open]
-            if not readers:
-                continue
-            read_as = max(readers)
-        schema = versions[read_as]
-        layout = schema.layout
-        if read_as != version:
-            extra = EXTRA_KINDS["unseen"]
-        elif layout.carries_tlv:
-            extra = EXTRA_KINDS["tlv"]
-        else:
-            extra = EXTRA_KINDS["none"]
-        tails = tuple((layout.field(t.count_field).offset, layout.field(t.count_field).size,
-                       t.element_size) for t in layout.tail)
-        position = (layout.field(layout.tlv_position_fields[0]).offset
-                    if layout.tlv_position_fields else -1)
-        rules[version] = (read_as, layout.body_size, extra, tails, position)
+        schema = versions.get(version)
+        if schema is not None:
+            rules[version] = _rule(schema, EXTRA_KINDS["tlv" if schema.layout.carries_tlv else "none"])
+            if schema.open:
+                reader = schema
+        elif reader is not None:
+            rules[version] = _rule(reader, EXTRA_KINDS["unseen"])
     return rules
+
+
+def _rule(schema: Schema, extra: int) -> tuple[Any, ...]:
+    """The C rule of frames that `schema` reads: (read_as, body_size, extra, tails,
+    tlv_position_field)."""
+    layout, index = schema.layout, schema.field_index
+    tails = tuple((index[t.count_field].offset, index[t.count_field].size, t.element_size)
+                  for t in layout.tail)
+    position = index[layout.tlv_position_fields[0]].offset if layout.tlv_position_fields else -1
+    return (schema.version, schema.body_size, extra, tails, position)
 
 
 def _field_kind(field: Any) -> str:
@@ -369,12 +368,12 @@ def _field_kind(field: Any) -> str:
 def _message_class(schema: Schema) -> type[Message]:
     """A message class for a run-time schema: a SchemaField descriptor per field."""
     layout = schema.layout
-    body_end = HEADER_SIZE + layout.body_size
+    body_end = HEADER_SIZE + schema.body_size
     derived = layout.derived_fields
     namespace: dict[str, Any] = {
         "__doc__": f"{schema.doc or schema.name}\n\nRun-time schema: message type"
                    f" {schema.message_type}, version {schema.version}, fixed body of"
-                   f" {layout.body_size} bytes.",
+                   f" {schema.body_size} bytes.",
         "__module__": __name__,
         "__qualname__": schema.name,
         "schema": schema, "layout": layout, "message_type": schema.message_type,
@@ -388,7 +387,7 @@ def _message_class(schema: Schema) -> type[Message]:
         if f.name not in derived:
             writable.append(descriptor)
     for t in layout.tail:
-        count = layout.field(t.count_field)
+        count = schema.field_index[t.count_field]
         counts.append((HEADER_SIZE + count.offset, count.size))
         descriptor = SchemaField(t.name, body_end, 0, f"{t.kind}_tail",
                                  "" if t.kind == "utf8" else b"", f"{layout.name}.{t.name}",

@@ -81,6 +81,10 @@ class Schema:
     builtin: bool = field(default=False, compare=False)
     layout: MessageLayout = field(init=False, compare=False, repr=False)
     defaults: Mapping[str, Any] = field(init=False, compare=False, repr=False)
+    # the layout's fields by name and its body size, found once: registering, building a
+    # class and merging rows look them up per field, which would be quadratic on the layout
+    field_index: Mapping[str, Field] = field(init=False, compare=False, repr=False)
+    body_size: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -102,11 +106,12 @@ class Schema:
                                    self.name, tail, accepts_tlv=False)
         except ValueError as error:
             raise SchemaError(f"{self.name}: {error}") from None
-        if layout.body_size > MAX_BODY_SIZE:
-            raise SchemaError(f"{self.name}: a fixed body of {layout.body_size} bytes is over the"
+        self._set_layout(layout)
+        if self.body_size > MAX_BODY_SIZE:
+            raise SchemaError(f"{self.name}: a fixed body of {self.body_size} bytes is over the"
                               f" maximum of {MAX_BODY_SIZE}")
         for segment in tail:
-            _check_count_field(layout, segment)
+            _check_count_field(self, segment)
         for what, values in (("tail names", [t.name for t in tail]),
                              ("count fields", [t.count_field for t in tail])):
             if len(set(values)) != len(values):
@@ -121,8 +126,12 @@ class Schema:
                                    for f in fields))
         set_(self, "tail", tuple((t.name, t.count_field, t.kind) for t in tail))
         set_(self, "cache", cache)
-        set_(self, "layout", layout)
         set_(self, "defaults", defaults)
+
+    def _set_layout(self, layout: MessageLayout) -> None:
+        object.__setattr__(self, "layout", layout)
+        object.__setattr__(self, "field_index", {f.name: f for f in layout.fields})
+        object.__setattr__(self, "body_size", layout.body_size)
 
     @classmethod
     def from_layout(cls, layout: MessageLayout, version: int = 1) -> Schema:
@@ -131,7 +140,7 @@ class Schema:
                      tuple((f.name, f.type) for f in layout.fields),
                      tuple((t.name, t.count_field, t.kind) for t in layout.tail),
                      doc=layout.doc, builtin=True)
-        object.__setattr__(schema, "layout", layout)
+        schema._set_layout(layout)
         return schema
 
     @property
@@ -144,7 +153,7 @@ class Schema:
         """The value of field `name` when a frame or a build leaves it out."""
         if name in self.defaults:
             return self.defaults[name]
-        kind = self.layout.field(name).kind
+        kind = self.field_index[name].kind
         return {"int": 0, "instrument_id": _ZERO_ID, "bytes": b"", "ascii": ""}[kind]
 
     def layout_key(self) -> tuple[Any, ...]:
@@ -342,16 +351,15 @@ def _parse_tail(schema: str, spec: Any, builtin: bool) -> Tail:
     return Tail(name, count_field, kind)
 
 
-def _check_count_field(layout: MessageLayout, tail: Tail) -> None:
-    try:
-        count = layout.field(tail.count_field)
-    except KeyError:
-        raise SchemaError(f"{layout.name}.{tail.name}: count field {_show(tail.count_field)} is not a"
-                          " field") from None
+def _check_count_field(schema: Schema, tail: Tail) -> None:
+    count = schema.field_index.get(tail.count_field)
+    if count is None:
+        raise SchemaError(f"{schema.name}.{tail.name}: count field {_show(tail.count_field)} is not"
+                          " a field")
     if count.type not in ("u8", "u16", "u32"):
-        raise SchemaError(f"{layout.name}.{tail.count_field}: a count field is u8, u16 or u32")
-    if tail.name in {f.name for f in layout.fields}:
-        raise SchemaError(f"{layout.name}: tail {tail.name!r} has a field's name")
+        raise SchemaError(f"{schema.name}.{tail.count_field}: a count field is u8, u16 or u32")
+    if tail.name in schema.field_index:
+        raise SchemaError(f"{schema.name}: tail {tail.name!r} has a field's name")
 
 
 def _parse_cache(schema: str, obj: Any) -> CacheRule:
