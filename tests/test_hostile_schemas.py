@@ -190,3 +190,221 @@ def test_registering_a_schema_takes_work_linear_in_its_fields():
 
     small, large = traced_events(register(300)), traced_events(register(1200))
     assert large < 4.5 * small, (small, large)  # quadratic work would be 16 times as much
+
+
+# ------------------------------------------------------------------ the batch learner
+
+def frame_of(registry: ap.Registry, message_type: int, **fields: object) -> bytes:
+    return registry.message_class(message_type)(**fields).to_bytes()
+
+
+def schema_of(message_type: int, version: int = 1, name: str | None = None,
+              fields: list | None = None) -> ap.Schema:
+    return ap.Schema.from_dict({"message_type": message_type, "version": version,
+                                "name": name or f"T{message_type}v{version}",
+                                "fields": fields or [["n", "u8"]]})
+
+
+def test_an_announcement_that_fails_in_any_way_is_a_refusal_at_its_offset():
+    class Failing(ap.Registry):
+        def learn(self, frame: object, verify: bool = True) -> type:
+            raise RuntimeError("out of something")
+
+    trade = ap.Trade(price=7).to_bytes()
+    capture = trade + schema_of(220).announce() + trade
+    result = decode_batch(capture, learn_into=Failing())
+    [refused] = result.refused_schemas
+    assert refused.offset == len(trade)
+    assert "RuntimeError" in refused and "out of something" in refused.reason
+    assert result[ap.MessageType.Trade]["price"].tolist() == [7, 7]
+
+
+def test_refusals_name_the_byte_offset_of_their_announcement():
+    trade = ap.Trade().to_bytes()
+    bad = announcement(spec(doc=["x"]))
+    result = decode_batch(trade + bad + trade + bad)
+    assert [r.offset for r in result.refused_schemas] == [len(trade), 2 * len(trade) + len(bad)]
+    assert all(r.startswith(f"at byte {r.offset}: ") and "doc" in r for r in result.refused_schemas)
+
+
+def test_a_decode_learns_at_most_max_announcements():
+    builder = ap.Registry()
+    schemas = [schema_of(t) for t in range(220, 225)]
+    capture = b"".join(s.announce() + frame_of(builder, s.message_type, n=1)
+                       for s in schemas for _ in [builder.register(s)])
+    result = decode_batch(capture, max_announcements=3)
+    assert result.types == [ap.MessageType.SchemaAnnouncement, 220, 221, 222]
+    assert [r.offset for r in result.refused_schemas] == [
+        capture.index(schemas[3].announce()), capture.index(schemas[4].announce())]
+    assert all("max_announcements" in r for r in result.refused_schemas)
+    assert [e.kind for e in result.errors] == ["unknown_type"] * 2  # the frames of 223, 224
+
+
+def test_the_default_limit_of_announcements_per_decode():
+    schemas = [schema_of(t, v) for t in range(200, 256) for v in range(1, 20)][:1030]
+    result = decode_batch(b"".join(s.announce() for s in schemas))
+    assert sum(len(result.registry.versions(t)) for t in range(200, 256)) == 1024
+    assert len(result.refused_schemas) == 6
+
+
+def test_a_decode_learns_at_most_max_schema_bytes():
+    announcements = [schema_of(t).announce() for t in range(220, 225)]
+    budget = len(announcements[0]) * 2 + len(announcements[0]) // 2
+    result = decode_batch(b"".join(announcements), max_schema_bytes=budget)
+    assert [t for t in range(220, 225) if t in result.registry] == [220, 221]
+    assert len(result.refused_schemas) == 3
+    assert all("max_schema_bytes" in r for r in result.refused_schemas)
+
+
+def test_limits_hold_across_the_chunks_of_iter_batches(tmp_path):
+    from alphapulse_codec.capture.batch import iter_batches
+
+    path = tmp_path / "many.bin"
+    path.write_bytes(b"".join(schema_of(t).announce() for t in range(200, 256)))
+    chunks = list(iter_batches(path, chunk_bytes=4096, max_announcements=10))
+    assert len(chunks) > 1
+    assert sum(len(c.refused_schemas) for c in chunks) == 46
+
+
+@pytest.mark.parametrize("limits", [dict(max_announcements=-1), dict(max_schema_bytes=1.5),
+                                    dict(max_announcements=True)])
+def test_limits_are_checked(limits):
+    with pytest.raises(ValueError, match="must be an int of at least 0"):
+        decode_batch(b"", **limits)
+
+
+# ------------------------------------------------------------------ isolation
+
+A = schema_of(220, name="PriceOnly", fields=[["price", "i64"]])
+B = schema_of(220, name="Pair", fields=[["qty", "u32"], ["side", "u8"], ["_pad", "pad[3]"]])
+
+
+def capture_of(schema: ap.Schema, rows: list[dict]) -> tuple[bytes, list[bytes]]:
+    cls = ap.Registry().register(schema)
+    frames = [cls(**row).to_bytes() for row in rows]
+    return schema.announce() + b"".join(frames), frames
+
+
+def test_each_capture_decodes_by_its_own_announcements_and_leaves_the_default_alone():
+    capture_a, frames_a = capture_of(A, [{"price": -5}, {"price": 9}])
+    capture_b, frames_b = capture_of(B, [{"qty": 3, "side": 1}])
+    result_a, result_b = decode_batch(capture_a), decode_batch(capture_b)
+    assert result_a[220]["price"].tolist() == [-5, 9] and not result_a.errors
+    assert result_b[220]["qty"].tolist() == [3] and result_b[220]["side"].tolist() == [1]
+    assert not result_a.refused_schemas and not result_b.refused_schemas
+    assert 220 not in ap.schemas.default
+    for frame in frames_a + frames_b:
+        with pytest.raises(ap.UnknownMessageTypeError):
+            ap.decode(frame)
+    assert decode_batch(capture_a)[220]["price"].tolist() == [-5, 9]  # and again
+
+
+def test_learn_into_registers_the_announcements_in_the_registry_given():
+    shared = ap.Registry()
+    capture_a, frames_a = capture_of(A, [{"price": 4}])
+    result = decode_batch(capture_a, learn_into=shared)
+    assert result.registry is shared and shared.schema(220) == A
+    assert shared.decode(frames_a[0]).price == 4
+
+
+def test_learn_into_is_the_registry_that_decodes():
+    with pytest.raises(ValueError, match="learn_into"):
+        decode_batch(b"", registry=ap.Registry(), learn_into=ap.Registry())
+    with pytest.raises(ValueError, match="learn_into"):
+        decode_batch(b"", learn=False, learn_into=ap.Registry())
+
+
+def test_nothing_a_capture_defines_outlives_its_result():
+    import gc
+    import weakref
+
+    capture_a, _ = capture_of(A, [{"price": 1}])
+    version_2 = schema_of(220, 2, name="PriceOnly", fields=[["n", "u8"]]).announce()
+    result = decode_batch(capture_a + version_2)  # 220's C rules published twice
+    assert result.registry.versions(220) == [1, 2]
+    learned = weakref.ref(result.registry.message_class(220))
+    overlay = weakref.ref(result.registry)
+    unraisable: list = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        del result
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert learned() is None and overlay() is None
+    assert not unraisable  # the C rules, the replaced ones too, were freed with the overlay
+
+
+def test_an_overlay_starts_with_its_parent_and_changes_apart_from_it():
+    parent = ap.Registry()
+    parent_class = parent.register(A)
+    child = parent.overlay()
+    assert child.schema(220) == A and child.message_class(220) is parent_class
+    assert type(child.decode(parent_class(price=3).to_bytes())) is parent_class
+    child.register(schema_of(221))
+    parent.register(schema_of(222))
+    assert 221 not in parent and 222 not in child
+    assert child._table.count_lookups(221, 1, 3) == 3 and parent._table.count_lookups(221, 1, 3) == 0
+    assert child._table.count_lookups(222, 1, 3) == 0
+    assert child.type_of_name("PriceOnly") == 220
+    with pytest.raises(ap.SchemaError, match="taken by type 220"):
+        child.register(schema_of(223, name="PriceOnly"))
+
+
+def test_a_copied_rule_table_outlives_the_table_it_copied():
+    import gc
+
+    parent = ap.Registry()
+    cls = parent.register(A)
+    child = parent.overlay()
+    frame = cls(price=11).to_bytes()
+    del parent, cls
+    gc.collect()
+    assert child.decode(frame).price == 11
+    assert child._table.count_lookups(ap.MessageType.Trade, 1, 5) == 5
+
+
+# ------------------------------------------------------------------ conflicts
+
+def test_frames_after_a_conflicting_announcement_are_a_schema_conflict_stretch():
+    capture_a, frames_a = capture_of(A, [{"price": 1}, {"price": 2}])
+    capture_b, frames_b = capture_of(B, [{"qty": 3, "side": 1}, {"qty": 4, "side": 2}])
+    trade = ap.Trade(price=99).to_bytes()
+    capture = capture_a + trade + capture_b + trade
+    result = decode_batch(capture)
+    assert result[220]["price"].tolist() == [1, 2]  # read before the conflict, by A
+    [refused] = result.refused_schemas
+    assert refused.offset == capture.index(B.announce()) and "another layout" in refused
+    start = capture.index(frames_b[0])
+    assert result.errors == [(start, 2 * len(frames_b[0]), "schema_conflict")]
+    assert result[ap.MessageType.Trade]["price"].tolist() == [99, 99]
+    assert result.registry.conflicts == {(220, 1)}
+    with pytest.raises(ap.SchemaConflictError, match="version 1 of type 220 at byte 5 was"
+                       " announced with two layouts") as caught:
+        result.registry.decode(frames_a[0])
+    assert isinstance(caught.value, ap.ParseError) and caught.value.field == "version"
+    assert not ap.schemas.default.conflicts
+
+
+def test_a_conflict_covers_the_later_versions_its_schema_reads():
+    capture_a, _ = capture_of(A, [{"price": 1}])
+    later = bytearray(ap.Registry().register(A)(price=5).to_bytes())
+    later[5] = 2  # version 2, read by version 1 (open) as long as 1 is trusted
+    registry = ap.Registry()
+    registry.learn(capture_a[:len(A.announce())])
+    assert registry.decode(_resealed(later)).price == 5
+    with pytest.raises(ap.LayoutConflictError):
+        registry.learn(B.announce())
+    with pytest.raises(ap.SchemaConflictError):
+        registry.decode(_resealed(later))
+
+
+def test_the_same_announcement_twice_is_no_conflict():
+    capture_a, _ = capture_of(A, [{"price": 1}])
+    result = decode_batch(capture_a + capture_a)
+    assert result[220]["price"].tolist() == [1, 1] and not result.errors
+
+
+def _resealed(frame: bytearray) -> bytes:
+    frame[28:32] = ap.crc32(bytes(frame[:28]) + bytes(frame[32:])).to_bytes(4, "little")
+    return bytes(frame)

@@ -32,8 +32,8 @@ from operator import index as operator_index
 
 from .enums import AssetType, MessageType, TLVType, VenueId
 from .errors import (BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError,
-                     LengthMismatchError, TLVError, TruncatedError, UnknownMessageTypeError,
-                     UnknownVersionError)
+                     LengthMismatchError, SchemaConflictError, TLVError, TruncatedError,
+                     UnknownMessageTypeError, UnknownVersionError)
 from .layouts import HEADER, MESSAGES, TLVS
 from .tlv import TLV, tlv_from_wire
 
