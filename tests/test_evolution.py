@@ -137,10 +137,11 @@ def test_batch_decode_learns_the_schemas_a_capture_announces(frames):
     registry = ap.Registry()
     result = decode_batch(_capture(frames), registry=registry)
     assert not result.errors and not result.refused_schemas
-    assert registry.versions(240) == [1, 2]
+    assert result.registry.versions(240) == [1, 2]
+    assert registry.versions(240) == []      # learned for this decode, not into the registry
     assert result.versions(240) == [1, 2]
     rows = result[240]                       # both versions, as the newest, in input order
-    assert rows.dtype == registry.dtype(240, 2)
+    assert rows.dtype == result.registry.dtype(240, 2)
     assert rows["score"].tolist() == [-7, 8, -7]
     assert rows["horizon_s"].tolist() == [60, 30, 60]
     assert rows["header"]["version"].tolist() == [1, 2, 1]
@@ -161,7 +162,10 @@ def test_a_conflicting_announcement_is_reported_and_decoding_goes_on(frames):
     first, second = result.refused_schemas
     assert "Clash is registered there with another layout" in first
     assert "may only append fields" in second
-    assert [e.kind for e in result.errors] == ["length_mismatch"] * 2  # version 1 frames
+    # Clash and V1 both claim version 1: its frames, and the version 2 frames it would read,
+    # are read by neither
+    assert [e.kind for e in result.errors] == ["schema_conflict"] * 2
+    assert 240 not in result
     assert len(result[ap.MessageType.Quote]) == 1
 
 

@@ -272,3 +272,43 @@ def test_a_deeply_nested_announcement_is_refused(registry):
     frame[28:32] = ap.crc32(bytes(frame[32:]), ap.crc32(bytes(frame[:28]))).to_bytes(4, "little")
     with pytest.raises(ap.SchemaError, match="not JSON of a schema"):
         registry.learn(bytes(frame))
+
+
+def test_decoders_find_the_schema_of_every_rule_they_find_while_types_are_registered():
+    schemas = [ap.Schema(message_type=n, version=1, name=f"T{n}", fields=[("a", "u32")])
+               for n in range(200, 256)]
+    builder = ap.Registry()
+    frames = [builder.register(s)(a=s.message_type).to_bytes() for s in schemas]
+    capture = b"".join(frames) * 4
+    failures: list[BaseException] = []
+
+    for _ in range(10):
+        registry = ap.Registry()
+        done = threading.Event()
+
+        def decode_repeatedly() -> None:
+            try:
+                while not done.is_set():
+                    result = decode_batch(capture, registry=registry, learn=False)
+                    assert {e.kind for e in result.errors} <= {"unknown_type"}
+                    for number in result.types:
+                        assert set(result[number]["a"].tolist()) == {number}
+                    for frame in frames[::11]:
+                        try:
+                            message = registry.decode(frame)
+                        except ap.UnknownMessageTypeError:
+                            continue
+                        assert message.a == message.header.message_type
+            except BaseException as error:  # reported below, in the main thread
+                failures.append(error)
+                done.set()
+
+        readers = [threading.Thread(target=decode_repeatedly) for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        for schema in schemas:
+            registry.register(schema)
+        done.set()
+        for reader in readers:
+            reader.join()
+        assert not failures, failures[0]

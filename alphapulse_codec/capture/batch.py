@@ -25,6 +25,10 @@ from ..wire.tlv import TLV
 from . import export
 
 DEFAULT_CHUNK_BYTES = 64 << 20
+# what one decode learns from its input at most: announcements come from whoever wrote the
+# capture, and each one costs a schema, a class and its C rules
+DEFAULT_MAX_ANNOUNCEMENTS = 1024
+DEFAULT_MAX_SCHEMA_BYTES = 1 << 20
 MIN_CHUNK_BYTES = 4096
 
 
@@ -46,11 +50,11 @@ class BatchResult:
     """
 
     def __init__(self, parts: dict[tuple[int, int], tuple[Any, Any, Any, Any]], stretches: Any,
-                 registry: Registry | None = None, refused_schemas: list[str] | None = None
-                 ) -> None:
-        self.registry = registry or default_registry
-        # announcements whose schema could not be registered (malformed, or a conflict)
-        self.refused_schemas: list[str] = refused_schemas or []
+                 registry: Registry | None = None,
+                 refused_schemas: list[RefusedSchema] | None = None) -> None:
+        self.registry = registry or default_registry  # the one that read the rows
+        # announcements whose schema was not registered (malformed, a conflict, over a limit)
+        self.refused_schemas: list[RefusedSchema] = refused_schemas or []
         self._groups: dict[tuple[int, int], _Group] = {}
         for (number, version), (rows, offsets, tails, tail_index) in sorted(parts.items()):
             index = np.frombuffer(tail_index, dtype="<i8").reshape(-1, 3)  # row, start, length
@@ -211,7 +215,7 @@ def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> 
             if name in group.rows.dtype.names:
                 part[name] = group.rows[name]
             elif name in schema.defaults:
-                part[name] = row_value(schema.layout.field(name), schema.defaults[name])
+                part[name] = row_value(schema.field_index[name], schema.defaults[name])
         parts.append(part)
     offsets = np.concatenate([group.offsets for _, group in groups])
     order = np.argsort(offsets, kind="stable")
@@ -234,33 +238,96 @@ def _wanted(types: Iterable[int | str] | None, registry: Registry) -> list[int] 
     return [registry.type_of_name(t) if isinstance(t, str) else int(t) for t in types]
 
 
-class _Learner:
-    """Registers the schemas that announcements in the input carry; keeps the refusals."""
+class RefusedSchema(str):
+    """An announcement that was not learned: reads "at byte N: why"; ``offset`` is N, the
+    announcement frame's offset in the source, and ``reason`` the why."""
 
-    def __init__(self, registry: Registry, verify: bool) -> None:
+    offset: int
+    reason: str
+
+    def __new__(cls, offset: int, reason: str) -> RefusedSchema:
+        refused = super().__new__(cls, f"at byte {offset}: {reason}")
+        refused.offset = offset
+        refused.reason = reason
+        return refused
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return RefusedSchema, (self.offset, self.reason)
+
+
+class _Learner:
+    """Registers the schemas that announcements in the input carry, up to the decode's limits;
+    keeps the refusals."""
+
+    def __init__(self, registry: Registry, verify: bool, max_announcements: int,
+                 max_schema_bytes: int) -> None:
         self.registry = registry
         self.verify = verify  # as the decoder did: the frames come checked as far as asked
-        self.refused: list[str] = []
+        self.announcements_left = max_announcements
+        self.schema_bytes_left = max_schema_bytes
+        self.limits = (max_announcements, max_schema_bytes)
+        self.refused: list[RefusedSchema] = []
 
-    def __call__(self, frame: bytes) -> None:
+    def __call__(self, frame: bytes, offset: int) -> None:
+        reason = self._over_limit(len(frame))
+        if reason is None:
+            self.announcements_left -= 1
+            self.schema_bytes_left -= len(frame)
+            reason = self._learn(frame)
+        if reason is not None:
+            self.refused.append(RefusedSchema(offset, reason))
+
+    def _over_limit(self, size: int) -> str | None:
+        if self.announcements_left == 0:
+            return (f"over the limit of {self.limits[0]} announcements learned per decode"
+                    " (max_announcements)")
+        if size > self.schema_bytes_left:
+            return (f"its {size} bytes would take the announcements learned in this decode over"
+                    f" the limit of {self.limits[1]} bytes (max_schema_bytes)")
+        return None
+
+    def _learn(self, frame: bytes) -> str | None:
         try:
             self.registry.learn(frame, self.verify)
         except SchemaError as error:
-            self.refused.append(str(error))
+            return _bounded(str(error))
+        except Exception as error:  # whatever one announcement does, the decode goes on
+            return _bounded(f"{type(error).__name__} while learning it: {error}")
+        return None
 
-    def take(self) -> list[str]:
+    def take(self) -> list[RefusedSchema]:
         refused, self.refused = self.refused, []
         return refused
 
 
+def _bounded(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_limit(value: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be an int of at least 0, got {value!r}")
+
+
 def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: int | None,
-             registry: Registry | None, learn: bool) -> tuple[BatchDecoder, _Learner]:
-    """A batch decoder that registers the schemas announced in the input, when learning."""
-    learner = _Learner(registry or default_registry, verify)
-    wanted = _wanted(types, learner.registry)
+             registry: Registry | None, learn: bool, learn_into: Registry | None,
+             max_announcements: int, max_schema_bytes: int) -> tuple[BatchDecoder, _Learner]:
+    """A batch decoder and the registry it reads by: with `learn`, `learn_into` or else an
+    overlay of `registry` that lives for this decode, which the announcements of the input
+    register in."""
+    _check_limit(max_announcements, "max_announcements")
+    _check_limit(max_schema_bytes, "max_schema_bytes")
+    if learn_into is not None and (not learn or registry not in (None, learn_into)):
+        raise ValueError("learn_into is the registry that learns and decodes: pass it with"
+                         " learn=True and no other registry=")
+    reader = registry or default_registry
+    if learn:
+        reader = learn_into or reader.overlay()
+    learner = _Learner(reader, verify, max_announcements, max_schema_bytes)
+    wanted = _wanted(types, reader)
     if not learn:
-        return BatchDecoder(verify, wanted, max_frame_size, learner.registry), learner
-    return BatchDecoder(verify, wanted, max_frame_size, learner.registry,
+        return BatchDecoder(verify, wanted, max_frame_size, reader), learner
+    return BatchDecoder(verify, wanted, max_frame_size, reader,
                         MessageType.SchemaAnnouncement, learner), learner
 
 
@@ -297,14 +364,20 @@ def _check_chunk(chunk_bytes: int) -> None:
 
 def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | None = None,
                  max_frame_size: int | None = None, registry: Registry | None = None,
-                 learn: bool = True) -> BatchResult:
+                 learn: bool = True, *, learn_into: Registry | None = None,
+                 max_announcements: int = DEFAULT_MAX_ANNOUNCEMENTS,
+                 max_schema_bytes: int = DEFAULT_MAX_SCHEMA_BYTES) -> BatchResult:
     """Decode every frame of `source` (any buffer, or a path) into arrays per message type.
 
-    `registry` gives the schemas (the default registry when None); with `learn`, the schemas
-    announced by SchemaAnnouncement frames are registered in it as they come, so the frames
-    after an announcement decode by its schema.
+    `registry` gives the schemas (the default registry when None). With `learn`, the schemas
+    announced by SchemaAnnouncement frames are registered as they come, so the frames after
+    an announcement decode by its schema: in a registry of this decode's own, an overlay of
+    `registry` (``result.registry``), or in `learn_into` when given. At most
+    `max_announcements` announcements and `max_schema_bytes` bytes of them are learned; the
+    others are refused, listed in ``result.refused_schemas``.
     """
-    decoder, learner = _decoder(verify, types, max_frame_size, registry, learn)
+    decoder, learner = _decoder(verify, types, max_frame_size, registry, learn, learn_into,
+                                max_announcements, max_schema_bytes)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as stream:
             for _ in _feed_file(decoder, stream, DEFAULT_CHUNK_BYTES):
@@ -317,11 +390,15 @@ def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | 
 def iter_batches(path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                  verify: bool = True, types: Iterable[int | str] | None = None,
                  max_frame_size: int | None = None, registry: Registry | None = None,
-                 learn: bool = True) -> Iterator[BatchResult]:
+                 learn: bool = True, *, learn_into: Registry | None = None,
+                 max_announcements: int = DEFAULT_MAX_ANNOUNCEMENTS,
+                 max_schema_bytes: int = DEFAULT_MAX_SCHEMA_BYTES) -> Iterator[BatchResult]:
     """Decode a capture of any size chunk by chunk: one BatchResult per chunk, in order, in
-    memory bounded by the chunk size. Offsets are from the start of the file."""
+    memory bounded by the chunk size. Offsets are from the start of the file. Learning and
+    its limits are those of decode_batch, over the whole file."""
     _check_chunk(chunk_bytes)
-    decoder, learner = _decoder(verify, types, max_frame_size, registry, learn)
+    decoder, learner = _decoder(verify, types, max_frame_size, registry, learn, learn_into,
+                                max_announcements, max_schema_bytes)
     with open(path, "rb") as stream:
         for _ in _feed_file(decoder, stream, chunk_bytes):
             yield BatchResult(*decoder.take(), learner.registry, learner.take())

@@ -26,7 +26,8 @@ from ..wire import _codec
 from ..wire._codec import (DEFAULT_RULE_TABLE, EXTRA_KINDS, HEADER_BUILDER_FIELDS, MESSAGE_CLASSES,
                      Message, RuleTable, RuntimeMessage, SchemaField)
 from ..wire.enums import MessageType
-from ..wire.errors import SchemaError
+from ..wire.canonical import check_canonical_json
+from ..wire.errors import FieldValueError, LayoutConflictError, SchemaError
 from ..wire.dtypes import layout_dtype
 from ..wire.layouts import HEADER_SIZE, MESSAGES, MessageLayout
 from .schema import CUSTOM_TYPES, Schema
@@ -45,12 +46,28 @@ class Registry:
         self._schemas: dict[int, dict[int, Schema]] = {}
         self._classes: dict[TypeVersion, type[Message]] = {}
         self._dtypes: dict[TypeVersion, np.dtype] = {}  # lives and dies with this registry
+        self._names: dict[str, int] = {}  # casefolded schema name -> its type
+        # (type, version)s announced with two layouts: their frames are read by neither
+        self._conflicts: set[TypeVersion] = set()
         self._transforms: dict[tuple[TypeVersion, TypeVersion], Transform] = {}
         if builtins:
             for message_type, layout in MESSAGES.items():
                 self._add(Schema.from_layout(layout), MESSAGE_CLASSES[message_type])
             for source, target, function in BUILTIN_TRANSFORMS:
                 self._transforms[source, target] = function
+
+    def overlay(self) -> Registry:
+        """A registry that starts with what this one has now (schemas, classes, transforms,
+        conflicts, C rules) and changes apart from it: what it learns stays in it."""
+        with self._lock:
+            child = Registry(builtins=False, _table=self._table.copy())
+            child._schemas = dict(self._schemas)  # a type's versions dict is replaced, not changed
+            child._classes = dict(self._classes)
+            child._dtypes = dict(self._dtypes)
+            child._names = dict(self._names)
+            child._transforms = dict(self._transforms)
+            child._conflicts = set(self._conflicts)
+        return child
 
     # ---------------------------------------------------------------- registering
 
@@ -68,8 +85,13 @@ class Registry:
                 raise SchemaError(f"{where}: a built-in schema has this type and version; pass"
                                   " override=True to replace it")
             if existing is not None and not existing.builtin:
-                raise SchemaError(f"{where}: {existing.name} is registered there with another"
-                                  " layout; a new layout needs a new version")
+                raise LayoutConflictError(f"{where}: {existing.name} is registered there with"
+                                          " another layout; a new layout needs a new version")
+            owner = self._names.get(schema.name.casefold(), schema.message_type)
+            if owner != schema.message_type:
+                # exports name their files and .npz keys by type name
+                raise SchemaError(f"{where}: name {schema.name!r} is taken by type {owner}"
+                                  f" ({self.type_name(owner)}): expected a name of its own")
             if schema.message_type not in CUSTOM_TYPES and not override:
                 raise SchemaError(f"{where}: types outside 200-255 belong to the built-in"
                                   " protocol; pass override=True to register one anyway")
@@ -100,11 +122,33 @@ class Registry:
         versions[schema.version] = schema
         classes = {v: self._classes.get((schema.message_type, v)) for v in versions}
         classes[schema.version] = cls
-        self._table.publish(schema.message_type, _type_rules(versions), classes)
+        # recorded before the C rule is published: a decoder on another thread that finds the
+        # rule then finds the schema and the class too
         self._classes[schema.message_type, schema.version] = cls
         self._schemas[schema.message_type] = versions
+        self._names[schema.name.casefold()] = schema.message_type
         self._dtypes.pop((schema.message_type, schema.version), None)
+        self._publish(schema.message_type, classes)
         return cls
+
+    def _publish(self, message_type: int, classes: dict[int, type[Message]]) -> None:
+        conflicts = {v for t, v in self._conflicts if t == message_type}
+        self._table.publish(message_type, _type_rules(self._schemas[message_type], conflicts),
+                            classes)
+
+    def _mark_conflict(self, message_type: int, version: int) -> None:
+        """Read frames of (type, version) by no schema from now on: two layouts were
+        announced for it, and nothing tells which of them a frame was written by."""
+        with self._lock:
+            self._conflicts.add((message_type, version))
+            versions = self._schemas[message_type]
+            self._publish(message_type, {v: self._classes[message_type, v] for v in versions})
+
+    @property
+    def conflicts(self) -> frozenset[TypeVersion]:
+        """The (type, version)s announced with two layouts, whose frames this registry refuses
+        (SchemaConflictError; a schema_conflict stretch in batch decode)."""
+        return frozenset(self._conflicts)
 
     def register_transform(self, source: TypeVersion, target: TypeVersion,
                            function: Transform) -> None:
@@ -243,19 +287,31 @@ class Registry:
     # ---------------------------------------------------------------- schemas as data
 
     def learn(self, frame: Any, verify: bool = True) -> type[Message]:
-        """Register the schema a SchemaAnnouncement frame (or message) carries."""
+        """Register the schema a SchemaAnnouncement frame (or message) carries.
+
+        An announcement of another layout for a registered (type, version) raises
+        LayoutConflictError, and from then on this registry reads that version's frames by
+        neither layout."""
         announcement = frame if isinstance(frame, Message) else self.decode(frame, verify)
         if announcement.header.message_type != MessageType.SchemaAnnouncement:
             raise SchemaError(f"{type(announcement).__name__} is not a SchemaAnnouncement")
         try:
-            schema = Schema.from_dict(json.loads(announcement.spec))
-        except (json.JSONDecodeError, RecursionError) as error:
+            # canonical text only: the JSON of a decoded announcement must encode back
+            check_canonical_json(announcement.spec, "spec")
+        except FieldValueError as error:
             raise SchemaError(f"SchemaAnnouncement spec is not JSON of a schema: {error}") from None
+        obj = json.loads(announcement.spec)
+        schema = Schema.from_dict(obj)
         if (schema.message_type, schema.version, schema.extends or 0) != (
                 announcement.schema_type, announcement.schema_version, announcement.extends_version):
             raise SchemaError("SchemaAnnouncement: schema_type, schema_version and"
                               " extends_version disagree with its spec")
-        return self.register(schema)
+        try:
+            return self.register(schema)
+        except LayoutConflictError:
+            # the frames of this (type, version) may have been written by either layout
+            self._mark_conflict(schema.message_type, schema.version)
+            raise
 
     def load(self, path: str | os.PathLike[str]) -> list[type[Message]]:
         """Register the schemas of a JSON or YAML file (a list of schema objects, or an object
@@ -321,31 +377,32 @@ def on_one_line(registry: Registry, a: Schema, b: Schema) -> bool:
     return high.version == low.version
 
 
-def _type_rules(versions: dict[int, Schema]) -> dict[int, tuple[Any, ...]]:
-    """The C rule of every frame version a type's schemas read."""
+def _type_rules(versions: dict[int, Schema], conflicts: set[int]) -> dict[int, tuple[Any, ...]]:
+    """The C rule of every frame version a type's schemas read: its own schema's, else that
+    of the newest earlier open schema (which leaves the bytes after its body unseen). A rule
+    read through a version in `conflicts` refuses its frames."""
     rules = {}
+    unseen = None  # the rule of the newest open schema so far, for the versions after it
     for version in range(1, 256):
-        if version in versions:
-            read_as = version
-        else:
-            readers = [v for v, s in versions.items() if v < version and s.open]
-            if not readers:
-                continue
-            read_as = max(readers)
-        schema = versions[read_as]
-        layout = schema.layout
-        if read_as != version:
-            extra = EXTRA_KINDS["unseen"]
-        elif layout.carries_tlv:
-            extra = EXTRA_KINDS["tlv"]
-        else:
-            extra = EXTRA_KINDS["none"]
-        tails = tuple((layout.field(t.count_field).offset, layout.field(t.count_field).size,
-                       t.element_size) for t in layout.tail)
-        position = (layout.field(layout.tlv_position_fields[0]).offset
-                    if layout.tlv_position_fields else -1)
-        rules[version] = (read_as, layout.body_size, extra, tails, position)
+        schema = versions.get(version)
+        if schema is not None:
+            extra = EXTRA_KINDS["tlv" if schema.layout.carries_tlv else "none"]
+            rules[version] = _rule(schema, extra, version in conflicts)
+            if schema.open:
+                unseen = _rule(schema, EXTRA_KINDS["unseen"], version in conflicts)
+        elif unseen is not None:
+            rules[version] = unseen
     return rules
+
+
+def _rule(schema: Schema, extra: int, conflict: bool) -> tuple[Any, ...]:
+    """The C rule of frames that `schema` reads: (read_as, body_size, extra, tails,
+    tlv_position_field, conflict)."""
+    layout, index = schema.layout, schema.field_index
+    tails = tuple((index[t.count_field].offset, index[t.count_field].size, t.element_size)
+                  for t in layout.tail)
+    position = index[layout.tlv_position_fields[0]].offset if layout.tlv_position_fields else -1
+    return (schema.version, schema.body_size, extra, tails, position, conflict)
 
 
 def _field_kind(field: Any) -> str:
@@ -359,12 +416,12 @@ def _field_kind(field: Any) -> str:
 def _message_class(schema: Schema) -> type[Message]:
     """A message class for a run-time schema: a SchemaField descriptor per field."""
     layout = schema.layout
-    body_end = HEADER_SIZE + layout.body_size
+    body_end = HEADER_SIZE + schema.body_size
     derived = layout.derived_fields
     namespace: dict[str, Any] = {
         "__doc__": f"{schema.doc or schema.name}\n\nRun-time schema: message type"
                    f" {schema.message_type}, version {schema.version}, fixed body of"
-                   f" {layout.body_size} bytes.",
+                   f" {schema.body_size} bytes.",
         "__module__": __name__,
         "__qualname__": schema.name,
         "schema": schema, "layout": layout, "message_type": schema.message_type,
@@ -378,7 +435,7 @@ def _message_class(schema: Schema) -> type[Message]:
         if f.name not in derived:
             writable.append(descriptor)
     for t in layout.tail:
-        count = layout.field(t.count_field)
+        count = schema.field_index[t.count_field]
         counts.append((HEADER_SIZE + count.offset, count.size))
         descriptor = SchemaField(t.name, body_end, 0, f"{t.kind}_tail",
                                  "" if t.kind == "utf8" else b"", f"{layout.name}.{t.name}",

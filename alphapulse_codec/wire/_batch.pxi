@@ -323,8 +323,9 @@ cdef class BatchDecoder:
         """Decode `buffer`, which starts at byte `base` of the source; returns how many bytes
         were consumed (less than its length only when not final: a frame cut by the end).
 
-        Each good frame of `watch_type` is handed to `on_watched` (as bytes) before the frames
-        after it are decoded, so that it can change what they decode as (a schema announcement).
+        Each good frame of `watch_type` is handed to `on_watched` (as bytes, with its offset in
+        the source) before the frames after it are decoded, so that it can change what they
+        decode as (a schema announcement).
         """
         cdef Py_buffer view
         cdef int failed = 0
@@ -342,7 +343,8 @@ cdef class BatchDecoder:
                 if failed or not self.state.paused:
                     break
                 self._on_watched(PyBytes_FromStringAndSize(<const char*>data + frame_start,
-                                                           done - frame_start))
+                                                           done - frame_start),
+                                 base + frame_start)
         finally:
             PyBuffer_Release(&view)
         if failed:

@@ -33,8 +33,8 @@ from operator import index as operator_index
 from .canonical import check_canonical_json
 from .enums import AssetType, MessageType, TLVType, VenueId
 from .errors import (BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError,
-                     LengthMismatchError, TLVError, TruncatedError, UnknownMessageTypeError,
-                     UnknownVersionError)
+                     LengthMismatchError, SchemaConflictError, TLVError, TruncatedError,
+                     UnknownMessageTypeError, UnknownVersionError)
 from .layouts import HEADER, MESSAGES, TLVS
 from .tlv import TLV, tlv_from_wire
 

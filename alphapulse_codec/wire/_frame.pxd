@@ -83,6 +83,8 @@ cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ss
         if ap_load_entry(&rules.types[header.message_type]) is NULL:
             return _fail(p, ST_UNKNOWN_TYPE, base + 4, 0, header.message_type)
         return _fail(p, ST_UNKNOWN_VERSION, base + 5, header.message_type, header.version)
+    if rule.conflict:
+        return _fail(p, ST_SCHEMA_CONFLICT, base + 5, header.message_type, header.version)
     if total > <uint64_t>available:
         return _fail(p, ST_TRUNCATED, base + available, total, available)
     if verify:

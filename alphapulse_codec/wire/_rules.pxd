@@ -23,6 +23,8 @@ cdef struct TypeRule:
     uint8_t read_as                  # the version whose schema reads it
     uint8_t extra                    # an Extra
     uint8_t tail_count               # variable tail segments after the body (0 to 2)
+    uint8_t conflict                 # two layouts were announced for this (type, version):
+                                     # its frames are refused, read by neither
     uint16_t tail_count_offset[2]    # body offset of each segment's count field
     uint8_t tail_count_width[2]      # that field's width in bytes
     uint16_t tail_element_size[2]    # bytes per counted element

@@ -14,6 +14,7 @@ cdef enum Status:
     ST_TLV_OVERRUN
     ST_TLV_LENGTH
     ST_TLV_POSITION
+    ST_SCHEMA_CONFLICT
 
 
 cdef struct Problem:

@@ -8,6 +8,7 @@ STATUS_KINDS = {
     ST_CHECKSUM: "checksum_mismatch", ST_SHORT_BODY: "length_mismatch",
     ST_TAIL_MISMATCH: "length_mismatch", ST_TRAILING: "length_mismatch",
     ST_TLV_OVERRUN: "bad_tlv", ST_TLV_LENGTH: "bad_tlv", ST_TLV_POSITION: "bad_tlv",
+    ST_SCHEMA_CONFLICT: "schema_conflict",
 }
 
 
@@ -74,6 +75,11 @@ cdef object problem_error(const Problem* p):
             f"tlv_offset/tlv_length at byte {at} say {p.expected >> 16}/{p.expected & 0xFFFF},"
             f" the frame's TLV area is {p.actual >> 16}/{p.actual & 0xFFFF}",
             offset=at, frame_offset=frame, field="tlv_offset")
+    if p.status == ST_SCHEMA_CONFLICT:
+        return SchemaConflictError(
+            f"version {p.actual} of {_type_name(p.expected)} at byte {at} was announced with two"
+            f" layouts: the registry reads neither ({where})", offset=at, frame_offset=frame,
+            field="version")
     raise SystemError(f"status {p.status} has no exception")
 
 

@@ -57,6 +57,10 @@ class TLVError(ParseError):
     """A TLV extension runs past the end of its area, or has the wrong length for its type."""
 
 
+class SchemaConflictError(ParseError):
+    """Two layouts were announced for the frame's (type, version): it is read by neither."""
+
+
 class FieldValueError(ParseError):
     """A value given to build a frame does not fit its field (range, length, ID rules)."""
 
@@ -65,8 +69,12 @@ class SchemaError(ValueError):
     """A schema is malformed, or cannot be registered (a conflict, an evolution rule broken)."""
 
 
+class LayoutConflictError(SchemaError):
+    """Another layout is registered for the schema's (type, version)."""
+
+
 __all__ = [
     "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
-    "FieldValueError", "SchemaError",
+    "SchemaConflictError", "FieldValueError", "SchemaError", "LayoutConflictError",
 ]
