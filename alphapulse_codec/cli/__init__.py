@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", help="print the version and exit",
                         version=f"alphapulse_codec {version('alphapulse_codec')}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="alphapulse COMMAND --help tells more")
     for group in COMMAND_GROUPS:
         group.add_commands(commands)
     return parser

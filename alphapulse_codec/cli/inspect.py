@@ -66,6 +66,8 @@ def _summary(message: Message) -> tuple[str, str]:
         value = getattr(message, name)
         if isinstance(value, bytes):
             value = "0x" + value[:8].hex() + ("..." if len(value) > 8 else "")
+        elif isinstance(value, str) and not value.isprintable():
+            value = repr(value)  # a control character would break the row, or drive a terminal
         values.append(f"{name}={value}")
     return _instrument_text(getattr(message, instrument)) if instrument else "-", " ".join(values)
 
