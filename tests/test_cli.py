@@ -117,8 +117,8 @@ def test_a_truncated_capture(capsys, tmp_path, vector_bytes):
     capture = tmp_path / "cut.bin"
     capture.write_bytes(vector_bytes[:-10])
     code, out, err = run(capsys, "inspect", str(capture))
-    assert code == 1 and err == f"alphapulse: bad stretch: 94 bytes at byte {len(vector_bytes) - 104}, truncated\n"
-    assert out.splitlines()[-1] == f"bad stretch: 94 bytes at byte {len(vector_bytes) - 104}, truncated"
+    stretch = f"bad stretch: 94 bytes at byte {len(vector_bytes) - 104}, truncated"  # the last frame
+    assert code == 1 and err == f"alphapulse: {stretch}\n" and out.splitlines()[-1] == stretch
 
 
 @pytest.mark.parametrize("line, message", [
@@ -231,19 +231,19 @@ def test_types_take_run_time_schema_names(capsys, tmp_path):
     ["inspect", str(VECTORS), "--limit", "0"],
     ["inspect", str(VECTORS), "--limit", "-1"],
     ["inspect", str(VECTORS), "--limit", "many"],
-    ["generate", "--frames", "-5", "-o", "/tmp/never.bin"],
-    ["generate", "--frames", "0", "-o", "/tmp/never.bin"],
-    ["demo", "--frames", "0", "-o", "/tmp/never.bin"],
+    ["generate", "--frames", "-5", "-o", "OUT.bin"],
+    ["generate", "--frames", "0", "-o", "OUT.bin"],
+    ["demo", "--frames", "0", "-o", "OUT.bin"],
     ["decode", str(VECTORS), "--max-frame-size", "0"],
     ["decode", str(VECTORS), "--chunk-bytes", "100"],
-    ["decode", str(VECTORS), "-o", "/tmp/never.jsonl", "--to", "/tmp/never.npz"],
+    ["decode", str(VECTORS), "-o", "OUT.jsonl", "--to", "OUT.npz"],
     ["decode"],
     ["stats", str(VECTORS), "--no-such-option"],
 ])
-def test_bad_arguments_exit_2_without_a_traceback(argv):
-    result = cli(*argv)
+def test_bad_arguments_exit_2_without_a_traceback(tmp_path, argv):
+    result = cli(*[a.replace("OUT", str(tmp_path / "out")) for a in argv])
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert not Path("/tmp/never.bin").exists() and not Path("/tmp/never.jsonl").exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_contradictory_outputs_are_named(capsys):

@@ -78,7 +78,7 @@ class MessageStream:
         self.position = 0
         self.refused_schemas: list[str] = []
         self._source = source
-        self._options = {"verify": verify, "max_frame_size": max_frame_size,
+        self._options: dict[str, Any] = {"verify": verify, "max_frame_size": max_frame_size,
                          "registry": self.registry}
         self._wanted = None if types is None else {
             self.registry.type_of_name(t) if isinstance(t, str) else int(t) for t in types}

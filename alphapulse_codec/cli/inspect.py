@@ -45,7 +45,8 @@ def _plan(message: Message) -> tuple[str | None, list[str]]:
     first three others (the same for every message of a type, so found once per type)."""
     cls = type(message)
     if cls not in _PLANS:
-        instrument, others = None, []
+        instrument: str | None = None
+        others: list[str] = []
         for name, value in message.fields().items():
             if isinstance(value, InstrumentId):
                 instrument = instrument or name
