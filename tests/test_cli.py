@@ -1,7 +1,9 @@
 """The command line: every subcommand, and one-line errors with the right exit code."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,10 +83,11 @@ def test_batch_decode_reports_bad_stretches_and_keeps_the_rest(capsys, tmp_path,
     capture = tmp_path / "damaged.bin"
     capture.write_bytes(vector_bytes[:447] + b"noise" + vector_bytes[447:])  # between frames
     code, _, err = run(capsys, "decode", str(capture), "--to", str(tmp_path / "out.jsonl"))
-    assert code == 1 and "1 bad stretch(es)" in err and "byte 447: 5 bytes" in err
+    assert code == 1 and "alphapulse: bad stretch: 5 bytes at byte 447, bad_magic\n" in err
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 600
-    code, out, _ = run(capsys, "stats", str(capture))
-    assert code == 1 and "byte 447: 5 bytes, bad_magic" in out
+    code, out, err = run(capsys, "stats", str(capture))
+    assert code == 1 and err == "alphapulse: bad stretch: 5 bytes at byte 447, bad_magic\n"
+    assert "600 frames" in out
 
 
 @pytest.mark.parametrize("argv, code, message", [
@@ -93,7 +96,7 @@ def test_batch_decode_reports_bad_stretches_and_keeps_the_rest(capsys, tmp_path,
     (["inspect", "/no/such/capture"], 2, "cannot read"),
     (["encode", "--from-jsonl", "/no/such.jsonl", "-o", "/tmp/x.bin"], 2, "cannot read"),
     (["decode", str(VECTORS), "--to", "/tmp/out.xls"], 1, "unknown export format"),
-    (["decode", str(VECTORS), "--to", "/tmp/o.npz", "--types", "Trad"], 1, "unknown message type 'Trad'"),
+    (["decode", str(VECTORS), "--to", "/tmp/o.npz", "--types", "Trad"], 2, "unknown message type 'Trad'"),
 ])
 def test_unreadable_input_and_bad_arguments(capsys, argv, code, message):
     got, _, err = run(capsys, *argv)
@@ -106,16 +109,16 @@ def test_a_flipped_byte_is_reported_with_its_offset(capsys, tmp_path, vector_byt
     damaged[300] ^= 0xFF  # inside the third frame, which starts at byte 271
     capture.write_bytes(bytes(damaged))
     code, out, err = run(capsys, "decode", str(capture))
-    assert code == 1 and len(out.splitlines()) == 2  # the frames before it are still written
-    line = one_line_error(err)
-    assert "checksum mismatch in frame at byte 271" in line and "byte 299" in line
+    assert code == 1 and len(out.splitlines()) == 599  # every frame but that one
+    assert err == "alphapulse: bad stretch: 112 bytes at byte 271, checksum_mismatch\n"
 
 
 def test_a_truncated_capture(capsys, tmp_path, vector_bytes):
     capture = tmp_path / "cut.bin"
     capture.write_bytes(vector_bytes[:-10])
-    code, _, err = run(capsys, "inspect", str(capture))
-    assert code == 1 and "truncated" in one_line_error(err)
+    code, out, err = run(capsys, "inspect", str(capture))
+    stretch = f"bad stretch: 94 bytes at byte {len(vector_bytes) - 104}, truncated"  # the last frame
+    assert code == 1 and err == f"alphapulse: {stretch}\n" and out.splitlines()[-1] == stretch
 
 
 TRADE_LINE = ('{"type": "Trade", "header": {"sequence": 1, "timestamp": 2, "source": 3},'
@@ -144,7 +147,7 @@ def test_as_a_process_there_is_no_traceback(tmp_path, vector_bytes):
     result = subprocess.run([sys.executable, "-m", "alphapulse_codec", "decode", str(capture)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("alphapulse: error: bad magic at byte 0")
+    assert result.stderr == "alphapulse: bad stretch: 40 bytes at byte 0, bad_magic\n"
     ok = subprocess.run([sys.executable, "-m", "alphapulse_codec", "decode", str(VECTORS)],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 600
@@ -185,3 +188,155 @@ def test_the_commands_never_change_the_default_registry(capsys, tmp_path):
                  ["decode", str(capture), "--to", str(tmp_path / "o.npz")]):
         assert run(capsys, *argv)[0] == 0
     assert 233 not in ap.schemas.default
+
+
+def cli(*argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "alphapulse_codec", *argv], input=stdin,
+                          capture_output=True, text=stdin is None)
+
+
+def decoded_types(out: str) -> set[str]:
+    return {json.loads(line)["type"] for line in out.splitlines()}
+
+
+@pytest.mark.parametrize("types", [["--types", "Trade,Quote"], ["--types", "trade", "--types", "QUOTE"],
+                                   ["--types", "Trade, quote"],
+                                   ["--types", f"{int(ap.MessageType.Trade)},quote"]])
+def test_jsonl_decode_honours_types_in_any_case_comma_separated_or_repeated(capsys, types):
+    code, out, _ = run(capsys, "decode", str(VECTORS), *types)
+    assert code == 0 and decoded_types(out) == {"Trade", "Quote"}
+
+
+def test_types_before_the_capture_leave_the_capture_alone():
+    result = cli("decode", "--types", "Trade", "Quote", str(VECTORS))
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+    result = cli("decode", "--types", "Trade", str(VECTORS))
+    assert result.returncode == 0 and decoded_types(result.stdout) == {"Trade"}
+
+
+@pytest.mark.parametrize("command", [["decode"], ["decode", "--to", "/tmp/never.npz"], ["inspect"],
+                                     ["stats"]])
+def test_an_unknown_type_name_exits_2_and_suggests(command):
+    result = cli(*command, str(VECTORS), "--types", "Trad")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = one_line_error(result.stderr)
+    assert "unknown message type 'Trad' (did you mean Trade?)" in line and "Quote" in line
+
+
+def test_types_take_run_time_schema_names(capsys, tmp_path):
+    schema = ap.Schema(message_type=234, version=1, name="Tick", fields=[("x", "u32")])
+    registry = ap.Registry()
+    capture = tmp_path / "ticks.bin"
+    capture.write_bytes(registry.register(schema)(x=1).to_bytes() + ap.Trade(price=2).to_bytes())
+    schemas = tmp_path / "schemas.json"
+    registry.save(schemas)
+    code, out, _ = run(capsys, "decode", str(capture), "--schemas", str(schemas), "--types", "tick")
+    assert code == 0 and decoded_types(out) == {"Tick"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", str(VECTORS), "--limit", "0"],
+    ["inspect", str(VECTORS), "--limit", "-1"],
+    ["inspect", str(VECTORS), "--limit", "many"],
+    ["generate", "--frames", "-5", "-o", "OUT.bin"],
+    ["generate", "--frames", "0", "-o", "OUT.bin"],
+    ["demo", "--frames", "0", "-o", "OUT.bin"],
+    ["decode", str(VECTORS), "--max-frame-size", "0"],
+    ["decode", str(VECTORS), "--chunk-bytes", "100"],
+    ["decode", str(VECTORS), "-o", "OUT.jsonl", "--to", "OUT.npz"],
+    ["decode"],
+    ["stats", str(VECTORS), "--no-such-option"],
+])
+def test_bad_arguments_exit_2_without_a_traceback(tmp_path, argv):
+    result = cli(*[a.replace("OUT", str(tmp_path / "out")) for a in argv])
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_contradictory_outputs_are_named(capsys):
+    code, _, err = run(capsys, "decode", str(VECTORS), "-o", "a.jsonl", "--to", "b.npz")
+    assert code == 2 and "-o and --to both name an output" in one_line_error(err)
+
+
+@pytest.mark.parametrize("limit", [1, 5])
+def test_inspect_limit_prints_that_many_frames(capsys, limit):
+    code, out, _ = run(capsys, "inspect", str(VECTORS), "--limit", str(limit))
+    assert code == 0 and len(out.splitlines()) == 1 + limit
+
+
+def _fail_after(module, name, monkeypatch):
+    """Make `module.name` write part of its output, then fail."""
+    real = getattr(module, name)
+
+    def failing(*args, **kwargs):
+        real(*args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, name, failing)
+
+
+def test_a_failed_encode_leaves_no_file_and_an_existing_one_untouched(capsys, tmp_path):
+    source = tmp_path / "frames.jsonl"
+    source.write_text((DATA / "peer-v1.jsonl").read_text() + "{not json\n")
+    fresh, existing = tmp_path / "fresh.bin", tmp_path / "existing.bin"
+    existing.write_bytes(b"keep me")
+    for out in (fresh, existing):
+        code, _, _ = run(capsys, "encode", "--from-jsonl", str(source), "-o", str(out))
+        assert code == 1
+    assert not fresh.exists() and existing.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.bin", "frames.jsonl"]
+
+
+def test_failed_outputs_leave_nothing_half_written(capsys, tmp_path, monkeypatch):
+    from alphapulse_codec.capture import export
+    from alphapulse_codec.cli import samples
+
+    _fail_after(export, "_write_csv", monkeypatch)
+    _fail_after(samples, "write_capture", monkeypatch)
+    existing = tmp_path / "out.Trade.csv"
+    existing.write_text("keep me")
+    for argv in (["decode", str(VECTORS), "--to", str(tmp_path / "out.csv")],
+                 ["generate", "--frames", "100", "-o", str(tmp_path / "gen.bin")]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "No space left on device" in one_line_error(err)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.Trade.csv"]
+    assert existing.read_text() == "keep me"
+
+
+def test_outputs_get_the_usual_permissions(capsys, tmp_path):
+    out = tmp_path / "out.jsonl"
+    assert run(capsys, "decode", str(VECTORS), "-o", str(out))[0] == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask and len(out.read_text().splitlines()) == 600
+
+
+def test_an_output_in_a_missing_directory_is_one_line(capsys):
+    code, _, err = run(capsys, "decode", str(VECTORS), "-o", "/no/such/dir/out.jsonl")
+    assert code == 2 and "cannot write /no/such/dir/out.jsonl" in one_line_error(err)
+
+
+def _commands():
+    from alphapulse_codec.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, commands.choices
+
+
+def test_help_has_descriptions_examples_and_help_for_every_option():
+    parser, commands = _commands()
+    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo"}
+    for name, command in [("alphapulse", parser), *commands.items()]:
+        text = command.format_help()
+        assert "`" not in text, name
+        assert "examples:\n  alphapulse " in text, name
+        assert command.description, name
+        for action in command._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+
+
+def test_help_as_a_process():
+    result = cli("decode", "--help")
+    assert result.returncode == 0 and "examples:" in result.stdout and "`" not in result.stdout
+    assert "--types TYPES" in result.stdout and "- for stdin" in result.stdout

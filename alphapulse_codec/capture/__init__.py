@@ -1,8 +1,10 @@
 """Captures: files of frames back to back, batch-decoded into numpy rows in the nogil loop
-(decode_batch, iter_batches), sealed back (encode_batch), exported (Parquet, Arrow, CSV, .npz,
-JSON lines) and summarised (capture_stats). Stands on schemas and the wire core."""
+(decode_batch, iter_batches), read one message at a time with the same recovery
+(iter_messages), sealed back (encode_batch), exported (Parquet, Arrow, CSV, .npz, JSON lines)
+and summarised (capture_stats). Stands on schemas and the wire core."""
 from .batch import BadStretch, BatchResult, RefusedSchema, decode_batch, encode_batch, iter_batches
 from .stats import CaptureStats, capture_stats
+from .stream import MessageStream, iter_messages
 
 __all__ = ["BadStretch", "BatchResult", "RefusedSchema", "decode_batch", "encode_batch",
-           "iter_batches", "CaptureStats", "capture_stats"]
+           "iter_batches", "CaptureStats", "capture_stats", "MessageStream", "iter_messages"]

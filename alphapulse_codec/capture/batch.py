@@ -9,6 +9,7 @@ resynchronises on the next frame whose checks pass (its checksum included, when 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
@@ -309,6 +310,17 @@ def _check_limit(value: int, what: str) -> None:
         raise ValueError(f"{what} must be an int of at least 0, got {value!r}")
 
 
+def reading_registry(registry: Registry | None, learn: bool,
+                     learn_into: Registry | None) -> Registry:
+    """The registry a decode reads by: `registry` (the default when None) when it does not
+    learn; else `learn_into`, or an overlay of `registry` that lives as long as the decode."""
+    if learn_into is not None and (not learn or registry not in (None, learn_into)):
+        raise ValueError("learn_into is the registry that learns and decodes: pass it with"
+                         " learn=True and no other registry=")
+    reader = registry or default_registry
+    return (learn_into or reader.overlay()) if learn else reader
+
+
 def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: int | None,
              registry: Registry | None, learn: bool, learn_into: Registry | None,
              max_announcements: int, max_schema_bytes: int) -> tuple[BatchDecoder, _Learner]:
@@ -317,12 +329,7 @@ def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: in
     register in."""
     _check_limit(max_announcements, "max_announcements")
     _check_limit(max_schema_bytes, "max_schema_bytes")
-    if learn_into is not None and (not learn or registry not in (None, learn_into)):
-        raise ValueError("learn_into is the registry that learns and decodes: pass it with"
-                         " learn=True and no other registry=")
-    reader = registry or default_registry
-    if learn:
-        reader = learn_into or reader.overlay()
+    reader = reading_registry(registry, learn, learn_into)
     learner = _Learner(reader, verify, max_announcements, max_schema_bytes)
     wanted = _wanted(types, reader)
     if not learn:
@@ -387,21 +394,32 @@ def decode_batch(source: Any, verify: bool = True, types: Iterable[int | str] | 
     return BatchResult(*decoder.take(), learner.registry, learner.take())
 
 
-def iter_batches(path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+def iter_batches(source: str | os.PathLike[str] | IO[bytes], chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                  verify: bool = True, types: Iterable[int | str] | None = None,
                  max_frame_size: int | None = None, registry: Registry | None = None,
                  learn: bool = True, *, learn_into: Registry | None = None,
                  max_announcements: int = DEFAULT_MAX_ANNOUNCEMENTS,
                  max_schema_bytes: int = DEFAULT_MAX_SCHEMA_BYTES) -> Iterator[BatchResult]:
     """Decode a capture of any size chunk by chunk: one BatchResult per chunk, in order, in
-    memory bounded by the chunk size. Offsets are from the start of the file. Learning and
-    its limits are those of decode_batch, over the whole file."""
+    memory bounded by the chunk size. `source` is a path or a binary stream (stdin, a pipe).
+    Offsets are from the start of the capture. Learning and its limits are those of
+    decode_batch, over the whole capture."""
     _check_chunk(chunk_bytes)
     decoder, learner = _decoder(verify, types, max_frame_size, registry, learn, learn_into,
                                 max_announcements, max_schema_bytes)
-    with open(path, "rb") as stream:
+    with _opened(source) as stream:
         for _ in _feed_file(decoder, stream, chunk_bytes):
             yield BatchResult(*decoder.take(), learner.registry, learner.take())
+
+
+@contextmanager
+def _opened(source: str | os.PathLike[str] | IO[bytes]) -> Iterator[IO[bytes]]:
+    """A path opened for reading, or a stream as it is (left open: it is the caller's)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as stream:
+            yield stream
+    else:
+        yield source
 
 
 def encode_batch(rows: np.ndarray, message_type: int | None = None,

@@ -1,13 +1,5 @@
 """The ``alphapulse`` command line, one module per command group.
 
-    alphapulse decode CAPTURE --format jsonl [-o OUT]        one JSON object per frame
-    alphapulse decode CAPTURE --to OUT.parquet|.arrow|.csv|.npz|.jsonl [--types T ...]
-    alphapulse encode --from-jsonl FRAMES.jsonl -o CAPTURE
-    alphapulse inspect CAPTURE [--hex] [--limit N]
-    alphapulse stats CAPTURE
-    alphapulse generate --frames N -o CAPTURE
-    alphapulse demo [-o CAPTURE]
-
 Exit codes: 0 clean, 1 bad frames or bad content found (what could be decoded still is),
 2 the input cannot be read or the arguments are wrong. Errors are one line on stderr.
 """
@@ -26,10 +18,33 @@ from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
 COMMAND_GROUPS = (frames, inspect, capture, samples, demo)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alphapulse", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"alphapulse_codec {version('alphapulse_codec')}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+DESCRIPTION = """\
+Decode, encode, inspect and summarise captures of AlphaPulse frames (files of frames back to
+back). Every command that reads a capture reads - as stdin, in bounded memory, skips bad
+stretches of bytes (reported on stderr) and shows its progress on stderr when it is a
+terminal.
+
+exit codes: 0 clean; 1 bad frames or content found (what could be decoded still is);
+2 a file cannot be read or written, or the arguments are wrong."""
+
+EXAMPLES = """\
+examples:
+  alphapulse generate --frames 200000 -o session.bin
+  alphapulse inspect session.bin --limit 20
+  alphapulse decode session.bin --types Trade,Quote > frames.jsonl
+  alphapulse decode session.bin --to session.parquet
+  alphapulse stats session.bin
+  alphapulse COMMAND --help
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alphapulse", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", help="print the version and exit",
+                        version=f"alphapulse_codec {version('alphapulse_codec')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="alphapulse COMMAND --help tells more")
     for group in COMMAND_GROUPS:
         group.add_commands(commands)
     return parser
@@ -42,7 +57,7 @@ def _report(error: BaseException | str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = _parser().parse_args(argv)
+    options = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = options.run
     try:
         return run(options)

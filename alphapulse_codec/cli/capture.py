@@ -3,95 +3,46 @@ the capture chunk by chunk in the nogil batch loop and skip bad stretches, repor
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
 from rich.table import Table
 
-from ..capture.batch import BatchResult, iter_batches
+from ..capture.batch import BatchResult
 from ..capture.stats import capture_stats
-from ..schemas.registry import Registry
-from ..wire.errors import FieldValueError
-from .common import EXIT_BAD_INPUT, EXIT_OK, add_capture_options, command_registry
+from .common import add_capture_options, command, command_registry, replacing
+from .reading import read_capture
 from .text import source_text, timestamp_text
 
+STATS = """\
+Count a capture's frames per type and per source, with their rates, the gaps and duplicates
+in each source's sequence numbers, and the time span. Bad stretches are reported on stderr
+and skipped; exit 1 if there was any."""
 
-@contextmanager
-def _progress(total: int) -> Iterator[Progress]:
-    """A progress bar on stderr, shown only when stderr is a terminal."""
-    console = Console(file=sys.stderr)
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TextColumn("{task.fields[frames]:,} frames"),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=not console.is_terminal,
-                  transient=True) as progress:
-        yield progress
-
-
-def _chunks(options: argparse.Namespace, registry: Registry) -> Iterator[BatchResult]:
-    """The capture's chunks, in order, with progress: bytes, frames, frames/s, time left."""
-    path = options.capture
-    try:
-        size = os.path.getsize(path)
-    except OSError as error:
-        raise OSError(f"cannot read {path}: {error.strerror}") from None
-    types = getattr(options, "types", None)
-    for name in types or []:
-        try:
-            registry.type_of_name(name)
-        except KeyError:
-            raise FieldValueError(f"--types: unknown message type {name!r} (a type that the"
-                                  " capture announces goes by its number)") from None
-    with _progress(size) as progress:
-        task = progress.add_task("decoding", total=size, frames=0, rate="")
-        frames = 0
-        for result in iter_batches(path, verify=not options.no_verify, types=types,
-                                   max_frame_size=options.max_frame_size, registry=registry):
-            frames += len(result)
-            done = max([int(result.offsets(t)[-1]) for t in result.types] or [0])
-            elapsed = progress.tasks[0].elapsed or 0
-            rate = f"{frames / elapsed / 1e6:.1f} M frames/s" if elapsed > 0 else ""
-            progress.update(task, completed=min(size, max(done, progress.tasks[0].completed)),
-                            frames=frames, rate=rate)
-            yield result
-
-
-def _report_errors(result_errors: list, console: Console) -> int:
-    if not result_errors:
-        return EXIT_OK
-    console.print(f"{len(result_errors)} bad stretch(es), skipped:")
-    for stretch in result_errors[:20]:
-        console.print(f"  byte {stretch.offset}: {stretch.length} bytes, {stretch.kind}")
-    if len(result_errors) > 20:
-        console.print(f"  ... and {len(result_errors) - 20} more")
-    return EXIT_BAD_INPUT
-
-
-def _report_refused(refused: list[str], console: Console) -> int:
-    for reason in refused:
-        console.print(f"schema announcement refused: {reason}")
-    return EXIT_BAD_INPUT if refused else EXIT_OK
+STATS_EXAMPLES = """\
+  alphapulse stats session.bin
+  alphapulse stats session.bin --types Trade,Quote
+  zcat session.bin.gz | alphapulse stats -
+"""
 
 
 def decode_to(options: argparse.Namespace) -> int:
-    result = BatchResult.concat(_chunks(options, command_registry(options)))
-    written = result.write(options.to)
-    console = Console(file=sys.stderr, highlight=False)
-    console.print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
-                  + ", ".join(str(p) for p in written))
-    return max(_report_refused(result.refused_schemas, console),
-               _report_errors(result.errors, console))
+    with read_capture(options, command_registry(options)) as capture:
+        result = BatchResult.concat(capture.batches())
+    with replacing(options.to) as directory:
+        written = result.write(directory / Path(options.to).name)
+    paths = [Path(options.to).parent / path.name for path in written]
+    print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
+          + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return capture.exit_code()
 
 
 def stats(options: argparse.Namespace) -> int:
     registry = command_registry(options)
-    summary = capture_stats(_chunks(options, registry))
+    with read_capture(options, registry) as capture:
+        summary = capture_stats(capture.batches())
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     console.print(f"{summary.frames:,} frames, {summary.bytes:,} bytes")
     if summary.first_timestamp is not None:
@@ -110,11 +61,11 @@ def stats(options: argparse.Namespace) -> int:
                         f"{source.missing:,}", f"{source.duplicates:,}",
                         str(source.highest_sequence))
     console.print(sources)
-    return max(_report_refused(summary.refused_schemas, console),
-               _report_errors(summary.errors, console))
+    return capture.exit_code()
 
 
 def add_commands(commands: Any) -> None:
-    parser = commands.add_parser("stats", help="counts, rates, gaps and bad stretches")
+    parser = command(commands, "stats", "counts, rates, gaps and bad stretches", STATS,
+                     STATS_EXAMPLES)
     add_capture_options(parser)
     parser.set_defaults(run=stats)

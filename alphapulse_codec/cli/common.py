@@ -1,17 +1,28 @@
-"""What every command shares: exit codes, one-line errors, inputs and outputs, the options of
-commands that read captures, and the registry a command reads with."""
+"""What every command shares: exit codes, one-line errors, outputs that appear whole or not at
+all, the parser of a command, the options of commands that read captures, and the registry a
+command reads with."""
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
+from ..capture.batch import DEFAULT_CHUNK_BYTES as DEFAULT_BATCH_CHUNK_BYTES
+from ..capture.stream import DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES
 from ..schemas.registry import Registry
+from ..schemas.registry import default as default_registry
+from ..wire.enums import MessageType
 from ..wire.errors import SchemaError
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_UNREADABLE = 0, 1, 2
+EXIT_BAD_ARGUMENTS = 2  # as argparse exits on an argument it refuses
 
 
 class CommandError(Exception):
@@ -22,35 +33,80 @@ class CommandError(Exception):
         self.code = code
 
 
-def read_input(path: str) -> bytes:
-    """The bytes of a file, or of stdin for '-'."""
-    if path == "-":
-        return sys.stdin.buffer.read()
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary directory beside `path`, whose files are moved into `path`'s directory when
+    the block succeeds (an exporter may write several files named after `path`); on failure
+    it is removed, and files already at those names stay untouched."""
+    target = Path(path)
     try:
-        with open(path, "rb") as stream:
-            return stream.read()
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror}", EXIT_UNREADABLE) from None
+        raise CommandError(f"cannot write {path}: {error.strerror}", EXIT_UNREADABLE) from None
+    try:
+        yield temporary
+        mode = 0o666 & ~_umask()  # as open() would have made them, not mkdtemp's 0o700
+        for written in temporary.iterdir():
+            written.chmod(mode)
+            os.replace(written, target.parent / written.name)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+@contextmanager
+def written(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file name, renamed to `path` when the block succeeds."""
+    with replacing(path) as directory:
+        yield directory / Path(path).name
 
 
 @contextmanager
 def output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
-    """The named file, or stdout for None and '-'."""
+    """The named file, written whole or not at all; or stdout for None and '-'."""
     if path is None or path == "-":
         yield sys.stdout.buffer if binary else sys.stdout
         return
-    try:
-        stream = open(path, "wb" if binary else "w")
-    except OSError as error:
-        raise CommandError(f"cannot write {path}: {error.strerror}", EXIT_UNREADABLE) from None
-    with stream:
+    with written(path) as temporary, open(temporary, "wb" if binary else "w") as stream:
         yield stream
+
+
+def command(commands: Any, name: str, summary: str, description: str,
+            examples: str) -> argparse.ArgumentParser:
+    """The parser of one command: a summary for the command list, a description and examples
+    for its --help."""
+    return commands.add_parser(name, help=summary, description=description,
+                               epilog="examples:\n" + examples,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def chunk_size(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_CHUNK_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_CHUNK_BYTES}, got {value}")
+    return value
 
 
 def command_registry(options: argparse.Namespace) -> Registry:
     """A registry of the command's own, with the schemas of --schemas: what a capture
     announces is learned there, never into the process-wide default."""
-    registry = Registry()
+    registry = default_registry.overlay()
     for path in getattr(options, "schemas", None) or []:
         try:
             registry.load(path)
@@ -59,15 +115,53 @@ def command_registry(options: argparse.Namespace) -> Registry:
     return registry
 
 
+def wanted_types(options: argparse.Namespace, registry: Registry) -> list[int] | None:
+    """The type numbers that --types names (None: every type). Names are read in any case;
+    a number is a type still to be announced."""
+    given = [name.strip() for value in getattr(options, "types", None) or []
+             for name in value.split(",") if name.strip()]
+    if not given:
+        return None
+    known = {m.name: int(m) for m in MessageType}
+    known.update((schema.name, schema.message_type) for schema in registry)
+    by_case = {name.lower(): number for name, number in known.items()}
+    numbers = []
+    for name in given:
+        if name.isdigit() and int(name) <= 255:
+            numbers.append(int(name))
+        elif name.lower() in by_case:
+            numbers.append(by_case[name.lower()])
+        else:
+            raise CommandError(_unknown_type(name, sorted(known)), EXIT_BAD_ARGUMENTS)
+    return numbers
+
+
+def _unknown_type(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3)
+    hint = " (did you mean " + " or ".join(k for k in known if k.lower() in close) + "?)" \
+        if close else ""
+    return (f"--types: unknown message type {name!r}{hint}; known types: {', '.join(known)},"
+            " or a type number 0-255")
+
+
 def add_schemas_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schemas", action="append", metavar="FILE",
                         help="register the run-time schemas of a JSON or YAML file (repeatable)")
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
-    """The capture to read and how to check its frames."""
+    """The capture to read, which frames to keep and how to check them."""
+    parser.add_argument("capture", metavar="CAPTURE",
+                        help="file of frames back to back, or - for stdin")
     add_schemas_option(parser)
-    parser.add_argument("capture", metavar="CAPTURE", help="file of frames back to back, or -")
-    parser.add_argument("--no-verify", action="store_true", help="skip the CRC check")
-    parser.add_argument("--max-frame-size", type=int, default=None, metavar="BYTES",
-                        help="refuse larger frames (default 1 MiB)")
+    parser.add_argument("--types", action="append", metavar="TYPES",
+                        help="only these message types, by name in any case or by number;"
+                             " comma-separated or repeated (default: all)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the CRC-32 check of each frame")
+    parser.add_argument("--max-frame-size", type=positive_int, default=None, metavar="BYTES",
+                        help="treat larger frames as bad (default 1 MiB)")
+    parser.add_argument("--chunk-bytes", type=chunk_size, default=None, metavar="BYTES",
+                        help="read the capture this many bytes at a time, at least"
+                             f" {MIN_CHUNK_BYTES} (default {DEFAULT_CHUNK_BYTES >> 20} MiB;"
+                             f" {DEFAULT_BATCH_CHUNK_BYTES >> 20} MiB for decode --to and stats)")

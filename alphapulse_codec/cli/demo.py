@@ -12,18 +12,30 @@ from rich.table import Table
 from ..samples.session import build_session
 from ..wire._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
 from ..wire.enums import Domain, MessageType
+from .common import command, positive_int, written
 from .text import timestamp_text
+
+DEMO = """\
+Build a session with frames of every message type, write it, decode it back with every
+checksum verified, and check that each frame re-encodes byte for byte; the session that
+make demo runs."""
+
+DEMO_EXAMPLES = """\
+  alphapulse demo
+  alphapulse demo -o build/demo-session.bin --frames 300
+"""
 
 
 def run(options: argparse.Namespace) -> int:
     console = Console(highlight=False)
-    written = build_session(options.frames)
+    built = build_session(options.frames)
     path = Path(options.output)
-    path.write_bytes(b"".join(written))
-    data = path.read_bytes()
+    with written(path) as temporary:
+        temporary.write_bytes(b"".join(built))
+        data = temporary.read_bytes()
     decoded = list(iter_frames(data))  # every frame's checksum verified
-    identical = len(decoded) == len(written) and all(
-        message.to_bytes() == frame for message, frame in zip(decoded, written))
+    identical = len(decoded) == len(built) and all(
+        message.to_bytes() == frame for message, frame in zip(decoded, built))
     counts = Counter(MessageType(message.header.message_type) for message in decoded)
 
     table = Table("type", "number", "domain", "frames", box=None, header_style="bold")
@@ -31,7 +43,7 @@ def run(options: argparse.Namespace) -> int:
         domain = Domain.of(message_type)
         table.add_row(message_type.name, str(int(message_type)), domain.name if domain else "-",
                       str(counts[message_type]))
-    console.print(f"wrote {len(written)} frames ({len(data):,} bytes) to {path}")
+    console.print(f"wrote {len(built)} frames ({len(data):,} bytes) to {path}")
     console.print(table)
     first, last = decoded[0].header.timestamp, decoded[-1].header.timestamp
     console.print(f"time span: {timestamp_text(first)} .. {timestamp_text(last)}")
@@ -47,7 +59,11 @@ def run(options: argparse.Namespace) -> int:
 
 
 def add_commands(commands: Any) -> None:
-    parser = commands.add_parser("demo", help="build, write and decode a session of every type")
-    parser.add_argument("-o", "--output", default="demo-session.bin", metavar="CAPTURE")
-    parser.add_argument("--frames", type=int, default=2000, metavar="N")
+    parser = command(commands, "demo", "build, write and decode a session of every type", DEMO,
+                     DEMO_EXAMPLES)
+    parser.add_argument("-o", "--output", default="demo-session.bin", metavar="CAPTURE",
+                        help="the capture file to write (default demo-session.bin)")
+    parser.add_argument("--frames", type=positive_int, default=2000, metavar="N",
+                        help="about how many frames to build, at least one of each type"
+                             " (default 2000)")
     parser.set_defaults(run=run)

@@ -5,45 +5,54 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-from ..schemas.registry import Registry
-from ..wire._codec import Message, iter_frames
+from ..capture.batch import BadStretch
 from ..wire.enums import MessageType
 from ..wire.errors import ParseError, SchemaError
 from ..wire.jsonmap import from_json, to_json
-from .common import (EXIT_OK, EXIT_UNREADABLE, CommandError, add_capture_options,
-                     add_schemas_option, command_registry, output, read_input)
+from .common import (EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_UNREADABLE, CommandError,
+                     add_capture_options, add_schemas_option, command, command_registry, output)
+from .reading import read_capture
 
+DECODE = """\
+Decode a capture (frames back to back) to one JSON object per frame, written as it is read,
+or with --to into a columnar file. A bad stretch of bytes is reported on stderr (its offset,
+length and kind) and skipped: decoding resumes at the next good frame. Exit 1 if there was
+any."""
 
-def messages(data: Any, options: argparse.Namespace, registry: Registry) -> Iterator[Message]:
-    """The messages of a capture; a bad frame ends the iteration with its error. A schema
-    announcement is learned before the frames after it are read."""
-    frames = iter_frames(data, verify=not options.no_verify, max_frame_size=options.max_frame_size,
-                         registry=registry)
-    try:
-        for message in frames:
-            if message.header.message_type == MessageType.SchemaAnnouncement:
-                registry.learn(message)
-            yield message
-    except ParseError as error:
-        raise CommandError(str(error)) from None
-    except SchemaError as error:
-        raise CommandError(f"frame at byte {frames.position - message.size}: {error}") from None
+DECODE_EXAMPLES = """\
+  alphapulse decode session.bin > session.jsonl
+  alphapulse decode session.bin --types trade,quote -o quotes-and-trades.jsonl
+  cat session.bin | alphapulse decode - --types Trade --types Fill
+  alphapulse decode session.bin --schemas schemas.yaml
+  alphapulse decode session.bin --to session.parquet --types Trade
+"""
+
+ENCODE = """\
+Encode JSON lines (one object per frame, as decode writes them) into a capture. The output
+appears whole or not at all: a bad line leaves no file behind."""
+
+ENCODE_EXAMPLES = """\
+  alphapulse encode --from-jsonl session.jsonl -o session.bin
+  alphapulse decode in.bin | alphapulse encode --from-jsonl - -o out.bin
+"""
 
 
 def decode(options: argparse.Namespace) -> int:
+    if options.to and options.output:
+        raise CommandError("-o and --to both name an output: give one (-o for JSON lines,"
+                           " --to for a columnar file)", EXIT_BAD_ARGUMENTS)
     if options.to:
-        from .capture import decode_to  # rich and the exporters only where they are used
+        from .capture import decode_to  # the exporters only where they are used
 
         return decode_to(options)
     registry = command_registry(options)
-    data = read_input(options.capture)
-    with output(options.output) as out:
-        for message in messages(data, options, registry):
-            out.write(json.dumps(to_json(message), separators=(",", ":")) + "\n")
-    return EXIT_OK
+    with read_capture(options, registry) as capture, output(options.output) as out:
+        for item in capture.items():
+            if not isinstance(item, BadStretch):
+                out.write(json.dumps(to_json(item), separators=(",", ":")) + "\n")
+    return capture.exit_code()
 
 
 def encode(options: argparse.Namespace) -> int:
@@ -70,17 +79,21 @@ def encode(options: argparse.Namespace) -> int:
 
 
 def add_commands(commands: Any) -> None:
-    parser = commands.add_parser("decode", help="frames to JSON lines or columnar files")
+    parser = command(commands, "decode", "frames to JSON lines or columnar files", DECODE,
+                     DECODE_EXAMPLES)
     add_capture_options(parser)
-    parser.add_argument("--format", choices=["jsonl"], default="jsonl")
-    parser.add_argument("-o", "--output", metavar="OUT", help="JSON lines output (default stdout)")
+    parser.add_argument("--format", choices=["jsonl"], default="jsonl",
+                        help="output format without --to: JSON lines, one object per frame")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="write the JSON lines to OUT (default stdout)")
     parser.add_argument("--to", metavar="OUT", help="batch-decode into OUT.parquet, .arrow,"
-                        " .csv, .npz or .jsonl (bad stretches are skipped and reported)")
-    parser.add_argument("--types", nargs="+", metavar="TYPE", help="only these message types")
+                        " .csv, .npz or .jsonl; several types make one file per type")
     parser.set_defaults(run=decode)
 
-    parser = commands.add_parser("encode", help="JSON lines to frames")
-    parser.add_argument("--from-jsonl", required=True, metavar="FILE")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT")
+    parser = command(commands, "encode", "JSON lines to frames", ENCODE, ENCODE_EXAMPLES)
+    parser.add_argument("--from-jsonl", required=True, metavar="FILE",
+                        help="JSON lines to encode, or - for stdin")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="the capture to write, or - for stdout")
     add_schemas_option(parser)
     parser.set_defaults(run=encode)

@@ -6,26 +6,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from ..samples.synthetic import write_capture
-from ..wire.errors import FieldValueError
-from .common import EXIT_OK
+from .common import EXIT_OK, command, positive_int, written
+
+GENERATE = """\
+Write a synthetic capture that looks like a trading session: quotes and trades from several
+collectors and venues, with realistic prices, sequences and timestamps. The same seed gives
+the same bytes. The file appears whole or not at all."""
+
+GENERATE_EXAMPLES = """\
+  alphapulse generate --frames 200000 -o session.bin
+  alphapulse generate --frames 1000 --seed 42 -o small.bin
+"""
 
 
 def generate(options: argparse.Namespace) -> int:
-    if options.frames < 1:
-        raise FieldValueError("--frames must be at least 1")
     path = Path(options.output)
-    count = write_capture(path, options.frames, seed=options.seed)
-    Console(file=sys.stderr, highlight=False).print(
-        f"wrote {count:,} frames ({path.stat().st_size:,} bytes) to {path}")
+    with written(path) as temporary:
+        count = write_capture(temporary, options.frames, seed=options.seed)
+        size = temporary.stat().st_size
+    print(f"wrote {count:,} frames ({size:,} bytes) to {path}", file=sys.stderr)
     return EXIT_OK
 
 
 def add_commands(commands: Any) -> None:
-    parser = commands.add_parser("generate", help="write a realistic synthetic capture")
-    parser.add_argument("--frames", type=int, required=True, metavar="N")
-    parser.add_argument("-o", "--output", required=True, metavar="CAPTURE")
-    parser.add_argument("--seed", type=int, default=7)
+    parser = command(commands, "generate", "write a realistic synthetic capture", GENERATE,
+                     GENERATE_EXAMPLES)
+    parser.add_argument("--frames", type=positive_int, required=True, metavar="N",
+                        help="how many frames to write (at least 1)")
+    parser.add_argument("-o", "--output", required=True, metavar="CAPTURE",
+                        help="the capture file to write")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="seed of the random session (default 7)")
     parser.set_defaults(run=generate)

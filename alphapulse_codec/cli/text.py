@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from ..wire.enums import SourceType
 
@@ -9,13 +10,20 @@ from ..wire.enums import SourceType
 def timestamp_text(nanoseconds: int) -> str:
     """ISO-8601 UTC with all nine digits of the nanoseconds."""
     seconds, fraction = divmod(nanoseconds, 1_000_000_000)
+    second = _second_text(seconds)
+    return f"{nanoseconds} ns" if second is None else f"{second}.{fraction:09d}Z"
+
+
+@lru_cache(maxsize=4096)  # a capture's frames come many to the second: inspect formats each
+def _second_text(seconds: int) -> str | None:
     try:
         moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
-        return f"{nanoseconds} ns"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:09d}Z"
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+@lru_cache(maxsize=256)
 def source_text(source: int) -> str:
     try:
         return SourceType(source).name
