@@ -63,19 +63,22 @@ static inline void ap_advise(void *data, size_t capacity) {
 #endif
 }
 
-/* A cached mapping of at least *capacity bytes (not more than twice), or NULL; *capacity is
-   set to its size. */
+/* The largest cached mapping of at least *capacity bytes, or NULL; *capacity is set to its
+   size. Taking it adds no address space, and spares faulting and zeroing its pages. */
 static inline void *ap_cache_take(size_t *capacity) {
     void *data = NULL;
+    int best = -1;
     ap_cache_lock();
-    for (int i = 0; i < AP_CACHE_SLOTS && data == NULL; i++) {
+    for (int i = 0; i < AP_CACHE_SLOTS; i++) {
         if (ap_cache[i].data != NULL && ap_cache[i].capacity >= *capacity &&
-            ap_cache[i].capacity <= 2 * *capacity) {
-            data = ap_cache[i].data;
-            *capacity = ap_cache[i].capacity;
-            ap_cache[i].data = NULL;
-            ap_cached -= *capacity;
-        }
+            (best < 0 || ap_cache[i].capacity > ap_cache[best].capacity))
+            best = i;
+    }
+    if (best >= 0) {
+        data = ap_cache[best].data;
+        *capacity = ap_cache[best].capacity;
+        ap_cache[best].data = NULL;
+        ap_cached -= *capacity;
     }
     ap_cache_unlock();
     return data;
@@ -133,27 +136,25 @@ static inline size_t ap_cache_release(void) {
 }
 
 /* Room for *capacity bytes holding the first `size` bytes of `data` (of `old_capacity`);
-   *capacity is set to the room given. */
+   *capacity is set to the room given. A buffer becoming large takes a cached mapping when
+   there is one; a mapped one grows in place or moves, its pages never copied. */
 static inline void *ap_grow(void *data, size_t size, size_t old_capacity, size_t *capacity) {
+    void *grown;
     if (*capacity < AP_MAP_THRESHOLD)
         return realloc(data, *capacity);
     *capacity = ap_page_round(*capacity);
-    void *grown = ap_cache_take(capacity);
-    if (grown != NULL) {
-        if (data != NULL) {
-            memcpy(grown, data, size);
-            ap_release(data, old_capacity);
-        }
-        return grown;
-    }
     if (old_capacity >= AP_MAP_THRESHOLD) {
         grown = mremap(data, old_capacity, *capacity, MREMAP_MAYMOVE);
         if (grown == MAP_FAILED)
             return NULL;
     } else {
-        grown = mmap(NULL, *capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (grown == MAP_FAILED)
-            return NULL;
+        grown = ap_cache_take(capacity);
+        if (grown == NULL) {
+            grown = mmap(NULL, *capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+            if (grown == MAP_FAILED)
+                return NULL;
+        }
         if (data != NULL) {
             memcpy(grown, data, size);
             free(data);
