@@ -28,6 +28,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/compare.py
 	$(PY) benchmarks/registry.py
+	$(PY) benchmarks/hostile.py
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
 
 generate:

@@ -14,7 +14,14 @@ The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
 
-from .capture import BadStretch, BatchResult, decode_batch, encode_batch, iter_batches
+from .capture import (
+    BadStretch,
+    BatchResult,
+    decode_batch,
+    encode_batch,
+    iter_batches,
+    release_buffers,
+)
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -208,4 +215,5 @@ __all__ = [
     "decode_batch",
     "encode_batch",
     "iter_batches",
+    "release_buffers",
 ]

@@ -3,6 +3,7 @@ chunked decode equals whole decode, batch encode round-trips."""
 from __future__ import annotations
 
 import random
+import struct
 import subprocess
 import sys
 import threading
@@ -262,3 +263,79 @@ def test_iterating_a_capture_holds_about_one_chunk_in_memory(tmp_path):
     frames, grown_kib = map(int, result.stdout.split())
     assert frames == 1_500_000
     assert grown_kib < 64 << 10  # a 100 MiB capture read through 4 MiB chunks
+
+
+def _max_size_headers(message_type: int, count: int) -> bytes:
+    """Headers back to back, each claiming the largest frame the default limit allows."""
+    header = struct.pack("<IBBBBIQQI", 0xDEADBEEF, message_type, 1, 0, 0,
+                         ap.DEFAULT_MAX_FRAME_SIZE - 32, 0, 0, 0)
+    return header * count
+
+
+@pytest.mark.parametrize("message_type", [ap.MessageType.OrderBook, ap.MessageType.Trade],
+                         ids=lambda t: t.name)
+def test_headers_claiming_the_largest_size_are_one_bad_stretch(tmp_path, vector_bytes,
+                                                              message_type):
+    # each claimed frame lies inside the input, over the valid frames after the headers
+    hostile = _max_size_headers(message_type, 512)
+    valid = vector_bytes * 40
+    assert len(valid) > ap.DEFAULT_MAX_FRAME_SIZE
+    data = hostile + valid
+    path = tmp_path / "capture.bin"
+    path.write_bytes(data)
+    for result in (decode_batch(data), decode_batch(data, verify=False),
+                   BatchResult.concat(iter_batches(path, chunk_bytes=(1 << 20) + 4096))):
+        assert len(result) == 600 * 40
+        # chunks report the stretch in pieces, one per chunk it spans
+        ends = [e.offset + e.length for e in result.errors]
+        assert [e.offset for e in result.errors] == [0] + ends[:-1] and ends[-1] == len(hostile)
+        assert _frames_of(result) == [(len(hostile) + offset, frame)
+                                      for offset, frame in _layout_of(valid)]
+
+
+def _run(script: str, *args: str) -> str:
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_release_buffers_empties_the_cache_and_returns_its_memory():
+    script = (
+        "import sys\n"
+        "import alphapulse_codec as ap\n"
+        "from alphapulse_codec.capture.batch import cached_buffer_bytes, decode_batch\n"
+        "def rss():\n"
+        "    with open('/proc/self/status') as status:\n"
+        "        return next(int(l.split()[1]) << 10 for l in status if l.startswith('VmRSS:'))\n"
+        "data = ap.Trade(price=1, sequence=1).to_bytes() * (1 << 18)\n"  # 16 MiB of rows
+        "result = decode_batch(data)\n"
+        "del data, result\n"
+        "cached, before = cached_buffer_bytes(), rss()\n"
+        "released = ap.release_buffers()\n"
+        "print(cached, released, cached_buffer_bytes(), before - rss())\n"
+    )
+    cached, released, left, dropped = map(int, _run(script).split())
+    assert cached >= 16 << 20 and released == cached and left == 0
+    assert dropped >= cached // 2  # the pages the cache held were resident
+
+
+def test_a_decode_fits_an_address_space_limit_of_its_rows(tmp_path):
+    # a decode used to reserve about the whole input per type: 6 types of a 16 MiB capture
+    # wanted over 100 MiB beyond the rows
+    path = tmp_path / "capture.bin"
+    write_capture(path, 16 << 20 >> 6)
+    whole = decode_batch(path)
+    assert len(whole.types) >= 6
+    returned = sum(g.rows.nbytes + g.offsets.nbytes + len(g.tails) + g.tail_index.nbytes
+                   for g in whole._groups.values())
+    script = (
+        "import mmap, resource, sys\n"
+        "from alphapulse_codec.capture.batch import decode_batch\n"
+        "with open(sys.argv[1], 'rb') as stream:\n"
+        "    source = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)\n"
+        "with open('/proc/self/status') as status:\n"
+        "    size = next(int(l.split()[1]) << 10 for l in status if l.startswith('VmSize:'))\n"
+        "limit = size + int(sys.argv[2]) * 3 // 2 + (32 << 20)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+        "print(len(decode_batch(source)))\n"
+    )
+    assert int(_run(script, str(path), str(returned))) == len(whole)

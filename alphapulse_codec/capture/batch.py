@@ -5,6 +5,7 @@ straight into a row of ``dtype(message_type)``; bytes after the fixed body (TLVs
 tails) are kept whole, per row. Bad stretches are reported and skipped: the decoder
 resynchronises on the next frame whose checks pass (its checksum included, when verifying).
 ``iter_batches(path)`` does the same chunk by chunk, in bounded memory.
+``release_buffers()`` hands back to the system the row buffers kept for the next decode.
 """
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from ..wire._codec import STATUS_KINDS, BatchDecoder, decode, parse_tlvs, seal_frames
+from ..wire._codec import (
+    STATUS_KINDS,
+    BatchDecoder,
+    cached_buffer_bytes,
+    decode,
+    parse_tlvs,
+    release_buffers,
+    seal_frames,
+)
 from ..wire.dtypes import row_value
 from ..wire.enums import MessageType
 from ..wire.errors import SchemaError
@@ -340,9 +349,11 @@ def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: in
 
 def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> Iterator[None]:
     """Feed a file through one reused buffer, carrying a frame cut by the buffer's end over to
-    the next read; yields after each read. The buffer doubles only when one frame the decoder
-    waits for fills it whole, so memory follows the largest frame the file really holds, never
-    the size limit a caller allows."""
+    the next read; yields after each read. The buffer doubles only when a frame the decoder
+    waits for fills more than half of it, so memory follows the largest frame the file really
+    holds (or claims), never the size limit a caller allows; and every read brings at least
+    half a buffer, so headers that claim more than the rest of the buffer, one after another,
+    are not carried over and read again a few bytes at a time."""
     buffer = bytearray(chunk_bytes)
     carried = base = 0
     while True:
@@ -357,9 +368,9 @@ def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> It
         yield None
         if final:
             return
-        if carried == len(buffer):
+        if 2 * carried > len(buffer):
             grown = bytearray(2 * len(buffer))
-            grown[:carried] = buffer
+            grown[:carried] = buffer[:carried]
             buffer = grown
 
 

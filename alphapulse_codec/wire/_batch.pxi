@@ -4,8 +4,11 @@
 from libc.string cimport memchr
 
 cdef extern from "memory.h" nogil:
+    size_t ap_next_capacity(size_t capacity, size_t wanted)
     void* ap_grow(void* data, size_t size, size_t old_capacity, size_t* capacity)
     void ap_release(void* data, size_t capacity)
+    size_t ap_cache_size()
+    size_t ap_cache_release()
 
 
 cdef struct Growable:
@@ -14,17 +17,10 @@ cdef struct Growable:
     Py_ssize_t capacity
 
 
-cdef int _reserve(Growable* g, Py_ssize_t more, Py_ssize_t hint) noexcept nogil:
-    """Room for `more` bytes, and at first for `hint` (an upper bound of what this input can
-    add: reserving it whole spares the copies of growing); 0 on success, -1 out of memory."""
-    cdef Py_ssize_t wanted = g.size + more
-    cdef size_t capacity = g.capacity if g.capacity else max(hint, 1 << 16)
-    cdef char* grown
-    if wanted <= g.capacity:
-        return 0
-    while capacity < <size_t>wanted:
-        capacity *= 2
-    grown = <char*>ap_grow(g.data, g.size, g.capacity, &capacity)
+cdef int _reserve(Growable* g, Py_ssize_t more) noexcept nogil:
+    """Room for `more` bytes; 0 on success, -1 out of memory."""
+    cdef size_t capacity = ap_next_capacity(g.capacity, g.size + more)
+    cdef char* grown = <char*>ap_grow(g.data, g.size, g.capacity, &capacity)
     if grown is NULL:
         return -1
     g.data = grown
@@ -32,9 +28,8 @@ cdef int _reserve(Growable* g, Py_ssize_t more, Py_ssize_t hint) noexcept nogil:
     return 0
 
 
-cdef inline int _append(Growable* g, const void* source, Py_ssize_t size,
-                        Py_ssize_t hint) noexcept nogil:
-    if g.size + size > g.capacity and _reserve(g, size, hint):
+cdef inline int _append(Growable* g, const void* source, Py_ssize_t size) noexcept nogil:
+    if g.size + size > g.capacity and _reserve(g, size):
         return -1
     memcpy(g.data + g.size, source, size)
     g.size += size
@@ -94,9 +89,8 @@ cdef void _free_state(BatchState* state) noexcept nogil:
 
 
 cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
-                          int64_t offset, Py_ssize_t left, const TypeRule* rule) noexcept nogil:
-    """Copy a good frame's fixed part into the rows of the version that read it (`rule`);
-    `left`: input bytes from here."""
+                          int64_t offset, const TypeRule* rule) noexcept nogil:
+    """Copy a good frame's fixed part into the rows of the version that read it (`rule`)."""
     cdef uint8_t message_type = frame[4]
     cdef TypeRows* rows = state.types[message_type]
     cdef Py_ssize_t fixed = AP_HEADER_SIZE + rule.body_size
@@ -111,15 +105,14 @@ cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t si
         rows.version = rule.read_as
         rows.next = state.types[message_type]
         state.types[message_type] = rows
-    if (_append(&rows.rows, frame, fixed, left)
-            or _append(&rows.offsets, &offset, 8, 8 * (left // AP_HEADER_SIZE + 1))):
+    if _append(&rows.rows, frame, fixed) or _append(&rows.offsets, &offset, 8):
         return -1
     if size > fixed:
         entry[0] = rows.count
         entry[1] = rows.tails.size
         entry[2] = size - fixed
-        if (_append(&rows.tails, frame + fixed, size - fixed, 0)
-                or _append(&rows.tail_index, entry, 24, 0)):
+        if (_append(&rows.tails, frame + fixed, size - fixed)
+                or _append(&rows.tail_index, entry, 24)):
             return -1
     rows.count += 1
     return 0
@@ -144,13 +137,17 @@ cdef int _add_stretch(BatchState* state, const Stretch* stretch) noexcept nogil:
         if last.offset + last.length == stretch.offset:
             last.length += stretch.length
             return 0
-    return _append(&state.stretches, stretch, sizeof(Stretch), 0)
+    return _append(&state.stretches, stretch, sizeof(Stretch))
 
 
 cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
                             BatchState* state, bint final, Problem* p) noexcept nogil:
     """Where the next good frame starts after a bad stretch: a header whose checks (checksum
-    included, when verifying) pass, or a plausible frame cut by the end of non-final input."""
+    included, when verifying) pass, or a plausible frame cut by the end of non-final input.
+
+    A candidate's checksum is computed only once its structure passed, and one that claims
+    more than the limit or the input is rejected on its header: headers that each claim the
+    largest size would otherwise cost a checksum of that size each, quadratic in the garbage."""
     cdef const uint8_t* hit
     cdef Py_ssize_t frame_size
     cdef const TypeRule* rule
@@ -163,9 +160,12 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
         start = hit - data
         memcpy(&magic, hit, 4)
         if magic == AP_MAGIC:
-            status = check_frame(hit, end - start, start, state.verify, state.limit, state.rules,
+            status = check_frame(hit, end - start, start, False, state.limit, state.rules,
                                  &frame_size, &rule, p)
-            if status == OK or (status == ST_TRUNCATED and not final):
+            if status == OK and (not state.verify or ap_crc32_frame(hit, frame_size)
+                                 == (<const MessageHeader_t*>hit).checksum):
+                return start
+            if status == ST_TRUNCATED and not final:
                 return start
         start += 1
     return end if final else max(start, end - 3)
@@ -202,7 +202,7 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
             if crcs[i] != (<const MessageHeader_t*>frames[i]).checksum:
                 return position
             if state.wanted[frames[i][4]] and _keep_row(
-                    state, frames[i], sizes[i], base + position, size - position, read_by[i]):
+                    state, frames[i], sizes[i], base + position, read_by[i]):
                 failed[0] = True
                 return position
             state.frames += 1
@@ -236,7 +236,7 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
                              state.limit, state.rules, &frame_size, &rule, &problem)
         if status == OK:
             if state.wanted[data[position + 4]] and _keep_row(
-                    state, data + position, frame_size, base + position, size - position, rule):
+                    state, data + position, frame_size, base + position, rule):
                 return -1
             state.frames += 1
             position += frame_size
@@ -373,6 +373,20 @@ cdef class BatchDecoder:
         self.state.frames = 0
         _free_state(&self.state)
         return decoded, stretches
+
+
+def cached_buffer_bytes():
+    """Bytes of the row buffers kept mapped for the next batch decode (after the arrays that
+    used them were freed), so that it neither faults nor zeroes their pages again."""
+    return ap_cache_size()
+
+
+def release_buffers():
+    """Hand the cached row buffers back to the system; returns the bytes released."""
+    cdef size_t released
+    with nogil:
+        released = ap_cache_release()
+    return released
 
 
 def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, registry=None):
