@@ -144,7 +144,7 @@ def _outcome(data: bytes, verify: bool):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(data=st.data())
 def test_resealed_mutations_reach_the_structure_checks(layout, data):
     """Every type, its structure damaged and its checksum right: decode returns a message

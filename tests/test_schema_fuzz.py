@@ -144,7 +144,7 @@ def test_a_doc_that_is_not_text_is_refused_or_round_trips():
     assert ap.Schema.from_dict(json.loads(schema.to_json())) == schema
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(schema_inputs)
 def test_schema_from_dict_raises_only_schema_error(obj):
     _from_dict(obj)
@@ -221,7 +221,7 @@ def announcements(draw: st.DrawFn) -> bytes:
     return bytes(frame)
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(st.one_of(announcements(), st.sampled_from(VALID).map(lambda s: s.announce())))
 def test_learning_announcements_raises_only_schema_error(frame):
     registry = ap.Registry()
