@@ -139,6 +139,8 @@ def structural_mutation(draw: st.DrawFn, layout: MessageLayout | None = None) ->
         if mutation == "count" and layout.tail:
             tail = draw(st.sampled_from(layout.tail))
             field = layout.field(tail.count_field)
+            if body + field.offset + field.size > len(frame):  # cut off by a mutation before
+                continue
             value = draw(_count_values(field.size))
             frame[body + field.offset:body + field.offset + field.size] = value.to_bytes(
                 field.size, "little")
@@ -166,6 +168,8 @@ def structural_mutation(draw: st.DrawFn, layout: MessageLayout | None = None) ->
         elif mutation == "tlv_locator" and layout.tlv_position_fields:
             for name in layout.tlv_position_fields:
                 at = body + layout.field(name).offset
+                if at + 2 > len(frame):  # cut off by a mutation before
+                    continue
                 value = draw(st.one_of(st.integers(0, 0xFFFF), st.sampled_from(
                     [0, 32 + layout.body_size, len(frame) - 32 - layout.body_size])))
                 struct.pack_into("<H", frame, at, value & 0xFFFF)
