@@ -6,7 +6,9 @@ GENERATOR_INPUTS := alphapulse_codec/wire/layouts.py alphapulse_codec/wire/enums
 	alphapulse_codec/wire/stamp.py tools/generate.py tools/codec_stub_head.pyi
 SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*)
 
-.PHONY: demo test bench generate sanitize check-arm clean
+.PHONY: demo test bench generate sanitize tsan fuzz fuzz-seed check-arm clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decode iter_frames decode_batch streaming learn
 
 # The generated files are committed; they are written again whenever what they come from changes.
 build/.generated: $(GENERATOR_INPUTS)
@@ -41,6 +43,31 @@ sanitize: $(VENV)/.installed
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(PY) -m pytest -q -s -p no:cacheprovider tests
 	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
+
+# A build with ThreadSanitizer, running the tests that decode on several threads (marker
+# `threads`) under it. CPython itself is not instrumented; tools/tsan.supp holds the
+# suppressions for what TSan reports inside it (see that file), none for this project's code.
+tsan: $(VENV)/.installed
+	ALPHAPULSE_SANITIZE=thread $(PY) -m pip install --quiet --force-reinstall --no-deps -e .
+	LD_PRELOAD=$$(gcc -print-file-name=libtsan.so) \
+		TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+		$(PY) -m pytest -q -s -p no:cacheprovider -m threads tests
+	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
+
+# Coverage-guided fuzzing (atheris, the `fuzz` extra): each target of fuzz/targets.py for
+# FUZZ_SECONDS over its committed corpus fuzz/corpus/TARGET; new inputs and any crash go to
+# build/fuzz/TARGET. The Python layer is instrumented, the compiled core is not (fuzz/run.py).
+fuzz: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	set -e; for target in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/$$target; \
+		$(PY) fuzz/run.py $$target build/fuzz/$$target fuzz/corpus/$$target \
+			-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/$$target/ -print_final_stats=1; \
+	done
+
+# Write the seed corpus again (frames of every type, the shared vectors sliced to frames).
+fuzz-seed: $(VENV)/.installed
+	$(PY) fuzz/seed.py
 
 # The ARMv8 CRC path, cross-built and run under QEMU user emulation.
 check-arm:

@@ -1,7 +1,8 @@
 """Build of the compiled core. Compiler directives and flags are set here, once.
 
 ALPHAPULSE_DEBUG_BUILD=1   bounds checks on, no optimisation, C asserts kept
-ALPHAPULSE_SANITIZE=address,undefined   build with those sanitizers (gcc/clang)
+ALPHAPULSE_SANITIZE=address,undefined   build with those sanitizers (gcc/clang); "thread" for
+                                        ThreadSanitizer (make tsan)
 """
 import importlib.util
 import os

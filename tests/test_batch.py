@@ -218,6 +218,7 @@ def test_batch_encode_refuses_rows_whose_counts_disagree_with_their_tails():
         encode_batch(rows)
 
 
+@pytest.mark.threads
 def test_two_threads_decode_two_chunks_at_once(vector_bytes):
     results = [None, None]
 

@@ -210,6 +210,7 @@ def test_lookups_run_in_c_for_any_registered_version(registry):
     assert registry._table.count_lookups(211, 1, 10) == 0
 
 
+@pytest.mark.threads
 def test_registering_while_other_threads_decode():
     registry = ap.Registry()
     trades = encode_batch(np.zeros(20_000, dtype=ap.dtype(ap.MessageType.Trade)))
