@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from alphapulse_codec.capture.batch import BatchResult, _decoder, decode_batch
+from alphapulse_codec.capture.batch import (DEFAULT_MAX_ANNOUNCEMENTS, DEFAULT_MAX_SCHEMA_BYTES,
+                                            BatchResult, _decoder, decode_batch)
 from alphapulse_codec.schemas.registry import default as default_registry
 from strategies import frames, structural_mutation
 from test_fuzz import check_accounting, fresh_registry
@@ -37,7 +38,8 @@ def captures(draw: st.DrawFn) -> bytes:
 def _stream(data: bytes, cuts: list[int], registry: ap.Registry, learn: bool) -> BatchResult:
     """Feed `data` to the decoder as iter_batches does, in the chunks that `cuts` delimit: the
     bytes a feed does not consume (a frame cut by the chunk's end) go again with the next."""
-    decoder, learner = _decoder(True, None, None, registry, learn)
+    decoder, learner = _decoder(True, None, None, registry, learn, None,
+                                DEFAULT_MAX_ANNOUNCEMENTS, DEFAULT_MAX_SCHEMA_BYTES)
     pending, base = b"", 0
     for start, end in zip([0] + cuts, cuts + [len(data)]):
         chunk = pending + data[start:end]
@@ -47,7 +49,7 @@ def _stream(data: bytes, cuts: list[int], registry: ap.Registry, learn: bool) ->
         pending = chunk[consumed:]
         base += consumed
     assert pending == b""
-    return BatchResult(*decoder.take(), registry, learner.take())
+    return BatchResult(*decoder.take(), learner.registry, learner.take())
 
 
 def _same(whole: BatchResult, streamed: BatchResult) -> None:
