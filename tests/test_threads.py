@@ -7,7 +7,6 @@ Anything else (a KeyError, a wrong value, a crash) is a failure. `make tsan` run
 ThreadSanitizer (pytest -m threads)."""
 from __future__ import annotations
 
-import inspect
 import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +22,6 @@ pytestmark = pytest.mark.threads
 
 TYPES = range(200, 256)
 REFUSALS = (ap.UnknownMessageTypeError, ap.UnknownVersionError)
-PUBLICATION_RACE = (
-    "Registry._add publishes a type's rules to the C table before it records the schema and "
-    "class in its dicts: a decode_batch on another thread that finds the new frames in C then "
-    "asks registry.dtype(type, version) and gets a KeyError")
 
 
 def _schemas() -> list[ap.Schema]:
@@ -138,35 +133,32 @@ def test_decoding_types_while_they_are_registered():
     _run_readers(ap.Registry(), [_check_decode, _check_raw])
 
 
-def _pausing_after_publish(pause):
-    """A trace function that calls pause() at each line of Registry._add after the C table is
-    published: as if the registering thread were preempted there."""
-    code = Registry._add.__code__
-    lines, first = inspect.getsourcelines(Registry._add)
-    published = first + next(i for i, line in enumerate(lines) if "_table.publish" in line)
+def _pausing_in_add(pause):
+    """A trace function that calls pause() at each line of Registry._add and of what it calls
+    to publish the C rules: as if the registering thread were preempted there."""
+    codes = {Registry._add.__code__, Registry._publish.__code__}
 
     def local(frame, event, arg):
-        if event == "line" and frame.f_lineno > published:
+        if event == "line":
             pause()
         return local
 
     def trace(frame, event, arg):
-        return local if frame.f_code is code else None
+        return local if frame.f_code in codes else None
 
     return trace
 
 
-@pytest.mark.xfail(strict=True, reason=PUBLICATION_RACE)
 def test_batch_decoding_types_while_they_are_registered():
-    """decode_batch on other threads at each point where registering can be preempted after
-    the C table has the new rules: rows of the right schema, or unknown type/version."""
+    """decode_batch on other threads at each point where registering can be preempted:
+    rows of the right schema, or unknown type/version."""
     registry = ap.Registry()
     with ThreadPoolExecutor(2) as pool:
         def pause() -> None:
             for future in [pool.submit(_check_batch, registry), pool.submit(_check_decode, registry)]:
                 future.result()
 
-        trace = _pausing_after_publish(pause)
+        trace = _pausing_in_add(pause)
         import sys
         sys.settrace(trace)
         try:
