@@ -222,7 +222,7 @@ def _store(m, f):
 
 
 def _getter(m, f, struct):
-    cast = f"(<const {struct}*>self._data)"
+    cast = f"(<const {struct}*>_frame_of(self))"
     if f.kind == "int" and f.type in ("u128", "i128"):
         expr = f"_u128_value({cast}.{f.name}, {'True' if f.signed else 'False'})"
     elif f.kind == "int":
@@ -244,19 +244,28 @@ def _getter(m, f, struct):
 
 
 def _tail_getters(m, struct):
+    """Each tail is read through a FrameReader that stops at the frame's size as decoded, past
+    the tails before it; every count is read once, then checked and used."""
     out = []
-    start = f"{m.frame_size}"
-    for t in m.tail:
-        count = f"(<const {struct}*>self._data).{t.count_field}"
-        reader = {"utf8": "_utf8_value", "bytes": "_bytes_value", "levels": "_levels_value"}[t.kind]
-        out += [
+    for i, t in enumerate(m.tail):
+        lines = [
             "    @property",
             f"    def {t.name}(self):",
             f'        """{t.kind} tail of {t.count_field} {"levels" if t.kind == "levels" else "bytes"}: {t.doc}"""',
-            f"        return {reader}(self._data + {start}, {count})",
-            "",
+            "        cdef FrameReader r_",
+            f'        cdef const {struct}* m_ = <const {struct}*>_tail_start(self, &r_, {m.frame_size}, "{m.name}")',
+            "        cdef uint64_t n_",
         ]
-        start += f" + {count}" + (f" * {t.element_size}" if t.element_size != 1 else "")
+        for before in m.tail[:i + 1]:
+            size = " * " + str(before.element_size) if before.element_size != 1 else ""
+            offset = L.HEADER_SIZE + m.field(before.count_field).offset
+            read = f'_read(&r_, n_{size}, ST_TAIL_MISMATCH, "{m.name}.{before.name}", {offset})'
+            lines.append(f"        n_ = m_.{before.count_field}")
+            if before is not t:
+                lines.append(f"        {read}")
+        reader = {"utf8": "_utf8_value", "bytes": "_bytes_value", "levels": "_levels_value"}[t.kind]
+        lines += [f"        return {reader}({read}, <Py_ssize_t>n_)", ""]
+        out += lines
     return out
 
 

@@ -16,15 +16,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from ..wire._codec import (
-    STATUS_KINDS,
-    BatchDecoder,
-    cached_buffer_bytes,
-    decode,
-    parse_tlvs,
-    release_buffers,
-    seal_frames,
-)
+from ..wire._codec import (STATUS_KINDS, BatchDecoder, _seal_frames, cached_buffer_bytes, decode,
+                           parse_tlvs, release_buffers)
 from ..wire.dtypes import row_value
 from ..wire.enums import MessageType
 from ..wire.errors import SchemaError
@@ -463,7 +456,7 @@ def encode_batch(rows: np.ndarray, message_type: int | None = None,
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("<i8")
         raw = rows.view(np.uint8).reshape(len(rows), row_size)
         buffer = bytearray(b"".join(raw[i].tobytes() + tail_list[i] for i in range(len(rows))))
-    seal_frames(buffer, offsets, message_type, schema.version, registry)
+    _seal_frames(buffer, offsets, message_type, schema.version, registry)
     return bytes(buffer)
 
 

@@ -1,6 +1,7 @@
 # Batch decode: one nogil pass over a buffer of frames, rows copied into growing C buffers.
 # Declares nothing that other parts use, so its types stay here.
 
+from libc.stdlib cimport malloc
 from libc.string cimport memchr
 
 cdef extern from "memory.h" nogil:
@@ -262,6 +263,7 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
 
 
 @cython.final
+@cython.auto_pickle(False)  # Cython's would pickle `data` as a NUL-terminated string
 cdef class _OwnedMemory:
     """malloc'ed bytes handed to numpy without a copy; freed with the last array that uses them."""
 
@@ -300,6 +302,12 @@ cdef class BatchDecoder:
     cdef BatchState state
     cdef object _registry
     cdef object _on_watched
+    cdef bint _busy  # a feed() runs: its C loop writes the state without the GIL
+
+    cdef int _refuse_if_busy(self) except -1:
+        if self._busy:
+            raise RuntimeError("BatchDecoder is in use by another thread")
+        return 0
 
     def __cinit__(self, bint verify=True, types=None, max_frame_size=None, registry=None,
                   int watch_type=-1, on_watched=None):
@@ -331,7 +339,9 @@ cdef class BatchDecoder:
         cdef int failed = 0
         cdef Py_ssize_t done = 0, frame_start
         cdef const uint8_t* data
+        self._refuse_if_busy()
         PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        self._busy = True  # set and read under the GIL, so no other thread races this check
         try:
             data = <const uint8_t*>view.buf
             while True:
@@ -346,6 +356,7 @@ cdef class BatchDecoder:
                                                            done - frame_start),
                                  base + frame_start)
         finally:
+            self._busy = False
             PyBuffer_Release(&view)
         if failed:
             raise MemoryError("out of memory while decoding a batch")
@@ -362,6 +373,7 @@ cdef class BatchDecoder:
         that the schema of (type, version) read."""
         cdef int t
         cdef TypeRows* rows
+        self._refuse_if_busy()
         decoded = {}
         for t in range(256):
             rows = self.state.types[t]
@@ -389,7 +401,7 @@ def release_buffers():
     return released
 
 
-def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, registry=None):
+def _seal_frames(buffer, offsets, int message_type, int version=1, registry=None):
     """Seal frames laid out back to back in a writable buffer: `offsets` (int64, one per frame,
     then the end) delimit them. Sets magic, message_type, payload_size, `version` where it is
     0, and the checksum, then checks each frame as a decoder would."""
@@ -401,14 +413,36 @@ def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, regist
     cdef Status status = OK
     cdef MessageHeader_t* header
     cdef uint8_t* data
-    cdef const int64_t* edges
-    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+    cdef int64_t* edges = NULL
+    if not (0 <= message_type <= 255 and 0 <= version <= 255):
+        raise ValueError(f"_seal_frames: message_type {message_type} and version {version} are"
+                         " not both in 0..255")
+    if find_rule(rules, message_type, version) is NULL:
+        raise UnknownVersionError(f"_seal_frames: no schema reads message type {message_type}"
+                                  f" version {version}", field="message_type")
+    # the offsets are copied out first: `offsets` may be a view of the buffer being written
+    PyObject_GetBuffer(offsets, &bounds, PyBUF_SIMPLE)
     try:
-        PyObject_GetBuffer(offsets, &bounds, PyBUF_SIMPLE)
+        if bounds.len % 8:
+            raise ValueError(f"_seal_frames: offsets are int64 values, got {bounds.len} bytes")
+        count = bounds.len // 8 - 1
+        edges = <int64_t*>malloc(max(bounds.len, 8))
+        if edges is NULL:
+            raise MemoryError()
+        memcpy(edges, bounds.buf, bounds.len)
+    finally:
+        PyBuffer_Release(&bounds)
+    try:
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
         try:
+            for i in range(count):
+                if not (0 <= edges[i] <= edges[i + 1] <= view.len
+                        and AP_HEADER_SIZE <= edges[i + 1] - edges[i] <= AP_HEADER_SIZE + 0xFFFFFFFF):
+                    raise ValueError(
+                        f"_seal_frames: frame {i} from offset {edges[i]} to {edges[i + 1]} is not"
+                        f" a frame of at least {AP_HEADER_SIZE} bytes in the {view.len}-byte buffer,"
+                        " after the frame before it")
             data = <uint8_t*>view.buf
-            edges = <const int64_t*>bounds.buf
-            count = bounds.len // 8 - 1
             with nogil:
                 for i in range(count):
                     start = edges[i]
@@ -425,9 +459,9 @@ def seal_frames(buffer, offsets, uint8_t message_type, uint8_t version=1, regist
                     if status:
                         break
         finally:
-            PyBuffer_Release(&bounds)
+            PyBuffer_Release(&view)
     finally:
-        PyBuffer_Release(&view)
+        free(edges)
     if status:
         error = problem_error(&problem)
         raise FieldValueError(f"row {i}: {error}", offset=problem.offset,

@@ -78,6 +78,10 @@ def _init_tables():
 
 _init_tables()
 
+# The classes whose getters read their fixed part unchecked (_fixed_part); a set of its own,
+# since MESSAGE_CLASSES is exported and may be changed.
+_GENERATED_CLASSES = frozenset(MESSAGE_CLASSES.values())
+
 globals()["DEFAULT_MAX_FRAME_SIZE"] = DEFAULT_MAX_FRAME_SIZE
 globals()["DEFAULT_RULE_TABLE"] = DEFAULT_RULE_TABLE
 globals()["EXTRA_KINDS"] = {"tlv": EXTRA_TLV, "none": EXTRA_NONE, "unseen": EXTRA_UNSEEN}

@@ -21,6 +21,62 @@ cdef class Header:
     cdef Message _message
 
 
+cdef struct FrameReader:
+    # A cursor over a frame that reads nothing at or past `end`, the frame's size as checked at
+    # decode: counts and TLV lengths are read again from the caller's buffer, which may have
+    # changed since (a reused receive buffer), so no read trusts the check made at decode.
+    const uint8_t* data
+    Py_ssize_t position
+    Py_ssize_t end
+
+
+cdef Py_ssize_t _fixed_part(object cls) except -1
+cdef int _no_frame(object message) except -1
+cdef int _read_overrun(const FrameReader* r, uint64_t length, Status kind, str where,
+                       Py_ssize_t announced_at) except -1
+
+
+cdef inline const uint8_t* _frame_of(Message message) except NULL:
+    """The frame a message views; raises for one made by __new__, which has none."""
+    if message._data is NULL:
+        _no_frame(message)
+    return message._data
+
+
+cdef inline const uint8_t* _read(FrameReader* r, uint64_t length, Status kind, str where,
+                                 Py_ssize_t announced_at) except NULL:
+    """The next `length` bytes of the frame, announced by the count or TLV at byte
+    `announced_at`; `kind` (ST_TAIL_MISMATCH, ST_TLV_OVERRUN) chooses the error when they
+    run past the end."""
+    cdef const uint8_t* at = r.data + r.position
+    if length > <uint64_t>(r.end - r.position):
+        _read_overrun(r, length, kind, where, announced_at)
+        return NULL
+    r.position += <Py_ssize_t>length
+    return at
+
+
+cdef inline int _reader_at(FrameReader* r, const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
+                           str where) except -1:
+    """Set `r` at `start` of the frame data[0:end]; refuses a start past the end."""
+    r.data = data
+    r.position = 0
+    r.end = end
+    if start < 0 or start > end:
+        return _read_overrun(r, <uint64_t>start, ST_SHORT_BODY, where, 8)
+    r.position = start
+    return 0
+
+
+cdef inline const uint8_t* _tail_start(Message message, FrameReader* r, Py_ssize_t fixed_size,
+                                       str where) except NULL:
+    """The message's frame, with `r` set after its fixed part of `fixed_size` bytes, where
+    the tails begin."""
+    cdef const uint8_t* data = _frame_of(message)
+    _reader_at(r, data, fixed_size, message._size, where)
+    return data
+
+
 cdef class _BufferLease:
     cdef Py_buffer view
 

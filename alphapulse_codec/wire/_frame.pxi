@@ -69,6 +69,53 @@ cdef bytes _tlv_bytes(object tlvs):
     return b"".join(parts)
 
 
+cdef Py_ssize_t _fixed_part(object cls) except -1:
+    """Bytes of a frame that the getters of message class `cls` read without checking the
+    frame's size: the fixed part of the generated classes among its bases (SchemaField, the
+    getter of run-time schemas, checks every read)."""
+    cdef Py_ssize_t size = 0
+    for base in cls.__mro__:
+        if base in _GENERATED_CLASSES:
+            size = max(size, AP_HEADER_SIZE + base.layout.body_size)
+    return size
+
+
+cdef int _no_frame(object message) except -1:
+    # the error path of _frame_of (_frame.pxd) and _header_of
+    if isinstance(message, Header):
+        raise TypeError("this Header was made without a message (by Header.__new__): headers"
+                        " come from message.header")
+    name = type(message).__name__
+    raise TypeError(f"this {name} was made without a frame (by {name}.__new__): build one with"
+                    f" {name}(...) or decode one")
+
+
+cdef int _read_overrun(const FrameReader* r, uint64_t length, Status kind, str where,
+                       Py_ssize_t announced_at) except -1:
+    # the error path of _read and _reader_at (_frame.pxd)
+    cdef Py_ssize_t left = r.end - r.position
+    if kind == ST_TLV_OVERRUN:
+        raise TLVError(
+            f"TLV at byte {announced_at} needs {length} bytes from byte {r.position}, but its"
+            f" frame as decoded ends at byte {r.end}, {left} bytes later: the buffer changed"
+            " after decode", offset=announced_at, field="tlv")
+    if kind == ST_SHORT_BODY:
+        raise LengthMismatchError(
+            f"{where}: the {r.end}-byte frame is shorter than the {length}-byte fixed part its"
+            " class reads", offset=announced_at, field="payload_size")
+    raise LengthMismatchError(
+        f"{where}: the count at byte {announced_at} announces {length} bytes from byte"
+        f" {r.position}, past the end of the {r.end}-byte frame as decoded ({left} bytes left):"
+        " the buffer changed after decode, or holds a frame of another layout",
+        offset=announced_at, field=where.rpartition(".")[2])
+
+
+cdef inline const MessageHeader_t* _header_of(Header header) except NULL:
+    if header._message is None:
+        _no_frame(header)
+    return <const MessageHeader_t*>_frame_of(header._message)
+
+
 @cython.no_gc
 @cython.freelist(8)
 cdef class Header:
@@ -76,39 +123,39 @@ cdef class Header:
 
     @property
     def magic(self):
-        return (<const MessageHeader_t*>self._message._data).magic
+        return _header_of(self).magic
 
     @property
     def message_type(self):
-        return (<const MessageHeader_t*>self._message._data).message_type
+        return _header_of(self).message_type
 
     @property
     def version(self):
-        return (<const MessageHeader_t*>self._message._data).version
+        return _header_of(self).version
 
     @property
     def source(self):
-        return (<const MessageHeader_t*>self._message._data).source
+        return _header_of(self).source
 
     @property
     def flags(self):
-        return (<const MessageHeader_t*>self._message._data).flags
+        return _header_of(self).flags
 
     @property
     def payload_size(self):
-        return (<const MessageHeader_t*>self._message._data).payload_size
+        return _header_of(self).payload_size
 
     @property
     def sequence(self):
-        return (<const MessageHeader_t*>self._message._data).sequence
+        return _header_of(self).sequence
 
     @property
     def timestamp(self):
-        return (<const MessageHeader_t*>self._message._data).timestamp
+        return _header_of(self).timestamp
 
     @property
     def checksum(self):
-        return (<const MessageHeader_t*>self._message._data).checksum
+        return _header_of(self).checksum
 
     def __repr__(self):
         return "Header(" + ", ".join(
@@ -137,6 +184,9 @@ cdef class Message:
     """
 
     cdef int _own(self, bytes frame) except -1:
+        if self._data is not NULL:
+            raise TypeError(f"{type(self).__name__} messages are immutable: __init__ cannot"
+                            " rebuild one")
         self._owner = frame
         self._data = <const uint8_t*>PyBytes_AS_STRING(frame)
         self._size = len(frame)
@@ -145,6 +195,7 @@ cdef class Message:
     @property
     def header(self):
         """The frame's header, read in place."""
+        _frame_of(self)
         cdef Header header = Header.__new__(Header)
         header._message = self
         return header
@@ -152,13 +203,15 @@ cdef class Message:
     @property
     def size(self):
         """Bytes of the whole frame."""
+        _frame_of(self)
         return self._size
 
     def to_bytes(self):
         """The sealed frame (the same object each time for a built message)."""
+        cdef const uint8_t* data = _frame_of(self)
         if PyBytes_CheckExact(self._owner) and len(self._owner) == self._size:
             return self._owner
-        return PyBytes_FromStringAndSize(<const char*>self._data, self._size)
+        return PyBytes_FromStringAndSize(<const char*>data, self._size)
 
     def __bytes__(self):
         return self.to_bytes()
@@ -180,13 +233,15 @@ cdef class Message:
     @property
     def tlv(self):
         """The TLV extensions after a fixed body, in wire order (empty for variable bodies)."""
+        cdef const uint8_t* data = _frame_of(self)
         start, end = self._tlv_bounds()
-        return _tlvs_of(self._data, start, end)
+        return _tlvs_of(data, start, end)
 
     def find_tlv(self, tlv_type):
         """The first TLV extension of `tlv_type`, or None."""
+        cdef const uint8_t* data = _frame_of(self)
         start, end = self._tlv_bounds()
-        return _find_tlv_of(self._data, start, end, tlv_type)
+        return _find_tlv_of(data, start, end, tlv_type)
 
     def fields(self):
         """The body fields as a dict (padding left out), tails included."""
@@ -217,13 +272,28 @@ cdef class Message:
         if not isinstance(other, Message):
             return NotImplemented
         cdef Message that = <Message>other
-        return self._size == that._size and memcmp(self._data, that._data, self._size) == 0
+        cdef const uint8_t* data = _frame_of(self)
+        cdef const uint8_t* other_data = _frame_of(that)
+        return self._size == that._size and memcmp(data, other_data, self._size) == 0
 
     def __hash__(self):
-        return hash(PyBytes_FromStringAndSize(<const char*>self._data, self._size))
+        # Equal messages must hash equal for as long as they live, and the bytes of a writable
+        # buffer can change under a view: such views are not hashable, as memoryview decides.
+        cdef const uint8_t* data = _frame_of(self)
+        if _views_writable(self):
+            raise ValueError(f"cannot hash a {type(self).__name__} that views a writable buffer:"
+                             " hash message.to_bytes(), or decode bytes or a read-only buffer")
+        return hash(PyBytes_FromStringAndSize(<const char*>data, self._size))
 
     def __reduce__(self):
         return decode, (self.to_bytes(),)
+
+
+cdef bint _views_writable(Message message):
+    cdef object owner = message._owner
+    while isinstance(owner, Message):  # a view made of another message (_view_as)
+        owner = (<Message>owner)._owner
+    return isinstance(owner, _BufferLease) and not (<_BufferLease>owner).view.readonly
 
 
 cdef Message _message_view(object owner, Py_buffer* view, const uint8_t* data, Py_ssize_t size,

@@ -43,27 +43,27 @@ cdef class Trade(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const TradeMessage_t*>self._data).instrument_id)
+        return _iid_new((<const TradeMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def price(self):
         """i64 at frame offset 44: fixed-point"""
-        return (<const TradeMessage_t*>self._data).price
+        return (<const TradeMessage_t*>_frame_of(self)).price
 
     @property
     def volume(self):
         """u64 at frame offset 52"""
-        return (<const TradeMessage_t*>self._data).volume
+        return (<const TradeMessage_t*>_frame_of(self)).volume
 
     @property
     def side(self):
         """u8 at frame offset 60: Side: Buy=1, Sell=2"""
-        return (<const TradeMessage_t*>self._data).side
+        return (<const TradeMessage_t*>_frame_of(self)).side
 
     @property
     def flags(self):
         """u8 at frame offset 61"""
-        return (<const TradeMessage_t*>self._data).flags
+        return (<const TradeMessage_t*>_frame_of(self)).flags
 
 
 cdef bytes _build_Quote(object instrument_id, object bid_price, object ask_price, object bid_size, object ask_size, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -107,27 +107,27 @@ cdef class Quote(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const QuoteMessage_t*>self._data).instrument_id)
+        return _iid_new((<const QuoteMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def bid_price(self):
         """i64 at frame offset 44"""
-        return (<const QuoteMessage_t*>self._data).bid_price
+        return (<const QuoteMessage_t*>_frame_of(self)).bid_price
 
     @property
     def ask_price(self):
         """i64 at frame offset 52"""
-        return (<const QuoteMessage_t*>self._data).ask_price
+        return (<const QuoteMessage_t*>_frame_of(self)).ask_price
 
     @property
     def bid_size(self):
         """u64 at frame offset 60"""
-        return (<const QuoteMessage_t*>self._data).bid_size
+        return (<const QuoteMessage_t*>_frame_of(self)).bid_size
 
     @property
     def ask_size(self):
         """u64 at frame offset 68"""
-        return (<const QuoteMessage_t*>self._data).ask_size
+        return (<const QuoteMessage_t*>_frame_of(self)).ask_size
 
 
 cdef bytes _build_OrderBook(object instrument_id, object venue_timestamp, object update_kind, object bids, object asks, object sequence, object timestamp, object source, object version, object flags):
@@ -175,37 +175,47 @@ cdef class OrderBook(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const OrderBookMessage_t*>self._data).instrument_id)
+        return _iid_new((<const OrderBookMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def venue_timestamp(self):
         """u64 at frame offset 44: the venue's time of the book, ns"""
-        return (<const OrderBookMessage_t*>self._data).venue_timestamp
+        return (<const OrderBookMessage_t*>_frame_of(self)).venue_timestamp
 
     @property
     def update_kind(self):
         """u8 at frame offset 52: BookUpdateKind: 0 snapshot, 1 delta"""
-        return (<const OrderBookMessage_t*>self._data).update_kind
+        return (<const OrderBookMessage_t*>_frame_of(self)).update_kind
 
     @property
     def bid_count(self):
         """u16 at frame offset 54: bid levels in the tail"""
-        return (<const OrderBookMessage_t*>self._data).bid_count
+        return (<const OrderBookMessage_t*>_frame_of(self)).bid_count
 
     @property
     def ask_count(self):
         """u16 at frame offset 56: ask levels in the tail"""
-        return (<const OrderBookMessage_t*>self._data).ask_count
+        return (<const OrderBookMessage_t*>_frame_of(self)).ask_count
 
     @property
     def bids(self):
         """levels tail of bid_count levels: best first"""
-        return _levels_value(self._data + 64, (<const OrderBookMessage_t*>self._data).bid_count)
+        cdef FrameReader r_
+        cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_tail_start(self, &r_, 64, "OrderBook")
+        cdef uint64_t n_
+        n_ = m_.bid_count
+        return _levels_value(_read(&r_, n_ * 16, ST_TAIL_MISMATCH, "OrderBook.bids", 54), <Py_ssize_t>n_)
 
     @property
     def asks(self):
         """levels tail of ask_count levels: best first"""
-        return _levels_value(self._data + 64 + (<const OrderBookMessage_t*>self._data).bid_count * 16, (<const OrderBookMessage_t*>self._data).ask_count)
+        cdef FrameReader r_
+        cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_tail_start(self, &r_, 64, "OrderBook")
+        cdef uint64_t n_
+        n_ = m_.bid_count
+        _read(&r_, n_ * 16, ST_TAIL_MISMATCH, "OrderBook.bids", 54)
+        n_ = m_.ask_count
+        return _levels_value(_read(&r_, n_ * 16, ST_TAIL_MISMATCH, "OrderBook.asks", 56), <Py_ssize_t>n_)
 
 
 cdef bytes _build_InstrumentDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
@@ -252,32 +262,42 @@ cdef class InstrumentDiscovered(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const InstrumentDiscoveredHeader_t*>self._data).instrument_id)
+        return _iid_new((<const InstrumentDiscoveredHeader_t*>_frame_of(self)).instrument_id)
 
     @property
     def decimals(self):
         """u8 at frame offset 44"""
-        return (<const InstrumentDiscoveredHeader_t*>self._data).decimals
+        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).decimals
 
     @property
     def symbol_len(self):
         """u8 at frame offset 45: bytes of symbol in the tail"""
-        return (<const InstrumentDiscoveredHeader_t*>self._data).symbol_len
+        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).symbol_len
 
     @property
     def metadata_len(self):
         """u16 at frame offset 46: bytes of metadata in the tail"""
-        return (<const InstrumentDiscoveredHeader_t*>self._data).metadata_len
+        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).metadata_len
 
     @property
     def symbol(self):
         """utf8 tail of symbol_len bytes: the instrument's symbol"""
-        return _utf8_value(self._data + 48, (<const InstrumentDiscoveredHeader_t*>self._data).symbol_len)
+        cdef FrameReader r_
+        cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_tail_start(self, &r_, 48, "InstrumentDiscovered")
+        cdef uint64_t n_
+        n_ = m_.symbol_len
+        return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.symbol", 45), <Py_ssize_t>n_)
 
     @property
     def metadata(self):
         """bytes tail of metadata_len bytes: free-form metadata"""
-        return _bytes_value(self._data + 48 + (<const InstrumentDiscoveredHeader_t*>self._data).symbol_len, (<const InstrumentDiscoveredHeader_t*>self._data).metadata_len)
+        cdef FrameReader r_
+        cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_tail_start(self, &r_, 48, "InstrumentDiscovered")
+        cdef uint64_t n_
+        n_ = m_.symbol_len
+        _read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.symbol", 45)
+        n_ = m_.metadata_len
+        return _bytes_value(_read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.metadata", 46), <Py_ssize_t>n_)
 
 
 cdef bytes _build_PoolDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
@@ -363,27 +383,27 @@ cdef class VenueUpdate(Message):
     @property
     def venue(self):
         """u16 at frame offset 32: VenueId"""
-        return (<const VenueUpdateMessage_t*>self._data).venue
+        return (<const VenueUpdateMessage_t*>_frame_of(self)).venue
 
     @property
     def status(self):
         """u8 at frame offset 34: VenueStatus"""
-        return (<const VenueUpdateMessage_t*>self._data).status
+        return (<const VenueUpdateMessage_t*>_frame_of(self)).status
 
     @property
     def instrument_count(self):
         """u32 at frame offset 36: instruments listed"""
-        return (<const VenueUpdateMessage_t*>self._data).instrument_count
+        return (<const VenueUpdateMessage_t*>_frame_of(self)).instrument_count
 
     @property
     def latency_us(self):
         """u32 at frame offset 40: observed round trip"""
-        return (<const VenueUpdateMessage_t*>self._data).latency_us
+        return (<const VenueUpdateMessage_t*>_frame_of(self)).latency_us
 
     @property
     def effective_at(self):
         """u64 at frame offset 48: ns since the epoch"""
-        return (<const VenueUpdateMessage_t*>self._data).effective_at
+        return (<const VenueUpdateMessage_t*>_frame_of(self)).effective_at
 
 
 cdef bytes _build_ArbitrageOpportunity(object base_id, object quote_id, object venue_a, object venue_b, object spread_bps, object estimated_profit, object confidence, object expires_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -430,42 +450,42 @@ cdef class ArbitrageOpportunity(Message):
     @property
     def base_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const ArbitrageMessage_t*>self._data).base_id)
+        return _iid_new((<const ArbitrageMessage_t*>_frame_of(self)).base_id)
 
     @property
     def quote_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const ArbitrageMessage_t*>self._data).quote_id)
+        return _iid_new((<const ArbitrageMessage_t*>_frame_of(self)).quote_id)
 
     @property
     def venue_a(self):
         """u16 at frame offset 56"""
-        return (<const ArbitrageMessage_t*>self._data).venue_a
+        return (<const ArbitrageMessage_t*>_frame_of(self)).venue_a
 
     @property
     def venue_b(self):
         """u16 at frame offset 58"""
-        return (<const ArbitrageMessage_t*>self._data).venue_b
+        return (<const ArbitrageMessage_t*>_frame_of(self)).venue_b
 
     @property
     def spread_bps(self):
         """u32 at frame offset 60"""
-        return (<const ArbitrageMessage_t*>self._data).spread_bps
+        return (<const ArbitrageMessage_t*>_frame_of(self)).spread_bps
 
     @property
     def estimated_profit(self):
         """i64 at frame offset 64"""
-        return (<const ArbitrageMessage_t*>self._data).estimated_profit
+        return (<const ArbitrageMessage_t*>_frame_of(self)).estimated_profit
 
     @property
     def confidence(self):
         """u16 at frame offset 72: 0-10000"""
-        return (<const ArbitrageMessage_t*>self._data).confidence
+        return (<const ArbitrageMessage_t*>_frame_of(self)).confidence
 
     @property
     def expires_at(self):
         """u64 at frame offset 74"""
-        return (<const ArbitrageMessage_t*>self._data).expires_at
+        return (<const ArbitrageMessage_t*>_frame_of(self)).expires_at
 
 
 cdef bytes _build_PositionUpdate(object instrument_id, object portfolio_id, object quantity, object avg_entry_price, object realized_pnl, object unrealized_pnl, object mark_price, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -511,37 +531,37 @@ cdef class PositionUpdate(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const PositionUpdateMessage_t*>self._data).instrument_id)
+        return _iid_new((<const PositionUpdateMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def portfolio_id(self):
         """u32 at frame offset 44"""
-        return (<const PositionUpdateMessage_t*>self._data).portfolio_id
+        return (<const PositionUpdateMessage_t*>_frame_of(self)).portfolio_id
 
     @property
     def quantity(self):
         """i64 at frame offset 48: signed: short < 0"""
-        return (<const PositionUpdateMessage_t*>self._data).quantity
+        return (<const PositionUpdateMessage_t*>_frame_of(self)).quantity
 
     @property
     def avg_entry_price(self):
         """i64 at frame offset 56: fixed-point"""
-        return (<const PositionUpdateMessage_t*>self._data).avg_entry_price
+        return (<const PositionUpdateMessage_t*>_frame_of(self)).avg_entry_price
 
     @property
     def realized_pnl(self):
         """i64 at frame offset 64"""
-        return (<const PositionUpdateMessage_t*>self._data).realized_pnl
+        return (<const PositionUpdateMessage_t*>_frame_of(self)).realized_pnl
 
     @property
     def unrealized_pnl(self):
         """i64 at frame offset 72"""
-        return (<const PositionUpdateMessage_t*>self._data).unrealized_pnl
+        return (<const PositionUpdateMessage_t*>_frame_of(self)).unrealized_pnl
 
     @property
     def mark_price(self):
         """i64 at frame offset 80"""
-        return (<const PositionUpdateMessage_t*>self._data).mark_price
+        return (<const PositionUpdateMessage_t*>_frame_of(self)).mark_price
 
 
 cdef bytes _build_StrategyAlert(object strategy_id, object severity, object alert_code, object instrument_id, object value, object threshold, object text, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -587,37 +607,37 @@ cdef class StrategyAlert(Message):
     @property
     def strategy_id(self):
         """u16 at frame offset 32"""
-        return (<const StrategyAlertMessage_t*>self._data).strategy_id
+        return (<const StrategyAlertMessage_t*>_frame_of(self)).strategy_id
 
     @property
     def severity(self):
         """u8 at frame offset 34: Severity"""
-        return (<const StrategyAlertMessage_t*>self._data).severity
+        return (<const StrategyAlertMessage_t*>_frame_of(self)).severity
 
     @property
     def alert_code(self):
         """u32 at frame offset 36"""
-        return (<const StrategyAlertMessage_t*>self._data).alert_code
+        return (<const StrategyAlertMessage_t*>_frame_of(self)).alert_code
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40: zero when not about one instrument"""
-        return _iid_new((<const StrategyAlertMessage_t*>self._data).instrument_id)
+        return _iid_new((<const StrategyAlertMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def value(self):
         """i64 at frame offset 52: the observed value"""
-        return (<const StrategyAlertMessage_t*>self._data).value
+        return (<const StrategyAlertMessage_t*>_frame_of(self)).value
 
     @property
     def threshold(self):
         """i64 at frame offset 60: the limit it crossed"""
-        return (<const StrategyAlertMessage_t*>self._data).threshold
+        return (<const StrategyAlertMessage_t*>_frame_of(self)).threshold
 
     @property
     def text(self):
         """ascii[32] at frame offset 68: short description"""
-        return _ascii_value((<const StrategyAlertMessage_t*>self._data).text, 32)
+        return _ascii_value((<const StrategyAlertMessage_t*>_frame_of(self)).text, 32)
 
 
 cdef bytes _build_RebalanceSignal(object portfolio_id, object strategy_id, object urgency, object instrument_id, object current_weight_bps, object target_weight_bps, object target_quantity, object reference_price, object valid_until, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -665,47 +685,47 @@ cdef class RebalanceSignal(Message):
     @property
     def portfolio_id(self):
         """u32 at frame offset 32"""
-        return (<const RebalanceSignalMessage_t*>self._data).portfolio_id
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).portfolio_id
 
     @property
     def strategy_id(self):
         """u16 at frame offset 36"""
-        return (<const RebalanceSignalMessage_t*>self._data).strategy_id
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).strategy_id
 
     @property
     def urgency(self):
         """u8 at frame offset 38: 0-255, higher = sooner"""
-        return (<const RebalanceSignalMessage_t*>self._data).urgency
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).urgency
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40"""
-        return _iid_new((<const RebalanceSignalMessage_t*>self._data).instrument_id)
+        return _iid_new((<const RebalanceSignalMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def current_weight_bps(self):
         """i32 at frame offset 52"""
-        return (<const RebalanceSignalMessage_t*>self._data).current_weight_bps
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).current_weight_bps
 
     @property
     def target_weight_bps(self):
         """i32 at frame offset 56"""
-        return (<const RebalanceSignalMessage_t*>self._data).target_weight_bps
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).target_weight_bps
 
     @property
     def target_quantity(self):
         """i64 at frame offset 60"""
-        return (<const RebalanceSignalMessage_t*>self._data).target_quantity
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).target_quantity
 
     @property
     def reference_price(self):
         """i64 at frame offset 68"""
-        return (<const RebalanceSignalMessage_t*>self._data).reference_price
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).reference_price
 
     @property
     def valid_until(self):
         """u64 at frame offset 76: ns since the epoch"""
-        return (<const RebalanceSignalMessage_t*>self._data).valid_until
+        return (<const RebalanceSignalMessage_t*>_frame_of(self)).valid_until
 
 
 cdef bytes _build_RiskMetric(object portfolio_id, object metric_kind, object breach, object instrument_id, object value, object limit, object window_sec, object confidence_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -752,42 +772,42 @@ cdef class RiskMetric(Message):
     @property
     def portfolio_id(self):
         """u32 at frame offset 32"""
-        return (<const RiskMetricMessage_t*>self._data).portfolio_id
+        return (<const RiskMetricMessage_t*>_frame_of(self)).portfolio_id
 
     @property
     def metric_kind(self):
         """u8 at frame offset 36: 1 VaR, 2 exposure, 3 drawdown, 4 leverage, 5 margin"""
-        return (<const RiskMetricMessage_t*>self._data).metric_kind
+        return (<const RiskMetricMessage_t*>_frame_of(self)).metric_kind
 
     @property
     def breach(self):
         """u8 at frame offset 37: 1 when value is past limit"""
-        return (<const RiskMetricMessage_t*>self._data).breach
+        return (<const RiskMetricMessage_t*>_frame_of(self)).breach
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40: zero for portfolio-wide"""
-        return _iid_new((<const RiskMetricMessage_t*>self._data).instrument_id)
+        return _iid_new((<const RiskMetricMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def value(self):
         """i64 at frame offset 52"""
-        return (<const RiskMetricMessage_t*>self._data).value
+        return (<const RiskMetricMessage_t*>_frame_of(self)).value
 
     @property
     def limit(self):
         """i64 at frame offset 60"""
-        return (<const RiskMetricMessage_t*>self._data).limit
+        return (<const RiskMetricMessage_t*>_frame_of(self)).limit
 
     @property
     def window_sec(self):
         """u32 at frame offset 68"""
-        return (<const RiskMetricMessage_t*>self._data).window_sec
+        return (<const RiskMetricMessage_t*>_frame_of(self)).window_sec
 
     @property
     def confidence_bps(self):
         """u16 at frame offset 72"""
-        return (<const RiskMetricMessage_t*>self._data).confidence_bps
+        return (<const RiskMetricMessage_t*>_frame_of(self)).confidence_bps
 
 
 cdef bytes _build_PerformanceUpdate(object strategy_id, object portfolio_id, object period_start, object period_end, object pnl, object fees, object volume, object trade_count, object win_count, object sharpe_milli, object max_drawdown_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -837,57 +857,57 @@ cdef class PerformanceUpdate(Message):
     @property
     def strategy_id(self):
         """u16 at frame offset 32"""
-        return (<const PerformanceUpdateMessage_t*>self._data).strategy_id
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).strategy_id
 
     @property
     def portfolio_id(self):
         """u32 at frame offset 36"""
-        return (<const PerformanceUpdateMessage_t*>self._data).portfolio_id
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).portfolio_id
 
     @property
     def period_start(self):
         """u64 at frame offset 40: ns since the epoch"""
-        return (<const PerformanceUpdateMessage_t*>self._data).period_start
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).period_start
 
     @property
     def period_end(self):
         """u64 at frame offset 48: ns since the epoch"""
-        return (<const PerformanceUpdateMessage_t*>self._data).period_end
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).period_end
 
     @property
     def pnl(self):
         """i64 at frame offset 56"""
-        return (<const PerformanceUpdateMessage_t*>self._data).pnl
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).pnl
 
     @property
     def fees(self):
         """i64 at frame offset 64"""
-        return (<const PerformanceUpdateMessage_t*>self._data).fees
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).fees
 
     @property
     def volume(self):
         """u64 at frame offset 72"""
-        return (<const PerformanceUpdateMessage_t*>self._data).volume
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).volume
 
     @property
     def trade_count(self):
         """u32 at frame offset 80"""
-        return (<const PerformanceUpdateMessage_t*>self._data).trade_count
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).trade_count
 
     @property
     def win_count(self):
         """u32 at frame offset 84"""
-        return (<const PerformanceUpdateMessage_t*>self._data).win_count
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).win_count
 
     @property
     def sharpe_milli(self):
         """i32 at frame offset 88: Sharpe ratio x 1000"""
-        return (<const PerformanceUpdateMessage_t*>self._data).sharpe_milli
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).sharpe_milli
 
     @property
     def max_drawdown_bps(self):
         """u32 at frame offset 92"""
-        return (<const PerformanceUpdateMessage_t*>self._data).max_drawdown_bps
+        return (<const PerformanceUpdateMessage_t*>_frame_of(self)).max_drawdown_bps
 
 
 cdef bytes _build_PoolArbitrageSignal(object pool_a_id, object pool_b_id, object token0_id, object token1_id, object pool_a_reserve0, object pool_a_reserve1, object pool_b_reserve0, object pool_b_reserve1, object optimal_amount_in, object expected_profit_wei, object gas_cost_gwei, object confidence, object block_number, object expires_at_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -940,72 +960,72 @@ cdef class PoolArbitrageSignal(Message):
     @property
     def pool_a_id(self):
         """instrument_id at frame offset 32: source pool"""
-        return _iid_new((<const PoolArbitrageSignal_t*>self._data).pool_a_id)
+        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).pool_a_id)
 
     @property
     def pool_b_id(self):
         """instrument_id at frame offset 44: target pool"""
-        return _iid_new((<const PoolArbitrageSignal_t*>self._data).pool_b_id)
+        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).pool_b_id)
 
     @property
     def token0_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const PoolArbitrageSignal_t*>self._data).token0_id)
+        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).token0_id)
 
     @property
     def token1_id(self):
         """instrument_id at frame offset 68"""
-        return _iid_new((<const PoolArbitrageSignal_t*>self._data).token1_id)
+        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).token1_id)
 
     @property
     def pool_a_reserve0(self):
         """u64 at frame offset 80: smallest unit"""
-        return (<const PoolArbitrageSignal_t*>self._data).pool_a_reserve0
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).pool_a_reserve0
 
     @property
     def pool_a_reserve1(self):
         """u64 at frame offset 88"""
-        return (<const PoolArbitrageSignal_t*>self._data).pool_a_reserve1
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).pool_a_reserve1
 
     @property
     def pool_b_reserve0(self):
         """u64 at frame offset 96"""
-        return (<const PoolArbitrageSignal_t*>self._data).pool_b_reserve0
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).pool_b_reserve0
 
     @property
     def pool_b_reserve1(self):
         """u64 at frame offset 104"""
-        return (<const PoolArbitrageSignal_t*>self._data).pool_b_reserve1
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).pool_b_reserve1
 
     @property
     def optimal_amount_in(self):
         """u64 at frame offset 112"""
-        return (<const PoolArbitrageSignal_t*>self._data).optimal_amount_in
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).optimal_amount_in
 
     @property
     def expected_profit_wei(self):
         """u64 at frame offset 120: after gas"""
-        return (<const PoolArbitrageSignal_t*>self._data).expected_profit_wei
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).expected_profit_wei
 
     @property
     def gas_cost_gwei(self):
         """u32 at frame offset 128"""
-        return (<const PoolArbitrageSignal_t*>self._data).gas_cost_gwei
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).gas_cost_gwei
 
     @property
     def confidence(self):
         """u16 at frame offset 132: 0-10000"""
-        return (<const PoolArbitrageSignal_t*>self._data).confidence
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).confidence
 
     @property
     def block_number(self):
         """u32 at frame offset 134"""
-        return (<const PoolArbitrageSignal_t*>self._data).block_number
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).block_number
 
     @property
     def expires_at_block(self):
         """u32 at frame offset 138"""
-        return (<const PoolArbitrageSignal_t*>self._data).expires_at_block
+        return (<const PoolArbitrageSignal_t*>_frame_of(self)).expires_at_block
 
 
 cdef bytes _build_LiquidityImbalance(object pool_id, object token0_id, object token1_id, object current_ratio, object historical_avg_ratio, object deviation_bps, object volume_24h, object fee_tier, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1052,42 +1072,42 @@ cdef class LiquidityImbalance(Message):
     @property
     def pool_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const LiquidityImbalanceSignal_t*>self._data).pool_id)
+        return _iid_new((<const LiquidityImbalanceSignal_t*>_frame_of(self)).pool_id)
 
     @property
     def token0_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const LiquidityImbalanceSignal_t*>self._data).token0_id)
+        return _iid_new((<const LiquidityImbalanceSignal_t*>_frame_of(self)).token0_id)
 
     @property
     def token1_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const LiquidityImbalanceSignal_t*>self._data).token1_id)
+        return _iid_new((<const LiquidityImbalanceSignal_t*>_frame_of(self)).token1_id)
 
     @property
     def current_ratio(self):
         """u64 at frame offset 68: fixed-point"""
-        return (<const LiquidityImbalanceSignal_t*>self._data).current_ratio
+        return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).current_ratio
 
     @property
     def historical_avg_ratio(self):
         """u64 at frame offset 76: 30-day average"""
-        return (<const LiquidityImbalanceSignal_t*>self._data).historical_avg_ratio
+        return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).historical_avg_ratio
 
     @property
     def deviation_bps(self):
         """u32 at frame offset 84"""
-        return (<const LiquidityImbalanceSignal_t*>self._data).deviation_bps
+        return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).deviation_bps
 
     @property
     def volume_24h(self):
         """u64 at frame offset 88"""
-        return (<const LiquidityImbalanceSignal_t*>self._data).volume_24h
+        return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).volume_24h
 
     @property
     def fee_tier(self):
         """u32 at frame offset 96: 3000 = 0.3%"""
-        return (<const LiquidityImbalanceSignal_t*>self._data).fee_tier
+        return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).fee_tier
 
 
 cdef bytes _build_ImpermanentLossAlert(object pool_id, object token0_id, object token1_id, object entry_price_ratio, object current_price_ratio, object il_bps, object threshold_bps, object position_value, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1134,42 +1154,42 @@ cdef class ImpermanentLossAlert(Message):
     @property
     def pool_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const ImpermanentLossAlertMessage_t*>self._data).pool_id)
+        return _iid_new((<const ImpermanentLossAlertMessage_t*>_frame_of(self)).pool_id)
 
     @property
     def token0_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const ImpermanentLossAlertMessage_t*>self._data).token0_id)
+        return _iid_new((<const ImpermanentLossAlertMessage_t*>_frame_of(self)).token0_id)
 
     @property
     def token1_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const ImpermanentLossAlertMessage_t*>self._data).token1_id)
+        return _iid_new((<const ImpermanentLossAlertMessage_t*>_frame_of(self)).token1_id)
 
     @property
     def entry_price_ratio(self):
         """u64 at frame offset 68: fixed-point"""
-        return (<const ImpermanentLossAlertMessage_t*>self._data).entry_price_ratio
+        return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).entry_price_ratio
 
     @property
     def current_price_ratio(self):
         """u64 at frame offset 76: fixed-point"""
-        return (<const ImpermanentLossAlertMessage_t*>self._data).current_price_ratio
+        return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).current_price_ratio
 
     @property
     def il_bps(self):
         """u32 at frame offset 84: loss against holding"""
-        return (<const ImpermanentLossAlertMessage_t*>self._data).il_bps
+        return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).il_bps
 
     @property
     def threshold_bps(self):
         """u32 at frame offset 88"""
-        return (<const ImpermanentLossAlertMessage_t*>self._data).threshold_bps
+        return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).threshold_bps
 
     @property
     def position_value(self):
         """u64 at frame offset 92"""
-        return (<const ImpermanentLossAlertMessage_t*>self._data).position_value
+        return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).position_value
 
 
 cdef bytes _build_MEVOpportunity(object opportunity_type, object chain_id, object priority, object target_tx_hash, object estimated_profit_wei, object max_gas_price_gwei, object target_block, object deadline_block, object victim_amount_in, object optimal_frontrun_amount, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1218,52 +1238,52 @@ cdef class MEVOpportunity(Message):
     @property
     def opportunity_type(self):
         """u8 at frame offset 32: Sandwich, Backrun, Liquidation"""
-        return (<const MEVOpportunitySignal_t*>self._data).opportunity_type
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).opportunity_type
 
     @property
     def chain_id(self):
         """u8 at frame offset 33"""
-        return (<const MEVOpportunitySignal_t*>self._data).chain_id
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).chain_id
 
     @property
     def priority(self):
         """u8 at frame offset 34: higher = more urgent"""
-        return (<const MEVOpportunitySignal_t*>self._data).priority
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).priority
 
     @property
     def target_tx_hash(self):
         """bytes[32] at frame offset 36"""
-        return PyBytes_FromStringAndSize(<const char*>(<const MEVOpportunitySignal_t*>self._data).target_tx_hash, 32)
+        return PyBytes_FromStringAndSize(<const char*>(<const MEVOpportunitySignal_t*>_frame_of(self)).target_tx_hash, 32)
 
     @property
     def estimated_profit_wei(self):
         """u64 at frame offset 68"""
-        return (<const MEVOpportunitySignal_t*>self._data).estimated_profit_wei
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).estimated_profit_wei
 
     @property
     def max_gas_price_gwei(self):
         """u64 at frame offset 76"""
-        return (<const MEVOpportunitySignal_t*>self._data).max_gas_price_gwei
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).max_gas_price_gwei
 
     @property
     def target_block(self):
         """u32 at frame offset 84"""
-        return (<const MEVOpportunitySignal_t*>self._data).target_block
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).target_block
 
     @property
     def deadline_block(self):
         """u32 at frame offset 88"""
-        return (<const MEVOpportunitySignal_t*>self._data).deadline_block
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).deadline_block
 
     @property
     def victim_amount_in(self):
         """u64 at frame offset 92"""
-        return (<const MEVOpportunitySignal_t*>self._data).victim_amount_in
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).victim_amount_in
 
     @property
     def optimal_frontrun_amount(self):
         """u64 at frame offset 100"""
-        return (<const MEVOpportunitySignal_t*>self._data).optimal_frontrun_amount
+        return (<const MEVOpportunitySignal_t*>_frame_of(self)).optimal_frontrun_amount
 
 
 cdef bytes _build_FlashLoanSignal(object chain_id, object provider, object strategy_id, object asset_id, object loan_token_addr, object amount, object fee_ppm, object expected_profit_wei, object deadline_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1311,47 +1331,47 @@ cdef class FlashLoanSignal(Message):
     @property
     def chain_id(self):
         """u32 at frame offset 32"""
-        return (<const FlashLoanSignalMessage_t*>self._data).chain_id
+        return (<const FlashLoanSignalMessage_t*>_frame_of(self)).chain_id
 
     @property
     def provider(self):
         """u16 at frame offset 36: VenueId of the lender"""
-        return (<const FlashLoanSignalMessage_t*>self._data).provider
+        return (<const FlashLoanSignalMessage_t*>_frame_of(self)).provider
 
     @property
     def strategy_id(self):
         """u16 at frame offset 38"""
-        return (<const FlashLoanSignalMessage_t*>self._data).strategy_id
+        return (<const FlashLoanSignalMessage_t*>_frame_of(self)).strategy_id
 
     @property
     def asset_id(self):
         """instrument_id at frame offset 40: borrowed token"""
-        return _iid_new((<const FlashLoanSignalMessage_t*>self._data).asset_id)
+        return _iid_new((<const FlashLoanSignalMessage_t*>_frame_of(self)).asset_id)
 
     @property
     def loan_token_addr(self):
         """bytes[20] at frame offset 52"""
-        return PyBytes_FromStringAndSize(<const char*>(<const FlashLoanSignalMessage_t*>self._data).loan_token_addr, 20)
+        return PyBytes_FromStringAndSize(<const char*>(<const FlashLoanSignalMessage_t*>_frame_of(self)).loan_token_addr, 20)
 
     @property
     def amount(self):
         """u128 at frame offset 72: smallest unit"""
-        return _u128_value((<const FlashLoanSignalMessage_t*>self._data).amount, False)
+        return _u128_value((<const FlashLoanSignalMessage_t*>_frame_of(self)).amount, False)
 
     @property
     def fee_ppm(self):
         """u32 at frame offset 88"""
-        return (<const FlashLoanSignalMessage_t*>self._data).fee_ppm
+        return (<const FlashLoanSignalMessage_t*>_frame_of(self)).fee_ppm
 
     @property
     def expected_profit_wei(self):
         """u64 at frame offset 92"""
-        return (<const FlashLoanSignalMessage_t*>self._data).expected_profit_wei
+        return (<const FlashLoanSignalMessage_t*>_frame_of(self)).expected_profit_wei
 
     @property
     def deadline_block(self):
         """u32 at frame offset 100"""
-        return (<const FlashLoanSignalMessage_t*>self._data).deadline_block
+        return (<const FlashLoanSignalMessage_t*>_frame_of(self)).deadline_block
 
 
 cdef bytes _build_YieldFarmingUpdate(object pool_id, object reward_token_id, object chain_id, object apr_bps, object tvl_usd_cents, object reward_per_block, object updated_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1397,37 +1417,37 @@ cdef class YieldFarmingUpdate(Message):
     @property
     def pool_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const YieldFarmingUpdateMessage_t*>self._data).pool_id)
+        return _iid_new((<const YieldFarmingUpdateMessage_t*>_frame_of(self)).pool_id)
 
     @property
     def reward_token_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const YieldFarmingUpdateMessage_t*>self._data).reward_token_id)
+        return _iid_new((<const YieldFarmingUpdateMessage_t*>_frame_of(self)).reward_token_id)
 
     @property
     def chain_id(self):
         """u32 at frame offset 56"""
-        return (<const YieldFarmingUpdateMessage_t*>self._data).chain_id
+        return (<const YieldFarmingUpdateMessage_t*>_frame_of(self)).chain_id
 
     @property
     def apr_bps(self):
         """u32 at frame offset 60"""
-        return (<const YieldFarmingUpdateMessage_t*>self._data).apr_bps
+        return (<const YieldFarmingUpdateMessage_t*>_frame_of(self)).apr_bps
 
     @property
     def tvl_usd_cents(self):
         """u64 at frame offset 64"""
-        return (<const YieldFarmingUpdateMessage_t*>self._data).tvl_usd_cents
+        return (<const YieldFarmingUpdateMessage_t*>_frame_of(self)).tvl_usd_cents
 
     @property
     def reward_per_block(self):
         """u128 at frame offset 72: smallest unit"""
-        return _u128_value((<const YieldFarmingUpdateMessage_t*>self._data).reward_per_block, False)
+        return _u128_value((<const YieldFarmingUpdateMessage_t*>_frame_of(self)).reward_per_block, False)
 
     @property
     def updated_block(self):
         """u64 at frame offset 88"""
-        return (<const YieldFarmingUpdateMessage_t*>self._data).updated_block
+        return (<const YieldFarmingUpdateMessage_t*>_frame_of(self)).updated_block
 
 
 cdef bytes _build_GasOptimizationSignal(object chain_id, object block_number, object base_fee_wei, object priority_fee_wei, object max_fee_wei, object gas_used_ratio_bps, object urgency, object valid_through_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1474,42 +1494,42 @@ cdef class GasOptimizationSignal(Message):
     @property
     def chain_id(self):
         """u32 at frame offset 32"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).chain_id
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).chain_id
 
     @property
     def block_number(self):
         """u64 at frame offset 40"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).block_number
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).block_number
 
     @property
     def base_fee_wei(self):
         """u64 at frame offset 48"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).base_fee_wei
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).base_fee_wei
 
     @property
     def priority_fee_wei(self):
         """u64 at frame offset 56"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).priority_fee_wei
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).priority_fee_wei
 
     @property
     def max_fee_wei(self):
         """u64 at frame offset 64"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).max_fee_wei
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).max_fee_wei
 
     @property
     def gas_used_ratio_bps(self):
         """u16 at frame offset 72"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).gas_used_ratio_bps
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).gas_used_ratio_bps
 
     @property
     def urgency(self):
         """u8 at frame offset 74"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).urgency
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).urgency
 
     @property
     def valid_through_block(self):
         """u64 at frame offset 80"""
-        return (<const GasOptimizationSignalMessage_t*>self._data).valid_through_block
+        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).valid_through_block
 
 
 cdef bytes _build_DeFiSignal(object strategy_id, object signal_id, object signal_nonce, object chain_id, object version, object adapter_id, object base_instrument, object quote_instrument, object base_token_addr, object quote_token_addr, object venue_a_router, object venue_b_router, object venue_a_type, object venue_b_type, object fee_a_ppm, object fee_b_ppm, object direction_flag, object confidence, object expected_profit_q, object required_capital_q, object gas_estimate_q, object amount_in_q, object min_out_q, object optimal_size_q, object observed_block, object valid_through_block, object state_hash, object execution_flags, object slippage_bps, object price_impact_bps, object replace_signal_id, object created_at_sec, object sequence, object timestamp, object source, object header_version, object flags, object tlv):
@@ -1583,172 +1603,172 @@ cdef class DeFiSignal(Message):
     @property
     def strategy_id(self):
         """u16 at frame offset 32: 1=TriangularArb, 2=CrossDex, ..."""
-        return (<const DeFiSignal_t*>self._data).strategy_id
+        return (<const DeFiSignal_t*>_frame_of(self)).strategy_id
 
     @property
     def signal_id(self):
         """u64 at frame offset 34"""
-        return (<const DeFiSignal_t*>self._data).signal_id
+        return (<const DeFiSignal_t*>_frame_of(self)).signal_id
 
     @property
     def signal_nonce(self):
         """u32 at frame offset 42: monotonic per (source, strategy_id)"""
-        return (<const DeFiSignal_t*>self._data).signal_nonce
+        return (<const DeFiSignal_t*>_frame_of(self)).signal_nonce
 
     @property
     def chain_id(self):
         """u32 at frame offset 46: EVM chain id"""
-        return (<const DeFiSignal_t*>self._data).chain_id
+        return (<const DeFiSignal_t*>_frame_of(self)).chain_id
 
     @property
     def version(self):
         """u8 at frame offset 50: the signal's own schema version"""
-        return (<const DeFiSignal_t*>self._data).version
+        return (<const DeFiSignal_t*>_frame_of(self)).version
 
     @property
     def adapter_id(self):
         """u8 at frame offset 51: execution adapter selector"""
-        return (<const DeFiSignal_t*>self._data).adapter_id
+        return (<const DeFiSignal_t*>_frame_of(self)).adapter_id
 
     @property
     def base_instrument(self):
         """instrument_id at frame offset 52"""
-        return _iid_new((<const DeFiSignal_t*>self._data).base_instrument)
+        return _iid_new((<const DeFiSignal_t*>_frame_of(self)).base_instrument)
 
     @property
     def quote_instrument(self):
         """instrument_id at frame offset 64"""
-        return _iid_new((<const DeFiSignal_t*>self._data).quote_instrument)
+        return _iid_new((<const DeFiSignal_t*>_frame_of(self)).quote_instrument)
 
     @property
     def base_token_addr(self):
         """bytes[20] at frame offset 76"""
-        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>self._data).base_token_addr, 20)
+        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>_frame_of(self)).base_token_addr, 20)
 
     @property
     def quote_token_addr(self):
         """bytes[20] at frame offset 96"""
-        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>self._data).quote_token_addr, 20)
+        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>_frame_of(self)).quote_token_addr, 20)
 
     @property
     def venue_a_router(self):
         """bytes[20] at frame offset 116"""
-        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>self._data).venue_a_router, 20)
+        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>_frame_of(self)).venue_a_router, 20)
 
     @property
     def venue_b_router(self):
         """bytes[20] at frame offset 136: zero if unused"""
-        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>self._data).venue_b_router, 20)
+        return PyBytes_FromStringAndSize(<const char*>(<const DeFiSignal_t*>_frame_of(self)).venue_b_router, 20)
 
     @property
     def venue_a_type(self):
         """u8 at frame offset 156: 1=UniV2, 2=UniV3, 3=Curve"""
-        return (<const DeFiSignal_t*>self._data).venue_a_type
+        return (<const DeFiSignal_t*>_frame_of(self)).venue_a_type
 
     @property
     def venue_b_type(self):
         """u8 at frame offset 157: 0 if unused"""
-        return (<const DeFiSignal_t*>self._data).venue_b_type
+        return (<const DeFiSignal_t*>_frame_of(self)).venue_b_type
 
     @property
     def fee_a_ppm(self):
         """u32 at frame offset 158"""
-        return (<const DeFiSignal_t*>self._data).fee_a_ppm
+        return (<const DeFiSignal_t*>_frame_of(self)).fee_a_ppm
 
     @property
     def fee_b_ppm(self):
         """u32 at frame offset 162"""
-        return (<const DeFiSignal_t*>self._data).fee_b_ppm
+        return (<const DeFiSignal_t*>_frame_of(self)).fee_b_ppm
 
     @property
     def direction_flag(self):
         """u8 at frame offset 166: 0=sell base, 1=buy base"""
-        return (<const DeFiSignal_t*>self._data).direction_flag
+        return (<const DeFiSignal_t*>_frame_of(self)).direction_flag
 
     @property
     def confidence(self):
         """u8 at frame offset 167: 0-100"""
-        return (<const DeFiSignal_t*>self._data).confidence
+        return (<const DeFiSignal_t*>_frame_of(self)).confidence
 
     @property
     def expected_profit_q(self):
         """i128 at frame offset 168: Q64.64, quote token"""
-        return _u128_value((<const DeFiSignal_t*>self._data).expected_profit_q, True)
+        return _u128_value((<const DeFiSignal_t*>_frame_of(self)).expected_profit_q, True)
 
     @property
     def required_capital_q(self):
         """u128 at frame offset 184: Q64.64, base token"""
-        return _u128_value((<const DeFiSignal_t*>self._data).required_capital_q, False)
+        return _u128_value((<const DeFiSignal_t*>_frame_of(self)).required_capital_q, False)
 
     @property
     def gas_estimate_q(self):
         """u128 at frame offset 200: Q64.64, quote token"""
-        return _u128_value((<const DeFiSignal_t*>self._data).gas_estimate_q, False)
+        return _u128_value((<const DeFiSignal_t*>_frame_of(self)).gas_estimate_q, False)
 
     @property
     def amount_in_q(self):
         """u128 at frame offset 216: Q64.64"""
-        return _u128_value((<const DeFiSignal_t*>self._data).amount_in_q, False)
+        return _u128_value((<const DeFiSignal_t*>_frame_of(self)).amount_in_q, False)
 
     @property
     def min_out_q(self):
         """u128 at frame offset 232: Q64.64"""
-        return _u128_value((<const DeFiSignal_t*>self._data).min_out_q, False)
+        return _u128_value((<const DeFiSignal_t*>_frame_of(self)).min_out_q, False)
 
     @property
     def optimal_size_q(self):
         """u128 at frame offset 248: Q64.64"""
-        return _u128_value((<const DeFiSignal_t*>self._data).optimal_size_q, False)
+        return _u128_value((<const DeFiSignal_t*>_frame_of(self)).optimal_size_q, False)
 
     @property
     def observed_block(self):
         """u64 at frame offset 264"""
-        return (<const DeFiSignal_t*>self._data).observed_block
+        return (<const DeFiSignal_t*>_frame_of(self)).observed_block
 
     @property
     def valid_through_block(self):
         """u64 at frame offset 272"""
-        return (<const DeFiSignal_t*>self._data).valid_through_block
+        return (<const DeFiSignal_t*>_frame_of(self)).valid_through_block
 
     @property
     def state_hash(self):
         """u64 at frame offset 280"""
-        return (<const DeFiSignal_t*>self._data).state_hash
+        return (<const DeFiSignal_t*>_frame_of(self)).state_hash
 
     @property
     def execution_flags(self):
         """u32 at frame offset 288"""
-        return (<const DeFiSignal_t*>self._data).execution_flags
+        return (<const DeFiSignal_t*>_frame_of(self)).execution_flags
 
     @property
     def slippage_bps(self):
         """u16 at frame offset 292"""
-        return (<const DeFiSignal_t*>self._data).slippage_bps
+        return (<const DeFiSignal_t*>_frame_of(self)).slippage_bps
 
     @property
     def price_impact_bps(self):
         """u16 at frame offset 294"""
-        return (<const DeFiSignal_t*>self._data).price_impact_bps
+        return (<const DeFiSignal_t*>_frame_of(self)).price_impact_bps
 
     @property
     def replace_signal_id(self):
         """u64 at frame offset 296: if > 0, supersedes this signal"""
-        return (<const DeFiSignal_t*>self._data).replace_signal_id
+        return (<const DeFiSignal_t*>_frame_of(self)).replace_signal_id
 
     @property
     def tlv_offset(self):
         """u16 at frame offset 304: frame offset of the TLVs: 312, or 0 when none"""
-        return (<const DeFiSignal_t*>self._data).tlv_offset
+        return (<const DeFiSignal_t*>_frame_of(self)).tlv_offset
 
     @property
     def tlv_length(self):
         """u16 at frame offset 306: bytes of TLVs"""
-        return (<const DeFiSignal_t*>self._data).tlv_length
+        return (<const DeFiSignal_t*>_frame_of(self)).tlv_length
 
     @property
     def created_at_sec(self):
         """u32 at frame offset 308: wall clock, for analytics only"""
-        return (<const DeFiSignal_t*>self._data).created_at_sec
+        return (<const DeFiSignal_t*>_frame_of(self)).created_at_sec
 
 
 cdef bytes _build_OrderRequest(object client_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object account_id, object strategy_id, object expire_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1798,57 +1818,57 @@ cdef class OrderRequest(Message):
     @property
     def client_order_id(self):
         """u64 at frame offset 32: FIX ClOrdID (11)"""
-        return (<const OrderRequestMessage_t*>self._data).client_order_id
+        return (<const OrderRequestMessage_t*>_frame_of(self)).client_order_id
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40"""
-        return _iid_new((<const OrderRequestMessage_t*>self._data).instrument_id)
+        return _iid_new((<const OrderRequestMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
         """u8 at frame offset 52: Side (54)"""
-        return (<const OrderRequestMessage_t*>self._data).side
+        return (<const OrderRequestMessage_t*>_frame_of(self)).side
 
     @property
     def order_type(self):
         """u8 at frame offset 53: OrderType (40)"""
-        return (<const OrderRequestMessage_t*>self._data).order_type
+        return (<const OrderRequestMessage_t*>_frame_of(self)).order_type
 
     @property
     def time_in_force(self):
         """u8 at frame offset 54: TimeInForce (59)"""
-        return (<const OrderRequestMessage_t*>self._data).time_in_force
+        return (<const OrderRequestMessage_t*>_frame_of(self)).time_in_force
 
     @property
     def price(self):
         """i64 at frame offset 56: limit price (44)"""
-        return (<const OrderRequestMessage_t*>self._data).price
+        return (<const OrderRequestMessage_t*>_frame_of(self)).price
 
     @property
     def stop_price(self):
         """i64 at frame offset 64: (99)"""
-        return (<const OrderRequestMessage_t*>self._data).stop_price
+        return (<const OrderRequestMessage_t*>_frame_of(self)).stop_price
 
     @property
     def quantity(self):
         """u64 at frame offset 72: OrderQty (38)"""
-        return (<const OrderRequestMessage_t*>self._data).quantity
+        return (<const OrderRequestMessage_t*>_frame_of(self)).quantity
 
     @property
     def account_id(self):
         """u32 at frame offset 80: (1)"""
-        return (<const OrderRequestMessage_t*>self._data).account_id
+        return (<const OrderRequestMessage_t*>_frame_of(self)).account_id
 
     @property
     def strategy_id(self):
         """u16 at frame offset 84"""
-        return (<const OrderRequestMessage_t*>self._data).strategy_id
+        return (<const OrderRequestMessage_t*>_frame_of(self)).strategy_id
 
     @property
     def expire_at(self):
         """u64 at frame offset 88: ExpireTime (126), ns; 0 = none"""
-        return (<const OrderRequestMessage_t*>self._data).expire_at
+        return (<const OrderRequestMessage_t*>_frame_of(self)).expire_at
 
 
 cdef bytes _build_OrderStatus(object client_order_id, object venue_order_id, object instrument_id, object order_status, object side, object reject_reason, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1897,52 +1917,52 @@ cdef class OrderStatus(Message):
     @property
     def client_order_id(self):
         """u64 at frame offset 32: (11)"""
-        return (<const OrderStatusMessage_t*>self._data).client_order_id
+        return (<const OrderStatusMessage_t*>_frame_of(self)).client_order_id
 
     @property
     def venue_order_id(self):
         """u64 at frame offset 40: OrderID (37)"""
-        return (<const OrderStatusMessage_t*>self._data).venue_order_id
+        return (<const OrderStatusMessage_t*>_frame_of(self)).venue_order_id
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 48"""
-        return _iid_new((<const OrderStatusMessage_t*>self._data).instrument_id)
+        return _iid_new((<const OrderStatusMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def order_status(self):
         """u8 at frame offset 60: OrdStatus (39)"""
-        return (<const OrderStatusMessage_t*>self._data).order_status
+        return (<const OrderStatusMessage_t*>_frame_of(self)).order_status
 
     @property
     def side(self):
         """u8 at frame offset 61: (54)"""
-        return (<const OrderStatusMessage_t*>self._data).side
+        return (<const OrderStatusMessage_t*>_frame_of(self)).side
 
     @property
     def reject_reason(self):
         """u16 at frame offset 62: OrdRejReason (103)"""
-        return (<const OrderStatusMessage_t*>self._data).reject_reason
+        return (<const OrderStatusMessage_t*>_frame_of(self)).reject_reason
 
     @property
     def cum_quantity(self):
         """u64 at frame offset 64: CumQty (14)"""
-        return (<const OrderStatusMessage_t*>self._data).cum_quantity
+        return (<const OrderStatusMessage_t*>_frame_of(self)).cum_quantity
 
     @property
     def leaves_quantity(self):
         """u64 at frame offset 72: LeavesQty (151)"""
-        return (<const OrderStatusMessage_t*>self._data).leaves_quantity
+        return (<const OrderStatusMessage_t*>_frame_of(self)).leaves_quantity
 
     @property
     def avg_price(self):
         """i64 at frame offset 80: AvgPx (6)"""
-        return (<const OrderStatusMessage_t*>self._data).avg_price
+        return (<const OrderStatusMessage_t*>_frame_of(self)).avg_price
 
     @property
     def transact_time(self):
         """u64 at frame offset 88: TransactTime (60), ns"""
-        return (<const OrderStatusMessage_t*>self._data).transact_time
+        return (<const OrderStatusMessage_t*>_frame_of(self)).transact_time
 
 
 cdef bytes _build_Fill(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object side, object liquidity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object fee, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1994,67 +2014,67 @@ cdef class Fill(Message):
     @property
     def client_order_id(self):
         """u64 at frame offset 32: (11)"""
-        return (<const FillMessage_t*>self._data).client_order_id
+        return (<const FillMessage_t*>_frame_of(self)).client_order_id
 
     @property
     def venue_order_id(self):
         """u64 at frame offset 40: (37)"""
-        return (<const FillMessage_t*>self._data).venue_order_id
+        return (<const FillMessage_t*>_frame_of(self)).venue_order_id
 
     @property
     def exec_id(self):
         """u64 at frame offset 48: ExecID (17)"""
-        return (<const FillMessage_t*>self._data).exec_id
+        return (<const FillMessage_t*>_frame_of(self)).exec_id
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const FillMessage_t*>self._data).instrument_id)
+        return _iid_new((<const FillMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const FillMessage_t*>self._data).side
+        return (<const FillMessage_t*>_frame_of(self)).side
 
     @property
     def liquidity(self):
         """u8 at frame offset 69: LiquidityIndicator (851)"""
-        return (<const FillMessage_t*>self._data).liquidity
+        return (<const FillMessage_t*>_frame_of(self)).liquidity
 
     @property
     def last_price(self):
         """i64 at frame offset 72: LastPx (31)"""
-        return (<const FillMessage_t*>self._data).last_price
+        return (<const FillMessage_t*>_frame_of(self)).last_price
 
     @property
     def last_quantity(self):
         """u64 at frame offset 80: LastQty (32)"""
-        return (<const FillMessage_t*>self._data).last_quantity
+        return (<const FillMessage_t*>_frame_of(self)).last_quantity
 
     @property
     def cum_quantity(self):
         """u64 at frame offset 88: (14)"""
-        return (<const FillMessage_t*>self._data).cum_quantity
+        return (<const FillMessage_t*>_frame_of(self)).cum_quantity
 
     @property
     def leaves_quantity(self):
         """u64 at frame offset 96: (151)"""
-        return (<const FillMessage_t*>self._data).leaves_quantity
+        return (<const FillMessage_t*>_frame_of(self)).leaves_quantity
 
     @property
     def avg_price(self):
         """i64 at frame offset 104: (6)"""
-        return (<const FillMessage_t*>self._data).avg_price
+        return (<const FillMessage_t*>_frame_of(self)).avg_price
 
     @property
     def fee(self):
         """i64 at frame offset 112: Commission (12)"""
-        return (<const FillMessage_t*>self._data).fee
+        return (<const FillMessage_t*>_frame_of(self)).fee
 
     @property
     def transact_time(self):
         """u64 at frame offset 120: (60), ns"""
-        return (<const FillMessage_t*>self._data).transact_time
+        return (<const FillMessage_t*>_frame_of(self)).transact_time
 
 
 cdef bytes _build_OrderCancel(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2099,32 +2119,32 @@ cdef class OrderCancel(Message):
     @property
     def client_order_id(self):
         """u64 at frame offset 32: this request's ClOrdID (11)"""
-        return (<const OrderCancelMessage_t*>self._data).client_order_id
+        return (<const OrderCancelMessage_t*>_frame_of(self)).client_order_id
 
     @property
     def orig_client_order_id(self):
         """u64 at frame offset 40: OrigClOrdID (41)"""
-        return (<const OrderCancelMessage_t*>self._data).orig_client_order_id
+        return (<const OrderCancelMessage_t*>_frame_of(self)).orig_client_order_id
 
     @property
     def venue_order_id(self):
         """u64 at frame offset 48: (37)"""
-        return (<const OrderCancelMessage_t*>self._data).venue_order_id
+        return (<const OrderCancelMessage_t*>_frame_of(self)).venue_order_id
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const OrderCancelMessage_t*>self._data).instrument_id)
+        return _iid_new((<const OrderCancelMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const OrderCancelMessage_t*>self._data).side
+        return (<const OrderCancelMessage_t*>_frame_of(self)).side
 
     @property
     def quantity(self):
         """u64 at frame offset 72: (38)"""
-        return (<const OrderCancelMessage_t*>self._data).quantity
+        return (<const OrderCancelMessage_t*>_frame_of(self)).quantity
 
 
 cdef bytes _build_OrderModify(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2173,52 +2193,52 @@ cdef class OrderModify(Message):
     @property
     def client_order_id(self):
         """u64 at frame offset 32: (11)"""
-        return (<const OrderModifyMessage_t*>self._data).client_order_id
+        return (<const OrderModifyMessage_t*>_frame_of(self)).client_order_id
 
     @property
     def orig_client_order_id(self):
         """u64 at frame offset 40: (41)"""
-        return (<const OrderModifyMessage_t*>self._data).orig_client_order_id
+        return (<const OrderModifyMessage_t*>_frame_of(self)).orig_client_order_id
 
     @property
     def venue_order_id(self):
         """u64 at frame offset 48: (37)"""
-        return (<const OrderModifyMessage_t*>self._data).venue_order_id
+        return (<const OrderModifyMessage_t*>_frame_of(self)).venue_order_id
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const OrderModifyMessage_t*>self._data).instrument_id)
+        return _iid_new((<const OrderModifyMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const OrderModifyMessage_t*>self._data).side
+        return (<const OrderModifyMessage_t*>_frame_of(self)).side
 
     @property
     def order_type(self):
         """u8 at frame offset 69: (40)"""
-        return (<const OrderModifyMessage_t*>self._data).order_type
+        return (<const OrderModifyMessage_t*>_frame_of(self)).order_type
 
     @property
     def time_in_force(self):
         """u8 at frame offset 70: (59)"""
-        return (<const OrderModifyMessage_t*>self._data).time_in_force
+        return (<const OrderModifyMessage_t*>_frame_of(self)).time_in_force
 
     @property
     def price(self):
         """i64 at frame offset 72: (44)"""
-        return (<const OrderModifyMessage_t*>self._data).price
+        return (<const OrderModifyMessage_t*>_frame_of(self)).price
 
     @property
     def stop_price(self):
         """i64 at frame offset 80: (99)"""
-        return (<const OrderModifyMessage_t*>self._data).stop_price
+        return (<const OrderModifyMessage_t*>_frame_of(self)).stop_price
 
     @property
     def quantity(self):
         """u64 at frame offset 88: (38)"""
-        return (<const OrderModifyMessage_t*>self._data).quantity
+        return (<const OrderModifyMessage_t*>_frame_of(self)).quantity
 
 
 cdef bytes _build_ExecutionReport(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object exec_type, object order_status, object side, object order_type, object time_in_force, object reject_reason, object price, object quantity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2275,92 +2295,92 @@ cdef class ExecutionReport(Message):
     @property
     def client_order_id(self):
         """u64 at frame offset 32: (11)"""
-        return (<const ExecutionReportMessage_t*>self._data).client_order_id
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).client_order_id
 
     @property
     def venue_order_id(self):
         """u64 at frame offset 40: (37)"""
-        return (<const ExecutionReportMessage_t*>self._data).venue_order_id
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).venue_order_id
 
     @property
     def exec_id(self):
         """u64 at frame offset 48: (17)"""
-        return (<const ExecutionReportMessage_t*>self._data).exec_id
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).exec_id
 
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const ExecutionReportMessage_t*>self._data).instrument_id)
+        return _iid_new((<const ExecutionReportMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def exec_type(self):
         """u8 at frame offset 68: ExecType (150)"""
-        return (<const ExecutionReportMessage_t*>self._data).exec_type
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).exec_type
 
     @property
     def order_status(self):
         """u8 at frame offset 69: OrdStatus (39)"""
-        return (<const ExecutionReportMessage_t*>self._data).order_status
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).order_status
 
     @property
     def side(self):
         """u8 at frame offset 70: (54)"""
-        return (<const ExecutionReportMessage_t*>self._data).side
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).side
 
     @property
     def order_type(self):
         """u8 at frame offset 71: (40)"""
-        return (<const ExecutionReportMessage_t*>self._data).order_type
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).order_type
 
     @property
     def time_in_force(self):
         """u8 at frame offset 72: (59)"""
-        return (<const ExecutionReportMessage_t*>self._data).time_in_force
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).time_in_force
 
     @property
     def reject_reason(self):
         """u16 at frame offset 74: (103)"""
-        return (<const ExecutionReportMessage_t*>self._data).reject_reason
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).reject_reason
 
     @property
     def price(self):
         """i64 at frame offset 76: (44)"""
-        return (<const ExecutionReportMessage_t*>self._data).price
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).price
 
     @property
     def quantity(self):
         """u64 at frame offset 84: (38)"""
-        return (<const ExecutionReportMessage_t*>self._data).quantity
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).quantity
 
     @property
     def last_price(self):
         """i64 at frame offset 92: (31)"""
-        return (<const ExecutionReportMessage_t*>self._data).last_price
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).last_price
 
     @property
     def last_quantity(self):
         """u64 at frame offset 100: (32)"""
-        return (<const ExecutionReportMessage_t*>self._data).last_quantity
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).last_quantity
 
     @property
     def cum_quantity(self):
         """u64 at frame offset 108: (14)"""
-        return (<const ExecutionReportMessage_t*>self._data).cum_quantity
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).cum_quantity
 
     @property
     def leaves_quantity(self):
         """u64 at frame offset 116: (151)"""
-        return (<const ExecutionReportMessage_t*>self._data).leaves_quantity
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).leaves_quantity
 
     @property
     def avg_price(self):
         """i64 at frame offset 124: (6)"""
-        return (<const ExecutionReportMessage_t*>self._data).avg_price
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).avg_price
 
     @property
     def transact_time(self):
         """u64 at frame offset 132: (60), ns"""
-        return (<const ExecutionReportMessage_t*>self._data).transact_time
+        return (<const ExecutionReportMessage_t*>_frame_of(self)).transact_time
 
 
 cdef bytes _build_Heartbeat(object service, object status, object interval_ms, object uptime_ns, object messages_sent, object messages_received, object last_sequence, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2406,37 +2426,37 @@ cdef class Heartbeat(Message):
     @property
     def service(self):
         """u8 at frame offset 32: SourceType of the sender"""
-        return (<const HeartbeatMessage_t*>self._data).service
+        return (<const HeartbeatMessage_t*>_frame_of(self)).service
 
     @property
     def status(self):
         """u8 at frame offset 33: VenueStatus-like: 1 ok, 4 degraded"""
-        return (<const HeartbeatMessage_t*>self._data).status
+        return (<const HeartbeatMessage_t*>_frame_of(self)).status
 
     @property
     def interval_ms(self):
         """u32 at frame offset 36: time to the next heartbeat"""
-        return (<const HeartbeatMessage_t*>self._data).interval_ms
+        return (<const HeartbeatMessage_t*>_frame_of(self)).interval_ms
 
     @property
     def uptime_ns(self):
         """u64 at frame offset 40"""
-        return (<const HeartbeatMessage_t*>self._data).uptime_ns
+        return (<const HeartbeatMessage_t*>_frame_of(self)).uptime_ns
 
     @property
     def messages_sent(self):
         """u64 at frame offset 48"""
-        return (<const HeartbeatMessage_t*>self._data).messages_sent
+        return (<const HeartbeatMessage_t*>_frame_of(self)).messages_sent
 
     @property
     def messages_received(self):
         """u64 at frame offset 56"""
-        return (<const HeartbeatMessage_t*>self._data).messages_received
+        return (<const HeartbeatMessage_t*>_frame_of(self)).messages_received
 
     @property
     def last_sequence(self):
         """u64 at frame offset 64: last sequence the sender used"""
-        return (<const HeartbeatMessage_t*>self._data).last_sequence
+        return (<const HeartbeatMessage_t*>_frame_of(self)).last_sequence
 
 
 cdef bytes _build_Snapshot(object snapshot_id, object first_sequence, object last_sequence, object frame_count, object part, object part_count, object domain, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2482,37 +2502,37 @@ cdef class Snapshot(Message):
     @property
     def snapshot_id(self):
         """u64 at frame offset 32"""
-        return (<const SnapshotMessage_t*>self._data).snapshot_id
+        return (<const SnapshotMessage_t*>_frame_of(self)).snapshot_id
 
     @property
     def first_sequence(self):
         """u64 at frame offset 40: first frame the snapshot covers"""
-        return (<const SnapshotMessage_t*>self._data).first_sequence
+        return (<const SnapshotMessage_t*>_frame_of(self)).first_sequence
 
     @property
     def last_sequence(self):
         """u64 at frame offset 48: last frame the snapshot covers"""
-        return (<const SnapshotMessage_t*>self._data).last_sequence
+        return (<const SnapshotMessage_t*>_frame_of(self)).last_sequence
 
     @property
     def frame_count(self):
         """u32 at frame offset 56: frames that follow as the snapshot's content"""
-        return (<const SnapshotMessage_t*>self._data).frame_count
+        return (<const SnapshotMessage_t*>_frame_of(self)).frame_count
 
     @property
     def part(self):
         """u16 at frame offset 60: this part, from 0"""
-        return (<const SnapshotMessage_t*>self._data).part
+        return (<const SnapshotMessage_t*>_frame_of(self)).part
 
     @property
     def part_count(self):
         """u16 at frame offset 62"""
-        return (<const SnapshotMessage_t*>self._data).part_count
+        return (<const SnapshotMessage_t*>_frame_of(self)).part_count
 
     @property
     def domain(self):
         """u8 at frame offset 64: Domain"""
-        return (<const SnapshotMessage_t*>self._data).domain
+        return (<const SnapshotMessage_t*>_frame_of(self)).domain
 
 
 cdef bytes _build_Error(object code, object related_type, object severity, object related_sequence, object text, object sequence, object timestamp, object source, object version, object flags):
@@ -2557,32 +2577,36 @@ cdef class Error(Message):
     @property
     def code(self):
         """u32 at frame offset 32"""
-        return (<const ErrorMessage_t*>self._data).code
+        return (<const ErrorMessage_t*>_frame_of(self)).code
 
     @property
     def related_type(self):
         """u8 at frame offset 36: MessageType the error is about, 0 if none"""
-        return (<const ErrorMessage_t*>self._data).related_type
+        return (<const ErrorMessage_t*>_frame_of(self)).related_type
 
     @property
     def severity(self):
         """u8 at frame offset 37: Severity"""
-        return (<const ErrorMessage_t*>self._data).severity
+        return (<const ErrorMessage_t*>_frame_of(self)).severity
 
     @property
     def text_len(self):
         """u16 at frame offset 38: bytes of text in the tail"""
-        return (<const ErrorMessage_t*>self._data).text_len
+        return (<const ErrorMessage_t*>_frame_of(self)).text_len
 
     @property
     def related_sequence(self):
         """u64 at frame offset 40: sequence of the frame the error is about"""
-        return (<const ErrorMessage_t*>self._data).related_sequence
+        return (<const ErrorMessage_t*>_frame_of(self)).related_sequence
 
     @property
     def text(self):
         """utf8 tail of text_len bytes: what went wrong"""
-        return _utf8_value(self._data + 48, (<const ErrorMessage_t*>self._data).text_len)
+        cdef FrameReader r_
+        cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_tail_start(self, &r_, 48, "Error")
+        cdef uint64_t n_
+        n_ = m_.text_len
+        return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "Error.text", 38), <Py_ssize_t>n_)
 
 
 cdef bytes _build_ConfigUpdate(object config_version, object target, object key, object value, object sequence, object timestamp, object source, object version, object flags):
@@ -2629,32 +2653,42 @@ cdef class ConfigUpdate(Message):
     @property
     def config_version(self):
         """u64 at frame offset 32: monotonic"""
-        return (<const ConfigUpdateMessage_t*>self._data).config_version
+        return (<const ConfigUpdateMessage_t*>_frame_of(self)).config_version
 
     @property
     def target(self):
         """u8 at frame offset 40: SourceType addressed, 0 = all"""
-        return (<const ConfigUpdateMessage_t*>self._data).target
+        return (<const ConfigUpdateMessage_t*>_frame_of(self)).target
 
     @property
     def key_len(self):
         """u16 at frame offset 42: bytes of key in the tail"""
-        return (<const ConfigUpdateMessage_t*>self._data).key_len
+        return (<const ConfigUpdateMessage_t*>_frame_of(self)).key_len
 
     @property
     def value_len(self):
         """u32 at frame offset 44: bytes of value in the tail"""
-        return (<const ConfigUpdateMessage_t*>self._data).value_len
+        return (<const ConfigUpdateMessage_t*>_frame_of(self)).value_len
 
     @property
     def key(self):
         """utf8 tail of key_len bytes: dotted key"""
-        return _utf8_value(self._data + 48, (<const ConfigUpdateMessage_t*>self._data).key_len)
+        cdef FrameReader r_
+        cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_tail_start(self, &r_, 48, "ConfigUpdate")
+        cdef uint64_t n_
+        n_ = m_.key_len
+        return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "ConfigUpdate.key", 42), <Py_ssize_t>n_)
 
     @property
     def value(self):
         """bytes tail of value_len bytes: the value, as its consumer reads it"""
-        return _bytes_value(self._data + 48 + (<const ConfigUpdateMessage_t*>self._data).key_len, (<const ConfigUpdateMessage_t*>self._data).value_len)
+        cdef FrameReader r_
+        cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_tail_start(self, &r_, 48, "ConfigUpdate")
+        cdef uint64_t n_
+        n_ = m_.key_len
+        _read(&r_, n_, ST_TAIL_MISMATCH, "ConfigUpdate.key", 42)
+        n_ = m_.value_len
+        return _bytes_value(_read(&r_, n_, ST_TAIL_MISMATCH, "ConfigUpdate.value", 44), <Py_ssize_t>n_)
 
 
 cdef bytes _build_SchemaAnnouncement(object schema_type, object schema_version, object extends_version, object spec, object sequence, object timestamp, object source, object version, object flags):
@@ -2698,27 +2732,31 @@ cdef class SchemaAnnouncement(Message):
     @property
     def schema_type(self):
         """u8 at frame offset 32: message_type the schema describes"""
-        return (<const SchemaAnnouncementMessage_t*>self._data).schema_type
+        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_type
 
     @property
     def schema_version(self):
         """u8 at frame offset 33: version the schema describes"""
-        return (<const SchemaAnnouncementMessage_t*>self._data).schema_version
+        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_version
 
     @property
     def extends_version(self):
         """u8 at frame offset 34: version it appends fields to, 0 if none"""
-        return (<const SchemaAnnouncementMessage_t*>self._data).extends_version
+        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).extends_version
 
     @property
     def spec_len(self):
         """u32 at frame offset 36: bytes of spec in the tail"""
-        return (<const SchemaAnnouncementMessage_t*>self._data).spec_len
+        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).spec_len
 
     @property
     def spec(self):
         """utf8 tail of spec_len bytes: the schema as canonical JSON (section 9)"""
-        return _utf8_value(self._data + 40, (<const SchemaAnnouncementMessage_t*>self._data).spec_len)
+        cdef FrameReader r_
+        cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_tail_start(self, &r_, 40, "SchemaAnnouncement")
+        cdef uint64_t n_
+        n_ = m_.spec_len
+        return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "SchemaAnnouncement.spec", 36), <Py_ssize_t>n_)
 
 
 GENERATED_FROM = '0f48791511bb7e84'  # checked at import

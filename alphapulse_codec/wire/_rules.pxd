@@ -10,6 +10,10 @@ cdef extern from *:
     void ap_store_entry(TypeEntry** slot, TypeEntry* value) noexcept nogil
 
 
+cdef enum:
+    MAX_TAILS = 2  # variable tail segments a layout may have: the rule's and SchemaField's arrays
+
+
 cdef enum Extra:
     EXTRA_UNKNOWN = 0  # not looked up yet (a built message, until asked)
     EXTRA_TLV = 1      # bytes after the fixed body are TLV extensions
@@ -22,12 +26,12 @@ cdef struct TypeRule:
     uint8_t known                    # 0: no schema reads this (type, version)
     uint8_t read_as                  # the version whose schema reads it
     uint8_t extra                    # an Extra
-    uint8_t tail_count               # variable tail segments after the body (0 to 2)
+    uint8_t tail_count               # variable tail segments after the body (0 to MAX_TAILS)
     uint8_t conflict                 # two layouts were announced for this (type, version):
                                      # its frames are refused, read by neither
-    uint16_t tail_count_offset[2]    # body offset of each segment's count field
-    uint8_t tail_count_width[2]      # that field's width in bytes
-    uint16_t tail_element_size[2]    # bytes per counted element
+    uint16_t tail_count_offset[MAX_TAILS]  # body offset of each segment's count field
+    uint8_t tail_count_width[MAX_TAILS]    # that field's width in bytes
+    uint16_t tail_element_size[MAX_TAILS]  # bytes per counted element
     int32_t tlv_position_field       # body offset of tlv_offset/tlv_length, -1 if none
     PyObject* cls                    # the message class of read_as; the RuleTable holds it
 

@@ -25,19 +25,23 @@ cdef class RuleTable:
         for address in self._retired:
             free(<void*><size_t>address)
 
-    def publish(self, int message_type, dict rules, dict classes):
+    def publish(self, int message_type, dict rules not None, dict classes not None):
         """Replace what the table knows of `message_type`.
 
         rules: {version: (read_as, body_size, extra, tails, tlv_position_field, conflict)},
-        tails a tuple of (count_offset, count_width, element_size); classes: {read_as: class}.
+        tails a tuple of at most two (count_offset, count_width, element_size); classes:
+        {read_as: class}. Every rule is checked before any is published: the nogil checks and
+        the message classes read frames by these numbers without checking them again.
         """
-        self._classes.extend(classes.values())
+        if not 0 <= message_type <= 255:
+            raise ValueError(f"RuleTable.publish: message_type {message_type} is not in 0..255")
+        checked = [_checked_rule(version, spec, classes) for version, spec in rules.items()]
         cdef TypeEntry* entry = <TypeEntry*>calloc(1, sizeof(TypeEntry))
         cdef TypeRule* rule
         cdef int i
         if entry is NULL:
             raise MemoryError()
-        for version, (read_as, body_size, extra, tails, tlv_position, conflict) in rules.items():
+        for version, read_as, body_size, extra, tails, tlv_position, conflict, cls in checked:
             rule = &entry.rules[<uint8_t>version]
             rule.known = 1
             rule.read_as = read_as
@@ -50,7 +54,8 @@ cdef class RuleTable:
                 rule.tail_element_size[i] = element_size
             rule.tlv_position_field = tlv_position
             rule.conflict = conflict
-            rule.cls = <PyObject*>classes[read_as]
+            rule.cls = <PyObject*>cls
+        self._classes.extend(classes.values())
         old = <size_t>self.rules.types[message_type]
         ap_store_entry(&self.rules.types[message_type], entry)
         if old:
@@ -93,6 +98,47 @@ cdef class RuleTable:
             for i in range(times):
                 found += find_rule(&self.rules, t, v) is not NULL
         return found
+
+
+cdef tuple _checked_rule(object version, object spec, dict classes):
+    """(version, read_as, body_size, extra, tails, tlv_position, conflict, class) of one rule
+    given to RuleTable.publish, or the error that says what does not fit the TypeRule."""
+    where = f"RuleTable.publish: the rule of version {version!r}"
+    if not PyLong_Check(version) or not 0 <= version <= 255:
+        raise ValueError(f"{where}: a version is an int in 0..255")
+    try:
+        read_as, body_size, extra, tails, tlv_position, conflict = spec
+        tails = tuple(tuple(tail) for tail in tails)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: expected (read_as, body_size, extra, tails,"
+                        f" tlv_position_field, conflict), got {spec!r}") from None
+    for name, value, low, high in (("read_as", read_as, 0, 255),
+                                   ("body_size", body_size, 0, 0xFFFFFFFF),
+                                   ("extra", extra, 0, 255),
+                                   ("conflict", conflict, 0, 1),
+                                   ("tlv_position_field", tlv_position, -1, 0x7FFFFFFF)):
+        if not PyLong_Check(value) or not low <= value <= high:
+            raise ValueError(f"{where}: {name} {value!r} is not an int in {low}..{high}")
+    if extra not in (EXTRA_TLV, EXTRA_NONE, EXTRA_UNSEEN):
+        raise ValueError(f"{where}: extra {extra!r} is not one of EXTRA_KINDS")
+    if len(tails) > MAX_TAILS:
+        raise ValueError(f"{where}: {len(tails)} tails, a layout has at most {MAX_TAILS}")
+    for tail in tails:
+        if (len(tail) != 3 or not all(PyLong_Check(value) for value in tail)
+                or tail[1] not in (1, 2, 4) or not 0 <= tail[0] <= body_size - tail[1]
+                or not 1 <= tail[2] <= 0xFFFF):
+            raise ValueError(f"{where}: tail {tail!r} is not (count_offset, count_width 1, 2 or"
+                             f" 4, element_size 1..65535) with its count in the {body_size}-byte body")
+    if tlv_position >= 0 and tlv_position + 4 > body_size:
+        raise ValueError(f"{where}: tlv_offset/tlv_length at body offset {tlv_position} are not"
+                         f" in the {body_size}-byte body")
+    cls = classes.get(read_as)
+    if not (isinstance(cls, type) and issubclass(cls, Message)):
+        raise TypeError(f"{where}: classes[{read_as}] is {cls!r}, not a message class")
+    if _fixed_part(cls) > AP_HEADER_SIZE + body_size:
+        raise ValueError(f"{where}: {cls.__name__} reads {_fixed_part(cls)} bytes of fixed part,"
+                         f" more than the {AP_HEADER_SIZE + body_size} this rule checks")
+    return version, read_as, body_size, extra, tails, tlv_position, conflict, cls
 
 
 DEFAULT_RULE_TABLE = RuleTable()

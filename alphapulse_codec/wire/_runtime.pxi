@@ -20,7 +20,15 @@ _FIELD_KINDS = {
 }
 
 cdef enum:
-    MAX_TAILS = 2
+    _MAX_FIELD_EXTENT = 1 << 30  # offsets and sizes of SchemaField, far above any frame's
+
+# The sizes a field of each kind may have: integers are read with a memcpy into 64 bits.
+_FIELD_SIZES = {
+    KIND_UINT: (1, 8), KIND_INT: (1, 8), KIND_U128: (16, 16), KIND_I128: (16, 16),
+    KIND_INSTRUMENT_ID: (sizeof(InstrumentId_t), sizeof(InstrumentId_t)),
+    KIND_BYTES: (0, _MAX_FIELD_EXTENT), KIND_ASCII: (0, _MAX_FIELD_EXTENT),
+    KIND_UTF8_TAIL: (0, 0), KIND_BYTES_TAIL: (0, 0),
+}
 
 
 cdef inline uint64_t _read_uint(const uint8_t* data, Py_ssize_t size) noexcept:
@@ -36,6 +44,7 @@ cdef inline int64_t _read_int(const uint8_t* data, Py_ssize_t size) noexcept:
 
 
 @cython.final
+@cython.auto_pickle(False)  # Cython's would restore the count arrays without __init__'s checks
 cdef class SchemaField:
     """A field of a run-time schema: reads its bytes in place from a message's frame.
 
@@ -54,24 +63,46 @@ cdef class SchemaField:
     cdef Py_ssize_t count_offset[MAX_TAILS]
     cdef Py_ssize_t count_width[MAX_TAILS]
 
-    def __init__(self, str name, Py_ssize_t offset, Py_ssize_t size, str kind, default,
-                 str where, Py_ssize_t body_end=0, tuple counts=()):
+    def __init__(self, str name not None, Py_ssize_t offset, Py_ssize_t size, str kind not None,
+                 default, str where not None, Py_ssize_t body_end=0, tuple counts not None=()):
+        cdef int field_kind
+        cdef Py_ssize_t i
+        if kind not in _FIELD_KINDS:
+            raise ValueError(f"SchemaField {name!r}: kind {kind!r} is not one of"
+                             f" {', '.join(_FIELD_KINDS)}")
+        field_kind = _FIELD_KINDS[kind]
+        smallest, largest = _FIELD_SIZES[field_kind]
+        if not (0 <= offset <= _MAX_FIELD_EXTENT and 0 <= body_end <= _MAX_FIELD_EXTENT
+                and smallest <= size <= largest):
+            raise ValueError(f"SchemaField {name!r}: a {kind} field of {size} bytes at frame"
+                             f" offset {offset} (body end {body_end}) cannot be laid out")
+        tail = field_kind == KIND_UTF8_TAIL or field_kind == KIND_BYTES_TAIL
+        if tail != (len(counts) > 0) or len(counts) > MAX_TAILS:
+            raise ValueError(f"SchemaField {name!r}: a {kind} field takes"
+                             f" {f'1 to {MAX_TAILS}' if tail else 'no'} count fields, got {len(counts)}")
+        for i, (count_offset, count_width) in enumerate(counts):
+            if count_width not in (1, 2, 4) or not 0 <= count_offset <= body_end - count_width:
+                raise ValueError(f"SchemaField {name!r}: count field {i} of {count_width} bytes"
+                                 f" at frame offset {count_offset} is not a u8, u16 or u32 of"
+                                 f" the {body_end}-byte fixed part")
+            self.count_offset[i] = count_offset
+            self.count_width[i] = count_width
+        self.tail_count = len(counts)
         self.name = name
         self.offset = offset
         self.size = size
-        self.kind = _FIELD_KINDS[kind]
+        self.kind = field_kind
         self.default = default
         self.where = where
         self.body_end = body_end
-        self.tail_count = len(counts)
-        for i, (count_offset, count_width) in enumerate(counts):
-            self.count_offset[i] = count_offset
-            self.count_width[i] = count_width
 
     def __get__(self, instance, owner):
         if instance is None:
             return self
         cdef Message message = <Message?>instance
+        _frame_of(message)
+        if self.name is None:
+            raise TypeError("this SchemaField was made without its layout (by __new__)")
         if self.tail_count:
             return self._tail(message)
         if self.offset + self.size > message._size:
@@ -96,22 +127,21 @@ cdef class SchemaField:
         return _ascii_value(data, self.size)
 
     cdef object _tail(self, Message message):
-        cdef Py_ssize_t start = self.body_end, length = 0
+        cdef FrameReader r
+        cdef const uint8_t* frame
+        cdef const uint8_t* at = NULL
+        cdef uint64_t length = 0
         cdef int i
         for i in range(self.tail_count):
             if self.count_offset[i] + self.count_width[i] > message._size:
-                return self.default
-            start += length
-            length = <Py_ssize_t>_read_count(message._data + self.count_offset[i],
-                                             <uint8_t>self.count_width[i])
-        if start + length > message._size:
-            # only a frame of another version, viewed by this one, can get here
-            raise LengthMismatchError(
-                f"{self.where}: the tail of {length} bytes at frame offset {start} runs past the"
-                f" {message._size}-byte frame", offset=start, field=self.name)
+                return self.default  # a frame of an earlier version, without this tail
+        frame = _tail_start(message, &r, self.body_end, self.where)
+        for i in range(self.tail_count):  # the tails before this one, then this one
+            length = _read_count(frame + self.count_offset[i], <uint8_t>self.count_width[i])
+            at = _read(&r, length, ST_TAIL_MISMATCH, self.where, self.count_offset[i])
         if self.kind == KIND_UTF8_TAIL:
-            return _utf8_value(message._data + start, length)
-        return _bytes_value(message._data + start, length)
+            return _utf8_value(at, <Py_ssize_t>length)
+        return _bytes_value(at, <Py_ssize_t>length)
 
     cdef int write(self, uint8_t* frame, object value) except -1:
         """Put `value` into the field's bytes of a frame being built."""
@@ -197,6 +227,18 @@ cdef bytes build_runtime_frame(object cls, dict values):
     cdef uint8_t* data
     cdef MessageHeader_t* header
     layout = cls.layout
+    # the plan is a class attribute that a subclass can replace: bound every write by the frame
+    if not AP_HEADER_SIZE <= body_end <= _MAX_FIELD_EXTENT:
+        raise TypeError(f"{cls.__name__}: a fixed part of {body_end} bytes cannot be built")
+    for field in fields:
+        if field.name is None or field.tail_count or field.offset + field.size > body_end:
+            raise TypeError(f"{cls.__name__}: {field!r} is not a fixed field of its"
+                            f" {body_end}-byte fixed part")
+    for field in tails:
+        if not field.tail_count or (field.count_offset[field.tail_count - 1]
+                                    + field.count_width[field.tail_count - 1] > body_end):
+            raise TypeError(f"{cls.__name__}: {field!r} is not a tail whose count field is in its"
+                            f" {body_end}-byte fixed part")
     unknown = set(values) - cls._plan_accepts
     if unknown:
         name = sorted(unknown)[0]
@@ -239,7 +281,13 @@ cdef bytes build_runtime_frame(object cls, dict values):
 def _view_as(buffer, cls, int version, bint verify=True, max_frame_size=None, registry=None):
     """A message of class `cls` (of schema `version`) over the one frame of `buffer`, checked
     as the registry reads it: a frame of another version of the same type."""
+    if not (isinstance(cls, type) and issubclass(cls, Message)):
+        raise TypeError(f"_view_as: expected a message class, got {cls!r}")
     cdef Message message = decode(buffer, verify, max_frame_size=max_frame_size, registry=registry)
+    if _fixed_part(cls) > message._size:
+        raise LengthMismatchError(
+            f"{cls.__name__} reads a fixed part of {_fixed_part(cls)} bytes, the frame has"
+            f" {message._size}", offset=8, field="payload_size")
     cdef Message view = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_EMPTY_TUPLE, NULL)
     view._owner = message
     view._data = message._data
