@@ -6,15 +6,19 @@ from alphapulse_codec.wire._crc cimport (AP_CRC32_PATHS, ap_crc32_frames_with, a
 import os
 
 
-# A builtin function rather than a bound one: the interpreter calls those without the generic
-# vectorcall dispatch, which on short buffers took as long as the CRC.
+# A builtin function rather than a bound one: the interpreter specialises its calls to those
+# and calls the C function directly, where a bound one takes the generic call, which on short
+# buffers cost as much as the CRC.
 @cython.binding(False)
 def crc32(data, value=0):
     """CRC-32 of `data` continuing from `value`, equal to zlib.crc32(data, value)."""
     cdef Py_buffer view
-    cdef uint32_t start = <uint32_t>_uint_arg(value, 0xFFFFFFFF, "crc32 value")
+    cdef uint32_t start = 0
     cdef uint32_t result
-    # bytes, the common case, is read in place: acquiring a buffer costs as much as a short CRC
+    # The default start and bytes, the common case, take no conversion and no buffer request:
+    # on short input those cost a good part of what the CRC does.
+    if value is not 0:
+        start = <uint32_t>_uint_arg(value, 0xFFFFFFFF, "crc32 value")
     if PyBytes_CheckExact(data) and PyBytes_GET_SIZE(data) < 4096:
         return ap_crc32(start, <const unsigned char*>PyBytes_AS_STRING(data),
                         <size_t>PyBytes_GET_SIZE(data))

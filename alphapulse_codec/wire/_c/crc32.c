@@ -12,6 +12,8 @@
      at the end of each round by a table; from FOLD_MINIMUM bytes on, where the CPU has
      PMULL, four 128-bit chains folded with it; four frames at a time in the batch checksum;
    - table: slicing-by-8, everywhere.
+   Built with AP_CRC32_NO_PMULL, armv8 leaves PMULL out, as on cores without it: `make
+   check-arm` checks both builds under QEMU, whose CPU has PMULL.
    The x86 paths fold 16-byte lanes by carry-less multiplication and keep the CRC's
    remainder: the last 0..15 bytes are folded in place with byte shuffles, and a Barrett
    reduction turns the final lane into the CRC. Frames are read where they are, the 4
@@ -177,7 +179,8 @@ static inline uint32_t reduce(__m128i x) {
 }
 
 /* From these lengths on (measured), independent chains keep the multiplier busy where a single
-   one waits on each product: 4 lanes at 512-bit distance, with VPCLMULQDQ 16 at 2048 bits. */
+   one waits on each product: 4 lanes at 512-bit distance, with VPCLMULQDQ 16 at 2048 bits,
+   whose final folds pay for themselves sooner in 256-bit registers than in 512-bit ones. */
 #define LONG_MINIMUM 256
 #define ZMM_MINIMUM 1024
 #define YMM_MINIMUM 512
