@@ -6,7 +6,8 @@ import pytest
 
 CASES = [(group, name, fn) for group, cases in (("decode", peers.decode_cases()),
                                                 ("build", peers.build_cases()),
-                                                ("crc32", peers.crc_cases()))
+                                                ("crc32 1 MiB", peers.crc_cases(2**20)),
+                                                ("crc32 64 B", peers.crc_cases(64)))
          for name, fn in cases.items()]
 
 

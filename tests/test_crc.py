@@ -1,7 +1,12 @@
-"""crc32 gives zlib.crc32's values on every path, length, alignment and chaining."""
+"""crc32 and the batch checksum give zlib.crc32's values on every path this CPU can run, at
+every length, alignment and chaining; ALPHAPULSE_CRC chooses the path."""
 from __future__ import annotations
 
+import functools
+import os
 import random
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -12,7 +17,16 @@ import alphapulse_codec as ap
 from alphapulse_codec.wire import _codec
 
 DATA = random.Random(1).randbytes(4096 + 64)
-PATHS = {"fast": ap.crc32, "portable": _codec.crc32_portable}
+PATH_NAMES = ("table", "pclmul", "vpclmul256", "vpclmul512", "armv8")
+SUPPORTED = _codec._crc32_paths()
+# Each path by name, whichever the process uses, and the public function and the portable
+# one as they are called.
+PATHS = {name: functools.partial(_codec._crc32_with, name) for name in SUPPORTED}
+PATHS |= {"crc32": ap.crc32, "crc32_portable": _codec.crc32_portable}
+
+
+def frame_checksum(frame: bytes) -> int:
+    return zlib.crc32(frame[32:], zlib.crc32(frame[:28]))
 
 
 @pytest.mark.parametrize("crc", PATHS.values(), ids=PATHS.keys())
@@ -25,7 +39,8 @@ def test_every_length_up_to_4096(crc):
 def test_unaligned_starts(crc):
     view = memoryview(DATA)
     for start in range(1, 64):
-        for length in (0, 1, 7, 15, 16, 31, 63, 64, 65, 127, 128, 255, 256, 1000, 4000):
+        for length in (0, 1, 7, 15, 16, 31, 63, 64, 65, 127, 128, 255, 256, 511, 512, 767, 768,
+                       1000, 1023, 1024, 1025, 4000):
             chunk = view[start:start + length]
             assert crc(chunk) == zlib.crc32(chunk), (start, length)
 
@@ -36,10 +51,41 @@ def test_chained_calls_equal_one_call(crc, first, second, start):
     assert crc(second, crc(first, start)) == zlib.crc32(first + second, start)
 
 
-def test_large_buffers():
+@pytest.mark.parametrize("crc", PATHS.values(), ids=PATHS.keys())
+def test_large_buffers(crc):
     big = random.Random(2).randbytes(3 * 2**20 + 13)
-    assert ap.crc32(big) == zlib.crc32(big)
-    assert ap.crc32(memoryview(big)[5:]) == zlib.crc32(big[5:])
+    assert crc(big) == zlib.crc32(big)
+    assert crc(memoryview(big)[5:]) == zlib.crc32(big[5:])
+
+
+@pytest.mark.parametrize("path", SUPPORTED)
+def test_batch_checksum_of_every_frame_size_alone_and_in_groups(path):
+    rng = random.Random(3)
+    frames = [rng.randbytes(size) for size in range(32, 700)]
+    expected = [frame_checksum(frame) for frame in frames]
+    assert _codec._crc32_frames_with(path, frames) == expected
+    for group in (2, 3, 4, 5, 8):
+        for start in range(0, len(frames) - group, group):
+            assert (_codec._crc32_frames_with(path, frames[start:start + group])
+                    == expected[start:start + group]), (group, start)
+    for frame, checksum in zip(frames, expected):
+        assert _codec._crc32_frames_with(path, [frame] * 4) == [checksum] * 4
+
+
+@pytest.mark.parametrize("path", SUPPORTED)
+def test_batch_checksum_of_groups_of_mixed_sizes(path):
+    rng = random.Random(4)
+    for _ in range(3000):
+        sizes = [rng.choice((rng.randrange(32, 100), rng.randrange(36, 520), 64, 80,
+                             rng.randrange(32, 2100))) for _ in range(rng.randrange(1, 20))]
+        frames = [rng.randbytes(size) for size in sizes]
+        assert _codec._crc32_frames_with(path, frames) == [frame_checksum(f) for f in frames]
+
+
+@pytest.mark.parametrize("path", SUPPORTED)
+@given(st.lists(st.binary(min_size=32, max_size=1200), max_size=12))
+def test_batch_checksum_of_any_frames(path, frames):
+    assert _codec._crc32_frames_with(path, frames) == [frame_checksum(f) for f in frames]
 
 
 def test_any_buffer_and_zlib_signature():
@@ -51,5 +97,51 @@ def test_any_buffer_and_zlib_signature():
         ap.crc32(b"abc", -1)
 
 
-def test_the_implementation_is_named():
-    assert ap.crc32_implementation() in {"vpclmulqdq-avx512", "pclmulqdq", "armv8-crc", "table"}
+def test_the_fastest_path_is_used_unless_one_is_chosen():
+    assert set(SUPPORTED) <= set(PATH_NAMES) and SUPPORTED[0] == "table"
+    if not os.environ.get("ALPHAPULSE_CRC"):
+        assert ap.crc32_implementation() == SUPPORTED[-1]
+
+
+def _with_path(path: str, code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "ALPHAPULSE_CRC": path})
+
+
+BATCH_UNDER_PATH = """
+import alphapulse_codec as ap
+from alphapulse_codec.capture.batch import decode_batch
+from alphapulse_codec.samples.synthetic import generate
+data = bytearray(generate(5000, seed=5))
+first = len(decode_batch(bytes(data)))
+end = 0
+for _, message in zip(range(2500), ap.iter_frames(bytes(data))):
+    end += message.size
+data[end - 1] ^= 1   # the last byte of frame 2500, which its checksum covers
+result = decode_batch(bytes(data))
+print(ap.crc32_implementation(), first, len(result), [e.kind for e in result.errors])
+"""
+
+
+@pytest.mark.parametrize("path", SUPPORTED)
+def test_alphapulse_crc_chooses_the_path_of_every_check(path):
+    """The frame checks of decode and batch decode run on the chosen path too."""
+    run = _with_path(path, BATCH_UNDER_PATH)
+    assert run.returncode == 0, run.stderr
+    name, first, after, kinds = run.stdout.split(maxsplit=3)
+    assert name == path and int(first) == 5000 and int(after) == 4999
+    assert kinds.strip() == "['checksum_mismatch']"
+
+
+@pytest.mark.parametrize("path", [name for name in PATH_NAMES if name not in SUPPORTED]
+                         + ["fastest"])
+def test_a_path_this_cpu_cannot_run_fails_the_import(path):
+    run = _with_path(path, "import alphapulse_codec")
+    assert run.returncode != 0
+    assert "ImportError" in run.stderr and f"ALPHAPULSE_CRC={path!r}" in run.stderr
+
+
+def test_the_paths_that_cannot_run_here_are_refused_by_name():
+    for path in set(PATH_NAMES) - set(SUPPORTED):
+        with pytest.raises(ValueError):
+            _codec._crc32_with(path, b"abc")

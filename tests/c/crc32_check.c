@@ -1,8 +1,9 @@
-/* The CRC paths of _c/crc32.c against the table path, a bitwise reference and a known value,
-   in plain C, for CPUs the Python suite cannot reach here: `make check-arm` builds this for
-   ARM64 and runs it under QEMU (Debian: gcc-aarch64-linux-gnu, qemu-user-static). Every frame
-   and buffer checked against the reference sits alone at the end of its own allocation, so
-   that a build with -fsanitize=address catches any read past its last byte. */
+/* Every CRC path of _c/crc32.c this CPU has, against the table path, a bitwise reference and
+   a known value, in plain C, for CPUs the Python suite cannot reach here: `make check-arm`
+   builds this for ARM64, with and without PMULL folding, and runs it under QEMU (Debian:
+   gcc-aarch64-linux-gnu, qemu-user-static). Every frame and buffer checked against the
+   reference sits alone at the end of its own allocation, so that a build with
+   -fsanitize=address catches any read past its last byte. */
 #include "crc32.h"
 
 #include <stdio.h>
@@ -54,17 +55,13 @@ static size_t random_size(void) {
     }
 }
 
-int main(void) {
-    static unsigned char data[70000];
+/* The mismatches of the path in use. */
+static int check_path(const unsigned char *data, size_t data_size) {
     int bad = 0;
-    ap_crc32_init();
-    srand(3);
-    for (size_t i = 0; i < sizeof data; i++)
-        data[i] = (unsigned char)rand();
     for (size_t length = 0; length <= 4096; length++)
         for (int start = 0; start < 8; start += 3)
             bad += ap_crc32(7, data + start, length) != ap_crc32_portable(7, data + start, length);
-    bad += ap_crc32(0, data, 65536) != ap_crc32_portable(0, data, 65536);
+    bad += ap_crc32(0, data, data_size) != ap_crc32_portable(0, data, data_size);
     bad += ap_crc32(0, (const unsigned char *)"123456789", 9) != 0xCBF43926u;
     for (size_t length = 0; length <= 700; length++) {
         unsigned char *buf = random_block(length, length % 5);
@@ -97,7 +94,24 @@ int main(void) {
             free((void *)(frames[i] - shift[i]));
         }
     }
+    return bad;
+}
 
-    printf("crc32 path %s: %d mismatches\n", ap_crc32_impl(), bad);
+int main(void) {
+    static unsigned char data[70000];
+    int bad = 0;
+    ap_crc32_init();
+    const char *chosen = ap_crc32_impl();
+    srand(3);
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)rand();
+    for (int path = 0; path < AP_CRC32_PATHS; path++) {
+        if (ap_crc32_use(path) != 0)
+            continue;
+        int path_bad = check_path(data, sizeof data);
+        printf("crc32 path %s%s: %d mismatches\n", ap_crc32_path_name(path),
+               strcmp(ap_crc32_path_name(path), chosen) == 0 ? " (chosen)" : "", path_bad);
+        bad += path_bad;
+    }
     return bad != 0;
 }

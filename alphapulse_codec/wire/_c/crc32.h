@@ -10,7 +10,8 @@
 extern "C" {
 #endif
 
-/* Build the tables and pick the fastest path this CPU has; call once, before any other. */
+/* Build the tables and pick the fastest path this CPU has; call before any other. Once is
+   enough: later calls do nothing, and keep a path chosen with ap_crc32_use(). */
 void ap_crc32_init(void);
 uint32_t ap_crc32(uint32_t crc, const unsigned char *buf, size_t len);
 /* The checksum of a frame: its `size` bytes except the 4 checksum bytes at 28-31. */
@@ -22,8 +23,22 @@ void ap_crc32_frames(const unsigned char *const *frames, const size_t *sizes, ui
                      size_t count);
 /* The table-driven path alone, for checking the accelerated ones. */
 uint32_t ap_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
-/* "vpclmulqdq-avx512", "pclmulqdq", "armv8-crc" or "table". */
+
+/* The paths, numbered 0 to AP_CRC32_PATHS - 1 on every build: "table", "pclmul",
+   "vpclmul256", "vpclmul512", "armv8". */
+#define AP_CRC32_PATHS 5
+const char *ap_crc32_path_name(int path);
+/* Whether this build and this CPU can run the path. */
+int ap_crc32_path_available(int path);
+/* Use the path from now on, if available (0; otherwise -1 and nothing changes). Not while
+   other threads checksum. */
+int ap_crc32_use(int path);
+/* The name of the path in use. */
 const char *ap_crc32_impl(void);
+/* ap_crc32 and ap_crc32_frames on an available path, whichever is in use: for tests. */
+uint32_t ap_crc32_with(int path, uint32_t crc, const unsigned char *buf, size_t len);
+void ap_crc32_frames_with(int path, const unsigned char *const *frames, const size_t *sizes,
+                          uint32_t *crcs, size_t count);
 
 #ifdef __cplusplus
 }
