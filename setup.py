@@ -53,9 +53,11 @@ if sys.platform != "win32":
 
 extension = Extension(
     "alphapulse_codec.wire._codec",
-    sources=["alphapulse_codec/wire/_codec.pyx", "alphapulse_codec/wire/_c/crc32.c"],
+    sources=["alphapulse_codec/wire/_codec.pyx", "alphapulse_codec/wire/_c/crc32.c",
+             "alphapulse_codec/wire/_c/crc_combine.c"],
     include_dirs=["alphapulse_codec/wire/_c"],
-    depends=["alphapulse_codec/wire/_c/crc32.h", "alphapulse_codec/wire/_c/wire.h", "alphapulse_codec/wire/_c/memory.h"],
+    depends=["alphapulse_codec/wire/_c/crc32.h", "alphapulse_codec/wire/_c/crc_combine.h",
+             "alphapulse_codec/wire/_c/wire.h", "alphapulse_codec/wire/_c/memory.h"],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
 )

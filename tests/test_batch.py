@@ -294,6 +294,17 @@ def test_headers_claiming_the_largest_size_are_one_bad_stretch(tmp_path, vector_
                                       for offset, frame in _layout_of(valid)]
 
 
+def test_megabytes_of_tlv_headers_claiming_the_largest_size_are_one_bad_stretch(vector_bytes):
+    # Trade carries TLVs: each candidate's checksum comes before its walk, so this decodes in
+    # time linear in the headers (benchmarks/hostile.py times it)
+    hostile = _max_size_headers(ap.MessageType.Trade, (3 << 20) // 32)
+    valid = vector_bytes * 40
+    result = decode_batch(hostile + valid)
+    assert result.errors == [BadStretch(0, len(hostile), "checksum_mismatch")]
+    assert _frames_of(result) == [(len(hostile) + offset, frame)
+                                  for offset, frame in _layout_of(valid)]
+
+
 def _run(script: str, *args: str) -> str:
     return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
                           check=True).stdout

@@ -145,3 +145,50 @@ def test_the_paths_that_cannot_run_here_are_refused_by_name():
     for path in set(PATH_NAMES) - set(SUPPORTED):
         with pytest.raises(ValueError):
             _codec._crc32_with(path, b"abc")
+
+
+# The batch resync's CRCs of spans, from prefix CRCs of the buffer and one multiplication
+# modulo the polynomial: on this CPU's path and on the table path.
+SPANS = {"fast": False, "table": True}
+SPAN_DATA = random.Random(3).randbytes(3 * 2**20 + 77)
+
+
+def test_the_span_path_is_named():
+    assert _codec._crc32_combine_implementation() in {"pclmulqdq", "table"}
+
+
+@pytest.mark.parametrize("portable", SPANS.values(), ids=SPANS.keys())
+def test_spans_of_every_small_start_and_size(portable):
+    spans = [(start, size) for start in range(130) for size in range(200)]
+    crcs = _codec._crc32_spans(SPAN_DATA, spans, portable)
+    assert crcs == [zlib.crc32(SPAN_DATA[a:a + n]) for a, n in spans]
+
+
+@pytest.mark.parametrize("portable", SPANS.values(), ids=SPANS.keys())
+def test_spans_at_random_large_ranges(portable):
+    rng = random.Random(4)
+    # in order (prefixes extended), out of order (started again), and one length repeated
+    ordered = sorted((rng.randrange(2**20), rng.randrange(2 * 2**20)) for _ in range(200))
+    shuffled = [(rng.randrange(2**20), rng.randrange(2 * 2**20)) for _ in range(200)]
+    repeated = [(start, 2**20) for start in range(0, 2**20, 4099)]
+    for spans in (ordered, shuffled, repeated):
+        crcs = _codec._crc32_spans(SPAN_DATA, spans, portable)
+        assert crcs == [zlib.crc32(SPAN_DATA[a:a + n]) for a, n in spans]
+
+
+@pytest.mark.parametrize("portable", SPANS.values(), ids=SPANS.keys())
+def test_frame_spans_skip_the_checksum_bytes(portable):
+    rng = random.Random(5)
+    spans = ([(start, size) for start in range(70) for size in range(32, 170)]
+             + sorted((rng.randrange(2**20), rng.randrange(32, 2 * 2**20)) for _ in range(100)))
+    crcs = _codec._crc32_spans(SPAN_DATA, spans, portable, frames=True)
+    assert crcs == [zlib.crc32(SPAN_DATA[a + 32:a + n], zlib.crc32(SPAN_DATA[a:a + 28]))
+                    for a, n in spans]
+
+
+def test_spans_outside_the_buffer_are_refused():
+    for span in ((-1, 4), (0, len(DATA) + 1), (len(DATA), 1)):
+        with pytest.raises(ValueError):
+            _codec._crc32_spans(DATA, [span])
+    with pytest.raises(ValueError):
+        _codec._crc32_spans(DATA, [(0, 31)], frames=True)

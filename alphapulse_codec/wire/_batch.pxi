@@ -66,6 +66,7 @@ cdef struct BatchState:
     Py_ssize_t watched_at
     Py_ssize_t consumed      # bytes fully decoded or reported; the rest waits for more input
     Py_ssize_t frames
+    ap_crc_ranges ranges     # prefix CRCs of the stretch being resynced, within one decode call
 
 
 cdef void _free_growable(Growable* g) noexcept nogil:
@@ -87,6 +88,7 @@ cdef void _free_state(BatchState* state) noexcept nogil:
             _free_growable(&rows.tail_index)
             free(rows)
     _free_growable(&state.stretches)
+    ap_crc_ranges_free(&state.ranges)
 
 
 cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
@@ -141,14 +143,27 @@ cdef int _add_stretch(BatchState* state, const Stretch* stretch) noexcept nogil:
     return _append(&state.stretches, stretch, sizeof(Stretch))
 
 
+cdef inline bint _checksum_passes(BatchState* state, const uint8_t* data, Py_ssize_t start,
+                                  Py_ssize_t frame_size) noexcept nogil:
+    """Whether a resync candidate's checksum matches, from the prefix CRCs of the stretch in
+    O(1) amortised whatever size it claims (directly when out of memory for them)."""
+    cdef uint32_t crc
+    if not state.verify:
+        return True
+    if ap_crc32_frame_span(&state.ranges, data, start, frame_size, &crc):
+        crc = ap_crc32_frame(data + start, frame_size)
+    return crc == (<const MessageHeader_t*>(data + start)).checksum
+
+
 cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
                             BatchState* state, bint final, Problem* p) noexcept nogil:
     """Where the next good frame starts after a bad stretch: a header whose checks (checksum
     included, when verifying) pass, or a plausible frame cut by the end of non-final input.
 
-    A candidate's checksum is computed only once its structure passed, and one that claims
-    more than the limit or the input is rejected on its header: headers that each claim the
-    largest size would otherwise cost a checksum of that size each, quadratic in the garbage."""
+    A candidate passes the checks that cost O(1) first (its header, tail counts), then its
+    checksum, computed in O(1) amortised whatever size it claims, and only then the walk of
+    its TLVs, which costs that size: headers that each claim the largest size would otherwise
+    cost that much each, quadratic in the garbage."""
     cdef const uint8_t* hit
     cdef Py_ssize_t frame_size
     cdef const TypeRule* rule
@@ -161,10 +176,11 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
         start = hit - data
         memcpy(&magic, hit, 4)
         if magic == AP_MAGIC:
-            status = check_frame(hit, end - start, start, False, state.limit, state.rules,
-                                 &frame_size, &rule, p)
-            if status == OK and (not state.verify or ap_crc32_frame(hit, frame_size)
-                                 == (<const MessageHeader_t*>hit).checksum):
+            status = check_header(hit, end - start, start, state.limit, state.rules,
+                                  &frame_size, &rule, p)
+            if (status == OK and check_body(hit, start, rule, False, p) == OK
+                    and _checksum_passes(state, data, start, frame_size)
+                    and check_body(hit, start, rule, True, p) == OK):
                 return start
             if status == ST_TRUNCATED and not final:
                 return start
@@ -218,6 +234,13 @@ cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t
 cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, int64_t base,
                       bint final) noexcept nogil:
     """Decode data[0:size]; `base` is its offset in the whole source. -1 when out of memory."""
+    cdef int failed = _decode_run(state, data, size, base, final)
+    ap_crc_ranges_free(&state.ranges)  # they are of this buffer, which the next call may not be
+    return failed
+
+
+cdef int _decode_run(BatchState* state, const uint8_t* data, Py_ssize_t size, int64_t base,
+                     bint final) noexcept nogil:
     cdef Py_ssize_t position = 0, frame_size = 0, resume
     cdef const TypeRule* rule
     cdef Problem problem

@@ -116,3 +116,35 @@ def _choose_crc_path():
 
 
 _choose_crc_path()
+
+
+def _crc32_spans(data, spans, bint portable=False, bint frames=False):
+    """CRCs of (start, size) spans of `data`, in order, from the prefix CRCs that the batch
+    resync keeps: zlib.crc32 of each span, or with `frames` ap_crc32_frame of each (its
+    checksum bytes skipped). `portable` takes the table path. For tests."""
+    cdef Py_buffer view
+    cdef ap_crc_ranges ranges
+    cdef unsigned int crc
+    cdef Py_ssize_t start, size
+    crcs = []
+    memset(&ranges, 0, sizeof(ranges))
+    ranges.portable = portable
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        for start, size in spans:
+            if start < 0 or size < (32 if frames else 0) or start + size > view.len:
+                raise ValueError(f"span ({start}, {size}) outside the buffer or too short")
+            if (ap_crc32_frame_span(&ranges, <const unsigned char*>view.buf, start, size, &crc)
+                    if frames else ap_crc32_span(&ranges, <const unsigned char*>view.buf, start,
+                                                 size, 0, &crc)):
+                raise MemoryError()
+            crcs.append(crc)
+    finally:
+        ap_crc_ranges_free(&ranges)
+        PyBuffer_Release(&view)
+    return crcs
+
+
+def _crc32_combine_implementation():
+    """How the span CRCs multiply modulo the polynomial on this CPU: "pclmulqdq" or "table"."""
+    return ap_crc_combine_impl().decode()

@@ -21,7 +21,9 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 
 from alphapulse_codec.wire._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_frames, ap_crc32_impl,
-                                   ap_crc32_init, ap_crc32_portable)
+                                   ap_crc32_init, ap_crc32_portable, ap_crc32_frame_span,
+                                   ap_crc32_span, ap_crc_combine_impl, ap_crc_combine_init,
+                                   ap_crc_ranges, ap_crc_ranges_free)
 from alphapulse_codec.wire._wire cimport *
 
 cdef extern from "Python.h":
@@ -72,6 +74,7 @@ _check_generated_from_current_layouts()
 
 def _init_tables():
     ap_crc32_init()
+    ap_crc_combine_init()
     for tlv_type, layout in TLVS.items():
         _TLV_PAYLOAD_SIZE[int(tlv_type)] = layout.payload_size
 

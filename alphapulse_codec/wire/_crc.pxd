@@ -13,3 +13,15 @@ cdef extern from "crc32.h" nogil:
     unsigned int ap_crc32_with(int path, unsigned int crc, const unsigned char *buf, size_t length)
     void ap_crc32_frames_with(int path, const unsigned char **frames, const size_t *sizes,
                               unsigned int *crcs, size_t count)
+
+
+cdef extern from "crc_combine.h" nogil:
+    ctypedef struct ap_crc_ranges:
+        int portable
+    void ap_crc_combine_init()
+    void ap_crc_ranges_free(ap_crc_ranges *ranges)
+    int ap_crc32_span(ap_crc_ranges *ranges, const unsigned char *data, size_t at, size_t size,
+                      unsigned int crc, unsigned int *result)
+    int ap_crc32_frame_span(ap_crc_ranges *ranges, const unsigned char *data, size_t at,
+                            size_t size, unsigned int *result)
+    const char *ap_crc_combine_impl()

@@ -114,18 +114,15 @@ cdef inline uint64_t _read_count(const uint8_t* data, uint8_t width) noexcept no
     return u32
 
 
-cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base,
-                               bint verify, uint64_t max_frame_size, const RuleSet* rules,
-                               Py_ssize_t* frame_size, const TypeRule** found,
-                               Problem* p) noexcept nogil:
-    """Validate the frame that starts at `frame`; `base` is its offset in the caller's input.
-    On success `found` is the rule it was read by. Inline: the batch loop calls it per frame."""
+cdef inline Status check_header(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base,
+                                uint64_t max_frame_size, const RuleSet* rules,
+                                Py_ssize_t* frame_size, const TypeRule** found,
+                                Problem* p) noexcept nogil:
+    """The checks of check_frame that read the header alone, in O(1): on success the frame's
+    `frame_size` bytes are all there, and `found` is the rule that reads them."""
     cdef const MessageHeader_t* header = <const MessageHeader_t*>frame
     cdef const TypeRule* rule
-    cdef uint64_t total, expected
-    cdef uint32_t crc
-    cdef Py_ssize_t position, area
-    cdef int i
+    cdef uint64_t total
     p.frame_offset = base
     if available < <Py_ssize_t>sizeof(MessageHeader_t):
         return _fail(p, ST_TRUNCATED, base + available, sizeof(MessageHeader_t), available)
@@ -143,14 +140,22 @@ cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ss
         return _fail(p, ST_SCHEMA_CONFLICT, base + 5, header.message_type, header.version)
     if total > <uint64_t>available:
         return _fail(p, ST_TRUNCATED, base + available, total, available)
-    if verify:
-        crc = ap_crc32_frame(frame, <size_t>total)
-        if crc != header.checksum:
-            return _fail(p, ST_CHECKSUM, base + 28, crc, header.checksum)
-    if header.payload_size < rule.body_size:
-        return _fail(p, ST_SHORT_BODY, base + 8, rule.body_size, header.payload_size)
     frame_size[0] = <Py_ssize_t>total
     found[0] = rule
+    return OK
+
+
+cdef inline Status check_body(const uint8_t* frame, Py_ssize_t base, const TypeRule* rule,
+                              bint walk, Problem* p) noexcept nogil:
+    """The checks of check_frame after the checksum, on a frame that passed check_header.
+    O(1) but for the walk of its TLVs, O(its size), left out unless `walk`."""
+    cdef const MessageHeader_t* header = <const MessageHeader_t*>frame
+    cdef uint64_t total = sizeof(MessageHeader_t) + <uint64_t>header.payload_size
+    cdef uint64_t expected
+    cdef Py_ssize_t position, area
+    cdef int i
+    if header.payload_size < rule.body_size:
+        return _fail(p, ST_SHORT_BODY, base + 8, rule.body_size, header.payload_size)
     position = sizeof(MessageHeader_t) + rule.body_size
     if <uint64_t>position == total and rule.tail_count == 0 and rule.tlv_position_field < 0:
         return OK  # the common case: a fixed body with nothing after it
@@ -173,7 +178,27 @@ cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ss
             frame + 32 + rule.tlv_position_field, position, area,
             base + 32 + rule.tlv_position_field, p):
         return p.status
+    if not walk:
+        return OK
     return walk_tlvs(frame + position, area, base + position, p)
+
+
+cdef inline Status check_frame(const uint8_t* frame, Py_ssize_t available, Py_ssize_t base,
+                               bint verify, uint64_t max_frame_size, const RuleSet* rules,
+                               Py_ssize_t* frame_size, const TypeRule** found,
+                               Problem* p) noexcept nogil:
+    """Validate the frame that starts at `frame`; `base` is its offset in the caller's input.
+    On success `found` is the rule it was read by. Inline: the batch loop calls it per frame."""
+    cdef uint32_t crc
+    cdef Status status = check_header(frame, available, base, max_frame_size, rules,
+                                      frame_size, found, p)
+    if status:
+        return status
+    if verify:
+        crc = ap_crc32_frame(frame, <size_t>frame_size[0])
+        if crc != (<const MessageHeader_t*>frame).checksum:
+            return _fail(p, ST_CHECKSUM, base + 28, crc, (<const MessageHeader_t*>frame).checksum)
+    return check_body(frame, base, found[0], True, p)
 
 
 cdef inline bytes _tlv_area(object tlvs):
