@@ -8,7 +8,8 @@ decode equals the whole one (rows, offsets, tails, where the bad stretches are).
 from __future__ import annotations
 
 import alphapulse_codec as ap
-from alphapulse_codec.capture.batch import BatchResult, _decoder, decode_batch
+from alphapulse_codec.capture.batch import BatchResult, decode_batch
+from alphapulse_codec.wire._codec import BatchDecoder
 from alphapulse_codec.schemas.registry import default as default_registry
 
 def _touch(message) -> None:
@@ -71,13 +72,13 @@ def streaming(data: bytes) -> None:
     # tenfold (the decode_batch target learns)
     registry = default_registry
     whole = decode_batch(capture, registry=registry, learn=False)
-    decoder, learner = _decoder(True, None, None, registry, False)
+    decoder = BatchDecoder(True, None, None, registry)
     pending, base = b"", 0
     for start, end in zip([0] + cuts, cuts + [len(capture)]):
         chunk = pending + capture[start:end]
         consumed = decoder.feed(chunk, base, end == len(capture))
         pending, base = chunk[consumed:], base + consumed
-    streamed = BatchResult(*decoder.take(), registry, learner.take())
+    streamed = BatchResult(*decoder.take(), registry, [])
     assert pending == b""
     assert streamed.types == whole.types
     # where and how long (their kinds can differ at a chunk's end: tests/test_streaming_fuzz.py)
