@@ -95,8 +95,19 @@ def test_a_checksum_failure_at_a_chunk_end_keeps_its_kind():
     assert split.errors == whole.errors
 
 
+def test_a_checksum_failure_with_a_magic_cut_by_the_chunk_end_keeps_its_kind():
+    damaged = bytearray(ap.Trade.encode(price=1))
+    damaged[60:64] = b"\xef\xbe\xad\xde"   # a header start that the chunk's end cuts
+    data = ap.Trade.encode() + bytes(damaged) + bytes(40)
+    whole = decode_batch(data, registry=default_registry)
+    assert [s.kind for s in whole.errors] == ["checksum_mismatch"]
+    split = _stream(data, [64 + 64], default_registry, False)
+    assert split.errors == whole.errors
+
+
 @settings(max_examples=30)
 @given(captures())
 def test_one_byte_chunks_decode_as_the_whole(data):
     whole = decode_batch(data, registry=fresh_registry(data))
     _same(whole, _stream(data, list(range(1, len(data))), fresh_registry(data), True))
+
