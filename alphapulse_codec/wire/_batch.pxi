@@ -156,9 +156,12 @@ cdef inline bint _checksum_passes(BatchState* state, const uint8_t* data, Py_ssi
 
 
 cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
-                            BatchState* state, bint final, Problem* p) noexcept nogil:
+                            BatchState* state, bint final, Problem* p,
+                            bint* found) noexcept nogil:
     """Where the next good frame starts after a bad stretch: a header whose checks (checksum
     included, when verifying) pass, or a plausible frame cut by the end of non-final input.
+    `found` tells a good frame from the places that only more input can settle (such a cut
+    frame, the last 3 bytes of non-final input) or the end of final input.
 
     A candidate passes the checks that cost O(1) first (its header, tail counts), then its
     checksum, computed in O(1) amortised whatever size it claims, and only then the walk of
@@ -169,6 +172,7 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
     cdef const TypeRule* rule
     cdef Status status
     cdef uint32_t magic
+    found[0] = False
     while start + 4 <= end:
         hit = <const uint8_t*>memchr(data + start, 0xEF, end - start - 3)
         if hit is NULL:
@@ -181,6 +185,7 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
             if (status == OK and check_body(hit, start, rule, False, p) == OK
                     and _checksum_passes(state, data, start, frame_size)
                     and check_body(hit, start, rule, True, p) == OK):
+                found[0] = True
                 return start
             if status == ST_TRUNCATED and not final:
                 return start
@@ -247,7 +252,7 @@ cdef int _decode_run(BatchState* state, const uint8_t* data, Py_ssize_t size, in
     cdef Status status
     cdef Stretch stretch
     cdef uint32_t claimed
-    cdef bint failed = False
+    cdef bint failed = False, found
     state.paused = False
     while position < size:
         if state.verify:
@@ -269,15 +274,21 @@ cdef int _decode_run(BatchState* state, const uint8_t* data, Py_ssize_t size, in
             continue
         if status == ST_TRUNCATED and not final:
             break  # the rest of this frame comes with the next chunk
-        resume = _next_frame(data, position + 1, size, state, final, &problem)
+        resume = _next_frame(data, position + 1, size, state, final, &problem, &found)
         stretch.offset = base + position
         stretch.length = resume - position
         stretch.kind = status
         if status == ST_CHECKSUM and size - position >= 12:
             # a frame cut short and followed by the next one fails its checksum: it is truncated
             memcpy(&claimed, data + position + 8, 4)
-            if resume < size and resume - position < AP_HEADER_SIZE + <Py_ssize_t>claimed:
-                stretch.kind = ST_TRUNCATED
+            if resume - position < AP_HEADER_SIZE + <Py_ssize_t>claimed:
+                if found:
+                    stretch.kind = ST_TRUNCATED
+                elif not final:
+                    # whether a next frame starts inside this one only more input can tell:
+                    # the frame goes again with it (it is within the chunk, so this carries
+                    # no more than a frame cut by the chunk's end would)
+                    break
         if _add_stretch(state, &stretch):
             return -1
         position = resume
