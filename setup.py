@@ -9,10 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-from Cython.Build import cythonize
-from Cython.Compiler import Options
-from setuptools import Extension, setup
-
 DEBUG = os.environ.get("ALPHAPULSE_DEBUG_BUILD") == "1"
 SANITIZE = os.environ.get("ALPHAPULSE_SANITIZE", "")
 
@@ -31,7 +27,12 @@ def _refuse_stale_generated_code() -> None:
                  " run `make generate` (python tools/generate.py)")
 
 
-_refuse_stale_generated_code()
+_refuse_stale_generated_code()  # before anything else: stale code is never worth building
+
+from Cython.Build import cythonize  # noqa: E402
+from Cython.Compiler import Options  # noqa: E402
+from setuptools import Extension, setup  # noqa: E402
+
 Options.warning_errors = True  # a Cython warning fails the build
 
 directives = {
