@@ -40,19 +40,23 @@ generate:
 
 # A build with AddressSanitizer and UBSan, running the test suite under them.
 sanitize: $(VENV)/.installed
+	rm -rf build/temp.*  # objects of another build's flags would be linked as they are
 	ALPHAPULSE_SANITIZE=address,undefined $(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(PY) -m pytest -q -s -p no:cacheprovider tests
+	rm -rf build/temp.*
 	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 
 # A build with ThreadSanitizer, running the tests that decode on several threads (marker
 # `threads`) under it. CPython itself is not instrumented; tools/tsan.supp holds the
 # suppressions for what TSan reports inside it (see that file), none for this project's code.
 tsan: $(VENV)/.installed
+	rm -rf build/temp.*
 	ALPHAPULSE_SANITIZE=thread $(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 	LD_PRELOAD=$$(gcc -print-file-name=libtsan.so) \
 		TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
 		$(PY) -m pytest -q -s -p no:cacheprovider -m threads tests
+	rm -rf build/temp.*
 	$(PY) -m pip install --quiet --force-reinstall --no-deps -e .
 
 # Coverage-guided fuzzing (atheris, the `fuzz` extra): each target of fuzz/targets.py for
