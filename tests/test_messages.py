@@ -244,9 +244,10 @@ def test_a_cached_instrument_id_follows_a_change_of_the_buffer():
     assert trade.asdict()["instrument_id"] == other
 
 
-def test_a_header_outlives_its_message():
+def test_a_header_outlives_its_message_and_pickles():
     header = ap.decode(bytearray(ap.Quote.encode(sequence=5))).header
     assert header.sequence == 5 and header.message_type == ap.MessageType.Quote
+    assert repr(pickle.loads(pickle.dumps(header))) == repr(header)
 
 
 def test_whole_message_reads_of_a_run_time_schema():

@@ -161,6 +161,21 @@ cdef class Header:
         return "Header(" + ", ".join(
             f"{name}={getattr(self, name)}" for name in HEADER_FIELD_NAMES) + ")"
 
+    def __reduce__(self):
+        # a copy of its 32 bytes: what it views may be a buffer that cannot be pickled
+        return _header_from_bytes, (PyBytes_FromStringAndSize(
+            <const char*>_header_of(self), AP_HEADER_SIZE),)
+
+
+def _header_from_bytes(bytes data not None):
+    """The Header that a pickled Header was (its 32 bytes)."""
+    if len(data) != AP_HEADER_SIZE:
+        raise ValueError(f"a Header is {AP_HEADER_SIZE} bytes, got {len(data)}")
+    cdef Header header = Header.__new__(Header)
+    header._owner = data
+    header._data = <const uint8_t*>PyBytes_AS_STRING(data)
+    return header
+
 
 @cython.final
 @cython.no_gc
