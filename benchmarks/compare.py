@@ -2,7 +2,8 @@
 
     python benchmarks/compare.py [--repeat N]
 
-Each figure is the median of N timing runs; ratios compare medians from this one run.
+Each figure is the median of N timing runs, the functions of a case timed in turns; ratios
+compare medians from this one run.
 """
 from __future__ import annotations
 
@@ -34,11 +35,16 @@ TARGETS = {
 }
 
 
-def median_seconds(function, repeat: int) -> float:
-    timer = timeit.Timer(function)
-    number, _ = timer.autorange()
-    number = max(1, number // 2)
-    return statistics.median(t / number for t in timer.repeat(repeat=repeat, number=number))
+def median_seconds(cases: dict, repeat: int) -> dict[str, float]:
+    """The median time of each function, timed in turns (one batch of each per round), so
+    that the load of a shared machine drifting during the run weighs on every side alike."""
+    timers = {name: timeit.Timer(fn) for name, fn in cases.items()}
+    numbers = {name: max(1, timer.autorange()[0] // 2) for name, timer in timers.items()}
+    samples: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(repeat):
+        for name, timer in timers.items():
+            samples[name].append(timer.timeit(numbers[name]) / numbers[name])
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> int:
@@ -50,7 +56,7 @@ def main() -> int:
     peers.check_whole_cases()
     failed = 0
     for case, cases in peers.all_cases().items():
-        times = {name: median_seconds(fn, options.repeat) for name, fn in cases.items()}
+        times = median_seconds(cases, options.repeat)
         ours = {name: t for name, t in times.items() if name.startswith("alphapulse_codec")}
         print(f"\n{case}")
         for name, seconds in ours.items():
