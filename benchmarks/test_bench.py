@@ -4,11 +4,12 @@ from __future__ import annotations
 import peers
 import pytest
 
-CASES = [(group, name, fn) for group, cases in (("decode", peers.decode_cases()),
-                                                ("build", peers.build_cases()),
-                                                ("crc32 1 MiB", peers.crc_cases(2**20)),
-                                                ("crc32 64 B", peers.crc_cases(64)))
+CASES = [(group, name, fn) for group, cases in peers.all_cases().items()
          for name, fn in cases.items()]
+
+
+def test_every_side_of_a_case_does_the_same_work():
+    peers.check_whole_cases()
 
 
 @pytest.mark.parametrize("group, name, fn", CASES, ids=[f"{g}: {n}" for g, n, _ in CASES])

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
+from alphapulse_codec.wire._codec import HEADER_FIELD_NAMES
 from alphapulse_codec.wire.layouts import HEADER_SIZE, MESSAGES
 
 from strategies import builder_kwargs
@@ -206,3 +207,59 @@ def test_typed_tlv_fields_are_checked():
     with pytest.raises(TypeError, match="has no field 'fee'"):
         ap.TertiaryVenueTLV(fee=1)
     assert ap.PoolAddressTLV(venue_a_pool="0x" + "11" * 20).venue_a_pool == b"\x11" * 20
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+@given(data=st.data())
+def test_whole_message_reads_give_the_header_and_fields(layout, data):
+    cls = ap.MESSAGE_CLASSES[layout.message_type]
+    message = ap.decode(bytearray(cls.encode(**data.draw(builder_kwargs(layout)))))
+    header = message.header
+    body = message.fields()
+    flat = {f"header_{name}" if name in body else name: getattr(header, name)
+            for name in HEADER_FIELD_NAMES}
+    for name, value in flat.items():
+        assert getattr(message, name) == value, name
+    assert message.asdict() == {**flat, **body}
+    assert list(message.asdict()) == list(flat) + list(body)
+    assert message.astuple() == tuple(flat.values()) + tuple(body.values())
+    assert message.header_flags == header.flags and message.header_version == header.version
+
+
+def test_header_and_instrument_id_are_made_once_per_message():
+    trade = ap.decode(ap.Trade.encode(instrument_id=AAPL, price=1, sequence=9))
+    assert trade.header is trade.header
+    assert trade.instrument_id is trade.instrument_id is trade.astuple()[9]
+    assert trade.instrument_id == AAPL
+    assert trade.sequence == trade.header.sequence == 9
+
+
+def test_a_cached_instrument_id_follows_a_change_of_the_buffer():
+    frame = bytearray(ap.Trade.encode(instrument_id=AAPL))
+    trade = ap.decode(frame)
+    assert trade.instrument_id == AAPL
+    other = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "MSFT")
+    frame[32:44] = ap.Trade.encode(instrument_id=other)[32:44]
+    assert trade.instrument_id == other
+    assert trade.asdict()["instrument_id"] == other
+
+
+def test_a_header_outlives_its_message_and_pickles():
+    header = ap.decode(bytearray(ap.Quote.encode(sequence=5))).header
+    assert header.sequence == 5 and header.message_type == ap.MessageType.Quote
+    assert repr(pickle.loads(pickle.dumps(header))) == repr(header)
+
+
+def test_whole_message_reads_of_a_run_time_schema():
+    registry = ap.Registry()
+    cls = registry.register(ap.Schema(
+        message_type=230, version=1, name="WholeRead",
+        fields=[("instrument_id", "instrument_id"), ("flags", "u8"), ("score", "i32"),
+                ("note_len", "u16")], tail=[("note", "note_len", "utf8")]))
+    message = ap.decode(cls(instrument_id=AAPL, flags=4, score=-3, note="hi", sequence=2,
+                            header_flags=7).to_bytes(), registry=registry)
+    values = message.asdict()
+    assert values["header_flags"] == 7 and values["flags"] == 4 and values["sequence"] == 2
+    assert list(values)[len(HEADER_FIELD_NAMES):] == list(message.fields())
+    assert message.astuple() == tuple(values.values())
+    assert message.header_flags == 7 and message.timestamp == 0

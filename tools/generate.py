@@ -221,18 +221,21 @@ def _store(m, f):
     raise AssertionError(f.kind)
 
 
-def _getter(m, f, struct):
-    cast = f"(<const {struct}*>_frame_of(self))"
+def _value(f, cast):
+    """The Cython expression of body field f's value, read from the struct at `cast`."""
     if f.kind == "int" and f.type in ("u128", "i128"):
-        expr = f"_u128_value({cast}.{f.name}, {'True' if f.signed else 'False'})"
-    elif f.kind == "int":
-        expr = f"{cast}.{f.name}"
-    elif f.kind == "instrument_id":
-        expr = f"_iid_new({cast}.{f.name})"
-    elif f.kind == "bytes":
-        expr = f"PyBytes_FromStringAndSize(<const char*>{cast}.{f.name}, {f.size})"
-    else:
-        expr = f"_ascii_value({cast}.{f.name}, {f.size})"
+        return f"_u128_value({cast}.{f.name}, {'True' if f.signed else 'False'})"
+    if f.kind == "int":
+        return f"{cast}.{f.name}"
+    if f.kind == "instrument_id":
+        return f"_iid_of(self, &{cast}.{f.name})"
+    if f.kind == "bytes":
+        return f"PyBytes_FromStringAndSize(<const char*>{cast}.{f.name}, {f.size})"
+    return f"_ascii_value({cast}.{f.name}, {f.size})"
+
+
+def _getter(m, f, struct):
+    expr = _value(f, f"(<const {struct}*>_frame_of(self))")
     doc = f"{f.type} at frame offset {L.HEADER_SIZE + f.offset}" + (f": {f.doc}" if f.doc else "")
     return [
         "    @property",
@@ -267,6 +270,34 @@ def _tail_getters(m, struct):
         lines += [f"        return {reader}({read}, <Py_ssize_t>n_)", ""]
         out += lines
     return out
+
+
+def header_names(m):
+    """The flat names of the header's fields on messages of m, in wire order."""
+    body_names = {f.name for f in m.value_fields}
+    return [f"header_{f.name}" if f.name in body_names else f.name for f in L.HEADER.fields]
+
+
+def _materialisers(m, struct):
+    """astuple and asdict, each one C call that reads the frame once: header fields, then the
+    body's value fields, in wire order, then the tails (through their checked getters)."""
+    names = header_names(m) + [f.name for f in m.value_fields] + [t.name for t in m.tail]
+    values = ([f"m_.header.{f.name}" for f in L.HEADER.fields]
+              + [_value(f, "m_") for f in m.value_fields] + [f"self.{t.name}" for t in m.tail])
+    pairs = [f'"{name}": {value}' for name, value in zip(names, values)]
+    return [
+        "    def astuple(self):",
+        '        """The header\'s fields, then the body\'s, in wire order, tails after (asdict\'s',
+        '        values)."""',
+        f"        cdef const {struct}* m_ = <const {struct}*>_frame_of(self)",
+        "        return (" + ",\n                ".join(values) + ("," if len(values) == 1 else "") + ")",
+        "",
+        "    def asdict(self):",
+        '        """The header\'s fields by their flat names, then fields(), in wire order."""',
+        f"        cdef const {struct}* m_ = <const {struct}*>_frame_of(self)",
+        "        return {" + ",\n                ".join(pairs) + "}",
+        "",
+    ]
 
 
 def _builder(m, struct):
@@ -351,6 +382,7 @@ def message_class(m, base: str) -> list[str]:
         for f in m.value_fields:
             lines += _getter(m, f, struct)
         lines += _tail_getters(m, struct)
+        lines += _materialisers(m, struct)
     return lines
 
 
@@ -403,6 +435,9 @@ def _stub_class(m, base: str) -> list[str]:
             lines += ["    @property", f"    def {f.name}(self) -> {PY_TYPES[f.kind]}: ..."]
         for t in m.tail:
             lines += ["    @property", f"    def {t.name}(self) -> {TAIL_TYPES[t.kind][0]}: ..."]
+        types = (["int"] * len(L.HEADER.fields) + [PY_TYPES[f.kind] for f in m.value_fields]
+                 + [TAIL_TYPES[t.kind][0] for t in m.tail])
+        lines += [f"    def astuple(self) -> tuple[{', '.join(types)}]: ..."]
     return lines + [""]
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire._codec import HEADER_BUILDER_FIELDS, InstrumentId, RuntimeMessage
+from ..wire._codec import HEADER_BUILDER_FIELDS, HEADER_FIELD_NAMES, InstrumentId, RuntimeMessage
 from ..wire.enums import MessageType
 from ..wire.errors import SchemaError
 from ..wire.layouts import Field, MessageLayout, Tail
@@ -41,9 +41,11 @@ CUSTOM_TYPES = range(200, 256)
 # names a field or tail may not take, since something else answers to them: the attributes of
 # the message classes and of their type, the keys of a message's JSON form, the columns the
 # exports add, and the header keywords a body field of the same name renames (flags ->
-# header_flags)
+# header_flags). The flat header fields of messages stay free: a body field hides one, as
+# Trade's flags does.
 RESERVED_NAMES = frozenset(
     {name for name in dir(RuntimeMessage) if not name.startswith("_")}
+    - set(HEADER_FIELD_NAMES)
     | {"header", "size", "tlv", "find_tlv", "fields", "replace", "to_bytes", "encode", "layout",
        "schema", "message_type", "unseen_bytes", "defaulted_fields", "mro"}
     | {"type", "offset", "tail"}

@@ -7,7 +7,7 @@
 from cpython.long cimport PyLong_Check
 from cpython.ref cimport PyObject
 from libc.stdint cimport UINT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from alphapulse_codec.wire._crc cimport ap_crc32_frame
 from alphapulse_codec.wire._wire cimport *

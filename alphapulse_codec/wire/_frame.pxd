@@ -5,20 +5,25 @@ cdef enum:
     DEFAULT_MAX_FRAME_SIZE = 1 << 20  # a frame larger than this is refused unless asked for
 
 
+cdef class Header:
+    # holds what keeps the frame alive, not the message, which caches its Header: a reference
+    # back would be a cycle that messages, left out of the garbage collector, never free
+    cdef object _owner
+    cdef const uint8_t* _data
+
+
 cdef class Message:
     cdef object _owner         # what keeps _data alive: bytes, a _BufferLease, a message
     cdef const uint8_t* _data
     cdef Py_ssize_t _size
     cdef uint32_t _body_size   # fixed body of the schema that reads the frame
     cdef uint8_t _extra        # an Extra; EXTRA_UNKNOWN until asked for, on built messages
+    cdef Header _header        # made on first access, then the same object each time
+    cdef InstrumentId _iid     # the InstrumentId last read, given again while its bytes match
 
     cdef int _own(self, bytes frame) except -1
     cdef int _read_layout(self) except -1
     cdef tuple _tlv_bounds(self)
-
-
-cdef class Header:
-    cdef Message _message
 
 
 cdef struct FrameReader:
@@ -41,6 +46,17 @@ cdef inline const uint8_t* _frame_of(Message message) except NULL:
     if message._data is NULL:
         _no_frame(message)
     return message._data
+
+
+cdef inline InstrumentId _iid_of(Message message, const InstrumentId_t* value):
+    """The InstrumentId at `value` in the message's frame: the message's cached one while it
+    still holds these bytes (a writable buffer may change under a view), else a new one, cached."""
+    cdef InstrumentId cached = message._iid
+    if cached is not None and memcmp(&cached.v, value, sizeof(InstrumentId_t)) == 0:
+        return cached
+    cached = _iid_new(value[0])
+    message._iid = cached
+    return cached
 
 
 cdef inline const uint8_t* _read(FrameReader* r, uint64_t length, Status kind, str where,

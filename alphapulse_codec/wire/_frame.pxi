@@ -111,9 +111,9 @@ cdef int _read_overrun(const FrameReader* r, uint64_t length, Status kind, str w
 
 
 cdef inline const MessageHeader_t* _header_of(Header header) except NULL:
-    if header._message is None:
+    if header._data is NULL:
         _no_frame(header)
-    return <const MessageHeader_t*>_frame_of(header._message)
+    return <const MessageHeader_t*>header._data
 
 
 @cython.no_gc
@@ -161,6 +161,21 @@ cdef class Header:
         return "Header(" + ", ".join(
             f"{name}={getattr(self, name)}" for name in HEADER_FIELD_NAMES) + ")"
 
+    def __reduce__(self):
+        # a copy of its 32 bytes: what it views may be a buffer that cannot be pickled
+        return _header_from_bytes, (PyBytes_FromStringAndSize(
+            <const char*>_header_of(self), AP_HEADER_SIZE),)
+
+
+def _header_from_bytes(bytes data not None):
+    """The Header that a pickled Header was (its 32 bytes)."""
+    if len(data) != AP_HEADER_SIZE:
+        raise ValueError(f"a Header is {AP_HEADER_SIZE} bytes, got {len(data)}")
+    cdef Header header = Header.__new__(Header)
+    header._owner = data
+    header._data = <const uint8_t*>PyBytes_AS_STRING(data)
+    return header
+
 
 @cython.final
 @cython.no_gc
@@ -194,11 +209,62 @@ cdef class Message:
 
     @property
     def header(self):
-        """The frame's header, read in place."""
-        _frame_of(self)
-        cdef Header header = Header.__new__(Header)
-        header._message = self
+        """The frame's header, read in place (the same object on every access)."""
+        cdef const uint8_t* data = _frame_of(self)
+        cdef Header header = self._header
+        if header is None:
+            header = Header.__new__(Header)
+            header._owner = self._owner
+            header._data = data
+            self._header = header
         return header
+
+    # The header's fields, flat: Trade's body field `flags` and DeFiSignal's `version` hide
+    # the header's, which header_flags and header_version read on every message.
+
+    @property
+    def magic(self):
+        return (<const MessageHeader_t*>_frame_of(self)).magic
+
+    @property
+    def message_type(self):
+        return (<const MessageHeader_t*>_frame_of(self)).message_type
+
+    @property
+    def version(self):
+        return (<const MessageHeader_t*>_frame_of(self)).version
+
+    @property
+    def header_version(self):
+        return (<const MessageHeader_t*>_frame_of(self)).version
+
+    @property
+    def source(self):
+        return (<const MessageHeader_t*>_frame_of(self)).source
+
+    @property
+    def flags(self):
+        return (<const MessageHeader_t*>_frame_of(self)).flags
+
+    @property
+    def header_flags(self):
+        return (<const MessageHeader_t*>_frame_of(self)).flags
+
+    @property
+    def payload_size(self):
+        return (<const MessageHeader_t*>_frame_of(self)).payload_size
+
+    @property
+    def sequence(self):
+        return (<const MessageHeader_t*>_frame_of(self)).sequence
+
+    @property
+    def timestamp(self):
+        return (<const MessageHeader_t*>_frame_of(self)).timestamp
+
+    @property
+    def checksum(self):
+        return (<const MessageHeader_t*>_frame_of(self)).checksum
 
     @property
     def size(self):
@@ -248,6 +314,20 @@ cdef class Message:
         layout = type(self).layout
         names = [f.name for f in layout.value_fields] + [t.name for t in layout.tail]
         return {name: getattr(self, name) for name in names}
+
+    def asdict(self):
+        """The header's fields then the body's, by their flat names (header_flags where the
+        body has a `flags`, ...), in wire order, tails after; TLVs are left out (`.tlv`)."""
+        body = self.fields()
+        header = self.header
+        values = {f"header_{name}" if name in body else name: getattr(header, name)
+                  for name in HEADER_FIELD_NAMES}
+        values.update(body)
+        return values
+
+    def astuple(self):
+        """The values of asdict(), in its order."""
+        return tuple(self.asdict().values())
 
     def replace(self, **changes):
         """A new message with this one's fields, header fields and TLVs, except `changes`."""

@@ -43,7 +43,7 @@ cdef class Trade(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const TradeMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const TradeMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def price(self):
@@ -64,6 +64,43 @@ cdef class Trade(Message):
     def flags(self):
         """u8 at frame offset 61"""
         return (<const TradeMessage_t*>_frame_of(self)).flags
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.instrument_id),
+                m_.price,
+                m_.volume,
+                m_.side,
+                m_.flags)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "header_flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "price": m_.price,
+                "volume": m_.volume,
+                "side": m_.side,
+                "flags": m_.flags}
 
 
 cdef bytes _build_Quote(object instrument_id, object bid_price, object ask_price, object bid_size, object ask_size, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -107,7 +144,7 @@ cdef class Quote(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const QuoteMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const QuoteMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def bid_price(self):
@@ -128,6 +165,43 @@ cdef class Quote(Message):
     def ask_size(self):
         """u64 at frame offset 68"""
         return (<const QuoteMessage_t*>_frame_of(self)).ask_size
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.instrument_id),
+                m_.bid_price,
+                m_.ask_price,
+                m_.bid_size,
+                m_.ask_size)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "bid_price": m_.bid_price,
+                "ask_price": m_.ask_price,
+                "bid_size": m_.bid_size,
+                "ask_size": m_.ask_size}
 
 
 cdef bytes _build_OrderBook(object instrument_id, object venue_timestamp, object update_kind, object bids, object asks, object sequence, object timestamp, object source, object version, object flags):
@@ -175,7 +249,7 @@ cdef class OrderBook(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const OrderBookMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const OrderBookMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def venue_timestamp(self):
@@ -216,6 +290,47 @@ cdef class OrderBook(Message):
         _read(&r_, n_ * 16, ST_TAIL_MISMATCH, "OrderBook.bids", 54)
         n_ = m_.ask_count
         return _levels_value(_read(&r_, n_ * 16, ST_TAIL_MISMATCH, "OrderBook.asks", 56), <Py_ssize_t>n_)
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.instrument_id),
+                m_.venue_timestamp,
+                m_.update_kind,
+                m_.bid_count,
+                m_.ask_count,
+                self.bids,
+                self.asks)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "venue_timestamp": m_.venue_timestamp,
+                "update_kind": m_.update_kind,
+                "bid_count": m_.bid_count,
+                "ask_count": m_.ask_count,
+                "bids": self.bids,
+                "asks": self.asks}
 
 
 cdef bytes _build_InstrumentDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
@@ -262,7 +377,7 @@ cdef class InstrumentDiscovered(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const InstrumentDiscoveredHeader_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const InstrumentDiscoveredHeader_t*>_frame_of(self)).instrument_id)
 
     @property
     def decimals(self):
@@ -298,6 +413,45 @@ cdef class InstrumentDiscovered(Message):
         _read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.symbol", 45)
         n_ = m_.metadata_len
         return _bytes_value(_read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.metadata", 46), <Py_ssize_t>n_)
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.instrument_id),
+                m_.decimals,
+                m_.symbol_len,
+                m_.metadata_len,
+                self.symbol,
+                self.metadata)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "decimals": m_.decimals,
+                "symbol_len": m_.symbol_len,
+                "metadata_len": m_.metadata_len,
+                "symbol": self.symbol,
+                "metadata": self.metadata}
 
 
 cdef bytes _build_PoolDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
@@ -405,6 +559,43 @@ cdef class VenueUpdate(Message):
         """u64 at frame offset 48: ns since the epoch"""
         return (<const VenueUpdateMessage_t*>_frame_of(self)).effective_at
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.venue,
+                m_.status,
+                m_.instrument_count,
+                m_.latency_us,
+                m_.effective_at)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "venue": m_.venue,
+                "status": m_.status,
+                "instrument_count": m_.instrument_count,
+                "latency_us": m_.latency_us,
+                "effective_at": m_.effective_at}
+
 
 cdef bytes _build_ArbitrageOpportunity(object base_id, object quote_id, object venue_a, object venue_b, object spread_bps, object estimated_profit, object confidence, object expires_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
     cdef bytes tlv_ = _tlv_area(tlv)
@@ -450,12 +641,12 @@ cdef class ArbitrageOpportunity(Message):
     @property
     def base_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const ArbitrageMessage_t*>_frame_of(self)).base_id)
+        return _iid_of(self, &(<const ArbitrageMessage_t*>_frame_of(self)).base_id)
 
     @property
     def quote_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const ArbitrageMessage_t*>_frame_of(self)).quote_id)
+        return _iid_of(self, &(<const ArbitrageMessage_t*>_frame_of(self)).quote_id)
 
     @property
     def venue_a(self):
@@ -486,6 +677,49 @@ cdef class ArbitrageOpportunity(Message):
     def expires_at(self):
         """u64 at frame offset 74"""
         return (<const ArbitrageMessage_t*>_frame_of(self)).expires_at
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.base_id),
+                _iid_of(self, &m_.quote_id),
+                m_.venue_a,
+                m_.venue_b,
+                m_.spread_bps,
+                m_.estimated_profit,
+                m_.confidence,
+                m_.expires_at)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "base_id": _iid_of(self, &m_.base_id),
+                "quote_id": _iid_of(self, &m_.quote_id),
+                "venue_a": m_.venue_a,
+                "venue_b": m_.venue_b,
+                "spread_bps": m_.spread_bps,
+                "estimated_profit": m_.estimated_profit,
+                "confidence": m_.confidence,
+                "expires_at": m_.expires_at}
 
 
 cdef bytes _build_PositionUpdate(object instrument_id, object portfolio_id, object quantity, object avg_entry_price, object realized_pnl, object unrealized_pnl, object mark_price, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -531,7 +765,7 @@ cdef class PositionUpdate(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const PositionUpdateMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const PositionUpdateMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def portfolio_id(self):
@@ -562,6 +796,47 @@ cdef class PositionUpdate(Message):
     def mark_price(self):
         """i64 at frame offset 80"""
         return (<const PositionUpdateMessage_t*>_frame_of(self)).mark_price
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.instrument_id),
+                m_.portfolio_id,
+                m_.quantity,
+                m_.avg_entry_price,
+                m_.realized_pnl,
+                m_.unrealized_pnl,
+                m_.mark_price)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "portfolio_id": m_.portfolio_id,
+                "quantity": m_.quantity,
+                "avg_entry_price": m_.avg_entry_price,
+                "realized_pnl": m_.realized_pnl,
+                "unrealized_pnl": m_.unrealized_pnl,
+                "mark_price": m_.mark_price}
 
 
 cdef bytes _build_StrategyAlert(object strategy_id, object severity, object alert_code, object instrument_id, object value, object threshold, object text, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -622,7 +897,7 @@ cdef class StrategyAlert(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40: zero when not about one instrument"""
-        return _iid_new((<const StrategyAlertMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const StrategyAlertMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def value(self):
@@ -638,6 +913,47 @@ cdef class StrategyAlert(Message):
     def text(self):
         """ascii[32] at frame offset 68: short description"""
         return _ascii_value((<const StrategyAlertMessage_t*>_frame_of(self)).text, 32)
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.strategy_id,
+                m_.severity,
+                m_.alert_code,
+                _iid_of(self, &m_.instrument_id),
+                m_.value,
+                m_.threshold,
+                _ascii_value(m_.text, 32))
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "strategy_id": m_.strategy_id,
+                "severity": m_.severity,
+                "alert_code": m_.alert_code,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "value": m_.value,
+                "threshold": m_.threshold,
+                "text": _ascii_value(m_.text, 32)}
 
 
 cdef bytes _build_RebalanceSignal(object portfolio_id, object strategy_id, object urgency, object instrument_id, object current_weight_bps, object target_weight_bps, object target_quantity, object reference_price, object valid_until, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -700,7 +1016,7 @@ cdef class RebalanceSignal(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40"""
-        return _iid_new((<const RebalanceSignalMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const RebalanceSignalMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def current_weight_bps(self):
@@ -726,6 +1042,51 @@ cdef class RebalanceSignal(Message):
     def valid_until(self):
         """u64 at frame offset 76: ns since the epoch"""
         return (<const RebalanceSignalMessage_t*>_frame_of(self)).valid_until
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.portfolio_id,
+                m_.strategy_id,
+                m_.urgency,
+                _iid_of(self, &m_.instrument_id),
+                m_.current_weight_bps,
+                m_.target_weight_bps,
+                m_.target_quantity,
+                m_.reference_price,
+                m_.valid_until)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "portfolio_id": m_.portfolio_id,
+                "strategy_id": m_.strategy_id,
+                "urgency": m_.urgency,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "current_weight_bps": m_.current_weight_bps,
+                "target_weight_bps": m_.target_weight_bps,
+                "target_quantity": m_.target_quantity,
+                "reference_price": m_.reference_price,
+                "valid_until": m_.valid_until}
 
 
 cdef bytes _build_RiskMetric(object portfolio_id, object metric_kind, object breach, object instrument_id, object value, object limit, object window_sec, object confidence_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -787,7 +1148,7 @@ cdef class RiskMetric(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40: zero for portfolio-wide"""
-        return _iid_new((<const RiskMetricMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const RiskMetricMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def value(self):
@@ -808,6 +1169,49 @@ cdef class RiskMetric(Message):
     def confidence_bps(self):
         """u16 at frame offset 72"""
         return (<const RiskMetricMessage_t*>_frame_of(self)).confidence_bps
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.portfolio_id,
+                m_.metric_kind,
+                m_.breach,
+                _iid_of(self, &m_.instrument_id),
+                m_.value,
+                m_.limit,
+                m_.window_sec,
+                m_.confidence_bps)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "portfolio_id": m_.portfolio_id,
+                "metric_kind": m_.metric_kind,
+                "breach": m_.breach,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "value": m_.value,
+                "limit": m_.limit,
+                "window_sec": m_.window_sec,
+                "confidence_bps": m_.confidence_bps}
 
 
 cdef bytes _build_PerformanceUpdate(object strategy_id, object portfolio_id, object period_start, object period_end, object pnl, object fees, object volume, object trade_count, object win_count, object sharpe_milli, object max_drawdown_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -909,6 +1313,55 @@ cdef class PerformanceUpdate(Message):
         """u32 at frame offset 92"""
         return (<const PerformanceUpdateMessage_t*>_frame_of(self)).max_drawdown_bps
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.strategy_id,
+                m_.portfolio_id,
+                m_.period_start,
+                m_.period_end,
+                m_.pnl,
+                m_.fees,
+                m_.volume,
+                m_.trade_count,
+                m_.win_count,
+                m_.sharpe_milli,
+                m_.max_drawdown_bps)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "strategy_id": m_.strategy_id,
+                "portfolio_id": m_.portfolio_id,
+                "period_start": m_.period_start,
+                "period_end": m_.period_end,
+                "pnl": m_.pnl,
+                "fees": m_.fees,
+                "volume": m_.volume,
+                "trade_count": m_.trade_count,
+                "win_count": m_.win_count,
+                "sharpe_milli": m_.sharpe_milli,
+                "max_drawdown_bps": m_.max_drawdown_bps}
+
 
 cdef bytes _build_PoolArbitrageSignal(object pool_a_id, object pool_b_id, object token0_id, object token1_id, object pool_a_reserve0, object pool_a_reserve1, object pool_b_reserve0, object pool_b_reserve1, object optimal_amount_in, object expected_profit_wei, object gas_cost_gwei, object confidence, object block_number, object expires_at_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
     cdef bytes tlv_ = _tlv_area(tlv)
@@ -960,22 +1413,22 @@ cdef class PoolArbitrageSignal(Message):
     @property
     def pool_a_id(self):
         """instrument_id at frame offset 32: source pool"""
-        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).pool_a_id)
+        return _iid_of(self, &(<const PoolArbitrageSignal_t*>_frame_of(self)).pool_a_id)
 
     @property
     def pool_b_id(self):
         """instrument_id at frame offset 44: target pool"""
-        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).pool_b_id)
+        return _iid_of(self, &(<const PoolArbitrageSignal_t*>_frame_of(self)).pool_b_id)
 
     @property
     def token0_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).token0_id)
+        return _iid_of(self, &(<const PoolArbitrageSignal_t*>_frame_of(self)).token0_id)
 
     @property
     def token1_id(self):
         """instrument_id at frame offset 68"""
-        return _iid_new((<const PoolArbitrageSignal_t*>_frame_of(self)).token1_id)
+        return _iid_of(self, &(<const PoolArbitrageSignal_t*>_frame_of(self)).token1_id)
 
     @property
     def pool_a_reserve0(self):
@@ -1027,6 +1480,61 @@ cdef class PoolArbitrageSignal(Message):
         """u32 at frame offset 138"""
         return (<const PoolArbitrageSignal_t*>_frame_of(self)).expires_at_block
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.pool_a_id),
+                _iid_of(self, &m_.pool_b_id),
+                _iid_of(self, &m_.token0_id),
+                _iid_of(self, &m_.token1_id),
+                m_.pool_a_reserve0,
+                m_.pool_a_reserve1,
+                m_.pool_b_reserve0,
+                m_.pool_b_reserve1,
+                m_.optimal_amount_in,
+                m_.expected_profit_wei,
+                m_.gas_cost_gwei,
+                m_.confidence,
+                m_.block_number,
+                m_.expires_at_block)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "pool_a_id": _iid_of(self, &m_.pool_a_id),
+                "pool_b_id": _iid_of(self, &m_.pool_b_id),
+                "token0_id": _iid_of(self, &m_.token0_id),
+                "token1_id": _iid_of(self, &m_.token1_id),
+                "pool_a_reserve0": m_.pool_a_reserve0,
+                "pool_a_reserve1": m_.pool_a_reserve1,
+                "pool_b_reserve0": m_.pool_b_reserve0,
+                "pool_b_reserve1": m_.pool_b_reserve1,
+                "optimal_amount_in": m_.optimal_amount_in,
+                "expected_profit_wei": m_.expected_profit_wei,
+                "gas_cost_gwei": m_.gas_cost_gwei,
+                "confidence": m_.confidence,
+                "block_number": m_.block_number,
+                "expires_at_block": m_.expires_at_block}
+
 
 cdef bytes _build_LiquidityImbalance(object pool_id, object token0_id, object token1_id, object current_ratio, object historical_avg_ratio, object deviation_bps, object volume_24h, object fee_tier, object sequence, object timestamp, object source, object version, object flags, object tlv):
     cdef bytes tlv_ = _tlv_area(tlv)
@@ -1072,17 +1580,17 @@ cdef class LiquidityImbalance(Message):
     @property
     def pool_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const LiquidityImbalanceSignal_t*>_frame_of(self)).pool_id)
+        return _iid_of(self, &(<const LiquidityImbalanceSignal_t*>_frame_of(self)).pool_id)
 
     @property
     def token0_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const LiquidityImbalanceSignal_t*>_frame_of(self)).token0_id)
+        return _iid_of(self, &(<const LiquidityImbalanceSignal_t*>_frame_of(self)).token0_id)
 
     @property
     def token1_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const LiquidityImbalanceSignal_t*>_frame_of(self)).token1_id)
+        return _iid_of(self, &(<const LiquidityImbalanceSignal_t*>_frame_of(self)).token1_id)
 
     @property
     def current_ratio(self):
@@ -1108,6 +1616,49 @@ cdef class LiquidityImbalance(Message):
     def fee_tier(self):
         """u32 at frame offset 96: 3000 = 0.3%"""
         return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).fee_tier
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.pool_id),
+                _iid_of(self, &m_.token0_id),
+                _iid_of(self, &m_.token1_id),
+                m_.current_ratio,
+                m_.historical_avg_ratio,
+                m_.deviation_bps,
+                m_.volume_24h,
+                m_.fee_tier)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "pool_id": _iid_of(self, &m_.pool_id),
+                "token0_id": _iid_of(self, &m_.token0_id),
+                "token1_id": _iid_of(self, &m_.token1_id),
+                "current_ratio": m_.current_ratio,
+                "historical_avg_ratio": m_.historical_avg_ratio,
+                "deviation_bps": m_.deviation_bps,
+                "volume_24h": m_.volume_24h,
+                "fee_tier": m_.fee_tier}
 
 
 cdef bytes _build_ImpermanentLossAlert(object pool_id, object token0_id, object token1_id, object entry_price_ratio, object current_price_ratio, object il_bps, object threshold_bps, object position_value, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1154,17 +1705,17 @@ cdef class ImpermanentLossAlert(Message):
     @property
     def pool_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const ImpermanentLossAlertMessage_t*>_frame_of(self)).pool_id)
+        return _iid_of(self, &(<const ImpermanentLossAlertMessage_t*>_frame_of(self)).pool_id)
 
     @property
     def token0_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const ImpermanentLossAlertMessage_t*>_frame_of(self)).token0_id)
+        return _iid_of(self, &(<const ImpermanentLossAlertMessage_t*>_frame_of(self)).token0_id)
 
     @property
     def token1_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const ImpermanentLossAlertMessage_t*>_frame_of(self)).token1_id)
+        return _iid_of(self, &(<const ImpermanentLossAlertMessage_t*>_frame_of(self)).token1_id)
 
     @property
     def entry_price_ratio(self):
@@ -1190,6 +1741,49 @@ cdef class ImpermanentLossAlert(Message):
     def position_value(self):
         """u64 at frame offset 92"""
         return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).position_value
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.pool_id),
+                _iid_of(self, &m_.token0_id),
+                _iid_of(self, &m_.token1_id),
+                m_.entry_price_ratio,
+                m_.current_price_ratio,
+                m_.il_bps,
+                m_.threshold_bps,
+                m_.position_value)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "pool_id": _iid_of(self, &m_.pool_id),
+                "token0_id": _iid_of(self, &m_.token0_id),
+                "token1_id": _iid_of(self, &m_.token1_id),
+                "entry_price_ratio": m_.entry_price_ratio,
+                "current_price_ratio": m_.current_price_ratio,
+                "il_bps": m_.il_bps,
+                "threshold_bps": m_.threshold_bps,
+                "position_value": m_.position_value}
 
 
 cdef bytes _build_MEVOpportunity(object opportunity_type, object chain_id, object priority, object target_tx_hash, object estimated_profit_wei, object max_gas_price_gwei, object target_block, object deadline_block, object victim_amount_in, object optimal_frontrun_amount, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1285,6 +1879,53 @@ cdef class MEVOpportunity(Message):
         """u64 at frame offset 100"""
         return (<const MEVOpportunitySignal_t*>_frame_of(self)).optimal_frontrun_amount
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.opportunity_type,
+                m_.chain_id,
+                m_.priority,
+                PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32),
+                m_.estimated_profit_wei,
+                m_.max_gas_price_gwei,
+                m_.target_block,
+                m_.deadline_block,
+                m_.victim_amount_in,
+                m_.optimal_frontrun_amount)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "opportunity_type": m_.opportunity_type,
+                "chain_id": m_.chain_id,
+                "priority": m_.priority,
+                "target_tx_hash": PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32),
+                "estimated_profit_wei": m_.estimated_profit_wei,
+                "max_gas_price_gwei": m_.max_gas_price_gwei,
+                "target_block": m_.target_block,
+                "deadline_block": m_.deadline_block,
+                "victim_amount_in": m_.victim_amount_in,
+                "optimal_frontrun_amount": m_.optimal_frontrun_amount}
+
 
 cdef bytes _build_FlashLoanSignal(object chain_id, object provider, object strategy_id, object asset_id, object loan_token_addr, object amount, object fee_ppm, object expected_profit_wei, object deadline_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
     cdef bytes tlv_ = _tlv_area(tlv)
@@ -1346,7 +1987,7 @@ cdef class FlashLoanSignal(Message):
     @property
     def asset_id(self):
         """instrument_id at frame offset 40: borrowed token"""
-        return _iid_new((<const FlashLoanSignalMessage_t*>_frame_of(self)).asset_id)
+        return _iid_of(self, &(<const FlashLoanSignalMessage_t*>_frame_of(self)).asset_id)
 
     @property
     def loan_token_addr(self):
@@ -1372,6 +2013,51 @@ cdef class FlashLoanSignal(Message):
     def deadline_block(self):
         """u32 at frame offset 100"""
         return (<const FlashLoanSignalMessage_t*>_frame_of(self)).deadline_block
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.chain_id,
+                m_.provider,
+                m_.strategy_id,
+                _iid_of(self, &m_.asset_id),
+                PyBytes_FromStringAndSize(<const char*>m_.loan_token_addr, 20),
+                _u128_value(m_.amount, False),
+                m_.fee_ppm,
+                m_.expected_profit_wei,
+                m_.deadline_block)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "chain_id": m_.chain_id,
+                "provider": m_.provider,
+                "strategy_id": m_.strategy_id,
+                "asset_id": _iid_of(self, &m_.asset_id),
+                "loan_token_addr": PyBytes_FromStringAndSize(<const char*>m_.loan_token_addr, 20),
+                "amount": _u128_value(m_.amount, False),
+                "fee_ppm": m_.fee_ppm,
+                "expected_profit_wei": m_.expected_profit_wei,
+                "deadline_block": m_.deadline_block}
 
 
 cdef bytes _build_YieldFarmingUpdate(object pool_id, object reward_token_id, object chain_id, object apr_bps, object tvl_usd_cents, object reward_per_block, object updated_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1417,12 +2103,12 @@ cdef class YieldFarmingUpdate(Message):
     @property
     def pool_id(self):
         """instrument_id at frame offset 32"""
-        return _iid_new((<const YieldFarmingUpdateMessage_t*>_frame_of(self)).pool_id)
+        return _iid_of(self, &(<const YieldFarmingUpdateMessage_t*>_frame_of(self)).pool_id)
 
     @property
     def reward_token_id(self):
         """instrument_id at frame offset 44"""
-        return _iid_new((<const YieldFarmingUpdateMessage_t*>_frame_of(self)).reward_token_id)
+        return _iid_of(self, &(<const YieldFarmingUpdateMessage_t*>_frame_of(self)).reward_token_id)
 
     @property
     def chain_id(self):
@@ -1448,6 +2134,47 @@ cdef class YieldFarmingUpdate(Message):
     def updated_block(self):
         """u64 at frame offset 88"""
         return (<const YieldFarmingUpdateMessage_t*>_frame_of(self)).updated_block
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                _iid_of(self, &m_.pool_id),
+                _iid_of(self, &m_.reward_token_id),
+                m_.chain_id,
+                m_.apr_bps,
+                m_.tvl_usd_cents,
+                _u128_value(m_.reward_per_block, False),
+                m_.updated_block)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "pool_id": _iid_of(self, &m_.pool_id),
+                "reward_token_id": _iid_of(self, &m_.reward_token_id),
+                "chain_id": m_.chain_id,
+                "apr_bps": m_.apr_bps,
+                "tvl_usd_cents": m_.tvl_usd_cents,
+                "reward_per_block": _u128_value(m_.reward_per_block, False),
+                "updated_block": m_.updated_block}
 
 
 cdef bytes _build_GasOptimizationSignal(object chain_id, object block_number, object base_fee_wei, object priority_fee_wei, object max_fee_wei, object gas_used_ratio_bps, object urgency, object valid_through_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1530,6 +2257,49 @@ cdef class GasOptimizationSignal(Message):
     def valid_through_block(self):
         """u64 at frame offset 80"""
         return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).valid_through_block
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.chain_id,
+                m_.block_number,
+                m_.base_fee_wei,
+                m_.priority_fee_wei,
+                m_.max_fee_wei,
+                m_.gas_used_ratio_bps,
+                m_.urgency,
+                m_.valid_through_block)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "chain_id": m_.chain_id,
+                "block_number": m_.block_number,
+                "base_fee_wei": m_.base_fee_wei,
+                "priority_fee_wei": m_.priority_fee_wei,
+                "max_fee_wei": m_.max_fee_wei,
+                "gas_used_ratio_bps": m_.gas_used_ratio_bps,
+                "urgency": m_.urgency,
+                "valid_through_block": m_.valid_through_block}
 
 
 cdef bytes _build_DeFiSignal(object strategy_id, object signal_id, object signal_nonce, object chain_id, object version, object adapter_id, object base_instrument, object quote_instrument, object base_token_addr, object quote_token_addr, object venue_a_router, object venue_b_router, object venue_a_type, object venue_b_type, object fee_a_ppm, object fee_b_ppm, object direction_flag, object confidence, object expected_profit_q, object required_capital_q, object gas_estimate_q, object amount_in_q, object min_out_q, object optimal_size_q, object observed_block, object valid_through_block, object state_hash, object execution_flags, object slippage_bps, object price_impact_bps, object replace_signal_id, object created_at_sec, object sequence, object timestamp, object source, object header_version, object flags, object tlv):
@@ -1633,12 +2403,12 @@ cdef class DeFiSignal(Message):
     @property
     def base_instrument(self):
         """instrument_id at frame offset 52"""
-        return _iid_new((<const DeFiSignal_t*>_frame_of(self)).base_instrument)
+        return _iid_of(self, &(<const DeFiSignal_t*>_frame_of(self)).base_instrument)
 
     @property
     def quote_instrument(self):
         """instrument_id at frame offset 64"""
-        return _iid_new((<const DeFiSignal_t*>_frame_of(self)).quote_instrument)
+        return _iid_of(self, &(<const DeFiSignal_t*>_frame_of(self)).quote_instrument)
 
     @property
     def base_token_addr(self):
@@ -1770,6 +2540,101 @@ cdef class DeFiSignal(Message):
         """u32 at frame offset 308: wall clock, for analytics only"""
         return (<const DeFiSignal_t*>_frame_of(self)).created_at_sec
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.strategy_id,
+                m_.signal_id,
+                m_.signal_nonce,
+                m_.chain_id,
+                m_.version,
+                m_.adapter_id,
+                _iid_of(self, &m_.base_instrument),
+                _iid_of(self, &m_.quote_instrument),
+                PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20),
+                PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20),
+                PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20),
+                PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20),
+                m_.venue_a_type,
+                m_.venue_b_type,
+                m_.fee_a_ppm,
+                m_.fee_b_ppm,
+                m_.direction_flag,
+                m_.confidence,
+                _u128_value(m_.expected_profit_q, True),
+                _u128_value(m_.required_capital_q, False),
+                _u128_value(m_.gas_estimate_q, False),
+                _u128_value(m_.amount_in_q, False),
+                _u128_value(m_.min_out_q, False),
+                _u128_value(m_.optimal_size_q, False),
+                m_.observed_block,
+                m_.valid_through_block,
+                m_.state_hash,
+                m_.execution_flags,
+                m_.slippage_bps,
+                m_.price_impact_bps,
+                m_.replace_signal_id,
+                m_.tlv_offset,
+                m_.tlv_length,
+                m_.created_at_sec)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "header_version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "strategy_id": m_.strategy_id,
+                "signal_id": m_.signal_id,
+                "signal_nonce": m_.signal_nonce,
+                "chain_id": m_.chain_id,
+                "version": m_.version,
+                "adapter_id": m_.adapter_id,
+                "base_instrument": _iid_of(self, &m_.base_instrument),
+                "quote_instrument": _iid_of(self, &m_.quote_instrument),
+                "base_token_addr": PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20),
+                "quote_token_addr": PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20),
+                "venue_a_router": PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20),
+                "venue_b_router": PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20),
+                "venue_a_type": m_.venue_a_type,
+                "venue_b_type": m_.venue_b_type,
+                "fee_a_ppm": m_.fee_a_ppm,
+                "fee_b_ppm": m_.fee_b_ppm,
+                "direction_flag": m_.direction_flag,
+                "confidence": m_.confidence,
+                "expected_profit_q": _u128_value(m_.expected_profit_q, True),
+                "required_capital_q": _u128_value(m_.required_capital_q, False),
+                "gas_estimate_q": _u128_value(m_.gas_estimate_q, False),
+                "amount_in_q": _u128_value(m_.amount_in_q, False),
+                "min_out_q": _u128_value(m_.min_out_q, False),
+                "optimal_size_q": _u128_value(m_.optimal_size_q, False),
+                "observed_block": m_.observed_block,
+                "valid_through_block": m_.valid_through_block,
+                "state_hash": m_.state_hash,
+                "execution_flags": m_.execution_flags,
+                "slippage_bps": m_.slippage_bps,
+                "price_impact_bps": m_.price_impact_bps,
+                "replace_signal_id": m_.replace_signal_id,
+                "tlv_offset": m_.tlv_offset,
+                "tlv_length": m_.tlv_length,
+                "created_at_sec": m_.created_at_sec}
+
 
 cdef bytes _build_OrderRequest(object client_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object account_id, object strategy_id, object expire_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
     cdef bytes tlv_ = _tlv_area(tlv)
@@ -1823,7 +2688,7 @@ cdef class OrderRequest(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 40"""
-        return _iid_new((<const OrderRequestMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const OrderRequestMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
@@ -1869,6 +2734,55 @@ cdef class OrderRequest(Message):
     def expire_at(self):
         """u64 at frame offset 88: ExpireTime (126), ns; 0 = none"""
         return (<const OrderRequestMessage_t*>_frame_of(self)).expire_at
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.client_order_id,
+                _iid_of(self, &m_.instrument_id),
+                m_.side,
+                m_.order_type,
+                m_.time_in_force,
+                m_.price,
+                m_.stop_price,
+                m_.quantity,
+                m_.account_id,
+                m_.strategy_id,
+                m_.expire_at)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "client_order_id": m_.client_order_id,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "side": m_.side,
+                "order_type": m_.order_type,
+                "time_in_force": m_.time_in_force,
+                "price": m_.price,
+                "stop_price": m_.stop_price,
+                "quantity": m_.quantity,
+                "account_id": m_.account_id,
+                "strategy_id": m_.strategy_id,
+                "expire_at": m_.expire_at}
 
 
 cdef bytes _build_OrderStatus(object client_order_id, object venue_order_id, object instrument_id, object order_status, object side, object reject_reason, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1927,7 +2841,7 @@ cdef class OrderStatus(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 48"""
-        return _iid_new((<const OrderStatusMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const OrderStatusMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def order_status(self):
@@ -1963,6 +2877,53 @@ cdef class OrderStatus(Message):
     def transact_time(self):
         """u64 at frame offset 88: TransactTime (60), ns"""
         return (<const OrderStatusMessage_t*>_frame_of(self)).transact_time
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.client_order_id,
+                m_.venue_order_id,
+                _iid_of(self, &m_.instrument_id),
+                m_.order_status,
+                m_.side,
+                m_.reject_reason,
+                m_.cum_quantity,
+                m_.leaves_quantity,
+                m_.avg_price,
+                m_.transact_time)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "client_order_id": m_.client_order_id,
+                "venue_order_id": m_.venue_order_id,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "order_status": m_.order_status,
+                "side": m_.side,
+                "reject_reason": m_.reject_reason,
+                "cum_quantity": m_.cum_quantity,
+                "leaves_quantity": m_.leaves_quantity,
+                "avg_price": m_.avg_price,
+                "transact_time": m_.transact_time}
 
 
 cdef bytes _build_Fill(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object side, object liquidity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object fee, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2029,7 +2990,7 @@ cdef class Fill(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const FillMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const FillMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
@@ -2075,6 +3036,59 @@ cdef class Fill(Message):
     def transact_time(self):
         """u64 at frame offset 120: (60), ns"""
         return (<const FillMessage_t*>_frame_of(self)).transact_time
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.client_order_id,
+                m_.venue_order_id,
+                m_.exec_id,
+                _iid_of(self, &m_.instrument_id),
+                m_.side,
+                m_.liquidity,
+                m_.last_price,
+                m_.last_quantity,
+                m_.cum_quantity,
+                m_.leaves_quantity,
+                m_.avg_price,
+                m_.fee,
+                m_.transact_time)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "client_order_id": m_.client_order_id,
+                "venue_order_id": m_.venue_order_id,
+                "exec_id": m_.exec_id,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "side": m_.side,
+                "liquidity": m_.liquidity,
+                "last_price": m_.last_price,
+                "last_quantity": m_.last_quantity,
+                "cum_quantity": m_.cum_quantity,
+                "leaves_quantity": m_.leaves_quantity,
+                "avg_price": m_.avg_price,
+                "fee": m_.fee,
+                "transact_time": m_.transact_time}
 
 
 cdef bytes _build_OrderCancel(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2134,7 +3148,7 @@ cdef class OrderCancel(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const OrderCancelMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const OrderCancelMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
@@ -2145,6 +3159,45 @@ cdef class OrderCancel(Message):
     def quantity(self):
         """u64 at frame offset 72: (38)"""
         return (<const OrderCancelMessage_t*>_frame_of(self)).quantity
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.client_order_id,
+                m_.orig_client_order_id,
+                m_.venue_order_id,
+                _iid_of(self, &m_.instrument_id),
+                m_.side,
+                m_.quantity)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "client_order_id": m_.client_order_id,
+                "orig_client_order_id": m_.orig_client_order_id,
+                "venue_order_id": m_.venue_order_id,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "side": m_.side,
+                "quantity": m_.quantity}
 
 
 cdef bytes _build_OrderModify(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2208,7 +3261,7 @@ cdef class OrderModify(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const OrderModifyMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const OrderModifyMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def side(self):
@@ -2239,6 +3292,53 @@ cdef class OrderModify(Message):
     def quantity(self):
         """u64 at frame offset 88: (38)"""
         return (<const OrderModifyMessage_t*>_frame_of(self)).quantity
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.client_order_id,
+                m_.orig_client_order_id,
+                m_.venue_order_id,
+                _iid_of(self, &m_.instrument_id),
+                m_.side,
+                m_.order_type,
+                m_.time_in_force,
+                m_.price,
+                m_.stop_price,
+                m_.quantity)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "client_order_id": m_.client_order_id,
+                "orig_client_order_id": m_.orig_client_order_id,
+                "venue_order_id": m_.venue_order_id,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "side": m_.side,
+                "order_type": m_.order_type,
+                "time_in_force": m_.time_in_force,
+                "price": m_.price,
+                "stop_price": m_.stop_price,
+                "quantity": m_.quantity}
 
 
 cdef bytes _build_ExecutionReport(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object exec_type, object order_status, object side, object order_type, object time_in_force, object reject_reason, object price, object quantity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2310,7 +3410,7 @@ cdef class ExecutionReport(Message):
     @property
     def instrument_id(self):
         """instrument_id at frame offset 56"""
-        return _iid_new((<const ExecutionReportMessage_t*>_frame_of(self)).instrument_id)
+        return _iid_of(self, &(<const ExecutionReportMessage_t*>_frame_of(self)).instrument_id)
 
     @property
     def exec_type(self):
@@ -2381,6 +3481,69 @@ cdef class ExecutionReport(Message):
     def transact_time(self):
         """u64 at frame offset 132: (60), ns"""
         return (<const ExecutionReportMessage_t*>_frame_of(self)).transact_time
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.client_order_id,
+                m_.venue_order_id,
+                m_.exec_id,
+                _iid_of(self, &m_.instrument_id),
+                m_.exec_type,
+                m_.order_status,
+                m_.side,
+                m_.order_type,
+                m_.time_in_force,
+                m_.reject_reason,
+                m_.price,
+                m_.quantity,
+                m_.last_price,
+                m_.last_quantity,
+                m_.cum_quantity,
+                m_.leaves_quantity,
+                m_.avg_price,
+                m_.transact_time)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "client_order_id": m_.client_order_id,
+                "venue_order_id": m_.venue_order_id,
+                "exec_id": m_.exec_id,
+                "instrument_id": _iid_of(self, &m_.instrument_id),
+                "exec_type": m_.exec_type,
+                "order_status": m_.order_status,
+                "side": m_.side,
+                "order_type": m_.order_type,
+                "time_in_force": m_.time_in_force,
+                "reject_reason": m_.reject_reason,
+                "price": m_.price,
+                "quantity": m_.quantity,
+                "last_price": m_.last_price,
+                "last_quantity": m_.last_quantity,
+                "cum_quantity": m_.cum_quantity,
+                "leaves_quantity": m_.leaves_quantity,
+                "avg_price": m_.avg_price,
+                "transact_time": m_.transact_time}
 
 
 cdef bytes _build_Heartbeat(object service, object status, object interval_ms, object uptime_ns, object messages_sent, object messages_received, object last_sequence, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2458,6 +3621,47 @@ cdef class Heartbeat(Message):
         """u64 at frame offset 64: last sequence the sender used"""
         return (<const HeartbeatMessage_t*>_frame_of(self)).last_sequence
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.service,
+                m_.status,
+                m_.interval_ms,
+                m_.uptime_ns,
+                m_.messages_sent,
+                m_.messages_received,
+                m_.last_sequence)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "service": m_.service,
+                "status": m_.status,
+                "interval_ms": m_.interval_ms,
+                "uptime_ns": m_.uptime_ns,
+                "messages_sent": m_.messages_sent,
+                "messages_received": m_.messages_received,
+                "last_sequence": m_.last_sequence}
+
 
 cdef bytes _build_Snapshot(object snapshot_id, object first_sequence, object last_sequence, object frame_count, object part, object part_count, object domain, object sequence, object timestamp, object source, object version, object flags, object tlv):
     cdef bytes tlv_ = _tlv_area(tlv)
@@ -2534,6 +3738,47 @@ cdef class Snapshot(Message):
         """u8 at frame offset 64: Domain"""
         return (<const SnapshotMessage_t*>_frame_of(self)).domain
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.snapshot_id,
+                m_.first_sequence,
+                m_.last_sequence,
+                m_.frame_count,
+                m_.part,
+                m_.part_count,
+                m_.domain)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "snapshot_id": m_.snapshot_id,
+                "first_sequence": m_.first_sequence,
+                "last_sequence": m_.last_sequence,
+                "frame_count": m_.frame_count,
+                "part": m_.part,
+                "part_count": m_.part_count,
+                "domain": m_.domain}
+
 
 cdef bytes _build_Error(object code, object related_type, object severity, object related_sequence, object text, object sequence, object timestamp, object source, object version, object flags):
     cdef bytes text_ = _utf8_tail(text, 65535, "Error.text")
@@ -2607,6 +3852,45 @@ cdef class Error(Message):
         cdef uint64_t n_
         n_ = m_.text_len
         return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "Error.text", 38), <Py_ssize_t>n_)
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.code,
+                m_.related_type,
+                m_.severity,
+                m_.text_len,
+                m_.related_sequence,
+                self.text)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "code": m_.code,
+                "related_type": m_.related_type,
+                "severity": m_.severity,
+                "text_len": m_.text_len,
+                "related_sequence": m_.related_sequence,
+                "text": self.text}
 
 
 cdef bytes _build_ConfigUpdate(object config_version, object target, object key, object value, object sequence, object timestamp, object source, object version, object flags):
@@ -2690,6 +3974,45 @@ cdef class ConfigUpdate(Message):
         n_ = m_.value_len
         return _bytes_value(_read(&r_, n_, ST_TAIL_MISMATCH, "ConfigUpdate.value", 44), <Py_ssize_t>n_)
 
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.config_version,
+                m_.target,
+                m_.key_len,
+                m_.value_len,
+                self.key,
+                self.value)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "config_version": m_.config_version,
+                "target": m_.target,
+                "key_len": m_.key_len,
+                "value_len": m_.value_len,
+                "key": self.key,
+                "value": self.value}
+
 
 cdef bytes _build_SchemaAnnouncement(object schema_type, object schema_version, object extends_version, object spec, object sequence, object timestamp, object source, object version, object flags):
     cdef bytes spec_ = _canonical_json_tail(spec, 4294967295, "SchemaAnnouncement.spec")
@@ -2757,6 +4080,43 @@ cdef class SchemaAnnouncement(Message):
         cdef uint64_t n_
         n_ = m_.spec_len
         return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "SchemaAnnouncement.spec", 36), <Py_ssize_t>n_)
+
+    def astuple(self):
+        """The header's fields, then the body's, in wire order, tails after (asdict's
+        values)."""
+        cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+        return (m_.header.magic,
+                m_.header.message_type,
+                m_.header.version,
+                m_.header.source,
+                m_.header.flags,
+                m_.header.payload_size,
+                m_.header.sequence,
+                m_.header.timestamp,
+                m_.header.checksum,
+                m_.schema_type,
+                m_.schema_version,
+                m_.extends_version,
+                m_.spec_len,
+                self.spec)
+
+    def asdict(self):
+        """The header's fields by their flat names, then fields(), in wire order."""
+        cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+        return {"magic": m_.header.magic,
+                "message_type": m_.header.message_type,
+                "version": m_.header.version,
+                "source": m_.header.source,
+                "flags": m_.header.flags,
+                "payload_size": m_.header.payload_size,
+                "sequence": m_.header.sequence,
+                "timestamp": m_.header.timestamp,
+                "checksum": m_.header.checksum,
+                "schema_type": m_.schema_type,
+                "schema_version": m_.schema_version,
+                "extends_version": m_.extends_version,
+                "spec_len": m_.spec_len,
+                "spec": self.spec}
 
 
 GENERATED_FROM = '0f48791511bb7e84'  # checked at import
