@@ -21,15 +21,14 @@ from typing import Any, Union
 from ..schemas.registry import Registry
 from ..wire._codec import Message, iter_frames
 from ..wire.enums import MessageType
+from ..wire.layouts import HEADER_SIZE, MAGIC
 from ..wire.errors import (BadMagicError, ChecksumError, FrameTooLargeError, LengthMismatchError,
                            ParseError, SchemaError, TLVError, TruncatedError,
                            UnknownMessageTypeError, UnknownVersionError)
-from .batch import BadStretch, reading_registry
+from .batch import BadStretch, _check_chunk, reading_registry
 
 DEFAULT_CHUNK_BYTES = 1 << 20
-MIN_CHUNK_BYTES = 4096
-HEADER_SIZE = 32
-MAGIC = b"\xef\xbe\xad\xde"
+MAGIC_BYTES = MAGIC.to_bytes(4, "little")
 
 KINDS: dict[type[ParseError], str] = {
     TruncatedError: "truncated", BadMagicError: "bad_magic", FrameTooLargeError: "too_large",
@@ -69,9 +68,7 @@ class MessageStream:
     def __init__(self, source: Any, verify: bool, max_frame_size: int | None,
                  registry: Registry | None, types: Iterable[int | str] | None, learn: bool,
                  learn_into: Registry | None, chunk_bytes: int) -> None:
-        if not isinstance(chunk_bytes, int) or chunk_bytes < MIN_CHUNK_BYTES:
-            raise ValueError(f"chunk_bytes must be an int of at least {MIN_CHUNK_BYTES},"
-                             f" got {chunk_bytes!r}")
+        _check_chunk(chunk_bytes)
         self.registry = reading_registry(registry, learn, learn_into)
         self.position = 0
         self.refused_schemas: list[str] = []
@@ -131,9 +128,9 @@ class MessageStream:
         """Where the next good frame begins, from `start` on, and whether one was found; when
         none was, where to look again once more input is read (the end, when final)."""
         while True:
-            at = data.find(MAGIC, start)
+            at = data.find(MAGIC_BYTES, start)
             if at < 0:
-                return (len(data) if final else max(start, len(data) - len(MAGIC) + 1)), False
+                return (len(data) if final else max(start, len(data) - len(MAGIC_BYTES) + 1)), False
             try:
                 next(iter_frames(memoryview(data)[at:], **self._options))
                 return at, True

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..capture.batch import DEFAULT_CHUNK_BYTES as DEFAULT_BATCH_CHUNK_BYTES
-from ..capture.stream import DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES
+from ..capture.batch import MIN_CHUNK_BYTES
+from ..capture.stream import DEFAULT_CHUNK_BYTES
 from ..schemas.registry import Registry
 from ..schemas.registry import default as default_registry
 from ..wire.enums import MessageType
