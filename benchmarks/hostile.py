@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import captures  # noqa: E402
+from peers import cpu_model  # noqa: E402
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.capture.batch import decode_batch  # noqa: E402
@@ -75,12 +76,6 @@ def median_time(function, repeat: int) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as cpuinfo:
-        return next((line.split(":", 1)[1].strip() for line in cpuinfo
-                     if line.startswith("model name")), "unknown")
 
 
 def speeds(size: int, repeat: int) -> list[bool]:
