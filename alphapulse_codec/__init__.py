@@ -38,7 +38,7 @@ from .wire._codec import (  # the message classes, one per MessageType
     BookLevel,
     ConfigUpdate,
     DeFiSignal,
-    Error,
+    ErrorReport,
     ExecutionReport,
     Fill,
     FlashLoanSignal,
@@ -79,6 +79,7 @@ from .wire._codec import (  # the message classes, one per MessageType
     parse_tlvs,
 )
 from .wire.dtypes import int128_to_int
+from .wire.header_fields import HeaderFields
 from .wire.enums import (
     AssetType,
     BookUpdateKind,
@@ -103,6 +104,7 @@ from .wire.errors import (
     FrameTooLargeError,
     LayoutConflictError,
     LengthMismatchError,
+    MissingFieldError,
     ParseError,
     SchemaConflictError,
     SchemaError,
@@ -128,6 +130,7 @@ __all__ = [
     "BookLevel",
     "FrameIterator",
     "Header",
+    "HeaderFields",
     "InstrumentId",
     "Message",
     "RuntimeMessage",
@@ -140,7 +143,7 @@ __all__ = [
     "ArbitrageOpportunity",
     "ConfigUpdate",
     "DeFiSignal",
-    "Error",
+    "ErrorReport",
     "ExecutionReport",
     "Fill",
     "FlashLoanSignal",
@@ -191,6 +194,7 @@ __all__ = [
     "FrameTooLargeError",
     "LayoutConflictError",
     "LengthMismatchError",
+    "MissingFieldError",
     "ParseError",
     "SchemaConflictError",
     "SchemaError",

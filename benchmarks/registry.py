@@ -61,7 +61,7 @@ def main() -> int:
     registry = ap.Registry()
     signal = registry.register(SIGNAL)
     assert SIGNAL.layout.body_size == ap.Trade.layout.body_size
-    trade_frame = ap.Trade(price=1, volume=2, side=1).to_bytes()
+    trade_frame = ap.Trade(instrument_id=ap.InstrumentId(), price=1, volume=2, side=1).to_bytes()
     signal_frame = signal(price=1, volume=2, side=1).to_bytes()
 
     def read_all(frame: bytes, names: tuple[str, ...]) -> None:

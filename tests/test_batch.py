@@ -18,6 +18,7 @@ from alphapulse_codec.capture.batch import BadStretch, BatchResult, decode_batch
 from alphapulse_codec.wire.layouts import MESSAGES
 from alphapulse_codec.samples.synthetic import write_capture
 from strategies import frames
+from frames import zeroed, zeroed_frame
 
 
 def _frames_of(result):
@@ -141,8 +142,8 @@ def test_chunked_decode_equals_whole_decode(tmp_path, chunk_bytes):
     for i in range(60000):
         if i % 7919 == 0:
             parts.append(rng.randbytes(rng.randrange(1, 200)))
-        parts.append(ap.Trade.encode(price=i, sequence=i) if i % 3 else
-                     ap.DeFiSignal.encode(signal_id=i, tlv=[ap.RawTLV(9, b"z" * (i % 50))]))
+        parts.append(zeroed_frame(ap.Trade, price=i, sequence=i) if i % 3 else
+                     zeroed_frame(ap.DeFiSignal, signal_id=i, tlv=[ap.RawTLV(9, b"z" * (i % 50))]))
     data = b"".join(parts)
     path = tmp_path / "capture.bin"
     path.write_bytes(data)
@@ -159,8 +160,8 @@ def test_chunked_decode_equals_whole_decode(tmp_path, chunk_bytes):
 
 
 def test_frames_larger_than_the_chunk_grow_the_buffer(tmp_path):
-    book = ap.OrderBook(bids=[(i, i) for i in range(20_000)], sequence=1).to_bytes()  # 320 KB
-    trade = ap.Trade(price=5, sequence=2).to_bytes()
+    book = zeroed(ap.OrderBook, bids=[(i, i) for i in range(20_000)], sequence=1).to_bytes()  # 320 KB
+    trade = zeroed(ap.Trade, price=5, sequence=2).to_bytes()
     path = tmp_path / "big.bin"
     path.write_bytes(trade + book + b"junk" + trade + book)
     whole = decode_batch(path)
@@ -318,7 +319,8 @@ def test_release_buffers_empties_the_cache_and_returns_its_memory():
         "def rss():\n"
         "    with open('/proc/self/status') as status:\n"
         "        return next(int(l.split()[1]) << 10 for l in status if l.startswith('VmRSS:'))\n"
-        "data = ap.Trade(price=1, sequence=1).to_bytes() * (1 << 18)\n"  # 16 MiB of rows
+        "data = ap.Trade(instrument_id=ap.InstrumentId(), price=1, volume=1, side=1,"
+        " sequence=1).to_bytes() * (1 << 18)\n"  # 16 MiB of rows
         "result = decode_batch(data)\n"
         "del data, result\n"
         "cached, before = cached_buffer_bytes(), rss()\n"

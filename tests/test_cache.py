@@ -7,6 +7,7 @@ import alphapulse_codec as ap
 from alphapulse_codec.schemas.cache import (CacheError, CustomObject, IdCollision, ObjectCache, PoolMetadata,
                                     TokenMetadata, pool_metadata)
 from alphapulse_codec.samples.session import USDC_ADDRESS, USDC_WETH_POOL_ADDRESS, WETH_ADDRESS, build_session
+from frames import zeroed, zeroed_frame
 
 USDC = ap.InstrumentId.ethereum_token(USDC_ADDRESS)
 WETH = ap.InstrumentId.ethereum_token(WETH_ADDRESS)
@@ -45,7 +46,7 @@ def test_lookups_by_id_and_by_key_and_debug_info_with_the_symbol():
 
 def test_two_token_pairs_with_one_pool_id_are_a_collision_not_an_overwrite():
     # the design's pool formula, (id0 >> 1) ^ (id1 << 1), drops the low bit of the lower ID
-    low, high, other = (ap.InstrumentId(ap.VenueId.Ethereum, ap.AssetType.Token, n) for n in (0, 1, 2))
+    low, high, other = (ap.InstrumentId(venue=ap.VenueId.Ethereum, asset_type=ap.AssetType.Token, asset_id=n) for n in (0, 1, 2))
     pool_a = ap.InstrumentId.pool(ap.VenueId.UniswapV2, low, other)
     pool_b = ap.InstrumentId.pool(ap.VenueId.UniswapV2, high, other)
     assert pool_a == pool_b
@@ -91,7 +92,7 @@ def test_tokens_with_one_id_but_different_addresses_collide():
         cache.process_message(ap.InstrumentDiscovered.encode(
             instrument_id=USDC, decimals=6, symbol="USDC", metadata=bytes.fromhex(address[2:])))
     assert len(cache.collisions) == 1 and cache[USDC].address == USDC_ADDRESS
-    wrong = ap.InstrumentDiscovered.encode(instrument_id=USDC, symbol="USDC",
+    wrong = zeroed_frame(ap.InstrumentDiscovered, instrument_id=USDC, symbol="USDC",
                                            metadata=bytes.fromhex(WETH_ADDRESS[2:]))
     with pytest.raises(CacheError, match="does not give asset_id"):
         cache.process_message(wrong)
@@ -110,4 +111,4 @@ def test_runtime_schemas_declare_their_cache_objects():
     assert (found.kind, found.schema, found.symbol, found.decimals, found.discovered_at) == (
         "instrument", "Listing", "IBM", 2, 9)
     assert cache[ibm] is found and ibm.debug_info(cache) == "NYSE Stock: IBM (IBM)"
-    assert cache.process_message(ap.Trade(price=1).to_bytes()) is None
+    assert cache.process_message(zeroed(ap.Trade, price=1).to_bytes()) is None

@@ -14,6 +14,7 @@ import pytest
 import alphapulse_codec as ap
 from alphapulse_codec.cli import main
 from matching import assert_contains
+from frames import zeroed
 
 DATA = Path(__file__).parent / "data"
 VECTORS = DATA / "peer-v1.bin"
@@ -227,7 +228,7 @@ def test_types_take_run_time_schema_names(capsys, tmp_path):
     schema = ap.Schema(message_type=234, version=1, name="Tick", fields=[("x", "u32")])
     registry = ap.Registry()
     capture = tmp_path / "ticks.bin"
-    capture.write_bytes(registry.register(schema)(x=1).to_bytes() + ap.Trade(price=2).to_bytes())
+    capture.write_bytes(registry.register(schema)(x=1).to_bytes() + zeroed(ap.Trade, price=2).to_bytes())
     schemas = tmp_path / "schemas.json"
     registry.save(schemas)
     code, out, _ = run(capsys, "decode", str(capture), "--schemas", str(schemas), "--types", "tick")

@@ -20,6 +20,7 @@ import alphapulse_codec as ap
 from alphapulse_codec.capture import BadStretch, iter_batches, iter_messages
 from alphapulse_codec.capture.batch import BatchResult, decode_batch
 from alphapulse_codec.samples.synthetic import write_capture
+from frames import zeroed
 
 DATA = Path(__file__).parent / "data"
 VECTORS = DATA / "peer-v1.bin"
@@ -123,8 +124,8 @@ def test_any_damage_gives_the_batch_paths_stretches(vector_bytes, edits):
 
 
 def test_frames_larger_than_the_chunk(tmp_path):
-    book = ap.OrderBook(bids=[(i, i) for i in range(20_000)], sequence=1).to_bytes()  # 320 KB
-    trade = ap.Trade(price=5, sequence=2).to_bytes()
+    book = zeroed(ap.OrderBook, bids=[(i, i) for i in range(20_000)], sequence=1).to_bytes()  # 320 KB
+    trade = zeroed(ap.Trade, price=5, sequence=2).to_bytes()
     data = trade + book + b"junk" + trade + book
     messages, stretches = split(iter_messages(io.BytesIO(data), chunk_bytes=4096))
     assert [type(m) for m in messages] == [ap.Trade, ap.OrderBook] * 2
@@ -134,7 +135,7 @@ def test_frames_larger_than_the_chunk(tmp_path):
 def test_types_keep_only_those_messages_and_announcements_are_learned():
     announced = ap.Schema(message_type=233, version=1, name="Announced", fields=[("x", "u32")])
     frame = ap.Registry().register(announced)(x=5).to_bytes()
-    data = ap.Trade(price=1).to_bytes() + announced.announce() + frame
+    data = zeroed(ap.Trade, price=1).to_bytes() + announced.announce() + frame
     registry = ap.Registry()
     stream = iter_messages(data, registry=registry, types=[233])
     messages, _ = split(stream)

@@ -6,6 +6,7 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec.wire.layouts import MESSAGES
+from frames import zeroed_frame
 
 
 def test_a_capture_of_one_type_reads_as_a_structured_array():
@@ -38,7 +39,7 @@ def test_vector_frames_read_the_same_through_the_dtype(vector_bytes):
 
 def test_int128_to_int_is_exact():
     values = [0, 1, -1, 2**127 - 1, -(2**127), 12345678901234567890123456789]
-    frames = b"".join(ap.DeFiSignal.encode(expected_profit_q=v, amount_in_q=abs(v)) for v in values)
+    frames = b"".join(zeroed_frame(ap.DeFiSignal, expected_profit_q=v, amount_in_q=abs(v)) for v in values)
     rows = np.frombuffer(frames, dtype=ap.dtype(ap.MessageType.DeFiSignal))
     assert ap.int128_to_int(rows["expected_profit_q"]).tolist() == values
     assert ap.int128_to_int(rows["amount_in_q"]).tolist() == [abs(v) for v in values]

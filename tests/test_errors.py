@@ -8,6 +8,7 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec.wire.layouts import MESSAGES
+from frames import zeroed, zeroed_frame
 
 AAPL = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
 
@@ -30,7 +31,7 @@ def sample_frames() -> list[bytes]:
                 {"utf8": "ab", "bytes": b"xyz", "levels": [(1, 2)]}[tail.kind]
         if layout.carries_tlv:
             extra["tlv"] = [ap.RawTLV(200, b"\x01\x02")]
-        frames.append(cls.encode(sequence=1, **extra))
+        frames.append(zeroed_frame(cls, sequence=1, **extra))
     return frames
 
 
@@ -72,7 +73,7 @@ def test_bad_magic_names_the_offset_and_the_expected_bytes():
 
 
 def test_checksum_mismatch_reports_both_values():
-    frame = bytearray(ap.Trade.encode(price=5))
+    frame = bytearray(zeroed_frame(ap.Trade, price=5))
     frame[50] ^= 0x10
     with pytest.raises(ap.ChecksumError) as caught:
         ap.decode(frame)
@@ -85,7 +86,7 @@ def test_frame_over_the_maximum_is_refused_before_reading_it():
     with pytest.raises(ap.FrameTooLargeError, match="over the maximum of 1048576") as caught:
         ap.decode(header)
     assert caught.value.offset == 8
-    frame = ap.Trade.encode(tlv=[ap.RawTLV(9, b"x" * 100)])
+    frame = zeroed_frame(ap.Trade, tlv=[ap.RawTLV(9, b"x" * 100)])
     with pytest.raises(ap.FrameTooLargeError):
         ap.decode(frame, max_frame_size=100)
     assert ap.decode(frame, max_frame_size=len(frame)).tlv == [ap.RawTLV(9, b"x" * 100)]
@@ -100,21 +101,21 @@ def test_unknown_message_type(message_type):
 
 
 def test_unknown_version():
-    frame = bytearray(ap.Quote.encode())
+    frame = bytearray(zeroed_frame(ap.Quote))
     frame[5] = 2
     with pytest.raises(ap.UnknownVersionError, match="unknown version 2 of Quote at byte 5"):
         ap.decode(reseal(frame))
 
 
 def test_payload_smaller_than_the_body():
-    frame = bytearray(ap.Quote.encode())[:40]
+    frame = bytearray(zeroed_frame(ap.Quote))[:40]
     frame[8:12] = struct.pack("<I", 8)
     with pytest.raises(ap.LengthMismatchError, match="smaller than the 48-byte body"):
         ap.decode(reseal(frame))
 
 
 def test_tail_lengths_must_fill_the_payload():
-    frame = bytearray(ap.InstrumentDiscovered.encode(symbol="AAPL", metadata=b"xy"))
+    frame = bytearray(zeroed_frame(ap.InstrumentDiscovered, symbol="AAPL", metadata=b"xy"))
     frame[45] = 5  # symbol_len one past the real tail
     with pytest.raises(ap.LengthMismatchError, match="add up to 23"):
         ap.decode(reseal(frame))
@@ -122,11 +123,11 @@ def test_tail_lengths_must_fill_the_payload():
 
 def test_trailing_bytes_after_the_frame():
     with pytest.raises(ap.LengthMismatchError, match="3 trailing bytes at byte 64"):
-        ap.decode(ap.Trade.encode() + b"abc")
+        ap.decode(zeroed_frame(ap.Trade) + b"abc")
 
 
 def test_tlv_running_past_its_area():
-    frame = bytearray(ap.Trade.encode(tlv=[ap.RawTLV(9, b"abcd")]))
+    frame = bytearray(zeroed_frame(ap.Trade, tlv=[ap.RawTLV(9, b"abcd")]))
     frame[65] = 9  # claims 9 payload bytes, 4 are there
     with pytest.raises(ap.TLVError, match="TLV at byte 64 needs 11 bytes, its area has 6 left"):
         ap.decode(reseal(frame))
@@ -137,13 +138,13 @@ def test_tlv_running_past_its_area():
 
 
 def test_known_tlv_with_the_wrong_length():
-    frame = bytearray(ap.Trade.encode(tlv=[ap.RawTLV(1, b"x" * 10)]))
+    frame = bytearray(zeroed_frame(ap.Trade, tlv=[ap.RawTLV(1, b"x" * 10)]))
     with pytest.raises(ap.TLVError, match="TLV PoolAddresses at byte 64 has tlv_length 10, its layout needs 42"):
         ap.decode(frame)
 
 
 def test_defi_signal_tlv_position_must_match_its_tlvs():
-    frame = bytearray(ap.DeFiSignal.encode(tlv=[ap.RawTLV(9, b"ab")]))
+    frame = bytearray(zeroed_frame(ap.DeFiSignal, tlv=[ap.RawTLV(9, b"ab")]))
     offset = 32 + MESSAGES[ap.MessageType.DeFiSignal].field("tlv_offset").offset
     frame[offset:offset + 2] = struct.pack("<H", 300)
     with pytest.raises(ap.TLVError, match=f"tlv_offset/tlv_length at byte {offset} say 300/4"):
@@ -151,7 +152,7 @@ def test_defi_signal_tlv_position_must_match_its_tlvs():
 
 
 def test_iter_frames_reports_the_offset_of_the_bad_frame():
-    good = ap.Trade.encode(price=1)
+    good = zeroed_frame(ap.Trade, price=1)
     bad = bytearray(good)
     bad[40] ^= 1
     frames = ap.iter_frames(good + good + bytes(bad))
@@ -175,25 +176,25 @@ def test_iter_frames_reports_the_offset_of_the_bad_frame():
 ])
 def test_bad_field_values_on_build(kwargs, message):
     with pytest.raises(ap.FieldValueError, match=message):
-        ap.Trade.encode(**kwargs)
+        zeroed_frame(ap.Trade, **kwargs)
     with pytest.raises(ap.FieldValueError, match=message):
-        ap.Trade(**kwargs)
+        zeroed(ap.Trade, **kwargs)
 
 
 def test_bad_byte_arrays_text_and_tails_on_build():
     with pytest.raises(ap.FieldValueError, match=r"target_tx_hash .*expected 32 bytes, got 3"):
-        ap.MEVOpportunity.encode(target_tx_hash=b"abc")
+        zeroed_frame(ap.MEVOpportunity, target_tx_hash=b"abc")
     with pytest.raises(ap.FieldValueError, match="not valid hex"):
-        ap.MEVOpportunity.encode(target_tx_hash="0xzz")
+        zeroed_frame(ap.MEVOpportunity, target_tx_hash="0xzz")
     with pytest.raises(ap.FieldValueError, match=r"is above U\+00FF"):
-        ap.StrategyAlert.encode(text="caf\u20ac")
+        zeroed_frame(ap.StrategyAlert, text="caf\u20ac")
     with pytest.raises(ap.FieldValueError, match="do not fit in 32"):
-        ap.StrategyAlert.encode(text="x" * 33)
+        zeroed_frame(ap.StrategyAlert, text="x" * 33)
     with pytest.raises(ap.FieldValueError, match="exceed the maximum of 255"):
-        ap.InstrumentDiscovered.encode(symbol="x" * 256)
+        zeroed_frame(ap.InstrumentDiscovered, symbol="x" * 256)
     with pytest.raises(ap.FieldValueError, match=r"bids\[1\]: expected a \(price, size\) pair"):
-        ap.OrderBook.encode(bids=[(1, 2), 3])
+        zeroed_frame(ap.OrderBook, bids=[(1, 2), 3])
     with pytest.raises(ap.FieldValueError, match=r"expected 2\*\*127|out of range \[-2\*\*127"):
-        ap.DeFiSignal.encode(expected_profit_q=2**127)
-    assert ap.DeFiSignal(expected_profit_q=-(2**127)).expected_profit_q == -(2**127)
-    assert ap.DeFiSignal(amount_in_q=2**128 - 1).amount_in_q == 2**128 - 1
+        zeroed_frame(ap.DeFiSignal, expected_profit_q=2**127)
+    assert zeroed(ap.DeFiSignal, expected_profit_q=-(2**127)).expected_profit_q == -(2**127)
+    assert zeroed(ap.DeFiSignal, amount_in_q=2**128 - 1).amount_in_q == 2**128 - 1

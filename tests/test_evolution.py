@@ -10,6 +10,7 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec.capture.batch import decode_batch
+from frames import zeroed
 
 V1 = ap.Schema(message_type=240, version=1, name="Momentum",
                fields=[("instrument_id", "instrument_id"), ("score", "i32")])
@@ -103,7 +104,7 @@ def test_versions_with_no_extends_chain_are_not_read_as_each_other(frames):
 
 
 def test_the_legacy_arbitrage_message_reads_as_a_defi_signal():
-    legacy = ap.ArbitrageOpportunity(
+    legacy = zeroed(ap.ArbitrageOpportunity, 
         base_id=AAPL, quote_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "MSFT"),
         estimated_profit=125, confidence=9_500, sequence=77, timestamp=1_700_000_000_123_456_789)
     signal = ap.schemas.default.read_as(legacy.to_bytes(), ap.MessageType.DeFiSignal)
@@ -128,9 +129,9 @@ def test_a_registered_transform_between_runtime_types(frames):
 
 def _capture(frames: dict[int, bytes]) -> bytes:
     """Built-in frames, two announced versions of a custom type, in the order a producer sends."""
-    trade = ap.Trade(instrument_id=AAPL, price=1, volume=2, sequence=1).to_bytes()
+    trade = zeroed(ap.Trade, instrument_id=AAPL, price=1, volume=2, sequence=1).to_bytes()
     return b"".join([trade, V1.announce(), frames[1], trade, V2.announce(), frames[2], frames[1],
-                     ap.Quote(bid_price=5).to_bytes()])
+                     zeroed(ap.Quote, bid_price=5).to_bytes()])
 
 
 def test_batch_decode_learns_the_schemas_a_capture_announces(frames):

@@ -16,6 +16,7 @@ from alphapulse_codec.capture.batch import decode_batch
 from alphapulse_codec.schemas.registry import default as default_registry
 from alphapulse_codec.wire.layouts import MESSAGES
 from strategies import frames, reseal, structural_mutation
+from frames import zeroed_frame
 
 LAYOUTS = list(MESSAGES.values())
 
@@ -159,7 +160,7 @@ def test_resealed_mutations_reach_the_structure_checks(layout, data):
 
 
 def _sealed(cls, **fields) -> bytearray:
-    return bytearray(cls.encode(**fields))
+    return bytearray(zeroed_frame(cls, **fields))
 
 
 def test_each_structure_check_is_reached_with_verification_on():
@@ -191,7 +192,7 @@ def test_each_structure_check_is_reached_with_verification_on():
 
 
 def test_reseal_gives_the_checksum_a_builder_gives():
-    frame = ap.Trade.encode(price=5, sequence=9, tlv=[ap.RawTLV(tlv_type=7, payload=b"z")])
+    frame = zeroed_frame(ap.Trade, price=5, sequence=9, tlv=[ap.RawTLV(tlv_type=7, payload=b"z")])
     damaged = bytearray(frame)
     damaged[28:32] = b"\0\0\0\0"
     assert reseal(damaged) == frame

@@ -20,6 +20,7 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec.wire import _codec
+from frames import zeroed_frame, zeros
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -58,10 +59,11 @@ def test_seal_frames_is_private_and_checks_its_offsets(tmp_path):
         import numpy as np
         import pytest
         import alphapulse_codec as ap
+        from frames import zeroed_frame
         from alphapulse_codec.wire import _codec
         assert not hasattr(_codec, "seal_frames")
         seal = _codec._seal_frames
-        frame = ap.Trade.encode(price=1)
+        frame = zeroed_frame(ap.Trade, price=1)
         for offsets in ([0, 1 << 40], [64, 0], [-64, 0], [0, 16], [0, 64, 65], [1 << 62, 1 << 63 - 1]):
             buffer = bytearray(frame)
             with pytest.raises(ValueError, match="is not a frame of at least 32 bytes"):
@@ -92,6 +94,7 @@ def test_rule_table_publish_checks_type_version_and_tails(tmp_path):
     run_isolated(tmp_path, """
         import pytest
         import alphapulse_codec as ap
+        from frames import zeroed_frame
         from alphapulse_codec.wire._codec import DEFAULT_RULE_TABLE, EXTRA_KINDS, RuleTable
         none = EXTRA_KINDS["none"]
         trade = ap.Trade.layout.body_size
@@ -117,7 +120,7 @@ def test_rule_table_publish_checks_type_version_and_tails(tmp_path):
         with pytest.raises(ValueError, match="reads 144 bytes of fixed part"):
             table.publish(45, {1: (1, 0, none, (), -1, 0)}, {1: ap.ExecutionReport})
         # the default table still decodes
-        assert ap.decode(ap.Trade.encode(price=3)).price == 3
+        assert ap.decode(zeroed_frame(ap.Trade, price=3)).price == 3
     """)
 
 
@@ -142,13 +145,14 @@ def test_batch_decoder_refuses_use_from_another_thread_during_feed(tmp_path):
         import threading
         import pytest
         import alphapulse_codec as ap
+        from frames import zeroed_frame
         from alphapulse_codec.wire._codec import BatchDecoder
         inside, release = threading.Event(), threading.Event()
         def watched(frame, offset):  # runs inside feed(), which holds the decoder
             inside.set()
             release.wait(60)
         decoder = BatchDecoder(watch_type=int(ap.MessageType.Heartbeat), on_watched=watched)
-        capture = ap.Trade.encode(price=1) + ap.Heartbeat.encode() + ap.Trade.encode(price=2)
+        capture = zeroed_frame(ap.Trade, price=1) + zeroed_frame(ap.Heartbeat) + zeroed_frame(ap.Trade, price=2)
         feeding = threading.Thread(target=decoder.feed, args=(capture,))
         feeding.start()
         assert inside.wait(60)
@@ -164,7 +168,7 @@ def test_batch_decoder_refuses_use_from_another_thread_during_feed(tmp_path):
         assert len(decoded) == 2
 
         # many threads at once: some calls are refused, none crashes
-        capture = b"".join(ap.Trade.encode(sequence=i) for i in range(200_000))
+        capture = b"".join(zeroed_frame(ap.Trade, sequence=i) for i in range(200_000))
         decoder = BatchDecoder()
         refused = []
         def hammer(use):
@@ -186,8 +190,8 @@ def test_batch_decoder_refuses_use_from_another_thread_during_feed(tmp_path):
 # ------------------------------------------------------------------ everything, hostile
 
 def hostile_values() -> list[object]:
-    frame = ap.Trade.encode(price=1, tlv=[ap.RawTLV(9, b"x")])
-    book = ap.OrderBook.encode(bids=[(1, 2)], asks=[(3, 4)])
+    frame = zeroed_frame(ap.Trade, price=1, tlv=[ap.RawTLV(9, b"x")])
+    book = zeroed_frame(ap.OrderBook, bids=[(1, 2)], asks=[(3, 4)])
     readonly = np.frombuffer(frame, dtype=np.uint8)
     misaligned = np.frombuffer(bytearray(8 * 4 + 1), dtype="<i8", offset=1, count=4)
     return [
@@ -285,7 +289,7 @@ def group_package(rng: random.Random) -> None:
         _sweep(function, values, rng, triples=150)
         for keyword in ("max_frame_size", "registry", "verify", "version", "message_type"):
             for value in values:
-                _call(function, (ap.Trade.encode(price=1),), {keyword: value})
+                _call(function, (zeroed_frame(ap.Trade, price=1),), {keyword: value})
 
 
 def group_codec(rng: random.Random) -> None:
@@ -318,9 +322,9 @@ def group_instances(rng: random.Random) -> None:
     for cls in ap.MESSAGE_CLASSES.values():
         message = next((m for m in instances if type(m) is cls), None)
         for name in cls.layout.builder_fields + ("sequence", "timestamp", "source", "tlv"):
-            for value in values:
-                _call(cls, (), {name: value})
-                _call(cls.encode, (), {name: value})
+            for value in values:  # the other required fields given, so that `value` is read
+                _call(cls, (), zeros(cls) | {name: value})
+                _call(cls.encode, (), zeros(cls) | {name: value})
                 if message is not None:
                     _call(message.replace, (), {name: value})
 

@@ -8,6 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
+from alphapulse_codec.wire.jsonmap import to_json
+from alphapulse_codec.wire.layouts import INSTRUMENT_ID
 from strategies import instrument_ids
 
 USDC = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
@@ -114,3 +116,44 @@ def test_constructor_checks_ranges():
 
 def test_unknown_venue_and_asset_type_still_print():
     assert ap.InstrumentId(venue=999, asset_type=77, asset_id=5).debug_info() == "999 77 #5"
+
+
+def test_positional_fields_are_in_wire_order():
+    iid = ap.InstrumentId(300, 8, 9, 0x0102030405060708)
+    assert (iid.venue, iid.asset_type, iid.reserved, iid.asset_id) == (300, 8, 9, 0x0102030405060708)
+    assert iid.astuple() == (300, 8, 9, 0x0102030405060708)
+    assert iid == ap.InstrumentId(venue=300, asset_type=8, reserved=9, asset_id=0x0102030405060708)
+    assert repr(iid) == "InstrumentId(venue=300, asset_type=8, reserved=9, asset_id=72623859790382856)"
+    assert eval(repr(iid), {"InstrumentId": ap.InstrumentId}) == iid
+    assert pickle.loads(pickle.dumps(iid)) == iid
+
+
+def test_every_sequence_form_has_the_wire_order():
+    names = tuple(f.name for f in INSTRUMENT_ID.fields)
+    assert names == ("venue", "asset_type", "reserved", "asset_id")
+    assert ap.dtype(ap.MessageType.Trade)["instrument_id"].names == names
+    iid = ap.InstrumentId(venue=300, asset_type=8, reserved=9, asset_id=77)
+    trade = ap.Trade(instrument_id=iid, price=1, volume=2, side=ap.Side.Buy)
+    assert tuple(to_json(trade)["instrument_id"]) == names
+    assert ap.InstrumentId(*to_json(trade)["instrument_id"].values()) == iid
+
+
+def test_a_decoded_row_builds_its_id_back():
+    ids = [ap.InstrumentId(venue=300, asset_type=8, reserved=9, asset_id=2**64 - 1),
+           ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")]
+    capture = b"".join(ap.Trade.encode(instrument_id=iid, price=1, volume=2, side=ap.Side.Buy)
+                       for iid in ids)
+    rows = ap.decode_batch(capture)["Trade"]["instrument_id"]
+    assert [ap.InstrumentId(*row) for row in rows] == ids
+    assert [ap.InstrumentId(*row) for row in rows.tolist()] == ids
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: ap.InstrumentId(1, 2, 3), "all four fields in wire order"),
+    (lambda: ap.InstrumentId(1), "got 1 positional"),
+    (lambda: ap.InstrumentId(1, 2, 3, 4, 5), "got 5 positional"),
+    (lambda: ap.InstrumentId(1, 2, 0, 4, asset_id=4), "not both"),
+])
+def test_partial_or_mixed_positional_use_is_refused(call, words):
+    with pytest.raises(TypeError, match=words):
+        call()

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 import alphapulse_codec as ap
 from alphapulse_codec.wire._codec import HEADER_FIELD_NAMES
-from alphapulse_codec.wire.layouts import HEADER_SIZE, MESSAGES
+from alphapulse_codec.wire.layouts import HEADER_SIZE, MESSAGES, Tail
 
+from frames import zeroed, zeroed_frame
 from strategies import builder_kwargs
 
 LAYOUTS = list(MESSAGES.values())
@@ -30,7 +31,7 @@ def test_every_message_type_with_a_layout_has_a_class():
     assert set(ap.MESSAGE_CLASSES) == set(MESSAGES)
     for message_type, cls in ap.MESSAGE_CLASSES.items():
         assert cls.message_type == message_type
-        assert cls.__name__ == message_type.name
+        assert cls.__name__ == MESSAGES[message_type].class_name
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
@@ -73,16 +74,16 @@ def test_trade_layout_matches_the_decided_offsets():
 
 
 def test_a_body_field_shadows_the_header_field_of_the_same_name():
-    trade = ap.Trade(flags=5, header_flags=6)
+    trade = zeroed(ap.Trade, flags=5, header_flags=6)
     assert trade.flags == 5 and trade.header.flags == 6
-    signal = ap.DeFiSignal(version=3)
+    signal = zeroed(ap.DeFiSignal, version=3)
     assert signal.version == 3 and signal.header.version == 1
     with pytest.raises(TypeError):
-        ap.Trade(header_version=1)
+        zeroed(ap.Trade, header_version=1)
 
 
 def test_decoded_message_is_a_view_over_the_callers_buffer():
-    frame = bytearray(ap.Trade.encode(price=42))
+    frame = bytearray(zeroed_frame(ap.Trade, price=42))
     message = ap.decode(frame)
     with pytest.raises(BufferError):
         frame.extend(b"x")  # the view holds the buffer: it cannot move under the message
@@ -91,14 +92,14 @@ def test_decoded_message_is_a_view_over_the_callers_buffer():
 
 
 def test_decoded_bytes_are_not_copied():
-    frame = ap.Trade.encode(price=42)
+    frame = zeroed_frame(ap.Trade, price=42)
     assert ap.decode(frame).to_bytes() is frame
-    built = ap.Trade(price=1)
+    built = zeroed(ap.Trade, price=1)
     assert built.to_bytes() is built.to_bytes()
 
 
 def test_decode_accepts_any_buffer():
-    frame = ap.Quote.encode(bid_price=1, ask_price=2)
+    frame = zeroed_frame(ap.Quote, bid_price=1, ask_price=2)
     for buffer in (frame, bytearray(frame), memoryview(frame)):
         assert ap.decode(buffer).ask_price == 2
     numpy = pytest.importorskip("numpy")
@@ -106,25 +107,25 @@ def test_decode_accepts_any_buffer():
 
 
 def test_messages_are_immutable():
-    trade = ap.Trade(price=1)
+    trade = zeroed(ap.Trade, price=1)
     with pytest.raises(AttributeError):
         trade.price = 2
 
 
 def test_equality_hash_pickle_and_repr():
-    a = ap.Trade(instrument_id=AAPL, price=1, sequence=1)
+    a = zeroed(ap.Trade, instrument_id=AAPL, price=1, sequence=1)
     b = ap.decode(memoryview(a.to_bytes()))
     assert a == b and hash(a) == hash(b)
     assert a == ap.decode(bytearray(a.to_bytes()))  # not hashable: tests/test_views.py
-    assert a != ap.Trade(instrument_id=AAPL, price=2, sequence=1)
+    assert a != zeroed(ap.Trade, instrument_id=AAPL, price=2, sequence=1)
     assert pickle.loads(pickle.dumps(b)) == a
     text = repr(a)
     assert text.startswith("Trade(instrument_id=InstrumentId(venue=2") and "price=1" in text
 
 
 def test_iter_frames_reads_frames_back_to_back():
-    frames = [ap.Trade.encode(sequence=i, price=i) for i in range(5)]
-    frames.append(ap.InstrumentDiscovered.encode(instrument_id=AAPL, symbol="AAPL", metadata=b"m"))
+    frames = [zeroed_frame(ap.Trade, sequence=i, price=i) for i in range(5)]
+    frames.append(zeroed_frame(ap.InstrumentDiscovered, instrument_id=AAPL, symbol="AAPL", metadata=b"m"))
     messages = list(ap.iter_frames(b"".join(frames)))
     assert [m.to_bytes() for m in messages] == frames
     assert [m.price for m in messages[:5]] == list(range(5))
@@ -132,7 +133,7 @@ def test_iter_frames_reads_frames_back_to_back():
 
 
 def test_messages_from_iter_frames_outlive_the_iterator():
-    data = bytearray(b"".join(ap.Trade.encode(price=i) for i in range(3)))
+    data = bytearray(b"".join(zeroed_frame(ap.Trade, price=i) for i in range(3)))
     messages = list(ap.iter_frames(data))
     assert [m.price for m in messages] == [0, 1, 2]
 
@@ -152,7 +153,7 @@ def test_discovery_message_carries_symbol_and_metadata():
 
 
 def test_order_book_levels_round_trip():
-    book = ap.OrderBook(instrument_id=AAPL, bids=[(100, 5), (99, 7)], asks=[(101, 1)])
+    book = zeroed(ap.OrderBook, instrument_id=AAPL, bids=[(100, 5), (99, 7)], asks=[(101, 1)])
     message = ap.decode(book.to_bytes())
     assert message.bids == (ap.BookLevel(100, 5), ap.BookLevel(99, 7))
     assert message.asks[0].price == 101 and message.bid_count == 2 and message.ask_count == 1
@@ -161,18 +162,18 @@ def test_order_book_levels_round_trip():
 def test_defi_signal_records_where_its_tlvs_are():
     pools = ap.PoolAddressTLV(venue_a_pool=b"\x01" * 20, venue_b_pool=b"\x02" * 20)
     unknown = ap.RawTLV(150, b"future")
-    signal = ap.decode(ap.DeFiSignal.encode(signal_id=1, tlv=[pools, unknown]))
+    signal = ap.decode(zeroed_frame(ap.DeFiSignal, signal_id=1, tlv=[pools, unknown]))
     assert (signal.tlv_offset, signal.tlv_length) == (312, 44 + 8)
     assert signal.tlv == [pools, unknown]
     assert signal.find_tlv(ap.TLVType.PoolAddresses).venue_b_pool == b"\x02" * 20
     assert signal.find_tlv(ap.TLVType.MEVBundle) is None
-    plain = ap.decode(ap.DeFiSignal.encode(signal_id=1))
+    plain = ap.decode(zeroed_frame(ap.DeFiSignal, signal_id=1))
     assert (plain.tlv_offset, plain.tlv_length, plain.tlv) == (0, 0, [])
 
 
 def test_any_fixed_body_carries_tlv_extensions():
     extra = ap.TertiaryVenueTLV(venue_c_router="0x" + "ab" * 20, venue_c_type=2, fee_c_ppm=3000)
-    trade = ap.decode(ap.Trade.encode(price=1, tlv=[extra]))
+    trade = ap.decode(zeroed_frame(ap.Trade, price=1, tlv=[extra]))
     assert trade.header.payload_size == 32 + 32 and trade.tlv == [extra]
 
 
@@ -186,14 +187,14 @@ def test_tlv_buffers_parse_and_find():
 
 
 def test_error_and_config_messages_carry_text():
-    error = ap.decode(ap.Error.encode(code=7, text="feed stalled: ÄÖ", related_type=1))
+    error = ap.decode(zeroed_frame(ap.ErrorReport, code=7, text="feed stalled: ÄÖ", related_type=1))
     assert error.text == "feed stalled: ÄÖ" and error.text_len == len("feed stalled: ÄÖ".encode())
-    config = ap.decode(ap.ConfigUpdate.encode(key="relay.max_queue", value=b"1000000"))
+    config = ap.decode(zeroed_frame(ap.ConfigUpdate, key="relay.max_queue", value=b"1000000"))
     assert (config.key, config.value) == ("relay.max_queue", b"1000000")
 
 
 def test_ascii_field_round_trips():
-    alert = ap.decode(ap.StrategyAlert.encode(text="spread > 40bps", severity=ap.Severity.Warning))
+    alert = ap.decode(zeroed_frame(ap.StrategyAlert, text="spread > 40bps", severity=ap.Severity.Warning))
     assert alert.text == "spread > 40bps"
 
 
@@ -227,7 +228,7 @@ def test_whole_message_reads_give_the_header_and_fields(layout, data):
 
 
 def test_header_and_instrument_id_are_made_once_per_message():
-    trade = ap.decode(ap.Trade.encode(instrument_id=AAPL, price=1, sequence=9))
+    trade = ap.decode(zeroed_frame(ap.Trade, instrument_id=AAPL, price=1, sequence=9))
     assert trade.header is trade.header
     assert trade.instrument_id is trade.instrument_id is trade.astuple()[9]
     assert trade.instrument_id == AAPL
@@ -235,17 +236,17 @@ def test_header_and_instrument_id_are_made_once_per_message():
 
 
 def test_a_cached_instrument_id_follows_a_change_of_the_buffer():
-    frame = bytearray(ap.Trade.encode(instrument_id=AAPL))
+    frame = bytearray(zeroed_frame(ap.Trade, instrument_id=AAPL))
     trade = ap.decode(frame)
     assert trade.instrument_id == AAPL
     other = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "MSFT")
-    frame[32:44] = ap.Trade.encode(instrument_id=other)[32:44]
+    frame[32:44] = zeroed_frame(ap.Trade, instrument_id=other)[32:44]
     assert trade.instrument_id == other
     assert trade.asdict()["instrument_id"] == other
 
 
 def test_a_header_outlives_its_message_and_pickles():
-    header = ap.decode(bytearray(ap.Quote.encode(sequence=5))).header
+    header = ap.decode(bytearray(zeroed_frame(ap.Quote, sequence=5))).header
     assert header.sequence == 5 and header.message_type == ap.MessageType.Quote
     assert repr(pickle.loads(pickle.dumps(header))) == repr(header)
 
@@ -263,3 +264,62 @@ def test_whole_message_reads_of_a_run_time_schema():
     assert list(values)[len(HEADER_FIELD_NAMES):] == list(message.fields())
     assert message.astuple() == tuple(values.values())
     assert message.header_flags == 7 and message.timestamp == 0
+
+
+def test_a_message_without_its_body_fields_is_refused_naming_them():
+    for build in (ap.Trade, ap.Trade.encode):
+        with pytest.raises(ap.MissingFieldError) as caught:
+            build()
+        assert str(caught.value) == (
+            "Trade: missing required fields instrument_id, price, volume, side (only fields whose"
+            " zero means none, tails, TLVs and header fields have defaults)")
+        assert caught.value.missing == ("instrument_id", "price", "volume", "side")
+        assert caught.value.field == "instrument_id"
+        assert isinstance(caught.value, TypeError) and isinstance(caught.value, ap.FieldValueError)
+    with pytest.raises(ap.MissingFieldError, match="Trade: missing required field side "):
+        ap.Trade(instrument_id=AAPL, price=1, volume=2, sequence=1)
+
+
+def _value_of(part):
+    if isinstance(part, Tail):  # the required tails are the canonical-JSON ones
+        return '{"a":1}'
+    return {"int": 1, "instrument_id": AAPL, "bytes": b"\x01" * part.size, "ascii": "x"}[part.kind]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.class_name)
+def test_exactly_the_fields_without_a_default_are_required(layout):
+    """Value fields are required unless layouts.py declares them optional, and so are tails
+    that must be canonical JSON; padding, counts, TLV positions, other tails, TLVs and the
+    header may be left out."""
+    cls = ap.MESSAGE_CLASSES[layout.message_type]
+    parts = {f.name: f for f in layout.value_fields} | {t.name: t for t in layout.tail}
+    expected = [f.name for f in layout.value_fields
+                if not f.optional and f.name not in layout.derived_fields]
+    expected += [t.name for t in layout.tail if t.canonical_json]
+    assert list(layout.required_fields) == expected
+    required = {name: _value_of(parts[name]) for name in layout.required_fields}
+    message = cls(**required)
+    assert all(getattr(message, name) == value for name, value in required.items())
+    for f in layout.value_fields:
+        if f.optional:
+            assert getattr(message, f.name) in (0, b"\0" * f.size, "", ap.InstrumentId())
+    for name in required:
+        others = {k: v for k, v in required.items() if k != name}
+        with pytest.raises(ap.MissingFieldError,
+                           match=f"{layout.class_name}: missing required field {name} "):
+            cls.encode(**others)
+
+
+def test_no_public_name_that_reads_as_an_exception_is_a_message_class():
+    assert not hasattr(ap, "Error")
+    assert ap.MESSAGE_CLASSES[ap.MessageType.Error] is ap.ErrorReport
+    assert ap.ErrorReport.layout.name == "Error" == ap.MessageType.Error.name
+    for name in ap.__all__:
+        if name.endswith("Error"):
+            assert issubclass(getattr(ap, name), Exception), name
+    frame = ap.ErrorReport.encode(code=7, severity=ap.Severity.Error, text="feed stalled")
+    assert type(ap.decode(frame)) is ap.ErrorReport
+    try:
+        ap.decode(frame[:-1])
+    except ap.ParseError as error:  # what `except ap.Error:` meant, and could not do
+        assert "truncated" in str(error) or "length" in str(error)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import alphapulse_codec as ap
 from alphapulse_codec.wire.layouts import MESSAGES
 from strategies import builder_kwargs, frames
+from frames import zeroed_frame
 
 ROOM = (1 << 21) + (1 << 16)   # after the frame: more than any count this test writes can reach
 MAX_COUNT = 1 << 20            # counts up to this (a u32 count could point 4 GiB away)
@@ -83,7 +84,7 @@ def test_writing_fixed_fields_after_decode(kind, frame, data):
 
 @pytest.mark.parametrize("kind", ["bytearray", "numpy"])
 def test_order_book_bid_count_200_on_a_64_byte_frame(kind):
-    frame = ap.OrderBook.encode(instrument_id=ap.InstrumentId.stock(ap.VenueId.NYSE, "IBM"))
+    frame = zeroed_frame(ap.OrderBook, instrument_id=ap.InstrumentId.stock(ap.VenueId.NYSE, "IBM"))
     assert len(frame) == 64
     buffer, message = _placed(frame, kind)
     assert message.bids == ()
@@ -109,7 +110,7 @@ def test_writing_tail_counts_after_decode(kind, layout, data):
 
 @pytest.mark.parametrize("kind", ["bytearray", "numpy"])
 def test_growing_a_tlv_length_after_decode(kind):
-    frame = ap.DeFiSignal.encode(tlv=[ap.RawTLV(tlv_type=9, payload=b"abcd")])
+    frame = zeroed_frame(ap.DeFiSignal, tlv=[ap.RawTLV(tlv_type=9, payload=b"abcd")])
     buffer, message = _placed(frame, kind)
     assert message.tlv == [ap.RawTLV(tlv_type=9, payload=b"abcd")]
     buffer[len(frame) - 5] = 200           # the TLV's length: 200 bytes, where 4 follow

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
-from frames import raw_announcement
+from frames import raw_announcement, zeroed_frame
 from strategies import reseal
 
 json_values = st.recursive(
@@ -229,4 +229,4 @@ def test_learning_announcements_raises_only_schema_error(frame):
 
 def test_learning_a_frame_of_another_type_is_a_schema_error():
     with pytest.raises(ap.SchemaError, match="not a SchemaAnnouncement"):
-        ap.Registry().learn(ap.Trade.encode())
+        ap.Registry().learn(zeroed_frame(ap.Trade))

@@ -4,14 +4,15 @@ from __future__ import annotations
 import alphapulse_codec as ap
 from alphapulse_codec.capture.batch import decode_batch, iter_batches
 from alphapulse_codec.capture.stats import capture_stats
+from frames import zeroed_frame
 
 
 def _capture() -> bytes:
     frames = []
     for sequence in [1, 2, 3, 5, 6, 6, 7, 10, 4]:  # gap 3->5, duplicate 6, gap 7->10, replay 4
-        frames.append(ap.Trade.encode(sequence=sequence, source=1, timestamp=1_000_000_000 * sequence))
+        frames.append(zeroed_frame(ap.Trade, sequence=sequence, source=1, timestamp=1_000_000_000 * sequence))
     for sequence in range(1, 4):
-        frames.append(ap.Quote.encode(sequence=sequence, source=2, timestamp=2_000_000_000))
+        frames.append(zeroed_frame(ap.Quote, sequence=sequence, source=2, timestamp=2_000_000_000))
     frames.insert(4, b"garbage!")
     return b"".join(frames)
 
@@ -29,7 +30,7 @@ def test_counts_span_gaps_and_duplicates():
 
 
 def test_chunked_statistics_equal_whole(tmp_path):
-    frames = [ap.Trade.encode(sequence=s, source=7, timestamp=s) for s in range(1, 40000)
+    frames = [zeroed_frame(ap.Trade, sequence=s, source=7, timestamp=s) for s in range(1, 40000)
               if s % 1000]  # every 1000th missing
     path = tmp_path / "capture.bin"
     path.write_bytes(b"".join(frames))

@@ -10,6 +10,7 @@ import alphapulse_codec as ap
 from alphapulse_codec.capture.batch import (DEFAULT_MAX_ANNOUNCEMENTS, DEFAULT_MAX_SCHEMA_BYTES,
                                             BatchResult, _decoder, decode_batch)
 from alphapulse_codec.schemas.registry import default as default_registry
+from frames import zeroed_frame
 from strategies import frames, structural_mutation
 from test_fuzz import check_accounting, fresh_registry
 
@@ -76,9 +77,9 @@ def test_random_chunk_splits_decode_as_the_whole(data, draw, learn):
 
 
 def test_a_checksum_failure_before_a_chunk_end_keeps_its_kind():
-    damaged = bytearray(ap.Trade.encode(price=1))
+    damaged = bytearray(zeroed_frame(ap.Trade, price=1))
     damaged[40] ^= 1
-    data = ap.Trade.encode() + bytes(damaged) + ap.Trade.encode()[:20]
+    data = zeroed_frame(ap.Trade) + bytes(damaged) + zeroed_frame(ap.Trade)[:20]
     whole = decode_batch(data, registry=default_registry)
     assert [s.kind for s in whole.errors] == ["checksum_mismatch"]
     split = _stream(data, [64 + 64 + 10], default_registry, False)   # cut 10 bytes past its end
@@ -86,9 +87,9 @@ def test_a_checksum_failure_before_a_chunk_end_keeps_its_kind():
 
 
 def test_a_checksum_failure_at_a_chunk_end_keeps_its_kind():
-    damaged = bytearray(ap.Trade.encode(price=1))
+    damaged = bytearray(zeroed_frame(ap.Trade, price=1))
     damaged[40] ^= 1
-    data = ap.Trade.encode() + bytes(damaged) + bytes(40)
+    data = zeroed_frame(ap.Trade) + bytes(damaged) + bytes(40)
     whole = decode_batch(data, registry=default_registry)
     assert [s.kind for s in whole.errors] == ["checksum_mismatch"]
     split = _stream(data, [64 + 64 + 1], default_registry, False)   # cut 1 byte past its end
@@ -96,9 +97,9 @@ def test_a_checksum_failure_at_a_chunk_end_keeps_its_kind():
 
 
 def test_a_checksum_failure_with_a_magic_cut_by_the_chunk_end_keeps_its_kind():
-    damaged = bytearray(ap.Trade.encode(price=1))
+    damaged = bytearray(zeroed_frame(ap.Trade, price=1))
     damaged[60:64] = b"\xef\xbe\xad\xde"   # a header start that the chunk's end cuts
-    data = ap.Trade.encode() + bytes(damaged) + bytes(40)
+    data = zeroed_frame(ap.Trade) + bytes(damaged) + bytes(40)
     whole = decode_batch(data, registry=default_registry)
     assert [s.kind for s in whole.errors] == ["checksum_mismatch"]
     split = _stream(data, [64 + 64], default_registry, False)

@@ -1,12 +1,26 @@
-"""The stubs type-check a user's code, and reject a wrong use."""
+"""The stubs type-check a user's code and every python example of the README and docs/,
+and reject a wrong use."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 api = pytest.importorskip("mypy.api")
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# names the examples leave to the reader, declared as what they stand for
+GIVEN = {"capture_bytes": "bytes", "capture": "bytes", "pool_id": "ap.InstrumentId"}
+
+
+def _examples(doc: Path) -> str:
+    """The python blocks of a document, in order, as one module (later blocks use the names
+    of earlier ones), after `import alphapulse_codec as ap` and the GIVEN names it uses."""
+    source = "\n".join(re.findall(r"```python\n(.*?)```", doc.read_text(), re.S))
+    given = [f"{name}: {kind}" for name, kind in GIVEN.items() if re.search(rf"\b{name}\b", source)]
+    return "\n".join(["import alphapulse_codec as ap", *given, source]) if source else ""
 
 
 def _mypy(path: Path) -> tuple[str, int]:
@@ -20,12 +34,31 @@ def test_public_api_type_checks():
     assert status == 0, output
 
 
+@pytest.mark.parametrize("doc", [d for d in DOCS if _examples(d)], ids=lambda d: d.name)
+def test_documented_examples_type_check(doc, tmp_path):
+    module = tmp_path / f"{doc.stem.replace('-', '_')}_examples.py"
+    module.write_text(_examples(doc))
+    output, status = _mypy(module)
+    numbered = "\n".join(f"{i:4} {line}" for i, line in enumerate(module.read_text().splitlines(), 1))
+    assert status == 0, f"{output}\n{numbered}"
+
+
 def test_a_wrong_use_is_reported(tmp_path):
     wrong = tmp_path / "wrong.py"
     wrong.write_text("import alphapulse_codec as ap\n"
-                     "price: str = ap.Trade(price=1).price\n"
-                     "ap.Trade(prise=1)\n")
+                     "aapl = ap.InstrumentId.stock(ap.VenueId.NASDAQ, 'AAPL')\n"
+                     "price: str = ap.Trade(instrument_id=aapl, price=1, volume=1, side=1).price\n"
+                     "ap.Trade(prise=1)\n"
+                     "ap.Trade.encode(price=1)\n"
+                     "ap.InstrumentId(1, 2, 3)\n"
+                     "quote: ap.Quote = ap.Trade(instrument_id=aapl, price=1, volume=1,"
+                     " side=1).replace(price=2)\n"
+                     "header: ap.HeaderFields = {'sequence': 1, 'flags': 1}\n")
     output, status = _mypy(wrong)
     assert status == 1
     assert 'Incompatible types in assignment (expression has type "int"' in output
     assert 'Unexpected keyword argument "prise"' in output
+    assert 'Missing named argument "instrument_id" for "encode" of "Trade"' in output
+    assert 'No overload variant of "InstrumentId" matches argument types "int", "int", "int"' in output
+    assert 'expression has type "Trade", variable has type "Quote"' in output
+    assert 'Extra key "flags" for TypedDict "HeaderFields"' in output

@@ -12,7 +12,8 @@ sequence: int = message.header.sequence
 if isinstance(message, ap.Trade):
     price: int = message.price
     instrument: ap.InstrumentId = message.instrument_id
-book = ap.OrderBook(bids=[(1, 2)], asks=[])
+book = ap.OrderBook(instrument_id=aapl, venue_timestamp=1, update_kind=ap.BookUpdateKind.Snapshot,
+                    bids=[(1, 2)], asks=[])
 levels: tuple[ap.BookLevel, ...] = book.bids
 for item in ap.iter_frames(frame + frame):
     checksum: int = item.header.checksum
@@ -34,3 +35,20 @@ learned: type[ap.Message] = registry.learn(signal_frame)
 read: ap.Message = registry.read_as(frame, ap.MessageType.Trade, 1)
 versions: list[int] = registry.versions(201)
 custom_rows = decode_batch(signal_frame, registry=registry)[ap.MessageType.SchemaAnnouncement]
+
+header: ap.HeaderFields = {"sequence": 9, "timestamp": 10, "source": ap.SourceType.AlpacaCollector}
+quote = ap.Quote(instrument_id=aapl, bid_price=1, ask_price=2, bid_size=3, ask_size=4, **header)
+cheaper: ap.Quote = quote.replace(bid_price=0)
+same_id: ap.InstrumentId = ap.InstrumentId(*aapl.astuple())
+by_name = result["Trade"]
+one: ap.Message = result.message("Trade", 0)
+for message_type, rows in result:
+    count: int = len(rows)
+report = ap.ErrorReport(code=1, severity=ap.Severity.Error, text="feed stalled")
+try:
+    ap.Trade.encode(instrument_id=aapl, price=1, volume=2, side=ap.Side.Buy)
+except ap.MissingFieldError as error:
+    missing: tuple[str, ...] = error.missing
+momentum = registry.register(ap.Schema(message_type=202, version=1, name="Momentum",
+                                       fields=[("score", "i32")]))
+score_frame: bytes = momentum(score=-1, sequence=1).to_bytes()

@@ -184,11 +184,20 @@ HEADER_ARGS = [("sequence", "u64", "0"), ("timestamp", "u64", "0"), ("source", "
                ("version", "u8", "1"), ("flags", "u8", "0")]
 
 
+REQUIRED = "_REQUIRED"  # the default of a field the caller must give (see layouts.py)
+OPTIONAL_DEFAULTS = {"instrument_id": "None", "bytes": "b''", "ascii": "''", "int": "0"}
+
+
 def build_args(m):
-    """(argument name, wire field or None, default) for the builder of message m."""
+    """(argument name, wire field or None, default) for the builder of message m: the body
+    fields that hold a value and are not computed, required unless layouts.py declares them
+    optional; the tails (empty by default, but for canonical JSON); the header's fields (its
+    defaults); the TLVs."""
+    required = set(m.required_fields)
     body = [f for f in m.value_fields if f.name not in m.derived_fields]
-    args = [(f.name, f, "None" if f.kind == "instrument_id" else ("b''" if f.kind == "bytes" else ("''" if f.kind == "ascii" else "0"))) for f in body]
-    args += [(t.name, t, "()" if t.kind == "levels" else ("''" if t.kind == "utf8" else "b''")) for t in m.tail]
+    args = [(f.name, f, REQUIRED if f.name in required else OPTIONAL_DEFAULTS[f.kind]) for f in body]
+    args += [(t.name, t, REQUIRED if t.name in required else
+              "()" if t.kind == "levels" else ("''" if t.kind == "utf8" else "b''")) for t in m.tail]
     body_names = {f.name for f in m.value_fields}
     for name, _, default in HEADER_ARGS:
         args.append((f"header_{name}" if name in body_names else name, ("header", name), default))
@@ -304,6 +313,13 @@ def _builder(m, struct):
     args = build_args(m)
     params = ", ".join(name for name, _, _ in args)
     lines = [f"cdef bytes _build_{m.name}({', '.join('object ' + n for n, _, _ in args)}):"]
+    required = [name for name, _, default in args if default == REQUIRED]
+    if required:
+        names = "".join(f'"{name}", ' for name in required)
+        lines += [
+            "    if " + " or ".join(f"{name} is _REQUIRED" for name in required) + ":",
+            f'        _missing_fields("{m.class_name}", ({names}), ({"".join(n + ", " for n in required)}))',
+        ]
     tail_vars = []
     for t in m.tail:
         maximum = 2 ** (8 * m.field(t.count_field).size) - 1
@@ -358,12 +374,13 @@ def message_class(m, base: str) -> list[str]:
     signature = ", ".join(f"{n}={d}" for n, _, d in args)
     kind = "variable" if m.tail else "fixed"
     lines = builder + [
-        f"cdef class {m.name}({base}):",
+        f"cdef class {m.class_name}({base}):",
         f'    """{m.doc}',
         "",
         f"    MessageType {m.name} = {int(m.message_type)}, {kind} body of {m.body_size} bytes",
         f"    (frame of {m.frame_size} bytes{' plus its tail' if m.tail else ''}).",
-        "    Build with keyword arguments; decoded instances are views over the decoded buffer.",
+        "    Build with keyword arguments: every body field without a default must be given;",
+        "    decoded instances are views over the decoded buffer.",
         '    """',
         "",
         f"    message_type = MessageType.{m.name}",
@@ -392,14 +409,14 @@ def messages_pxi() -> str:
              "# use; what it uses is declared in _frame.pxd (Message), _convert.pxd and _ids.pxd.", ""]
     first_of_struct = {}
     for m in L.MESSAGES.values():
-        base = first_of_struct.setdefault(m.struct_name, m.name)
-        lines += message_class(m, "Message" if base == m.name else base)
+        base = first_of_struct.setdefault(m.struct_name, m.class_name)
+        lines += message_class(m, "Message" if base == m.class_name else base)
         lines.append("")
     lines.append(f"GENERATED_FROM = {_stamp.layout_sources_hash(PACKAGE)!r}  # checked at import")
     lines.append("")
     lines.append("MESSAGE_CLASSES = {")
     for m in L.MESSAGES.values():
-        lines.append(f"    MessageType.{m.name}: {m.name},")
+        lines.append(f"    MessageType.{m.name}: {m.class_name},")
     lines.append("}")
     lines.append("")
     return "\n".join(lines)
@@ -418,17 +435,20 @@ TAIL_TYPES = {"utf8": ("str", "str"), "bytes": ("bytes", "ReadableBuffer | str")
 
 def _stub_class(m, base: str) -> list[str]:
     params = []
-    for name, f, _ in build_args(m):
+    for name, f, default in build_args(m):
         if isinstance(f, L.Field):
-            params.append(f"{name}: {ARG_TYPES[f.kind]} = ...")
+            if default == REQUIRED:  # None, the zero ID, is for the optional ones
+                params.append(f"{name}: {ARG_TYPES[f.kind].removesuffix(' | None')}")
+            else:
+                params.append(f"{name}: {ARG_TYPES[f.kind]} = ...")
         elif isinstance(f, L.Tail):
-            params.append(f"{name}: {TAIL_TYPES[f.kind][1]} = ...")
+            params.append(f"{name}: {TAIL_TYPES[f.kind][1]}" + ("" if default == REQUIRED else " = ..."))
         elif f == "tlv":
             params.append("tlv: Iterable[TLV] = ...")
         else:
             params.append(f"{name}: int = ...")
     signature = ", ".join(params)
-    lines = [f"class {m.name}({base}):", f"    def __init__(self, *, {signature}) -> None: ...",
+    lines = [f"class {m.class_name}({base}):", f"    def __init__(self, *, {signature}) -> None: ...",
              "    @staticmethod", f"    def encode(*, {signature}) -> bytes: ..."]
     if base == "Message":
         for f in m.value_fields:
@@ -445,8 +465,8 @@ def codec_pyi() -> str:
     lines = [f"# {BANNER}", PYI_HEAD.read_text()]
     first_of_struct = {}
     for m in L.MESSAGES.values():
-        base = first_of_struct.setdefault(m.struct_name, m.name)
-        lines += _stub_class(m, "Message" if base == m.name else base)
+        base = first_of_struct.setdefault(m.struct_name, m.class_name)
+        lines += _stub_class(m, "Message" if base == m.class_name else base)
     return "\n".join(lines)
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, NamedTuple
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..wire._codec import (STATUS_KINDS, BatchDecoder, _seal_frames, cached_buffer_bytes, decode,
-                           parse_tlvs, release_buffers)
+from ..wire._codec import (STATUS_KINDS, BatchDecoder, Message, _seal_frames, cached_buffer_bytes,
+                           decode, parse_tlvs, release_buffers)
 from ..wire.dtypes import row_value
 from ..wire.enums import MessageType
 from ..wire.errors import SchemaError
@@ -26,6 +27,15 @@ from ..schemas.registry import Registry, dtype, on_one_line
 from ..schemas.registry import default as default_registry
 from ..wire.tlv import TLV
 from . import export
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# a message type as BatchResult takes it: a MessageType, its number, or a type's name
+TypeKey = int | str
+# the export formats that hold several types in one file; the others hold one type's table
+SEVERAL_TYPES_FORMATS = ("npz", "jsonl")
 
 DEFAULT_CHUNK_BYTES = 64 << 20
 # what one decode learns from its input at most: announcements come from whoever wrote the
@@ -44,8 +54,12 @@ class BadStretch(NamedTuple):
 
 
 class BatchResult:
-    """The frames of one decode: ``result[MessageType.Trade]`` is the structured array of the
-    Trade frames, in input order; ``result.offsets(t)`` their byte offsets in the source.
+    """The frames of one decode: ``result[MessageType.Trade]`` (or ``result["Trade"]``, or
+    ``result[1]``) is the structured array of the Trade frames, in input order;
+    ``result.offsets(t)`` their byte offsets in the source. A type the registry knows but the
+    input did not hold gives an empty array of its dtype; a name or number it does not know
+    raises KeyError. Iterating gives ``(type, rows)`` for each type present, in numeric order;
+    ``len(result)`` is the number of frames.
 
     Frames of several versions of one type (run-time schemas) are read as the newest version
     present: fields an earlier version lacks hold their schema defaults. ``result[t, v]``
@@ -74,29 +88,76 @@ class BatchResult:
         """The message types present, in numeric order (MessageType members where they are)."""
         return [_type_value(t) for t in sorted({t for t, _ in self._groups})]
 
-    def versions(self, message_type: int) -> list[int]:
+    def versions(self, message_type: TypeKey) -> list[int]:
         """The schema versions that read this type's frames."""
-        return [v for t, v in self._groups if t == message_type]
+        number = self.type_number(message_type)
+        return [v for t, v in self._groups if t == number]
 
-    def type_name(self, message_type: int) -> str:
-        return self.registry.type_name(message_type)
+    def type_name(self, message_type: TypeKey) -> str:
+        return self.registry.type_name(self.type_number(message_type))
 
-    def __getitem__(self, key: int | tuple[int, int]) -> np.ndarray:
+    def type_number(self, key: TypeKey) -> int:
+        """The number of the message type `key` names: a MessageType, a number, or a name
+        (as MessageType or the schema spells it, or in any case where that is unambiguous);
+        KeyError, naming the known types, for one the registry does not know."""
+        if isinstance(key, str):
+            return self._number_of_name(key)
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise KeyError(f"a message type is a MessageType, a number or a name, got"
+                           f" {type(key).__name__} {key!r}")
+        number = int(key)
+        if not self.registry.versions(number):
+            raise KeyError(f"no message type {number} is known (known: {self._known_names()})")
+        return number
+
+    def _number_of_name(self, name: str) -> int:
+        known = {schema.name: schema.message_type for schema in self.registry}
+        if name in known:
+            return known[name]
+        folded = [number for known_name, number in known.items()
+                  if known_name.casefold() == name.casefold()]
+        if len(set(folded)) == 1:
+            return folded[0]
+        raise KeyError(f"no message type is named {name!r} (known: {self._known_names()})")
+
+    def _known_names(self) -> str:
+        return ", ".join(sorted({schema.name for schema in self.registry}))
+
+    def __getitem__(self, key: TypeKey | tuple[TypeKey, int]) -> np.ndarray:
         if isinstance(key, tuple):
-            return self._groups[int(key[0]), int(key[1])].rows
+            number, version = self.type_number(key[0]), int(key[1])
+            group = self._groups.get((number, version))
+            if group is not None:
+                return group.rows
+            if version not in self.registry.versions(number):
+                raise KeyError(f"{self.type_name(number)} has no version {version} (known:"
+                               f" {', '.join(map(str, self.registry.versions(number)))})")
+            return np.empty(0, dtype=self.registry.dtype(number, version))
         return self._type(key).rows
 
     def __contains__(self, message_type: object) -> bool:
-        return any(t == message_type for t, _ in self._groups)
+        """Whether frames of the type are present (a key that names no type is not)."""
+        if not isinstance(message_type, (int, str, np.integer)):
+            return False
+        try:
+            number = self.type_number(message_type)
+        except KeyError:
+            return False
+        return any(t == number for t, _ in self._groups)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(type, rows) for each type present, in numeric order."""
+        for message_type in self.types:
+            yield message_type, self[message_type]
 
     def __len__(self) -> int:
         return sum(len(group.rows) for group in self._groups.values())
 
-    def offsets(self, message_type: int) -> np.ndarray:
+    def offsets(self, message_type: TypeKey) -> np.ndarray:
         """Byte offset in the source of each row's frame."""
         return self._type(message_type).offsets
 
-    def tail(self, message_type: int, row: int) -> bytes:
+    def tail(self, message_type: TypeKey, row: int) -> bytes:
         """The bytes after the fixed body of row `row` (TLVs, variable tail, or the fields of a
         later version that its schema does not read), b"" if none."""
         group, local = self._locate(message_type, row)
@@ -106,18 +167,18 @@ class BatchResult:
         start, length = int(group.tail_index[at, 1]), int(group.tail_index[at, 2])
         return bytes(group.tails[start:start + length])
 
-    def tlvs(self, message_type: int, row: int) -> list[TLV]:
+    def tlvs(self, message_type: TypeKey, row: int) -> list[TLV]:
         """The TLV extensions of row `row` of a fixed-body type."""
-        if not self.registry.layout(message_type).carries_tlv:
+        if not self.registry.layout(self.type_number(message_type)).carries_tlv:
             raise TypeError(f"{self.type_name(message_type)} carries no TLVs")
         return parse_tlvs(self.tail(message_type, row))
 
-    def frame(self, message_type: int, row: int) -> bytes:
+    def frame(self, message_type: TypeKey, row: int) -> bytes:
         """The whole frame of row `row`, as it was in the source."""
         group, local = self._locate(message_type, row)
         return group.rows[local:local + 1].tobytes() + self.tail(message_type, row)
 
-    def message(self, message_type: int, row: int) -> Any:
+    def message(self, message_type: TypeKey, row: int) -> Message:
         """Row `row` as a message object (for its tail fields and TLVs by name)."""
         return decode(self.frame(message_type, row), verify=False, registry=self.registry)
 
@@ -144,29 +205,61 @@ class BatchResult:
                                 for g, rows, tails in zip(groups, row_starts, tail_starts)]))
         return joined
 
-    def to_pandas(self, message_type: int) -> Any:
+    def to_pandas(self, message_type: TypeKey) -> pd.DataFrame:
         """A pandas DataFrame of one type's frames (see alphapulse_codec.capture.export)."""
-        return export.to_pandas(self, message_type)
+        return export.to_pandas(self, self.type_number(message_type))
 
-    def to_arrow(self, message_type: int) -> Any:
+    def to_arrow(self, message_type: TypeKey) -> pa.Table:
         """A pyarrow Table of one type's frames (see alphapulse_codec.capture.export)."""
-        return export.to_arrow(self, message_type)
+        return export.to_arrow(self, self.type_number(message_type))
 
-    def write(self, out: str | os.PathLike[str], fmt: str | None = None) -> list[Any]:
-        """Write as Parquet, Arrow, CSV, .npz or JSONL (by OUT's suffix); the files written."""
-        return export.write(self, out, fmt)
+    def write(self, out: str | os.PathLike[str], fmt: str | None = None, *,
+              types: Iterable[TypeKey] | None = None) -> Path:
+        """Write one file, OUT, as Parquet, Arrow, CSV, .npz or JSONL (`fmt`, else OUT's
+        suffix); returns its path. `types` chooses the types written (all present, when
+        None). Parquet, Arrow and CSV hold one type's table: `types` names one, or may be
+        left out when the result holds one type; a type with no frames gives an empty table.
+        .npz and JSONL hold every type chosen."""
+        fmt = fmt or Path(out).suffix.lstrip(".")
+        chosen = None if types is None else list(dict.fromkeys(map(self.type_number, types)))
+        if fmt in export.FORMATS and fmt not in SEVERAL_TYPES_FORMATS:
+            if chosen is None and len(self.types) != 1:
+                present = ", ".join(self.type_name(t) for t in self.types) or "no frames"
+                raise ValueError(f"a .{fmt} file holds one message type and this result holds"
+                                 f" {present}: pass types=[...] naming one, and write each type"
+                                 " to a file of its own")
+            if chosen is not None and len(chosen) != 1:
+                raise ValueError(f"a .{fmt} file holds one message type, got types="
+                                 f"{[self.type_name(t) for t in chosen]}: write each to a file"
+                                 " of its own")
+        [written] = export.write(self if chosen is None else self._select(chosen), out, fmt)
+        return Path(written)
 
-    def _type(self, message_type: int) -> _Merged:
-        """The rows of a type, its versions merged into the newest one's dtype."""
-        number = int(message_type)
+    def _select(self, numbers: list[int]) -> BatchResult:
+        """A result of the types `numbers` alone; those without frames hold an empty group."""
+        selected = BatchResult({}, b"", self.registry)
+        for number in numbers:
+            keys = [key for key in self._groups if key[0] == number]
+            for key in keys:
+                selected._groups[key] = self._groups[key]
+            if not keys:
+                version = max(self.registry.versions(number))
+                selected._groups[number, version] = _empty_group(self.registry.dtype(number, version))
+        return selected
+
+    def _type(self, message_type: TypeKey) -> _Merged:
+        """The rows of a type, its versions merged into the newest one's dtype; empty, in
+        the dtype of its newest version, for a known type without frames."""
+        number = self.type_number(message_type)
         if number not in self._merged:
             keys = [key for key in self._groups if key[0] == number]
             if not keys:
-                raise KeyError(f"no {self.type_name(number)} frames in this result")
+                empty = _empty_group(self.registry.dtype(number))
+                return _Merged(empty.rows, empty.offsets, empty, None)
             self._merged[number] = _merge(self.registry, [(key, self._groups[key]) for key in keys])
         return self._merged[number]
 
-    def _locate(self, message_type: int, row: int) -> tuple[_Group, int]:
+    def _locate(self, message_type: TypeKey, row: int) -> tuple[_Group, int]:
         merged = self._type(message_type)
         count = len(merged.rows)
         if not -count <= row < count:
@@ -189,6 +282,11 @@ class _Group(NamedTuple):
     offsets: np.ndarray
     tails: memoryview
     tail_index: np.ndarray  # row, start in tails, length
+
+
+def _empty_group(row_dtype: np.dtype) -> _Group:
+    return _Group(np.empty(0, dtype=row_dtype), np.empty(0, dtype="<i8"), memoryview(b""),
+                  np.empty((0, 3), dtype="<i8"))
 
 
 class _Merged(NamedTuple):
@@ -413,7 +511,11 @@ def iter_batches(source: str | os.PathLike[str] | IO[bytes], chunk_bytes: int = 
                                 max_announcements, max_schema_bytes)
     with _opened(source) as stream:
         for _ in _feed_file(decoder, stream, chunk_bytes):
-            yield BatchResult(*decoder.take(), learner.registry, learner.take())
+            result = BatchResult(*decoder.take(), learner.registry, learner.take())
+            # a read that completed no frame (the end of the input, or the middle of a frame
+            # larger than the chunk) has nothing to give
+            if len(result) or result.errors or result.refused_schemas:
+                yield result
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..capture.batch import BatchResult
+from ..capture.batch import SEVERAL_TYPES_FORMATS, BatchResult
 from ..capture.stats import capture_stats
 from .common import add_capture_options, command, command_registry, replacing
 from .reading import read_capture
@@ -31,12 +31,25 @@ STATS_EXAMPLES = """\
 def decode_to(options: argparse.Namespace) -> int:
     with read_capture(options, command_registry(options)) as capture:
         result = BatchResult.concat(capture.batches())
-    with replacing(options.to) as directory:
-        written = result.write(directory / Path(options.to).name)
-    paths = [Path(options.to).parent / path.name for path in written]
+    target = Path(options.to)
+    with replacing(target) as directory:
+        written = [result.write(directory / name, types=types)
+                   for name, types in export_files(result, target, capture.types)]
+    paths = [target.parent / path.name for path in written]
     print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
           + ", ".join(str(p) for p in paths), file=sys.stderr)
     return capture.exit_code()
+
+
+def export_files(result: BatchResult, target: Path,
+                 wanted: list[int] | None) -> list[tuple[str, list[int]]]:
+    """(file name, its types) for each file `decode --to TARGET` writes: the types --types
+    names (those present when none), in TARGET itself for .npz, .jsonl or a single type; for a
+    one-table format and several types (or none), TARGET's stem + .Type + suffix each."""
+    types = wanted if wanted is not None else result.types
+    if target.suffix.lstrip(".") in SEVERAL_TYPES_FORMATS or len(types) == 1:
+        return [(target.name, types)]
+    return [(f"{target.stem}.{result.type_name(t)}{target.suffix}", [t]) for t in types]
 
 
 def stats(options: argparse.Namespace) -> int:

@@ -87,7 +87,8 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="write the JSON lines to OUT (default stdout)")
     parser.add_argument("--to", metavar="OUT", help="batch-decode into OUT.parquet, .arrow,"
-                        " .csv, .npz or .jsonl; several types make one file per type")
+                        " .csv, .npz or .jsonl; .parquet, .arrow and .csv hold one type each: several"
+                        " types make OUT's stem + .Type + suffix, one file per type")
     parser.set_defaults(run=decode)
 
     parser = command(commands, "encode", "JSON lines to frames", ENCODE, ENCODE_EXAMPLES)

@@ -89,7 +89,7 @@ def row(*values: object) -> str:
 def frame_row(index: int, offset: int, message: Message) -> str:
     header = message.header
     instrument, values = _summary(message)
-    return row(index, offset, message.size, type(message).__name__, header.sequence,
+    return row(index, offset, message.size, type(message).layout.name, header.sequence,
                timestamp_text(header.timestamp), source_text(header.source), instrument, values)
 
 
@@ -105,7 +105,7 @@ def inspect(options: argparse.Namespace) -> int:
             offset = capture.position - item.size
             out.write(frame_row(frames, offset, item) + "\n")
             if options.hex:
-                out.write(f"frame {frames} ({type(item).__name__}) at byte {offset}:\n"
+                out.write(f"frame {frames} ({type(item).layout.name}) at byte {offset}:\n"
                           + hexdump(item.to_bytes(), offset) + "\n")
             frames += 1
             if frames == options.limit:

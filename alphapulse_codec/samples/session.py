@@ -27,6 +27,7 @@ from ..wire.enums import (
     VenueId,
     VenueStatus,
 )
+from ..wire.header_fields import HeaderFields
 from ..wire.tlv import MEVBundleTLV, PoolAddressTLV, TertiaryVenueTLV
 
 InstrumentId = codec.InstrumentId
@@ -55,7 +56,7 @@ class Clock:
     now: int = START_NS
     sequences: dict[int, int] = field(default_factory=dict)
 
-    def header(self, source: SourceType, step_ns: int) -> dict[str, int]:
+    def header(self, source: SourceType, step_ns: int) -> HeaderFields:
         self.now += step_ns
         self.sequences[source] = self.sequences.get(source, 0) + 1
         return {"sequence": self.sequences[source], "timestamp": self.now, "source": source}
@@ -74,7 +75,7 @@ def _instruments() -> dict[str, InstrumentId]:
     return {
         "AAPL": InstrumentId.stock(VenueId.NASDAQ, "AAPL"),
         "MSFT": InstrumentId.stock(VenueId.NASDAQ, "MSFT"),
-        "BTC-USD": InstrumentId(VenueId.Coinbase, AssetType.CryptoSpot, 1),
+        "BTC-USD": InstrumentId(VenueId.Coinbase, AssetType.CryptoSpot, 0, 1),
         "USDC": usdc,
         "WETH": weth,
         "USDC/WETH": InstrumentId.pool(VenueId.UniswapV3, usdc, weth),
@@ -146,7 +147,7 @@ def _market_data(clock: Clock, rng: random.Random, markets: list[Market], count:
 
 def _signals(clock: Clock, rng: random.Random, ids: dict[str, InstrumentId],
              markets: list[Market]) -> list[bytes]:
-    def header() -> dict[str, int]:
+    def header() -> HeaderFields:
         return clock.header(SourceType.ArbitrageStrategy, 50_000)
 
     usdc, weth, pool = ids["USDC"], ids["WETH"], ids["USDC/WETH"]
@@ -235,7 +236,7 @@ def _orders(clock: Clock, rng: random.Random, market: Market) -> list[bytes]:
     client_id, venue_id = 1001, 555_000_111
     quantity, price = 300, market.price
 
-    def engine() -> dict[str, int]:
+    def engine() -> HeaderFields:
         return clock.header(SourceType.ExecutionEngine, 200_000)
 
     out = [codec.OrderRequest.encode(
@@ -244,8 +245,8 @@ def _orders(clock: Clock, rng: random.Random, market: Market) -> list[bytes]:
         account_id=7, strategy_id=1, **clock.header(SourceType.PortfolioManager, 100_000))]
     out.append(codec.OrderStatus.encode(
         client_order_id=client_id, venue_order_id=venue_id, instrument_id=market.instrument,
-        order_status=OrdStatus.New, side=Side.Buy, leaves_quantity=quantity,
-        transact_time=clock.now, **engine()))
+        order_status=OrdStatus.New, side=Side.Buy, reject_reason=0, cum_quantity=0,
+        leaves_quantity=quantity, avg_price=0, transact_time=clock.now, **engine()))
     filled = 0
     for exec_id, last in enumerate((100, 200), 1):
         filled += last
@@ -259,8 +260,8 @@ def _orders(clock: Clock, rng: random.Random, market: Market) -> list[bytes]:
             client_order_id=client_id, venue_order_id=venue_id, exec_id=exec_id,
             instrument_id=market.instrument, exec_type=ExecType.Trade,
             order_status=OrdStatus.Filled if filled == quantity else OrdStatus.PartiallyFilled,
-            side=Side.Buy, order_type=OrderType.Limit, time_in_force=TimeInForce.Day, price=price,
-            quantity=quantity, last_price=price, last_quantity=last, cum_quantity=filled,
+            side=Side.Buy, order_type=OrderType.Limit, time_in_force=TimeInForce.Day,
+            reject_reason=0, price=price, quantity=quantity, last_price=price, last_quantity=last, cum_quantity=filled,
             leaves_quantity=quantity - filled, avg_price=price, transact_time=clock.now,
             **engine()))
     out.append(codec.OrderModify.encode(
@@ -284,7 +285,7 @@ def _system(clock: Clock) -> list[bytes]:
         codec.Snapshot.encode(snapshot_id=1, first_sequence=1, last_sequence=12_345,
                               frame_count=40, part=0, part_count=1, domain=Domain.MarketData,
                               **clock.header(SourceType.MarketDataRelay, 1_000)),
-        codec.Error.encode(code=4001, related_type=1, severity=Severity.Error,
+        codec.ErrorReport.encode(code=4001, related_type=1, severity=Severity.Error,
                            related_sequence=77, text="venue rejected: price outside band",
                            **clock.header(SourceType.ExecutionRelay, 1_000)),
         codec.ConfigUpdate.encode(config_version=2, target=SourceType.SignalRelay,

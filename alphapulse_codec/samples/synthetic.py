@@ -14,6 +14,7 @@ import numpy as np
 from ..capture.batch import encode_batch
 from ..schemas.registry import dtype
 from ..wire import _codec as codec
+from ..wire.header_fields import HeaderFields
 from ..wire.enums import (
     AssetType,
     MessageType,
@@ -23,7 +24,7 @@ from ..wire.enums import (
     TimeInForce,
     VenueId,
 )
-from .session import PRICE_SCALE, START_NS, USDC_ADDRESS, WETH_ADDRESS
+from .session import PRICE_SCALE, START_NS, UNISWAP_V3_ROUTER, USDC_ADDRESS, WETH_ADDRESS
 
 BLOCK = 100_000
 TRADE, QUOTE, DERIVED = 0, 1, 2
@@ -37,6 +38,8 @@ class Listing:
     tick: int
 
 
+WETH = codec.InstrumentId.ethereum_token(WETH_ADDRESS)
+USDC = codec.InstrumentId.ethereum_token(USDC_ADDRESS)
 LISTINGS = [
     Listing(codec.InstrumentId.stock(VenueId.NASDAQ, "AAPL"), SourceType.AlpacaCollector,
             189 * PRICE_SCALE, PRICE_SCALE // 100),
@@ -44,11 +47,11 @@ LISTINGS = [
             370 * PRICE_SCALE, PRICE_SCALE // 100),
     Listing(codec.InstrumentId.stock(VenueId.NYSE, "JPM"), SourceType.AlpacaCollector,
             150 * PRICE_SCALE, PRICE_SCALE // 100),
-    Listing(codec.InstrumentId(VenueId.Binance, AssetType.CryptoSpot, 1), SourceType.BinanceCollector,
+    Listing(codec.InstrumentId(VenueId.Binance, AssetType.CryptoSpot, 0, 1), SourceType.BinanceCollector,
             37_000 * PRICE_SCALE, PRICE_SCALE),
-    Listing(codec.InstrumentId(VenueId.Coinbase, AssetType.CryptoSpot, 1), SourceType.CoinbaseCollector,
+    Listing(codec.InstrumentId(VenueId.Coinbase, AssetType.CryptoSpot, 0, 1), SourceType.CoinbaseCollector,
             37_010 * PRICE_SCALE, PRICE_SCALE),
-    Listing(codec.InstrumentId(VenueId.Kraken, AssetType.CryptoSpot, 2), SourceType.KrakenCollector,
+    Listing(codec.InstrumentId(VenueId.Kraken, AssetType.CryptoSpot, 0, 2), SourceType.KrakenCollector,
             2_050 * PRICE_SCALE, PRICE_SCALE // 10),
 ]
 
@@ -98,8 +101,8 @@ class _Session:
                 for slot, at in enumerate(where.tolist()):
                     frames[at] = data[slot * size:(slot + 1) * size]
         for at in np.nonzero(kinds == DERIVED)[0].tolist():
-            header = {"sequence": int(sequences[at]), "timestamp": int(stamps[at]),
-                      "source": int(sources[at])}
+            header: HeaderFields = {"sequence": int(sequences[at]),
+                                    "timestamp": int(stamps[at]), "source": int(sources[at])}
             frames[at] = self._derived(header)
         return b"".join(frames)  # type: ignore[arg-type]
 
@@ -133,7 +136,7 @@ class _Session:
         rows["ask_size"] = self.rng.integers(1, 5_000, len(where))
         return encode_batch(rows, MessageType.Quote)
 
-    def _derived(self, header: dict[str, int]) -> bytes:
+    def _derived(self, header: HeaderFields) -> bytes:
         """A signal or order from the current prices: BTC across venues, then orders."""
         binance, coinbase = int(self.prices[3]), int(self.prices[4])
         choice = self.orders % 4
@@ -155,11 +158,20 @@ class _Session:
                 client_order_id=self.orders - 1, venue_order_id=self.orders, exec_id=self.orders,
                 instrument_id=LISTINGS[0].instrument, side=Side.Buy, liquidity=1,
                 last_price=int(self.prices[0]), last_quantity=100, cum_quantity=100,
-                avg_price=int(self.prices[0]), transact_time=header["timestamp"], **header)
+                leaves_quantity=0, avg_price=int(self.prices[0]), fee=100 * PRICE_SCALE // 1000,
+                transact_time=header["timestamp"], **header)
+        block = 18_600_000 + self.orders // 4
         return codec.DeFiSignal.encode(
-            strategy_id=2, signal_id=self.orders, signal_nonce=self.orders, chain_id=1,
+            strategy_id=2, signal_id=self.orders, signal_nonce=self.orders, chain_id=1, version=1,
+            adapter_id=1, base_instrument=WETH, quote_instrument=USDC,
             base_token_addr=WETH_ADDRESS, quote_token_addr=USDC_ADDRESS,
-            expected_profit_q=(coinbase - binance) << 32, confidence=80,
+            venue_a_router=UNISWAP_V3_ROUTER, venue_a_type=2, fee_a_ppm=500, fee_b_ppm=0,
+            direction_flag=1 if coinbase > binance else 0, confidence=80,
+            expected_profit_q=(coinbase - binance) << 32, required_capital_q=10_000 << 64,
+            gas_estimate_q=3 << 63, amount_in_q=10_000 << 64, min_out_q=9_950 << 64,
+            optimal_size_q=10_000 << 64, observed_block=block, valid_through_block=block + 2,
+            state_hash=self.orders * 0x9E3779B97F4A7C15 % (1 << 64), execution_flags=0,
+            slippage_bps=30, price_impact_bps=5,
             created_at_sec=header["timestamp"] // 1_000_000_000, **header)
 
 

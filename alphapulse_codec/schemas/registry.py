@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,15 +71,16 @@ class Registry:
 
     # ---------------------------------------------------------------- registering
 
-    def register(self, schema: Schema, *, override: bool = False) -> type[Message]:
+    def register(self, schema: Schema, *, override: bool = False) -> type[RuntimeMessage]:
         """Register `schema`; returns its message class (the existing one for a repeat)."""
         if not isinstance(schema, Schema):
             raise TypeError(f"register() takes a Schema, got {type(schema).__name__}")
         with self._lock:
             key = (schema.message_type, schema.version)
             existing = self._schemas.get(schema.message_type, {}).get(schema.version)
-            if existing is not None and existing.layout_key() == schema.layout_key():
-                return self._classes[key]
+            if (existing is not None and not existing.builtin
+                    and existing.layout_key() == schema.layout_key()):
+                return cast("type[RuntimeMessage]", self._classes[key])  # not a built-in one
             where = f"{schema.name} (type {schema.message_type}, version {schema.version})"
             if existing is not None and existing.builtin and not override:
                 raise SchemaError(f"{where}: a built-in schema has this type and version; pass"
@@ -99,7 +100,9 @@ class Registry:
                 raise SchemaError(f"{where}: run-time schemas take utf8 and bytes tails")
             if schema.extends is not None:
                 self._check_extension(schema, where)
-            return self._add(schema, _message_class(schema))
+            cls = _message_class(schema)
+            self._add(schema, cls)
+            return cls
 
     def _check_extension(self, schema: Schema, where: str) -> None:
         base = self._schemas.get(schema.message_type, {}).get(schema.extends)  # type: ignore[arg-type]
@@ -117,7 +120,7 @@ class Registry:
                       if changed else f"it drops fields of version {schema.extends}")
             raise SchemaError(f"{where}: a new version may only append fields; {detail}")
 
-    def _add(self, schema: Schema, cls: type[Message]) -> type[Message]:
+    def _add(self, schema: Schema, cls: type[Message]) -> None:
         versions = dict(self._schemas.get(schema.message_type, {}))
         versions[schema.version] = schema
         classes = {v: self._classes.get((schema.message_type, v)) for v in versions}
@@ -129,7 +132,6 @@ class Registry:
         self._names[schema.name.casefold()] = schema.message_type
         self._dtypes.pop((schema.message_type, schema.version), None)
         self._publish(schema.message_type, classes)
-        return cls
 
     def _publish(self, message_type: int, classes: dict[int, type[Message]]) -> None:
         conflicts = {v for t, v in self._conflicts if t == message_type}
@@ -286,7 +288,7 @@ class Registry:
 
     # ---------------------------------------------------------------- schemas as data
 
-    def learn(self, frame: Any, verify: bool = True) -> type[Message]:
+    def learn(self, frame: Any, verify: bool = True) -> type[RuntimeMessage]:
         """Register the schema a SchemaAnnouncement frame (or message) carries.
 
         An announcement of another layout for a registered (type, version) raises
@@ -313,7 +315,7 @@ class Registry:
             self._mark_conflict(schema.message_type, schema.version)
             raise
 
-    def load(self, path: str | os.PathLike[str]) -> list[type[Message]]:
+    def load(self, path: str | os.PathLike[str]) -> list[type[RuntimeMessage]]:
         """Register the schemas of a JSON or YAML file (a list of schema objects, or an object
         with a "schemas" list); returns their classes."""
         return [self.register(s) for s in read_schema_file(path)]
@@ -413,7 +415,7 @@ def _field_kind(field: Any) -> str:
     return field.kind
 
 
-def _message_class(schema: Schema) -> type[Message]:
+def _message_class(schema: Schema) -> type[RuntimeMessage]:
     """A message class for a run-time schema: a SchemaField descriptor per field."""
     layout = schema.layout
     body_end = HEADER_SIZE + schema.body_size
@@ -468,12 +470,12 @@ def dtype(message_type: int | MessageType, version: int | None = None,
                        + (f" version {version}" if version is not None else "")) from None
 
 
-def register(schema: Schema, *, override: bool = False) -> type[Message]:
+def register(schema: Schema, *, override: bool = False) -> type[RuntimeMessage]:
     """Register `schema` in the default registry; returns its message class."""
     return default.register(schema, override=override)
 
 
-def load_schemas(path: str | os.PathLike[str]) -> list[type[Message]]:
+def load_schemas(path: str | os.PathLike[str]) -> list[type[RuntimeMessage]]:
     """Register the schemas of a JSON or YAML file in the default registry."""
     return default.load(path)
 

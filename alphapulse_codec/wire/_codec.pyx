@@ -35,8 +35,8 @@ from operator import index as operator_index
 from .canonical import check_canonical_json
 from .enums import AssetType, MessageType, TLVType, VenueId
 from .errors import (BadMagicError, ChecksumError, FieldValueError, FrameTooLargeError,
-                     LengthMismatchError, SchemaConflictError, TLVError, TruncatedError,
-                     UnknownMessageTypeError, UnknownVersionError)
+                     LengthMismatchError, MissingFieldError, SchemaConflictError, TLVError,
+                     TruncatedError, UnknownMessageTypeError, UnknownVersionError)
 from .layouts import HEADER, MESSAGES, TLVS
 from .tlv import TLV, tlv_from_wire
 

@@ -19,6 +19,10 @@ cdef extern from *:
     void PyErr_Clear()
 
 
+cdef object _REQUIRED  # the default of a body field that a message class must be given
+cdef int _missing_fields(str class_name, tuple names, tuple values) except -1
+
+
 cdef object _index_of(object value, str where)
 cdef int _range_error(object value, object minimum, object maximum, str where) except -1
 

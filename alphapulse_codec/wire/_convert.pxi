@@ -1,6 +1,26 @@
 # Conversions between Python values and wire fields: checked on the way in, exact on the way
 # out. Declarations, and the inline integer conversions every builder calls: _convert.pxd.
 
+
+@cython.final
+cdef class _Required:
+    """The default of a body field that a message class must be given (its signature shows
+    it): a builder that finds it raises MissingFieldError naming every such field left out."""
+
+    def __repr__(self):
+        return "<required>"
+
+
+_REQUIRED = _Required()
+
+
+cdef int _missing_fields(str class_name, tuple names, tuple values) except -1:
+    missing = tuple(name for name, value in zip(names, values) if value is _REQUIRED)
+    plural = "s" if len(missing) > 1 else ""
+    raise MissingFieldError(
+        f"{class_name}: missing required field{plural} {', '.join(missing)} (only fields whose"
+        " zero means none, tails, TLVs and header fields have defaults)", missing=missing)
+
 cdef object _index_of(object value, str where):
     # _as_index's path for a value that is not an int, out of line because it needs the
     # module's Python names, which _convert.pxd's inline body cannot see

@@ -64,14 +64,38 @@ cdef str _enum_name(object enum_type, int value):
         return str(value)
 
 
+cdef object _NOT_GIVEN = object()  # a keyword of InstrumentId() left out
+
+
 @cython.final
 cdef class InstrumentId:
     """A bijective instrument identifier: venue, asset type, reserved byte and 64-bit asset id.
 
+    Build it by keywords, any of them (``InstrumentId(venue=v, asset_type=t, asset_id=n)``,
+    the others 0), or by all four values in wire order (``InstrumentId(*iid.astuple())``,
+    ``InstrumentId(*row)`` of a decoded dtype row): venue, asset_type, reserved, asset_id.
     Immutable and hashable; equal when all four fields are equal.
     """
 
-    def __init__(self, venue=0, asset_type=0, asset_id=0, reserved=0):
+    def __init__(self, *wire_order, venue=_NOT_GIVEN, asset_type=_NOT_GIVEN,
+                 reserved=_NOT_GIVEN, asset_id=_NOT_GIVEN):
+        # partial positional use is refused: (venue, asset_type, asset_id) once was the order,
+        # and three values would now fill reserved with an asset id
+        if wire_order:
+            if len(wire_order) != 4:
+                raise TypeError(
+                    f"InstrumentId takes all four fields in wire order (venue, asset_type,"
+                    f" reserved, asset_id), or keywords; got {len(wire_order)} positional values")
+            if (venue is not _NOT_GIVEN or asset_type is not _NOT_GIVEN
+                    or reserved is not _NOT_GIVEN or asset_id is not _NOT_GIVEN):
+                raise TypeError("InstrumentId takes its fields in wire order or by keyword,"
+                                " not both")
+            venue, asset_type, reserved, asset_id = wire_order
+        else:
+            venue = 0 if venue is _NOT_GIVEN else venue
+            asset_type = 0 if asset_type is _NOT_GIVEN else asset_type
+            reserved = 0 if reserved is _NOT_GIVEN else reserved
+            asset_id = 0 if asset_id is _NOT_GIVEN else asset_id
         self.v.venue = <uint16_t>_uint_arg(venue, 0xFFFF, "InstrumentId.venue (u16)")
         self.v.asset_type = <uint8_t>_uint_arg(asset_type, 0xFF, "InstrumentId.asset_type (u8)")
         self.v.reserved = <uint8_t>_uint_arg(reserved, 0xFF, "InstrumentId.reserved (u8)")
@@ -105,27 +129,28 @@ cdef class InstrumentId:
                 f"InstrumentId.stock: symbol {symbol!r} must be 1 to 8 printable ASCII characters",
                 field="symbol")
         cdef bytes raw = symbol.encode("ascii")
-        return InstrumentId(venue, AssetType.Stock,
-                            _big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), len(raw)))
+        return InstrumentId(venue=venue, asset_type=AssetType.Stock, asset_id=_big_endian_u64(
+            <const uint8_t*>PyBytes_AS_STRING(raw), len(raw)))
 
     @classmethod
     def ethereum_token(cls, address, venue=VenueId.Ethereum):
         """An ERC-20 token: asset_id is the first 8 bytes of its address, big-endian."""
         cdef bytes raw = _address_bytes(address, "InstrumentId.ethereum_token address")
-        return InstrumentId(venue, AssetType.Token,
-                            _big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
+        return InstrumentId(venue=venue, asset_type=AssetType.Token,
+                            asset_id=_big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
 
     @classmethod
     def pool(cls, dex, InstrumentId token0 not None, InstrumentId token1 not None):
         """A DEX pool named by its two tokens (the design's formula: not reversible)."""
-        return InstrumentId(dex, AssetType.Pool, _pool_asset_id(token0.v.asset_id, token1.v.asset_id))
+        return InstrumentId(venue=dex, asset_type=AssetType.Pool,
+                            asset_id=_pool_asset_id(token0.v.asset_id, token1.v.asset_id))
 
     @classmethod
     def pool_from_address(cls, dex, address):
         """A DEX pool named by its own contract address: the first 8 bytes, big-endian."""
         cdef bytes raw = _address_bytes(address, "InstrumentId.pool_from_address address")
-        return InstrumentId(dex, AssetType.Pool,
-                            _big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
+        return InstrumentId(venue=dex, asset_type=AssetType.Pool,
+                            asset_id=_big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
 
     def to_u64(self):
         """The design's 64-bit form; refuses an ID it cannot hold without losing bits."""
@@ -159,8 +184,13 @@ cdef class InstrumentId:
         key = _as_index(key, "InstrumentId.from_key key")
         if not 0 <= key < 1 << 96:
             raise FieldValueError(f"InstrumentId.from_key: {key} is not a 96-bit key", field="key")
-        return InstrumentId(key >> 80, (key >> 72) & 0xFF, key & 0xFFFFFFFFFFFFFFFF,
-                            (key >> 64) & 0xFF)
+        return InstrumentId(key >> 80, (key >> 72) & 0xFF, (key >> 64) & 0xFF,
+                            key & 0xFFFFFFFFFFFFFFFF)
+
+    def astuple(self):
+        """(venue, asset_type, reserved, asset_id): the fields in wire order, as the dtype
+        and the JSON mapping hold them; ``InstrumentId(*t)`` builds the ID back."""
+        return (self.v.venue, self.v.asset_type, self.v.reserved, self.v.asset_id)
 
     def to_bytes(self):
         """The 12 wire bytes."""
@@ -212,7 +242,7 @@ cdef class InstrumentId:
 
     def __repr__(self):
         return (f"InstrumentId(venue={self.v.venue}, asset_type={self.v.asset_type},"
-                f" asset_id={self.v.asset_id}, reserved={self.v.reserved})")
+                f" reserved={self.v.reserved}, asset_id={self.v.asset_id})")
 
     def __reduce__(self):
-        return InstrumentId, (self.v.venue, self.v.asset_type, self.v.asset_id, self.v.reserved)
+        return InstrumentId, self.astuple()

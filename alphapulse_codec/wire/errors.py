@@ -65,6 +65,15 @@ class FieldValueError(ParseError):
     """A value given to build a frame does not fit its field (range, length, ID rules)."""
 
 
+class MissingFieldError(FieldValueError, TypeError):
+    """A message was built without a body field that has no default; ``missing`` names them
+    all (``field`` the first). A TypeError too, as for any call without a required argument."""
+
+    def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
+        super().__init__(message, field=missing[0] if missing else None)
+        self.missing = missing
+
+
 class SchemaError(ValueError):
     """A schema is malformed, or cannot be registered (a conflict, an evolution rule broken)."""
 
@@ -76,5 +85,5 @@ class LayoutConflictError(SchemaError):
 __all__ = [
     "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
-    "SchemaConflictError", "FieldValueError", "SchemaError", "LayoutConflictError",
+    "SchemaConflictError", "FieldValueError", "MissingFieldError", "SchemaError", "LayoutConflictError",
 ]

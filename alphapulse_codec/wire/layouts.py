@@ -9,11 +9,19 @@ time or checked against it by the tests.
 Field types: ``u8 u16 u32 u64 i8 i16 i32 i64 u128 i128`` (little-endian integers),
 ``instrument_id`` (the 12-byte InstrumentId), ``bytes[N]`` (raw bytes: addresses, hashes),
 ``ascii[N]`` (text, NUL-padded on the right) and ``pad[N]`` (written as zero, ignored on read).
+
+Which fields a message class requires follows from the field's kind: every body field that
+holds a value (integers, instrument_id, bytes[N], ascii[N]) must be given, unless it is declared
+``optional`` here, where its zero value means "none" or "unused" (``_optional``); padding is
+written as zero and is no argument; tail counts and TLV positions are computed from the tails
+and TLVs given; tails and TLVs default to empty, but for a tail that must be canonical JSON;
+header fields default to the header's own defaults (sequence, timestamp, source and flags 0,
+version 1).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .enums import MessageType, TLVType
 
@@ -33,6 +41,7 @@ class Field:
     type: str
     doc: str = ""
     offset: int = -1  # from the start of the struct; set by Layout
+    optional: bool = False  # a builder may leave it out: it is then zero, which means "none"
 
     @property
     def size(self) -> int:
@@ -101,7 +110,7 @@ class Layout:
     def __post_init__(self) -> None:
         placed, offset = [], 0
         for f in self.fields:
-            placed.append(Field(f.name, f.type, f.doc, offset))
+            placed.append(replace(f, offset=offset))
             offset += f.size
         object.__setattr__(self, "fields", tuple(placed))
         names = [f.name for f in placed]
@@ -138,6 +147,14 @@ class MessageLayout(Layout):
     designed_here: bool = False
     tlv_position_fields: tuple[str, ...] = ()  # body fields that locate the TLVs, if any
     accepts_tlv: bool = True  # run-time schemas take none: their frames end with the body
+    # the Python class's name where the type's own would read as something else (Error, an
+    # exception's name, is the class ErrorReport); wire, JSON and exports keep the type's name
+    python_name: str = ""
+
+    @property
+    def class_name(self) -> str:
+        """The name of the message class of this layout."""
+        return self.python_name or self.name
 
     @property
     def body_size(self) -> int:
@@ -161,14 +178,28 @@ class MessageLayout(Layout):
         return frozenset({t.count_field for t in self.tail} | set(self.tlv_position_fields))
 
     @property
+    def required_fields(self) -> tuple[str, ...]:
+        """Body fields and tails that a message class must be given: the fields that hold a
+        value, are not computed and have no declared default; the tails that must be
+        canonical JSON (an empty one is not)."""
+        return tuple(f.name for f in self.value_fields
+                     if f.name not in self.derived_fields and not f.optional) + tuple(
+            t.name for t in self.tail if t.canonical_json)
+
+    @property
     def builder_fields(self) -> tuple[str, ...]:
         """Body and tail names a message class takes as keyword arguments."""
         return tuple(f.name for f in self.value_fields if f.name not in self.derived_fields) + tuple(
             t.name for t in self.tail)
 
 
-def _fields(*specs: tuple[str, str] | tuple[str, str, str]) -> tuple[Field, ...]:
-    return tuple(Field(*spec) for spec in specs)
+def _fields(*specs: tuple[str, str] | tuple[str, str, str] | Field) -> tuple[Field, ...]:
+    return tuple(spec if isinstance(spec, Field) else Field(*spec) for spec in specs)
+
+
+def _optional(name: str, type_: str, doc: str) -> Field:
+    """A body field a builder may leave out: its zero value, documented in `doc`, means none."""
+    return Field(name, type_, doc, optional=True)
 
 
 HEADER = Layout("MessageHeader", _fields(
@@ -199,10 +230,11 @@ def _message(
     tail: tuple[Tail, ...] = (),
     designed_here: bool = False,
     tlv_position_fields: tuple[str, ...] = (),
+    python_name: str = "",
 ) -> MessageLayout:
     return MessageLayout(
         message_type.name, fields, doc, message_type, struct_name, tail, designed_here,
-        tlv_position_fields,
+        tlv_position_fields, python_name=python_name,
     )
 
 
@@ -223,7 +255,7 @@ _DESIGN_MESSAGES = [
         ("price", "i64", "fixed-point"),
         ("volume", "u64"),
         ("side", "u8", "Side: Buy=1, Sell=2"),
-        ("flags", "u8"),
+        _optional("flags", "u8", "no bits defined: written 0, passed through"),
         ("_padding", "pad[2]"),
     ), "One executed trade."),
     _message(MessageType.Quote, "QuoteMessage", _fields(
@@ -304,9 +336,9 @@ _DESIGN_MESSAGES = [
         ("base_token_addr", "bytes[20]"),
         ("quote_token_addr", "bytes[20]"),
         ("venue_a_router", "bytes[20]"),
-        ("venue_b_router", "bytes[20]", "zero if unused"),
+        _optional("venue_b_router", "bytes[20]", "zero if unused"),
         ("venue_a_type", "u8", "1=UniV2, 2=UniV3, 3=Curve"),
-        ("venue_b_type", "u8", "0 if unused"),
+        _optional("venue_b_type", "u8", "0 if unused"),
         ("fee_a_ppm", "u32"),
         ("fee_b_ppm", "u32"),
         ("direction_flag", "u8", "0=sell base, 1=buy base"),
@@ -323,7 +355,7 @@ _DESIGN_MESSAGES = [
         ("execution_flags", "u32"),
         ("slippage_bps", "u16"),
         ("price_impact_bps", "u16"),
-        ("replace_signal_id", "u64", "if > 0, supersedes this signal"),
+        _optional("replace_signal_id", "u64", "if > 0, supersedes this signal"),
         ("tlv_offset", "u16", "frame offset of the TLVs: 312, or 0 when none"),
         ("tlv_length", "u16", "bytes of TLVs"),
         ("created_at_sec", "u32", "wall clock, for analytics only"),
@@ -367,7 +399,7 @@ _OWN_MESSAGES = [
         ("severity", "u8", "Severity"),
         ("_reserved", "pad[1]"),
         ("alert_code", "u32"),
-        ("instrument_id", "instrument_id", "zero when not about one instrument"),
+        _optional("instrument_id", "instrument_id", "zero when not about one instrument"),
         ("value", "i64", "the observed value"),
         ("threshold", "i64", "the limit it crossed"),
         ("text", "ascii[32]", "short description"),
@@ -391,7 +423,7 @@ _OWN_MESSAGES = [
         ("metric_kind", "u8", "1 VaR, 2 exposure, 3 drawdown, 4 leverage, 5 margin"),
         ("breach", "u8", "1 when value is past limit"),
         ("_reserved", "pad[2]"),
-        ("instrument_id", "instrument_id", "zero for portfolio-wide"),
+        _optional("instrument_id", "instrument_id", "zero for portfolio-wide"),
         ("value", "i64"),
         ("limit", "i64"),
         ("window_sec", "u32"),
@@ -463,12 +495,12 @@ _OWN_MESSAGES = [
         ("time_in_force", "u8", "TimeInForce (59)"),
         ("_reserved", "pad[1]"),
         ("price", "i64", "limit price (44)"),
-        ("stop_price", "i64", "(99)"),
+        _optional("stop_price", "i64", "(99); 0 for an order without a stop"),
         ("quantity", "u64", "OrderQty (38)"),
         ("account_id", "u32", "(1)"),
         ("strategy_id", "u16"),
         ("_padding", "pad[2]"),
-        ("expire_at", "u64", "ExpireTime (126), ns; 0 = none"),
+        _optional("expire_at", "u64", "ExpireTime (126), ns; 0 = none"),
     ), "A new order (FIX NewOrderSingle).", designed_here=True),
     _message(MessageType.OrderStatus, "OrderStatusMessage", _fields(
         ("client_order_id", "u64", "(11)"),
@@ -517,7 +549,7 @@ _OWN_MESSAGES = [
         ("time_in_force", "u8", "(59)"),
         ("_reserved", "pad[1]"),
         ("price", "i64", "(44)"),
-        ("stop_price", "i64", "(99)"),
+        _optional("stop_price", "i64", "(99); 0 for an order without a stop"),
         ("quantity", "u64", "(38)"),
     ), "Replace an order's terms (FIX OrderCancelReplaceRequest).", designed_here=True),
     _message(MessageType.ExecutionReport, "ExecutionReportMessage", _fields(
@@ -564,16 +596,16 @@ _OWN_MESSAGES = [
     ), "Marks a relay's replay of its state to a late joiner.", designed_here=True),
     _message(MessageType.Error, "ErrorMessage", _fields(
         ("code", "u32"),
-        ("related_type", "u8", "MessageType the error is about, 0 if none"),
+        _optional("related_type", "u8", "MessageType the error is about, 0 if none"),
         ("severity", "u8", "Severity"),
         ("text_len", "u16", "bytes of text in the tail"),
-        ("related_sequence", "u64", "sequence of the frame the error is about"),
+        _optional("related_sequence", "u64", "sequence of the frame the error is about, 0 if none"),
     ), "An error report; the UTF-8 text follows the fixed part.", (
         Tail("text", "text_len", "utf8", "what went wrong"),
-    ), designed_here=True),
+    ), designed_here=True, python_name="ErrorReport"),
     _message(MessageType.ConfigUpdate, "ConfigUpdateMessage", _fields(
         ("config_version", "u64", "monotonic"),
-        ("target", "u8", "SourceType addressed, 0 = all"),
+        _optional("target", "u8", "SourceType addressed, 0 = all"),
         ("_reserved", "pad[1]"),
         ("key_len", "u16", "bytes of key in the tail"),
         ("value_len", "u32", "bytes of value in the tail"),
@@ -584,7 +616,7 @@ _OWN_MESSAGES = [
     _message(MessageType.SchemaAnnouncement, "SchemaAnnouncementMessage", _fields(
         ("schema_type", "u8", "message_type the schema describes"),
         ("schema_version", "u8", "version the schema describes"),
-        ("extends_version", "u8", "version it appends fields to, 0 if none"),
+        _optional("extends_version", "u8", "version it appends fields to, 0 if none"),
         ("_reserved", "pad[1]"),
         ("spec_len", "u32", "bytes of spec in the tail"),
     ), "A schema registered at run time, so that receivers can register it too.", (
