@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alphapulse_codec as ap
+from alphapulse_codec.wire import _codec
 from alphapulse_codec.wire._codec import HEADER_FIELD_NAMES
 from alphapulse_codec.wire.layouts import HEADER_SIZE, MESSAGES, Tail
 
@@ -323,3 +324,14 @@ def test_no_public_name_that_reads_as_an_exception_is_a_message_class():
         ap.decode(frame[:-1])
     except ap.ParseError as error:  # what `except ap.Error:` meant, and could not do
         assert "truncated" in str(error) or "length" in str(error)
+
+
+def test_header_fields_is_the_mapping_of_header_keywords():
+    assert set(ap.HeaderFields.__annotations__) == {"sequence", "timestamp", "source"}
+    assert set(ap.HeaderFields.__annotations__) <= set(_codec.HEADER_BUILDER_FIELDS)
+    header: ap.HeaderFields = {"sequence": 7, "timestamp": 8, "source": ap.SourceType.AlpacaCollector}
+    trade = ap.Trade(instrument_id=AAPL, price=1, volume=2, side=ap.Side.Buy, flags=3, **header)
+    assert (trade.sequence, trade.timestamp, trade.source, trade.flags, trade.header.flags) == (
+        7, 8, ap.SourceType.AlpacaCollector, 3, 0)
+    signal = zeroed(ap.DeFiSignal, version=4, **header)
+    assert signal.header.sequence == 7 and signal.version == 4 and signal.header.version == 1

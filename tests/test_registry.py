@@ -314,3 +314,15 @@ def test_decoders_find_the_schema_of_every_rule_they_find_while_types_are_regist
         for reader in readers:
             reader.join()
         assert not failures, failures[0]
+
+
+def test_register_gives_a_run_time_message_class_or_refuses(registry):
+    cls = registry.register(EVERY_KIND)
+    assert issubclass(cls, ap.RuntimeMessage) and registry.register(EVERY_KIND) is cls
+    # the built-in layout again, under its own name: not a repeat that hands back ap.Trade
+    trade = ap.Schema(message_type=1, version=1, name="Trade",
+                      fields=[(f.name, f.type) for f in MESSAGES[ap.MessageType.Trade].fields])
+    with pytest.raises(ap.SchemaError, match="a built-in schema has this type and version"):
+        registry.register(trade)
+    replaced = registry.register(trade, override=True)
+    assert issubclass(replaced, ap.RuntimeMessage) and replaced is not ap.Trade
