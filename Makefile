@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATOR_INPUTS := alphapulse_codec/wire/layouts.py alphapulse_codec/wire/enums.py \
 	alphapulse_codec/wire/stamp.py tools/generate.py tools/codec_stub_head.pyi
-SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*)
+SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*) \
+	$(wildcard alphapulse_codec/transport/*.pyx alphapulse_codec/transport/*.pxd alphapulse_codec/transport/_c/*)
 
 .PHONY: demo test bench generate sanitize tsan fuzz fuzz-seed check-arm clean
 FUZZ_SECONDS ?= 60
@@ -86,4 +87,5 @@ check-arm:
 	qemu-aarch64-static build/crc32_check_arm64_no_pmull
 
 clean:
-	rm -rf $(VENV) build *.egg-info alphapulse_codec/wire/*.so alphapulse_codec/wire/_codec.c
+	rm -rf $(VENV) build *.egg-info alphapulse_codec/wire/*.so alphapulse_codec/wire/_codec.c \
+		alphapulse_codec/transport/*.so alphapulse_codec/transport/_ring.c
