@@ -597,14 +597,19 @@ int ap_consumer_attach(ap_consumer *consumer, ap_ring *ring, int wait, int64_t s
     consumer->stall_timeout_ns = stall_timeout_ns;
     memset(consumer->types, 0xff, sizeof consumer->types);
     memset(consumer->sources, 0xff, sizeof consumer->sources);
+    /* every producer slot's numbering as it stands: a record past the start position carries
+     * a later number (its number is published after its claim), so a jump counts lost frames
+     * even of producers not yet heard from */
+    for (unsigned i = 0; i < AP_RING_SLOTS; i++)
+        consumer->last_sequence[i] = LOAD_ACQUIRE(&ring->producers[i].next_sequence) - 1;
+    consumer->sequence_known = ~0ull;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (ring->policy == AP_POLICY_BACKPRESSURE) {
         uint32_t pid = (uint32_t)getpid();
         uint64_t started = ap_process_start_time(pid);
         for (int reclaim = 0; reclaim < 2 && consumer->slot < 0; reclaim++)
             for (unsigned i = 0; i < AP_RING_SLOTS; i++) {
                 ap_consumer_slot *slot = &ring->consumers[i];
-                /* a cursor that holds producers back from the start: set before the pid */
-                STORE_RELEASE(&slot->cursor, LOAD_ACQUIRE(ring->tail_intent));
                 if (take_slot(&slot->pid, &slot->start_time, pid, started, reclaim)) {
                     consumer->slot = (int)i;
                     break;
