@@ -391,3 +391,15 @@ def test_bad_arguments_say_which(path):
     assert os.stat(ring_path("x", path.parent).parent).st_mode  # the directory exists
     with Producer(path) as producer:
         assert producer.capacity == 16 << 20 and os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_a_frame_larger_than_the_batch_buffer_guess_arrives_whole(path):
+    from frames import raw_announcement
+
+    big = raw_announcement("x" * 5000)
+    with Consumer(path) as consumer, Producer(path) as producer:
+        producer.send(big)
+        producer.send_batch(trades(2))
+        assert bytes(consumer.recv_frames(max_frames=1, timeout=GUARD)) == big
+        assert identities(consumer.recv_frames(max_frames=1, timeout=GUARD)) == [(5, 1)]
+        assert bytes(consumer.recv(timeout=GUARD).to_bytes()) == trades(2)[64:]

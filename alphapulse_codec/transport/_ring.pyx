@@ -226,10 +226,15 @@ cdef class RingConsumer:
         """Up to `max_frames` frames, back to back, in a bytearray (empty when none came)."""
         if max_frames == 0:
             raise ValueError("max_frames: 0, expected at least 1")
-        cdef size_t capacity = self.scratch_size if max_frames * 64 < self.scratch_size else max_frames * 64
+        # room for that many frames of up to 128 bytes (64 MiB at most); a larger first frame
+        # asks for more
+        cdef size_t capacity = max_frames * 128 if max_frames < (1 << 19) else (1 << 26)
         cdef size_t length = 0, frames = 0
         buffer = PyByteArray_FromStringAndSize(NULL, capacity)
-        self._read(<uint8_t *>PyByteArray_AS_STRING(buffer), capacity, max_frames, timeout, &length, &frames)
+        while self._read(<uint8_t *>PyByteArray_AS_STRING(buffer), capacity, max_frames, timeout,
+                         &length, &frames) == AP_NEED_ROOM:
+            capacity = length
+            PyByteArray_Resize(buffer, capacity)
         PyByteArray_Resize(buffer, length)
         return buffer
 

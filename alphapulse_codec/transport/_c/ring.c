@@ -428,7 +428,10 @@ static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t
             if (end - producer->cached_min_cursor > ring->capacity) {
                 if (now >= deadline)
                     return fail(ring, AP_ERR_TIMEOUT, 0, "the slowest consumer did not make room in time");
-                producer_wait_step(producer->wait);
+                /* the consumers' cursor lines are read again only after a pause: reading them
+                 * in a tight loop takes them from the consumers that write them */
+                for (int pause = 0; pause < 16; pause++)
+                    producer_wait_step(producer->wait);
                 continue;
             }
         }
@@ -788,8 +791,12 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
         size_t frame_length = record_length - AP_RECORD_HEADER;
         int take = !fault && seen.kind == AP_RECORD_FRAME && wanted(consumer, frame);
         if (take) {
-            if (frame_length > capacity - copied)
-                break; /* the caller's buffer is full */
+            if (frame_length > capacity - copied) {
+                if (count)
+                    break; /* the caller's buffer is full */
+                *length = frame_length;
+                return AP_NEED_ROOM;
+            }
             memcpy(out + copied, frame, frame_length);
         }
         /* whatever was read is only good if no producer has claimed past it since */

@@ -46,6 +46,7 @@
 /* results (negative: the call failed; `ap_ring_error` tells why) */
 #define AP_OK 0
 #define AP_EMPTY 1
+#define AP_NEED_ROOM 2     /* the next frame is larger than the buffer: *length tells its size */
 #define AP_ERR_SYSTEM -1     /* errno holds the cause */
 #define AP_ERR_CORRUPT -2    /* the ring's bytes break its rules */
 #define AP_ERR_TIMEOUT -3
@@ -184,7 +185,8 @@ int ap_producer_claim_without_commit(ap_producer *producer, size_t length);
 int ap_consumer_attach(ap_consumer *consumer, ap_ring *ring, int wait, int64_t stall_timeout_ns);
 void ap_consumer_detach(ap_consumer *consumer);
 /* Copies up to `max_frames` frames (at most `capacity` bytes) of the subscription into `out`,
- * waiting up to timeout_ns (< 0: forever) for the first. AP_OK with *frames > 0, or AP_EMPTY. */
+ * waiting up to timeout_ns (< 0: forever) for the first. AP_OK with *frames > 0, AP_EMPTY, or
+ * AP_NEED_ROOM when the first frame does not fit in `capacity` (its size in *length). */
 int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max_frames,
                      int64_t timeout_ns, size_t *length, size_t *frames);
 const ap_gap *ap_consumer_gap(const ap_consumer *consumer, uint64_t index);
