@@ -403,3 +403,17 @@ def test_a_frame_larger_than_the_batch_buffer_guess_arrives_whole(path):
         assert bytes(consumer.recv_frames(max_frames=1, timeout=GUARD)) == big
         assert identities(consumer.recv_frames(max_frames=1, timeout=GUARD)) == [(5, 1)]
         assert bytes(consumer.recv(timeout=GUARD).to_bytes()) == trades(2)[64:]
+
+
+def test_the_readme_example_runs_as_written():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"## Shared memory between processes\n\n```python\n(.*?)```", readme, re.S).group(1)
+    done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=GUARD,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "189250000 []\n"
