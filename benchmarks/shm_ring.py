@@ -1,7 +1,7 @@
 """Throughput and one-way latency of the shared-memory ring, between real processes, with
 64-byte Trades.
 
-    python benchmarks/shm_ring.py [--seconds 2] [--batch 4096] [--rate 100000]
+    python benchmarks/shm_ring.py [--seconds 2] [--batch 4096] [--rate 50000] [--size-mb 2] [--consumers 1 4]
 
 Throughput: one producer writing with send_batch (`--batch` frames a call) for `--seconds`,
 delivered to 1 and to 4 consumers, each reading with recv_frames (the frames' bytes) and, in a
@@ -35,7 +35,7 @@ import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.transport import Consumer, Producer, ring_path  # noqa: E402
 
 CTX = multiprocessing.get_context("fork")
-SIZE_MB = 2  # fits the caches that producer and consumer share: far faster than 16
+SIZE_MB = 2  # default ring: fits the caches that producer and consumer share
 
 
 def trades(count: int) -> bytes:
@@ -151,20 +151,24 @@ def histogram(delays):
 
 
 def main() -> None:
+    global SIZE_MB
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--batch", type=int, default=4096)
-    parser.add_argument("--rate", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=50_000)
     parser.add_argument("--latency-frames", type=int, default=200_000)
+    parser.add_argument("--size-mb", type=float, default=SIZE_MB)
+    parser.add_argument("--consumers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--wait", choices=["spin", "yield", "sleep"], default="yield",
                         help="waiting strategy of the throughput runs (latency: always spin)")
     args = parser.parse_args()
+    SIZE_MB = args.size_mb  # the processes are forked: they see it
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; ring {SIZE_MB} MiB, 64-byte Trades,"
           f" send_batch of {args.batch}, throughput runs wait by {args.wait}")
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as directory:
         print(f"{'consumers':>9} {'policy':>12} {'read with':>12} {'sent/s':>14} {'delivered/s':>14}"
               f" {'per consumer/s':>15} {'lost':>10}")
-        for consumers in (1, 4):
+        for consumers in args.consumers:
             for policy in ("backpressure", "lossy"):
                 for decoded in (False, True):
                     written, outcomes = throughput(directory, consumers, policy, args.wait, decoded,
@@ -174,8 +178,9 @@ def main() -> None:
                     print(f"{consumers:>9} {policy:>12} {'recv_batch' if decoded else 'recv_frames':>12}"
                           f" {written / args.seconds:>14,.0f} {sum(rates):>14,.0f}"
                           f" {np.median(rates):>15,.0f} {lost:>10,}")
-        if (os.cpu_count() or 1) < 5:
-            print(f"(1 -> 4 runs 5 busy processes on {os.cpu_count()} cores: oversubscribed)")
+        if (os.cpu_count() or 1) < max(args.consumers) + 1:
+            print(f"(1 -> {max(args.consumers)} runs {max(args.consumers) + 1} busy processes on"
+                  f" {os.cpu_count()} cores: oversubscribed)")
         delays, lost = latency(directory, args.rate, args.latency_frames)
         p50, p99, p999 = np.percentile(delays, [50, 99, 99.9])
         print(f"\none-way latency, 1 -> 1, single send at {args.rate:,} frames/s offered, busy-spin:"

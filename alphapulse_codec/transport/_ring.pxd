@@ -4,7 +4,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cdef extern from "ring.h" nogil:
     int AP_OK, AP_EMPTY, AP_NEED_ROOM, AP_ERR_SYSTEM, AP_ERR_CORRUPT, AP_ERR_TIMEOUT, AP_ERR_FRAME
-    int AP_ERR_FULL, AP_ERR_MISMATCH, AP_ERR_TOO_LARGE
+    int AP_ERR_FULL, AP_ERR_MISMATCH, AP_ERR_TOO_LARGE, AP_ERR_NOT_ONE
     int AP_GAP_LAPPED, AP_GAP_ABANDONED, AP_GAP_STALLED, AP_GAP_SEQUENCE, AP_GAP_LOG
     unsigned AP_RECORD_HEADER, AP_RING_HEADER_SIZE
 
@@ -40,7 +40,7 @@ cdef extern from "ring.h" nogil:
 
     int ap_producer_attach(ap_producer *producer, ap_ring *ring, int wait)
     void ap_producer_detach(ap_producer *producer)
-    int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length, int64_t timeout_ns,
+    int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length, bint single, int64_t timeout_ns,
                          size_t *frames_sent, size_t *bad_offset)
     int ap_producer_claim_without_commit(ap_producer *producer, size_t length)
 

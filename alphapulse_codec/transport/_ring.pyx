@@ -9,7 +9,7 @@ from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from ..wire.errors import BadMagicError, FrameTooLargeError, TruncatedError
+from ..wire.errors import BadMagicError, FrameTooLargeError, LengthMismatchError, TruncatedError
 from .errors import BackpressureTimeout, RingCorruptError, RingMismatchError, RingSlotsExhaustedError
 
 # a wait without a timeout is cut in slices, so that Ctrl-C is seen between them
@@ -76,17 +76,20 @@ cdef class RingProducer:
     def closed(self):
         return not self.attached
 
-    def send(self, const uint8_t[::1] frames, timeout=None):
-        """Writes every frame of `frames` (sealed frames back to back); the number written."""
+    def send(self, const uint8_t[::1] frames, timeout=None, bint single=False):
+        """Writes every frame of `frames` (sealed frames back to back; exactly one when
+        `single`); the number written."""
         if not self.attached:
             raise ValueError("send on a closed producer")
         cdef size_t length = frames.shape[0], sent = 0, bad = 0
         cdef int64_t timeout_ns = to_ns(timeout)
         cdef int rc
         if length == 0:
+            if single:
+                raise TruncatedError("an empty buffer, where one frame was expected", offset=0)
             return 0
         with nogil:
-            rc = ap_producer_send(&self.producer, &frames[0], length, timeout_ns, &sent, &bad)
+            rc = ap_producer_send(&self.producer, &frames[0], length, single, timeout_ns, &sent, &bad)
         if rc == AP_OK:
             return sent
         message = self.ring.error.decode("utf-8", "replace")
@@ -94,6 +97,9 @@ cdef class RingProducer:
             kind = TruncatedError if "left" in message or "past" in message else BadMagicError
             raise kind(f"frame at offset {bad}: {message}", offset=self.ring.error_offset,
                        frame_offset=bad, field="magic" if kind is BadMagicError else "payload_size")
+        if rc == AP_ERR_NOT_ONE:
+            raise LengthMismatchError(f"{message}: send takes one frame, send_batch several",
+                                      offset=8, frame_offset=0, field="payload_size")
         if rc == AP_ERR_TOO_LARGE:
             raise FrameTooLargeError(f"frame at offset {bad}: {message}", offset=self.ring.error_offset,
                                      frame_offset=bad, field="payload_size")

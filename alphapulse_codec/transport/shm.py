@@ -25,7 +25,6 @@ from typing import Any, NamedTuple
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import Message, decode
 from ..wire.enums import MessageType, SourceType
-from ..wire.errors import LengthMismatchError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
@@ -126,13 +125,7 @@ class Producer:
         frame = message_or_frame_bytes
         if isinstance(frame, Message):
             frame = frame.to_bytes()
-        view = memoryview(frame)
-        if len(view) >= 12 and 32 + int.from_bytes(view[8:12], "little") != len(view):
-            raise LengthMismatchError(
-                f"payload_size {int.from_bytes(view[8:12], 'little')} makes a frame of"
-                f" {32 + int.from_bytes(view[8:12], 'little')} bytes, {len(view)} given: send takes"
-                " one frame, send_batch several", offset=8, frame_offset=0, field="payload_size")
-        self._ring.send(view, self.timeout)
+        self._ring.send(frame, self.timeout, True)
 
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):

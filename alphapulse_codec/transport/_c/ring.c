@@ -543,8 +543,8 @@ static int check_frames(ap_producer *producer, const uint8_t *frames, size_t len
     return AP_OK;
 }
 
-int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length, int64_t timeout_ns,
-                     size_t *frames_sent, size_t *bad_offset)
+int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length, int single,
+                     int64_t timeout_ns, size_t *frames_sent, size_t *bad_offset)
 {
     ap_ring *ring = producer->ring;
     size_t count;
@@ -552,6 +552,11 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
     int rc = check_frames(producer, frames, length, &count, bad_offset);
     if (rc != AP_OK)
         return rc;
+    if (single && count != 1) {
+        char message[120];
+        snprintf(message, sizeof message, "%zu frames in %zu bytes, where one was expected", count, length);
+        return fail(ring, AP_ERR_NOT_ONE, 0, message);
+    }
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
     size_t offset = 0;
     while (offset < length) {

@@ -54,6 +54,7 @@
 #define AP_ERR_FULL -5       /* no free producer or consumer slot */
 #define AP_ERR_MISMATCH -6   /* the existing ring has another geometry or policy */
 #define AP_ERR_TOO_LARGE -7  /* a frame larger than the ring's largest record */
+#define AP_ERR_NOT_ONE -8    /* several frames where one was asked for */
 
 /* Offsets in the header */
 #define AP_OFF_TAIL_INTENT (1u * AP_RING_LINE)
@@ -174,9 +175,9 @@ uint64_t ap_process_start_time(uint32_t pid);
 
 int ap_producer_attach(ap_producer *producer, ap_ring *ring, int wait);
 void ap_producer_detach(ap_producer *producer);
-/* Checks every frame of `frames` (magic, size), then writes them all; one claim per
- * `max_record`-sized block. Nothing is written when a frame is malformed. */
-int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length,
+/* Checks every frame of `frames` (magic, size; exactly one frame when `single`), then writes
+ * them all; one claim per `max_record`-sized block. Nothing is written when a check fails. */
+int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length, int single,
                      int64_t timeout_ns, size_t *frames_sent, size_t *bad_offset);
 /* Test hook: claims room for `length` frame bytes and never commits them, as a producer
  * killed mid-write leaves it. */
