@@ -102,6 +102,30 @@ def throughput(directory, consumers, policy, wait, decoded, batch, seconds):
     return written, outcomes
 
 
+def cpu_per_frame(directory, batch, rounds=400):
+    """CPU time per frame of send_batch and of recv_frames, in one process taking turns: what
+    each side costs, whatever else the machine runs."""
+    path = ring_path("bench-cpu", directory)
+    payload = trades(batch)
+    with Producer(path, size_mb=SIZE_MB) as producer, Consumer(path, size_mb=SIZE_MB) as consumer:
+        sending = receiving = decoding = 0.0
+        for turn in range(2 * rounds):
+            start = time.process_time()
+            producer.send_batch(payload)
+            middle = time.process_time()
+            if turn % 2:
+                frames = len(consumer.recv_batch(max_frames=batch, timeout=1)[ap.MessageType.Trade])
+                decoding += time.process_time() - middle
+            else:
+                frames = len(consumer.recv_frames(max_frames=batch, timeout=1)) // 64
+                receiving += time.process_time() - middle
+            sending += middle - start
+            assert frames == batch
+    os.unlink(path)
+    per_frame = 1e9 / (rounds * batch)
+    return sending * per_frame / 2, receiving * per_frame, decoding * per_frame
+
+
 def send_paced(path, rate, count, ready, go):
     frame = bytearray(trades(1))
     period = 1_000_000_000 // rate
@@ -158,14 +182,26 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50_000)
     parser.add_argument("--latency-frames", type=int, default=200_000)
     parser.add_argument("--size-mb", type=float, default=SIZE_MB)
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness increment of the benchmark's processes (negative needs root):"
+                             " on a busy machine, fewer preemptions in the figures")
     parser.add_argument("--consumers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--wait", choices=["spin", "yield", "sleep"], default="yield",
                         help="waiting strategy of the throughput runs (latency: always spin)")
     args = parser.parse_args()
     SIZE_MB = args.size_mb  # the processes are forked: they see it
+    if args.nice:
+        os.nice(args.nice)  # inherited by the forked processes
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: other work shares them")
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; ring {SIZE_MB} MiB, 64-byte Trades,"
-          f" send_batch of {args.batch}, throughput runs wait by {args.wait}")
+          f" send_batch of {args.batch}, throughput runs wait by {args.wait}"
+          f"{f', nice {args.nice:+d}' if args.nice else ''}")
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as directory:
+        send_ns, receive_ns, decode_ns = cpu_per_frame(directory, args.batch)
+        print(f"CPU time per frame, one process taking turns: send_batch {send_ns:.1f} ns,"
+              f" recv_frames {receive_ns:.1f} ns, recv_batch {decode_ns:.1f} ns: a ceiling of"
+              f" {1e9 / max(send_ns, receive_ns):,.0f} frames/s 1 -> 1 with recv_frames,"
+              f" {1e9 / max(send_ns, decode_ns):,.0f} with recv_batch, on two free cores")
         print(f"{'consumers':>9} {'policy':>12} {'read with':>12} {'sent/s':>14} {'delivered/s':>14}"
               f" {'per consumer/s':>15} {'lost':>10}")
         for consumers in args.consumers:
