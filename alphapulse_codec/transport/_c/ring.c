@@ -477,6 +477,12 @@ static uint64_t write_records(ap_producer *producer, uint64_t position, const ui
         uint32_t payload;
         memcpy(&payload, frame + 8, 4);
         size_t length = AP_FRAME_HEADER + (size_t)payload;
+        /* a producer held up for a whole lap (stopped, swapped out) must not write over the
+         * newer records now there: it gives up the rest of its claim, which readers have
+         * passed. The window left, between this check and the copy, is what the frames' CRC
+         * is for. */
+        if (LOAD_ACQUIRE(ring->tail_intent) - position > ring->capacity)
+            break;
         ap_record_header *header = (ap_record_header *)(ring->data + (position & ring->mask));
         header->length = (uint32_t)(AP_RECORD_HEADER + length);
         header->producer = (uint16_t)producer->slot;
