@@ -417,3 +417,28 @@ def test_the_readme_example_runs_as_written():
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "189250000 []\n"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_damage_to_a_live_ring_gives_whole_frames_or_a_clear_error(path, seed):
+    rng = np.random.default_rng(seed)
+    with Consumer(path, size_mb=SMALL, stall_timeout=0.01) as consumer, \
+            Producer(path, size_mb=SMALL) as producer:
+        producer.send_batch(trades(int(rng.integers(1, 300))))
+        for _ in range(int(rng.integers(1, 8))):
+            if rng.random() < 0.2:  # a counter of the header
+                offset = int(rng.choice([128, 256, 384])) + int(rng.integers(0, 8))
+            else:
+                offset = HEADER_SIZE + int(rng.integers(0, 300 * 80))
+            _patch(path, offset, bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8)))
+        for _ in range(1000):
+            try:
+                chunk = consumer.recv_frames(max_frames=int(rng.integers(1, 400)), timeout=0.05)
+            except RingCorruptError as error:
+                assert error.offset is not None
+                assert "position" in str(error) or "tail_intent" in str(error)
+                break
+            if not chunk:
+                break
+            for frame in split(chunk):
+                assert frame[:4] == b"\xef\xbe\xad\xde" and len(frame) >= 32
