@@ -4,14 +4,14 @@
     python benchmarks/shm_ring.py [--seconds 2] [--batch 4096] [--rate 50000] [--size-mb 2] [--consumers 1 4]
 
 Throughput: one producer writing with send_batch (`--batch` frames a call) for `--seconds`,
-delivered to 1 and to 4 consumers, each reading with recv_frames (the frames' bytes) and, in a
+delivered to 1 and to 4 consumers, each reading with recv_bytes (the frames' bytes) and, in a
 second row, recv_batch (decoded into numpy rows, CRC checked). The backpressure policy keeps
 every frame (producers wait for the slowest consumer); the lossy one lets consumers be lapped,
 and counts what they lost. Targets: >= 20,000,000 frames/s 1 -> 1 with the batch API.
 
 Latency: one producer sending single frames at `--rate` frames/s, its monotonic clock
 (time.perf_counter_ns, CLOCK_MONOTONIC) in the header's timestamp field; one consumer
-subtracting it from the clock when recv_frames returns the frame, busy-spinning, then sleeping
+subtracting it from the clock when recv_bytes returns the frame, busy-spinning, then sleeping
 on the futex. Targets: p50 <= 1 us, p99 <= 5 us busy-spinning. A spinning process is always
 runnable: on a machine with more runnable processes than cores it waits for its turn for
 milliseconds, and the figures show the scheduler, not the ring (the load average is printed
@@ -73,7 +73,7 @@ def consume(path, policy, wait, decoded, ready, done, results):
                 result = consumer.recv_batch(max_frames=8192, timeout=0.2)
                 got = len(result[ap.MessageType.Trade]) if len(result) else 0
             else:
-                got = len(consumer.recv_frames(max_frames=8192, timeout=0.2)) // 64
+                got = len(consumer.recv_bytes(max_frames=8192, timeout=0.2)) // 64
             if got:
                 last = time.perf_counter()
                 first = first or last
@@ -106,7 +106,7 @@ def throughput(directory, consumers, policy, wait, decoded, batch, seconds):
 
 
 def cpu_per_frame(directory, batch, rounds=400):
-    """CPU time per frame of send_batch and of recv_frames, in one process taking turns: what
+    """CPU time per frame of send_batch and of recv_bytes, in one process taking turns: what
     each side costs, whatever else the machine runs."""
     path = ring_path("bench-cpu", directory)
     payload = trades(batch)
@@ -120,7 +120,7 @@ def cpu_per_frame(directory, batch, rounds=400):
                 frames = len(consumer.recv_batch(max_frames=batch, timeout=1)[ap.MessageType.Trade])
                 decoding += time.process_time() - middle
             else:
-                frames = len(consumer.recv_frames(max_frames=batch, timeout=1)) // 64
+                frames = len(consumer.recv_bytes(max_frames=batch, timeout=1)) // 64
                 receiving += time.process_time() - middle
             sending += middle - start
             assert frames == batch
@@ -156,7 +156,7 @@ def latency(directory, rate, count, wait):
         received = 0
         clock, unpack = time.perf_counter_ns, struct.unpack_from
         while received < count:
-            frames = consumer.recv_frames(max_frames=1, timeout=5)
+            frames = consumer.recv_bytes(max_frames=1, timeout=5)
             now = clock()
             if not frames:
                 break
@@ -202,8 +202,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as directory:
         send_ns, receive_ns, decode_ns = cpu_per_frame(directory, args.batch)
         print(f"CPU time per frame, one process taking turns: send_batch {send_ns:.1f} ns,"
-              f" recv_frames {receive_ns:.1f} ns, recv_batch {decode_ns:.1f} ns: a ceiling of"
-              f" {1e9 / max(send_ns, receive_ns):,.0f} frames/s 1 -> 1 with recv_frames,"
+              f" recv_bytes {receive_ns:.1f} ns, recv_batch {decode_ns:.1f} ns: a ceiling of"
+              f" {1e9 / max(send_ns, receive_ns):,.0f} frames/s 1 -> 1 with recv_bytes,"
               f" {1e9 / max(send_ns, decode_ns):,.0f} with recv_batch, on two free cores")
         print(f"{'consumers':>9} {'policy':>12} {'read with':>12} {'sent/s':>14} {'delivered/s':>14}"
               f" {'per consumer/s':>15} {'lost':>10}")
@@ -214,7 +214,7 @@ def main() -> None:
                                                    args.batch, args.seconds)
                     rates = [frames / span for frames, span, _ in outcomes if span]
                     lost = sum(o[2] for o in outcomes)
-                    print(f"{consumers:>9} {policy:>12} {'recv_batch' if decoded else 'recv_frames':>12}"
+                    print(f"{consumers:>9} {policy:>12} {'recv_batch' if decoded else 'recv_bytes':>12}"
                           f" {written / args.seconds:>14,.0f} {sum(rates):>14,.0f}"
                           f" {np.median(rates):>15,.0f} {lost:>10,}")
         if (os.cpu_count() or 1) < max(args.consumers) + 1:

@@ -91,7 +91,7 @@ def consume(path, size_mb, policy, wait, expected_frames, ready, results):
         received = bytearray()
         count = 0
         while count < expected_frames:
-            chunk = consumer.recv_frames(max_frames=997, timeout=GUARD)
+            chunk = consumer.recv_bytes(max_frames=997, timeout=GUARD)
             assert chunk, "nothing within the hang guard"
             received += chunk
             count += len(split(chunk))
@@ -169,7 +169,7 @@ def test_a_timeout_with_nothing_sent(path, wait):
     with Consumer(path, wait=wait) as consumer:
         with pytest.raises(TimeoutError, match="no frame within"):
             consumer.recv(timeout=0.01)
-        assert len(consumer.recv_frames(timeout=0)) == 0
+        assert len(consumer.recv_bytes(timeout=0)) == 0
         assert len(consumer.recv_batch(timeout=0.01)) == 0
 
 
@@ -191,8 +191,8 @@ def test_subscription_by_type_and_source_is_kept(path):
             Producer(path) as producer:
         producer.send_batch(trades(50, source=1) + quote(1, source=1) + trades(50, source=2)
                             + quote(2, source=2))
-        assert identities(quotes.recv_frames(timeout=GUARD)) == [(1, 1), (2, 2)]
-        seen = identities(from_two.recv_frames(timeout=GUARD))
+        assert identities(quotes.recv_bytes(timeout=GUARD)) == [(1, 1), (2, 2)]
+        seen = identities(from_two.recv_bytes(timeout=GUARD))
         assert seen == [(2, s) for s in range(1, 51)] + [(2, 2)]
         assert quotes.gaps == [] and from_two.gaps == []
 
@@ -212,15 +212,15 @@ def test_a_lapped_consumer_is_told_how_many_frames_it_lost_and_carries_on(path):
     with Consumer(path, size_mb=SMALL) as consumer:
         done = CTX.Event()
         join(run(send_in_batches, path, trades(sent), 100, done))
-        got = identities(consumer.recv_frames(max_frames=100_000, timeout=GUARD))
+        got = identities(consumer.recv_bytes(max_frames=100_000, timeout=GUARD))
         [gap] = consumer.gaps
         assert gap.reason == "lapped" and gap.bytes > 0
         # the newest frames, in order, and the count of the lost ones
         assert got == [(5, s) for s in range(sent - len(got) + 1, sent + 1)]
-        assert gap.frames == sent - len(got) == consumer.frames_lost
+        assert gap.frames_lost == sent - len(got) == consumer.frames_lost
         with Producer(path, size_mb=SMALL) as producer:
             producer.send_batch(trades(500, first=sent + 1))
-        more = identities(consumer.recv_frames(max_frames=1000, timeout=GUARD))
+        more = identities(consumer.recv_bytes(max_frames=1000, timeout=GUARD))
         assert more == [(5, s) for s in range(sent + 1, sent + 501)]
         assert len(consumer.gaps) == 1
 
@@ -242,11 +242,11 @@ def test_a_producer_killed_mid_write_neither_hangs_nor_feeds_a_consumer(path):
         process.join(GUARD)
         with Producer(path, size_mb=SMALL) as producer:
             producer.send_batch(trades(10, source=4))
-        assert identities(consumer.recv_frames(timeout=GUARD)) == [(3, 1)]
+        assert identities(consumer.recv_bytes(timeout=GUARD)) == [(3, 1)]
         # the dead claim is skipped well before the (long) stall timeout: its owner is gone
-        assert identities(consumer.recv_frames(timeout=GUARD)) == [(4, s) for s in range(1, 11)]
+        assert identities(consumer.recv_bytes(timeout=GUARD)) == [(4, s) for s in range(1, 11)]
         [gap] = consumer.gaps
-        assert (gap.reason, gap.frames, gap.bytes, gap.producer) == ("abandoned", 1, 80, 0)
+        assert (gap.reason, gap.frames_lost, gap.bytes, gap.producer) == ("abandoned", 1, 80, 0)
 
 
 def test_a_claim_left_uncommitted_by_a_live_producer_is_skipped_after_the_stall_timeout(path):
@@ -254,9 +254,9 @@ def test_a_claim_left_uncommitted_by_a_live_producer_is_skipped_after_the_stall_
             Producer(path, size_mb=SMALL) as stuck, Producer(path, size_mb=SMALL) as other:
         stuck._ring._claim_without_commit(64)
         other.send_batch(trades(5, source=2))
-        assert identities(consumer.recv_frames(timeout=GUARD)) == [(2, s) for s in range(1, 6)]
+        assert identities(consumer.recv_bytes(timeout=GUARD)) == [(2, s) for s in range(1, 6)]
         [gap] = consumer.gaps
-        assert (gap.reason, gap.frames) == ("stalled", 1)
+        assert (gap.reason, gap.frames_lost) == ("stalled", 1)
 
 
 def send_forever(path, started):
@@ -273,10 +273,10 @@ def test_a_producer_killed_at_any_moment_leaves_only_whole_frames(path):
             started = CTX.Event()
             process = run(send_forever, path, started)
             assert started.wait(GUARD)
-            consumer.recv_frames(max_frames=5_000, timeout=GUARD)
+            consumer.recv_bytes(max_frames=5_000, timeout=GUARD)
             os.kill(process.pid, signal.SIGKILL)
             process.join(GUARD)
-            while consumer.recv_frames(max_frames=5_000, timeout=0.01):
+            while consumer.recv_bytes(max_frames=5_000, timeout=0.01):
                 pass
         with Producer(path, size_mb=SMALL) as producer:
             producer.send_batch(trades(3, source=9))
@@ -325,7 +325,7 @@ def test_malformed_frames_are_refused_whole(path):
             producer.send_batch(bytes(big))
         with pytest.raises(ap.LengthMismatchError, match="one frame"):
             producer.send(good)
-        assert len(consumer.recv_frames(timeout=0)) == 0
+        assert len(consumer.recv_bytes(timeout=0)) == 0
 
 
 def _patch(path, offset, data):
@@ -355,7 +355,7 @@ def test_a_corrupted_record_is_reported_with_its_offset(path):
         producer.send_batch(trades(3))
         _patch(path, HEADER_SIZE + 80 + 16 + 8, struct.pack("<I", 999))  # 2nd frame's size
         with pytest.raises(RingCorruptError, match="payload_size disagrees") as caught:
-            consumer.recv_frames(timeout=GUARD)
+            consumer.recv_bytes(timeout=GUARD)
         assert caught.value.offset == HEADER_SIZE + 80 + 16 + 8
 
 
@@ -400,8 +400,8 @@ def test_a_frame_larger_than_the_batch_buffer_guess_arrives_whole(path):
     with Consumer(path) as consumer, Producer(path) as producer:
         producer.send(big)
         producer.send_batch(trades(2))
-        assert bytes(consumer.recv_frames(max_frames=1, timeout=GUARD)) == big
-        assert identities(consumer.recv_frames(max_frames=1, timeout=GUARD)) == [(5, 1)]
+        assert bytes(consumer.recv_bytes(max_frames=1, timeout=GUARD)) == big
+        assert identities(consumer.recv_bytes(max_frames=1, timeout=GUARD)) == [(5, 1)]
         assert bytes(consumer.recv(timeout=GUARD).to_bytes()) == trades(2)[64:]
 
 
@@ -433,7 +433,7 @@ def test_random_damage_to_a_live_ring_gives_whole_frames_or_a_clear_error(path, 
             _patch(path, offset, bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8)))
         for _ in range(1000):
             try:
-                chunk = consumer.recv_frames(max_frames=int(rng.integers(1, 400)), timeout=0.05)
+                chunk = consumer.recv_bytes(max_frames=int(rng.integers(1, 400)), timeout=0.05)
             except RingCorruptError as error:
                 assert error.offset is not None
                 assert "position" in str(error) or "tail_intent" in str(error)

@@ -37,10 +37,10 @@ class GapReport(NamedTuple):
     """Frames a consumer lost: `reason` is "lapped" (producers overwrote them before it read
     them), "abandoned" (a claim whose producer died before committing it), "stalled" (a claim
     left uncommitted past the stall timeout) or "sequence" (a producer's numbering jumped).
-    `frames` counts the lost frames known so far: for a lap, those of each producer already
-    heard from, added when its next record arrives; `bytes` the ring bytes skipped."""
+    `frames_lost` counts the lost frames known so far: for a lap, each producer's, added when
+    its next record arrives; `bytes` the ring bytes skipped."""
     reason: str
-    frames: int
+    frames_lost: int
     bytes: int
     producer: int | None
     position: int
@@ -178,15 +178,17 @@ class Consumer:
             raise TimeoutError(f"{self.path}: no frame within {timeout} s")
         return decode(frame, self.verify)
 
-    def recv_frames(self, max_frames: int = 4096, timeout: float | None = None) -> bytearray:
-        """Up to `max_frames` frames as their wire bytes, back to back (empty when none came
-        within `timeout`): for passing on without decoding."""
+    def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
+        """Up to `max_frames` frames as their wire bytes, back to back, in a buffer of their
+        own (empty when none came within `timeout`): for passing on without decoding."""
         return self._ring.read_frames(max_frames, timeout)  # type: ignore[no-any-return]
 
-    def recv_batch(self, max_frames: int = 4096, timeout: float | None = None) -> BatchResult:
+    def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
+                   verify: bool | None = None) -> BatchResult:
         """Up to `max_frames` frames decoded by decode_batch (an empty result when none came
-        within `timeout`)."""
-        return decode_batch(self._ring.read_frames(max_frames, timeout), self.verify)
+        within `timeout`); `verify` (the consumer's when None) checks their checksums."""
+        return decode_batch(self._ring.read_frames(max_frames, timeout),
+                            self.verify if verify is None else verify)
 
     def __iter__(self) -> Iterator[Message]:
         while not self._ring.closed:
