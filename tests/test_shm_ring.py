@@ -426,8 +426,11 @@ def test_random_damage_to_a_live_ring_gives_whole_frames_or_a_clear_error(path, 
             Producer(path, size_mb=SMALL) as producer:
         producer.send_batch(trades(int(rng.integers(1, 300))))
         for _ in range(int(rng.integers(1, 8))):
-            if rng.random() < 0.2:  # a counter of the header
+            where = rng.random()
+            if where < 0.2:  # a counter of the header
                 offset = int(rng.choice([128, 256, 384])) + int(rng.integers(0, 8))
+            elif where < 0.4:  # the producer slots: pids, claims, numbering
+                offset = 640 + int(rng.integers(0, 64 * 64))
             else:
                 offset = HEADER_SIZE + int(rng.integers(0, 300 * 80))
             _patch(path, offset, bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8)))
