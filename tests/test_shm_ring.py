@@ -347,7 +347,7 @@ def test_a_corrupted_header_is_refused_with_the_field(path, offset, data, field)
     _patch(path, offset, data)
     with pytest.raises(RingCorruptError, match=field) as caught:
         Consumer(path, size_mb=None, policy=None)
-    assert caught.value.offset == offset
+    assert (caught.value.offset, caught.value.field) == (offset, field)
 
 
 def test_a_corrupted_record_is_reported_with_its_offset(path):
@@ -356,7 +356,7 @@ def test_a_corrupted_record_is_reported_with_its_offset(path):
         _patch(path, HEADER_SIZE + 80 + 16 + 8, struct.pack("<I", 999))  # 2nd frame's size
         with pytest.raises(RingCorruptError, match="payload_size disagrees") as caught:
             consumer.recv_bytes(timeout=GUARD)
-        assert caught.value.offset == HEADER_SIZE + 80 + 16 + 8
+        assert (caught.value.offset, caught.value.field) == (HEADER_SIZE + 80 + 16 + 8, "record")
 
 
 def test_a_truncated_or_foreign_file_is_refused(path):

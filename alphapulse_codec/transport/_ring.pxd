@@ -6,7 +6,7 @@ cdef extern from "ring.h" nogil:
     int AP_OK, AP_EMPTY, AP_NEED_ROOM, AP_ERR_SYSTEM, AP_ERR_CORRUPT, AP_ERR_TIMEOUT, AP_ERR_FRAME
     int AP_ERR_FULL, AP_ERR_MISMATCH, AP_ERR_TOO_LARGE, AP_ERR_NOT_ONE
     int AP_GAP_LAPPED, AP_GAP_ABANDONED, AP_GAP_STALLED, AP_GAP_SEQUENCE, AP_GAP_LOG
-    unsigned AP_RECORD_HEADER, AP_RING_HEADER_SIZE
+    unsigned AP_RING_HEADER_SIZE
 
     ctypedef struct ap_ring:
         uint64_t capacity

@@ -18,7 +18,8 @@ cdef int64_t SLICE_NS = 50000000
 GAP_REASONS = {AP_GAP_LAPPED: "lapped", AP_GAP_ABANDONED: "abandoned", AP_GAP_STALLED: "stalled",
                AP_GAP_SEQUENCE: "sequence"}
 HEADER_SIZE = AP_RING_HEADER_SIZE
-RECORD_HEADER_SIZE = AP_RECORD_HEADER
+HEADER_FIELDS = {"magic", "version", "header_size", "capacity", "policy", "max_record", "slots",
+                 "tail_intent", "tail", "latest"}
 
 
 cdef object ring_error(ap_ring *ring, int rc, object path):
@@ -26,7 +27,9 @@ cdef object ring_error(ap_ring *ring, int rc, object path):
     if rc == AP_ERR_SYSTEM:
         return OSError(message)
     if rc == AP_ERR_CORRUPT:
-        field = message.split(": ")[1] if ": " in message else None
+        text = ring.error.decode("utf-8", "replace")
+        named = text.partition(":")[0]
+        field = named if named in HEADER_FIELDS else "record" if text.startswith("record") else None
         return RingCorruptError(message, offset=ring.error_offset, field=field)
     if rc == AP_ERR_MISMATCH:
         return RingMismatchError(message)
