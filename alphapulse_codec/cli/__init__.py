@@ -1,7 +1,8 @@
 """The ``alphapulse`` command line, one module per command group.
 
 Exit codes: 0 clean, 1 bad frames or bad content found (what could be decoded still is),
-2 the input cannot be read or the arguments are wrong. Errors are one line on stderr.
+2 the input cannot be read, the arguments are wrong, or a package the command needs is not
+installed (the message names the extra that brings it). Errors are one line on stderr.
 """
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import version
 
-from ..wire.errors import ParseError
-from . import capture, demo, frames, inspect, samples
+from ..wire.errors import MissingExtraError, ParseError
+from ..wire.optional import missing_extra, require
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
-
-COMMAND_GROUPS = (frames, inspect, capture, samples, demo)
 
 
 DESCRIPTION = """\
@@ -25,7 +24,8 @@ stretches of bytes (reported on stderr) and shows its progress on stderr when it
 terminal.
 
 exit codes: 0 clean; 1 bad frames or content found (what could be decoded still is);
-2 a file cannot be read or written, or the arguments are wrong."""
+2 a file cannot be read or written, the arguments are wrong, or a package the command needs
+is not installed."""
 
 EXAMPLES = """\
 examples:
@@ -39,13 +39,18 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; MissingExtraError without the `cli` extra (rich draws the
+    tables and the progress bar of the commands)."""
+    require("rich", "the alphapulse command")
+    from . import capture, demo, frames, inspect, samples
+
     parser = argparse.ArgumentParser(prog="alphapulse", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", help="print the version and exit",
                         version=f"alphapulse_codec {version('alphapulse_codec')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="alphapulse COMMAND --help tells more")
-    for group in COMMAND_GROUPS:
+    for group in (frames, inspect, capture, samples, demo):
         group.add_commands(commands)
     return parser
 
@@ -57,10 +62,18 @@ def _report(error: BaseException | str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = options.run
     try:
+        options = build_parser().parse_args(argv)
+        run: Callable[[argparse.Namespace], int] = options.run
         return run(options)
+    except MissingExtraError as error:
+        return _report(error, EXIT_UNREADABLE)
+    except ImportError as error:
+        # an optional package a command reached without `require`: still named with its extra
+        missing = missing_extra(error, "this command")
+        if missing is None:
+            raise
+        return _report(missing, EXIT_UNREADABLE)
     except CommandError as error:
         return _report(error, error.code)
     except (ParseError, ValueError) as error:
