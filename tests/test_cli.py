@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +251,8 @@ def test_types_take_run_time_schema_names(capsys, tmp_path):
     ["demo", "--frames", "0", "-o", "OUT.bin"],
     ["decode", str(VECTORS), "--max-frame-size", "0"],
     ["decode", str(VECTORS), "--chunk-bytes", "100"],
+    ["decode", str(VECTORS), "--chunk-bytes", "99999999999999"],
+    ["stats", str(VECTORS), "--chunk-bytes", str((1 << 30) + 1)],
     ["decode", str(VECTORS), "-o", "OUT.jsonl", "--to", "OUT.npz"],
     ["decode"],
     ["stats", str(VECTORS), "--no-such-option"],
@@ -388,3 +392,21 @@ def test_help_as_a_process():
     result = cli("decode", "--help")
     assert result.returncode == 0 and "examples:" in result.stdout and "`" not in result.stdout
     assert "--types TYPES" in result.stdout and "- for stdin" in result.stdout
+
+
+def test_a_terminated_command_leaves_nothing_half_written(tmp_path):
+    out = tmp_path / "big.bin"
+    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "generate", "--frames",
+                                "100000000", "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):  # until its first bytes are written under the temporary name
+            if any(f.stat().st_size for d in tmp_path.iterdir() for f in d.iterdir()):
+                break
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in process.stderr.read() and not list(tmp_path.iterdir())

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from importlib.metadata import version
 
 from ..wire.errors import MissingExtraError, ParseError
-from ..wire.optional import missing_extra, require
+from ..wire.optional import require
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
 
 
@@ -61,19 +63,32 @@ def _report(error: BaseException | str, code: int) -> int:
     return code
 
 
+class _Terminated(BaseException):
+    """SIGTERM (kill, timeout, a service manager), raised so that the outputs being written
+    are removed on the way out, as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run(argv)  # only the main thread may handle signals
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         options = build_parser().parse_args(argv)
         run: Callable[[argparse.Namespace], int] = options.run
         return run(options)
     except MissingExtraError as error:
         return _report(error, EXIT_UNREADABLE)
-    except ImportError as error:
-        # an optional package a command reached without `require`: still named with its extra
-        missing = missing_extra(error, "this command")
-        if missing is None:
-            raise
-        return _report(missing, EXIT_UNREADABLE)
     except CommandError as error:
         return _report(error, error.code)
     except (ParseError, ValueError) as error:
@@ -91,3 +106,5 @@ def main(argv: list[str] | None = None) -> int:
                        EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        return 128 + signal.SIGTERM

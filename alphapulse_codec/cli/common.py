@@ -134,10 +134,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+# a chunk is allocated whole, up front: past this the request is a slip of the keyboard, met
+# by the kernel's out-of-memory killer rather than by a MemoryError
+MAX_CHUNK_BYTES = 1 << 30
+
+
 def chunk_size(text: str) -> int:
     value = positive_int(text)
-    if value < MIN_CHUNK_BYTES:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_CHUNK_BYTES}, got {value}")
+    if not MIN_CHUNK_BYTES <= value <= MAX_CHUNK_BYTES:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_CHUNK_BYTES} to {MAX_CHUNK_BYTES}"
+                                         f" (1 GiB), got {value}")
     return value
 
 
@@ -200,6 +206,6 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frame-size", type=positive_int, default=None, metavar="BYTES",
                         help="treat larger frames as bad (default 1 MiB)")
     parser.add_argument("--chunk-bytes", type=chunk_size, default=None, metavar="BYTES",
-                        help="read the capture this many bytes at a time, at least"
-                             f" {MIN_CHUNK_BYTES} (default {DEFAULT_CHUNK_BYTES >> 20} MiB;"
+                        help="read the capture this many bytes at a time, from"
+                             f" {MIN_CHUNK_BYTES} to 1 GiB (default {DEFAULT_CHUNK_BYTES >> 20} MiB;"
                              f" {DEFAULT_BATCH_CHUNK_BYTES >> 20} MiB for decode --to and stats)")
