@@ -213,7 +213,9 @@ def test_jsonl_decode_honours_types_in_any_case_comma_separated_or_repeated(caps
 
 def test_types_before_the_capture_leave_the_capture_alone():
     result = cli("decode", "--types", "Trade", "Quote", str(VECTORS))
-    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+    assert result.returncode == 2 and result.stderr.endswith(
+        f"error: unrecognized arguments: {VECTORS} (--types takes one value; several are"
+        " comma-separated: --types Trade,Quote)\n")
     result = cli("decode", "--types", "Trade", str(VECTORS))
     assert result.returncode == 0 and decoded_types(result.stdout) == {"Trade"}
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from importlib.metadata import version
 
+from ..wire.enums import MessageType
 from ..wire.errors import MissingExtraError, ParseError
 from ..wire.optional import require
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
@@ -57,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    options, unknown = parser.parse_known_args(argv)
+    if unknown:
+        hint = ""
+        types, capture = getattr(options, "types", None), getattr(options, "capture", "")
+        if types and capture.lower() in {m.name.lower() for m in MessageType}:
+            # `--types Trade Quote CAPTURE`: Quote was read as the capture
+            hint = (f" (--types takes one value; several are comma-separated:"
+                    f" --types {types[-1]},{capture})")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return options
+
+
 def _report(error: BaseException | str, code: int) -> int:
     # messages of other libraries (a YAML parser's, say) span lines: the command's error is one
     print("alphapulse: error:", " ".join(str(error).split()), file=sys.stderr)
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     try:
-        options = build_parser().parse_args(argv)
+        options = _parse(build_parser(), argv)
         run: Callable[[argparse.Namespace], int] = options.run
         return run(options)
     except MissingExtraError as error:
