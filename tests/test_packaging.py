@@ -44,7 +44,7 @@ def without(modules: list[str], code: str, *args: str) -> subprocess.CompletedPr
     they are not installed."""
     hide = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
     return subprocess.run([sys.executable, "-c", hide + code, *args], capture_output=True,
-                          text=True, cwd=ROOT)
+                          text=True)
 
 
 CLI = "import runpy, sys\nsys.argv = ['alphapulse', *sys.argv[1:]]\n" \
@@ -155,7 +155,7 @@ def test_arrow_files_without_pyarrow_name_the_arrow_extra_before_reading(tmp_pat
         result = subprocess.run(
             [sys.executable, "-c", "import sys\nsys.modules['pyarrow'] = None\n" + CLI,
              "decode", "-", "--to", str(out)],
-            stdin=reader.stdout, capture_output=True, text=True, cwd=ROOT, timeout=120)
+            stdin=reader.stdout, capture_output=True, text=True, timeout=120)
     finally:
         reader.kill()
         reader.wait()
