@@ -3,6 +3,9 @@
 ALPHAPULSE_DEBUG_BUILD=1   bounds checks on, no optimisation, C asserts kept
 ALPHAPULSE_SANITIZE=address,undefined   build with those sanitizers (gcc/clang); "thread" for
                                         ThreadSanitizer (make tsan)
+Other builds link the module without its debug information (most of its size: the wheel's
+module is 1.7 MB instead of 10 MB on x86-64 Linux); the symbol table stays, so profilers and
+backtraces still name the functions.
 """
 import importlib.util
 import os
@@ -51,6 +54,8 @@ if sys.platform != "win32":
     if SANITIZE:
         compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
         link_args += [f"-fsanitize={SANITIZE}"]
+    elif not DEBUG:
+        link_args += ["-Wl,-S"] if sys.platform == "darwin" else ["-Wl,--strip-debug"]
 
 extension = Extension(
     "alphapulse_codec.wire._codec",

@@ -12,7 +12,8 @@ from ..wire.enums import MessageType
 from ..wire.errors import ParseError, SchemaError
 from ..wire.jsonmap import from_json, to_json
 from .common import (EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_UNREADABLE, CommandError,
-                     add_capture_options, add_schemas_option, command, command_registry, output)
+                     add_capture_options, add_schemas_option, check_export_target, command,
+                     command_registry, output)
 from .reading import read_capture
 
 DECODE = """\
@@ -44,6 +45,7 @@ def decode(options: argparse.Namespace) -> int:
         raise CommandError("-o and --to both name an output: give one (-o for JSON lines,"
                            " --to for a columnar file)", EXIT_BAD_ARGUMENTS)
     if options.to:
+        check_export_target(options.to)
         from .capture import decode_to  # the exporters only where they are used
 
         return decode_to(options)
@@ -58,7 +60,7 @@ def decode(options: argparse.Namespace) -> int:
 def encode(options: argparse.Namespace) -> int:
     registry = command_registry(options)
     try:
-        source = open(options.from_jsonl) if options.from_jsonl != "-" else sys.stdin
+        source = open(options.from_jsonl, "rb") if options.from_jsonl != "-" else sys.stdin.buffer
     except OSError as error:
         raise CommandError(f"cannot read {options.from_jsonl}: {error.strerror}",
                            EXIT_UNREADABLE) from None
@@ -73,6 +75,10 @@ def encode(options: argparse.Namespace) -> int:
                 out.write(frame)
             except (json.JSONDecodeError, ParseError, SchemaError) as error:
                 raise CommandError(f"line {number}: {error}") from None
+            except UnicodeDecodeError as error:
+                raise CommandError(f"line {number}: not UTF-8 text (byte 0x{line[error.start]:02x}"
+                                   f" at column {error.start + 1}): JSON lines were expected"
+                                   ) from None
             except RecursionError:
                 raise CommandError(f"line {number}: the JSON nests too deeply") from None
     return EXIT_OK
