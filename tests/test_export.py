@@ -235,9 +235,25 @@ def test_write_names_instruments_by_the_discoveries_in_the_capture(tmp_path):
     assert len(written) == 2 and trades[0] == "NASDAQ Stock: AAPL (Apple)"
 
 
-def test_a_timestamp_past_2262_is_a_clear_error():
-    late = ap.Trade.encode(sequence=1, timestamp=2**63)
-    result = decode_batch(late)
-    with pytest.raises(ap.FieldValueError, match="timestamp of the frame at byte 0 .* raw=True"):
-        result.to_pandas(ap.MessageType.Trade)
-    assert result.to_pandas(ap.MessageType.Trade, raw=True)["header.timestamp"][0] == 2**63
+def test_a_timestamp_past_2262_is_null_with_a_warning():
+    from alphapulse_codec.capture.tables import UnreadableValueWarning
+
+    result = decode_batch(ap.Trade.encode(sequence=1, timestamp=T0) * 2
+                          + ap.Trade.encode(sequence=3, timestamp=2**63))
+    with pytest.warns(UnreadableValueWarning, match=r"timestamp: 1 value\(s\) past 2262-04-11.*"
+                      r"9223372036854775808, in the frame at byte 128.*raw=True"):
+        frame = result.to_pandas(ap.MessageType.Trade)
+    assert frame["timestamp"].isna().tolist() == [False, False, True]
+    assert frame["sequence"].tolist() == [1, 1, 3]
+    assert result.to_pandas(ap.MessageType.Trade, raw=True)["header.timestamp"][2] == 2**63
+
+
+def test_decode_to_notes_unreadable_values_and_exits_1(tmp_path, capsys):
+    from alphapulse_codec.cli import main
+
+    capture = tmp_path / "late.bin"
+    capture.write_bytes(ap.Trade.encode(sequence=1, timestamp=2**63))
+    assert main(["decode", str(capture), "--to", str(tmp_path / "late.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "alphapulse: timestamp: 1 value(s) past 2262-04-11" in err and "Traceback" not in err
+    assert (tmp_path / "late.parquet").exists()

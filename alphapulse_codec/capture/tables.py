@@ -8,6 +8,8 @@ Per type, in this order: ``timestamp`` (``timestamp("ns", "UTC")``), ``sequence`
   with ``prices`` "decimal" or "raw": no decimal column holds 64 binary fractional digits);
   a ``timestamp`` field as a timestamp; the other units (bps, ppm, wei, ...) as the integers
   their names announce;
+  (a time past 2262-04-11, which no timestamp column holds, is null there, with an
+  UnreadableValueWarning);
 - a field an enum names as a dictionary column of the names (a value no member names by its
   number, as text);
 - an InstrumentId as a dictionary column of its debug form (with the symbol an ObjectCache
@@ -24,13 +26,13 @@ rows and the tail buffers; Python loops run per distinct instrument or enum valu
 """
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..wire._codec import InstrumentId
 from ..wire.enums import SourceType
-from ..wire.errors import FieldValueError
 from ..wire.layouts import HEADER, PRICE, PRICE_DECIMALS, Q64_64, TIMESTAMP, Field, MessageLayout
 
 if TYPE_CHECKING:
@@ -114,16 +116,22 @@ def _field_column(f: Field, values: np.ndarray, offsets: np.ndarray, prices: str
     return pa.array(values)
 
 
+class UnreadableValueWarning(UserWarning):
+    """Values that a readable column cannot hold, left null there (raw=True keeps them)."""
+
+
 def _timestamps(values: np.ndarray, offsets: np.ndarray, name: str) -> Any:
     import pyarrow as pa
 
-    late = np.flatnonzero(values > I64_MAX)
-    if len(late):
-        raise FieldValueError(
-            f"{name} of the frame at byte {int(offsets[late[0]])} is {int(values[late[0]])} ns,"
-            " past 2262-04-11, the last time a timestamp column holds: export it with"
-            " raw=True", field=name)
-    return pa.array(values.astype(np.int64), pa.timestamp("ns", "UTC"))
+    late = values > I64_MAX
+    if late.any():
+        first = int(np.argmax(late))
+        warnings.warn(UnreadableValueWarning(
+            f"{name}: {int(late.sum())} value(s) past 2262-04-11, the last time a timestamp"
+            f" column holds (the first, {int(values[first])}, in the frame at byte"
+            f" {int(offsets[first])}), are null in the readable table; raw=True keeps them"),
+            stacklevel=4)
+    return pa.array(values.astype(np.int64), pa.timestamp("ns", "UTC"), mask=late)
 
 
 def _enum_column(values: np.ndarray, enum: Any) -> Any:
