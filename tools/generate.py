@@ -9,7 +9,8 @@ Outputs (committed, so that a reader sees the structs without running anything):
     alphapulse_codec/wire/_messages.pxi  one message class per MessageType, with its builder
     alphapulse_codec/wire/_codec.pyi     type stubs of the compiled module (codec_stub_head.pyi,
                                          hand-written, then one class per message)
-    docs/protocol.md                   the layout tables, between the GENERATED LAYOUTS markers
+    docs/protocol.md                   the layout and units tables, between the GENERATED LAYOUTS
+                                       markers
 """
 from __future__ import annotations
 

@@ -97,9 +97,10 @@ def to_pandas(result: BatchResult, message_type: int, *, raw: bool = False,
     if raw:
         return pd.DataFrame(columns(result, message_type))
     table = readable_table(result, message_type, prices, internals, _named_by(result, cache))
-    frame = table.to_pandas()
-    for name in instrument_key_columns(result, message_type, table.column_names):
-        frame[name] = _python_keys(table.column(name))
+    keys = instrument_key_columns(result, message_type, table.column_names)
+    frame = table.drop_columns(keys).to_pandas()
+    for name in keys:  # as the ints InstrumentId.from_key takes, not one Decimal per row
+        frame.insert(table.column_names.index(name), name, _python_keys(table.column(name)))
     return frame
 
 

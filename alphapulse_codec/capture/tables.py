@@ -136,16 +136,16 @@ def _timestamps(values: np.ndarray, offsets: np.ndarray, name: str) -> Any:
 
 def _enum_column(values: np.ndarray, enum: Any) -> Any:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    distinct, inverse = np.unique(values, return_inverse=True)
+    encoded = pc.dictionary_encode(pa.array(values))
     names = []
-    for value in distinct.tolist():
+    for value in encoded.dictionary.to_pylist():
         try:
             names.append(enum(value).name)
         except ValueError:  # no member names it: kept as its number
             names.append(str(value))
-    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)),
-                                          pa.array(names, pa.string()))
+    return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(names, pa.string()))
 
 
 def _prices(values: np.ndarray, prices: str) -> Any:
@@ -176,11 +176,14 @@ def _instrument_columns(values: np.ndarray, cache: Any) -> tuple[Any, Any]:
     """The debug form of each ID, one Python call per distinct ID, and the lossless keys."""
     import pyarrow as pa
 
-    raw = np.ascontiguousarray(values).view(f"V{values.dtype.itemsize}").ravel()
-    distinct, inverse = np.unique(raw, return_inverse=True)
-    names = [InstrumentId.from_bytes(bytes(d)).debug_info(cache) for d in distinct]
-    readable = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)),
-                                              pa.array(names, pa.string()))
+    import pyarrow.compute as pc
+
+    raw = np.ascontiguousarray(values)
+    wire = pa.FixedSizeBinaryArray.from_buffers(pa.binary(raw.dtype.itemsize), len(raw),
+                                                [None, pa.py_buffer(raw)])
+    encoded = pc.dictionary_encode(wire)
+    names = [InstrumentId.from_bytes(d).debug_info(cache) for d in encoded.dictionary.to_pylist()]
+    readable = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(names, pa.string()))
     high = (values["venue"].astype(np.uint64) << np.uint64(16)
             | values["asset_type"].astype(np.uint64) << np.uint64(8)
             | values["reserved"].astype(np.uint64))
