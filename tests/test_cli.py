@@ -303,7 +303,7 @@ def test_failed_outputs_leave_nothing_half_written(capsys, tmp_path, monkeypatch
     from alphapulse_codec.capture import export
     from alphapulse_codec.cli import samples
 
-    _fail_after(export, "_write_csv", monkeypatch)
+    _fail_after(export._TableWriter, "write", monkeypatch)
     _fail_after(samples, "write_capture", monkeypatch)
     existing = tmp_path / "out.Trade.csv"
     existing.write_text("keep me")

@@ -34,3 +34,13 @@ learned: type[ap.Message] = registry.learn(signal_frame)
 read: ap.Message = registry.read_as(frame, ap.MessageType.Trade, 1)
 versions: list[int] = registry.versions(201)
 custom_rows = decode_batch(signal_frame, registry=registry)[ap.MessageType.SchemaAnnouncement]
+
+from datetime import datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+price_value: Decimal = ap.price_to_decimal(trade_rows["price"][0].item())
+raw_price: int = ap.decimal_to_price("189.25")
+profit: Decimal = ap.q64_to_decimal(1 << 64)
+moment: datetime = ap.timestamp_to_datetime(1_700_000_000_000_000_000)
+nanoseconds: int = ap.datetime_to_timestamp(moment)
+pair: tuple[str, str] = ap.InstrumentId.crypto(ap.VenueId.Binance, "ETH", "USDT").pair

@@ -144,17 +144,27 @@ class BatchResult:
                                 for g, rows, tails in zip(groups, row_starts, tail_starts)]))
         return joined
 
-    def to_pandas(self, message_type: int) -> Any:
-        """A pandas DataFrame of one type's frames (see alphapulse_codec.capture.export)."""
-        return export.to_pandas(self, message_type)
+    def to_pandas(self, message_type: int, *, raw: bool = False, prices: str = "float",
+                  internals: bool = False, cache: Any = None) -> Any:
+        """A pandas DataFrame of one type's frames: readable by default (UTC times, prices as
+        floats or with prices="decimal" decimals, names of enum values and instruments, named
+        by `cache` where it knows them), wire internals only with `internals`; with `raw`, the
+        exact columns (see alphapulse_codec.capture.export)."""
+        return export.to_pandas(self, message_type, raw=raw, prices=prices,
+                                internals=internals, cache=cache)
 
-    def to_arrow(self, message_type: int) -> Any:
-        """A pyarrow Table of one type's frames (see alphapulse_codec.capture.export)."""
-        return export.to_arrow(self, message_type)
+    def to_arrow(self, message_type: int, *, raw: bool = False, prices: str = "float",
+                 internals: bool = False, cache: Any = None) -> Any:
+        """A pyarrow Table of one type's frames, with the options of to_pandas."""
+        return export.to_arrow(self, message_type, raw=raw, prices=prices,
+                               internals=internals, cache=cache)
 
-    def write(self, out: str | os.PathLike[str], fmt: str | None = None) -> list[Any]:
-        """Write as Parquet, Arrow, CSV, .npz or JSONL (by OUT's suffix); the files written."""
-        return export.write(self, out, fmt)
+    def write(self, out: str | os.PathLike[str], fmt: str | None = None, *, raw: bool = False,
+              prices: str = "float", internals: bool = False, cache: Any = None) -> list[Any]:
+        """Write as Parquet, Arrow, CSV, .npz or JSONL (by OUT's suffix), with the options of
+        to_pandas; the files written."""
+        return export.write(self, out, fmt, raw=raw, prices=prices, internals=internals,
+                            cache=cache)
 
     def _type(self, message_type: int) -> _Merged:
         """The rows of a type, its versions merged into the newest one's dtype."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..capture.batch import BatchResult
+from ..capture.export import write_batches
 from ..capture.stats import capture_stats
-from .common import add_capture_options, command, command_registry, replacing
+from .common import (EXIT_BAD_INPUT, add_capture_options, command, command_registry,
+                     replacing)
 from .reading import read_capture
 from .text import source_text, timestamp_text
 
@@ -29,14 +33,29 @@ STATS_EXAMPLES = """\
 
 
 def decode_to(options: argparse.Namespace) -> int:
-    with read_capture(options, command_registry(options)) as capture:
-        result = BatchResult.concat(capture.batches())
-    with replacing(options.to) as directory:
-        written = result.write(directory / Path(options.to).name)
+    frames = 0
+
+    def counted(batches: Iterator[BatchResult]) -> Iterator[BatchResult]:
+        nonlocal frames
+        for result in batches:
+            frames += len(result)
+            yield result
+
+    unreadable = []
+
+    def note(message: Warning | str, *_: Any) -> None:
+        unreadable.append(message)
+        capture.meter.note(str(message))
+
+    with read_capture(options, command_registry(options)) as capture, \
+            replacing(options.to) as directory, warnings.catch_warnings():
+        warnings.showwarning = note  # values a readable column cannot hold: noted, exit 1
+        written = write_batches(counted(capture.batches()), directory / Path(options.to).name,
+                                raw=options.raw, prices=options.prices)
     paths = [Path(options.to).parent / path.name for path in written]
-    print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
-          + ", ".join(str(p) for p in paths), file=sys.stderr)
-    return capture.exit_code()
+    print(f"{frames:,} frames of {len(paths)} type(s) written to "
+          + (", ".join(str(p) for p in paths) or "no file"), file=sys.stderr)
+    return EXIT_BAD_INPUT if unreadable else capture.exit_code()
 
 
 def stats(options: argparse.Namespace) -> int:
