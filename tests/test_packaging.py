@@ -166,11 +166,29 @@ def test_arrow_files_without_pyarrow_name_the_arrow_extra_before_reading(tmp_pat
 
 
 def test_the_formats_of_numpy_alone_need_no_extra(tmp_path):
-    for name in ("out.csv", "out.npz", "out.jsonl"):
+    for name, flags in (("out.csv", ["--raw"]), ("out.npz", []), ("out.jsonl", [])):
         result = without(["pyarrow", "pandas", "yaml"], CLI, "decode", str(VECTORS),
-                         "--types", "Trade", "--to", str(tmp_path / name))
+                         "--types", "Trade", "--to", str(tmp_path / name), *flags)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_readable_csv_without_pyarrow_names_the_arrow_extra(tmp_path):
+    result = without(["pyarrow", "pandas"], CLI, "decode", str(VECTORS), "--types", "Trade",
+                     "--to", str(tmp_path / "out.csv"))
+    assert result.returncode == 2 and not list(tmp_path.iterdir())
+    assert "writing readable .csv files (--raw needs numpy alone) needs pyarrow" in result.stderr
+    assert "pip install 'alphapulse_codec[arrow]'" in result.stderr
+
+
+def test_to_pandas_without_pandas_names_the_arrow_extra():
+    code = ("import sys\nsys.modules['pandas'] = None\nimport alphapulse_codec as ap\n"
+            f"result = ap.decode_batch(open({str(VECTORS)!r}, 'rb').read())\n"
+            "try:\n    result.to_pandas('Trade')\n"
+            "except ap.MissingExtraError as e:\n    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert "to_pandas needs pandas, which is not installed" in result.stdout, result.stderr
 
 
 def test_the_docs_point_to_no_file_outside_the_repository():

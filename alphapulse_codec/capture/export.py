@@ -35,6 +35,7 @@ import numpy as np
 from ..wire.enums import MessageType
 from ..wire.errors import ParseError
 from ..wire.jsonmap import to_json
+from ..wire.optional import require
 from .tables import check_prices, readable_table
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ def to_pandas(result: BatchResult, message_type: int, *, raw: bool = False,
               prices: str = "float", internals: bool = False, cache: Any = None) -> Any:
     """A pandas DataFrame of one type's frames: readable (see capture/tables.py), or with
     `raw` the exact columns."""
+    require("pandas", "to_pandas")
+    if not raw:
+        require("pyarrow", "readable tables")
     import pandas as pd
 
     if raw:
@@ -108,6 +112,7 @@ def to_arrow(result: BatchResult, message_type: int, *, raw: bool = False,
              prices: str = "float", internals: bool = False, cache: Any = None) -> Any:
     """A pyarrow Table of one type's frames: readable, or with `raw` the exact columns
     (128-bit integers as decimal strings)."""
+    require("pyarrow", "to_arrow")
     if not raw:
         return readable_table(result, message_type, prices, internals, _named_by(result, cache))
     import pyarrow as pa

@@ -73,7 +73,7 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise CommandError(f"cannot write {path}: no directory {target.parent}", EXIT_UNREADABLE)
 
 
-def check_export_target(path: str) -> None:
+def check_export_target(path: str, raw: bool = False) -> None:
     """Refuse a --to that could not be written, before the capture is read: a suffix that is
     no export format, a format whose package is not installed, a directory."""
     suffix = Path(path).suffix
@@ -83,6 +83,8 @@ def check_export_target(path: str) -> None:
                            f" {', '.join('.' + f for f in EXPORT_FORMATS)}", EXIT_BAD_ARGUMENTS)
     if suffix in (".parquet", ".arrow"):
         require("pyarrow", f"writing {suffix} files")
+    if suffix == ".csv" and not raw:  # the readable columns are built with pyarrow
+        require("pyarrow", "writing readable .csv files (--raw needs numpy alone)")
     check_writable(path)
 
 

@@ -48,7 +48,7 @@ def decode(options: argparse.Namespace) -> int:
         raise CommandError("-o and --to both name an output: give one (-o for JSON lines,"
                            " --to for a columnar file)", EXIT_BAD_ARGUMENTS)
     if options.to:
-        check_export_target(options.to)
+        check_export_target(options.to, options.raw)
         from .capture import decode_to  # the exporters only where they are used
 
         return decode_to(options)
