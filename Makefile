@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATOR_INPUTS := alphapulse_codec/wire/layouts.py alphapulse_codec/wire/enums.py \
 	alphapulse_codec/wire/stamp.py tools/generate.py tools/codec_stub_head.pyi
-SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*)
+SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*) \
+	$(wildcard alphapulse_codec/transport/*.pyx alphapulse_codec/transport/*.pxd alphapulse_codec/transport/_c/*)
 
-.PHONY: demo test bench generate sanitize tsan fuzz fuzz-seed check-arm clean
+.PHONY: demo test bench generate sanitize tsan fuzz fuzz-seed check-arm dist check-sdist clean
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := decode iter_frames decode_batch streaming learn
 
@@ -37,6 +38,15 @@ bench: $(VENV)/.installed
 generate:
 	$(PYTHON) tools/generate.py
 	mkdir -p build && touch build/.generated
+
+# The sdist and the wheel (python -m build: the wheel is built from the sdist) in dist/, what
+# each holds checked and their sizes printed; check-sdist also runs the test suite from the
+# unpacked sdist, built in place.
+dist: $(VENV)/.installed
+	$(PY) tools/check_dist.py
+
+check-sdist: $(VENV)/.installed
+	$(PY) tools/check_dist.py --test-sdist
 
 # A build with AddressSanitizer and UBSan, running the test suite under them.
 sanitize: $(VENV)/.installed
@@ -86,4 +96,5 @@ check-arm:
 	qemu-aarch64-static build/crc32_check_arm64_no_pmull
 
 clean:
-	rm -rf $(VENV) build *.egg-info alphapulse_codec/wire/*.so alphapulse_codec/wire/_codec.c
+	rm -rf $(VENV) build dist *.egg-info alphapulse_codec/wire/*.so alphapulse_codec/wire/_codec.c \
+		alphapulse_codec/transport/*.so alphapulse_codec/transport/_ring.c

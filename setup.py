@@ -3,6 +3,9 @@
 ALPHAPULSE_DEBUG_BUILD=1   bounds checks on, no optimisation, C asserts kept
 ALPHAPULSE_SANITIZE=address,undefined   build with those sanitizers (gcc/clang); "thread" for
                                         ThreadSanitizer (make tsan)
+Other builds link the module without its debug information (most of its size: the wheel's
+module is 1.7 MB instead of 10 MB on x86-64 Linux); the symbol table stays, so profilers and
+backtraces still name the functions.
 """
 import importlib.util
 import os
@@ -51,6 +54,8 @@ if sys.platform != "win32":
     if SANITIZE:
         compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
         link_args += [f"-fsanitize={SANITIZE}"]
+    elif not DEBUG:
+        link_args += ["-Wl,-S"] if sys.platform == "darwin" else ["-Wl,--strip-debug"]
 
 extension = Extension(
     "alphapulse_codec.wire._codec",
@@ -63,4 +68,14 @@ extension = Extension(
     extra_link_args=link_args,
 )
 
-setup(ext_modules=cythonize([extension], compiler_directives=directives))
+# the shared-memory ring: its own C core, apart from the codec's
+ring_extension = Extension(
+    "alphapulse_codec.transport._ring",
+    sources=["alphapulse_codec/transport/_ring.pyx", "alphapulse_codec/transport/_c/ring.c"],
+    include_dirs=["alphapulse_codec/transport/_c"],
+    depends=["alphapulse_codec/transport/_c/ring.h"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+)
+
+setup(ext_modules=cythonize([extension, ring_extension], compiler_directives=directives))

@@ -2,11 +2,12 @@
 
     import alphapulse_codec as ap
     frame = ap.Trade(instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"),
-                     price=189_250_000, volume=100, side=ap.Side.Buy,
+                     price=ap.decimal_to_price("189.25"),  # 18_925_000_000: 8 decimals
+                     volume=100, side=ap.Side.Buy,
                      sequence=1, timestamp=1_700_000_000_000_000_000,
                      source=ap.SourceType.AlpacaCollector).to_bytes()
     trade = ap.decode(frame)          # a zero-copy view, CRC verified
-    trade.price, trade.header.sequence
+    ap.price_to_decimal(trade.price), ap.timestamp_to_datetime(trade.header.timestamp)
 
 The package is layered, each layer importing only those below it:
 ``wire`` (the compiled core) <- ``schemas`` <- ``capture`` <- ``samples`` <- ``cli``.
@@ -104,6 +105,7 @@ from .wire.errors import (
     FrameTooLargeError,
     LayoutConflictError,
     LengthMismatchError,
+    MissingExtraError,
     MissingFieldError,
     ParseError,
     SchemaConflictError,
@@ -112,6 +114,21 @@ from .wire.errors import (
     TruncatedError,
     UnknownMessageTypeError,
     UnknownVersionError,
+)
+from .wire.values import (
+    datetime64_to_timestamp,
+    datetime_to_timestamp,
+    decimal_to_price,
+    decimal_to_q64,
+    decimal_to_scaled,
+    float_to_price,
+    price_to_decimal,
+    price_to_float,
+    q64_to_decimal,
+    q64_to_float,
+    scaled_to_decimal,
+    timestamp_to_datetime,
+    timestamp_to_datetime64,
 )
 from .wire.tlv import (
     TLV,
@@ -173,6 +190,19 @@ __all__ = [
     "YieldFarmingUpdate",
     "dtype",
     "int128_to_int",
+    "price_to_decimal",
+    "decimal_to_price",
+    "price_to_float",
+    "float_to_price",
+    "scaled_to_decimal",
+    "decimal_to_scaled",
+    "q64_to_decimal",
+    "q64_to_float",
+    "decimal_to_q64",
+    "timestamp_to_datetime",
+    "datetime_to_timestamp",
+    "timestamp_to_datetime64",
+    "datetime64_to_timestamp",
     "AssetType",
     "BookUpdateKind",
     "Domain",
@@ -194,6 +224,7 @@ __all__ = [
     "FrameTooLargeError",
     "LayoutConflictError",
     "LengthMismatchError",
+    "MissingExtraError",
     "MissingFieldError",
     "ParseError",
     "SchemaConflictError",

@@ -72,7 +72,7 @@ def test_write_makes_one_file_per_call(result, tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     with pytest.raises(ValueError, match="holds Trade, Quote: pass types="):
         result.write(tmp_path / "all.parquet")
-    path = result.write(tmp_path / "trades.parquet", types=["Trade"])
+    path = result.write(tmp_path / "trades.parquet", types=["Trade"], prices="raw")
     assert path == tmp_path / "trades.parquet"
     assert pq.read_table(path).column("price").to_pylist() == [100, 101, 102]
     empty = pq.read_table(result.write(tmp_path / "fills.parquet", types=[ap.MessageType.Fill]))

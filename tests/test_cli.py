@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +98,9 @@ def test_batch_decode_reports_bad_stretches_and_keeps_the_rest(capsys, tmp_path,
     (["stats", "/no/such/capture"], 2, "cannot read /no/such/capture"),
     (["inspect", "/no/such/capture"], 2, "cannot read"),
     (["encode", "--from-jsonl", "/no/such.jsonl", "-o", "/tmp/x.bin"], 2, "cannot read"),
-    (["decode", str(VECTORS), "--to", "/tmp/out.xls"], 1, "unknown export format"),
+    (["decode", str(VECTORS), "--to", "/tmp/out.xls"], 2, "'.xls' is no export format; end the"
+     " name with one of .parquet, .arrow, .csv, .npz, .jsonl"),
+    (["decode", str(VECTORS), "--to", "/tmp/out"], 2, "no suffix tells the format"),
     (["decode", str(VECTORS), "--to", "/tmp/o.npz", "--types", "Trad"], 2, "unknown message type 'Trad'"),
 ])
 def test_unreadable_input_and_bad_arguments(capsys, argv, code, message):
@@ -210,7 +214,9 @@ def test_jsonl_decode_honours_types_in_any_case_comma_separated_or_repeated(caps
 
 def test_types_before_the_capture_leave_the_capture_alone():
     result = cli("decode", "--types", "Trade", "Quote", str(VECTORS))
-    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+    assert result.returncode == 2 and result.stderr.endswith(
+        f"error: unrecognized arguments: {VECTORS} (--types takes one value; several are"
+        " comma-separated: --types Trade,Quote)\n")
     result = cli("decode", "--types", "Trade", str(VECTORS))
     assert result.returncode == 0 and decoded_types(result.stdout) == {"Trade"}
 
@@ -241,9 +247,15 @@ def test_types_take_run_time_schema_names(capsys, tmp_path):
     ["inspect", str(VECTORS), "--limit", "many"],
     ["generate", "--frames", "-5", "-o", "OUT.bin"],
     ["generate", "--frames", "0", "-o", "OUT.bin"],
+    ["generate", "--frames", "5", "--seed", "-1", "-o", "OUT.bin"],
+    ["generate", "--frames", "5", "--seed", "x", "-o", "OUT.bin"],
+    ["decode", str(VECTORS), "--to", "OUT.xls"],
+    ["decode", str(VECTORS), "--to", "OUT"],
     ["demo", "--frames", "0", "-o", "OUT.bin"],
     ["decode", str(VECTORS), "--max-frame-size", "0"],
     ["decode", str(VECTORS), "--chunk-bytes", "100"],
+    ["decode", str(VECTORS), "--chunk-bytes", "99999999999999"],
+    ["stats", str(VECTORS), "--chunk-bytes", str((1 << 30) + 1)],
     ["decode", str(VECTORS), "-o", "OUT.jsonl", "--to", "OUT.npz"],
     ["decode"],
     ["stats", str(VECTORS), "--no-such-option"],
@@ -292,7 +304,7 @@ def test_failed_outputs_leave_nothing_half_written(capsys, tmp_path, monkeypatch
     from alphapulse_codec.capture import export
     from alphapulse_codec.cli import samples
 
-    _fail_after(export, "_write_csv", monkeypatch)
+    _fail_after(export._TableWriter, "write", monkeypatch)
     _fail_after(samples, "write_capture", monkeypatch)
     existing = tmp_path / "out.Trade.csv"
     existing.write_text("keep me")
@@ -315,6 +327,48 @@ def test_outputs_get_the_usual_permissions(capsys, tmp_path):
 def test_an_output_in_a_missing_directory_is_one_line(capsys):
     code, _, err = run(capsys, "decode", str(VECTORS), "-o", "/no/such/dir/out.jsonl")
     assert code == 2 and "cannot write /no/such/dir/out.jsonl" in one_line_error(err)
+    code, _, err = run(capsys, "decode", str(VECTORS), "--to", "/no/such/dir/out.csv")
+    assert code == 2 and "cannot write /no/such/dir/out.csv: no directory" in one_line_error(err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["decode", str(VECTORS), "-o", "DIR"],
+    ["decode", str(VECTORS), "--to", "DIR"],
+    ["encode", "--from-jsonl", str(DATA / "peer-v1.jsonl"), "-o", "DIR"],
+    ["generate", "--frames", "10", "-o", "DIR"],
+    ["demo", "--frames", "40", "-o", "DIR"],
+])
+def test_an_output_that_is_a_directory_is_refused_in_the_users_words(capsys, tmp_path, argv):
+    directory = tmp_path / "out.csv"  # a suffix --to takes: the directory is what is refused
+    directory.mkdir()
+    code, _, err = run(capsys, *[str(directory) if a == "DIR" else a for a in argv])
+    assert code == 2
+    assert one_line_error(err) == f"alphapulse: error: cannot write {directory}: it is a directory"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"] and not any(directory.iterdir())
+
+
+def test_a_bad_export_target_is_refused_before_the_capture_is_read(tmp_path):
+    # stdin is a pipe that is never written nor closed: reading it would wait for ever
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                              stdout=subprocess.PIPE)
+    try:
+        for target in ("out.xls", "out"):
+            result = subprocess.run([sys.executable, "-m", "alphapulse_codec", "decode", "-", "--to",
+                                     str(tmp_path / target)], stdin=writer.stdout,
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 2 and "Traceback" not in result.stderr
+    finally:
+        writer.kill()
+        writer.wait()
+    assert not list(tmp_path.iterdir())
+
+
+def test_encode_of_bytes_that_are_not_text_names_the_line(capsys, tmp_path):
+    code, _, err = run(capsys, "encode", "--from-jsonl", str(VECTORS), "-o", str(tmp_path / "o.bin"))
+    assert code == 1
+    assert one_line_error(err) == ("alphapulse: error: line 1: not UTF-8 text (byte 0xde at"
+                                   " column 4): JSON lines were expected")
+    assert not list(tmp_path.iterdir())
 
 
 def _commands():
@@ -341,3 +395,21 @@ def test_help_as_a_process():
     result = cli("decode", "--help")
     assert result.returncode == 0 and "examples:" in result.stdout and "`" not in result.stdout
     assert "--types TYPES" in result.stdout and "- for stdin" in result.stdout
+
+
+def test_a_terminated_command_leaves_nothing_half_written(tmp_path):
+    out = tmp_path / "big.bin"
+    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "generate", "--frames",
+                                "100000000", "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):  # until its first bytes are written under the temporary name
+            if any(f.stat().st_size for d in tmp_path.iterdir() for f in d.iterdir()):
+                break
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in process.stderr.read() and not list(tmp_path.iterdir())

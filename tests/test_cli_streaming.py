@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 import alphapulse_codec as ap
 from alphapulse_codec.capture import BadStretch, iter_batches, iter_messages
 from alphapulse_codec.capture.batch import BatchResult, decode_batch
+from alphapulse_codec.capture.stream import DEFAULT_CHUNK_BYTES
 from alphapulse_codec.samples.synthetic import write_capture
 from frames import zeroed
 
@@ -130,6 +132,28 @@ def test_frames_larger_than_the_chunk(tmp_path):
     messages, stretches = split(iter_messages(io.BytesIO(data), chunk_bytes=4096))
     assert [type(m) for m in messages] == [ap.Trade, ap.OrderBook] * 2
     assert stretches == decode_batch(data).errors == [BadStretch(len(trade + book), 4, "bad_magic")]
+
+
+def test_a_long_hostile_stretch_streams_at_a_bounded_cost_per_byte():
+    # Trade headers back to back, each claiming the largest frame allowed, so that every one is
+    # a candidate whose claimed frame lies in the capture and passes the structure checks (its
+    # claimed tail, the headers after it, walks as TLVs): only its checksum refuses it. Checked
+    # one by one from the start, each would cost the megabyte it claims.
+    header = struct.pack("<IBBBBIQQI", 0xDEADBEEF, ap.MessageType.Trade, 1, 0, 0,
+                         ap.DEFAULT_MAX_FRAME_SIZE - 32, 0, 0, 0)
+    count = 3 * 2**20 // len(header)
+    trade = zeroed(ap.Trade, price=5, sequence=1).to_bytes()
+    data = trade + header * count + bytes(ap.DEFAULT_MAX_FRAME_SIZE) + trade
+    stream = iter_messages(io.BytesIO(data))
+    offsets, stretches = read(stream)
+    assert offsets == [0, len(data) - len(trade)]
+    assert stretches == decode_batch(data).errors == [
+        BadStretch(len(trade), len(data) - 2 * len(trade), "checksum_mismatch")]
+    # each header is checked once, and once more when a read cut its claimed frame; the
+    # checksums go over a few times the capture's bytes, not the megabyte each header claims
+    reads = len(data) // DEFAULT_CHUNK_BYTES + 2
+    assert count <= stream.resync.candidates <= count + reads
+    assert stream.resync.checksummed_bytes <= 4 * len(data)
 
 
 def test_types_keep_only_those_messages_and_announcements_are_learned():

@@ -161,7 +161,7 @@ def test_7_the_spec_names_exactly_the_types_without_tlv():
 def test_8_reserved_flag_bits_and_unknown_sources_pass_through():
     notes = {f.name: f.doc for f in HEADER.fields}
     assert "no bits defined" in notes["flags"] and "passed through" in notes["flags"]
-    assert "| 7 | 1 | `flags` | u8 | no bits defined: written 0, passed through |" in PROTOCOL
+    assert "| 7 | 1 | `flags` | u8 |  | no bits defined: written 0, passed through |" in PROTOCOL
     assert "`flags` (7): version 1 defines **no bits**" in PROTOCOL
     frame = zeroed_frame(ap.Trade, instrument_id=AAPL, sequence=1, source=255, flags=0x5A, header_flags=0xA5)
     message = ap.decode(frame)

@@ -24,7 +24,9 @@ def _examples(doc: Path) -> str:
 
 
 def _mypy(path: Path) -> tuple[str, int]:
+    # pandas and pyarrow ship no stubs: the examples read them as Any, and check our API
     stdout, stderr, status = api.run(["--strict", "--no-incremental", "--follow-imports=silent",
+                                      "--disable-error-code=import-untyped",
                                       str(path)])
     return stdout + stderr, status
 

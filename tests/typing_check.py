@@ -52,3 +52,13 @@ except ap.MissingFieldError as error:
 momentum = registry.register(ap.Schema(message_type=202, version=1, name="Momentum",
                                        fields=[("score", "i32")]))
 score_frame: bytes = momentum(score=-1, sequence=1).to_bytes()
+
+from datetime import datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+price_value: Decimal = ap.price_to_decimal(trade_rows["price"][0].item())
+raw_price: int = ap.decimal_to_price("189.25")
+profit: Decimal = ap.q64_to_decimal(1 << 64)
+moment: datetime = ap.timestamp_to_datetime(1_700_000_000_000_000_000)
+nanoseconds: int = ap.datetime_to_timestamp(moment)
+pair: tuple[str, str] = ap.InstrumentId.crypto(ap.VenueId.Binance, "ETH", "USDT").pair

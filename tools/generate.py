@@ -9,7 +9,8 @@ Outputs (committed, so that a reader sees the structs without running anything):
     alphapulse_codec/wire/_messages.pxi  one message class per MessageType, with its builder
     alphapulse_codec/wire/_codec.pyi     type stubs of the compiled module (codec_stub_head.pyi,
                                          hand-written, then one class per message)
-    docs/protocol.md                   the layout tables, between the GENERATED LAYOUTS markers
+    docs/protocol.md                   the layout and units tables, between the GENERATED LAYOUTS
+                                       markers
 """
 from __future__ import annotations
 
@@ -479,10 +480,44 @@ DOC_END = "<!-- END GENERATED LAYOUTS -->"
 PROTOCOL_MD = ROOT / "docs" / "protocol.md"
 
 
+def _reads_as(f) -> str:
+    """The unit or enum a field is read by, as the tables show it."""
+    if f.unit:
+        return f"[{f.unit}](#units)"
+    return f"`{f.enum.__name__}`" if f.enum is not None else ""
+
+
 def _table(fields, base: int) -> list[str]:
-    rows = ["| offset | size | field | type | notes |", "| ---: | ---: | --- | --- | --- |"]
+    rows = ["| offset | size | field | type | reads as | notes |",
+            "| ---: | ---: | --- | --- | --- | --- |"]
     for f in fields:
-        rows.append(f"| {base + f.offset} | {f.size} | `{f.name}` | {f.type} | {f.doc} |")
+        rows.append(f"| {base + f.offset} | {f.size} | `{f.name}` | {f.type} | {_reads_as(f)} |"
+                    f" {f.doc} |")
+    return rows
+
+
+def _fields_by_unit() -> dict[str, list[str]]:
+    """Every field of a unit, as Struct.field, in the order of the tables."""
+    layouts = [L.HEADER, L.INSTRUMENT_ID, *L.MESSAGES.values(), *L.TLVS.values()]
+    found: dict[str, list[str]] = {name: [] for name in L.UNITS}
+    for layout in layouts:
+        for f in layout.fields:
+            if f.unit and f"{layout.name}.{f.name}" not in found[f.unit]:
+                found[f.unit].append(f"{layout.name}.{f.name}")
+    return found
+
+
+def units_table() -> list[str]:
+    rows = ["### Units", "",
+            "How a person reads the integer of a field whose table names a unit. The value"
+            " helpers (`price_to_decimal`, `q64_to_decimal`, `timestamp_to_datetime`, ...) and"
+            " the readable exports follow this table.", "",
+            "| unit | decimals | meaning | fields |", "| --- | ---: | --- | --- |"]
+    for name, fields in _fields_by_unit().items():
+        unit = L.UNITS[name]
+        decimals = "" if unit.decimals is None else str(unit.decimals)
+        listed = ", ".join(f"`{f}`" for f in fields)
+        rows.append(f"| {name} | {decimals} | {unit.meaning} | {listed} |")
     return rows
 
 
@@ -508,6 +543,7 @@ def layout_tables() -> str:
     for t in L.TLVS.values():
         out += ["", f"### {t.name} (TLV type {int(t.tlv_type)}, {t.size} bytes, tlv_length {t.payload_size})",
                 "", t.doc, ""] + _table(t.fields, 0)
+    out += [""] + units_table()
     out += ["", "### Enumerations", "",
             "Decoders pass through values no enum names; these are the names this project gives.", ""]
     for enum in ENUMS:

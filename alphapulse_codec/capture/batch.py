@@ -205,21 +205,29 @@ class BatchResult:
                                 for g, rows, tails in zip(groups, row_starts, tail_starts)]))
         return joined
 
-    def to_pandas(self, message_type: TypeKey) -> pd.DataFrame:
-        """A pandas DataFrame of one type's frames (see alphapulse_codec.capture.export)."""
-        return export.to_pandas(self, self.type_number(message_type))
+    def to_pandas(self, message_type: TypeKey, *, raw: bool = False, prices: str = "float",
+                  internals: bool = False, cache: Any = None) -> pd.DataFrame:
+        """A pandas DataFrame of one type's frames: readable by default (UTC times, prices as
+        floats or with prices="decimal" decimals, names of enum values and instruments, named
+        by `cache` where it knows them), wire internals only with `internals`; with `raw`, the
+        exact columns (see alphapulse_codec.capture.export)."""
+        return export.to_pandas(self, self.type_number(message_type), raw=raw, prices=prices,
+                                internals=internals, cache=cache)
 
-    def to_arrow(self, message_type: TypeKey) -> pa.Table:
-        """A pyarrow Table of one type's frames (see alphapulse_codec.capture.export)."""
-        return export.to_arrow(self, self.type_number(message_type))
+    def to_arrow(self, message_type: TypeKey, *, raw: bool = False, prices: str = "float",
+                 internals: bool = False, cache: Any = None) -> pa.Table:
+        """A pyarrow Table of one type's frames, with the options of to_pandas."""
+        return export.to_arrow(self, self.type_number(message_type), raw=raw, prices=prices,
+                               internals=internals, cache=cache)
 
     def write(self, out: str | os.PathLike[str], fmt: str | None = None, *,
-              types: Iterable[TypeKey] | None = None) -> Path:
+              types: Iterable[TypeKey] | None = None, raw: bool = False, prices: str = "float",
+              internals: bool = False, cache: Any = None) -> Path:
         """Write one file, OUT, as Parquet, Arrow, CSV, .npz or JSONL (`fmt`, else OUT's
-        suffix); returns its path. `types` chooses the types written (all present, when
-        None). Parquet, Arrow and CSV hold one type's table: `types` names one, or may be
-        left out when the result holds one type; a type with no frames gives an empty table.
-        .npz and JSONL hold every type chosen."""
+        suffix), with the options of to_pandas; returns its path. `types` chooses the types
+        written (all present, when None). Parquet, Arrow and CSV hold one type's table: `types`
+        names one, or may be left out when the result holds one type; a type with no frames
+        gives an empty table. .npz and JSONL hold every type chosen."""
         fmt = fmt or Path(out).suffix.lstrip(".")
         chosen = None if types is None else list(dict.fromkeys(map(self.type_number, types)))
         if fmt in export.FORMATS and fmt not in SEVERAL_TYPES_FORMATS:
@@ -232,7 +240,10 @@ class BatchResult:
                 raise ValueError(f"a .{fmt} file holds one message type, got types="
                                  f"{[self.type_name(t) for t in chosen]}: write each to a file"
                                  " of its own")
-        [written] = export.write(self if chosen is None else self._select(chosen), out, fmt)
+        if chosen is not None and not raw:  # the discoveries of every type name the instruments
+            cache = export._named_by(self, cache)
+        [written] = export.write(self if chosen is None else self._select(chosen), out, fmt,
+                                 raw=raw, prices=prices, internals=internals, cache=cache)
         return Path(written)
 
     def _select(self, numbers: list[int]) -> BatchResult:

@@ -5,7 +5,9 @@ stdin, or a buffer) and a ``BadStretch`` for each run of bytes that holds no goo
 where it lies in the capture. Recovery is the batch path's (docs/batch.md): after a bad
 frame, decoding resumes at the next position where a header begins whose checks pass,
 checksum included, so no good frame is lost and garbage never becomes frames; ``decode_batch``
-of the same bytes reports the same stretches.
+of the same bytes reports the same stretches. The search is the batch decoder's own, in the
+compiled core (``Resync``): a candidate header costs O(1) amortised whatever size it claims,
+so a damaged stretch streams at the batch path's cost per byte.
 
 The source is read ``chunk_bytes`` at a time; what is kept between reads is at most the frame
 that a read cut, so memory follows the largest frame, not the capture.
@@ -19,16 +21,15 @@ from contextlib import contextmanager
 from typing import Any, Union
 
 from ..schemas.registry import Registry
-from ..wire._codec import Message, iter_frames
+from ..wire._codec import Message, Resync, iter_frames
 from ..wire.enums import MessageType
-from ..wire.layouts import HEADER_SIZE, MAGIC
+from ..wire.layouts import HEADER_SIZE
 from ..wire.errors import (BadMagicError, ChecksumError, FrameTooLargeError, LengthMismatchError,
                            ParseError, SchemaError, TLVError, TruncatedError,
                            UnknownMessageTypeError, UnknownVersionError)
 from .batch import BadStretch, _check_chunk, reading_registry
 
 DEFAULT_CHUNK_BYTES = 1 << 20
-MAGIC_BYTES = MAGIC.to_bytes(4, "little")
 
 KINDS: dict[type[ParseError], str] = {
     TruncatedError: "truncated", BadMagicError: "bad_magic", FrameTooLargeError: "too_large",
@@ -62,7 +63,8 @@ class MessageStream:
 
     ``position`` is the byte offset just after the last item yielded (a message's own offset
     is ``position - message.size``); ``refused_schemas`` lists the announcements whose schema
-    could not be registered.
+    could not be registered; ``resync`` is the search for good frames after bad ones, whose
+    ``candidates`` and ``checksummed_bytes`` tell what it has cost.
     """
 
     def __init__(self, source: Any, verify: bool, max_frame_size: int | None,
@@ -79,6 +81,7 @@ class MessageStream:
             self.registry.type_of_name(t) if isinstance(t, str) else int(t) for t in types}
         self._learn = learn
         self._chunk_bytes = chunk_bytes
+        self.resync = Resync(verify, max_frame_size, self.registry)
 
     def __iter__(self) -> Iterator[Item]:
         with _reader(self._source, self._chunk_bytes) as read:
@@ -96,7 +99,7 @@ class MessageStream:
                     stretch = _Open(base + at, error, _claimed(data, at))
                     at += 1
             if stretch is not None:
-                at, found = self._resume(data, at, final)
+                at, found = self.resync.next_frame(data, at, final)
                 if found or final:
                     self.position = base + at
                     yield stretch.close(base + at)
@@ -123,23 +126,6 @@ class MessageStream:
         except ParseError as error:
             return at + frames.position, error
         return at + frames.position, None
-
-    def _resume(self, data: bytes, start: int, final: bool) -> tuple[int, bool]:
-        """Where the next good frame begins, from `start` on, and whether one was found; when
-        none was, where to look again once more input is read (the end, when final)."""
-        while True:
-            at = data.find(MAGIC_BYTES, start)
-            if at < 0:
-                return (len(data) if final else max(start, len(data) - len(MAGIC_BYTES) + 1)), False
-            try:
-                next(iter_frames(memoryview(data)[at:], **self._options))
-                return at, True
-            except TruncatedError:
-                if not final:
-                    return at, False  # a frame that the next read may complete
-            except ParseError:
-                pass
-            start = at + 1
 
     def _learn_from(self, message: Message) -> None:
         try:

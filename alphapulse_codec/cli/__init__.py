@@ -1,21 +1,23 @@
 """The ``alphapulse`` command line, one module per command group.
 
 Exit codes: 0 clean, 1 bad frames or bad content found (what could be decoded still is),
-2 the input cannot be read or the arguments are wrong. Errors are one line on stderr.
+2 the input cannot be read, the arguments are wrong, or a package the command needs is not
+installed (the message names the extra that brings it). Errors are one line on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from importlib.metadata import version
 
-from ..wire.errors import ParseError
-from . import capture, demo, frames, inspect, samples
+from ..wire.enums import MessageType
+from ..wire.errors import MissingExtraError, ParseError
+from ..wire.optional import require
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
-
-COMMAND_GROUPS = (frames, inspect, capture, samples, demo)
 
 
 DESCRIPTION = """\
@@ -25,7 +27,8 @@ stretches of bytes (reported on stderr) and shows its progress on stderr when it
 terminal.
 
 exit codes: 0 clean; 1 bad frames or content found (what could be decoded still is);
-2 a file cannot be read or written, or the arguments are wrong."""
+2 a file cannot be read or written, the arguments are wrong, or a package the command needs
+is not installed."""
 
 EXAMPLES = """\
 examples:
@@ -39,15 +42,33 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; MissingExtraError without the `cli` extra (rich draws the
+    tables and the progress bar of the commands)."""
+    require("rich", "the alphapulse command")
+    from . import capture, demo, frames, inspect, samples
+
     parser = argparse.ArgumentParser(prog="alphapulse", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", help="print the version and exit",
                         version=f"alphapulse_codec {version('alphapulse_codec')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="alphapulse COMMAND --help tells more")
-    for group in COMMAND_GROUPS:
+    for group in (frames, inspect, capture, samples, demo):
         group.add_commands(commands)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    options, unknown = parser.parse_known_args(argv)
+    if unknown:
+        hint = ""
+        types, capture = getattr(options, "types", None), getattr(options, "capture", "")
+        if types and capture.lower() in {m.name.lower() for m in MessageType}:
+            # `--types Trade Quote CAPTURE`: Quote was read as the capture
+            hint = (f" (--types takes one value; several are comma-separated:"
+                    f" --types {types[-1]},{capture})")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return options
 
 
 def _report(error: BaseException | str, code: int) -> int:
@@ -56,11 +77,32 @@ def _report(error: BaseException | str, code: int) -> int:
     return code
 
 
+class _Terminated(BaseException):
+    """SIGTERM (kill, timeout, a service manager), raised so that the outputs being written
+    are removed on the way out, as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = options.run
+    if threading.current_thread() is not threading.main_thread():
+        return _run(argv)  # only the main thread may handle signals
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        return _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        options = _parse(build_parser(), argv)
+        run: Callable[[argparse.Namespace], int] = options.run
         return run(options)
+    except MissingExtraError as error:
+        return _report(error, EXIT_UNREADABLE)
     except CommandError as error:
         return _report(error, error.code)
     except (ParseError, ValueError) as error:
@@ -78,3 +120,5 @@ def main(argv: list[str] | None = None) -> int:
                        EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        return 128 + signal.SIGTERM

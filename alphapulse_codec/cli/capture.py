@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from ..capture.batch import SEVERAL_TYPES_FORMATS, BatchResult
+from ..capture.batch import BatchResult
+from ..capture.export import write_batches
 from ..capture.stats import capture_stats
-from .common import add_capture_options, command, command_registry, replacing
+from .common import (EXIT_BAD_INPUT, add_capture_options, command, command_registry,
+                     replacing)
 from .reading import read_capture
 from .text import source_text, timestamp_text
 
@@ -29,27 +33,29 @@ STATS_EXAMPLES = """\
 
 
 def decode_to(options: argparse.Namespace) -> int:
-    with read_capture(options, command_registry(options)) as capture:
-        result = BatchResult.concat(capture.batches())
-    target = Path(options.to)
-    with replacing(target) as directory:
-        written = [result.write(directory / name, types=types)
-                   for name, types in export_files(result, target, capture.types)]
-    paths = [target.parent / path.name for path in written]
-    print(f"{len(result):,} frames of {len(result.types)} type(s) written to "
-          + ", ".join(str(p) for p in paths), file=sys.stderr)
-    return capture.exit_code()
+    frames = 0
 
+    def counted(batches: Iterator[BatchResult]) -> Iterator[BatchResult]:
+        nonlocal frames
+        for result in batches:
+            frames += len(result)
+            yield result
 
-def export_files(result: BatchResult, target: Path,
-                 wanted: list[int] | None) -> list[tuple[str, list[int]]]:
-    """(file name, its types) for each file `decode --to TARGET` writes: the types --types
-    names (those present when none), in TARGET itself for .npz, .jsonl or a single type; for a
-    one-table format and several types (or none), TARGET's stem + .Type + suffix each."""
-    types = wanted if wanted is not None else result.types
-    if target.suffix.lstrip(".") in SEVERAL_TYPES_FORMATS or len(types) == 1:
-        return [(target.name, types)]
-    return [(f"{target.stem}.{result.type_name(t)}{target.suffix}", [t]) for t in types]
+    unreadable = []
+
+    def note(message: Warning | str, *_: Any) -> None:
+        unreadable.append(message)
+        capture.meter.note(str(message))
+
+    with read_capture(options, command_registry(options)) as capture, \
+            replacing(options.to) as directory, warnings.catch_warnings():
+        warnings.showwarning = note  # values a readable column cannot hold: noted, exit 1
+        written = write_batches(counted(capture.batches()), directory / Path(options.to).name,
+                                raw=options.raw, prices=options.prices)
+    paths = [Path(options.to).parent / path.name for path in written]
+    print(f"{frames:,} frames of {len(paths)} type(s) written to "
+          + (", ".join(str(p) for p in paths) or "no file"), file=sys.stderr)
+    return EXIT_BAD_INPUT if unreadable else capture.exit_code()
 
 
 def stats(options: argparse.Namespace) -> int:

@@ -16,11 +16,13 @@ from typing import IO, Any
 
 from ..capture.batch import DEFAULT_CHUNK_BYTES as DEFAULT_BATCH_CHUNK_BYTES
 from ..capture.batch import MIN_CHUNK_BYTES
+from ..capture.export import FORMATS as EXPORT_FORMATS
 from ..capture.stream import DEFAULT_CHUNK_BYTES
 from ..schemas.registry import Registry
 from ..schemas.registry import default as default_registry
 from ..wire.enums import MessageType
 from ..wire.errors import SchemaError
+from ..wire.optional import require
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_UNREADABLE = 0, 1, 2
 EXIT_BAD_ARGUMENTS = 2  # as argparse exits on an argument it refuses
@@ -46,6 +48,7 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     the block succeeds (an exporter may write several files named after `path`); on failure
     it is removed, and files already at those names stay untouched."""
     target = Path(path)
+    check_writable(target)
     try:
         temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as error:
@@ -58,6 +61,31 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(written, target.parent / written.name)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Refuse an output that is a directory, or in a directory that does not exist: said
+    before any work is done, in the user's words rather than the temporary file's."""
+    target = Path(path)
+    if target.is_dir():
+        raise CommandError(f"cannot write {path}: it is a directory", EXIT_UNREADABLE)
+    if not target.parent.is_dir():
+        raise CommandError(f"cannot write {path}: no directory {target.parent}", EXIT_UNREADABLE)
+
+
+def check_export_target(path: str, raw: bool = False) -> None:
+    """Refuse a --to that could not be written, before the capture is read: a suffix that is
+    no export format, a format whose package is not installed, a directory."""
+    suffix = Path(path).suffix
+    if suffix.lstrip(".") not in EXPORT_FORMATS:
+        what = f"{suffix!r} is no export format" if suffix else "no suffix tells the format"
+        raise CommandError(f"--to {path}: {what}; end the name with one of"
+                           f" {', '.join('.' + f for f in EXPORT_FORMATS)}", EXIT_BAD_ARGUMENTS)
+    if suffix in (".parquet", ".arrow"):
+        require("pyarrow", f"writing {suffix} files")
+    if suffix == ".csv" and not raw:  # the readable columns are built with pyarrow
+        require("pyarrow", "writing readable .csv files (--raw needs numpy alone)")
+    check_writable(path)
 
 
 @contextmanager
@@ -97,10 +125,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+# a chunk is allocated whole, up front: past this the request is a slip of the keyboard, met
+# by the kernel's out-of-memory killer rather than by a MemoryError
+MAX_CHUNK_BYTES = 1 << 30
+
+
 def chunk_size(text: str) -> int:
     value = positive_int(text)
-    if value < MIN_CHUNK_BYTES:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_CHUNK_BYTES}, got {value}")
+    if not MIN_CHUNK_BYTES <= value <= MAX_CHUNK_BYTES:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_CHUNK_BYTES} to {MAX_CHUNK_BYTES}"
+                                         f" (1 GiB), got {value}")
     return value
 
 
@@ -163,6 +208,6 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frame-size", type=positive_int, default=None, metavar="BYTES",
                         help="treat larger frames as bad (default 1 MiB)")
     parser.add_argument("--chunk-bytes", type=chunk_size, default=None, metavar="BYTES",
-                        help="read the capture this many bytes at a time, at least"
-                             f" {MIN_CHUNK_BYTES} (default {DEFAULT_CHUNK_BYTES >> 20} MiB;"
+                        help="read the capture this many bytes at a time, from"
+                             f" {MIN_CHUNK_BYTES} to 1 GiB (default {DEFAULT_CHUNK_BYTES >> 20} MiB;"
                              f" {DEFAULT_BATCH_CHUNK_BYTES >> 20} MiB for decode --to and stats)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..samples.synthetic import write_capture
-from .common import EXIT_OK, command, positive_int, written
+from .common import EXIT_OK, command, non_negative_int, positive_int, written
 
 GENERATE = """\
 Write a synthetic capture that looks like a trading session: quotes and trades from several
@@ -36,6 +36,7 @@ def add_commands(commands: Any) -> None:
                         help="how many frames to write (at least 1)")
     parser.add_argument("-o", "--output", required=True, metavar="CAPTURE",
                         help="the capture file to write")
-    parser.add_argument("--seed", type=int, default=7,
-                        help="seed of the random session (default 7)")
+    parser.add_argument("--seed", type=non_negative_int, default=7,
+                        help="seed of the random session, a whole number of at least 0"
+                             " (default 7)")
     parser.set_defaults(run=generate)

@@ -30,6 +30,7 @@ from ..wire.canonical import check_canonical_json
 from ..wire.errors import FieldValueError, LayoutConflictError, SchemaError
 from ..wire.dtypes import layout_dtype
 from ..wire.layouts import HEADER_SIZE, MESSAGES, MessageLayout
+from ..wire.optional import require
 from .schema import CUSTOM_TYPES, Schema
 from .transforms import BUILTIN_TRANSFORMS
 
@@ -326,8 +327,7 @@ class Registry:
         obj = {"schemas": [s.to_dict() for s in chosen]}
         target = Path(path)
         if target.suffix in (".yaml", ".yml"):
-            import yaml
-
+            yaml = require("yaml", "writing YAML schema files")
             target.write_text(yaml.safe_dump(obj, sort_keys=False))
         else:
             target.write_text(json.dumps(obj, indent=2) + "\n")
@@ -340,10 +340,11 @@ def read_schema_file(path: str | os.PathLike[str]) -> list[Schema]:
         text = source.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise SchemaError(f"{source}: cannot read: {error}") from None
+    # looked for before the parsing, whose every error is read as the file's fault
+    yaml = require("yaml", "reading YAML schema files") if source.suffix in (".yaml", ".yml") \
+        else None
     try:
-        if source.suffix in (".yaml", ".yml"):
-            import yaml
-
+        if yaml is not None:
             obj = yaml.safe_load(text)
         else:
             obj = json.loads(text)

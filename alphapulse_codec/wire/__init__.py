@@ -1,5 +1,6 @@
 """The wire core: frame layouts, the compiled codec (checks, CRC-32, IDs, TLVs, message
-views and builders, the nogil batch loop), enums, errors, numpy dtypes and the JSON mapping.
+views and builders, the nogil batch loop), enums, errors, numpy dtypes, the JSON mapping and
+the conversions of values to the forms people read (values.py: prices, Q64.64, timestamps).
 
 Everything above it (schemas, capture, cli) stands on this layer; it imports none of them.
 """

@@ -66,6 +66,7 @@ cdef struct BatchState:
     Py_ssize_t watched_at
     Py_ssize_t consumed      # bytes fully decoded or reported; the rest waits for more input
     Py_ssize_t frames
+    Py_ssize_t candidates    # header starts (the magic) that resyncs checked
     ap_crc_ranges ranges     # prefix CRCs of the stretch being resynced, within one decode call
 
 
@@ -143,14 +144,14 @@ cdef int _add_stretch(BatchState* state, const Stretch* stretch) noexcept nogil:
     return _append(&state.stretches, stretch, sizeof(Stretch))
 
 
-cdef inline bint _checksum_passes(BatchState* state, const uint8_t* data, Py_ssize_t start,
-                                  Py_ssize_t frame_size) noexcept nogil:
+cdef inline bint _checksum_passes(BatchState* state, const uint8_t* data, Py_ssize_t end,
+                                  Py_ssize_t start, Py_ssize_t frame_size) noexcept nogil:
     """Whether a resync candidate's checksum matches, from the prefix CRCs of the stretch in
     O(1) amortised whatever size it claims (directly when out of memory for them)."""
     cdef uint32_t crc
     if not state.verify:
         return True
-    if ap_crc32_frame_span(&state.ranges, data, start, frame_size, &crc):
+    if ap_crc32_frame_span(&state.ranges, data, end, start, frame_size, &crc):
         crc = ap_crc32_frame(data + start, frame_size)
     return crc == (<const MessageHeader_t*>(data + start)).checksum
 
@@ -180,10 +181,11 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
         start = hit - data
         memcpy(&magic, hit, 4)
         if magic == AP_MAGIC:
+            state.candidates += 1
             status = check_header(hit, end - start, start, state.limit, state.rules,
                                   &frame_size, &rule, p)
             if (status == OK and check_body(hit, start, rule, False, p) == OK
-                    and _checksum_passes(state, data, start, frame_size)
+                    and _checksum_passes(state, data, end, start, frame_size)
                     and check_body(hit, start, rule, True, p) == OK):
                 found[0] = True
                 return start
@@ -191,6 +193,64 @@ cdef Py_ssize_t _next_frame(const uint8_t* data, Py_ssize_t start, Py_ssize_t en
                 return start
         start += 1
     return end if final else max(start, end - 3)
+
+
+@cython.final
+cdef class Resync:
+    """Finds where decoding resumes after a bad frame, as the batch decoder does: the next
+    header whose checks pass, checksum included, each candidate in O(1) amortised whatever
+    size it claims. For readers that decode a frame at a time and resync between reads."""
+
+    cdef BatchState state    # its verify, limit, rules and ranges alone
+    cdef object _registry
+    cdef bint _busy          # a next_frame() runs: its C loop writes the state without the GIL
+
+    def __cinit__(self, bint verify=True, max_frame_size=None, registry=None):
+        memset(&self.state, 0, sizeof(BatchState))
+        self.state.verify = verify
+        self.state.limit = _max_size_arg(max_frame_size)
+        self.state.rules = _rules_of(registry)
+        self._registry = registry  # keeps its rules alive
+
+    def __dealloc__(self):
+        ap_crc_ranges_free(&self.state.ranges)
+
+    def next_frame(self, buffer, Py_ssize_t start, bint final=True):
+        """(position, found): where the next good frame of `buffer` begins from byte `start` on,
+        and True; or, when none does, where to look again once more input follows (a frame
+        that the end cuts, the last 3 bytes), or the end when `final`, and False."""
+        cdef Py_buffer view
+        cdef Problem problem
+        cdef bint found = False
+        cdef Py_ssize_t position
+        if self._busy:
+            raise RuntimeError("Resync is in use by another thread")
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        self._busy = True  # set and read under the GIL, so no other thread races this check
+        try:
+            if not 0 <= start <= view.len:
+                raise ValueError(f"next_frame: start {start} is outside the {view.len}-byte"
+                                 " buffer")
+            with nogil:
+                position = _next_frame(<const uint8_t*>view.buf, start, view.len, &self.state,
+                                       final, &problem, &found)
+                # the prefixes are of this buffer, which the next call may not be
+                ap_crc_ranges_free(&self.state.ranges)
+        finally:
+            self._busy = False
+            PyBuffer_Release(&view)
+        return position, found
+
+    @property
+    def candidates(self):
+        """Header starts checked so far: each costs O(1) amortised."""
+        return self.state.candidates
+
+    @property
+    def checksummed_bytes(self):
+        """Bytes that the checksums of the candidates went over so far, prefix CRCs included:
+        linear in the bytes searched, whatever sizes the candidates claim."""
+        return self.state.ranges.hashed
 
 
 cdef enum:

@@ -134,9 +134,10 @@ def _crc32_spans(data, spans, bint portable=False, bint frames=False):
         for start, size in spans:
             if start < 0 or size < (32 if frames else 0) or start + size > view.len:
                 raise ValueError(f"span ({start}, {size}) outside the buffer or too short")
-            if (ap_crc32_frame_span(&ranges, <const unsigned char*>view.buf, start, size, &crc)
-                    if frames else ap_crc32_span(&ranges, <const unsigned char*>view.buf, start,
-                                                 size, 0, &crc)):
+            if (ap_crc32_frame_span(&ranges, <const unsigned char*>view.buf, view.len, start,
+                                    size, &crc)
+                    if frames else ap_crc32_span(&ranges, <const unsigned char*>view.buf,
+                                                 view.len, start, size, 0, &crc)):
                 raise MemoryError()
             crcs.append(crc)
     finally:

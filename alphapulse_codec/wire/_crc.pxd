@@ -18,10 +18,11 @@ cdef extern from "crc32.h" nogil:
 cdef extern from "crc_combine.h" nogil:
     ctypedef struct ap_crc_ranges:
         int portable
+        size_t hashed
     void ap_crc_combine_init()
     void ap_crc_ranges_free(ap_crc_ranges *ranges)
-    int ap_crc32_span(ap_crc_ranges *ranges, const unsigned char *data, size_t at, size_t size,
-                      unsigned int crc, unsigned int *result)
-    int ap_crc32_frame_span(ap_crc_ranges *ranges, const unsigned char *data, size_t at,
-                            size_t size, unsigned int *result)
+    int ap_crc32_span(ap_crc_ranges *ranges, const unsigned char *data, size_t length,
+                      size_t at, size_t size, unsigned int crc, unsigned int *result)
+    int ap_crc32_frame_span(ap_crc_ranges *ranges, const unsigned char *data, size_t length,
+                            size_t at, size_t size, unsigned int *result)
     const char *ap_crc_combine_impl()

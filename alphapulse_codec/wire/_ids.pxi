@@ -40,6 +40,46 @@ cdef bytes _address_bytes(object address, str where):
         raise FieldValueError(f"{where}: {address!r} is not valid hex", field=where) from None
 
 
+# a crypto pair in asset_id: the base's length in the top 4 bits, then base and quote, one
+# 6-bit code per character ('0'-'9' 1-10, 'A'-'Z' 11-36), left-aligned, zero-filled
+cdef enum:
+    PAIR_CHARACTERS = 10
+    PAIR_CODE_BITS = 6
+    PAIR_LENGTH_SHIFT = 60
+PAIR_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+cdef uint64_t _pair_asset_id(object base, object quote) except? 0:
+    if not isinstance(base, str) or not isinstance(quote, str):
+        raise FieldValueError("InstrumentId.crypto: base and quote must be str, got"
+                              f" {type(base).__name__} and {type(quote).__name__}", field="pair")
+    cdef str pair = (base + quote).upper() if (base + quote).isascii() else "?"
+    if (not base or not quote or len(pair) > PAIR_CHARACTERS
+            or any(c not in PAIR_ALPHABET for c in pair)):
+        raise FieldValueError(
+            f"InstrumentId.crypto: {base!r}/{quote!r} must be two non-empty codes of letters"
+            f" and digits, {PAIR_CHARACTERS} characters at most together", field="pair")
+    cdef uint64_t packed = (<uint64_t>len(base)) << PAIR_LENGTH_SHIFT
+    cdef int i
+    for i in range(len(pair)):
+        packed |= (<uint64_t>(PAIR_ALPHABET.index(pair[i]) + 1)) << (
+            PAIR_LENGTH_SHIFT - PAIR_CODE_BITS * (i + 1))
+    return packed
+
+
+cdef tuple _pair_of(uint64_t asset_id):
+    cdef list characters = []
+    cdef int i, code
+    for i in range(PAIR_CHARACTERS):
+        code = (asset_id >> (PAIR_LENGTH_SHIFT - PAIR_CODE_BITS * (i + 1))) & 0x3F
+        if code == 0 or code > len(PAIR_ALPHABET):
+            break
+        characters.append(PAIR_ALPHABET[code - 1])
+    cdef str pair = "".join(characters)
+    cdef int base_length = asset_id >> PAIR_LENGTH_SHIFT
+    return pair[:base_length], pair[base_length:]
+
+
 cdef InstrumentId _iid_new(InstrumentId_t value):
     cdef InstrumentId result = InstrumentId.__new__(InstrumentId)
     result.v = value
@@ -152,6 +192,19 @@ cdef class InstrumentId:
         return InstrumentId(venue=dex, asset_type=AssetType.Pool,
                             asset_id=_big_endian_u64(<const uint8_t*>PyBytes_AS_STRING(raw), 8))
 
+    @classmethod
+    def crypto(cls, venue, base, quote):
+        """A crypto pair on an exchange (asset type CryptoSpot): `base` and `quote` codes of
+        letters and digits, 10 characters at most together, upper-cased; ``.pair`` reads
+        them back."""
+        return InstrumentId(venue=venue, asset_type=AssetType.CryptoSpot,
+                            asset_id=_pair_asset_id(base, quote))
+
+    @property
+    def pair(self):
+        """(base, quote) of a crypto pair (meaningful for AssetType.CryptoSpot)."""
+        return _pair_of(self.v.asset_id)
+
     def to_u64(self):
         """The design's 64-bit form; refuses an ID it cannot hold without losing bits."""
         if not _u64_form_is_lossless(&self.v):
@@ -230,6 +283,8 @@ cdef class InstrumentId:
             return f"{venue} Stock: {self.symbol}"
         if self.v.asset_type == AssetType.Pool:
             return f"{venue} Pool #{self.v.asset_id}"
+        if self.v.asset_type == AssetType.CryptoSpot:
+            return f"{venue} CryptoSpot: {'/'.join(self.pair)}"
         return f"{venue} {_enum_name(AssetType, self.v.asset_type)} #{self.v.asset_id}"
 
     def __eq__(self, other):

@@ -82,8 +82,18 @@ class LayoutConflictError(SchemaError):
     """Another layout is registered for the schema's (type, version)."""
 
 
+class MissingExtraError(ImportError):
+    """A feature needs an optional package that is not installed; ``extra`` names the extra of
+    alphapulse_codec that brings it (``pip install 'alphapulse_codec[EXTRA]'``)."""
+
+    def __init__(self, message: str, *, name: str, extra: str) -> None:
+        super().__init__(message, name=name)
+        self.extra = extra
+
+
 __all__ = [
     "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
-    "SchemaConflictError", "FieldValueError", "MissingFieldError", "SchemaError", "LayoutConflictError",
+    "SchemaConflictError", "FieldValueError", "MissingFieldError", "SchemaError",
+    "LayoutConflictError", "MissingExtraError",
 ]

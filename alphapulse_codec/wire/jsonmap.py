@@ -8,10 +8,15 @@ hex, 128-bit integers are exact JSON integers, padding is left out. On encode, `
 (``symbol_len``, ``tlv_offset``, ...) are computed from the content; every other field must be
 given, unless it has a declared default (header ``version`` and ``flags``, a TLV's reserved
 bytes, a run-time schema field's declared default).
+
+Numbers are the mapping, a contract with other implementations; ``to_json(message,
+names=True)`` gives the name of every value an enum names instead (``"side": "Buy"``), and
+``from_json`` takes either: an enum name in any case, or the number.
 """
 from __future__ import annotations
 
 import struct
+from enum import IntEnum
 from typing import Any, Protocol
 
 from ._codec import MESSAGE_CLASSES, BookLevel, InstrumentId, Message, RuntimeMessage, crc32
@@ -23,18 +28,46 @@ from .tlv import TYPED_TLVS, RawTLV, TypedTLV
 _BUILDER_HEADER_FIELDS = ("sequence", "timestamp", "source", "version", "flags")
 _REQUIRED_HEADER_FIELDS = ("sequence", "timestamp", "source")
 _INVALID_UTF8 = "utf8_invalid"
+_HEADER_NAMES = frozenset(f.name for f in HEADER.fields)
 
 
 def _hex_text(raw: bytes) -> str:
     return "0x" + raw.hex()
 
 
-def _json_value(field: Field, value: Any) -> Any:
+def _named(field: Field, value: Any, names: bool) -> Any:
+    if names and field.enum is not None:
+        try:
+            return field.enum(value).name
+        except ValueError:  # a value no member names goes out as its number
+            pass
+    return value
+
+
+def _json_value(field: Field, value: Any, names: bool = False) -> Any:
     if field.kind == "instrument_id":
-        return {f.name: getattr(value, f.name) for f in INSTRUMENT_ID.fields}
+        return {f.name: _named(f, getattr(value, f.name), names) for f in INSTRUMENT_ID.fields}
     if field.kind == "bytes":
         return _hex_text(value)
-    return value
+    return _named(field, value, names)
+
+
+def _enum_number(field: Field, value: Any, where: str) -> Any:
+    """The number of an enum field given by name (any case); any other value as it is."""
+    if field.enum is None or not isinstance(value, str):
+        return value
+    member = member_by_name(field.enum, value)
+    if member is None:
+        known = ", ".join(m.name for m in field.enum)
+        raise FieldValueError(f"{where}: {value!r} is not a {field.enum.__name__} name: expected"
+                              f" one of {known}, or a number", field=field.name)
+    return int(member)
+
+
+def member_by_name(enum: type[IntEnum], name: str) -> IntEnum | None:
+    """The member of `enum` called `name`, in any case; None when there is none."""
+    folded = name.casefold()
+    return next((m for m in enum if m.name.casefold() == folded), None)
 
 
 def _utf8_json(text: str) -> Any:
@@ -47,16 +80,16 @@ def _utf8_json(text: str) -> Any:
     return text
 
 
-def to_json(message: Message) -> dict[str, Any]:
-    """The JSON object of a decoded or built message."""
+def to_json(message: Message, names: bool = False) -> dict[str, Any]:
+    """The JSON object of a decoded or built message; with `names`, enum values as names."""
     layout: MessageLayout = type(message).layout
     header = message.header
     obj: dict[str, Any] = {
         "type": layout.name,
-        "header": {f.name: getattr(header, f.name) for f in HEADER.fields},
+        "header": {f.name: _named(f, getattr(header, f.name), names) for f in HEADER.fields},
     }
     for f in layout.value_fields:
-        obj[f.name] = _json_value(f, getattr(message, f.name))
+        obj[f.name] = _json_value(f, getattr(message, f.name), names)
     for tail in layout.tail:
         value = getattr(message, tail.name)
         if tail.kind == "bytes":
@@ -99,7 +132,8 @@ def _instrument_id(value: Any, where: str) -> InstrumentId:
         raise FieldValueError(
             f"{where}: expected an object with venue, asset_type, reserved, asset_id, got {value!r}",
             field=where)
-    return InstrumentId(**value)
+    return InstrumentId(**{f.name: _enum_number(f, value[f.name], f"{where}.{f.name}")
+                            for f in INSTRUMENT_ID.fields})
 
 
 def _utf8_text(value: Any, where: str) -> str:
@@ -143,7 +177,7 @@ def _builder_value(layout: MessageLayout, name: str, value: Any) -> Any:
         return _instrument_id(value, where)
     if field.kind == "bytes":
         return _hex(value, where)
-    return value
+    return _enum_number(field, value, where)
 
 
 def _tlv_object(item: Any, index: int) -> Any:
@@ -236,6 +270,8 @@ def from_json(obj: Any, registry: MessageCatalogue = BUILTIN_CATALOGUE) -> bytes
     header = obj.get("header", {})
     if not isinstance(header, dict):
         raise FieldValueError("header: expected an object", field="header")
+    header = {key: _enum_number(HEADER.field(key), value, f"header.{key}")
+              if key in _HEADER_NAMES else value for key, value in header.items()}
     version = header.get("version")
     try:
         message_type = registry.type_of_name(name)

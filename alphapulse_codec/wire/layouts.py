@@ -17,13 +17,20 @@ written as zero and is no argument; tail counts and TLV positions are computed f
 and TLVs given; tails and TLVs default to empty, but for a tail that must be canonical JSON;
 header fields default to the header's own defaults (sequence, timestamp, source and flags 0,
 version 1).
+
+A field may also say how a person reads its integer: a ``unit`` of ``UNITS`` (a price is
+fixed point with 8 decimals, a fee in ppm, ...) or the ``enum`` that names its values. The
+value helpers, the readable exports and the units table of docs/protocol.md all follow them.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from enum import IntEnum
 
-from .enums import MessageType, TLVType
+from .enums import (AssetType, BookUpdateKind, Domain, ExecType, LiquidityIndicator, MessageType,
+                    OrderType, OrdStatus, Severity, Side, SourceType, TimeInForce, TLVType,
+                    VenueId, VenueStatus)
 
 INTEGER_SIZES = {
     "u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16,
@@ -36,12 +43,46 @@ _ARRAY_TYPE = re.compile(r"^(bytes|ascii|pad)\[(\d+)\]$")
 
 
 @dataclass(frozen=True)
+class Unit:
+    """How a person reads an integer field: ``decimals`` places of a decimal fixed point
+    (value = raw / 10**decimals), or a scale of its own (Q64.64, timestamps) when None."""
+
+    name: str
+    meaning: str
+    decimals: int | None = None
+
+
+PRICE, Q64_64, BPS, PPM, PERCENT, WEI, GWEI, CENTS, MILLI, TIMESTAMP = (
+    "price", "q64.64", "bps", "ppm", "percent", "wei", "gwei", "cents", "milli", "timestamp")
+PRICE_DECIMALS = 8
+UNITS: dict[str, Unit] = {u.name: u for u in [
+    Unit(PRICE, "fixed point with 8 decimals: 18925000000 is 189.25 (prices, money amounts,"
+                " price ratios)", PRICE_DECIMALS),
+    Unit(Q64_64, "fixed point with 64 fractional bits: the value is raw / 2^64"),
+    Unit(BPS, "basis points: 1 is 0.01 %, 10000 is 100 %", 4),
+    Unit(PPM, "parts per million: 3000 is 0.3 %", 6),
+    Unit(PERCENT, "percent: 0-100", 2),
+    Unit(WEI, "wei: 10^-18 of the chain's native coin (ETH)", 18),
+    Unit(GWEI, "gwei: 10^-9 of the chain's native coin", 9),
+    Unit(CENTS, "US cents: 10^-2 of a dollar", 2),
+    Unit(MILLI, "thousandths: 1500 is 1.5", 3),
+    Unit(TIMESTAMP, "nanoseconds since the Unix epoch, UTC"),
+]}
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     type: str
     doc: str = ""
+    unit: str = ""  # a key of UNITS, or "" for a plain count, identifier or bit field
+    enum: type[IntEnum] | None = None  # the enum that names its values
     offset: int = -1  # from the start of the struct; set by Layout
     optional: bool = False  # a builder may leave it out: it is then zero, which means "none"
+
+    def __post_init__(self) -> None:
+        if self.unit and self.unit not in UNITS:
+            raise ValueError(f"field {self.name}: unknown unit {self.unit!r}")
 
     @property
     def size(self) -> int:
@@ -193,30 +234,46 @@ class MessageLayout(Layout):
             t.name for t in self.tail)
 
 
-def _fields(*specs: tuple[str, str] | tuple[str, str, str] | Field) -> tuple[Field, ...]:
-    return tuple(spec if isinstance(spec, Field) else Field(*spec) for spec in specs)
+def _fields(*specs: tuple[object, ...] | Field) -> tuple[Field, ...]:
+    """Fields of ``(name, type[, doc[, unit or enum]])``, or ready-made Fields (``_optional``)."""
+    fields = []
+    for spec in specs:
+        if isinstance(spec, Field):
+            fields.append(spec)
+            continue
+        name, type_, *rest = spec
+        doc, marks = (rest[0], rest[1:]) if rest else ("", ())
+        fields.append(Field(str(name), str(type_), str(doc), *_marks(marks)))
+    return tuple(fields)
 
 
-def _optional(name: str, type_: str, doc: str) -> Field:
+def _marks(marks: tuple[object, ...] | list[object]) -> tuple[str, type[IntEnum] | None]:
+    """The unit and the enum among a field spec's trailing marks."""
+    unit = next((m for m in marks if isinstance(m, str)), "")
+    enum = next((m for m in marks if isinstance(m, type)), None)
+    return unit, enum
+
+
+def _optional(name: str, type_: str, doc: str, *marks: object) -> Field:
     """A body field a builder may leave out: its zero value, documented in `doc`, means none."""
-    return Field(name, type_, doc, optional=True)
+    return Field(name, type_, doc, *_marks(marks), optional=True)
 
 
 HEADER = Layout("MessageHeader", _fields(
     ("magic", "u32", "always 0xDEADBEEF"),
-    ("message_type", "u8", "MessageType"),
+    ("message_type", "u8", "MessageType", MessageType),
     ("version", "u8", "schema version of the body"),
-    ("source", "u8", "SourceType of the producer; any value passes"),
+    ("source", "u8", "SourceType of the producer; any value passes", SourceType),
     ("flags", "u8", "no bits defined: written 0, passed through"),
     ("payload_size", "u32", "bytes after the header"),
     ("sequence", "u64", "monotonic per source"),
-    ("timestamp", "u64", "nanoseconds since the Unix epoch"),
+    ("timestamp", "u64", "nanoseconds since the Unix epoch", TIMESTAMP),
     ("checksum", "u32", "CRC-32 of the frame without these 4 bytes"),
 ))
 
 INSTRUMENT_ID = Layout("InstrumentId", _fields(
-    ("venue", "u16", "VenueId"),
-    ("asset_type", "u8", "AssetType"),
+    ("venue", "u16", "VenueId", VenueId),
+    ("asset_type", "u8", "AssetType", AssetType),
     ("reserved", "u8", "future use; kept on the wire"),
     ("asset_id", "u64", "venue-specific identifier"),
 ))
@@ -252,16 +309,16 @@ _DISCOVERY_TAIL = (
 _DESIGN_MESSAGES = [
     _message(MessageType.Trade, "TradeMessage", _fields(
         ("instrument_id", "instrument_id"),
-        ("price", "i64", "fixed-point"),
+        ("price", "i64", "fixed-point", PRICE),
         ("volume", "u64"),
-        ("side", "u8", "Side: Buy=1, Sell=2"),
+        ("side", "u8", "Side: Buy=1, Sell=2", Side),
         _optional("flags", "u8", "no bits defined: written 0, passed through"),
         ("_padding", "pad[2]"),
     ), "One executed trade."),
     _message(MessageType.Quote, "QuoteMessage", _fields(
         ("instrument_id", "instrument_id"),
-        ("bid_price", "i64"),
-        ("ask_price", "i64"),
+        ("bid_price", "i64", "", PRICE),
+        ("ask_price", "i64", "", PRICE),
         ("bid_size", "u64"),
         ("ask_size", "u64"),
         ("_padding", "pad[4]"),
@@ -274,12 +331,12 @@ _DESIGN_MESSAGES = [
     _message(MessageType.ArbitrageOpportunity, "ArbitrageMessage", _fields(
         ("base_id", "instrument_id"),
         ("quote_id", "instrument_id"),
-        ("venue_a", "u16"),
-        ("venue_b", "u16"),
-        ("spread_bps", "u32"),
+        ("venue_a", "u16", "VenueId", VenueId),
+        ("venue_b", "u16", "VenueId", VenueId),
+        ("spread_bps", "u32", "", BPS),
         ("estimated_profit", "i64"),
-        ("confidence", "u16", "0-10000"),
-        ("expires_at", "u64"),
+        ("confidence", "u16", "0-10000", BPS),
+        ("expires_at", "u64", "ns since the epoch", TIMESTAMP),
         ("_padding", "pad[14]"),
     ), "A cross-venue arbitrage opportunity (TradFi/CEX)."),
     _message(MessageType.PoolArbitrageSignal, "PoolArbitrageSignal", _fields(
@@ -292,9 +349,9 @@ _DESIGN_MESSAGES = [
         ("pool_b_reserve0", "u64"),
         ("pool_b_reserve1", "u64"),
         ("optimal_amount_in", "u64"),
-        ("expected_profit_wei", "u64", "after gas"),
-        ("gas_cost_gwei", "u32"),
-        ("confidence", "u16", "0-10000"),
+        ("expected_profit_wei", "u64", "after gas", WEI),
+        ("gas_cost_gwei", "u32", "", GWEI),
+        ("confidence", "u16", "0-10000", BPS),
         ("block_number", "u32"),
         ("expires_at_block", "u32"),
         ("_padding", "pad[2]"),
@@ -303,11 +360,11 @@ _DESIGN_MESSAGES = [
         ("pool_id", "instrument_id"),
         ("token0_id", "instrument_id"),
         ("token1_id", "instrument_id"),
-        ("current_ratio", "u64", "fixed-point"),
-        ("historical_avg_ratio", "u64", "30-day average"),
-        ("deviation_bps", "u32"),
+        ("current_ratio", "u64", "fixed-point", PRICE),
+        ("historical_avg_ratio", "u64", "30-day average", PRICE),
+        ("deviation_bps", "u32", "", BPS),
         ("volume_24h", "u64"),
-        ("fee_tier", "u32", "3000 = 0.3%"),
+        ("fee_tier", "u32", "3000 = 0.3%", PPM),
         ("_padding", "pad[4]"),
     ), "A pool whose reserves drifted from their usual ratio."),
     _message(MessageType.MEVOpportunity, "MEVOpportunitySignal", _fields(
@@ -316,8 +373,8 @@ _DESIGN_MESSAGES = [
         ("priority", "u8", "higher = more urgent"),
         ("_reserved", "pad[1]"),
         ("target_tx_hash", "bytes[32]"),
-        ("estimated_profit_wei", "u64"),
-        ("max_gas_price_gwei", "u64"),
+        ("estimated_profit_wei", "u64", "", WEI),
+        ("max_gas_price_gwei", "u64", "", GWEI),
         ("target_block", "u32"),
         ("deadline_block", "u32"),
         ("victim_amount_in", "u64"),
@@ -339,22 +396,22 @@ _DESIGN_MESSAGES = [
         _optional("venue_b_router", "bytes[20]", "zero if unused"),
         ("venue_a_type", "u8", "1=UniV2, 2=UniV3, 3=Curve"),
         _optional("venue_b_type", "u8", "0 if unused"),
-        ("fee_a_ppm", "u32"),
-        ("fee_b_ppm", "u32"),
+        ("fee_a_ppm", "u32", "", PPM),
+        ("fee_b_ppm", "u32", "", PPM),
         ("direction_flag", "u8", "0=sell base, 1=buy base"),
-        ("confidence", "u8", "0-100"),
-        ("expected_profit_q", "i128", "Q64.64, quote token"),
-        ("required_capital_q", "u128", "Q64.64, base token"),
-        ("gas_estimate_q", "u128", "Q64.64, quote token"),
-        ("amount_in_q", "u128", "Q64.64"),
-        ("min_out_q", "u128", "Q64.64"),
-        ("optimal_size_q", "u128", "Q64.64"),
+        ("confidence", "u8", "0-100", PERCENT),
+        ("expected_profit_q", "i128", "Q64.64, quote token", Q64_64),
+        ("required_capital_q", "u128", "Q64.64, base token", Q64_64),
+        ("gas_estimate_q", "u128", "Q64.64, quote token", Q64_64),
+        ("amount_in_q", "u128", "Q64.64", Q64_64),
+        ("min_out_q", "u128", "Q64.64", Q64_64),
+        ("optimal_size_q", "u128", "Q64.64", Q64_64),
         ("observed_block", "u64"),
         ("valid_through_block", "u64"),
         ("state_hash", "u64"),
         ("execution_flags", "u32"),
-        ("slippage_bps", "u16"),
-        ("price_impact_bps", "u16"),
+        ("slippage_bps", "u16", "", BPS),
+        ("price_impact_bps", "u16", "", BPS),
         _optional("replace_signal_id", "u64", "if > 0, supersedes this signal"),
         ("tlv_offset", "u16", "frame offset of the TLVs: 312, or 0 when none"),
         ("tlv_length", "u16", "bytes of TLVs"),
@@ -366,8 +423,8 @@ _DESIGN_MESSAGES = [
 _OWN_MESSAGES = [
     _message(MessageType.OrderBook, "OrderBookMessage", _fields(
         ("instrument_id", "instrument_id"),
-        ("venue_timestamp", "u64", "the venue's time of the book, ns"),
-        ("update_kind", "u8", "BookUpdateKind: 0 snapshot, 1 delta"),
+        ("venue_timestamp", "u64", "the venue's time of the book, ns", TIMESTAMP),
+        ("update_kind", "u8", "BookUpdateKind: 0 snapshot, 1 delta", BookUpdateKind),
         ("_reserved", "pad[1]"),
         ("bid_count", "u16", "bid levels in the tail"),
         ("ask_count", "u16", "ask levels in the tail"),
@@ -377,26 +434,26 @@ _OWN_MESSAGES = [
         Tail("asks", "ask_count", "levels", "best first"),
     ), designed_here=True),
     _message(MessageType.VenueUpdate, "VenueUpdateMessage", _fields(
-        ("venue", "u16", "VenueId"),
-        ("status", "u8", "VenueStatus"),
+        ("venue", "u16", "VenueId", VenueId),
+        ("status", "u8", "VenueStatus", VenueStatus),
         ("_reserved", "pad[1]"),
         ("instrument_count", "u32", "instruments listed"),
         ("latency_us", "u32", "observed round trip"),
         ("_padding", "pad[4]"),
-        ("effective_at", "u64", "ns since the epoch"),
+        ("effective_at", "u64", "ns since the epoch", TIMESTAMP),
     ), "A venue changed state.", designed_here=True),
     _message(MessageType.PositionUpdate, "PositionUpdateMessage", _fields(
         ("instrument_id", "instrument_id"),
         ("portfolio_id", "u32"),
         ("quantity", "i64", "signed: short < 0"),
-        ("avg_entry_price", "i64", "fixed-point"),
-        ("realized_pnl", "i64"),
-        ("unrealized_pnl", "i64"),
-        ("mark_price", "i64"),
+        ("avg_entry_price", "i64", "fixed-point", PRICE),
+        ("realized_pnl", "i64", "", PRICE),
+        ("unrealized_pnl", "i64", "", PRICE),
+        ("mark_price", "i64", "", PRICE),
     ), "A portfolio's position in one instrument.", designed_here=True),
     _message(MessageType.StrategyAlert, "StrategyAlertMessage", _fields(
         ("strategy_id", "u16"),
-        ("severity", "u8", "Severity"),
+        ("severity", "u8", "Severity", Severity),
         ("_reserved", "pad[1]"),
         ("alert_code", "u32"),
         _optional("instrument_id", "instrument_id", "zero when not about one instrument"),
@@ -411,11 +468,11 @@ _OWN_MESSAGES = [
         ("urgency", "u8", "0-255, higher = sooner"),
         ("_reserved", "pad[1]"),
         ("instrument_id", "instrument_id"),
-        ("current_weight_bps", "i32"),
-        ("target_weight_bps", "i32"),
+        ("current_weight_bps", "i32", "", BPS),
+        ("target_weight_bps", "i32", "", BPS),
         ("target_quantity", "i64"),
-        ("reference_price", "i64"),
-        ("valid_until", "u64", "ns since the epoch"),
+        ("reference_price", "i64", "", PRICE),
+        ("valid_until", "u64", "ns since the epoch", TIMESTAMP),
         ("_padding", "pad[4]"),
     ), "Move a position toward a target weight.", designed_here=True),
     _message(MessageType.RiskMetric, "RiskMetricMessage", _fields(
@@ -427,51 +484,51 @@ _OWN_MESSAGES = [
         ("value", "i64"),
         ("limit", "i64"),
         ("window_sec", "u32"),
-        ("confidence_bps", "u16"),
+        ("confidence_bps", "u16", "", BPS),
         ("_padding", "pad[6]"),
     ), "A risk measure against its limit.", designed_here=True),
     _message(MessageType.PerformanceUpdate, "PerformanceUpdateMessage", _fields(
         ("strategy_id", "u16"),
         ("_reserved", "pad[2]"),
         ("portfolio_id", "u32"),
-        ("period_start", "u64", "ns since the epoch"),
-        ("period_end", "u64", "ns since the epoch"),
-        ("pnl", "i64"),
-        ("fees", "i64"),
+        ("period_start", "u64", "ns since the epoch", TIMESTAMP),
+        ("period_end", "u64", "ns since the epoch", TIMESTAMP),
+        ("pnl", "i64", "", PRICE),
+        ("fees", "i64", "", PRICE),
         ("volume", "u64"),
         ("trade_count", "u32"),
         ("win_count", "u32"),
-        ("sharpe_milli", "i32", "Sharpe ratio x 1000"),
-        ("max_drawdown_bps", "u32"),
+        ("sharpe_milli", "i32", "Sharpe ratio x 1000", MILLI),
+        ("max_drawdown_bps", "u32", "", BPS),
     ), "A strategy's results over a period.", designed_here=True),
     _message(MessageType.ImpermanentLossAlert, "ImpermanentLossAlertMessage", _fields(
         ("pool_id", "instrument_id"),
         ("token0_id", "instrument_id"),
         ("token1_id", "instrument_id"),
-        ("entry_price_ratio", "u64", "fixed-point"),
-        ("current_price_ratio", "u64", "fixed-point"),
-        ("il_bps", "u32", "loss against holding"),
-        ("threshold_bps", "u32"),
-        ("position_value", "u64"),
+        ("entry_price_ratio", "u64", "fixed-point", PRICE),
+        ("current_price_ratio", "u64", "fixed-point", PRICE),
+        ("il_bps", "u32", "loss against holding", BPS),
+        ("threshold_bps", "u32", "", BPS),
+        ("position_value", "u64", "", PRICE),
         ("_padding", "pad[4]"),
     ), "A liquidity position's impermanent loss crossed a threshold.", designed_here=True),
     _message(MessageType.FlashLoanSignal, "FlashLoanSignalMessage", _fields(
         ("chain_id", "u32"),
-        ("provider", "u16", "VenueId of the lender"),
+        ("provider", "u16", "VenueId of the lender", VenueId),
         ("strategy_id", "u16"),
         ("asset_id", "instrument_id", "borrowed token"),
         ("loan_token_addr", "bytes[20]"),
         ("amount", "u128", "smallest unit"),
-        ("fee_ppm", "u32"),
-        ("expected_profit_wei", "u64"),
+        ("fee_ppm", "u32", "", PPM),
+        ("expected_profit_wei", "u64", "", WEI),
         ("deadline_block", "u32"),
     ), "A flash-loan-funded opportunity.", designed_here=True),
     _message(MessageType.YieldFarmingUpdate, "YieldFarmingUpdateMessage", _fields(
         ("pool_id", "instrument_id"),
         ("reward_token_id", "instrument_id"),
         ("chain_id", "u32"),
-        ("apr_bps", "u32"),
-        ("tvl_usd_cents", "u64"),
+        ("apr_bps", "u32", "", BPS),
+        ("tvl_usd_cents", "u64", "", CENTS),
         ("reward_per_block", "u128", "smallest unit"),
         ("updated_block", "u64"),
     ), "A farm's yield changed.", designed_here=True),
@@ -479,10 +536,10 @@ _OWN_MESSAGES = [
         ("chain_id", "u32"),
         ("_reserved", "pad[4]"),
         ("block_number", "u64"),
-        ("base_fee_wei", "u64"),
-        ("priority_fee_wei", "u64"),
-        ("max_fee_wei", "u64"),
-        ("gas_used_ratio_bps", "u16"),
+        ("base_fee_wei", "u64", "", WEI),
+        ("priority_fee_wei", "u64", "", WEI),
+        ("max_fee_wei", "u64", "", WEI),
+        ("gas_used_ratio_bps", "u16", "", BPS),
         ("urgency", "u8"),
         ("_padding", "pad[5]"),
         ("valid_through_block", "u64"),
@@ -490,52 +547,52 @@ _OWN_MESSAGES = [
     _message(MessageType.OrderRequest, "OrderRequestMessage", _fields(
         ("client_order_id", "u64", "FIX ClOrdID (11)"),
         ("instrument_id", "instrument_id"),
-        ("side", "u8", "Side (54)"),
-        ("order_type", "u8", "OrderType (40)"),
-        ("time_in_force", "u8", "TimeInForce (59)"),
+        ("side", "u8", "Side (54)", Side),
+        ("order_type", "u8", "OrderType (40)", OrderType),
+        ("time_in_force", "u8", "TimeInForce (59)", TimeInForce),
         ("_reserved", "pad[1]"),
-        ("price", "i64", "limit price (44)"),
-        _optional("stop_price", "i64", "(99); 0 for an order without a stop"),
+        ("price", "i64", "limit price (44)", PRICE),
+        _optional("stop_price", "i64", "(99); 0 for an order without a stop", PRICE),
         ("quantity", "u64", "OrderQty (38)"),
         ("account_id", "u32", "(1)"),
         ("strategy_id", "u16"),
         ("_padding", "pad[2]"),
-        _optional("expire_at", "u64", "ExpireTime (126), ns; 0 = none"),
+        _optional("expire_at", "u64", "ExpireTime (126), ns; 0 = none", TIMESTAMP),
     ), "A new order (FIX NewOrderSingle).", designed_here=True),
     _message(MessageType.OrderStatus, "OrderStatusMessage", _fields(
         ("client_order_id", "u64", "(11)"),
         ("venue_order_id", "u64", "OrderID (37)"),
         ("instrument_id", "instrument_id"),
-        ("order_status", "u8", "OrdStatus (39)"),
-        ("side", "u8", "(54)"),
+        ("order_status", "u8", "OrdStatus (39)", OrdStatus),
+        ("side", "u8", "(54)", Side),
         ("reject_reason", "u16", "OrdRejReason (103)"),
         ("cum_quantity", "u64", "CumQty (14)"),
         ("leaves_quantity", "u64", "LeavesQty (151)"),
-        ("avg_price", "i64", "AvgPx (6)"),
-        ("transact_time", "u64", "TransactTime (60), ns"),
+        ("avg_price", "i64", "AvgPx (6)", PRICE),
+        ("transact_time", "u64", "TransactTime (60), ns", TIMESTAMP),
     ), "The state of an order.", designed_here=True),
     _message(MessageType.Fill, "FillMessage", _fields(
         ("client_order_id", "u64", "(11)"),
         ("venue_order_id", "u64", "(37)"),
         ("exec_id", "u64", "ExecID (17)"),
         ("instrument_id", "instrument_id"),
-        ("side", "u8", "(54)"),
-        ("liquidity", "u8", "LiquidityIndicator (851)"),
+        ("side", "u8", "(54)", Side),
+        ("liquidity", "u8", "LiquidityIndicator (851)", LiquidityIndicator),
         ("_reserved", "pad[2]"),
-        ("last_price", "i64", "LastPx (31)"),
+        ("last_price", "i64", "LastPx (31)", PRICE),
         ("last_quantity", "u64", "LastQty (32)"),
         ("cum_quantity", "u64", "(14)"),
         ("leaves_quantity", "u64", "(151)"),
-        ("avg_price", "i64", "(6)"),
-        ("fee", "i64", "Commission (12)"),
-        ("transact_time", "u64", "(60), ns"),
+        ("avg_price", "i64", "(6)", PRICE),
+        ("fee", "i64", "Commission (12)", PRICE),
+        ("transact_time", "u64", "(60), ns", TIMESTAMP),
     ), "One execution of an order.", designed_here=True),
     _message(MessageType.OrderCancel, "OrderCancelMessage", _fields(
         ("client_order_id", "u64", "this request's ClOrdID (11)"),
         ("orig_client_order_id", "u64", "OrigClOrdID (41)"),
         ("venue_order_id", "u64", "(37)"),
         ("instrument_id", "instrument_id"),
-        ("side", "u8", "(54)"),
+        ("side", "u8", "(54)", Side),
         ("_reserved", "pad[3]"),
         ("quantity", "u64", "(38)"),
     ), "Cancel an order (FIX OrderCancelRequest).", designed_here=True),
@@ -544,12 +601,12 @@ _OWN_MESSAGES = [
         ("orig_client_order_id", "u64", "(41)"),
         ("venue_order_id", "u64", "(37)"),
         ("instrument_id", "instrument_id"),
-        ("side", "u8", "(54)"),
-        ("order_type", "u8", "(40)"),
-        ("time_in_force", "u8", "(59)"),
+        ("side", "u8", "(54)", Side),
+        ("order_type", "u8", "(40)", OrderType),
+        ("time_in_force", "u8", "(59)", TimeInForce),
         ("_reserved", "pad[1]"),
-        ("price", "i64", "(44)"),
-        _optional("stop_price", "i64", "(99); 0 for an order without a stop"),
+        ("price", "i64", "(44)", PRICE),
+        _optional("stop_price", "i64", "(99); 0 for an order without a stop", PRICE),
         ("quantity", "u64", "(38)"),
     ), "Replace an order's terms (FIX OrderCancelReplaceRequest).", designed_here=True),
     _message(MessageType.ExecutionReport, "ExecutionReportMessage", _fields(
@@ -557,25 +614,25 @@ _OWN_MESSAGES = [
         ("venue_order_id", "u64", "(37)"),
         ("exec_id", "u64", "(17)"),
         ("instrument_id", "instrument_id"),
-        ("exec_type", "u8", "ExecType (150)"),
-        ("order_status", "u8", "OrdStatus (39)"),
-        ("side", "u8", "(54)"),
-        ("order_type", "u8", "(40)"),
-        ("time_in_force", "u8", "(59)"),
+        ("exec_type", "u8", "ExecType (150)", ExecType),
+        ("order_status", "u8", "OrdStatus (39)", OrdStatus),
+        ("side", "u8", "(54)", Side),
+        ("order_type", "u8", "(40)", OrderType),
+        ("time_in_force", "u8", "(59)", TimeInForce),
         ("_reserved", "pad[1]"),
         ("reject_reason", "u16", "(103)"),
-        ("price", "i64", "(44)"),
+        ("price", "i64", "(44)", PRICE),
         ("quantity", "u64", "(38)"),
-        ("last_price", "i64", "(31)"),
+        ("last_price", "i64", "(31)", PRICE),
         ("last_quantity", "u64", "(32)"),
         ("cum_quantity", "u64", "(14)"),
         ("leaves_quantity", "u64", "(151)"),
-        ("avg_price", "i64", "(6)"),
-        ("transact_time", "u64", "(60), ns"),
+        ("avg_price", "i64", "(6)", PRICE),
+        ("transact_time", "u64", "(60), ns", TIMESTAMP),
         ("_padding", "pad[4]"),
     ), "Everything a venue reports about an order (FIX ExecutionReport).", designed_here=True),
     _message(MessageType.Heartbeat, "HeartbeatMessage", _fields(
-        ("service", "u8", "SourceType of the sender"),
+        ("service", "u8", "SourceType of the sender", SourceType),
         ("status", "u8", "VenueStatus-like: 1 ok, 4 degraded"),
         ("_reserved", "pad[2]"),
         ("interval_ms", "u32", "time to the next heartbeat"),
@@ -591,13 +648,13 @@ _OWN_MESSAGES = [
         ("frame_count", "u32", "frames that follow as the snapshot's content"),
         ("part", "u16", "this part, from 0"),
         ("part_count", "u16"),
-        ("domain", "u8", "Domain"),
+        ("domain", "u8", "Domain", Domain),
         ("_reserved", "pad[7]"),
     ), "Marks a relay's replay of its state to a late joiner.", designed_here=True),
     _message(MessageType.Error, "ErrorMessage", _fields(
         ("code", "u32"),
-        _optional("related_type", "u8", "MessageType the error is about, 0 if none"),
-        ("severity", "u8", "Severity"),
+        _optional("related_type", "u8", "MessageType the error is about, 0 if none", MessageType),
+        ("severity", "u8", "Severity", Severity),
         ("text_len", "u16", "bytes of text in the tail"),
         _optional("related_sequence", "u64", "sequence of the frame the error is about, 0 if none"),
     ), "An error report; the UTF-8 text follows the fixed part.", (
@@ -605,7 +662,7 @@ _OWN_MESSAGES = [
     ), designed_here=True, python_name="ErrorReport"),
     _message(MessageType.ConfigUpdate, "ConfigUpdateMessage", _fields(
         ("config_version", "u64", "monotonic"),
-        _optional("target", "u8", "SourceType addressed, 0 = all"),
+        _optional("target", "u8", "SourceType addressed, 0 = all", SourceType),
         ("_reserved", "pad[1]"),
         ("key_len", "u16", "bytes of key in the tail"),
         ("value_len", "u32", "bytes of value in the tail"),
@@ -614,7 +671,7 @@ _OWN_MESSAGES = [
         Tail("value", "value_len", "bytes", "the value, as its consumer reads it"),
     ), designed_here=True),
     _message(MessageType.SchemaAnnouncement, "SchemaAnnouncementMessage", _fields(
-        ("schema_type", "u8", "message_type the schema describes"),
+        ("schema_type", "u8", "message_type the schema describes", MessageType),
         ("schema_version", "u8", "version the schema describes"),
         _optional("extends_version", "u8", "version it appends fields to, 0 if none"),
         ("_reserved", "pad[1]"),
@@ -642,7 +699,7 @@ class TLVLayout(Layout):
 
 
 def _tlv(tlv_type: TLVType, name: str, payload: tuple[Field, ...], doc: str) -> TLVLayout:
-    fields = _fields(("tlv_type", "u8"), ("tlv_length", "u8")) + payload
+    fields = _fields(("tlv_type", "u8", "", TLVType), ("tlv_length", "u8")) + payload
     return TLVLayout(name, fields, doc, tlv_type)
 
 
@@ -655,14 +712,14 @@ TLVS: dict[TLVType, TLVLayout] = {t.tlv_type: t for t in [
     _tlv(TLVType.TertiaryVenue, "TertiaryVenueTLV", _fields(
         ("venue_c_router", "bytes[20]"),
         ("venue_c_type", "u8"),
-        ("fee_c_ppm", "u32"),
+        ("fee_c_ppm", "u32", "", PPM),
         ("reserved", "pad[5]"),
     ), "A third venue for triangular arbitrage."),
     _tlv(TLVType.MEVBundle, "MEVBundleTLV", _fields(
         ("target_builder", "u32"),
         ("bundle_uuid", "u32"),
         ("max_bundle_size", "u8"),
-        ("priority_fee_gwei", "u64"),
+        ("priority_fee_gwei", "u64", "", GWEI),
         ("target_block_range", "u8"),
         ("submission_strategy", "u8", "1=Flashbots, 2=MEV-Share"),
         ("relay_preferences", "u64", "bit field"),

@@ -573,6 +573,30 @@ static uint32_t frame_pclmul(const unsigned char *frame, size_t size) {
     return frame_fold(frame, size, long_pclmul);
 }
 
+/* One chain over all the blocks, reduced at each block's end without leaving the chain: the
+   reduction's products are off the chain's path, so they overlap the next block's folds. */
+__attribute__((target(X86_FOLD)))
+static void blocks_pclmul(uint32_t crc, const unsigned char *buf, size_t count, size_t block,
+                          uint32_t *crcs) {
+    __m128i k = load16(k128);
+    __m128i x = _mm_xor_si128(load16(buf), _mm_cvtsi32_si128((int)~crc));
+    const unsigned char *p = buf + 16;
+    if (block == 32) {  /* the resync's marks: its loop written out */
+        x = fold128(x, k, load16(p));
+        crcs[0] = ~reduce(x);
+        for (size_t i = 1; i < count; i++, p += 32) {
+            x = fold128(fold128(x, k, load16(p + 16)), k, load16(p + 32));
+            crcs[i] = ~reduce(x);
+        }
+        return;
+    }
+    for (size_t i = 0, lanes = block / 16 - 1; i < count; i++, lanes = block / 16) {
+        for (; lanes; lanes--, p += 16)
+            x = fold128(x, k, load16(p));
+        crcs[i] = ~reduce(x);
+    }
+}
+
 /* One frame after the other: their chains are independent, so out-of-order execution already
    overlaps one frame's products with the next one's. */
 __attribute__((target(X86_FOLD)))
@@ -824,23 +848,26 @@ struct crc_path {
     uint32_t (*frame)(const unsigned char *frame, size_t size);
     void (*frames)(const unsigned char *const *frames, const size_t *sizes, uint32_t *crcs,
                    size_t count);
+    /* ap_crc32_blocks for blocks of a multiple of 16 bytes; 0: block by block with crc */
+    void (*blocks)(uint32_t crc, const unsigned char *buf, size_t count, size_t block,
+                   uint32_t *crcs);
 };
 
 static const struct crc_path paths[AP_CRC32_PATHS] = {
-    {"table", ap_crc32_portable, frame_table, frames_table},
+    {"table", ap_crc32_portable, frame_table, frames_table, 0},
 #ifdef AP_X86
-    {"pclmul", crc_pclmul, frame_pclmul, frames_pclmul},
-    {"vpclmul256", crc_vpclmul256, frame_vpclmul256, frames_vpclmul256},
-    {"vpclmul512", crc_vpclmul512, frame_vpclmul512, frames_vpclmul512},
+    {"pclmul", crc_pclmul, frame_pclmul, frames_pclmul, blocks_pclmul},
+    {"vpclmul256", crc_vpclmul256, frame_vpclmul256, frames_vpclmul256, blocks_pclmul},
+    {"vpclmul512", crc_vpclmul512, frame_vpclmul512, frames_vpclmul512, blocks_pclmul},
 #else
-    {"pclmul", 0, 0, 0},
-    {"vpclmul256", 0, 0, 0},
-    {"vpclmul512", 0, 0, 0},
+    {"pclmul", 0, 0, 0, 0},
+    {"vpclmul256", 0, 0, 0, 0},
+    {"vpclmul512", 0, 0, 0, 0},
 #endif
 #ifdef AP_ARM
-    {"armv8", crc_armv8, frame_armv8, frames_armv8},
+    {"armv8", crc_armv8, frame_armv8, frames_armv8, 0},
 #else
-    {"armv8", 0, 0, 0},
+    {"armv8", 0, 0, 0, 0},
 #endif
 };
 
@@ -926,6 +953,18 @@ uint32_t ap_crc32_frame(const unsigned char *frame, size_t size) {
 void ap_crc32_frames(const unsigned char *const *frames, const size_t *sizes, uint32_t *crcs,
                      size_t count) {
     current->frames(frames, sizes, crcs, count);
+}
+
+void ap_crc32_blocks(uint32_t crc, const unsigned char *buf, size_t count, size_t block,
+                     uint32_t *crcs) {
+    if (count == 0)
+        return;
+    if (current->blocks && block >= 16 && block % 16 == 0) {
+        current->blocks(crc, buf, count, block, crcs);
+        return;
+    }
+    for (size_t i = 0; i < count; i++, buf += block)
+        crc = crcs[i] = current->crc(crc, buf, block);
 }
 
 uint32_t ap_crc32_with(int path, uint32_t crc, const unsigned char *buf, size_t len) {

@@ -21,6 +21,10 @@ uint32_t ap_crc32_frame(const unsigned char *frame, size_t size);
 /* ap_crc32_frame of `count` frames, faster than one by one where the CPU allows. */
 void ap_crc32_frames(const unsigned char *const *frames, const size_t *sizes, uint32_t *crcs,
                      size_t count);
+/* crcs[i] = ap_crc32(crc, buf, (i + 1) * block) for i < count, in one pass: the CRCs at the
+   ends of `count` blocks of `block` bytes. */
+void ap_crc32_blocks(uint32_t crc, const unsigned char *buf, size_t count, size_t block,
+                     uint32_t *crcs);
 /* The table-driven path alone, for checking the accelerated ones. */
 uint32_t ap_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
 

@@ -1,0 +1,267 @@
+"""The compiled side of the shared-memory ring: thin wrappers over _c/ring.c, every wait and
+copy nogil. The Python API is in shm.py."""
+import os
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from ..wire.errors import BadMagicError, FrameTooLargeError, LengthMismatchError, TruncatedError
+from .errors import BackpressureTimeout, RingCorruptError, RingMismatchError, RingSlotsExhaustedError
+
+# a wait without a timeout is cut in slices, so that Ctrl-C is seen between them
+cdef int64_t SLICE_NS = 50000000
+
+GAP_REASONS = {AP_GAP_LAPPED: "lapped", AP_GAP_ABANDONED: "abandoned", AP_GAP_STALLED: "stalled",
+               AP_GAP_SEQUENCE: "sequence"}
+HEADER_SIZE = AP_RING_HEADER_SIZE
+HEADER_FIELDS = {"magic", "version", "header_size", "capacity", "policy", "max_record", "slots",
+                 "tail_intent", "tail", "latest"}
+
+
+cdef object ring_error(ap_ring *ring, int rc, object path):
+    message = f"{os.fsdecode(path)}: {ring.error.decode('utf-8', 'replace')}"
+    if rc == AP_ERR_SYSTEM:
+        return OSError(message)
+    if rc == AP_ERR_CORRUPT:
+        text = ring.error.decode("utf-8", "replace")
+        named = text.partition(":")[0]
+        field = named if named in HEADER_FIELDS else "record" if text.startswith("record") else None
+        return RingCorruptError(message, offset=ring.error_offset, field=field)
+    if rc == AP_ERR_MISMATCH:
+        return RingMismatchError(message)
+    if rc == AP_ERR_FULL:
+        return RingSlotsExhaustedError(message)
+    if rc == AP_ERR_TIMEOUT:
+        return BackpressureTimeout(message)
+    return RuntimeError(message)
+
+
+cdef int64_t to_ns(timeout):
+    if timeout is None:
+        return -1
+    if timeout < 0:
+        raise ValueError(f"timeout: {timeout}, expected None or a number of seconds >= 0")
+    return <int64_t>(timeout * 1e9)
+
+
+cdef class RingProducer:
+    """One producer slot of a ring file (created with `capacity` bytes and `policy` if absent)."""
+    cdef ap_ring ring
+    cdef ap_producer producer
+    cdef bint attached
+    cdef readonly object path
+
+    def __cinit__(self, path, uint64_t capacity, int policy, int wait):
+        self.path = os.fspath(path)
+        cdef bytes encoded = os.fsencode(path)
+        cdef int rc = ap_ring_open(&self.ring, encoded, capacity, policy)
+        if rc == AP_OK:
+            rc = ap_producer_attach(&self.producer, &self.ring, wait)
+        if rc != AP_OK:
+            error = ring_error(&self.ring, rc, encoded)
+            ap_ring_close(&self.ring)
+            raise error
+        self.attached = True
+
+    @property
+    def capacity(self):
+        return self.ring.capacity
+
+    @property
+    def backpressure(self):
+        return self.ring.policy == 1
+
+    @property
+    def closed(self):
+        return not self.attached
+
+    def send(self, const uint8_t[::1] frames, timeout=None, bint single=False):
+        """Writes every frame of `frames` (sealed frames back to back; exactly one when
+        `single`); the number written."""
+        if not self.attached:
+            raise ValueError("send on a closed producer")
+        cdef size_t length = frames.shape[0], sent = 0, bad = 0
+        cdef int64_t timeout_ns = to_ns(timeout)
+        cdef int rc
+        if length == 0:
+            if single:
+                raise TruncatedError("an empty buffer, where one frame was expected", offset=0)
+            return 0
+        with nogil:
+            rc = ap_producer_send(&self.producer, &frames[0], length, single, timeout_ns, &sent, &bad)
+        if rc == AP_OK:
+            return sent
+        message = self.ring.error.decode("utf-8", "replace")
+        if rc == AP_ERR_FRAME:
+            kind = TruncatedError if "left" in message or "past" in message else BadMagicError
+            raise kind(f"frame at offset {bad}: {message}", offset=self.ring.error_offset,
+                       frame_offset=bad, field="magic" if kind is BadMagicError else "payload_size")
+        if rc == AP_ERR_NOT_ONE:
+            raise LengthMismatchError(f"{message}: send takes one frame, send_batch several",
+                                      offset=8, frame_offset=0, field="payload_size")
+        if rc == AP_ERR_TOO_LARGE:
+            raise FrameTooLargeError(f"frame at offset {bad}: {message}", offset=self.ring.error_offset,
+                                     frame_offset=bad, field="payload_size")
+        if rc == AP_ERR_TIMEOUT:
+            raise BackpressureTimeout(f"{self.path}: {message} ({sent} frames of the batch written)")
+        raise ring_error(&self.ring, rc, os.fsencode(self.path))
+
+    def _claim_without_commit(self, size_t length):
+        """Test hook: claims room for a frame of `length` bytes and never commits it, as a
+        producer killed mid-write leaves it."""
+        cdef int rc
+        with nogil:
+            rc = ap_producer_claim_without_commit(&self.producer, length)
+        if rc != AP_OK:
+            raise ring_error(&self.ring, rc, os.fsencode(self.path))
+
+    def close(self):
+        if self.attached:
+            ap_producer_detach(&self.producer)
+            ap_ring_close(&self.ring)
+            self.attached = False
+
+    def __dealloc__(self):
+        if self.attached:
+            ap_producer_detach(&self.producer)
+            ap_ring_close(&self.ring)
+
+
+cdef class RingConsumer:
+    """A reader of a ring file with its own cursor, filtering by the 256-bit type and source
+    masks (bit n set: message type or source n wanted)."""
+    cdef ap_ring ring
+    cdef ap_consumer *consumer
+    cdef uint8_t *scratch
+    cdef size_t scratch_size
+    cdef readonly object path
+
+    def __cinit__(self, path, uint64_t capacity, int policy, int wait, double stall_timeout,
+                  bytes types_mask, bytes sources_mask):
+        self.path = os.fspath(path)
+        if len(types_mask) != 32 or len(sources_mask) != 32:
+            raise ValueError("types_mask and sources_mask: expected 32 bytes each")
+        cdef bytes encoded = os.fsencode(path)
+        cdef int rc = ap_ring_open(&self.ring, encoded, capacity, policy)
+        if rc != AP_OK:
+            error = ring_error(&self.ring, rc, encoded)
+            ap_ring_close(&self.ring)
+            raise error
+        self.consumer = <ap_consumer *>malloc(sizeof(ap_consumer))
+        self.scratch_size = self.ring.max_record
+        self.scratch = <uint8_t *>malloc(self.scratch_size)
+        if self.consumer is NULL or self.scratch is NULL:
+            ap_ring_close(&self.ring)
+            raise MemoryError()
+        rc = ap_consumer_attach(self.consumer, &self.ring, wait, <int64_t>(stall_timeout * 1e9))
+        if rc != AP_OK:
+            error = ring_error(&self.ring, rc, encoded)
+            self._release()
+            raise error
+        memcpy(self.consumer.types, <const char *>types_mask, 32)
+        memcpy(self.consumer.sources, <const char *>sources_mask, 32)
+
+    cdef void _release(self):
+        if self.consumer is not NULL:
+            ap_consumer_detach(self.consumer)
+            free(self.consumer)
+            self.consumer = NULL
+            free(self.scratch)
+            self.scratch = NULL
+            ap_ring_close(&self.ring)
+
+    @property
+    def closed(self):
+        return self.consumer is NULL
+
+    @property
+    def capacity(self):
+        return self.ring.capacity
+
+    @property
+    def backpressure(self):
+        return self.ring.policy == 1
+
+    @property
+    def frames_lost(self):
+        self._check_open()
+        return self.consumer.frames_lost
+
+    @property
+    def bytes_lost(self):
+        self._check_open()
+        return self.consumer.bytes_lost
+
+    @property
+    def frames_read(self):
+        self._check_open()
+        return self.consumer.frames_read
+
+    def _check_open(self):
+        if self.consumer is NULL:
+            raise ValueError("read on a closed consumer")
+
+    cdef int _read(self, uint8_t *out, size_t capacity, size_t max_frames, timeout,
+                   size_t *length, size_t *frames) except -1:
+        self._check_open()
+        cdef int64_t left = to_ns(timeout), slice_ns
+        cdef int rc
+        while True:
+            slice_ns = SLICE_NS if left < 0 or left > SLICE_NS else left
+            with nogil:
+                rc = ap_consumer_read(self.consumer, out, capacity, max_frames, slice_ns, length, frames)
+            if rc != AP_EMPTY or left == 0 or (0 < left <= SLICE_NS):
+                break
+            if left > 0:
+                left -= SLICE_NS
+            PyErr_CheckSignals()
+        if rc < 0:
+            raise ring_error(&self.ring, rc, os.fsencode(self.path))
+        return rc
+
+    def read_frame(self, timeout=None):
+        """The next frame of the subscription as bytes, or None when none came in time."""
+        cdef size_t length = 0, frames = 0
+        self._read(self.scratch, self.scratch_size, 1, timeout, &length, &frames)
+        if frames == 0:
+            return None
+        return PyBytes_FromStringAndSize(<const char *>self.scratch, length)
+
+    def read_frames(self, size_t max_frames, timeout=None):
+        """Up to `max_frames` frames, back to back, in a bytearray (empty when none came)."""
+        if max_frames == 0:
+            raise ValueError("max_frames: 0, expected at least 1")
+        # room for that many frames of up to 128 bytes (64 MiB at most); a larger first frame
+        # asks for more
+        cdef size_t capacity = max_frames * 128 if max_frames < (1 << 19) else (1 << 26)
+        cdef size_t length = 0, frames = 0
+        buffer = PyByteArray_FromStringAndSize(NULL, capacity)
+        while self._read(<uint8_t *>PyByteArray_AS_STRING(buffer), capacity, max_frames, timeout,
+                         &length, &frames) == AP_NEED_ROOM:
+            capacity = length
+            PyByteArray_Resize(buffer, capacity)
+        PyByteArray_Resize(buffer, length)
+        return buffer
+
+    def gaps(self):
+        """The gap reports kept (the newest 1024): (reason, producer, position, bytes, frames)."""
+        self._check_open()
+        cdef uint64_t first = self.consumer.gap_count - AP_GAP_LOG if self.consumer.gap_count > AP_GAP_LOG else 0
+        cdef const ap_gap *gap
+        reports = []
+        for index in range(first, self.consumer.gap_count):
+            gap = ap_consumer_gap(self.consumer, index)
+            reports.append((GAP_REASONS.get(gap.reason, "unknown"),
+                            None if gap.producer == 0xffff else gap.producer,
+                            gap.position, gap.bytes, gap.frames))
+        return reports
+
+    def close(self):
+        self._release()
+
+    def __dealloc__(self):
+        self._release()

@@ -1,0 +1,222 @@
+"""Producers and consumers over a shared-memory ring: a broadcast ring in a memory-mapped file
+between the processes of one machine (the C core is _c/ring.c; docs/transports.md, "Shared
+memory", gives its layout and guarantees).
+
+    with Producer(ring_path("market_data"), size_mb=64) as producer:
+        producer.send(trade)                        # a message or one sealed frame
+        producer.send_batch(ap.encode_batch(rows))  # many frames, one claim per block
+    with Consumer(ring_path("market_data"), size_mb=64, types=["Trade"]) as consumer:
+        message = consumer.recv(timeout=1.0)        # one message, decoded from a copy
+        result = consumer.recv_batch(max_frames=4096)
+        consumer.gaps                               # what this consumer lost, and why
+
+Policies: "lossy" (market data: producers never wait; a consumer a lap behind skips to the
+newest record and gets a gap report) and "backpressure" (execution: producers wait for the
+slowest registered consumer). Waiting strategies: "spin", "yield", "sleep" (a futex).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..capture.batch import BatchResult, decode_batch
+from ..wire._codec import Message, decode
+from ..wire.enums import MessageType, SourceType
+from ._ring import RingConsumer, RingProducer
+
+POLICIES = {"lossy": 0, "backpressure": 1}
+WAITS = {"spin": 0, "yield": 1, "sleep": 2}
+DEFAULT_SIZE_MB = 16
+DEFAULT_STALL_TIMEOUT = 1.0  # seconds an uncommitted claim of a live producer is waited for
+
+
+class GapReport(NamedTuple):
+    """Frames a consumer lost: `reason` is "lapped" (producers overwrote them before it read
+    them), "abandoned" (a claim whose producer died before committing it), "stalled" (a claim
+    left uncommitted past the stall timeout) or "sequence" (a producer's numbering jumped).
+    `frames_lost` counts the lost frames known so far: for a lap, each producer's, added when
+    its next record arrives; `bytes` the ring bytes skipped."""
+    reason: str
+    frames_lost: int
+    bytes: int
+    producer: int | None
+    position: int
+
+
+def ring_path(name: str, directory: str | os.PathLike[str] | None = None) -> Path:
+    """Where the ring `name` lives: `directory`, else /dev/shm, else $XDG_RUNTIME_DIR/alphapulse,
+    else the temporary directory's alphapulse folder (created 0700)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"ring name {name!r}: expected a plain file name")
+    if directory is None:
+        if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+            directory = "/dev/shm"
+        else:
+            runtime = os.environ.get("XDG_RUNTIME_DIR")
+            directory = os.path.join(runtime or tempfile.gettempdir(), "alphapulse")
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+    return Path(directory) / f"{name}.ring"
+
+
+def remove_ring(path: str | os.PathLike[str]) -> None:
+    """Removes a ring file; processes that have it open keep their mapping."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _capacity(size_mb: float | None) -> int:
+    if size_mb is None:
+        return 0
+    capacity = int(size_mb * (1 << 20))
+    if size_mb <= 0 or capacity != size_mb * (1 << 20) or capacity & (capacity - 1) \
+            or not (1 << 16) <= capacity <= (1 << 36):
+        raise ValueError(f"size_mb: {size_mb}, expected a power of two of bytes between 64 KiB"
+                         " (0.0625) and 64 GiB (65536)")
+    return capacity
+
+
+def _choice(name: str, value: str | None, choices: dict[str, int]) -> int:
+    if value is None:
+        return -1
+    if value not in choices:
+        raise ValueError(f"{name}: {value!r}, expected one of {', '.join(map(repr, choices))}")
+    return choices[value]
+
+
+def _mask(name: str, values: Iterable[int | str] | None, enum: Any) -> bytes:
+    if values is None:
+        return b"\xff" * 32
+    if isinstance(values, (str, int)):
+        values = [values]
+    bits = bytearray(32)
+    for value in values:
+        if isinstance(value, str):
+            try:
+                value = enum[value]
+            except KeyError:
+                raise ValueError(f"{name}: unknown name {value!r}") from None
+        number = int(value)
+        if not 0 <= number <= 255:
+            raise ValueError(f"{name}: {number}, expected 0-255")
+        bits[number >> 3] |= 1 << (number & 7)
+    return bytes(bits)
+
+
+class Producer:
+    """Writes frames to a ring (created with `size_mb` and `policy` when absent). On a
+    backpressure ring `send` waits for the slowest consumer, up to `timeout` seconds (None:
+    forever), then raises BackpressureTimeout."""
+
+    def __init__(self, path: str | os.PathLike[str], *, size_mb: float | None = DEFAULT_SIZE_MB,
+                 policy: str | None = "lossy", wait: str = "yield",
+                 timeout: float | None = None) -> None:
+        self._ring = RingProducer(path, _capacity(size_mb), _choice("policy", policy, POLICIES),
+                                  _choice("wait", wait, WAITS))
+        self.path = Path(path)
+        self.timeout = timeout
+
+    def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
+        """Writes one message, or the one sealed frame given as bytes."""
+        frame = message_or_frame_bytes
+        if isinstance(frame, Message):
+            frame = frame.to_bytes()
+        self._ring.send(frame, self.timeout, True)
+
+    def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
+        """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):
+        all of them, or none when one is malformed. Returns the number of frames."""
+        return int(self._ring.send(buffer, self.timeout))
+
+    def flush(self) -> None:
+        """Nothing to do: a frame is in the ring, visible to consumers, when send returns."""
+        if self._ring.closed:
+            raise ValueError("flush on a closed producer")
+
+    @property
+    def capacity(self) -> int:
+        return int(self._ring.capacity)
+
+    def close(self) -> None:
+        self._ring.close()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Consumer:
+    """Reads a ring from the position it had when opened, on its own: other consumers neither
+    slow it nor see what it reads. `types` and `sources` subscribe (numbers, enum members or
+    names; None: all), filtered in C. `wait` chooses how to wait for frames; an uncommitted
+    claim of a live producer is waited for `stall_timeout` seconds, then skipped (reported)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, size_mb: float | None = DEFAULT_SIZE_MB,
+                 policy: str | None = "lossy", types: Iterable[int | str] | None = None,
+                 sources: Iterable[int | str] | None = None, wait: str = "sleep",
+                 stall_timeout: float = DEFAULT_STALL_TIMEOUT, verify: bool = True) -> None:
+        if not stall_timeout > 0:
+            raise ValueError(f"stall_timeout: {stall_timeout}, expected seconds > 0")
+        self._ring = RingConsumer(path, _capacity(size_mb), _choice("policy", policy, POLICIES),
+                                  _choice("wait", wait, WAITS), float(stall_timeout),
+                                  _mask("types", types, MessageType),
+                                  _mask("sources", sources, SourceType))
+        self.path = Path(path)
+        self.verify = verify
+
+    def recv(self, timeout: float | None = None) -> Message:
+        """The next message (decoded from a copy: producers lapping the ring cannot touch it);
+        TimeoutError when none came within `timeout` seconds."""
+        frame = self._ring.read_frame(timeout)
+        if frame is None:
+            raise TimeoutError(f"{self.path}: no frame within {timeout} s")
+        return decode(frame, self.verify)
+
+    def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
+        """Up to `max_frames` frames as their wire bytes, back to back, in a buffer of their
+        own (empty when none came within `timeout`): for passing on without decoding."""
+        return self._ring.read_frames(max_frames, timeout)  # type: ignore[no-any-return]
+
+    def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
+                   verify: bool | None = None) -> BatchResult:
+        """Up to `max_frames` frames decoded by decode_batch (an empty result when none came
+        within `timeout`); `verify` (the consumer's when None) checks their checksums."""
+        return decode_batch(self._ring.read_frames(max_frames, timeout),
+                            self.verify if verify is None else verify)
+
+    def __iter__(self) -> Iterator[Message]:
+        while not self._ring.closed:
+            yield self.recv()
+
+    @property
+    def gaps(self) -> list[GapReport]:
+        """The gap reports (the newest 1,024), oldest first."""
+        return [GapReport(reason, frames, size, producer, position)
+                for reason, producer, position, size, frames in self._ring.gaps()]
+
+    @property
+    def frames_lost(self) -> int:
+        return int(self._ring.frames_lost)
+
+    @property
+    def bytes_lost(self) -> int:
+        return int(self._ring.bytes_lost)
+
+    @property
+    def capacity(self) -> int:
+        return int(self._ring.capacity)
+
+    def close(self) -> None:
+        self._ring.close()
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
