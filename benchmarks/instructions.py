@@ -11,6 +11,7 @@ and the warm-up calls taken out. Needs valgrind on the PATH.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import shutil
@@ -31,6 +32,9 @@ def _run_calls(case: str, name: str, calls: int) -> None:
     import peers
 
     function = peers.all_cases()[case][name]
+    # as timeit does: a collection of the whole heap falling in one run and not the other
+    # would count thousands of instructions per call that are not the function's
+    gc.disable()
     for _ in range(WARM_UP):
         function()
     for _ in range(calls):
@@ -82,12 +86,13 @@ def main() -> int:
         if not any(text in case for text in wanted):
             continue
         print(f"\n{case}")
-        counts = {name: per_call(case, name, options.calls) for name in functions}
-        ours = {n: c for n, c in counts.items() if n.startswith("alphapulse_codec")}
-        for name, count in counts.items():
-            ratios = "" if name in ours else "  ".join(
-                f"{c / count:5.2f}x" for c in ours.values())
-            print(f"  {name:40s} {count:10.0f}  {ratios}")
+        ours: dict[str, float] = {}
+        for name in functions:
+            count = per_call(case, name, options.calls)
+            if name.startswith("alphapulse_codec"):
+                ours[name] = count
+            ratios = "  ".join(f"{c / count:5.2f}x" for c in ours.values() if name not in ours)
+            print(f"  {name:40s} {count:10.0f}  {ratios}", flush=True)
     return 0
 
 
