@@ -246,6 +246,63 @@ def test_a_cached_instrument_id_follows_a_change_of_the_buffer():
     assert trade.asdict()["instrument_id"] == other
 
 
+def test_instrument_ids_shared_between_messages_stay_those_of_their_frames():
+    # more instruments than the decoder keeps at hand, each decoded twice, in two orders
+    ids = [ap.InstrumentId(venue, kind, asset_id)
+           for venue in (1, 2, 300) for kind in (1, 2, 3) for asset_id in range(40)]
+    frames = [ap.Trade.encode(instrument_id=iid, price=n) for n, iid in enumerate(ids)]
+    for order in (frames, frames[::-1] + frames):
+        for frame in order:
+            trade = ap.decode(frame)
+            assert trade.instrument_id == ids[trade.price]
+            assert trade.instrument_id.asset_id == ids[trade.price].asset_id
+    first, second = ap.decode(frames[7]), ap.decode(frames[7])
+    assert first.instrument_id is second.instrument_id
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+@given(data=st.data())
+def test_reads_by_name_give_what_the_getters_give(layout, data):
+    cls = ap.MESSAGE_CLASSES[layout.message_type]
+    message = ap.decode(cls.encode(**data.draw(builder_kwargs(layout))))
+    names = [*HEADER_FIELD_NAMES, "header_flags", "header_version",
+             *(f.name for f in layout.value_fields)]
+    for name in names:
+        descriptor = next(base.__dict__[name] for base in type(message).__mro__
+                          if name in base.__dict__)
+        expected = descriptor.__get__(message) if hasattr(descriptor, "__get__") else descriptor
+        assert getattr(message, name) == expected, name
+        # a name built at run time is not the interned one the fast path compares against
+        assert getattr(message, "".join(name)) == expected, name
+    iid = ap.InstrumentId(3, 2, 2**40 + 5, 1)
+    assert (iid.venue, iid.asset_type, iid.asset_id, iid.reserved) == (3, 2, 2**40 + 5, 1)
+    assert iid.to_bytes() == ap.InstrumentId.from_bytes(iid.to_bytes()).to_bytes()
+
+
+def test_a_subclass_made_in_python_keeps_its_own_attributes():
+    class Doubled(ap.Trade):
+        @property
+        def price(self):
+            return 2 * super().price
+
+        sequence = "class attribute"
+
+    trade = Doubled(instrument_id=AAPL, price=21, sequence=4)
+    assert trade.price == 42 and trade.sequence == "class attribute"
+    assert trade.volume == 0 and trade.header.sequence == 4
+    assert ap.decode(trade.to_bytes()).price == 21
+    assert ap.decode(trade.to_bytes()).message_type is ap.MessageType.Trade
+
+
+def test_fields_of_a_message_without_a_frame_raise():
+    trade = ap.Trade.__new__(ap.Trade)
+    for name in ("price", "instrument_id", "sequence", "header_flags"):
+        with pytest.raises(TypeError, match="made without a frame"):
+            getattr(trade, name)
+    with pytest.raises(AttributeError):
+        trade.no_such_field
+
+
 def test_a_header_outlives_its_message_and_pickles():
     header = ap.decode(bytearray(zeroed_frame(ap.Quote, sequence=5))).header
     assert header.sequence == 5 and header.message_type == ap.MessageType.Quote

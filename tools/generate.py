@@ -288,6 +288,38 @@ def header_names(m):
     return [f"header_{f.name}" if f.name in body_names else f.name for f in L.HEADER.fields]
 
 
+FAST_HEADER_READS = ("sequence", "timestamp", "source", "flags")
+
+
+def _fast_reads(m, struct):
+    """__getattribute__: the getters' reads by name, for the generated classes alone.
+
+    A getter reached through the type's descriptors costs a type lookup and a descriptor call
+    per read; comparing the (interned) name against the fields' names first reads a field for
+    a fraction of that. Message types are immutable and these names are the generated
+    getters', so the answer is the same; subclasses made in Python (heap types) may override
+    any name and take the generic lookup. Of the header, the fields a service reads on every
+    message (FAST_HEADER_READS) take the fast path, unless a body field or a class attribute
+    (message_type) hides their flat name."""
+    hidden = {f.name for f in m.value_fields} | {"message_type"}
+    header = [(flat, f) for flat, f in zip(header_names(m), L.HEADER.fields)
+              if flat not in hidden and f.name in FAST_HEADER_READS]
+    tests = [(f.name, _value(f, "m_")) for f in m.value_fields]
+    tests += [(flat, f"m_.header.{f.name}") for flat, f in header]
+    lines = [
+        "    def __getattribute__(self, name):",
+        "        if not _fast_read_type(self):",
+        "            return PyObject_GenericGetAttr(self, name)",
+        f"        cdef const {struct}* m_",
+    ]
+    for name, value in tests:
+        lines += [f'        if name is "{name}":',
+                  f"            m_ = <const {struct}*>_frame_of(self)",
+                  f"            return {value}"]
+    lines += ["        return PyObject_GenericGetAttr(self, name)", ""]
+    return lines
+
+
 def _materialisers(m, struct):
     """astuple and asdict, each one C call that reads the frame once: header fields, then the
     body's value fields, in wire order, then the tails (through their checked getters)."""
@@ -400,6 +432,7 @@ def message_class(m, base: str) -> list[str]:
         for f in m.value_fields:
             lines += _getter(m, f, struct)
         lines += _tail_getters(m, struct)
+        lines += _fast_reads(m, struct)
         lines += _materialisers(m, struct)
     return lines
 

@@ -48,13 +48,21 @@ cdef inline const uint8_t* _frame_of(Message message) except NULL:
     return message._data
 
 
+cdef inline bint _fast_read_type(object message) noexcept:
+    """Whether the generated __getattribute__ of `message` may read fields by name: its type is
+    one of the compiled classes, whose names cannot be rebound; a subclass made in Python may
+    bind any name to something else."""
+    return not (Py_TYPE(message).tp_flags & Py_TPFLAGS_HEAPTYPE)
+
+
 cdef inline InstrumentId _iid_of(Message message, const InstrumentId_t* value):
     """The InstrumentId at `value` in the message's frame: the message's cached one while it
-    still holds these bytes (a writable buffer may change under a view), else a new one, cached."""
+    still holds these bytes (a writable buffer may change under a view), else the shared one of
+    these bytes (_iid_shared), cached."""
     cdef InstrumentId cached = message._iid
     if cached is not None and memcmp(&cached.v, value, sizeof(InstrumentId_t)) == 0:
         return cached
-    cached = _iid_new(value[0])
+    cached = _iid_shared(value)
     message._iid = cached
     return cached
 

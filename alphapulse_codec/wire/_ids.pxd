@@ -7,4 +7,5 @@ cdef class InstrumentId:
 
 
 cdef InstrumentId _iid_new(InstrumentId_t value)
+cdef InstrumentId _iid_shared(const InstrumentId_t* value)
 cdef InstrumentId_t _iid_arg(object value, str where) except *

@@ -86,6 +86,32 @@ cdef InstrumentId _iid_new(InstrumentId_t value):
     return result
 
 
+cdef enum:
+    IID_CACHE_SLOTS = 256  # a power of two: the slot is the top bits of a hash
+
+
+# The InstrumentIds decoded last, one per slot; strong references, NULL while a slot is empty.
+cdef PyObject* _IID_CACHE[IID_CACHE_SLOTS]
+
+
+cdef InstrumentId _iid_shared(const InstrumentId_t* value):
+    """The InstrumentId of the 12 bytes at `value`: the one last made for their cache slot when
+    its bytes match, else a new one that takes the slot. InstrumentIds are immutable, so
+    messages share them; a service sees the same instruments over and over, and reading the
+    instrument of a message then allocates nothing."""
+    cdef uint64_t mixed = (value.asset_id ^ (<uint64_t>value.venue << 40)
+                           ^ (<uint64_t>value.asset_type << 56) ^ value.reserved)
+    cdef size_t slot = (mixed * 0x9E3779B97F4A7C15ULL) >> (64 - 8)
+    cdef PyObject* cached = _IID_CACHE[slot]
+    if cached is not NULL and memcmp(&(<InstrumentId>cached).v, value, sizeof(InstrumentId_t)) == 0:
+        return <InstrumentId>cached
+    cdef InstrumentId made = _iid_new(value[0])
+    Py_INCREF(made)
+    _IID_CACHE[slot] = <PyObject*>made
+    Py_XDECREF(cached)
+    return made
+
+
 cdef InstrumentId_t _iid_arg(object value, str where) except *:
     cdef InstrumentId_t zero
     if type(value) is InstrumentId:
@@ -140,6 +166,19 @@ cdef class InstrumentId:
         self.v.asset_type = <uint8_t>_uint_arg(asset_type, 0xFF, "InstrumentId.asset_type (u8)")
         self.v.reserved = <uint8_t>_uint_arg(reserved, 0xFF, "InstrumentId.reserved (u8)")
         self.v.asset_id = _uint_arg(asset_id, UINT64_MAX, "InstrumentId.asset_id (u64)")
+
+    def __getattribute__(self, name):
+        # the four parts by name, ahead of the type's descriptors (as the messages' generated
+        # __getattribute__): the class is final, so no subclass can rebind them
+        if name is "asset_id":
+            return self.v.asset_id
+        if name is "venue":
+            return self.v.venue
+        if name is "asset_type":
+            return self.v.asset_type
+        if name is "reserved":
+            return self.v.reserved
+        return PyObject_GenericGetAttr(self, name)
 
     @property
     def venue(self):

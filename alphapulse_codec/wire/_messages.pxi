@@ -68,6 +68,39 @@ cdef class Trade(Message):
         """u8 at frame offset 61: no bits defined: written 0, passed through"""
         return (<const TradeMessage_t*>_frame_of(self)).flags
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const TradeMessage_t* m_
+        if name is "instrument_id":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "price":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.price
+        if name is "volume":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.volume
+        if name is "side":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "flags":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.flags
+        if name is "source":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "header_flags":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const TradeMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -171,6 +204,39 @@ cdef class Quote(Message):
     def ask_size(self):
         """u64 at frame offset 68"""
         return (<const QuoteMessage_t*>_frame_of(self)).ask_size
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const QuoteMessage_t* m_
+        if name is "instrument_id":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "bid_price":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.bid_price
+        if name is "ask_price":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.ask_price
+        if name is "bid_size":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.bid_size
+        if name is "ask_size":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.ask_size
+        if name is "source":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const QuoteMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -300,6 +366,39 @@ cdef class OrderBook(Message):
         n_ = m_.ask_count
         return _levels_value(_read(&r_, n_ * 16, ST_TAIL_MISMATCH, "OrderBook.asks", 56), <Py_ssize_t>n_)
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const OrderBookMessage_t* m_
+        if name is "instrument_id":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "venue_timestamp":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.venue_timestamp
+        if name is "update_kind":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.update_kind
+        if name is "bid_count":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.bid_count
+        if name is "ask_count":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.ask_count
+        if name is "source":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const OrderBookMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -425,6 +524,36 @@ cdef class InstrumentDiscovered(Message):
         _read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.symbol", 45)
         n_ = m_.metadata_len
         return _bytes_value(_read(&r_, n_, ST_TAIL_MISMATCH, "InstrumentDiscovered.metadata", 46), <Py_ssize_t>n_)
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const InstrumentDiscoveredHeader_t* m_
+        if name is "instrument_id":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "decimals":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.decimals
+        if name is "symbol_len":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.symbol_len
+        if name is "metadata_len":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.metadata_len
+        if name is "source":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -577,6 +706,39 @@ cdef class VenueUpdate(Message):
         """u64 at frame offset 48: ns since the epoch"""
         return (<const VenueUpdateMessage_t*>_frame_of(self)).effective_at
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const VenueUpdateMessage_t* m_
+        if name is "venue":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.venue
+        if name is "status":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.status
+        if name is "instrument_count":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.instrument_count
+        if name is "latency_us":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.latency_us
+        if name is "effective_at":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.effective_at
+        if name is "source":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const VenueUpdateMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -698,6 +860,48 @@ cdef class ArbitrageOpportunity(Message):
     def expires_at(self):
         """u64 at frame offset 74: ns since the epoch"""
         return (<const ArbitrageMessage_t*>_frame_of(self)).expires_at
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const ArbitrageMessage_t* m_
+        if name is "base_id":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.base_id)
+        if name is "quote_id":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.quote_id)
+        if name is "venue_a":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.venue_a
+        if name is "venue_b":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.venue_b
+        if name is "spread_bps":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.spread_bps
+        if name is "estimated_profit":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.estimated_profit
+        if name is "confidence":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.confidence
+        if name is "expires_at":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.expires_at
+        if name is "source":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const ArbitrageMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -821,6 +1025,45 @@ cdef class PositionUpdate(Message):
         """i64 at frame offset 80"""
         return (<const PositionUpdateMessage_t*>_frame_of(self)).mark_price
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const PositionUpdateMessage_t* m_
+        if name is "instrument_id":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "portfolio_id":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.portfolio_id
+        if name is "quantity":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.quantity
+        if name is "avg_entry_price":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.avg_entry_price
+        if name is "realized_pnl":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.realized_pnl
+        if name is "unrealized_pnl":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.unrealized_pnl
+        if name is "mark_price":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.mark_price
+        if name is "source":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const PositionUpdateMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -940,6 +1183,45 @@ cdef class StrategyAlert(Message):
     def text(self):
         """ascii[32] at frame offset 68: short description"""
         return _ascii_value((<const StrategyAlertMessage_t*>_frame_of(self)).text, 32)
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const StrategyAlertMessage_t* m_
+        if name is "strategy_id":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.strategy_id
+        if name is "severity":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.severity
+        if name is "alert_code":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.alert_code
+        if name is "instrument_id":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "value":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.value
+        if name is "threshold":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.threshold
+        if name is "text":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return _ascii_value(m_.text, 32)
+        if name is "source":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const StrategyAlertMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -1073,6 +1355,51 @@ cdef class RebalanceSignal(Message):
         """u64 at frame offset 76: ns since the epoch"""
         return (<const RebalanceSignalMessage_t*>_frame_of(self)).valid_until
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const RebalanceSignalMessage_t* m_
+        if name is "portfolio_id":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.portfolio_id
+        if name is "strategy_id":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.strategy_id
+        if name is "urgency":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.urgency
+        if name is "instrument_id":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "current_weight_bps":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.current_weight_bps
+        if name is "target_weight_bps":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.target_weight_bps
+        if name is "target_quantity":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.target_quantity
+        if name is "reference_price":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.reference_price
+        if name is "valid_until":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.valid_until
+        if name is "source":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -1202,6 +1529,48 @@ cdef class RiskMetric(Message):
     def confidence_bps(self):
         """u16 at frame offset 72"""
         return (<const RiskMetricMessage_t*>_frame_of(self)).confidence_bps
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const RiskMetricMessage_t* m_
+        if name is "portfolio_id":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.portfolio_id
+        if name is "metric_kind":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.metric_kind
+        if name is "breach":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.breach
+        if name is "instrument_id":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "value":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.value
+        if name is "limit":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.limit
+        if name is "window_sec":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.window_sec
+        if name is "confidence_bps":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.confidence_bps
+        if name is "source":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const RiskMetricMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -1348,6 +1717,57 @@ cdef class PerformanceUpdate(Message):
     def max_drawdown_bps(self):
         """u32 at frame offset 92"""
         return (<const PerformanceUpdateMessage_t*>_frame_of(self)).max_drawdown_bps
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const PerformanceUpdateMessage_t* m_
+        if name is "strategy_id":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.strategy_id
+        if name is "portfolio_id":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.portfolio_id
+        if name is "period_start":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.period_start
+        if name is "period_end":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.period_end
+        if name is "pnl":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.pnl
+        if name is "fees":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.fees
+        if name is "volume":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.volume
+        if name is "trade_count":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.trade_count
+        if name is "win_count":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.win_count
+        if name is "sharpe_milli":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.sharpe_milli
+        if name is "max_drawdown_bps":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.max_drawdown_bps
+        if name is "source":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -1519,6 +1939,66 @@ cdef class PoolArbitrageSignal(Message):
         """u32 at frame offset 138"""
         return (<const PoolArbitrageSignal_t*>_frame_of(self)).expires_at_block
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const PoolArbitrageSignal_t* m_
+        if name is "pool_a_id":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.pool_a_id)
+        if name is "pool_b_id":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.pool_b_id)
+        if name is "token0_id":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.token0_id)
+        if name is "token1_id":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.token1_id)
+        if name is "pool_a_reserve0":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.pool_a_reserve0
+        if name is "pool_a_reserve1":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.pool_a_reserve1
+        if name is "pool_b_reserve0":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.pool_b_reserve0
+        if name is "pool_b_reserve1":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.pool_b_reserve1
+        if name is "optimal_amount_in":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.optimal_amount_in
+        if name is "expected_profit_wei":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.expected_profit_wei
+        if name is "gas_cost_gwei":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.gas_cost_gwei
+        if name is "confidence":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.confidence
+        if name is "block_number":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.block_number
+        if name is "expires_at_block":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.expires_at_block
+        if name is "source":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -1659,6 +2139,48 @@ cdef class LiquidityImbalance(Message):
         """u32 at frame offset 96: 3000 = 0.3%"""
         return (<const LiquidityImbalanceSignal_t*>_frame_of(self)).fee_tier
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const LiquidityImbalanceSignal_t* m_
+        if name is "pool_id":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.pool_id)
+        if name is "token0_id":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.token0_id)
+        if name is "token1_id":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.token1_id)
+        if name is "current_ratio":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.current_ratio
+        if name is "historical_avg_ratio":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.historical_avg_ratio
+        if name is "deviation_bps":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.deviation_bps
+        if name is "volume_24h":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.volume_24h
+        if name is "fee_tier":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.fee_tier
+        if name is "source":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -1786,6 +2308,48 @@ cdef class ImpermanentLossAlert(Message):
     def position_value(self):
         """u64 at frame offset 92"""
         return (<const ImpermanentLossAlertMessage_t*>_frame_of(self)).position_value
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const ImpermanentLossAlertMessage_t* m_
+        if name is "pool_id":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.pool_id)
+        if name is "token0_id":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.token0_id)
+        if name is "token1_id":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.token1_id)
+        if name is "entry_price_ratio":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.entry_price_ratio
+        if name is "current_price_ratio":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.current_price_ratio
+        if name is "il_bps":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.il_bps
+        if name is "threshold_bps":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.threshold_bps
+        if name is "position_value":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.position_value
+        if name is "source":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -1927,6 +2491,54 @@ cdef class MEVOpportunity(Message):
         """u64 at frame offset 100"""
         return (<const MEVOpportunitySignal_t*>_frame_of(self)).optimal_frontrun_amount
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const MEVOpportunitySignal_t* m_
+        if name is "opportunity_type":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.opportunity_type
+        if name is "chain_id":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.chain_id
+        if name is "priority":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.priority
+        if name is "target_tx_hash":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32)
+        if name is "estimated_profit_wei":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.estimated_profit_wei
+        if name is "max_gas_price_gwei":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.max_gas_price_gwei
+        if name is "target_block":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.target_block
+        if name is "deadline_block":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.deadline_block
+        if name is "victim_amount_in":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.victim_amount_in
+        if name is "optimal_frontrun_amount":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.optimal_frontrun_amount
+        if name is "source":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -2065,6 +2677,51 @@ cdef class FlashLoanSignal(Message):
         """u32 at frame offset 100"""
         return (<const FlashLoanSignalMessage_t*>_frame_of(self)).deadline_block
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const FlashLoanSignalMessage_t* m_
+        if name is "chain_id":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.chain_id
+        if name is "provider":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.provider
+        if name is "strategy_id":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.strategy_id
+        if name is "asset_id":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.asset_id)
+        if name is "loan_token_addr":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return PyBytes_FromStringAndSize(<const char*>m_.loan_token_addr, 20)
+        if name is "amount":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return _u128_value(m_.amount, False)
+        if name is "fee_ppm":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.fee_ppm
+        if name is "expected_profit_wei":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.expected_profit_wei
+        if name is "deadline_block":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.deadline_block
+        if name is "source":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -2188,6 +2845,45 @@ cdef class YieldFarmingUpdate(Message):
     def updated_block(self):
         """u64 at frame offset 88"""
         return (<const YieldFarmingUpdateMessage_t*>_frame_of(self)).updated_block
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const YieldFarmingUpdateMessage_t* m_
+        if name is "pool_id":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.pool_id)
+        if name is "reward_token_id":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.reward_token_id)
+        if name is "chain_id":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.chain_id
+        if name is "apr_bps":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.apr_bps
+        if name is "tvl_usd_cents":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.tvl_usd_cents
+        if name is "reward_per_block":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return _u128_value(m_.reward_per_block, False)
+        if name is "updated_block":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.updated_block
+        if name is "source":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -2314,6 +3010,48 @@ cdef class GasOptimizationSignal(Message):
     def valid_through_block(self):
         """u64 at frame offset 80"""
         return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).valid_through_block
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const GasOptimizationSignalMessage_t* m_
+        if name is "chain_id":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.chain_id
+        if name is "block_number":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.block_number
+        if name is "base_fee_wei":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.base_fee_wei
+        if name is "priority_fee_wei":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.priority_fee_wei
+        if name is "max_fee_wei":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.max_fee_wei
+        if name is "gas_used_ratio_bps":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.gas_used_ratio_bps
+        if name is "urgency":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.urgency
+        if name is "valid_through_block":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.valid_through_block
+        if name is "source":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -2600,6 +3338,126 @@ cdef class DeFiSignal(Message):
         """u32 at frame offset 308: wall clock, for analytics only"""
         return (<const DeFiSignal_t*>_frame_of(self)).created_at_sec
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const DeFiSignal_t* m_
+        if name is "strategy_id":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.strategy_id
+        if name is "signal_id":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.signal_id
+        if name is "signal_nonce":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.signal_nonce
+        if name is "chain_id":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.chain_id
+        if name is "version":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.version
+        if name is "adapter_id":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.adapter_id
+        if name is "base_instrument":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.base_instrument)
+        if name is "quote_instrument":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _iid_of(self, &m_.quote_instrument)
+        if name is "base_token_addr":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20)
+        if name is "quote_token_addr":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20)
+        if name is "venue_a_router":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20)
+        if name is "venue_b_router":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20)
+        if name is "venue_a_type":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.venue_a_type
+        if name is "venue_b_type":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.venue_b_type
+        if name is "fee_a_ppm":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.fee_a_ppm
+        if name is "fee_b_ppm":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.fee_b_ppm
+        if name is "direction_flag":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.direction_flag
+        if name is "confidence":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.confidence
+        if name is "expected_profit_q":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _u128_value(m_.expected_profit_q, True)
+        if name is "required_capital_q":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _u128_value(m_.required_capital_q, False)
+        if name is "gas_estimate_q":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _u128_value(m_.gas_estimate_q, False)
+        if name is "amount_in_q":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _u128_value(m_.amount_in_q, False)
+        if name is "min_out_q":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _u128_value(m_.min_out_q, False)
+        if name is "optimal_size_q":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return _u128_value(m_.optimal_size_q, False)
+        if name is "observed_block":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.observed_block
+        if name is "valid_through_block":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.valid_through_block
+        if name is "state_hash":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.state_hash
+        if name is "execution_flags":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.execution_flags
+        if name is "slippage_bps":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.slippage_bps
+        if name is "price_impact_bps":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.price_impact_bps
+        if name is "replace_signal_id":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.replace_signal_id
+        if name is "tlv_offset":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.tlv_offset
+        if name is "tlv_length":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.tlv_length
+        if name is "created_at_sec":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.created_at_sec
+        if name is "source":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const DeFiSignal_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -2798,6 +3656,57 @@ cdef class OrderRequest(Message):
         """u64 at frame offset 88: ExpireTime (126), ns; 0 = none"""
         return (<const OrderRequestMessage_t*>_frame_of(self)).expire_at
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const OrderRequestMessage_t* m_
+        if name is "client_order_id":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.client_order_id
+        if name is "instrument_id":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "side":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "order_type":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.order_type
+        if name is "time_in_force":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.time_in_force
+        if name is "price":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.price
+        if name is "stop_price":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.stop_price
+        if name is "quantity":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.quantity
+        if name is "account_id":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.account_id
+        if name is "strategy_id":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.strategy_id
+        if name is "expire_at":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.expire_at
+        if name is "source":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const OrderRequestMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -2943,6 +3852,54 @@ cdef class OrderStatus(Message):
     def transact_time(self):
         """u64 at frame offset 88: TransactTime (60), ns"""
         return (<const OrderStatusMessage_t*>_frame_of(self)).transact_time
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const OrderStatusMessage_t* m_
+        if name is "client_order_id":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.client_order_id
+        if name is "venue_order_id":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.venue_order_id
+        if name is "instrument_id":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "order_status":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.order_status
+        if name is "side":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "reject_reason":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.reject_reason
+        if name is "cum_quantity":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.cum_quantity
+        if name is "leaves_quantity":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.leaves_quantity
+        if name is "avg_price":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.avg_price
+        if name is "transact_time":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.transact_time
+        if name is "source":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const OrderStatusMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -3106,6 +4063,63 @@ cdef class Fill(Message):
         """u64 at frame offset 120: (60), ns"""
         return (<const FillMessage_t*>_frame_of(self)).transact_time
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const FillMessage_t* m_
+        if name is "client_order_id":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.client_order_id
+        if name is "venue_order_id":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.venue_order_id
+        if name is "exec_id":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.exec_id
+        if name is "instrument_id":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "side":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "liquidity":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.liquidity
+        if name is "last_price":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.last_price
+        if name is "last_quantity":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.last_quantity
+        if name is "cum_quantity":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.cum_quantity
+        if name is "leaves_quantity":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.leaves_quantity
+        if name is "avg_price":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.avg_price
+        if name is "fee":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.fee
+        if name is "transact_time":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.transact_time
+        if name is "source":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const FillMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -3231,6 +4245,42 @@ cdef class OrderCancel(Message):
     def quantity(self):
         """u64 at frame offset 72: (38)"""
         return (<const OrderCancelMessage_t*>_frame_of(self)).quantity
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const OrderCancelMessage_t* m_
+        if name is "client_order_id":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.client_order_id
+        if name is "orig_client_order_id":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.orig_client_order_id
+        if name is "venue_order_id":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.venue_order_id
+        if name is "instrument_id":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "side":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "quantity":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.quantity
+        if name is "source":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const OrderCancelMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -3367,6 +4417,54 @@ cdef class OrderModify(Message):
     def quantity(self):
         """u64 at frame offset 88: (38)"""
         return (<const OrderModifyMessage_t*>_frame_of(self)).quantity
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const OrderModifyMessage_t* m_
+        if name is "client_order_id":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.client_order_id
+        if name is "orig_client_order_id":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.orig_client_order_id
+        if name is "venue_order_id":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.venue_order_id
+        if name is "instrument_id":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "side":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "order_type":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.order_type
+        if name is "time_in_force":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.time_in_force
+        if name is "price":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.price
+        if name is "stop_price":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.stop_price
+        if name is "quantity":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.quantity
+        if name is "source":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const OrderModifyMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -3560,6 +4658,78 @@ cdef class ExecutionReport(Message):
         """u64 at frame offset 132: (60), ns"""
         return (<const ExecutionReportMessage_t*>_frame_of(self)).transact_time
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const ExecutionReportMessage_t* m_
+        if name is "client_order_id":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.client_order_id
+        if name is "venue_order_id":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.venue_order_id
+        if name is "exec_id":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.exec_id
+        if name is "instrument_id":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return _iid_of(self, &m_.instrument_id)
+        if name is "exec_type":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.exec_type
+        if name is "order_status":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.order_status
+        if name is "side":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.side
+        if name is "order_type":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.order_type
+        if name is "time_in_force":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.time_in_force
+        if name is "reject_reason":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.reject_reason
+        if name is "price":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.price
+        if name is "quantity":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.quantity
+        if name is "last_price":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.last_price
+        if name is "last_quantity":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.last_quantity
+        if name is "cum_quantity":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.cum_quantity
+        if name is "leaves_quantity":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.leaves_quantity
+        if name is "avg_price":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.avg_price
+        if name is "transact_time":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.transact_time
+        if name is "source":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const ExecutionReportMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -3702,6 +4872,45 @@ cdef class Heartbeat(Message):
         """u64 at frame offset 64: last sequence the sender used"""
         return (<const HeartbeatMessage_t*>_frame_of(self)).last_sequence
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const HeartbeatMessage_t* m_
+        if name is "service":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.service
+        if name is "status":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.status
+        if name is "interval_ms":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.interval_ms
+        if name is "uptime_ns":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.uptime_ns
+        if name is "messages_sent":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.messages_sent
+        if name is "messages_received":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.messages_received
+        if name is "last_sequence":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.last_sequence
+        if name is "source":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const HeartbeatMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -3822,6 +5031,45 @@ cdef class Snapshot(Message):
         """u8 at frame offset 64: Domain"""
         return (<const SnapshotMessage_t*>_frame_of(self)).domain
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const SnapshotMessage_t* m_
+        if name is "snapshot_id":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.snapshot_id
+        if name is "first_sequence":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.first_sequence
+        if name is "last_sequence":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.last_sequence
+        if name is "frame_count":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.frame_count
+        if name is "part":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.part
+        if name is "part_count":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.part_count
+        if name is "domain":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.domain
+        if name is "source":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const SnapshotMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -3939,6 +5187,39 @@ cdef class ErrorReport(Message):
         cdef uint64_t n_
         n_ = m_.text_len
         return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "Error.text", 38), <Py_ssize_t>n_)
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const ErrorMessage_t* m_
+        if name is "code":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.code
+        if name is "related_type":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.related_type
+        if name is "severity":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.severity
+        if name is "text_len":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.text_len
+        if name is "related_sequence":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.related_sequence
+        if name is "source":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const ErrorMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
@@ -4064,6 +5345,36 @@ cdef class ConfigUpdate(Message):
         n_ = m_.value_len
         return _bytes_value(_read(&r_, n_, ST_TAIL_MISMATCH, "ConfigUpdate.value", 44), <Py_ssize_t>n_)
 
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const ConfigUpdateMessage_t* m_
+        if name is "config_version":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.config_version
+        if name is "target":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.target
+        if name is "key_len":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.key_len
+        if name is "value_len":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.value_len
+        if name is "source":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
+
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
         values)."""
@@ -4173,6 +5484,36 @@ cdef class SchemaAnnouncement(Message):
         cdef uint64_t n_
         n_ = m_.spec_len
         return _utf8_value(_read(&r_, n_, ST_TAIL_MISMATCH, "SchemaAnnouncement.spec", 36), <Py_ssize_t>n_)
+
+    def __getattribute__(self, name):
+        if not _fast_read_type(self):
+            return PyObject_GenericGetAttr(self, name)
+        cdef const SchemaAnnouncementMessage_t* m_
+        if name is "schema_type":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.schema_type
+        if name is "schema_version":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.schema_version
+        if name is "extends_version":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.extends_version
+        if name is "spec_len":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.spec_len
+        if name is "source":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.header.source
+        if name is "flags":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.header.flags
+        if name is "sequence":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.header.sequence
+        if name is "timestamp":
+            m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
+            return m_.header.timestamp
+        return PyObject_GenericGetAttr(self, name)
 
     def astuple(self):
         """The header's fields, then the body's, in wire order, tails after (asdict's
