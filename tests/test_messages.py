@@ -13,7 +13,7 @@ from alphapulse_codec.wire import _codec
 from alphapulse_codec.wire._codec import HEADER_FIELD_NAMES
 from alphapulse_codec.wire.layouts import HEADER_SIZE, MESSAGES, Tail
 
-from frames import zeroed, zeroed_frame
+from frames import zeroed, zeroed_frame, zeros
 from strategies import builder_kwargs
 
 LAYOUTS = list(MESSAGES.values())
@@ -248,9 +248,9 @@ def test_a_cached_instrument_id_follows_a_change_of_the_buffer():
 
 def test_instrument_ids_shared_between_messages_stay_those_of_their_frames():
     # more instruments than the decoder keeps at hand, each decoded twice, in two orders
-    ids = [ap.InstrumentId(venue, kind, asset_id)
+    ids = [ap.InstrumentId(venue=venue, asset_type=kind, asset_id=asset_id)
            for venue in (1, 2, 300) for kind in (1, 2, 3) for asset_id in range(40)]
-    frames = [ap.Trade.encode(instrument_id=iid, price=n) for n, iid in enumerate(ids)]
+    frames = [zeroed_frame(ap.Trade, instrument_id=iid, price=n) for n, iid in enumerate(ids)]
     for order in (frames, frames[::-1] + frames):
         for frame in order:
             trade = ap.decode(frame)
@@ -274,7 +274,7 @@ def test_reads_by_name_give_what_the_getters_give(layout, data):
         assert getattr(message, name) == expected, name
         # a name built at run time is not the interned one the fast path compares against
         assert getattr(message, "".join(name)) == expected, name
-    iid = ap.InstrumentId(3, 2, 2**40 + 5, 1)
+    iid = ap.InstrumentId(venue=3, asset_type=2, asset_id=2**40 + 5, reserved=1)
     assert (iid.venue, iid.asset_type, iid.asset_id, iid.reserved) == (3, 2, 2**40 + 5, 1)
     assert iid.to_bytes() == ap.InstrumentId.from_bytes(iid.to_bytes()).to_bytes()
 
@@ -287,7 +287,7 @@ def test_a_subclass_made_in_python_keeps_its_own_attributes():
 
         sequence = "class attribute"
 
-    trade = Doubled(instrument_id=AAPL, price=21, sequence=4)
+    trade = Doubled(**(zeros(ap.Trade) | {"instrument_id": AAPL, "price": 21}), sequence=4)
     assert trade.price == 42 and trade.sequence == "class attribute"
     assert trade.volume == 0 and trade.header.sequence == 4
     assert ap.decode(trade.to_bytes()).price == 21
