@@ -63,4 +63,14 @@ extension = Extension(
     extra_link_args=link_args,
 )
 
-setup(ext_modules=cythonize([extension], compiler_directives=directives))
+# the relay's hot path: its own module, so that it builds without the codec's
+route = Extension(
+    "alphapulse_codec.relay._route",
+    sources=["alphapulse_codec/relay/_route.pyx", "alphapulse_codec/wire/_c/crc32.c"],
+    include_dirs=["alphapulse_codec/wire/_c"],
+    depends=["alphapulse_codec/wire/_c/crc32.h", "alphapulse_codec/relay/_route.pxd"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+)
+
+setup(ext_modules=cythonize([extension, route], compiler_directives=directives))

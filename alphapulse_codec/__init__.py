@@ -9,7 +9,7 @@
     trade.price, trade.header.sequence
 
 The package is layered, each layer importing only those below it:
-``wire`` (the compiled core) <- ``schemas`` <- ``capture`` <- ``samples`` <- ``cli``.
+``wire`` (the compiled core) <- ``schemas`` <- ``capture`` / ``relay`` <- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
@@ -22,6 +22,7 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
+from .relay import Consumer, Producer, connect
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -216,4 +217,7 @@ __all__ = [
     "encode_batch",
     "iter_batches",
     "release_buffers",
+    "connect",
+    "Producer",
+    "Consumer",
 ]

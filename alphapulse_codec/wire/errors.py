@@ -78,3 +78,23 @@ __all__ = [
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
     "SchemaConflictError", "FieldValueError", "SchemaError", "LayoutConflictError",
 ]
+
+
+class RelayError(ConnectionError):
+    """A relay cannot start, refused a client, or went away."""
+
+
+class RelayRefusedError(RelayError):
+    """The relay refused the client's hello; ``code`` is the RelayCode it gave."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RelayClosedError(RelayError):
+    """The relay closed the connection."""
+
+
+class RelayTimeoutError(RelayError, TimeoutError):
+    """Nothing came from the relay within the time asked for."""

@@ -1,0 +1,13 @@
+"""Domain relays: one fan-out hub per domain on a Unix socket, and their clients.
+
+``connect(domain, role, ...)`` gives a blocking ``Producer`` or ``Consumer``; ``RelayServer``
+is the relay itself (``alphapulse relay`` runs one process per domain). The per-frame work of
+the relay runs in C (``_route``); ``policy`` holds what each domain accepts and how it treats
+slow consumers; ``frames`` the control frames of the handshake, gaps and statistics.
+"""
+from .client import Consumer, Gap, Producer, connect
+from .policy import DOMAINS, DomainPolicy, default_policy, default_runtime_dir
+from .server import RelayServer
+
+__all__ = ["connect", "Producer", "Consumer", "Gap", "DomainPolicy", "DOMAINS", "default_policy",
+           "default_runtime_dir", "RelayServer"]
