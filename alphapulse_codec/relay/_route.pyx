@@ -36,6 +36,7 @@ cdef enum:
     TOO_LARGE = 2
     BAD_CHECKSUM = 4
     SEQUENCE_NOT_AFTER = 5
+    GAP_NOTICE = 107
 
 cdef uint32_t MAGIC = 0xDEADBEEF
 
@@ -423,31 +424,44 @@ cdef class OutQueue:
     def shed(self, uint64_t keep_frames, size_t keep_bytes):
         """Drop the oldest frames not yet started until at most ``keep_frames`` frames and
         ``keep_bytes`` bytes are queued. Returns [(source, first sequence, last sequence,
-        frames)] of what was dropped, per source."""
+        frames)] of the data frames dropped, per source, and the GapNotices among the dropped
+        frames, whole, back to back: they are to be queued again (a gap stays reported)."""
         cdef uint64_t counts[256]
         cdef uint64_t firsts[256]
         cdef uint64_t lasts[256]
         cdef bint partial = self.head > self.frame_start
         cdef size_t start = self.boundary if partial else self.head
-        cdef size_t at = start, size, moved
+        cdef size_t at = start, size, moved, scan
         cdef uint64_t frames = self.frames, dropped = 0
         cdef uint8_t source
         memset(counts, 0, sizeof(counts))
         memset(firsts, 0, sizeof(firsts))
         memset(lasts, 0, sizeof(lasts))
+        cdef size_t notices = 0
         with nogil:
             while at < self.tail and (frames > keep_frames or self.tail - at > keep_bytes):
                 size = frame_size(self.data + at)
-                source = self.data[at + 6]
-                if counts[source] == 0:
-                    firsts[source] = load_u64(self.data + at + 12)
-                lasts[source] = load_u64(self.data + at + 12)
-                counts[source] += 1
                 frames -= 1
-                dropped += 1
+                if self.data[at + 4] == GAP_NOTICE:
+                    notices += 1
+                else:
+                    source = self.data[at + 6]
+                    if counts[source] == 0:
+                        firsts[source] = load_u64(self.data + at + 12)
+                    lasts[source] = load_u64(self.data + at + 12)
+                    counts[source] += 1
+                    dropped += 1
                 at += size
-        if dropped == 0:
-            return []
+        if at == start:
+            return [], b""
+        kept = []
+        if notices:
+            scan = start
+            while scan < at:
+                size = frame_size(self.data + scan)
+                if self.data[scan + 4] == GAP_NOTICE:
+                    kept.append(self.data[scan:scan + size])
+                scan += size
         if partial:
             moved = start - self.frame_start
             memmove(self.data + at - moved, self.data + self.frame_start, moved)
@@ -464,7 +478,7 @@ cdef class OutQueue:
         self.dropped_frames += dropped
         if self.frames == 0:
             self.head = self.tail = self.frame_start = self.boundary = 0
-        return [(s, firsts[s], lasts[s], counts[s]) for s in range(256) if counts[s]]
+        return [(s, firsts[s], lasts[s], counts[s]) for s in range(256) if counts[s]], b"".join(kept)
 
 
 cdef size_t _count_whole_frames(const unsigned char* data, size_t length) except? 0:

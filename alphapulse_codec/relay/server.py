@@ -562,13 +562,13 @@ class RelayServer:
                     self._watch(conn)
 
     def _shed(self, conn: Connection, keep_frames: int, keep_bytes: int) -> None:
-        notices = []
-        for source, first, last, count in conn.queue.shed(keep_frames, keep_bytes):
-            notices.append(frames.gap_notice(
-                self.policy.domain, gap_source=source, reason=GapReason.Shed, first=first,
-                last=last, lost=count, sequence=self._next_own_sequence()))
-        if notices:
-            conn.queue.insert_front(b"".join(notices))
+        lost, earlier_notices = conn.queue.shed(keep_frames, keep_bytes)
+        notices = [frames.gap_notice(
+            self.policy.domain, gap_source=source, reason=GapReason.Shed, first=first,
+            last=last, lost=count, sequence=self._next_own_sequence())
+            for source, first, last, count in lost]
+        if notices or earlier_notices:
+            conn.queue.insert_front(earlier_notices + b"".join(notices))
             conn.gaps += len(notices)
             self.totals["gaps"] += len(notices)
             self._dirty.add(conn)
