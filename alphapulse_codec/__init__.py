@@ -9,7 +9,7 @@
     trade.price, trade.header.sequence
 
 The package is layered, each layer importing only those below it:
-``wire`` (the compiled core) <- ``schemas`` <- ``capture`` <- ``samples`` <- ``cli``.
+``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
@@ -22,6 +22,7 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
+from .relay import load_config, load_dashboard_config
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -99,6 +100,7 @@ from .wire.enums import (
 from .wire.errors import (
     BadMagicError,
     ChecksumError,
+    ConfigError,
     FieldValueError,
     FrameTooLargeError,
     LayoutConflictError,
@@ -187,6 +189,7 @@ __all__ = [
     "VenueStatus",
     "BadMagicError",
     "ChecksumError",
+    "ConfigError",
     "FieldValueError",
     "FrameTooLargeError",
     "LayoutConflictError",
@@ -216,4 +219,6 @@ __all__ = [
     "encode_batch",
     "iter_batches",
     "release_buffers",
+    "load_config",
+    "load_dashboard_config",
 ]
