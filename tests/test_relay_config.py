@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 import alphapulse_codec as ap
 from alphapulse_codec.relay import (
@@ -439,6 +441,10 @@ HOSTILE = [
     ("execution: {}\n---\nsignals: {}\n", 2, "expected a single document"),
     ("execution: !!python/object:os.system {}\n", 1, "could not determine a constructor"),
     ("execution: [unclosed\n", 2, "not valid YAML"),
+    ("alphapulse:\n  runtime_dir: /tmp/a\x00b\n", 2,
+     "not valid YAML: character #x0000 (character 33 of the file): special characters are not"
+     " allowed"),
+    ("alphapulse:\n  runtime_dir: /tmp/a\x1bb\n", 2, "character #x001b"),
 ]
 
 
@@ -448,6 +454,16 @@ def test_a_hostile_file_is_refused_with_its_line(text, line, words, rundir):
     error = refused(path)
     assert error.line == line and str(error).startswith(f"{path}, line {line}")
     assert words in str(error)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("execution:\n  max_queue_size: " + "9" * 5000 + "\n", "Exceeds the limit (4300 digits)"),
+    ("execution:\n  stuck_timeout: 2024-13-45\n", "month must be in 1..12"),
+])
+def test_a_scalar_python_refuses_is_a_config_error(text, words, rundir):
+    path = write(rundir, text)
+    error = refused(path)
+    assert str(error).startswith(f"{path}: not valid YAML: ") and words in str(error)
 
 
 def test_a_file_over_the_size_cap_is_refused_unread(rundir):
@@ -468,6 +484,40 @@ def test_a_file_that_cannot_be_read_is_refused(rundir):
     assert str(refused(rundir / "fifo")) == f"{rundir / 'fifo'}: cannot read: not a regular file"
     with pytest.raises(TypeError, match="expected a file path or a mapping, got int"):
         load_config(0)  # a file descriptor is not a file name here
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10, 2_000_000), st.floats(),
+                    st.text(max_size=12), st.sampled_from(["shed", "block", "unix_socket", "/tmp/x.sock",
+                                                           "Trade", "Fill", "mixed"]))
+KEYS = st.sampled_from([*DOMAINS, "alphapulse", "dashboard", "subscriptions", "path",
+                        "max_queue_size", "circuit_breaker", "validate_checksums",
+                        "require_sequence", "overflow", "stuck_timeout", "transport",
+                        "runtime_dir", "enabled", "message_types", "socket_group", "other"])
+DOCUMENTS = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)), max_leaves=20)
+
+
+@given(DOCUMENTS)
+def test_any_document_is_loaded_or_refused_with_a_config_error(document):
+    for load in (load_config, load_dashboard_config):
+        try:
+            load(document) if isinstance(document, dict) else load({"alphapulse": document})
+        except ConfigError as error:
+            assert str(error) and "\n" not in str(error)
+
+
+@given(st.binary(max_size=400) | DOCUMENTS.map(lambda d: yaml.safe_dump(d).encode()))
+def test_any_file_is_loaded_or_refused_with_a_config_error(content):
+    directory = Path(tempfile.mkdtemp(prefix="apc-", dir="/tmp"))
+    try:
+        path = write(directory, content)
+        for load in (load_config, load_dashboard_config):
+            try:
+                load(path)
+            except ConfigError as error:
+                assert str(error).startswith(str(path))
+    finally:
+        shutil.rmtree(directory)
 
 
 # ---- the dashboard ---------------------------------------------------------------------------
