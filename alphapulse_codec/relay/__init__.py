@@ -6,6 +6,13 @@ from .policy import DOMAINS, DomainPolicy, default_policy
 from .runtime_dir import ensure_runtime_dir
 
 __all__ = [
-    "ConfigError", "RelaysConfig", "Subscription", "load_config", "load_dashboard_config",
-    "DOMAINS", "DomainPolicy", "default_policy", "ensure_runtime_dir",
+    "DOMAINS",
+    "ConfigError",
+    "DomainPolicy",
+    "RelaysConfig",
+    "Subscription",
+    "default_policy",
+    "ensure_runtime_dir",
+    "load_config",
+    "load_dashboard_config",
 ]

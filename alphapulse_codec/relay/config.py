@@ -15,7 +15,6 @@ import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from ..wire.enums import MessageType
@@ -41,7 +40,6 @@ _DOMAIN_KEYS = ("path", "max_queue_size", "circuit_breaker", "validate_checksums
                 "require_sequence", "overflow", "stuck_timeout", "transport")
 _TOP_KEYS = ("runtime_dir", "socket_group", "transport", "deployment", *DOMAINS)
 _SUBSCRIPTION_KEYS = ("enabled", "path", "message_types")
-_MISSING: Any = object()
 
 Source = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -49,7 +47,8 @@ Source = str | os.PathLike[str] | Mapping[str, Any]
 @dataclass(frozen=True)
 class RelaysConfig:
     """What the relays run with: the runtime directory, the group granted the sockets (None:
-    the relays' user alone) and the policy of every domain, by name."""
+    the relays' user alone) and the policy of every domain, by name. It pickles, for the
+    relays' processes."""
 
     runtime_dir: Path
     socket_group: str | None
@@ -67,7 +66,7 @@ class Subscription:
 
 
 class _Section:
-    """One mapping of the document, read key by key: what is left unread is refused."""
+    """One mapping of the document, its key path for messages, and the lines of its keys."""
 
     def __init__(self, mapping: Mapping[Any, Any], key: str, source: str | None) -> None:
         self.mapping = mapping
@@ -83,8 +82,8 @@ class _Section:
         line = self.lines.get(key if line_of is None else line_of)
         return _error(self.source, line, self.path_of(key), problem)
 
-    def get(self, key: str, default: Any = _MISSING) -> Any:
-        return self.mapping.get(key, default)
+    def get(self, key: str) -> Any:
+        return self.mapping.get(key)
 
     def child(self, key: str) -> _Section:
         """The mapping under `key` (empty when the key is absent or has no value)."""
@@ -249,8 +248,7 @@ def config_from(document: Any, source: str | None = None, *,
             raise section.error("path", problem) if "path" in section.mapping \
                 else refuse_directory(problem)
         policies[domain] = policy
-    return RelaysConfig(runtime_dir=directory, socket_group=group,
-                        policies=MappingProxyType(policies))
+    return RelaysConfig(runtime_dir=directory, socket_group=group, policies=policies)
 
 
 def _runtime_dir(top: _Section, explicit: str | os.PathLike[str] | None
@@ -341,7 +339,8 @@ def load_dashboard_config(source: Source, *,
     """The relays a dashboard subscribes to, from a ``dashboard_config.yml`` (or a mapping
     already read): the enabled subscriptions, with their message types by number. A
     subscription without ``path`` reads ``<runtime dir>/<domain>.sock``, the runtime
-    directory as for load_config. Raises ConfigError."""
+    directory being `runtime_dir`, else ``$XDG_RUNTIME_DIR/alphapulse``, else
+    ``/tmp/alphapulse``. Raises ConfigError."""
     return dashboard_from(*_document(source), runtime_dir=runtime_dir)
 
 
@@ -356,7 +355,7 @@ def dashboard_from(document: Any, source: str | None = None, *,
     if runtime_dir is not None:
         directory = Path(runtime_dir)
         if not directory.is_absolute():
-            raise ConfigError(f"runtime_dir argument: {directory}: not an absolute path")
+            raise ConfigError(f"runtime_dir argument {directory}: not an absolute path")
     else:
         directory = default_runtime_dir()[0]
     chosen = []
@@ -365,13 +364,20 @@ def dashboard_from(document: Any, source: str | None = None, *,
             continue
         section = subscriptions.child(domain)
         section.refuse_unknown(_SUBSCRIPTION_KEYS)
-        path = _path(section, "path") if "path" in section.mapping else \
-            directory / f"{domain}.sock"
+        if "path" in section.mapping:
+            path = _path(section, "path")
+        else:
+            path = directory / f"{domain}.sock"
+            problem = socket_path_problem(str(path))
+            if problem:
+                raise ConfigError(f"the {domain} socket in the runtime directory: {problem}",
+                                  source=source)
         types = _message_types(section, domain) if "message_types" in section.mapping else None
         if "enabled" not in section.mapping or _flag(section, "enabled"):
             chosen.append(Subscription(domain=domain, path=path, message_types=types))
     if not chosen:
-        raise top.error("subscriptions", f"no subscription is enabled: name one of {', '.join(DOMAINS)}")
+        raise top.error("subscriptions",
+                        f"no subscription is enabled: name one of {', '.join(DOMAINS)}")
     return tuple(chosen)
 
 
@@ -385,10 +391,11 @@ def _message_types(section: _Section, domain: str) -> tuple[int, ...]:
     span = DOMAINS[domain]
     numbers: list[int] = []
 
-    def refuse(problem: str) -> ConfigError:
-        return section.error(f"message_types[{i}]", problem, line_of="message_types")
-
     for i, name in enumerate(names):
+
+        def refuse(problem: str, index: int = i) -> ConfigError:
+            return section.error(f"message_types[{index}]", problem, line_of="message_types")
+
         if not isinstance(name, str):
             raise refuse(f"expected a message type name, got {_kind(name)}")
         found = by_case.get(name.lower())
