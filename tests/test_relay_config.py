@@ -31,6 +31,7 @@ from alphapulse_codec.relay import (
     load_config,
     load_dashboard_config,
 )
+from alphapulse_codec.relay.runtime_dir import MAX_SOCKET_PATH_BYTES
 from alphapulse_codec.relay.yamlfile import MAX_DEPTH, MAX_FILE_BYTES
 from alphapulse_codec.wire.errors import ParseError
 
@@ -43,7 +44,7 @@ DESIGN_DIR = Path("/tmp/alphapulse")
 
 @pytest.fixture
 def rundir():
-    """A short directory of this user's: socket paths must fit in 107 bytes."""
+    """A short directory of this user's: socket paths must fit in a Unix socket address."""
     directory = Path(tempfile.mkdtemp(prefix="apc-", dir="/tmp"))
     yield directory
     shutil.rmtree(directory, ignore_errors=True)
@@ -270,7 +271,7 @@ BAD = [
     ("execution:\n  path: ''\n", "execution.path", 2, "expected a text, got the text ''"),
     ("execution:\n  path: !!binary AAEC\n", "execution.path", 2, "expected a text, got b'"),
     ("execution:\n  path: /" + "x" * 120 + ".sock\n", "execution.path", 2,
-     "126 bytes long, more than the 107 a Unix socket address holds"),
+     f"126 bytes long, more than the {MAX_SOCKET_PATH_BYTES} a Unix socket address holds"),
     ("execution:\n  path: /tmp/\n", "execution.path", 2, "names a directory, not a socket"),
     ("alphapulse:\n  signal:\n    path: /tmp/x.sock\n", "alphapulse.signal", 2,
      ("unknown key (did you mean signals?); the keys here are runtime_dir, socket_group,"
@@ -500,8 +501,13 @@ KEYS = st.sampled_from([*DOMAINS, "alphapulse", "dashboard", "subscriptions", "p
                         "max_queue_size", "circuit_breaker", "validate_checksums",
                         "require_sequence", "overflow", "stuck_timeout", "transport",
                         "runtime_dir", "enabled", "message_types", "socket_group", "other"])
-DOCUMENTS = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)), max_leaves=20)
+
+
+def _nested(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5)
+
+
+DOCUMENTS = st.recursive(SCALARS, _nested, max_leaves=20)
 
 
 @given(DOCUMENTS)
@@ -589,7 +595,7 @@ def test_a_dashboard_runtime_dir_too_long_for_a_socket_is_refused():
     error = refused({"subscriptions": {"signals": {}}}, runtime_dir="/" + "r" * 100,
                     dashboard=True)
     assert str(error).startswith("the signals socket in the runtime directory: /rrr")
-    assert "more than the 107 a Unix socket address holds" in str(error)
+    assert f"more than the {MAX_SOCKET_PATH_BYTES} a Unix socket address holds" in str(error)
     assert "not an absolute path" in str(refused({"subscriptions": {"signals": {}}},
                                                  runtime_dir="run", dashboard=True))
 
