@@ -9,7 +9,7 @@
     trade.price, trade.header.sequence
 
 The package is layered, each layer importing only those below it:
-``wire`` (the compiled core) <- ``schemas`` <- ``capture`` / ``relay`` <- ``samples`` <- ``cli``.
+``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
@@ -22,7 +22,7 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
-from .relay import Consumer, Producer, connect
+from .relay import Consumer, Producer, connect, load_config, load_dashboard_config
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -100,6 +100,7 @@ from .wire.enums import (
 from .wire.errors import (
     BadMagicError,
     ChecksumError,
+    ConfigError,
     FieldValueError,
     FrameTooLargeError,
     LayoutConflictError,
@@ -188,6 +189,7 @@ __all__ = [
     "VenueStatus",
     "BadMagicError",
     "ChecksumError",
+    "ConfigError",
     "FieldValueError",
     "FrameTooLargeError",
     "LayoutConflictError",
@@ -220,4 +222,6 @@ __all__ = [
     "connect",
     "Producer",
     "Consumer",
+    "load_config",
+    "load_dashboard_config",
 ]

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from importlib.metadata import version
 
 from ..wire.errors import ParseError
-from . import capture, demo, frames, inspect, relay, samples
+from . import capture, config, demo, frames, inspect, relay, samples
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
 
-COMMAND_GROUPS = (frames, inspect, capture, samples, demo, relay)
+COMMAND_GROUPS = (frames, inspect, capture, samples, demo, relay, config)
 
 
 DESCRIPTION = """\
@@ -34,6 +34,7 @@ examples:
   alphapulse decode session.bin --types Trade,Quote > frames.jsonl
   alphapulse decode session.bin --to session.parquet
   alphapulse stats session.bin
+  alphapulse config check examples/relays.yml
   alphapulse COMMAND --help
 """
 

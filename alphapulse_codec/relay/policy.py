@@ -15,10 +15,10 @@ from ..wire.errors import FieldValueError
 
 Overflow = Literal["shed", "block"]
 
-# the design's four relays and the message types each accepts (inclusive ranges);
+# relay name (its socket's name, its config key, its --domain) -> the message types it carries;
 # run-time schema types 200-255 join the domain their schema names
-DOMAINS: dict[str, tuple[int, int]] = {name: DOMAIN_RANGES[number]
-                                       for name, number in RELAY_DOMAINS.items()}
+DOMAINS: dict[str, range] = {name: range(DOMAIN_RANGES[number][0], DOMAIN_RANGES[number][1] + 1)
+                             for name, number in RELAY_DOMAINS.items()}
 
 SOCKET_NAMES = {domain: f"{domain}.sock" for domain in DOMAINS}
 
@@ -73,7 +73,7 @@ class DomainPolicy:
                                   f" include 0o600, got {self.socket_mode!r}")
 
     @property
-    def types(self) -> tuple[int, int]:
+    def types(self) -> range:
         return DOMAINS[self.domain]
 
 

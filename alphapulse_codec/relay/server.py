@@ -50,7 +50,7 @@ _REFUSAL_NAMES = {RelayCode.BadMagic: "refused_bad_magic", RelayCode.FrameTooLar
 def type_codes(domain: str) -> bytes:
     """Per message type, what the domain's relay does with it: 0 route it, ANNOUNCE read the
     schema it announces, else the RelayCode of its refusal."""
-    low, high = DOMAINS[domain]
+    low, high = DOMAINS[domain].start, DOMAINS[domain].stop - 1
     codes = bytearray([RelayCode.WrongDomain]) * 256
     codes[low:high + 1] = bytes(high + 1 - low)
     for control in frames.CONTROL_TYPES:
@@ -60,7 +60,7 @@ def type_codes(domain: str) -> bytes:
 
 
 def _describe(code: int, message_type: int, domain: str, max_frame_size: int) -> str:
-    low, high = DOMAINS[domain]
+    low, high = DOMAINS[domain].start, DOMAINS[domain].stop - 1
     return {
         RelayCode.BadMagic: "bytes where a frame should start do not begin with the magic"
                             " 0xDEADBEEF: the connection is closed",

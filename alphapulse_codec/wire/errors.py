@@ -73,10 +73,24 @@ class LayoutConflictError(SchemaError):
     """Another layout is registered for the schema's (type, version)."""
 
 
+class ConfigError(ValueError):
+    """A relay or dashboard configuration is refused. ``key`` is the dotted path of the key at
+    fault (``alphapulse.execution.circuit_breaker``), ``source`` the file read (None for a
+    mapping), ``line`` the key's line in it (None where unknown)."""
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.source = source
+        self.line = line
+
+
 __all__ = [
     "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
     "SchemaConflictError", "FieldValueError", "SchemaError", "LayoutConflictError",
+    "ConfigError",
 ]
 
 
