@@ -22,7 +22,8 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
-from .relay import Consumer, Producer, connect, load_config, load_dashboard_config
+from .relay import (Backoff, Consumer, MultiConsumer, Producer, connect, load_config,
+                    load_dashboard_config, subscribe_many)
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -220,8 +221,11 @@ __all__ = [
     "iter_batches",
     "release_buffers",
     "connect",
+    "subscribe_many",
+    "Backoff",
     "Producer",
     "Consumer",
+    "MultiConsumer",
     "load_config",
     "load_dashboard_config",
 ]

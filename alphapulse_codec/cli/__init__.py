@@ -12,10 +12,10 @@ from collections.abc import Callable
 from importlib.metadata import version
 
 from ..wire.errors import ParseError
-from . import capture, config, demo, frames, inspect, relay, samples
+from . import capture, config, demo, frames, inspect, record, relay, samples, top
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
 
-COMMAND_GROUPS = (frames, inspect, capture, samples, demo, relay, config)
+COMMAND_GROUPS = (frames, inspect, capture, samples, demo, relay, record, top, config)
 
 
 DESCRIPTION = """\

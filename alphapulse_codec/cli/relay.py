@@ -13,12 +13,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..relay import DOMAINS, default_policy, default_runtime_dir
+from ..relay import DOMAINS, DomainPolicy, default_policy, load_config, runtime_dir_of
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
 from ..wire.enums import RelayRole
-from ..wire.errors import RelayError
-from .common import EXIT_OK, EXIT_UNREADABLE, CommandError, command
+from ..wire.errors import ConfigError, RelayError
+from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_UNREADABLE, CommandError, command
 from .text import source_text, timestamp_text
 
 RELAY = """\
@@ -30,6 +30,7 @@ the consumers still reading. `alphapulse relay stats` prints their counters."""
 RELAY_EXAMPLES = """\
   alphapulse relay
   alphapulse relay --domain market_data --runtime-dir /run/alphapulse
+  alphapulse relay --config examples/relays.yml
   alphapulse relay stats
   alphapulse relay stats --domain execution --json
 """
@@ -38,27 +39,41 @@ _ROLES = {int(RelayRole.Producer): "producer", int(RelayRole.Consumer): "consume
           int(RelayRole.Monitor): "monitor"}
 
 
+def policies(options: argparse.Namespace) -> dict[str, DomainPolicy]:
+    """Every domain's policy: of --config when given (its runtime_dir under --runtime-dir),
+    else the design's defaults in the runtime directory."""
+    if options.config:
+        try:
+            return dict(load_config(options.config, runtime_dir=options.runtime_dir).policies)
+        except ConfigError as error:
+            raise CommandError(str(error), EXIT_BAD_ARGUMENTS) from None
+    directory = runtime_dir_of(options.runtime_dir)
+    return {domain: default_policy(domain, directory) for domain in DOMAINS}
+
+
 def run(options: argparse.Namespace) -> int:
     if options.action == "stats":
         return stats(options)
     if options.json:
         raise CommandError("--json goes with `alphapulse relay stats`", EXIT_UNREADABLE)
-    runtime_dir = default_runtime_dir(options.runtime_dir)
+    chosen = policies(options)
     if options.domain:
         try:
-            RelayServer(default_policy(options.domain, runtime_dir)).serve_forever()
+            RelayServer(chosen[options.domain]).serve_forever()
         except RelayError as error:
             raise CommandError(str(error), EXIT_UNREADABLE) from None
         return EXIT_OK
-    return _run_all(runtime_dir)
+    return _run_all(options)
 
 
-def _run_all(runtime_dir: Any) -> int:
+def _run_all(options: argparse.Namespace) -> int:
     """One process per domain (a burst of market data never slows execution); the first to
     fail stops the others."""
+    passed_on = [*(["--config", options.config] if options.config else []),
+                 *(["--runtime-dir", options.runtime_dir] if options.runtime_dir else [])]
     children = {domain: subprocess.Popen(
-        [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain,
-         "--runtime-dir", str(runtime_dir)]) for domain in DOMAINS}
+        [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain, *passed_on])
+        for domain in DOMAINS}
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -88,10 +103,11 @@ def _run_all(runtime_dir: Any) -> int:
 
 def stats(options: argparse.Namespace) -> int:
     domains = [options.domain] if options.domain else list(DOMAINS)
+    chosen = policies(options)
     reports, missing = [], []
     for domain in domains:
         try:
-            reports.append(relay_stats(domain, runtime_dir=options.runtime_dir))
+            reports.append(relay_stats(domain, config=chosen))
         except RelayError as error:
             missing.append(f"{domain}: {error}")
     if options.json:
@@ -136,7 +152,9 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--domain", choices=tuple(DOMAINS),
                         help="one domain only (default: all four)")
     parser.add_argument("--runtime-dir", metavar="DIR",
-                        help="where the sockets are (default: $XDG_RUNTIME_DIR/alphapulse,"
-                             " else /tmp/alphapulse)")
+                        help="where the sockets are (default: the config's runtime_dir, else"
+                             " $XDG_RUNTIME_DIR/alphapulse, else /tmp/alphapulse)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the relays' YAML configuration (see alphapulse config check)")
     parser.add_argument("--json", action="store_true", help="stats as JSON")
     parser.set_defaults(run=run)

@@ -5,7 +5,6 @@ values. The YAML configuration builds ``DomainPolicy`` objects with these same n
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -95,11 +94,3 @@ def default_policy(domain: str, runtime_dir: str | Path) -> DomainPolicy:
         return DomainPolicy(domain, path, 10_000, 8_000, True, False, "shed", 5.0)
     raise FieldValueError(f"domain: {domain!r} is not one of {', '.join(DOMAINS)}")
 
-
-def default_runtime_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Where the relays' sockets are: ``explicit``, else ``$XDG_RUNTIME_DIR/alphapulse``,
-    else ``/tmp/alphapulse`` as in the design."""
-    if explicit is not None:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(xdg) / "alphapulse" if xdg else Path("/tmp/alphapulse")

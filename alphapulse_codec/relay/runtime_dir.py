@@ -29,6 +29,16 @@ def default_runtime_dir(environ: Mapping[str, str] = os.environ) -> tuple[Path, 
     return Path("/tmp/alphapulse"), "the default, $XDG_RUNTIME_DIR being unset"
 
 
+def runtime_dir_of(explicit: str | os.PathLike[str] | None = None,
+                   configured: str | os.PathLike[str] | None = None) -> Path:
+    """The runtime directory: `explicit` (--runtime-dir), else `configured` (a configuration
+    file's), else ``$XDG_RUNTIME_DIR/alphapulse``, else ``/tmp/alphapulse``."""
+    for given in (explicit, configured):
+        if given is not None:
+            return Path(given)
+    return default_runtime_dir()[0]
+
+
 def socket_path_problem(text: str) -> str | None:
     """Why `text` cannot be a Unix socket's address, or None."""
     path = Path(text)

@@ -24,12 +24,13 @@ from typing import Any
 
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, MESSAGE_CLASSES, decode
 from ..wire.enums import GapReason, MessageType, RelayCode, RelayRole
-from ..wire.errors import ParseError, RelayError, SchemaError
+from ..wire.errors import ConfigError, ParseError, RelayError, SchemaError
 from ..wire.layouts import HEADER_SIZE, MAGIC, MESSAGES
 from ..schemas.schema import Schema
 from . import frames
 from ._route import ANNOUNCE_CODE, OutQueue, Router, move_to_front, pending_frame_size
 from .policy import DOMAINS, DomainPolicy
+from .runtime_dir import ensure_runtime_dir
 
 CHUNK_BYTES = 256 << 10          # one read from a producer at most
 # bytes a consumer's queue may hold whatever its frame count: a shed consumer is cut back to
@@ -148,13 +149,10 @@ class RelayServer:
         """Create the runtime dir (0700) and the socket; replace a stale socket of a dead
         relay, refuse to start beside a live one."""
         path = self.policy.path
-        directory = path.parent
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        info = os.stat(directory)
-        if info.st_uid != os.getuid():
-            raise RelayError(f"{directory}: the runtime directory belongs to uid {info.st_uid},"
-                             " not to this user: choose another with --runtime-dir")
-        os.chmod(directory, 0o710 if self.policy.socket_group else 0o700)
+        try:
+            ensure_runtime_dir(path.parent, group=self.policy.socket_group)
+        except ConfigError as error:
+            raise RelayError(f"{error}: choose another with --runtime-dir") from None
         self._remove_stale(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)

@@ -97,7 +97,7 @@ def build_session(frames: int = 2000, seed: int = 7) -> list[bytes]:
                Market(ids["BTC-USD"], 37_000 * PRICE_SCALE, SourceType.CoinbaseCollector)]
     out += _market_data(clock, rng, markets, max(10, frames - 40))
     out += _signals(clock, rng, ids, markets)
-    out += _orders(clock, rng, markets[0])
+    out += order_flow(clock, markets[0])
     out += _system(clock)
     return out
 
@@ -234,8 +234,10 @@ def _signals(clock: Clock, rng: random.Random, ids: dict[str, InstrumentId],
     return [build() for build in builders]
 
 
-def _orders(clock: Clock, rng: random.Random, market: Market) -> list[bytes]:
-    client_id, venue_id = 1001, 555_000_111
+def order_flow(clock: Clock, market: Market, client_id: int = 1001) -> list[bytes]:
+    """An order's life: request, acknowledgement, two partial fills with their reports, then
+    a modify and a cancel of a follow-up order."""
+    venue_id = 555_000_111 + (client_id - 1001) * 16
     quantity, price = 300, market.price
 
     def engine() -> dict[str, int]:
