@@ -21,8 +21,11 @@ $(VENV)/.installed: $(SOURCES)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The codec's round trip of a session of every type, then the live system: relays, producers,
+# a recorder and a consumer, each its own process, for a few seconds, checked and stopped.
 demo: $(VENV)/.installed
 	mkdir -p build && $(PY) -m alphapulse_codec demo -o build/demo-session.bin
+	$(PY) -m alphapulse_codec demo --relays
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

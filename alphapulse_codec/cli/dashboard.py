@@ -26,6 +26,7 @@ ORDERS_SHOWN = 8
 RATE_WINDOW = 1.0       # seconds over which a rate is measured
 
 SIGNAL_TYPES = frozenset(range(20, 40))
+DISCOVERY_TYPES = frozenset({MessageType.InstrumentDiscovered, MessageType.PoolDiscovered})
 ORDER_TYPES = frozenset({MessageType.OrderRequest, MessageType.OrderStatus,
                          MessageType.OrderCancel, MessageType.OrderModify})
 FILL_TYPES = frozenset({MessageType.Fill, MessageType.ExecutionReport})
@@ -33,6 +34,14 @@ FILL_TYPES = frozenset({MessageType.Fill, MessageType.ExecutionReport})
 
 def price_text(value: int) -> str:
     return f"{value / PRICE_SCALE:,.4f}".rstrip("0").rstrip(".")
+
+
+def _short(status: str) -> str:
+    """A relay's status without the socket path and the advice: "down: no ... running"."""
+    if not status.startswith("down: "):
+        return status
+    reason = status[len("down: "):].split(": ", 1)[-1].split(" (")[0]
+    return f"down: {reason}"[:60]
 
 
 def _enum_name(kind: Any, value: int) -> str:
@@ -86,13 +95,14 @@ class Dashboard:
 
     def feed(self, domain: str, result: BatchResult) -> None:
         relay = self.relays[domain]
-        for message_type in result.types:
+        # discoveries first: the trades of the same batch are then shown by their names
+        for message_type in sorted(result.types, key=lambda t: t not in DISCOVERY_TYPES):
             count = len(result[message_type])
             relay.frames += count
             relay.window_frames += count
             relay.per_type[message_type] += count
             relay.window_types[message_type] += count
-            if message_type in (MessageType.InstrumentDiscovered, MessageType.PoolDiscovered):
+            if message_type in DISCOVERY_TYPES:
                 for row in range(count):
                     self.cache.process_message(result.message(message_type, row))
             elif message_type in (MessageType.Trade, MessageType.Quote):
@@ -175,16 +185,17 @@ class Dashboard:
     # ---- drawing ---------------------------------------------------------------------
 
     def render(self) -> Group:
-        return Group(self._relays_table(), self._types_table(), self._market_table(),
-                     self._signals_table(), self._orders_table(), self._gaps_text(),
-                     Text("q quits", style="dim"))
+        # the key first: a terminal shorter than the view crops its bottom
+        return Group(Text("alphapulse top: q quits", style="bold"), self._relays_table(),
+                     self._gaps_text(), self._types_table(), self._market_table(),
+                     self._signals_table(), self._orders_table())
 
     def _relays_table(self) -> Panel:
         table = Table("relay", "status", "frames", "frames/s", "dropped", "refused", "gaps",
                       box=None, header_style="bold")
         for domain, relay in self.relays.items():
             up = relay.status == "up"
-            table.add_row(domain, Text(relay.status[:60], style="green" if up else "red"),
+            table.add_row(domain, Text(_short(relay.status), style="green" if up else "red"),
                           f"{relay.frames:,}", f"{relay.rate:,.0f}", f"{relay.dropped:,}",
                           f"{relay.refused:,}",
                           f"{relay.relay_gaps:,} / {self._client_gaps(domain):,}")

@@ -4,6 +4,7 @@ as fast as it goes."""
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -16,7 +17,8 @@ from ..relay import DOMAINS, Backoff, Consumer, Producer, connect
 from ..relay._route import count_frames
 from ..relay.frames import CONTROL_TYPES
 from ..wire.enums import GapReason, MessageType
-from ..wire.errors import ConfigError, RelayError
+from ..schemas.schema import Schema
+from ..wire.errors import ConfigError, RelayError, SchemaError
 from .common import (EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError,
                      add_capture_options, command, command_registry, positive_int, wanted_types,
                      written)
@@ -129,9 +131,23 @@ class _Pacer:
         return self.started + max(0, timestamp - self.first_timestamp) / 1e9 / self.speed
 
 
+def _of_domain(message: Any, domain: str) -> bool:
+    """Whether the relay of ``domain`` takes ``message``: a type of its range, a run-time
+    type (the relay knows which were announced to it), or the announcement of a schema of the
+    domain; never a relay's control frame."""
+    message_type = message.header.message_type
+    if message_type in CONTROL_TYPES:
+        return False
+    if message_type == MessageType.SchemaAnnouncement:
+        try:
+            return Schema.from_dict(json.loads(message.spec)).domain == domain
+        except (SchemaError, ValueError, RecursionError):
+            return True  # the relay refuses it, and says why
+    return message_type in DOMAINS[domain] or message_type >= 200
+
+
 def replay(options: argparse.Namespace) -> int:
     producer = cast(Producer, _connect(options, "producer"))
-    domain_types = DOMAINS[options.domain]
     pacer = _Pacer(options)
     pending = bytearray()
     pending_frames = 0
@@ -143,10 +159,7 @@ def replay(options: argparse.Namespace) -> int:
                 break
             if isinstance(item, BadStretch):
                 continue
-            message_type = item.header.message_type
-            if message_type in CONTROL_TYPES or not (
-                    message_type in domain_types or message_type >= 200
-                    or message_type == MessageType.SchemaAnnouncement):
+            if not _of_domain(item, options.domain):
                 skipped += 1
                 continue
             wait = pacer.due(item.header.timestamp) - time.monotonic()
