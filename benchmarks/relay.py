@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.relay import connect  # noqa: E402
 from peers import cpu_model  # noqa: E402
-from relays import RelayProcess, connectable  # noqa: E402
+from relays import RelayProcess  # noqa: E402
 
 BATCH_FRAMES = 1024  # 64 KiB of 64-byte Trades per send_batch
 # the execution relay's policy, on the relay of the 64-byte Trades
@@ -104,22 +105,25 @@ def _consumers_connected(domain: str, runtime_dir: Path) -> bool:
     return any(c["role"] == 2 for c in relay_stats(domain, runtime_dir=runtime_dir)["connections"])
 
 
-async def _bare_relay(path: str, ready: "multiprocessing.synchronize.Event") -> None:
+async def _bare_relay(path: str, ready: Any) -> None:
+    """Forwards what its producer writes to its consumer, 64 KiB at a time; a client's first
+    byte says which it is (C or P)."""
     consumer_writer: asyncio.StreamWriter | None = None
     consumer_joined = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal consumer_writer
-        if consumer_writer is None:
+        role = await reader.readexactly(1)
+        if role == b"C":
             consumer_writer = writer
             consumer_joined.set()
             await reader.read()  # until the consumer leaves
             return
         await consumer_joined.wait()
+        assert consumer_writer is not None
         while chunk := await reader.read(65536):
             consumer_writer.write(chunk)
             await consumer_writer.drain()
-        consumer_writer.close()
 
     server = await asyncio.start_unix_server(handle, path, limit=1 << 20)
     ready.set()
@@ -136,17 +140,16 @@ def bare_round(frames: int) -> tuple[float, float]:
     relay.start()
     try:
         ready.wait(30)
-        while not connectable(Path(path)):
-            time.sleep(0.01)
         consumer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         consumer.connect(path)
-        time.sleep(0.1)  # the relay takes the first connection as its consumer
+        consumer.sendall(b"C")
         cpu_before = cpu_seconds(relay.pid)
         block = trade_block(BATCH_FRAMES)
 
         def feed() -> None:
             producer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             producer.connect(path)
+            producer.sendall(b"P")
             for _ in range(frames // BATCH_FRAMES):
                 producer.sendall(block)
             producer.close()
