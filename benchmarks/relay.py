@@ -1,11 +1,13 @@
 """Throughput of a domain relay: 1 producer -> relay -> 1 consumer, 64-byte Trades, batch APIs.
 
-Each relay runs in its own process, the producer in another, the consumer here. Rows, in one
-run: a bare asyncio Unix-socket relay that forwards whole 64 KiB chunks and looks at nothing
-(the ceiling), then the relay with the market-data policy and with the execution policy
-(checksums and sequences checked, producers blocked by a full consumer). Printed: frames/s
-delivered (median of the rounds), the ratio to the bare relay, and the relay's CPU time per
-frame (user + system, from /proc).
+The relay, the producer (send_batch of 1024 frames) and the consumer each run in their own
+process. Rows, in one run: a bare asyncio Unix-socket relay that forwards whole 64 KiB chunks
+and looks at nothing, to a consumer that only counts bytes (the ceiling); then the relay with
+the market-data policy and with the execution policy (checksums and sequences checked,
+sequences stamped by the producer, producers blocked by a full consumer), each to a consumer
+taking whole frames (recv_bytes) and to one decoding them into arrays (recv_batch, checksums
+verified). Printed: frames/s delivered (median of the rounds), the ratio to the bare relay,
+and the relay's CPU time per frame (user + system, from /proc).
 
     python benchmarks/relay.py [--frames 4000000] [--rounds 3]
 """
@@ -58,13 +60,20 @@ def produce(domain: str, runtime_dir: str, frames: int, auto: bool) -> None:
             producer.send_batch(block)
 
 
-def consume(domain: str, runtime_dir: str, frames: int) -> float:
-    """Seconds from the first frame received to the last."""
+def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> float:
+    """Seconds from the first frame received to the last: decoded into arrays by
+    ``recv_batch``, or taken as whole frames by ``recv_bytes``."""
     with connect(domain, "consumer", runtime_dir=runtime_dir, name="bench-consumer") as consumer:
-        received = len(consumer.recv_batch(max_frames=65536))
+        if decoded:
+            def take() -> int:
+                return len(consumer.recv_batch(max_frames=65536))
+        else:
+            def take() -> int:
+                return len(consumer.recv_bytes(max_frames=65536)) // 64
+        received = take()
         start = time.perf_counter()
         while received < frames:
-            received += len(consumer.recv_batch(max_frames=65536))
+            received += take()
         return time.perf_counter() - start
 
 
@@ -73,7 +82,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def relay_round(domain: str, frames: int, changes: dict) -> tuple[float, float]:
+def relay_round(domain: str, frames: int, changes: dict, decoded: bool = True) -> tuple[float, float]:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-bench-", dir="/tmp"))
     relay = RelayProcess(domain, runtime_dir, **changes).wait_ready()
     try:
@@ -82,7 +91,8 @@ def relay_round(domain: str, frames: int, changes: dict) -> tuple[float, float]:
         consumer_ready.close()
         cpu_before = cpu_seconds(relay.process.pid)
         result = fork.Queue()
-        reader = fork.Process(target=lambda: result.put(consume(domain, str(runtime_dir), frames)))
+        reader = fork.Process(target=lambda: result.put(consume(domain, str(runtime_dir), frames,
+                                                                decoded)))
         reader.start()
         while not _consumers_connected(domain, runtime_dir):
             time.sleep(0.01)
@@ -186,17 +196,19 @@ def main() -> None:
           f" {options.rounds} rounds, median")
     rows = [
         ("bare asyncio relay, 64 KiB chunks", lambda: bare_round(frames)),
-        ("relay, market-data policy", lambda: relay_round("market_data", frames, {})),
-        ("relay, execution policy", lambda: relay_round("market_data", frames, EXECUTION_POLICY)),
+        ("relay, market-data policy, recv_bytes", lambda: relay_round("market_data", frames, {}, False)),
+        ("relay, market-data policy, recv_batch", lambda: relay_round("market_data", frames, {})),
+        ("relay, execution policy, recv_bytes", lambda: relay_round("market_data", frames, EXECUTION_POLICY, False)),
+        ("relay, execution policy, recv_batch", lambda: relay_round("market_data", frames, EXECUTION_POLICY)),
     ]
     bare = None
-    print(f"{'row':<38} {'frames/s':>14} {'x bare':>8} {'relay CPU ns/frame':>19}")
+    print(f"{'row':<42} {'frames/s':>14} {'x bare':>8} {'relay CPU ns/frame':>19}")
     for name, run in rows:
         results = [run() for _ in range(options.rounds)]
         rate = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
         bare = bare or rate
-        print(f"{name:<38} {rate:>14,.0f} {rate / bare:>8.2f} {cpu * 1e9:>19.1f}")
+        print(f"{name:<42} {rate:>14,.0f} {rate / bare:>8.2f} {cpu * 1e9:>19.1f}")
 
 
 if __name__ == "__main__":

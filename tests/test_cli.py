@@ -326,7 +326,7 @@ def _commands():
 
 def test_help_has_descriptions_examples_and_help_for_every_option():
     parser, commands = _commands()
-    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo"}
+    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo", "relay"}
     for name, command in [("alphapulse", parser), *commands.items()]:
         text = command.format_help()
         assert "`" not in text, name
