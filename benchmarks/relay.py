@@ -1,11 +1,13 @@
 """Throughput of a domain relay: 1 producer -> relay -> 1 consumer, 64-byte Trades, batch APIs.
 
-Each relay runs in its own process, the producer in another, the consumer here. Rows, in one
-run: a bare asyncio Unix-socket relay that forwards whole 64 KiB chunks and looks at nothing
-(the ceiling), then the relay with the market-data policy and with the execution policy
-(checksums and sequences checked, producers blocked by a full consumer). Printed: frames/s
-delivered (median of the rounds), the ratio to the bare relay, and the relay's CPU time per
-frame (user + system, from /proc).
+The relay, the producer (send_batch of 1024 frames) and the consumer each run in their own
+process. Rows, in one run: a bare asyncio Unix-socket relay that forwards whole 64 KiB chunks
+and looks at nothing, to a consumer that only counts bytes (the ceiling); then the relay with
+the market-data policy and with the execution policy (checksums and sequences checked,
+sequences stamped by the producer, producers blocked by a full consumer), each to a consumer
+taking whole frames (recv_bytes) and to one decoding them into arrays (recv_batch, checksums
+verified). Printed: frames/s delivered (median of the rounds), the ratio to the bare relay,
+and the relay's CPU time per frame (user + system, from /proc).
 
     python benchmarks/relay.py [--frames 4000000] [--rounds 3]
 """
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.relay import connect  # noqa: E402
 from peers import cpu_model  # noqa: E402
-from relays import RelayProcess, connectable  # noqa: E402
+from relays import RelayProcess  # noqa: E402
 
 BATCH_FRAMES = 1024  # 64 KiB of 64-byte Trades per send_batch
 # the execution relay's policy, on the relay of the 64-byte Trades
@@ -57,13 +60,20 @@ def produce(domain: str, runtime_dir: str, frames: int, auto: bool) -> None:
             producer.send_batch(block)
 
 
-def consume(domain: str, runtime_dir: str, frames: int) -> float:
-    """Seconds from the first frame received to the last."""
+def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> float:
+    """Seconds from the first frame received to the last: decoded into arrays by
+    ``recv_batch``, or taken as whole frames by ``recv_bytes``."""
     with connect(domain, "consumer", runtime_dir=runtime_dir, name="bench-consumer") as consumer:
-        received = len(consumer.recv_batch(max_frames=65536))
+        if decoded:
+            def take() -> int:
+                return len(consumer.recv_batch(max_frames=65536))
+        else:
+            def take() -> int:
+                return len(consumer.recv_bytes(max_frames=65536)) // 64
+        received = take()
         start = time.perf_counter()
         while received < frames:
-            received += len(consumer.recv_batch(max_frames=65536))
+            received += take()
         return time.perf_counter() - start
 
 
@@ -72,7 +82,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def relay_round(domain: str, frames: int, changes: dict) -> tuple[float, float]:
+def relay_round(domain: str, frames: int, changes: dict, decoded: bool = True) -> tuple[float, float]:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-bench-", dir="/tmp"))
     relay = RelayProcess(domain, runtime_dir, **changes).wait_ready()
     try:
@@ -81,7 +91,8 @@ def relay_round(domain: str, frames: int, changes: dict) -> tuple[float, float]:
         consumer_ready.close()
         cpu_before = cpu_seconds(relay.process.pid)
         result = fork.Queue()
-        reader = fork.Process(target=lambda: result.put(consume(domain, str(runtime_dir), frames)))
+        reader = fork.Process(target=lambda: result.put(consume(domain, str(runtime_dir), frames,
+                                                                decoded)))
         reader.start()
         while not _consumers_connected(domain, runtime_dir):
             time.sleep(0.01)
@@ -104,22 +115,25 @@ def _consumers_connected(domain: str, runtime_dir: Path) -> bool:
     return any(c["role"] == 2 for c in relay_stats(domain, runtime_dir=runtime_dir)["connections"])
 
 
-async def _bare_relay(path: str, ready: "multiprocessing.synchronize.Event") -> None:
+async def _bare_relay(path: str, ready: Any) -> None:
+    """Forwards what its producer writes to its consumer, 64 KiB at a time; a client's first
+    byte says which it is (C or P)."""
     consumer_writer: asyncio.StreamWriter | None = None
     consumer_joined = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal consumer_writer
-        if consumer_writer is None:
+        role = await reader.readexactly(1)
+        if role == b"C":
             consumer_writer = writer
             consumer_joined.set()
             await reader.read()  # until the consumer leaves
             return
         await consumer_joined.wait()
+        assert consumer_writer is not None
         while chunk := await reader.read(65536):
             consumer_writer.write(chunk)
             await consumer_writer.drain()
-        consumer_writer.close()
 
     server = await asyncio.start_unix_server(handle, path, limit=1 << 20)
     ready.set()
@@ -136,17 +150,16 @@ def bare_round(frames: int) -> tuple[float, float]:
     relay.start()
     try:
         ready.wait(30)
-        while not connectable(Path(path)):
-            time.sleep(0.01)
         consumer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         consumer.connect(path)
-        time.sleep(0.1)  # the relay takes the first connection as its consumer
+        consumer.sendall(b"C")
         cpu_before = cpu_seconds(relay.pid)
         block = trade_block(BATCH_FRAMES)
 
         def feed() -> None:
             producer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             producer.connect(path)
+            producer.sendall(b"P")
             for _ in range(frames // BATCH_FRAMES):
                 producer.sendall(block)
             producer.close()
@@ -183,17 +196,19 @@ def main() -> None:
           f" {options.rounds} rounds, median")
     rows = [
         ("bare asyncio relay, 64 KiB chunks", lambda: bare_round(frames)),
-        ("relay, market-data policy", lambda: relay_round("market_data", frames, {})),
-        ("relay, execution policy", lambda: relay_round("market_data", frames, EXECUTION_POLICY)),
+        ("relay, market-data policy, recv_bytes", lambda: relay_round("market_data", frames, {}, False)),
+        ("relay, market-data policy, recv_batch", lambda: relay_round("market_data", frames, {})),
+        ("relay, execution policy, recv_bytes", lambda: relay_round("market_data", frames, EXECUTION_POLICY, False)),
+        ("relay, execution policy, recv_batch", lambda: relay_round("market_data", frames, EXECUTION_POLICY)),
     ]
     bare = None
-    print(f"{'row':<38} {'frames/s':>14} {'x bare':>8} {'relay CPU ns/frame':>19}")
+    print(f"{'row':<42} {'frames/s':>14} {'x bare':>8} {'relay CPU ns/frame':>19}")
     for name, run in rows:
         results = [run() for _ in range(options.rounds)]
         rate = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
         bare = bare or rate
-        print(f"{name:<38} {rate:>14,.0f} {rate / bare:>8.2f} {cpu * 1e9:>19.1f}")
+        print(f"{name:<42} {rate:>14,.0f} {rate / bare:>8.2f} {cpu * 1e9:>19.1f}")
 
 
 if __name__ == "__main__":

@@ -326,7 +326,8 @@ def _commands():
 
 def test_help_has_descriptions_examples_and_help_for_every_option():
     parser, commands = _commands()
-    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo", "config"}
+    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo", "relay",
+                             "record", "replay", "top", "config"}
     nested = [(f"{name} {action_name}", action_parser) for name, command in commands.items()
               for action in command._actions if isinstance(action, argparse._SubParsersAction)
               for action_name, action_parser in action.choices.items()]

@@ -25,7 +25,7 @@ RELAY = """\
 Run the domain relays of the design: market_data (types 1-19), signals (20-39), execution
 (40-59) and system (100-109), each in its own process, on <runtime dir>/<domain>.sock.
 Without --domain all four run; SIGINT or SIGTERM stops them, after handing queued frames to
-the consumers still reading. `alphapulse relay stats` prints their counters."""
+the consumers still reading. alphapulse relay stats prints their counters."""
 
 RELAY_EXAMPLES = """\
   alphapulse relay
