@@ -94,6 +94,9 @@ class MultiConsumer:
         self.name = name
         self.backoff = backoff
         self._relays = {s.domain: _Relay(s) for s in subscriptions}
+        if not self._relays:  # nothing would ever come: a wait without end
+            raise FieldValueError("subscriptions: no relay to subscribe to",
+                                  field="subscriptions")
         self._selector = selectors.DefaultSelector()
         self._turn = 0
         self._ready: list[tuple[str, bytes]] = []
