@@ -169,13 +169,14 @@ def _summary(console: Console, producers: dict[str, Service], monitor: Service,
              recorder: Service, recording: Path, codes: dict[str, int]) -> int:
     failures = [f"{name} exited with {code}" for name, code in codes.items() if code]
     seen = monitor.report()
-    table = Table("process", "relay", "message types", box=None, header_style="bold")
+    table = Table("process", "relay", "frames", "per message type", box=None,
+                  header_style="bold")
     for role, producer in producers.items():
         report = producer.report()
         domain = PRODUCER_DOMAINS[role]
         sent = report.get("counts", {})
-        table.add_row(producer.name, domain, _counts_text(sent) + f" (sent; refused:"
-                      f" {report.get('refused', '?')})")
+        table.add_row(producer.name, domain, f"{sum(sent.values()):,} sent",
+                      _counts_text(sent) + f"; refused: {report.get('refused', '?')}")
         got = seen.get("counts", {}).get(domain, {})
         if sent != got:
             failures.append(f"{domain}: sent {_counts_text(sent)}, the consumer received"
@@ -183,15 +184,15 @@ def _summary(console: Console, producers: dict[str, Service], monitor: Service,
         if report.get("refused"):
             failures.append(f"{producer.name}: {report['refused']} frames refused")
     for domain, got in seen.get("counts", {}).items():
-        table.add_row("consumer", domain, _counts_text(got) + " (received)")
+        table.add_row("consumer", domain, f"{sum(got.values()):,} received", _counts_text(got))
     recorded = Counter[str]()
     if recording.exists():
         result = decode_batch(recording.read_bytes())
         recorded.update({MessageType(t).name: len(result[t]) for t in result.types})
         if result.errors:
             failures.append(f"the recording has {len(result.errors)} bad stretches")
-    table.add_row("recorder", "market_data", _counts_text(dict(recorded)) + " (recorded,"
-                  " decoded back)")
+    table.add_row("recorder", "market_data", f"{sum(recorded.values()):,} recorded",
+                  _counts_text(dict(recorded)) + " (the capture, decoded back)")
     if dict(recorded) != seen.get("counts", {}).get("market_data"):
         failures.append("the recording differs from what the consumer received")
     console.print(table)
