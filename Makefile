@@ -35,6 +35,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/crc.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/hostile.py
+	$(PY) benchmarks/relay.py
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
 
 generate:

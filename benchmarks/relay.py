@@ -9,7 +9,7 @@ taking whole frames (recv_bytes) and to one decoding them into arrays (recv_batc
 verified). Printed: frames/s delivered (median of the rounds), the ratio to the bare relay,
 and the relay's CPU time per frame (user + system, from /proc).
 
-    python benchmarks/relay.py [--frames 4000000] [--rounds 3]
+    python benchmarks/relay.py [--frames 4000000] [--rounds 3]      (make bench runs it)
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's package and test helpers
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.relay import connect  # noqa: E402

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,30 +10,8 @@ import alphapulse_codec as ap
 from alphapulse_codec.relay import connect
 from alphapulse_codec.wire.enums import GapReason, RelayCode
 from alphapulse_codec.wire.errors import RelayError
-from relays import RelayProcess, start
 
 RECEIVE_TIMEOUT = 30.0  # upper bound against a hang, never a measure
-
-
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
-    # short: a Unix socket path holds at most 107 bytes
-    directory = Path(tempfile.mkdtemp(prefix="ap-relay-", dir="/tmp"))
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-def relays(runtime_dir: Path) -> Iterator[dict[str, RelayProcess]]:
-    started: dict[str, RelayProcess] = {}
-
-    def run(domain: str, **changes: object) -> RelayProcess:
-        started[domain] = start(domain, runtime_dir, **changes)
-        return started[domain]
-
-    yield run  # type: ignore[misc]
-    for relay in started.values():
-        relay.kill()
 
 
 def trades(count: int, source: int = ap.SourceType.BinanceCollector, first_sequence: int = 1) -> bytes:

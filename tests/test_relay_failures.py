@@ -20,7 +20,7 @@ from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.wire.enums import GapReason, RelayCode, RelayRole
 from alphapulse_codec.wire.errors import RelayClosedError
 from relays import ROOT, RelayProcess, start
-from test_relay import RECEIVE_TIMEOUT, receive_bytes, relays, runtime_dir, trades  # noqa: F401
+from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
 
 WAIT = 60.0  # upper bound on waiting for a state, never a measure
 

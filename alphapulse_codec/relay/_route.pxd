@@ -27,6 +27,7 @@ cdef class Router:
     cdef size_t notable_count
     cdef readonly Py_ssize_t consumed   # bytes of the last scan held by whole frames
     cdef readonly bint fatal            # the last scan met bytes that cannot be a frame
+    cdef readonly bint announced        # the last scan stopped after a schema announcement
     cdef readonly uint64_t accepted_frames
     cdef readonly uint64_t accepted_bytes
 

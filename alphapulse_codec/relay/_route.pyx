@@ -128,8 +128,9 @@ cdef class Router:
         """Judge the whole frames in ``buffer[:length]`` (at most ``max_frames`` when it is
         not 0); returns how many verdicts were made.
 
-        Stops at a partial frame (``consumed`` is where it starts) or at bytes that cannot be
-        a frame (``fatal``; the last verdict says why, at its offset).
+        Stops at a partial frame (``consumed`` is where it starts), at bytes that cannot be
+        a frame (``fatal``; the last verdict says why, at its offset), or after a schema
+        announcement (``announced``), which Python judges before the frames that follow.
         """
         cdef _Buffer held = _Buffer(buffer)
         if length < 0 or length > held.view.len:
@@ -140,7 +141,7 @@ cdef class Router:
         cdef Verdict* v
         cdef uint8_t code, source
         cdef uint64_t sequence, accepted_bytes = 0, accepted_frames = 0
-        cdef bint fatal = False
+        cdef bint fatal = False, announced = False
         cdef size_t limit = <size_t>max_frames if max_frames > 0 else <size_t>-1
         with nogil:
             while end - at >= HEADER_SIZE and count < limit:
@@ -194,10 +195,14 @@ cdef class Router:
                     notable += 1
                 count += 1
                 at += size
+                if code == ANNOUNCE:  # the frames after it may be of the type it opens
+                    announced = True
+                    break
         self.count = count
         self.notable_count = notable
         self.consumed = <Py_ssize_t>(self.verdicts[count - 1].offset if fatal else at)
         self.fatal = fatal
+        self.announced = announced
         self.accepted_frames += accepted_frames
         self.accepted_bytes += accepted_bytes
         return count

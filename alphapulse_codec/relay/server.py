@@ -411,6 +411,11 @@ class RelayServer:
     # ---- producers -------------------------------------------------------------------
 
     def _route(self, conn: Connection) -> None:
+        self._route_chunk(conn)
+        while self.router.announced and conn.filled and not conn.closing:
+            self._route_chunk(conn)  # the frames after an announcement, judged once it is
+
+    def _route_chunk(self, conn: Connection) -> None:
         router = self.router
         frames_before, bytes_before = router.accepted_frames, router.accepted_bytes
         count = router.scan(conn.inbox, conn.filled)
