@@ -21,7 +21,7 @@ from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.samples.session import build_session
 from alphapulse_codec.wire.enums import GapReason
 from relays import ROOT, connectable
-from test_relay import RECEIVE_TIMEOUT, receive_bytes, relays, runtime_dir, trades  # noqa: F401
+from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
 from test_relay_failures import wait_for
 
 uvloop = pytest.importorskip("uvloop")

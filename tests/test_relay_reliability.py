@@ -17,7 +17,7 @@ from alphapulse_codec.relay import connect
 from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.wire.enums import GapReason
 from relays import ROOT
-from test_relay import RECEIVE_TIMEOUT, receive_bytes, relays, runtime_dir, trades  # noqa: F401
+from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
 from test_relay_failures import wait_for
 
 FAST = ap.Backoff(first=0.02, longest=0.2, give_up_after=60.0)
