@@ -146,6 +146,12 @@ class AsyncProducer(_AsyncClient):
         """The Error answers of the relay that came since the last look."""
         return self._client._collect_answers()
 
+    async def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
+        """Close once the relay has judged every frame sent; every Error answer of the
+        connection (``Producer.finish``, waited for in the loop's executor)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._client.finish, timeout)
+
     async def _write(self, data: Any, single: bool) -> int:
         client = self._client
         view, count = client._frames(data, single)
