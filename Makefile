@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 GENERATOR_INPUTS := alphapulse_codec/wire/layouts.py alphapulse_codec/wire/enums.py \
 	alphapulse_codec/wire/stamp.py tools/generate.py tools/codec_stub_head.pyi
 SOURCES := build/.generated setup.py pyproject.toml $(wildcard alphapulse_codec/wire/*.pyx alphapulse_codec/wire/*.pxi alphapulse_codec/wire/*.pxd alphapulse_codec/wire/_c/*) \
-	$(wildcard alphapulse_codec/transport/*.pyx alphapulse_codec/transport/*.pxd alphapulse_codec/transport/_c/*)
+	$(wildcard alphapulse_codec/transport/*.pyx alphapulse_codec/transport/*.pxd alphapulse_codec/transport/_c/*) \
+	$(wildcard alphapulse_codec/relay/*.pyx alphapulse_codec/relay/*.pxd)
 
 .PHONY: demo test bench generate sanitize tsan fuzz fuzz-seed check-arm dist check-sdist clean
 FUZZ_SECONDS ?= 60
@@ -22,8 +23,11 @@ $(VENV)/.installed: $(SOURCES)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The codec's round trip of a session of every type, then the live system: relays, producers,
+# a recorder and a consumer, each its own process, for a few seconds, checked and stopped.
 demo: $(VENV)/.installed
 	mkdir -p build && $(PY) -m alphapulse_codec demo -o build/demo-session.bin
+	$(PY) -m alphapulse_codec demo --relays
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
@@ -33,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/crc.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/hostile.py
+	$(PY) benchmarks/relay.py
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
 
 generate:

@@ -10,7 +10,7 @@
     ap.price_to_decimal(trade.price), ap.timestamp_to_datetime(trade.header.timestamp)
 
 The package is layered, each layer importing only those below it:
-``wire`` (the compiled core) <- ``schemas`` <- ``capture`` <- ``samples`` <- ``cli``.
+``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
@@ -23,6 +23,8 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
+from .relay import (Backoff, Consumer, MultiConsumer, Producer, connect, load_config,
+                    load_dashboard_config, subscribe_many)
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -101,6 +103,7 @@ from .wire.enums import (
 from .wire.errors import (
     BadMagicError,
     ChecksumError,
+    ConfigError,
     FieldValueError,
     FrameTooLargeError,
     LayoutConflictError,
@@ -220,6 +223,7 @@ __all__ = [
     "VenueStatus",
     "BadMagicError",
     "ChecksumError",
+    "ConfigError",
     "FieldValueError",
     "FrameTooLargeError",
     "LayoutConflictError",
@@ -251,4 +255,12 @@ __all__ = [
     "encode_batch",
     "iter_batches",
     "release_buffers",
+    "connect",
+    "subscribe_many",
+    "Backoff",
+    "Producer",
+    "Consumer",
+    "MultiConsumer",
+    "load_config",
+    "load_dashboard_config",
 ]

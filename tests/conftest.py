@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from relays import RelayProcess, start
 
 DATA = Path(__file__).parent / "data"
 
@@ -23,3 +27,26 @@ def vector_bytes() -> bytes:
 @pytest.fixture(scope="session")
 def vector_objects() -> list[dict]:
     return [json.loads(line) for line in (DATA / "peer-v1.jsonl").read_text().splitlines() if line]
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A runtime dir for relays' sockets, short: a Unix socket path holds at most 107 bytes."""
+    directory = Path(tempfile.mkdtemp(prefix="ap-relay-", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def relays(runtime_dir: Path) -> Iterator[Callable[..., RelayProcess]]:
+    """Starts relays in runtime_dir (``relays("execution", stuck_timeout=1.0)``); kills them
+    all at the end."""
+    started: list[RelayProcess] = []
+
+    def run(domain: str, **changes: object) -> RelayProcess:
+        started.append(start(domain, runtime_dir, **changes))
+        return started[-1]
+
+    yield run
+    for relay in started:
+        relay.kill()

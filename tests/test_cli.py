@@ -381,8 +381,13 @@ def _commands():
 
 def test_help_has_descriptions_examples_and_help_for_every_option():
     parser, commands = _commands()
-    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo"}
-    for name, command in [("alphapulse", parser), *commands.items()]:
+    assert set(commands) == {"decode", "encode", "inspect", "stats", "generate", "demo", "relay",
+                             "record", "replay", "top", "config"}
+    nested = [(f"{name} {action_name}", action_parser) for name, command in commands.items()
+              for action in command._actions if isinstance(action, argparse._SubParsersAction)
+              for action_name, action_parser in action.choices.items()]
+    assert [name for name, _ in nested] == ["config check"]
+    for name, command in [("alphapulse", parser), *commands.items(), *nested]:
         text = command.format_help()
         assert "`" not in text, name
         assert "examples:\n  alphapulse " in text, name

@@ -92,7 +92,7 @@ def test_frame_over_the_maximum_is_refused_before_reading_it():
     assert ap.decode(frame, max_frame_size=len(frame)).tlv == [ap.RawTLV(9, b"x" * 100)]
 
 
-@pytest.mark.parametrize("message_type", [0, 4, 60, 99, 105, 110, 200, 255])
+@pytest.mark.parametrize("message_type", [0, 4, 60, 99, 109, 110, 200, 255])
 def test_unknown_message_type(message_type):
     frame = bytearray(FRAMES[0])
     frame[4] = message_type

@@ -37,6 +37,7 @@ examples:
   alphapulse decode session.bin --types Trade,Quote > frames.jsonl
   alphapulse decode session.bin --to session.parquet
   alphapulse stats session.bin
+  alphapulse config check examples/relays.yml
   alphapulse COMMAND --help
 """
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; MissingExtraError without the `cli` extra (rich draws the
     tables and the progress bar of the commands)."""
     require("rich", "the alphapulse command")
-    from . import capture, demo, frames, inspect, samples
+    from . import capture, config, demo, frames, inspect, record, relay, samples, top
 
     parser = argparse.ArgumentParser(prog="alphapulse", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"alphapulse_codec {version('alphapulse_codec')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="alphapulse COMMAND --help tells more")
-    for group in (frames, inspect, capture, samples, demo):
+    for group in (frames, inspect, capture, samples, demo, relay, record, top, config):
         group.add_commands(commands)
     return parser
 

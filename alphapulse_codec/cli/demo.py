@@ -12,21 +12,31 @@ from rich.table import Table
 from ..samples.session import build_session
 from ..wire._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
 from ..wire.enums import Domain, MessageType
+from . import live_demo
 from .common import command, positive_int, written
 from .text import timestamp_text
 
 DEMO = """\
 Build a session with frames of every message type, write it, decode it back with every
-checksum verified, and check that each frame re-encodes byte for byte; the session that
-make demo runs."""
+checksum verified, and check that each frame re-encodes byte for byte.
+
+With --relays, the live system instead: the four domain relays, a market-data producer (the
+sample session), a signal producer, an order producer, a recorder and a consumer, each its own
+process, run for --seconds; then what each saw, checked: every frame sent received, no gaps,
+no drops on execution, the recording decoded back; exit 1 if any check fails. --live does the
+same with alphapulse top on screen (q quits). make demo runs both."""
 
 DEMO_EXAMPLES = """\
   alphapulse demo
   alphapulse demo -o build/demo-session.bin --frames 300
+  alphapulse demo --relays
+  alphapulse demo --live --seconds 60
 """
 
 
 def run(options: argparse.Namespace) -> int:
+    if options.relays or options.live:
+        return live_demo.run(options)
     console = Console(highlight=False)
     built = build_session(options.frames)
     path = Path(options.output)
@@ -66,4 +76,11 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--frames", type=positive_int, default=2000, metavar="N",
                         help="about how many frames to build, at least one of each type"
                              " (default 2000)")
+    parser.add_argument("--relays", action="store_true",
+                        help="run the live system of relays, producers and consumers instead")
+    parser.add_argument("--live", action="store_true",
+                        help="the live system with alphapulse top on screen")
+    parser.add_argument("--seconds", type=float, default=None, metavar="S",
+                        help="how long the producers of --relays run (default 3; 60 with"
+                             " --live)")
     parser.set_defaults(run=run)

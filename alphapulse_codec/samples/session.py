@@ -17,9 +17,12 @@ from ..wire.enums import (
     BookUpdateKind,
     Domain,
     ExecType,
+    GapReason,
     LiquidityIndicator,
     OrderType,
     OrdStatus,
+    RelayCode,
+    RelayRole,
     Severity,
     Side,
     SourceType,
@@ -95,7 +98,7 @@ def build_session(frames: int = 2000, seed: int = 7) -> list[bytes]:
                Market(ids["BTC-USD"], 37_000 * PRICE_SCALE, SourceType.CoinbaseCollector)]
     out += _market_data(clock, rng, markets, max(10, frames - 40))
     out += _signals(clock, rng, ids, markets)
-    out += _orders(clock, rng, markets[0])
+    out += order_flow(clock, markets[0])
     out += _system(clock)
     return out
 
@@ -232,8 +235,10 @@ def _signals(clock: Clock, rng: random.Random, ids: dict[str, InstrumentId],
     return [build() for build in builders]
 
 
-def _orders(clock: Clock, rng: random.Random, market: Market) -> list[bytes]:
-    client_id, venue_id = 1001, 555_000_111
+def order_flow(clock: Clock, market: Market, client_id: int = 1001) -> list[bytes]:
+    """An order's life: request, acknowledgement, two partial fills with their reports, then
+    a modify and a cancel of a follow-up order."""
+    venue_id = 555_000_111 + (client_id - 1001) * 16
     quantity, price = 300, market.price
 
     def engine() -> HeaderFields:
@@ -292,4 +297,19 @@ def _system(clock: Clock) -> list[bytes]:
                                   key="relay.max_queue_size", value=b"100000",
                                   **clock.header(SourceType.SystemRelay, 1_000)),
         MOMENTUM_SIGNAL.announce(**clock.header(SourceType.SignalRelay, 1_000)),
+        # a consumer's handshake with the market-data relay, a gap it was told of, statistics
+        codec.RelayHello.encode(protocol_version=1, role=RelayRole.Consumer, client_pid=4242,
+                                type_mask=b"\x06" + bytes(31), source_mask=b"\xff" * 32,
+                                name="strategy-a", **clock.header(SourceType.MomentumStrategy, 1_000)),
+        codec.RelayWelcome.encode(protocol_version=1, domain=Domain.MarketData,
+                                  status=RelayCode.Accepted, connection_id=7,
+                                  max_frame_size=1 << 20, policy_flags=0,
+                                  **clock.header(SourceType.MarketDataRelay, 1_000)),
+        codec.GapNotice.encode(gap_source=SourceType.CoinbaseCollector, reason=GapReason.Shed,
+                               first_sequence=1_001, last_sequence=1_400, frames_lost=400,
+                               **clock.header(SourceType.MarketDataRelay, 1_000)),
+        codec.RelayStats.encode(domain=Domain.MarketData, relay_pid=4100, started_at=START_NS,
+                                frames_in=12_345, bytes_in=790_080, frames_out=12_000,
+                                bytes_out=768_000, frames_dropped=400, gaps=1,
+                                **clock.header(SourceType.MarketDataRelay, 1_000)),
     ]

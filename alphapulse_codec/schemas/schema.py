@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..wire._codec import HEADER_BUILDER_FIELDS, HEADER_FIELD_NAMES, InstrumentId, RuntimeMessage
-from ..wire.enums import MessageType
+from ..wire.enums import RELAY_DOMAINS, MessageType
 from ..wire.errors import SchemaError
 from ..wire.layouts import Field, MessageLayout, Tail
 
@@ -80,6 +80,8 @@ class Schema:
     extends: int | None = None
     doc: str = ""
     cache: CacheRule | Mapping[str, Any] | None = None
+    # the relay domain its frames travel in (a run-time type has no range that tells)
+    domain: str | None = None
     builtin: bool = field(default=False, compare=False)
     layout: MessageLayout = field(init=False, compare=False, repr=False)
     defaults: Mapping[str, Any] = field(init=False, compare=False, repr=False)
@@ -119,6 +121,9 @@ class Schema:
             if len(set(values)) != len(values):
                 raise SchemaError(f"{self.name}: two tails share their {what[:-1]}: each tail"
                                   " needs its own name and count field")
+        if self.domain is not None and self.domain not in RELAY_DOMAINS:
+            raise SchemaError(f"{self.name}.domain: {_show(self.domain)} is not one of"
+                              f" {', '.join(RELAY_DOMAINS)}")
         cache = self.cache
         if cache is not None and not isinstance(cache, CacheRule):
             cache = _parse_cache(self.name, cache)
@@ -177,6 +182,8 @@ class Schema:
             obj["doc"] = self.doc
         if self.cache is not None:
             obj["cache"] = self.cache.to_dict()
+        if self.domain is not None:
+            obj["domain"] = self.domain
         return obj
 
     def to_json(self) -> str:
@@ -190,7 +197,7 @@ class Schema:
             raise SchemaError(f"a schema is an object, got {type(obj).__name__}")
         label = f"schema {_show(obj.get('name', '?'))}"
         unknown = set(obj) - {"message_type", "version", "name", "fields", "tail", "extends",
-                              "doc", "cache"}
+                              "doc", "cache", "domain"}
         if unknown:
             raise SchemaError(f"{label}: unknown key {_show(min(unknown, key=repr))}")
         missing = {"message_type", "version", "name", "fields"} - set(obj)
@@ -200,7 +207,7 @@ class Schema:
                    tuple(_field_from_json(f) for f in _list(obj["fields"], "fields")),
                    tuple(tuple(t) if isinstance(t, list) else t
                          for t in _list(obj.get("tail", []), "tail")),
-                   obj.get("extends"), obj.get("doc", ""), obj.get("cache"))
+                   obj.get("extends"), obj.get("doc", ""), obj.get("cache"), obj.get("domain"))
 
     def announce(self, sequence: int = 0, timestamp: int = 0, source: int = 0) -> bytes:
         """A SchemaAnnouncement frame that makes a receiver register this schema."""

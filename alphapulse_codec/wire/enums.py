@@ -45,6 +45,11 @@ class MessageType(IntEnum):
     Error = 102
     ConfigUpdate = 103
     SchemaAnnouncement = 104
+    # between a relay and its clients, never forwarded as data
+    RelayHello = 105
+    RelayWelcome = 106
+    GapNotice = 107
+    RelayStats = 108
     # first value of the range (200-255) kept for schemas registered at run time
     Custom = 200
 
@@ -73,6 +78,15 @@ DOMAIN_RANGES: dict[Domain, tuple[int, int]] = {
     Domain.Execution: (40, 59),
     Domain.System: (100, 109),
     Domain.Custom: (200, 255),
+}
+
+
+# the relays' names of the domains (socket names, configuration keys, a schema's "domain")
+RELAY_DOMAINS: dict[str, Domain] = {
+    "market_data": Domain.MarketData,
+    "signals": Domain.Signal,
+    "execution": Domain.Execution,
+    "system": Domain.System,
 }
 
 
@@ -247,3 +261,50 @@ class Severity(IntEnum):
 class BookUpdateKind(IntEnum):
     Snapshot = 0
     Delta = 1
+
+
+class RelayRole(IntEnum):
+    """What a client is to a relay: it sends frames, receives them, or asks for statistics."""
+
+    Producer = 1
+    Consumer = 2
+    Monitor = 3
+
+
+class RelayCode(IntEnum):
+    """Why a relay refused a client (RelayWelcome.status) or a frame (Error.code)."""
+
+    Accepted = 0
+    BadMagic = 1
+    FrameTooLarge = 2
+    WrongDomain = 3
+    BadChecksum = 4
+    SequenceNotAfter = 5
+    ControlFrame = 6
+    BadHello = 7
+    ProtocolVersion = 8
+    SchemaRefused = 9
+    Truncated = 10
+
+
+class GapReason(IntEnum):
+    """Why a consumer did not get a stretch of a source's frames."""
+
+    Shed = 1
+    SequenceJump = 2
+    RelayRestart = 3
+    Disconnected = 4
+
+
+class RelayFlags(IntEnum):
+    """Bits of RelayWelcome.policy_flags: what the relay checks and how it overflows."""
+
+    ValidateChecksums = 1
+    RequireSequence = 2
+    BlockProducers = 4
+
+
+class HelloFlags(IntEnum):
+    """Bits of RelayHello.hello_flags."""
+
+    ResumeSequence = 1

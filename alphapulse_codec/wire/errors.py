@@ -91,9 +91,43 @@ class MissingExtraError(ImportError):
         self.extra = extra
 
 
+class ConfigError(ValueError):
+    """A relay or dashboard configuration is refused. ``key`` is the dotted path of the key at
+    fault (``alphapulse.execution.circuit_breaker``), ``source`` the file read (None for a
+    mapping), ``line`` the key's line in it (None where unknown)."""
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.source = source
+        self.line = line
+
+
 __all__ = [
     "ParseError", "BadMagicError", "ChecksumError", "TruncatedError", "FrameTooLargeError",
     "UnknownMessageTypeError", "UnknownVersionError", "LengthMismatchError", "TLVError",
     "SchemaConflictError", "FieldValueError", "MissingFieldError", "SchemaError",
-    "LayoutConflictError", "MissingExtraError",
+    "LayoutConflictError", "MissingExtraError", "ConfigError", "RelayError", "RelayRefusedError",
+    "RelayClosedError", "RelayTimeoutError",
 ]
+
+
+class RelayError(ConnectionError):
+    """A relay cannot start, refused a client, or went away."""
+
+
+class RelayRefusedError(RelayError):
+    """The relay refused the client's hello; ``code`` is the RelayCode it gave."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RelayClosedError(RelayError):
+    """The relay closed the connection."""
+
+
+class RelayTimeoutError(RelayError, TimeoutError):
+    """Nothing came from the relay within the time asked for."""

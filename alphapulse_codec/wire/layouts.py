@@ -680,6 +680,59 @@ _OWN_MESSAGES = [
         Tail("spec", "spec_len", "utf8", "the schema as canonical JSON (section 9)",
              canonical_json=True),
     ), designed_here=True),
+    _message(MessageType.RelayHello, "RelayHelloMessage", _fields(
+        ("protocol_version", "u16", "relay protocol version the client speaks (1)"),
+        ("role", "u8", "RelayRole: 1 producer, 2 consumer, 3 monitor"),
+        ("hello_flags", "u8", "HelloFlags: 1 ResumeSequence"),
+        ("client_pid", "u32", "process id of the client, for statistics"),
+        ("type_mask", "bytes[32]", "consumer: bit t (byte t/8, bit t%8) set = wants type t"),
+        ("source_mask", "bytes[32]", "consumer: bit s set = wants frames of source s"),
+        ("producer_source", "u8", "producer: the SourceType it writes as"),
+        ("_reserved", "pad[1]"),
+        ("name_len", "u16", "bytes of name in the tail"),
+    ), "The first frame a client sends to a relay: who it is and what it wants.", (
+        Tail("name", "name_len", "utf8", "the client's name, at most 64 bytes"),
+    ), designed_here=True),
+    _message(MessageType.RelayWelcome, "RelayWelcomeMessage", _fields(
+        ("protocol_version", "u16", "relay protocol version of the relay (1)"),
+        ("domain", "u8", "Domain of the relay"),
+        ("status", "u8", "RelayCode: 0 accepted, else why the client is refused"),
+        ("connection_id", "u32", "this connection, as relay statistics name it"),
+        ("max_frame_size", "u32", "largest frame the relay accepts, bytes"),
+        ("policy_flags", "u8", "RelayFlags of the relay's policy"),
+        ("_reserved", "pad[1]"),
+        ("reason_len", "u16", "bytes of reason in the tail"),
+        ("next_sequence", "u64", "producer: the sequence its source continues from"),
+    ), "The relay's answer to a RelayHello; a refused client is disconnected after it.", (
+        Tail("reason", "reason_len", "utf8", "why the client was refused; empty when accepted"),
+    ), designed_here=True),
+    _message(MessageType.GapNotice, "GapNoticeMessage", _fields(
+        ("gap_source", "u8", "SourceType whose frames are missing"),
+        ("reason", "u8", "GapReason: 1 shed, 2 sequence jump, 3 relay restart, 4 disconnected"),
+        ("_reserved", "pad[6]"),
+        ("first_sequence", "u64", "sequence of the first missing frame"),
+        ("last_sequence", "u64", "sequence of the last missing frame"),
+        ("frames_lost", "u64", "frames missing between them that this consumer would have got"),
+    ), "Frames of one source that a consumer did not get, and why.", designed_here=True),
+    _message(MessageType.RelayStats, "RelayStatsMessage", _fields(
+        ("domain", "u8", "Domain of the relay"),
+        ("policy_flags", "u8", "RelayFlags of the relay's policy"),
+        ("_reserved", "pad[2]"),
+        ("relay_pid", "u32"),
+        ("started_at", "u64", "ns since the epoch"),
+        ("frames_in", "u64", "frames accepted from producers since start"),
+        ("bytes_in", "u64"),
+        ("frames_out", "u64", "frames written to consumers"),
+        ("bytes_out", "u64"),
+        ("frames_dropped", "u64", "frames shed from consumer queues"),
+        ("frames_refused", "u64", "frames answered with an Error"),
+        ("gaps", "u64", "GapNotices sent"),
+        ("disconnects", "u64", "clients cut off: garbage, stuck consumers"),
+        ("connection_count", "u32", "records in the tail"),
+        ("records_len", "u32", "bytes of records in the tail"),
+    ), "A relay's counters since start, then one RelayConnectionStats record per connection.", (
+        Tail("records", "records_len", "bytes", "RelayConnectionStats records back to back"),
+    ), designed_here=True),
 ]
 
 MESSAGES: dict[MessageType, MessageLayout] = {
@@ -726,6 +779,32 @@ TLVS: dict[TLVType, TLVLayout] = {t.tlv_type: t for t in [
         ("reserved", "pad[16]"),
     ), "MEV bundle preferences."),
 ]}
+
+# One connection's counters, as RelayStats carries them in its tail.
+RELAY_CONNECTION_STATS = Layout("RelayConnectionStats", _fields(
+    ("connection_id", "u32"),
+    ("role", "u8", "RelayRole"),
+    ("source", "u8", "producer: its SourceType"),
+    ("_reserved", "pad[2]"),
+    ("client_pid", "u32"),
+    ("_padding", "pad[4]"),
+    ("connected_since", "u64", "ns since the epoch"),
+    ("frames_in", "u64"),
+    ("bytes_in", "u64"),
+    ("frames_out", "u64"),
+    ("bytes_out", "u64"),
+    ("frames_dropped", "u64", "shed from its queue"),
+    ("gaps", "u64", "GapNotices it was sent"),
+    ("queue_frames", "u64", "frames waiting for it now"),
+    ("queue_bytes", "u64"),
+    ("refused_bad_magic", "u32", "its frames refused, by RelayCode"),
+    ("refused_too_large", "u32"),
+    ("refused_wrong_domain", "u32"),
+    ("refused_checksum", "u32"),
+    ("refused_sequence", "u32"),
+    ("refused_other", "u32", "control frames, refused schemas, cut frames"),
+    ("name", "ascii[32]", "the client's name, cut to 32 bytes"),
+), "One connection's counters, as RelayStats carries them in its tail.")
 
 # Sizes fixed by the wire-format decisions; the tests hold every layout to them.
 DECIDED_SIZES = {

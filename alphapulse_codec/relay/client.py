@@ -1,0 +1,570 @@
+"""Blocking clients of a domain relay.
+
+    with connect("market_data", "producer", source=SourceType.BinanceCollector,
+                 sequence="auto") as producer:
+        producer.send(trade)                 # a message, or a frame's bytes
+        producer.send_batch(encode_batch(rows))
+    with connect("market_data", "consumer", types=[MessageType.Trade]) as consumer:
+        message = consumer.recv(timeout=1.0)
+        batch = consumer.recv_batch(max_frames=10_000)
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..capture.batch import BatchResult, decode_batch
+from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
+from ..wire.enums import GapReason, HelloFlags, MessageType, RelayCode, RelayRole
+from ..wire.errors import (FieldValueError, RelayClosedError, RelayError,
+                           RelayRefusedError, RelayTimeoutError)
+from . import frames
+from ._route import NOTE_CODE, Router, Sequencer, count_frames, move_to_front, pending_frame_size
+from .config import RelaysConfig, load_config
+from .backoff import Backoff, Retry, backoff_of
+from .policy import DOMAINS, DomainPolicy, default_policy
+from .runtime_dir import runtime_dir_of
+
+CONNECT_TIMEOUT = 5.0
+RECEIVE_BYTES = 4 << 20   # a consumer's buffer; it grows for a frame larger than this
+ERROR_CHECK_EVERY = 1024  # single sends between two looks for the relay's answers
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Frames of ``source`` a consumer did not get: ``first`` to ``last`` by sequence,
+    ``frames_lost`` of them, and why (a GapReason). ``reported`` is True for a GapNotice of
+    the relay, False for a jump the consumer saw in the sequences it received."""
+
+    source: int
+    reason: int
+    first: int
+    last: int
+    frames_lost: int
+    reported: bool
+
+
+def _policy(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None) -> DomainPolicy:
+    """The policy of ``domain`` from ``config``: a YAML file's path, a loaded RelaysConfig, a
+    mapping of domain to DomainPolicy, one DomainPolicy, or None for the design's defaults."""
+    if domain not in DOMAINS:
+        raise FieldValueError(f"domain: {domain!r} is not one of {', '.join(DOMAINS)}",
+                              field="domain")
+    if isinstance(config, (str, os.PathLike)):
+        config = load_config(config, runtime_dir=runtime_dir)
+    if isinstance(config, RelaysConfig):
+        config = config.policies
+    if isinstance(config, DomainPolicy):
+        if config.domain != domain:
+            raise FieldValueError(f"config: a policy of {config.domain!r}, not {domain!r}",
+                                  field="config")
+        return config
+    if isinstance(config, Mapping):
+        if domain in config:
+            policy = config[domain]
+            if not isinstance(policy, DomainPolicy):
+                raise FieldValueError(f"config[{domain!r}]: expected a DomainPolicy, got"
+                                      f" {type(policy).__name__}", field="config")
+            return policy
+    elif config is not None:
+        raise FieldValueError(f"config: expected a YAML file, a RelaysConfig or a mapping of"
+                              f" domain to DomainPolicy, got {type(config).__name__}",
+                              field="config")
+    return default_policy(domain, runtime_dir_of(runtime_dir))
+
+
+def connect(domain: str, role: Literal["producer", "consumer"], *,
+            types: Iterable[int | str] | None = None, sources: Iterable[int | str] | None = None,
+            name: str | None = None, config: Any = None,
+            runtime_dir: str | os.PathLike[str] | None = None, source: int | None = None,
+            sequence: Literal["auto"] | None = None,
+            timeout: float = CONNECT_TIMEOUT,
+            reconnect: bool | Backoff = False) -> Producer | Consumer:
+    """Connect to the relay of ``domain`` as a producer or a consumer.
+
+    A consumer receives the frames of the ``types`` and ``sources`` it names (all when None);
+    the relay filters before fan-out. A producer declares the ``source`` it writes as; with
+    ``sequence="auto"`` it numbers its frames per source, continuing where the relay says
+    that source stopped.
+
+    With ``reconnect`` (True, or a Backoff of your own delays), a client whose relay goes
+    away connects again, waiting longer after each failed attempt: a producer sends again the
+    frames the relay had not wholly taken and goes on numbering where it was; a consumer notes
+    the restart in ``gaps`` (reason RelayRestart), then every source's sequence jump over
+    what it missed meanwhile.
+    """
+    if role not in ("producer", "consumer"):
+        raise FieldValueError(f"role: {role!r} is not 'producer' or 'consumer'", field="role")
+    if sequence not in (None, "auto"):
+        raise FieldValueError(f"sequence: {sequence!r} is not None or 'auto'", field="sequence")
+    policy = _policy(domain, config, runtime_dir)
+    backoff = backoff_of(reconnect)
+    if role == "producer":
+        if types is not None or sources is not None:
+            raise FieldValueError("types and sources subscribe a consumer; a producer takes"
+                                  " source=", field="types")
+        producer_source = frames._number(source, "sources") if source is not None else 0
+        greeting = frames.hello(
+            RelayRole.Producer, producer_source=producer_source, name=name or "",
+            hello_flags=HelloFlags.ResumeSequence if sequence == "auto" else 0, pid=os.getpid())
+        sock, welcome = _handshake(policy, greeting, timeout)
+        return Producer(sock, policy, welcome, producer_source, sequence == "auto",
+                        redial=_Redial(greeting, timeout, backoff))
+    if source is not None or sequence is not None:
+        raise FieldValueError("source and sequence belong to a producer", field="source")
+    greeting = frames.hello(
+        RelayRole.Consumer, type_mask=frames.mask(types, "types"),
+        source_mask=frames.mask(sources, "sources"), name=name or "", pid=os.getpid())
+    sock, welcome = _handshake(policy, greeting, timeout)
+    return Consumer(sock, policy, welcome, redial=_Redial(greeting, timeout, backoff))
+
+
+@dataclass(frozen=True)
+class _Redial:
+    """What a client needs to connect again: its hello, the handshake's timeout, and the
+    delays between attempts (None: it does not reconnect)."""
+
+    hello: bytes
+    timeout: float
+    backoff: Backoff | None
+
+
+def _handshake(policy: DomainPolicy, hello: bytes, timeout: float) -> tuple[socket.socket, Any]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(policy.path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise RelayError(f"{policy.path}: no {policy.domain} relay is running there (start"
+                             f" one with `alphapulse relay --domain {policy.domain}`)") from None
+        except PermissionError:
+            raise RelayError(f"{policy.path}: not allowed to connect (the socket belongs to"
+                             " another user)") from None
+        sock.sendall(hello)
+        welcome = decode(_read_frame(sock, policy))
+        if welcome.header.message_type != MessageType.RelayWelcome:
+            raise RelayError(f"{policy.path}: the relay answered with a frame of type"
+                             f" {welcome.header.message_type}, not a RelayWelcome")
+        if welcome.status != RelayCode.Accepted:
+            raise RelayRefusedError(f"{policy.path}: the relay refused the connection"
+                                    f" ({_code_name(welcome.status)}): {welcome.reason}",
+                                    welcome.status)
+        sock.settimeout(None)
+        return sock, welcome
+    except socket.timeout:
+        sock.close()
+        raise RelayTimeoutError(f"{policy.path}: no answer from the relay within"
+                                f" {timeout:g} s") from None
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _read_frame(sock: socket.socket, policy: DomainPolicy) -> bytes:
+    data = bytearray()
+    wanted = 32
+    while len(data) < wanted:
+        chunk = sock.recv(wanted - len(data))
+        if not chunk:
+            raise RelayClosedError(f"{policy.path}: the relay closed the connection during the"
+                                   " handshake")
+        data += chunk
+        if len(data) == 32:
+            wanted = pending_frame_size(data, 32)
+            if wanted > DEFAULT_MAX_FRAME_SIZE:
+                raise RelayError(f"{policy.path}: an answer of {wanted} bytes is over"
+                                 f" {DEFAULT_MAX_FRAME_SIZE}")
+    return bytes(data)
+
+
+def whole_frames_in(frames_: memoryview, length: int) -> int:
+    """The bytes of the whole frames at the front of ``frames_[:length]``."""
+    at = 0
+    while at < length:
+        size = pending_frame_size(frames_[at:], len(frames_) - at)
+        if at + size > length:
+            break
+        at += size
+    return at
+
+
+def _code_name(code: int) -> str:
+    try:
+        return RelayCode(code).name
+    except ValueError:
+        return f"code {code}"
+
+
+class _Client:
+    def __init__(self, sock: socket.socket, policy: DomainPolicy, welcome: Any,
+                 redial: _Redial | None = None) -> None:
+        self._sock = sock
+        self.policy = policy
+        self.domain = policy.domain
+        self._redial = redial
+        self.reconnects = 0
+        self._welcomed(welcome)
+
+    def _welcomed(self, welcome: Any) -> None:
+        self.connection_id: int = welcome.connection_id
+        self.max_frame_size: int = welcome.max_frame_size
+        self.policy_flags: int = welcome.policy_flags
+
+    @property
+    def reconnecting(self) -> bool:
+        return self._redial is not None and self._redial.backoff is not None
+
+    def _retry(self, why: str) -> Retry:
+        """The attempts to connect again after the relay went away (``why``); raises
+        RelayClosedError for a client that does not reconnect."""
+        backoff = self._redial.backoff if self._redial is not None else None
+        if backoff is None:
+            raise RelayClosedError(f"{self.policy.path}: {why}")
+        self._sock.close()
+        return Retry(backoff, f"{self.domain} relay at {self.policy.path}", why)
+
+    def _dial(self) -> None:
+        """One attempt to connect again; raises RelayError or OSError when it fails."""
+        if self._redial is None:
+            raise RelayClosedError(f"{self.policy.path}: this client does not reconnect")
+        sock, welcome = _handshake(self.policy, self._redial.hello, self._redial.timeout)
+        self._sock = sock
+        self.reconnects += 1
+        self._welcomed(welcome)
+
+    def _reconnect(self, why: str) -> None:
+        """Connect again, waiting between attempts as the backoff says."""
+        retry = self._retry(why)
+        while True:
+            try:
+                self._dial()
+            except RelayRefusedError:
+                raise
+            except (RelayError, OSError) as error:
+                time.sleep(retry.next_delay(error))
+                continue
+            retry.succeeded()
+            return
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock.fileno() < 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+class Producer(_Client):
+    """Sends frames to a relay. ``errors`` holds the relay's Error answers received so far
+    (frames it refused, with code, related type and sequence)."""
+
+    def __init__(self, sock: socket.socket, policy: DomainPolicy, welcome: Any, source: int,
+                 auto_sequence: bool, redial: _Redial | None = None) -> None:
+        self.source = source
+        self.errors: list[Any] = []
+        self._answers = bytearray()
+        self._sends = 0
+        self._sequencer = Sequencer() if auto_sequence else None
+        super().__init__(sock, policy, welcome, redial)
+
+    def _welcomed(self, welcome: Any) -> None:
+        super()._welcomed(welcome)
+        self._answers.clear()  # a partial answer of the relay that went away
+        # a relay that knows the source further on (another producer wrote as it) is followed;
+        # a restarted one knows nothing, and the count goes on where it was
+        if self._sequencer is not None and welcome.next_sequence > self._sequencer.next(self.source):
+            self._sequencer.resume(self.source, welcome.next_sequence)
+
+    def next_sequence(self, source: int | None = None) -> int:
+        """The sequence the next frame of ``source`` (the declared one by default) gets."""
+        if self._sequencer is None:
+            raise FieldValueError("sequence numbers are the caller's: connect with"
+                                  " sequence='auto' to have them counted", field="sequence")
+        return int(self._sequencer.next(self.source if source is None else source))
+
+    def send(self, message: Any) -> None:
+        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
+        frame = message.to_bytes() if hasattr(message, "to_bytes") else message
+        self._write(frame, single=True)
+        self._sends += 1
+        if self._sends % ERROR_CHECK_EVERY == 0:
+            self._collect_answers()
+
+    def send_batch(self, buffer: Any) -> int:
+        """Send many whole frames back to back (``encode_batch`` output, a capture's bytes).
+        Returns how many frames."""
+        count = self._write(buffer, single=False)
+        self._collect_answers()
+        return count
+
+    def _frames(self, data: Any, single: bool) -> tuple[memoryview, int]:
+        """The bytes to send for ``data`` (numbered, with sequence="auto"), and how many
+        frames they hold."""
+        if self._sequencer is not None:
+            data = bytearray(data)
+            count = self._sequencer.stamp(data, self.max_frame_size)
+        else:
+            count = count_frames(data, self.max_frame_size)
+        if single and count != 1:
+            raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
+                                  field="message")
+        return memoryview(data).cast("B"), count
+
+    def _lost(self) -> str:
+        """Why the relay closed the connection, for the error or the log; raises
+        RelayClosedError for a producer that does not reconnect."""
+        self._collect_answers()
+        why = "the relay closed the connection" + (
+            f" after: {self.errors[-1].text}" if self.errors else "")
+        if not self.reconnecting:
+            raise RelayClosedError(f"{self.policy.path}: {why}")
+        return why
+
+    def _write(self, data: Any, single: bool) -> int:
+        view, count = self._frames(data, single)
+        while True:
+            sent = 0
+            try:
+                while sent < len(view):
+                    sent += self._sock.send(view[sent:])
+                return count
+            except (BrokenPipeError, ConnectionResetError):
+                why = self._lost()
+            # the frames the relay may have taken whole are not sent twice; the one cut in
+            # the middle, and those after it, go to the new connection
+            view = view[whole_frames_in(view, sent):]
+            self._reconnect(why)
+
+    def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
+        """Close the connection once the relay has judged every frame sent: the relay reads
+        the end of the stream after them, answers what it refused, and closes its side.
+        Returns every Error answer of the connection (also in ``errors``)."""
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+            self._sock.settimeout(timeout)
+            while chunk := self._sock.recv(1 << 16):
+                self._answers += chunk
+        except socket.timeout:
+            raise RelayTimeoutError(f"{self.policy.path}: the relay did not close the"
+                                    f" connection within {timeout:g} s") from None
+        except OSError:
+            pass  # the relay is gone: the answers it sent are those received
+        finally:
+            self._collect_answers()
+            self._sock.close()
+        return self.errors
+
+    def flush(self) -> list[Any]:
+        """Everything sent is with the relay; returns the Error answers that came since the
+        last look (also kept in ``errors``)."""
+        return self._collect_answers()
+
+    def _collect_answers(self) -> list[Any]:
+        new = []
+        while True:
+            try:
+                chunk = self._sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            self._answers += chunk
+        while len(self._answers) >= 32:
+            size = pending_frame_size(self._answers, len(self._answers))
+            if size > len(self._answers):
+                break
+            answer = decode(bytes(self._answers[:size]))
+            del self._answers[:size]
+            new.append(answer)
+        self.errors.extend(new)
+        return new
+
+
+class Consumer(_Client):
+    """Receives the frames of its subscription. ``gaps`` lists what it missed: GapNotices of
+    the relay, and sequence jumps it saw itself."""
+
+    def __init__(self, sock: socket.socket, policy: DomainPolicy, welcome: Any,
+                 redial: _Redial | None = None) -> None:
+        super().__init__(sock, policy, welcome, redial)
+        self.gaps: list[Gap] = []
+        self._buffer = bytearray(RECEIVE_BYTES)
+        self._filled = 0
+        self._eof = False
+        codes = bytearray(256)
+        for control in frames.CONTROL_TYPES:
+            codes[control] = NOTE_CODE
+        self._tracker = Router(bytes(codes), max(self.max_frame_size, 64), False, False, True)
+
+    def _room(self) -> memoryview:
+        """The free end of the buffer, grown for a frame larger than it."""
+        waiting = pending_frame_size(self._buffer, self._filled)
+        if waiting > len(self._buffer):
+            self._buffer.extend(bytes(waiting - len(self._buffer)))
+        return memoryview(self._buffer)[self._filled:]
+
+    def _drain_socket(self) -> None:
+        """Take what the socket holds without waiting, as far as the buffer has room."""
+        while self._filled < len(self._buffer):
+            try:
+                received = self._sock.recv_into(self._room(), 0, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionResetError:
+                received = 0
+            if received == 0:
+                self._eof = True
+                return
+            self._filled += received
+
+    def _fill(self, timeout: float | None) -> None:
+        """Receive into the buffer: wait up to ``timeout`` for the first bytes, then take what
+        else is there without waiting."""
+        if self._eof:
+            return
+        self._sock.settimeout(timeout)
+        try:
+            received = self._sock.recv_into(self._room())
+        except socket.timeout:
+            return
+        except ConnectionResetError:
+            received = 0
+        finally:
+            self._sock.settimeout(None)
+        if received == 0:
+            self._eof = True
+            return
+        self._filled += received
+        self._drain_socket()
+
+    def _taken(self, max_frames: int) -> bytes:
+        """The whole frames at the front of the buffer, at most ``max_frames``, removed from
+        it; the gaps they show noted. Empty when no frame is whole yet."""
+        count = self._tracker.scan(self._buffer, self._filled, max_frames)
+        if self._tracker.fatal:
+            raise RelayError(f"{self.policy.path}: the relay sent bytes that are not a"
+                             f" frame at byte {self._tracker.consumed} of its stream")
+        if not count:
+            return b""
+        taken = self._tracker.consumed
+        data = bytes(memoryview(self._buffer)[:taken])
+        for _, offset, size, message_type, source, _, sequence, gap_first in self._tracker.notable_frames():
+            if gap_first:
+                self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
+                                     sequence - gap_first, False))
+            if message_type == MessageType.GapNotice:
+                notice = decode(data[offset:offset + size])
+                self.gaps.append(Gap(notice.gap_source, notice.reason, notice.first_sequence,
+                                     notice.last_sequence, notice.frames_lost, True))
+        move_to_front(self._buffer, taken, self._filled)
+        self._filled -= taken
+        return data
+
+    def _take(self, max_frames: int, timeout: float | None) -> bytes:
+        """Whole frames from the front of the buffer, at most ``max_frames``; waits up to
+        ``timeout`` for the first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self._taken(max_frames)
+            if data:
+                return data
+            if self._eof:
+                self._reconnect(self._closed_by_relay())
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return b""
+            self._fill(left)
+
+    def _closed_by_relay(self) -> str:
+        """Why the connection ended, with the stream state reset for the next one: a frame cut
+        in the middle is dropped (its source's next sequence shows the jump); the sequences
+        seen so far are kept, and the restart is noted in ``gaps``."""
+        self._filled = 0
+        self._eof = False
+        if self.reconnecting:
+            self.gaps.append(Gap(0, GapReason.RelayRestart, 0, 0, 0, False))
+        return "the relay closed the connection"
+
+    def reopen(self) -> None:
+        """One attempt to connect again to a relay that closed the connection (for a caller
+        that schedules its own attempts, as subscribe_many does); raises RelayError or
+        OSError when it fails."""
+        self._filled = 0
+        self._eof = False
+        self._dial()
+
+    def recv(self, timeout: float | None = None) -> Any:
+        """The next message (a view of its own copy), waiting up to ``timeout`` seconds
+        (forever when None). GapNotices come in the stream where the gap was."""
+        data = self._take(1, timeout)
+        if not data:
+            raise RelayTimeoutError(f"{self.policy.path}: no frame within {timeout:g} s")
+        return decode(data, max_frame_size=self.max_frame_size)
+
+    def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
+                   verify: bool = True) -> BatchResult:
+        """The frames received so far, at most ``max_frames``, decoded into arrays per type
+        (``decode_batch``); waits up to ``timeout`` for the first and returns an empty result
+        when none came. ``verify`` checks checksums again (the relay checks them where its
+        policy says so)."""
+        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+            raise FieldValueError(f"max_frames: expected a positive integer, got {max_frames!r}",
+                                  field="max_frames")
+        return decode_batch(self._take(max_frames, timeout), verify=verify,
+                            max_frame_size=self.max_frame_size)
+
+    def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
+        """The received frames themselves, whole and back to back, at most ``max_frames``;
+        empty when none came within ``timeout``."""
+        return self._take(max_frames, timeout)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Messages until the relay closes the connection."""
+        while True:
+            try:
+                yield self.recv()
+            except RelayClosedError:
+                return
+
+
+def relay_stats(domain: str, *, config: Any = None,
+                runtime_dir: str | os.PathLike[str] | None = None,
+                timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
+    """The counters of the running relay of ``domain``: its totals, and per connection a dict
+    of RelayConnectionStats fields under ``connections``."""
+    policy = _policy(domain, config, runtime_dir)
+    sock, _ = _handshake(policy, frames.hello(RelayRole.Monitor, name="stats", pid=os.getpid()),
+                         timeout)
+    try:
+        sock.settimeout(timeout)
+        try:
+            report = decode(_read_frame(sock, policy), max_frame_size=DEFAULT_MAX_FRAME_SIZE)
+        except socket.timeout:
+            raise RelayTimeoutError(f"{policy.path}: no statistics within {timeout:g} s") from None
+    finally:
+        sock.close()
+    if report.header.message_type != MessageType.RelayStats:
+        raise RelayError(f"{policy.path}: the relay answered with a frame of type"
+                         f" {report.header.message_type}, not RelayStats")
+    totals = {name: getattr(report, name) for name in (
+        "relay_pid", "started_at", "frames_in", "bytes_in", "frames_out", "bytes_out",
+        "frames_dropped", "frames_refused", "gaps", "disconnects")}
+    return {"domain": domain, "path": str(policy.path), **totals,
+            "connections": frames.connection_records(bytes(report.records))}

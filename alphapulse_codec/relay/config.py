@@ -1,0 +1,414 @@
+"""The relays' configuration file and the dashboard's, in the shapes of the design's examples.
+
+Everything is checked when the file is loaded, so that a relay never starts on a value it
+would misread: an unknown key, a value of the wrong type or out of range, a socket path that
+cannot be bound. The error names the file, the line and the key's path
+(``relays.yml, line 14: alphapulse.execution.circuit_breaker: must be <= max_queue_size
+(10000), got 20000``).
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from ..wire.enums import MessageType
+from ..wire.errors import ConfigError
+from .policy import DOMAINS, DomainPolicy, default_policy
+from .runtime_dir import (
+    default_runtime_dir,
+    directory_problem,
+    group_problem,
+    socket_path_problem,
+)
+from .yamlfile import read_yaml
+
+MAX_QUEUE_FRAMES = 100_000_000  # frames queued per consumer; more is memory no machine has
+MAX_STUCK_SECONDS = 86_400.0
+TRANSPORT = "unix_socket"
+# the design's later stages: read, so that a file written for them is refused by name
+LATER_TRANSPORTS = ("mixed", "message_bus", "channel", "channels", "shared_memory", "nats",
+                    "tcp")
+DEPLOYMENT = "single-machine"
+GROUP_SOCKET_MODE = 0o660
+_DOMAIN_KEYS = ("path", "max_queue_size", "circuit_breaker", "validate_checksums",
+                "require_sequence", "overflow", "stuck_timeout", "transport")
+_TOP_KEYS = ("runtime_dir", "socket_group", "transport", "deployment", *DOMAINS)
+_SUBSCRIPTION_KEYS = ("enabled", "path", "message_types")
+
+Source = str | os.PathLike[str] | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RelaysConfig:
+    """What the relays run with: the runtime directory, the group granted the sockets (None:
+    the relays' user alone) and the policy of every domain, by name. It pickles, for the
+    relays' processes."""
+
+    runtime_dir: Path
+    socket_group: str | None
+    policies: Mapping[str, DomainPolicy]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One relay the dashboard reads: its domain, its socket, and the message types it asks
+    for (None: every type the relay carries)."""
+
+    domain: str
+    path: Path
+    message_types: tuple[int, ...] | None
+
+
+class _Section:
+    """One mapping of the document, its key path for messages, and the lines of its keys."""
+
+    def __init__(self, mapping: Mapping[Any, Any], key: str, source: str | None) -> None:
+        self.mapping = mapping
+        self.key = key
+        self.source = source
+        self.lines: dict[Any, int] = getattr(mapping, "lines", {})
+
+    def path_of(self, key: Any) -> str:
+        return f"{self.key}.{key}" if self.key else str(key)
+
+    def error(self, key: Any, problem: str, *, line_of: Any = None) -> ConfigError:
+        """ConfigError at `key` of this mapping, on the line of `line_of` (default `key`)."""
+        line = self.lines.get(key if line_of is None else line_of)
+        return _error(self.source, line, self.path_of(key), problem)
+
+    def get(self, key: str) -> Any:
+        return self.mapping.get(key)
+
+    def child(self, key: str) -> _Section:
+        """The mapping under `key` (empty when the key is absent or has no value)."""
+        value = self.mapping.get(key)
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"expected a mapping of keys, got {_kind(value)}")
+        return _Section(value, self.path_of(key), self.source)
+
+    def refuse_unknown(self, known: Iterable[str]) -> None:
+        known = list(known)
+        for key in self.mapping:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise self.error(key, f"unknown key{hint}; the keys here are {', '.join(known)}")
+
+
+def _error(source: str | None, line: int | None, key: str | None, problem: str) -> ConfigError:
+    where = [source] if source else []
+    if source and line:
+        where[0] += f", line {line}"
+    if key:
+        where.append(key)
+    return ConfigError(": ".join([*where, problem]), key=key, source=source, line=line)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple, set)):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return f"{value!r} (a {type(value).__name__})"
+
+
+def _whole(section: _Section, key: str, low: int, high: int) -> int:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise section.error(key, f"expected a whole number, got {_kind(value)}")
+    if not low <= value <= high:
+        raise section.error(key, f"must be between {low:,} and {high:,}, got {value:,}")
+    return value
+
+
+def _flag(section: _Section, key: str) -> bool:
+    value = section.get(key)
+    if not isinstance(value, bool):
+        raise section.error(key, f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _seconds(section: _Section, key: str) -> float:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise section.error(key, f"expected a number of seconds, got {_kind(value)}")
+    if not (math.isfinite(value) and 0 < value <= MAX_STUCK_SECONDS):
+        raise section.error(key, f"must be more than 0 and at most {MAX_STUCK_SECONDS:,.0f}"
+                                 f" seconds, got {value}")
+    return float(value)
+
+
+def _text(section: _Section, key: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value:
+        raise section.error(key, f"expected a text, got {_kind(value)}")
+    return value
+
+
+def _path(section: _Section, key: str) -> Path:
+    text = _text(section, key)
+    problem = socket_path_problem(text)
+    if problem:
+        raise section.error(key, problem)
+    return Path(text)
+
+
+def _transport(section: _Section, key: str) -> None:
+    """Refuse every transport but Unix sockets, naming the design's later ones."""
+    if key not in section.mapping:
+        return
+    value = section.get(key)
+    if value == TRANSPORT:
+        return
+    if value in LATER_TRANSPORTS:
+        raise section.error(key, f"{value!r} is not available in this version: the relays run"
+                                 f" on Unix sockets ({key}: {TRANSPORT})")
+    raise section.error(key, f"unknown transport {_kind(value)}; {TRANSPORT} is available,"
+                             f" {', '.join(LATER_TRANSPORTS)} not in this version")
+
+
+def _deployment(section: _Section) -> None:
+    if "deployment" not in section.mapping or section.get("deployment") == DEPLOYMENT:
+        return
+    value = section.get("deployment")
+    if value == "distributed":
+        raise section.error("deployment", "'distributed' is not available in this version:"
+                                          f" the relays run on one machine ({DEPLOYMENT})")
+    raise section.error("deployment", f"expected {DEPLOYMENT}, got {_kind(value)}")
+
+
+def _document(source: Source) -> tuple[Any, str | None]:
+    if isinstance(source, Mapping):
+        return source, None
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"expected a file path or a mapping, got {type(source).__name__}")
+    return read_yaml(source), str(source)
+
+
+def _root(document: Any, source: str | None, wrapper: str) -> _Section:
+    """The configuration's mapping, under its optional `wrapper` key."""
+    if not isinstance(document, Mapping):
+        what = "empty" if document is None else f"the document is {_kind(document)}"
+        raise _error(source, None, None, f"{what}: expected a mapping ({wrapper}: ...)")
+    if wrapper not in document:
+        return _Section(document, "", source)
+    outer = _Section(document, "", source)
+    outer.refuse_unknown([wrapper])
+    return outer.child(wrapper)
+
+
+def load_config(source: Source, *, runtime_dir: str | os.PathLike[str] | None = None
+                ) -> RelaysConfig:
+    """The relays' configuration of a YAML file (or of a mapping already read).
+
+    The runtime directory is `runtime_dir`, else the file's ``runtime_dir``, else
+    ``$XDG_RUNTIME_DIR/alphapulse``, else ``/tmp/alphapulse``; a domain's socket is its
+    ``path``, else ``<runtime dir>/<domain>.sock``. Raises ConfigError.
+    """
+    return config_from(*_document(source), runtime_dir=runtime_dir)
+
+
+def config_from(document: Any, source: str | None = None, *,
+                runtime_dir: str | os.PathLike[str] | None = None) -> RelaysConfig:
+    """The relays' configuration of a YAML document already read from `source`."""
+    top = _root(document, source, "alphapulse")
+    # a file written for a later stage is refused for its transport, not for its other keys
+    _transport(top, "transport")
+    _deployment(top)
+    top.refuse_unknown(_TOP_KEYS)
+    directory, refuse_directory = _runtime_dir(top, runtime_dir)
+    group = None
+    if "socket_group" in top.mapping:
+        group = _text(top, "socket_group")
+        problem = group_problem(group)
+        if problem:
+            raise top.error("socket_group", problem)
+    policies: dict[str, DomainPolicy] = {}
+    for domain in DOMAINS:
+        section = top.child(domain)
+        policy = _domain_policy(section, domain, directory)
+        if group is not None:
+            policy = replace(policy, socket_mode=GROUP_SOCKET_MODE, socket_group=group)
+        problem = _socket_problem(policy, policies)
+        if problem:
+            raise section.error("path", problem) if "path" in section.mapping \
+                else refuse_directory(problem)
+        policies[domain] = policy
+    return RelaysConfig(runtime_dir=directory, socket_group=group, policies=policies)
+
+
+def _runtime_dir(top: _Section, explicit: str | os.PathLike[str] | None
+                 ) -> tuple[Path, Callable[[str], ConfigError]]:
+    """The runtime directory, and how to refuse it: at its key when the file chose it."""
+    configured = None
+    if "runtime_dir" in top.mapping:  # checked even when the argument overrides it
+        configured = Path(_text(top, "runtime_dir"))
+        if not configured.is_absolute():
+            raise top.error("runtime_dir", f"{configured}: not an absolute path")
+    if explicit is not None:
+        directory = Path(explicit)
+
+        def refuse(problem: str) -> ConfigError:
+            return ConfigError(f"runtime_dir argument {directory}: {problem}", source=top.source)
+    elif configured is not None:
+        directory = configured
+
+        def refuse(problem: str) -> ConfigError:
+            return top.error("runtime_dir", problem)
+    else:
+        directory, why = default_runtime_dir()
+
+        def refuse(problem: str) -> ConfigError:
+            return _error(top.source, None, None, f"runtime directory {directory} ({why}):"
+                                                  f" {problem}; set runtime_dir")
+    if not directory.is_absolute():
+        raise refuse("not an absolute path")
+    return directory, refuse
+
+
+def _domain_policy(section: _Section, domain: str, runtime_dir: Path) -> DomainPolicy:
+    _transport(section, "transport")
+    section.refuse_unknown(_DOMAIN_KEYS)
+    policy = default_policy(domain, runtime_dir)
+    changes: dict[str, Any] = {}
+    if "path" in section.mapping:
+        changes["path"] = _path(section, "path")
+    if "max_queue_size" in section.mapping:
+        changes["max_queue_size"] = _whole(section, "max_queue_size", 1, MAX_QUEUE_FRAMES)
+    size = changes.get("max_queue_size", policy.max_queue_size)
+    if "circuit_breaker" in section.mapping:
+        breaker = _whole(section, "circuit_breaker", 1, MAX_QUEUE_FRAMES)
+        if breaker > size:
+            raise section.error("circuit_breaker",
+                                f"must be <= max_queue_size ({size}), got {breaker}")
+        changes["circuit_breaker"] = breaker
+    elif "max_queue_size" in section.mapping:
+        # the design's breakers are all at 80% of the queue
+        changes["circuit_breaker"] = max(1, size * 4 // 5)
+    for key in ("validate_checksums", "require_sequence"):
+        if key in section.mapping:
+            changes[key] = _flag(section, key)
+    if "overflow" in section.mapping:
+        overflow = section.get("overflow")
+        if overflow not in ("shed", "block"):
+            raise section.error("overflow", f"expected shed or block, got {_kind(overflow)}")
+        changes["overflow"] = cast(Literal["shed", "block"], overflow)
+    if "stuck_timeout" in section.mapping:
+        changes["stuck_timeout"] = _seconds(section, "stuck_timeout")
+    return replace(policy, **changes)
+
+
+def _socket_problem(policy: DomainPolicy, others: Mapping[str, DomainPolicy]) -> str | None:
+    """Why a relay could not bind the policy's socket: a path too long, a directory that is
+    not safe, a file there that is not a socket, a socket of another domain; or None."""
+    problem = socket_path_problem(str(policy.path)) or directory_problem(policy.path.parent)
+    if problem:
+        return problem
+    try:
+        info = policy.path.lstat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        return f"{policy.path}: {error.strerror}"
+    else:
+        if not stat.S_ISSOCK(info.st_mode):
+            return f"{policy.path} exists and is not a socket"
+    for other in others.values():
+        if other.path == policy.path:
+            return f"{policy.path} is the {other.domain} relay's socket too"
+    return None
+
+
+def load_dashboard_config(source: Source, *,
+                          runtime_dir: str | os.PathLike[str] | None = None
+                          ) -> tuple[Subscription, ...]:
+    """The relays a dashboard subscribes to, from a ``dashboard_config.yml`` (or a mapping
+    already read): the enabled subscriptions, with their message types by number. A
+    subscription without ``path`` reads ``<runtime dir>/<domain>.sock``, the runtime
+    directory being `runtime_dir`, else ``$XDG_RUNTIME_DIR/alphapulse``, else
+    ``/tmp/alphapulse``. Raises ConfigError."""
+    return dashboard_from(*_document(source), runtime_dir=runtime_dir)
+
+
+def dashboard_from(document: Any, source: str | None = None, *,
+                   runtime_dir: str | os.PathLike[str] | None = None
+                   ) -> tuple[Subscription, ...]:
+    """The dashboard's subscriptions of a YAML document already read from `source`."""
+    top = _root(document, source, "dashboard")
+    top.refuse_unknown(["subscriptions"])
+    subscriptions = top.child("subscriptions")
+    subscriptions.refuse_unknown(DOMAINS)
+    if runtime_dir is not None:
+        directory = Path(runtime_dir)
+        if not directory.is_absolute():
+            raise ConfigError(f"runtime_dir argument {directory}: not an absolute path")
+    else:
+        directory = default_runtime_dir()[0]
+    chosen = []
+    for domain in DOMAINS:
+        if domain not in subscriptions.mapping:
+            continue
+        section = subscriptions.child(domain)
+        section.refuse_unknown(_SUBSCRIPTION_KEYS)
+        if "path" in section.mapping:
+            path = _path(section, "path")
+        else:
+            path = directory / f"{domain}.sock"
+            problem = socket_path_problem(str(path))
+            if problem:
+                raise ConfigError(f"the {domain} socket in the runtime directory: {problem}",
+                                  source=source)
+        types = _message_types(section, domain) if "message_types" in section.mapping else None
+        if "enabled" not in section.mapping or _flag(section, "enabled"):
+            chosen.append(Subscription(domain=domain, path=path, message_types=types))
+    if not chosen:
+        raise top.error("subscriptions",
+                        f"no subscription is enabled: name one of {', '.join(DOMAINS)}")
+    return tuple(chosen)
+
+
+def _message_types(section: _Section, domain: str) -> tuple[int, ...]:
+    names = section.get("message_types")
+    if not isinstance(names, list) or not names:
+        raise section.error("message_types", "expected a list of message type names, got"
+                            f" {'an empty list' if names == [] else _kind(names)}; leave the"
+                            " key out for every type")
+    by_case = {t.name.lower(): t for t in MessageType}
+    span = DOMAINS[domain]
+    numbers: list[int] = []
+
+    for i, name in enumerate(names):
+
+        def refuse(problem: str, index: int = i) -> ConfigError:
+            return section.error(f"message_types[{index}]", problem, line_of="message_types")
+
+        if not isinstance(name, str):
+            raise refuse(f"expected a message type name, got {_kind(name)}")
+        found = by_case.get(name.lower())
+        if found is None:
+            close = difflib.get_close_matches(name.lower(), list(by_case), n=1)
+            hint = f" (did you mean {by_case[close[0]].name}?)" if close else ""
+            raise refuse(f"unknown message type {name!r}{hint}")
+        if found not in span:
+            owner = next((d for d, r in DOMAINS.items() if found in r), None)
+            whose = f"a {owner} type ({int(found)})" if owner else f"of no relay ({int(found)})"
+            raise refuse(f"{found.name} is {whose}, not a {domain} type"
+                         f" ({span.start}-{span.stop - 1})")
+        if int(found) in numbers:
+            raise refuse(f"{found.name} is named twice")
+        numbers.append(int(found))
+    return tuple(numbers)

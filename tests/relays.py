@@ -1,0 +1,94 @@
+"""Relays in their own processes for the tests: started as the command line starts them,
+ready once their socket accepts a connection, always stopped."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 30.0   # upper bounds only: a loaded machine may be slow, never a pass/fail
+STOP_TIMEOUT = 30.0
+
+
+def connectable(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+# a relay with a policy of the test's own (a small circuit breaker, a short stuck timeout)
+_WITH_POLICY = """
+import dataclasses, json, sys
+from alphapulse_codec.relay import RelayServer, default_policy
+domain, runtime_dir, changes = json.loads(sys.argv[1])
+RelayServer(dataclasses.replace(default_policy(domain, runtime_dir), **changes)).serve_forever()
+"""
+
+
+class RelayProcess:
+    """``alphapulse relay --domain D --runtime-dir DIR`` as a child process; with
+    ``changes``, a relay whose policy differs from the domain's default in those fields."""
+
+    def __init__(self, domain: str, runtime_dir: Path, **changes: object) -> None:
+        self.domain = domain
+        self.runtime_dir = runtime_dir
+        self.path = runtime_dir / f"{domain}.sock"
+        if changes:
+            command = [sys.executable, "-c", _WITH_POLICY,
+                       json.dumps([domain, str(runtime_dir), changes])]
+        else:
+            command = [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain,
+                       "--runtime-dir", str(runtime_dir)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.stdout = ""
+        self.stderr = ""
+
+    def wait_ready(self) -> RelayProcess:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not connectable(self.path):
+            if self.process.poll() is not None:
+                self.finish()
+                raise RuntimeError(f"the {self.domain} relay exited with {self.process.returncode}:"
+                                   f" {self.stderr}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"the {self.domain} relay did not listen within {START_TIMEOUT} s")
+            time.sleep(0.02)
+        return self
+
+    def terminate(self) -> int:
+        """SIGTERM, then its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.finish()
+
+    def finish(self) -> int:
+        try:
+            out, err = self.process.communicate(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, err = self.process.communicate()
+        self.stdout += out or ""
+        self.stderr += err or ""
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.finish()
+
+
+def start(domain: str, runtime_dir: Path, **changes: object) -> RelayProcess:
+    return RelayProcess(domain, runtime_dir, **changes).wait_ready()

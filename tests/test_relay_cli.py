@@ -1,0 +1,77 @@
+"""``alphapulse relay`` runs the four relays and stops them together; ``relay stats`` reports."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from alphapulse_codec.relay import DOMAINS, connect
+from relays import ROOT, START_TIMEOUT, STOP_TIMEOUT, connectable
+from test_relay import receive_bytes, trades
+
+
+def alphapulse(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "alphapulse_codec", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=STOP_TIMEOUT)
+
+
+def test_relay_runs_every_domain_and_stops_them_on_sigint(runtime_dir):
+    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay",
+                                "--runtime-dir", str(runtime_dir)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(connectable(runtime_dir / f"{d}.sock") for d in DOMAINS):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        sent = trades(100)
+        with connect("market_data", "consumer", runtime_dir=runtime_dir, name="cli-test") as consumer, \
+                connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+            producer.send_batch(sent)
+            assert receive_bytes(consumer, len(sent)) == sent
+            report = alphapulse("relay", "stats", "--runtime-dir", str(runtime_dir), "--json")
+            table = alphapulse("relay", "stats", "--domain", "market_data",
+                               "--runtime-dir", str(runtime_dir))
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert not any((runtime_dir / f"{d}.sock").exists() for d in DOMAINS)
+    relays = {r["domain"]: r for r in json.loads(report.stdout)["relays"]}
+    assert set(relays) == set(DOMAINS)
+    market = relays["market_data"]
+    # frames out count the relay's own too: here the consumer's welcome
+    assert market["frames_in"] == 100 and market["frames_out"] == 101
+    names = {c["name"]: c for c in market["connections"]}
+    assert names["cli-test"]["frames_out"] == 101 and names["cli-test"]["role"] == 2
+    assert table.returncode == 0 and "cli-test" in table.stdout and "market_data relay" in table.stdout
+
+
+def test_relay_stats_without_relays_is_one_line_and_exit_2(runtime_dir):
+    result = alphapulse("relay", "stats", "--runtime-dir", str(runtime_dir))
+    assert result.returncode == 2
+    assert "no relay answered" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_relay_beside_a_live_one_exits_2_with_the_reason(runtime_dir):
+    first = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay", "--domain",
+                              "signals", "--runtime-dir", str(runtime_dir)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not connectable(runtime_dir / "signals.sock"):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        second = alphapulse("relay", "--domain", "signals", "--runtime-dir", str(runtime_dir))
+        assert second.returncode == 2
+        assert second.stderr.startswith("alphapulse: error:") and "already running" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=STOP_TIMEOUT)
+    assert first.returncode == 0
