@@ -68,6 +68,16 @@ extension = Extension(
     extra_link_args=link_args,
 )
 
+# the shared-memory ring: its own C core, apart from the codec's
+ring_extension = Extension(
+    "alphapulse_codec.transport._ring",
+    sources=["alphapulse_codec/transport/_ring.pyx", "alphapulse_codec/transport/_c/ring.c"],
+    include_dirs=["alphapulse_codec/transport/_c"],
+    depends=["alphapulse_codec/transport/_c/ring.h"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+)
+
 # the relay's hot path: its own module, so that it builds without the codec's
 route = Extension(
     "alphapulse_codec.relay._route",
