@@ -683,11 +683,11 @@ _OWN_MESSAGES = [
     _message(MessageType.RelayHello, "RelayHelloMessage", _fields(
         ("protocol_version", "u16", "relay protocol version the client speaks (1)"),
         ("role", "u8", "RelayRole: 1 producer, 2 consumer, 3 monitor"),
-        ("hello_flags", "u8", "HelloFlags: 1 ResumeSequence"),
+        _optional("hello_flags", "u8", "HelloFlags: 1 ResumeSequence; 0 none"),
         ("client_pid", "u32", "process id of the client, for statistics"),
         ("type_mask", "bytes[32]", "consumer: bit t (byte t/8, bit t%8) set = wants type t"),
         ("source_mask", "bytes[32]", "consumer: bit s set = wants frames of source s"),
-        ("producer_source", "u8", "producer: the SourceType it writes as"),
+        _optional("producer_source", "u8", "producer: the SourceType it writes as; 0 for others"),
         ("_reserved", "pad[1]"),
         ("name_len", "u16", "bytes of name in the tail"),
     ), "The first frame a client sends to a relay: who it is and what it wants.", (
@@ -702,7 +702,8 @@ _OWN_MESSAGES = [
         ("policy_flags", "u8", "RelayFlags of the relay's policy"),
         ("_reserved", "pad[1]"),
         ("reason_len", "u16", "bytes of reason in the tail"),
-        ("next_sequence", "u64", "producer: the sequence its source continues from"),
+        _optional("next_sequence", "u64", "producer: the sequence its source continues from;"
+                  " 0 for others"),
     ), "The relay's answer to a RelayHello; a refused client is disconnected after it.", (
         Tail("reason", "reason_len", "utf8", "why the client was refused; empty when accepted"),
     ), designed_here=True),
@@ -716,7 +717,7 @@ _OWN_MESSAGES = [
     ), "Frames of one source that a consumer did not get, and why.", designed_here=True),
     _message(MessageType.RelayStats, "RelayStatsMessage", _fields(
         ("domain", "u8", "Domain of the relay"),
-        ("policy_flags", "u8", "RelayFlags of the relay's policy"),
+        _optional("policy_flags", "u8", "RelayFlags of the relay's policy; 0 none"),
         ("_reserved", "pad[2]"),
         ("relay_pid", "u32"),
         ("started_at", "u64", "ns since the epoch"),
@@ -725,10 +726,10 @@ _OWN_MESSAGES = [
         ("frames_out", "u64", "frames written to consumers"),
         ("bytes_out", "u64"),
         ("frames_dropped", "u64", "frames shed from consumer queues"),
-        ("frames_refused", "u64", "frames answered with an Error"),
+        _optional("frames_refused", "u64", "frames answered with an Error; 0 none"),
         ("gaps", "u64", "GapNotices sent"),
-        ("disconnects", "u64", "clients cut off: garbage, stuck consumers"),
-        ("connection_count", "u32", "records in the tail"),
+        _optional("disconnects", "u64", "clients cut off: garbage, stuck consumers; 0 none"),
+        _optional("connection_count", "u32", "records in the tail; 0 none"),
         ("records_len", "u32", "bytes of records in the tail"),
     ), "A relay's counters since start, then one RelayConnectionStats record per connection.", (
         Tail("records", "records_len", "bytes", "RelayConnectionStats records back to back"),
