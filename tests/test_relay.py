@@ -10,6 +10,7 @@ import alphapulse_codec as ap
 from alphapulse_codec.relay import connect
 from alphapulse_codec.wire.enums import GapReason, RelayCode
 from alphapulse_codec.wire.errors import RelayError
+from frames import zeroed
 
 RECEIVE_TIMEOUT = 30.0  # upper bound against a hang, never a measure
 
@@ -68,7 +69,7 @@ def test_recv_and_recv_batch_decode_what_was_sent(runtime_dir, relays):
 
 def test_subscription_filters_types_and_sources(runtime_dir, relays):
     relays("market_data")
-    quote = ap.Quote(instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"), bid_price=1,
+    quote = zeroed(ap.Quote, instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"), bid_price=1,
                      ask_price=2, sequence=1, source=ap.SourceType.KrakenCollector).to_bytes()
     binance = trades(10)
     kraken = trades(10, source=ap.SourceType.KrakenCollector)
@@ -84,7 +85,7 @@ def test_subscription_filters_types_and_sources(runtime_dir, relays):
 
 def test_a_frame_of_another_domain_is_refused_with_an_error(runtime_dir, relays):
     relays("market_data")
-    order = ap.OrderRequest(client_order_id=9, quantity=1, sequence=41).to_bytes()
+    order = zeroed(ap.OrderRequest, client_order_id=9, quantity=1, sequence=41).to_bytes()
     good = trades(3)
     with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer, \
             connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
@@ -132,7 +133,7 @@ def test_execution_refuses_duplicates_and_reports_jumps(runtime_dir, relays):
     relays("execution")
 
     def order(sequence: int) -> bytes:
-        return ap.OrderRequest(client_order_id=sequence, quantity=1, sequence=sequence,
+        return zeroed(ap.OrderRequest, client_order_id=sequence, quantity=1, sequence=sequence,
                                source=ap.SourceType.PortfolioManager).to_bytes()
 
     with connect("execution", "consumer", runtime_dir=runtime_dir) as consumer, \

@@ -23,6 +23,7 @@ from alphapulse_codec.wire.enums import GapReason
 from relays import ROOT, connectable
 from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
 from test_relay_failures import wait_for
+from frames import zeroed
 
 uvloop = pytest.importorskip("uvloop")
 FAST = ap.Backoff(first=0.02, longest=0.2, give_up_after=60.0)
@@ -133,7 +134,7 @@ def test_aio_clients_reconnect_after_a_relay_restart(runtime_dir, relays, run_as
         producer = await aio.connect("execution", "producer", runtime_dir=runtime_dir,
                                      source=ap.SourceType.ExecutionEngine, sequence="auto",
                                      reconnect=FAST)
-        fill = ap.Fill(client_order_id=1, last_quantity=1, source=ap.SourceType.ExecutionEngine)
+        fill = zeroed(ap.Fill, client_order_id=1, last_quantity=1, source=ap.SourceType.ExecutionEngine)
         await producer.send(fill)
         before = await consumer.recv(timeout=RECEIVE_TIMEOUT)
         relay.kill()
@@ -165,8 +166,8 @@ def test_aio_subscribe_many_reads_several_relays_from_a_dashboard_config(runtime
         "market_data": {"message_types": ["Trade"]},
         "execution": {},
         "system": {"enabled": False}}}}
-    quote = ap.Quote(bid_price=1, ask_price=2, sequence=1).to_bytes()
-    fill = ap.Fill(client_order_id=7, sequence=1, source=ap.SourceType.ExecutionEngine)
+    quote = zeroed(ap.Quote, bid_price=1, ask_price=2, sequence=1).to_bytes()
+    fill = zeroed(ap.Fill, client_order_id=7, sequence=1, source=ap.SourceType.ExecutionEngine)
 
     async def scenario():
         async with aio.subscribe_many(dashboard, runtime_dir=runtime_dir, name="board") as board:
@@ -201,7 +202,7 @@ def test_subscribe_many_shows_a_relay_down_and_connects_when_it_comes(runtime_di
         relays("signals")
         wait_for(lambda: board.recv_bytes(timeout=0.05) == [] and
                  board.status["signals"] == "up", "the signals relay is connected")
-        alert = ap.StrategyAlert(text="spread", sequence=1).to_bytes()
+        alert = zeroed(ap.StrategyAlert, text="spread", sequence=1).to_bytes()
         with connect("signals", "producer", runtime_dir=runtime_dir) as signals, \
                 connect("market_data", "producer", runtime_dir=runtime_dir) as market:
             signals.send(alert)
@@ -297,8 +298,8 @@ def test_replay_feeds_a_relay_with_the_capture(runtime_dir, relays, tmp_path, pa
 
 def test_replay_reports_bad_stretches_and_refusals_then_exits_1(runtime_dir, relays, tmp_path):
     relays("execution")
-    good = ap.Fill(client_order_id=1, sequence=5, source=ap.SourceType.ExecutionEngine).to_bytes()
-    repeated = ap.Fill(client_order_id=2, sequence=5, source=ap.SourceType.ExecutionEngine).to_bytes()
+    good = zeroed(ap.Fill, client_order_id=1, sequence=5, source=ap.SourceType.ExecutionEngine).to_bytes()
+    repeated = zeroed(ap.Fill, client_order_id=2, sequence=5, source=ap.SourceType.ExecutionEngine).to_bytes()
     capture = tmp_path / "bad.bin"
     capture.write_bytes(good + b"garbage!" * 4 + repeated)
     with connect("execution", "consumer", runtime_dir=runtime_dir) as consumer:

@@ -27,13 +27,15 @@ FAST = ap.Backoff(first=0.02, longest=0.2, give_up_after=60.0)
 _ENGINE = """
 import signal, sys, time
 import alphapulse_codec as ap
+sys.path.insert(0, "tests")  # the test helpers, from the repository root
+from frames import zeroed
 stopping = []
 signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
 backoff = ap.Backoff(first=0.02, longest=0.2, give_up_after=60.0)
 with ap.connect("execution", "producer", runtime_dir=sys.argv[1], sequence="auto",
                 source=ap.SourceType.ExecutionEngine, reconnect=backoff) as producer:
     print("connected", flush=True)
-    fill = ap.Fill(client_order_id=1, last_quantity=1, source=ap.SourceType.ExecutionEngine).to_bytes()
+    fill = zeroed(ap.Fill, client_order_id=1, last_quantity=1, source=ap.SourceType.ExecutionEngine).to_bytes()
     while not stopping:
         producer.send_batch(fill * 20)
         time.sleep(0.002)

@@ -13,6 +13,7 @@ from alphapulse_codec.relay._route import OutQueue, Router, Sequencer, count_fra
 from alphapulse_codec.relay.frames import EVERYTHING, mask
 from alphapulse_codec.relay.server import type_codes
 from alphapulse_codec.wire.enums import RelayCode
+from frames import zeroed
 
 
 def trades(count: int, source: int = 1, first: int = 1) -> bytes:
@@ -27,7 +28,7 @@ def test_scan_judges_each_frame_and_keeps_a_partial_tail():
     router = Router(type_codes("market_data"), 1 << 20, True, True, True)
     bad_crc = bytearray(trades(1, first=3))
     bad_crc[40] ^= 1
-    order = ap.OrderRequest(sequence=9).to_bytes()
+    order = zeroed(ap.OrderRequest, sequence=9).to_bytes()
     data = trades(2) + bytes(bad_crc) + order + trades(1, first=2) + trades(1, first=7) + trades(1, first=8)[:50]
     count = router.scan(data, len(data))
     assert count == 6 and not router.fatal
