@@ -101,9 +101,7 @@ cdef class Trade(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -120,8 +118,7 @@ cdef class Trade(Message):
                 m_.side,
                 m_.flags)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -238,9 +235,7 @@ cdef class Quote(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -257,8 +252,7 @@ cdef class Quote(Message):
                 m_.bid_size,
                 m_.ask_size)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -399,9 +393,7 @@ cdef class OrderBook(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -420,8 +412,7 @@ cdef class OrderBook(Message):
                 self.bids,
                 self.asks)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -555,9 +546,7 @@ cdef class InstrumentDiscovered(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -575,8 +564,7 @@ cdef class InstrumentDiscovered(Message):
                 self.symbol,
                 self.metadata)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -739,9 +727,7 @@ cdef class VenueUpdate(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -758,8 +744,7 @@ cdef class VenueUpdate(Message):
                 m_.latency_us,
                 m_.effective_at)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -903,9 +888,7 @@ cdef class ArbitrageOpportunity(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -925,8 +908,7 @@ cdef class ArbitrageOpportunity(Message):
                 m_.confidence,
                 m_.expires_at)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -1064,9 +1046,7 @@ cdef class PositionUpdate(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -1085,8 +1065,7 @@ cdef class PositionUpdate(Message):
                 m_.unrealized_pnl,
                 m_.mark_price)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -1223,9 +1202,7 @@ cdef class StrategyAlert(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -1244,8 +1221,7 @@ cdef class StrategyAlert(Message):
                 m_.threshold,
                 _ascii_value(m_.text, 32))
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -1400,9 +1376,7 @@ cdef class RebalanceSignal(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -1423,8 +1397,7 @@ cdef class RebalanceSignal(Message):
                 m_.reference_price,
                 m_.valid_until)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -1572,9 +1545,7 @@ cdef class RiskMetric(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -1594,8 +1565,7 @@ cdef class RiskMetric(Message):
                 m_.window_sec,
                 m_.confidence_bps)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -1769,9 +1739,7 @@ cdef class PerformanceUpdate(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -1794,8 +1762,7 @@ cdef class PerformanceUpdate(Message):
                 m_.sharpe_milli,
                 m_.max_drawdown_bps)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -1999,9 +1966,7 @@ cdef class PoolArbitrageSignal(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -2027,8 +1992,7 @@ cdef class PoolArbitrageSignal(Message):
                 m_.block_number,
                 m_.expires_at_block)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -2181,9 +2145,7 @@ cdef class LiquidityImbalance(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -2203,8 +2165,7 @@ cdef class LiquidityImbalance(Message):
                 m_.volume_24h,
                 m_.fee_tier)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -2351,9 +2312,7 @@ cdef class ImpermanentLossAlert(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -2373,8 +2332,7 @@ cdef class ImpermanentLossAlert(Message):
                 m_.threshold_bps,
                 m_.position_value)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -2539,9 +2497,7 @@ cdef class MEVOpportunity(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -2563,8 +2519,7 @@ cdef class MEVOpportunity(Message):
                 m_.victim_amount_in,
                 m_.optimal_frontrun_amount)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -2722,9 +2677,7 @@ cdef class FlashLoanSignal(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -2745,8 +2698,7 @@ cdef class FlashLoanSignal(Message):
                 m_.expected_profit_wei,
                 m_.deadline_block)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -2885,9 +2837,7 @@ cdef class YieldFarmingUpdate(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -2906,8 +2856,7 @@ cdef class YieldFarmingUpdate(Message):
                 _u128_value(m_.reward_per_block, False),
                 m_.updated_block)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -3053,9 +3002,7 @@ cdef class GasOptimizationSignal(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -3075,8 +3022,7 @@ cdef class GasOptimizationSignal(Message):
                 m_.urgency,
                 m_.valid_through_block)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -3458,9 +3404,7 @@ cdef class DeFiSignal(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -3506,8 +3450,7 @@ cdef class DeFiSignal(Message):
                 m_.tlv_length,
                 m_.created_at_sec)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -3707,9 +3650,7 @@ cdef class OrderRequest(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -3732,8 +3673,7 @@ cdef class OrderRequest(Message):
                 m_.strategy_id,
                 m_.expire_at)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -3901,9 +3841,7 @@ cdef class OrderStatus(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -3925,8 +3863,7 @@ cdef class OrderStatus(Message):
                 m_.avg_price,
                 m_.transact_time)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -4120,9 +4057,7 @@ cdef class Fill(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -4147,8 +4082,7 @@ cdef class Fill(Message):
                 m_.fee,
                 m_.transact_time)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -4282,9 +4216,7 @@ cdef class OrderCancel(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -4302,8 +4234,7 @@ cdef class OrderCancel(Message):
                 m_.side,
                 m_.quantity)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -4466,9 +4397,7 @@ cdef class OrderModify(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -4490,8 +4419,7 @@ cdef class OrderModify(Message):
                 m_.stop_price,
                 m_.quantity)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -4730,9 +4658,7 @@ cdef class ExecutionReport(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -4762,8 +4688,7 @@ cdef class ExecutionReport(Message):
                 m_.avg_price,
                 m_.transact_time)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -4911,9 +4836,7 @@ cdef class Heartbeat(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -4932,8 +4855,7 @@ cdef class Heartbeat(Message):
                 m_.messages_received,
                 m_.last_sequence)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -5070,9 +4992,7 @@ cdef class Snapshot(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -5091,8 +5011,7 @@ cdef class Snapshot(Message):
                 m_.part_count,
                 m_.domain)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -5221,9 +5140,7 @@ cdef class ErrorReport(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -5241,8 +5158,7 @@ cdef class ErrorReport(Message):
                 m_.related_sequence,
                 self.text)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -5375,9 +5291,7 @@ cdef class ConfigUpdate(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -5395,8 +5309,7 @@ cdef class ConfigUpdate(Message):
                 self.key,
                 self.value)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -5515,9 +5428,7 @@ cdef class SchemaAnnouncement(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -5534,8 +5445,7 @@ cdef class SchemaAnnouncement(Message):
                 m_.spec_len,
                 self.spec)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -5689,9 +5599,7 @@ cdef class RelayHello(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const RelayHelloMessage_t* m_ = <const RelayHelloMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -5712,8 +5620,7 @@ cdef class RelayHello(Message):
                 m_.name_len,
                 self.name)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const RelayHelloMessage_t* m_ = <const RelayHelloMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -5871,9 +5778,7 @@ cdef class RelayWelcome(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const RelayWelcomeMessage_t* m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -5894,8 +5799,7 @@ cdef class RelayWelcome(Message):
                 m_.next_sequence,
                 self.reason)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const RelayWelcomeMessage_t* m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -6016,9 +5920,7 @@ cdef class GapNotice(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const GapNoticeMessage_t* m_ = <const GapNoticeMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -6035,8 +5937,7 @@ cdef class GapNotice(Message):
                 m_.last_sequence,
                 m_.frames_lost)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const GapNoticeMessage_t* m_ = <const GapNoticeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
@@ -6244,9 +6145,7 @@ cdef class RelayStats(Message):
             return m_.header.timestamp
         return PyObject_GenericGetAttr(self, name)
 
-    def astuple(self):
-        """The header's fields, then the body's, in wire order, tails after (asdict's
-        values)."""
+    cdef tuple _astuple(self):
         cdef const RelayStatsMessage_t* m_ = <const RelayStatsMessage_t*>_frame_of(self)
         return (m_.header.magic,
                 m_.header.message_type,
@@ -6273,8 +6172,7 @@ cdef class RelayStats(Message):
                 m_.records_len,
                 self.records)
 
-    def asdict(self):
-        """The header's fields by their flat names, then fields(), in wire order."""
+    cdef dict _asdict(self):
         cdef const RelayStatsMessage_t* m_ = <const RelayStatsMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
                 "message_type": m_.header.message_type,
