@@ -13,7 +13,6 @@ import numpy as np
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import Message, decode
-from ..wire.enums import GapReason
 from ..wire.errors import FieldValueError
 from . import _frames
 
@@ -26,13 +25,14 @@ MAX_GAPS = 1024  # gap reports kept, the newest
 class Gap:
     """Frames a consumer did not get. ``source`` is the SourceType whose frames ``first`` to
     ``last`` (by sequence) are missing, ``frames_lost`` of them, for a sequence jump
-    (reason GapReason.SequenceJump, ``reported`` False: the consumer saw it). For messages the
-    server dropped or trimmed (GapReason.Shed, ``reported`` True), ``source`` is None,
-    ``first``/``last`` are the server's positions (JetStream stream sequences, Redis entry
-    ids' milliseconds) and ``frames_lost`` is None when the server cannot say how many."""
+    (reason "sequence", ``reported`` False: the consumer saw it). For messages the server
+    dropped ("dropped": JetStream) or trimmed ("trimmed": Redis), ``reported`` True,
+    ``source`` is None,
+    ``first``/``last`` are the server's positions (JetStream stream sequences, Redis entries
+    numbered from 1) and ``frames_lost`` is None when the server cannot say how many."""
 
     source: int | None
-    reason: int
+    reason: str
     first: int
     last: int
     frames_lost: int | None
@@ -100,7 +100,7 @@ class BatchingProducer:
         self._check_open("send_batch")
         found = _frames.checked_index(buffer, self.verify)
         view = memoryview(buffer).cast("B") if not isinstance(buffer, bytes) else buffer
-        runs = _frames.type_runs(found.types) if self.by_type else [(0, len(found))]
+        runs = _frames.type_runs(found.types) if self.by_type else [(0, found.count)]
         for first, stop in runs:
             message_type = int(found.types[first]) if self.by_type else 0
             if message_type in self._pending:  # earlier single frames of the type go first
@@ -109,8 +109,8 @@ class BatchingProducer:
                 start = int(found.offsets[i])
                 end = int(found.offsets[j - 1] + found.sizes[j - 1])
                 self._publish(message_type, view[start:end], j - i)
-        self.frames_sent += len(found)
-        return len(found)
+        self.frames_sent += found.count
+        return found.count
 
     def flush(self) -> None:
         """Sends every queued frame and waits until the bus has them."""
@@ -180,27 +180,27 @@ class FilteringConsumer:
         self.errors.extend(result.errors)
         found = _frames.index(result)
         keep = None
-        if self.types is not None and len(found):
+        if self.types is not None and found.count:
             keep = np.isin(found.types, list(self.types))
-        if self.sources is not None and len(found):
+        if self.sources is not None and found.count:
             by_source = np.isin(found.sources, list(self.sources))
             keep = by_source if keep is None else keep & by_source
         if self._sequences is not None:
             seen = found if keep is None else _take_rows(found, keep)
             for source, first, last in self._sequences.observe(seen.sources, seen.sequences):
-                self._report(Gap(source, GapReason.SequenceJump, first, last,
+                self._report(Gap(source, "sequence", first, last,
                                  last - first + 1, False))
         whole = keep is None and not result.errors
         if keep is not None and keep.all() and not result.errors:
             whole = True
         if whole:
-            if not len(found):
+            if not found.count:
                 return False
             self._ready, self._ready_first = (data, found, result), 0
             return True
         if keep is not None:
             found = _take_rows(found, keep)
-        if not len(found):
+        if not found.count:
             return False
         packed = _frames.gather(data, found.offsets, found.sizes)
         starts = np.cumsum(found.sizes) - found.sizes
@@ -214,13 +214,13 @@ class FilteringConsumer:
             return b"", None
         data, found, result = self._ready  # type: ignore[misc]  # _fill set it
         first = self._ready_first
-        stop = min(len(found), first + max_frames)
-        if first == 0 and stop == len(found):
+        stop = min(found.count, first + max_frames)
+        if first == 0 and stop == found.count:
             self._ready = None
             return data, result
         start = int(found.offsets[first])
         end = int(found.offsets[stop - 1] + found.sizes[stop - 1])
-        if stop == len(found):
+        if stop == found.count:
             self._ready = None
         else:
             self._ready_first = stop

@@ -26,7 +26,8 @@ class FrameIndex(NamedTuple):
     sources: np.ndarray
     sequences: np.ndarray
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
         return len(self.offsets)
 
 
@@ -66,7 +67,7 @@ def checked_index(buffer: bytes | bytearray | memoryview, verify: bool = True) -
         raise ParseError(f"frames: {bad.kind} at byte offset {bad.offset} ({bad.length} bytes"
                          f" hold no valid frame); nothing was sent", offset=bad.offset)
     found = index(result)
-    if len(found) and int(found.offsets[-1] + found.sizes[-1]) != len(buffer):
+    if found.count and int(found.offsets[-1] + found.sizes[-1]) != len(buffer):
         end = int(found.offsets[-1] + found.sizes[-1])
         raise ParseError(f"frames: {len(buffer) - end} bytes after the last frame at byte offset"
                          f" {end}; nothing was sent", offset=end)

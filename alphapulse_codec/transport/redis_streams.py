@@ -20,7 +20,6 @@ import time
 import uuid
 from typing import Any, Literal
 
-from ..wire.enums import GapReason
 from ..wire.errors import FieldValueError
 from ..wire.optional import require
 from . import _bus
@@ -145,14 +144,14 @@ class Consumer(_bus.FilteringConsumer):
         self.read_entries = _bus.positive("read_entries", read_entries)
         self._client = _open(url, connect_timeout)
         try:
+            self.ordinal: int | None = None  # entries the stream had added up to last_id
             if self.group is not None:
                 self._create_group(start_id)
                 self.last_id = ">"
             else:
-                self.last_id = self._resolve(start_id)
+                self.last_id, self.ordinal = self._resolve(start_id)
         except _redis().exceptions.RedisError as error:
             raise _bus_error(url, error) from None
-        self._read_any = self.last_id not in ("0", "0-0", ">")  # an entry read or stood on
 
     def _create_group(self, start_id: str) -> None:
         try:
@@ -161,13 +160,26 @@ class Consumer(_bus.FilteringConsumer):
             if "BUSYGROUP" not in str(error):
                 raise
 
-    def _resolve(self, start_id: str) -> str:
-        """"$" as the id of the newest entry now, so that what is added between two reads
-        (and a trim of where this consumer stands) is seen."""
-        if start_id != "$":
-            return start_id
-        newest = self._client.xrevrange(self.key, count=1)
-        return newest[0][0].decode() if newest else "0-0"
+    def _counts(self) -> tuple[int, int, str | None]:
+        """Entries ever added to the stream, entries it keeps, the oldest kept's id."""
+        try:
+            info = self._client.xinfo_stream(self.key)
+        except _redis().exceptions.ResponseError:  # no stream yet
+            return 0, 0, None
+        first = info.get("first-entry")
+        return (int(info["entries-added"]), int(info["length"]),
+                first[0].decode() if first else None)
+
+    def _resolve(self, start_id: str) -> tuple[str, int | None]:
+        """Where a fan-out consumer starts, and how many entries the stream had added up to
+        there (known for "$" and "0": what trimming takes is then counted)."""
+        added, length, _ = self._counts()
+        if start_id == "$":
+            newest = self._client.xrevrange(self.key, count=1)
+            return (newest[0][0].decode() if newest else "0-0"), added
+        if start_id in ("0", "0-0"):
+            return "0-0", added - length
+        return start_id, None
 
     def _fetch(self, timeout: float | None) -> list[bytes]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -197,22 +209,26 @@ class Consumer(_bus.FilteringConsumer):
         pipeline.xread({self.key: self.last_id}, count=self.read_entries, block=block_ms)
         still_there, answer = pipeline.execute()
         entries = answer[0][1] if answer else []
-        if entries and self._read_any and not still_there:
-            self._check_trimmed()
+        if entries and self.ordinal is not None and not still_there:
+            self._check_trimmed(entries[0][0].decode())
         if entries:
-            self._read_any = True
+            if self.ordinal is not None:
+                self.ordinal += len(entries)
             self.last_id = entries[-1][0].decode()
         return [fields[b"frames"] for _, fields in entries if b"frames" in fields]
 
-    def _check_trimmed(self) -> None:
-        """The entry last read is gone: entries after it were trimmed unread when the
-        stream's greatest deleted id (Redis 7) is past it."""
-        info = self._client.xinfo_stream(self.key)
-        deleted = info.get("max-deleted-entry-id")
-        deleted = deleted.decode() if isinstance(deleted, bytes) else deleted
-        if deleted and _order(deleted) > _order(self.last_id):
-            self._report(_bus.Gap(None, GapReason.Shed, _millis(self.last_id), _millis(deleted),
+    def _check_trimmed(self, first_read: str) -> None:
+        """The entry last read is gone: the oldest kept entry is the first one read now, and
+        the entries between the two (counted from the stream's totals) were trimmed unread."""
+        added, length, oldest = self._counts()
+        if oldest != first_read or self.ordinal is None:
+            self.ordinal = None  # trimmed again since the read: the count is lost until "$"
+            return
+        skipped = added - length - self.ordinal
+        if skipped > 0:
+            self._report(_bus.Gap(None, "trimmed", self.ordinal + 1, self.ordinal + skipped,
                                   None, True))
+            self.ordinal += skipped
 
     def _where(self) -> str:
         return f"Redis {self.url} {self.key}"
@@ -223,13 +239,6 @@ class Consumer(_bus.FilteringConsumer):
             self._client.close()
 
 
-def _millis(entry_id: str) -> int:
-    return int(entry_id.split("-")[0])
-
-
-def _order(entry_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
 
 
 def connect(domain: str, role: Literal["producer", "consumer"], **options: Any) -> Any:
