@@ -88,27 +88,42 @@ class _LoopThread:
 
     def stop(self) -> None:
         if self.loop.is_running():
+            try:  # the client's own tasks (flusher, reader, pings) end before their loop
+                self.run(_cancel_others(), timeout=10)
+            except Exception:  # a task that would not end stays ended with its loop
+                pass
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
         if not self.loop.is_running():
             self.loop.close()
 
 
+async def _cancel_others() -> None:
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
 async def _connect(servers: Sequence[str], name: str | None, connect_timeout: float,
                    reconnect_attempts: int, events: _Events) -> Any:
     nats = _client()
+    _bus.positive("reconnect_attempts", reconnect_attempts)  # nats-py reads 0 as forever
+    # nats-py retries a first connection as it would a reconnection: one round of the list
+    # is all a first connection gets here, so that a wrong address is told at once
+    first_round = connect_timeout * len(servers) + RECONNECT_WAIT
     try:
-        return await nats.connect(
+        return await asyncio.wait_for(nats.connect(
             servers=list(servers), name=name, connect_timeout=connect_timeout,
             allow_reconnect=True, max_reconnect_attempts=reconnect_attempts,
             reconnect_time_wait=RECONNECT_WAIT, dont_randomize=True,
             error_cb=events.error, disconnected_cb=events.disconnected,
-            reconnected_cb=events.reconnected)
+            reconnected_cb=events.reconnected), first_round)
     except Exception as error:  # nats-py's NoServersError hides each server's own refusal
         raise BusConnectionError(
             f"NATS: none of the servers {', '.join(servers)} accepted a connection within"
-            f" {connect_timeout} s ({type(error).__name__}: {error or 'no answer'};"
-            f" last error: {events.last_error!r})") from None
+            f" {first_round:g} s (last refusal: {events.last_error or error!r})") from None
 
 
 class _Events:
