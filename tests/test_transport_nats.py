@@ -13,7 +13,7 @@ pytest.importorskip("nats")
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.transport import nats as bus  # noqa: E402
-from alphapulse_codec.transport.errors import BusConnectionError  # noqa: E402
+from alphapulse_codec.transport.errors import BusConnectionError, BusError  # noqa: E402
 from alphapulse_codec.wire.errors import ParseError  # noqa: E402
 from bus_frames import GUARD, quote, receive, split, trades  # noqa: E402
 from servers import free_port, nats_cluster, start_nats  # noqa: E402
@@ -196,19 +196,23 @@ def test_jetstream_replays_from_a_sequence_and_from_a_time(server):
         assert receive(since, 30) == trades(30, source=2, first=31)
 
 
+def until_elected(connect):
+    """JetStream answers once the cluster has elected its leaders (again, after a loss)."""
+    deadline = time.monotonic() + 2 * GUARD
+    while True:
+        try:
+            return connect()
+        except BusError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+
+
 def test_a_cluster_losing_a_node_mid_stream_fails_over_and_jetstream_loses_nothing(tmp_path):
     with nats_cluster(tmp_path) as nodes:
         urls = [node.url for node in nodes]
-        deadline = time.monotonic() + GUARD
-        while True:  # JetStream needs a meta leader elected across the routes
-            try:
-                producer = bus.Producer("execution", servers=urls, jetstream=True, replicas=3,
-                                        batch_frames=100)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.25)
+        producer = until_elected(lambda: bus.Producer(
+            "execution", servers=urls, jetstream=True, replicas=3, batch_frames=100))
         with producer:
             live = bus.Consumer("execution", servers=urls)  # core NATS, on the first node
             producer.send_batch(trades(1000, source=4))
@@ -228,8 +232,8 @@ def test_a_cluster_losing_a_node_mid_stream_fails_over_and_jetstream_loses_nothi
                     time.sleep(0.25)
             assert producer.events.reconnects >= 1
             live.close()
-        with bus.Consumer("execution", servers=urls[1:], jetstream=True,
-                          start_sequence=1) as replay:
+        with until_elected(lambda: bus.Consumer("execution", servers=urls[1:], jetstream=True,
+                                                start_sequence=1)) as replay:
             got = receive(replay, sent)
         sequences = [int.from_bytes(f[12:20], "little") for f in split(got)]
         assert sequences == list(range(1, sent + 1))

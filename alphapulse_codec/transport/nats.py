@@ -187,6 +187,10 @@ class Producer(_bus.BatchingProducer):
                 self._loop.run(_ensure_stream(self._js, self.prefix, domain,
                                               _bus.positive("replicas", replicas),
                                               max_queue_size))
+        except _client().errors.Error as error:
+            self._loop.stop()
+            raise BusError(f"NATS JetStream: stream {self.stream} not available: {error!r}"
+                           ) from None
         except BaseException:
             self._loop.stop()
             raise
@@ -316,6 +320,10 @@ class Consumer(_bus.FilteringConsumer):
             self._nc = self._loop.run(_connect(self.servers, name, connect_timeout,
                                                reconnect_attempts, self.events))
             self._subscriptions = self._loop.run(self._subscribe(start_sequence, start_time))
+        except _client().errors.Error as error:
+            self._loop.stop()
+            raise BusError(f"NATS: subscribing to {', '.join(self._subjects())}"
+                           f"{' (JetStream)' if jetstream else ''} failed: {error!r}") from None
         except BaseException:
             self._loop.stop()
             raise
