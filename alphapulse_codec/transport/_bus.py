@@ -100,7 +100,7 @@ class BatchingProducer:
         self._check_open("send_batch")
         found = _frames.checked_index(buffer, self.verify)
         view = memoryview(buffer).cast("B") if not isinstance(buffer, bytes) else buffer
-        runs = _frames.type_runs(found.types) if self.by_type else [(0, found.count)]
+        runs = _frames.type_runs(found.types) if self.by_type else [(0, found.frames)]
         for first, stop in runs:
             message_type = int(found.types[first]) if self.by_type else 0
             if message_type in self._pending:  # earlier single frames of the type go first
@@ -109,8 +109,8 @@ class BatchingProducer:
                 start = int(found.offsets[i])
                 end = int(found.offsets[j - 1] + found.sizes[j - 1])
                 self._publish(message_type, view[start:end], j - i)
-        self.frames_sent += found.count
-        return found.count
+        self.frames_sent += found.frames
+        return found.frames
 
     def flush(self) -> None:
         """Sends every queued frame and waits until the bus has them."""
@@ -180,9 +180,9 @@ class FilteringConsumer:
         self.errors.extend(result.errors)
         found = _frames.index(result)
         keep = None
-        if self.types is not None and found.count:
+        if self.types is not None and found.frames:
             keep = np.isin(found.types, list(self.types))
-        if self.sources is not None and found.count:
+        if self.sources is not None and found.frames:
             by_source = np.isin(found.sources, list(self.sources))
             keep = by_source if keep is None else keep & by_source
         if self._sequences is not None:
@@ -194,13 +194,13 @@ class FilteringConsumer:
         if keep is not None and keep.all() and not result.errors:
             whole = True
         if whole:
-            if not found.count:
+            if not found.frames:
                 return False
             self._ready, self._ready_first = (data, found, result), 0
             return True
         if keep is not None:
             found = _take_rows(found, keep)
-        if not found.count:
+        if not found.frames:
             return False
         packed = _frames.gather(data, found.offsets, found.sizes)
         starts = np.cumsum(found.sizes) - found.sizes
@@ -214,13 +214,13 @@ class FilteringConsumer:
             return b"", None
         data, found, result = self._ready  # type: ignore[misc]  # _fill set it
         first = self._ready_first
-        stop = min(found.count, first + max_frames)
-        if first == 0 and stop == found.count:
+        stop = min(found.frames, first + max_frames)
+        if first == 0 and stop == found.frames:
             self._ready = None
             return data, result
         start = int(found.offsets[first])
         end = int(found.offsets[stop - 1] + found.sizes[stop - 1])
-        if stop == found.count:
+        if stop == found.frames:
             self._ready = None
         else:
             self._ready_first = stop

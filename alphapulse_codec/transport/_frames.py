@@ -27,7 +27,7 @@ class FrameIndex(NamedTuple):
     sequences: np.ndarray
 
     @property
-    def count(self) -> int:
+    def frames(self) -> int:
         return len(self.offsets)
 
 
@@ -48,7 +48,7 @@ def index(result: BatchResult) -> FrameIndex:
     return FrameIndex(*columns)
 
 
-def frames_of(data: Message | bytes | bytearray | memoryview) -> bytes | memoryview:
+def frames_of(data: Message | bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
     """A message's sealed bytes, or the bytes given (checked by the caller's decode)."""
     if isinstance(data, Message):
         return data.to_bytes()
@@ -67,7 +67,7 @@ def checked_index(buffer: bytes | bytearray | memoryview, verify: bool = True) -
         raise ParseError(f"frames: {bad.kind} at byte offset {bad.offset} ({bad.length} bytes"
                          f" hold no valid frame); nothing was sent", offset=bad.offset)
     found = index(result)
-    if found.count and int(found.offsets[-1] + found.sizes[-1]) != len(buffer):
+    if found.frames and int(found.offsets[-1] + found.sizes[-1]) != len(buffer):
         end = int(found.offsets[-1] + found.sizes[-1])
         raise ParseError(f"frames: {len(buffer) - end} bytes after the last frame at byte offset"
                          f" {end}; nothing was sent", offset=end)
@@ -80,12 +80,14 @@ def gather(buffer: Any, offsets: np.ndarray, sizes: np.ndarray) -> bytes:
         return b""
     data = np.frombuffer(buffer, dtype=np.uint8)
     if len(offsets) == 1:
-        return data[offsets[0]:offsets[0] + sizes[0]].tobytes()
+        single: bytes = data[offsets[0]:offsets[0] + sizes[0]].tobytes()
+        return single
     # one vectorised gather: each output byte's source position is its frame's offset plus its
     # position within the frame
     starts = np.cumsum(sizes) - sizes
     positions = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(offsets - starts, sizes)
-    return data[positions].tobytes()
+    gathered: bytes = data[positions].tobytes()
+    return gathered
 
 
 def chunks(found: FrameIndex, first: int, stop: int, batch_frames: int,
