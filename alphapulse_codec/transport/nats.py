@@ -36,7 +36,7 @@ RECONNECT_ATTEMPTS = 60     # per server of the list, 0.5 s apart: half a minute
 RECONNECT_WAIT = 0.5
 MAX_PENDING_BYTES = 256 << 20  # what a consumer holds unread before the bus drops for it
 MAX_ACKS_PENDING = 4096     # JetStream publishes in flight before the producer waits for acks
-OUTBOX_BYTES = 4 << 20      # single-frame batches handed to the loop thread at once
+OUTBOX_BYTES = 4 << 20      # messages of one send_batch handed to the loop thread at once
 
 T = TypeVar("T")
 _nats: Any = None
@@ -237,8 +237,7 @@ class Producer(_bus.BatchingProducer):
 
     def send(self, message_or_frame_bytes: Any) -> None:
         super().send(message_or_frame_bytes)
-        if self._outbox_bytes >= OUTBOX_BYTES:
-            self._hand_over()
+        self._hand_over()  # a batch that filled up leaves now
 
     def _flush_bus(self) -> None:
         self._hand_over()
