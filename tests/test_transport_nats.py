@@ -155,6 +155,13 @@ def test_a_malformed_batch_is_refused_whole_with_its_offset(server):
         assert producer.frames_sent == 0
 
 
+def test_a_message_over_the_servers_payload_limit_is_a_clear_error(server):
+    with bus.Producer("market_data", servers=server.url, batch_frames=100_000,
+                      batch_bytes=4 << 20) as producer:
+        with pytest.raises(BusError, match="alphapulse.market_data.Trade"):
+            producer.send_batch(trades(20_000))  # 1.28 MB in one message; the server takes 1 MB
+
+
 def test_no_server_is_a_clear_connection_error():
     port = free_port()
     with pytest.raises(BusConnectionError) as caught:

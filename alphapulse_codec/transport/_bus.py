@@ -142,7 +142,7 @@ class FilteringConsumer:
         self._sequences = _frames.SequenceTracker() if track_sequences else None
         self._gaps: list[Gap] = []
         self.frames_lost = 0
-        self.errors: list[Any] = []  # bad stretches found in what arrived (BadStretch)
+        self.errors: list[Any] = []  # bad stretches in what arrived (BadStretch), the newest
         self._ready: tuple[bytes, _frames.FrameIndex, BatchResult | None] | None = None
         self._ready_first = 0
         self.closed = False
@@ -178,6 +178,7 @@ class FilteringConsumer:
     def _accept(self, data: bytes) -> bool:
         result = decode_batch(data, self.verify)
         self.errors.extend(result.errors)
+        del self.errors[:-MAX_GAPS]
         found = _frames.index(result)
         keep = None
         if self.types is not None and found.frames:

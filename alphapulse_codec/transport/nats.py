@@ -210,7 +210,11 @@ class Producer(_bus.BatchingProducer):
         if not self._outbox:
             return
         messages, self._outbox, self._outbox_bytes = self._outbox, [], 0
-        self._loop.run(self._publish_all(messages))
+        try:
+            self._loop.run(self._publish_all(messages))
+        except _client().errors.Error as error:  # the payload limit, a closed connection...
+            raise BusError(f"NATS {', '.join(self.servers)}: publishing to"
+                           f" {messages[0][0]} failed: {error!r}") from None
 
     async def _publish_all(self, messages: list[tuple[str, bytes]]) -> None:
         if self._js is None:
@@ -246,7 +250,10 @@ class Producer(_bus.BatchingProducer):
     async def _flush_async(self) -> None:
         if self._acks:
             await self._collect_acks()
-        await self._nc.flush(timeout=CONNECT_TIMEOUT * 2)
+        try:
+            await self._nc.flush(timeout=CONNECT_TIMEOUT * 2)
+        except _client().errors.Error as error:
+            raise BusError(f"NATS {', '.join(self.servers)}: flush failed: {error!r}") from None
 
     def close(self) -> None:
         """Sends what is queued, waits for the server (and JetStream's acks), disconnects."""
