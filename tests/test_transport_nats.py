@@ -242,6 +242,13 @@ def test_a_cluster_losing_a_node_mid_stream_fails_over_and_jetstream_loses_nothi
         with until_elected(lambda: bus.Consumer("execution", servers=urls[1:], jetstream=True,
                                                 start_sequence=1)) as replay:
             got = receive(replay, sent)
+            while True:  # and any copies stored by a resend
+                more = replay.recv_bytes(timeout=0.5)
+                if not more:
+                    break
+                got += more
         sequences = [int.from_bytes(f[12:20], "little") for f in split(got)]
-        assert sequences == list(range(1, sent + 1))
+        # a batch sent again after its acks went with the node may be stored twice: nothing
+        # is missing, and each frame first comes in order
+        assert list(dict.fromkeys(sequences)) == list(range(1, sent + 1))
         assert sent == 2000

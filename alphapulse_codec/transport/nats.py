@@ -35,6 +35,7 @@ CONNECT_TIMEOUT = 5.0
 RECONNECT_ATTEMPTS = 60     # per server of the list, 0.5 s apart: half a minute of outage
 RECONNECT_WAIT = 0.5
 MAX_PENDING_BYTES = 256 << 20  # what a consumer holds unread before the bus drops for it
+ACK_TIMEOUT = 10.0          # seconds JetStream's acknowledgements of a batch are waited for
 MAX_ACKS_PENDING = 4096     # JetStream publishes in flight before the producer waits for acks
 OUTBOX_BYTES = 4 << 20      # messages of one send_batch handed to the loop thread at once
 
@@ -228,7 +229,12 @@ class Producer(_bus.BatchingProducer):
 
     async def _collect_acks(self) -> None:
         acks, self._acks = self._acks, []
-        answers = await asyncio.gather(*acks, return_exceptions=True)
+        try:  # an ack lost with a server that went away would be waited for forever
+            answers = await asyncio.wait_for(asyncio.gather(*acks, return_exceptions=True),
+                                             ACK_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise BusError(f"NATS JetStream: {len(acks)} messages of stream {self.stream} not"
+                           f" acknowledged within {ACK_TIMEOUT} s") from None
         failed = [a for a in answers if isinstance(a, BaseException)]
         if failed:
             raise BusError(f"NATS JetStream refused {len(failed)} of {len(answers)} messages of"
