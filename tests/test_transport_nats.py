@@ -14,7 +14,8 @@ pytest.importorskip("nats")
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.transport import nats as bus  # noqa: E402
 from alphapulse_codec.transport.errors import BusConnectionError, BusError  # noqa: E402
-from alphapulse_codec.wire.errors import ParseError  # noqa: E402
+from alphapulse_codec.wire.enums import GapReason  # noqa: E402
+from alphapulse_codec.wire.errors import ParseError, RelayTimeoutError  # noqa: E402
 from bus_frames import GUARD, quote, receive, split, trades  # noqa: E402
 from servers import free_port, nats_cluster, start_nats  # noqa: E402
 
@@ -32,7 +33,7 @@ def test_frames_arrive_byte_for_byte_at_every_consumer(server):
     try:
         with bus.Producer("market_data", servers=server.url, batch_frames=1000) as producer:
             assert producer.send_batch(frames) == 10_000
-            producer.flush()
+            assert producer.flush() == []  # no ErrorReports: a refusal raises BusError
         for consumer in consumers:
             assert receive(consumer, 10_000) == frames
             assert consumer.gaps == []
@@ -51,6 +52,8 @@ def test_single_sends_are_batched_and_flushed(server):
         assert [m.to_bytes() for m in got] == [m.to_bytes() for m in sent]
         result = consumer.recv_batch(timeout=0.2)
         assert len(result) == 0
+        with pytest.raises(RelayTimeoutError, match="no frame within 0.2 s"):
+            consumer.recv(timeout=0.2)
 
 
 class RawSubscriber:
@@ -125,7 +128,7 @@ def test_a_jump_in_a_sources_sequences_is_a_gap(server):
             producer.send_batch(trades(10, source=3, first=16))  # 11-15 never sent
         receive(consumer, 20)
         assert [(g.source, g.reason, g.first, g.last, g.frames_lost, g.reported)
-                for g in consumer.gaps] == [(3, "sequence", 11, 15, 5, False)]
+                for g in consumer.gaps] == [(3, GapReason.SequenceJump, 11, 15, 5, False)]
         assert consumer.frames_lost == 5
 
 
@@ -201,6 +204,36 @@ def test_jetstream_replays_from_a_sequence_and_from_a_time(server):
     with bus.Consumer("execution", servers=server.url, jetstream=True,
                       start_time=middle) as since:
         assert receive(since, 30) == trades(30, source=2, first=31)
+
+
+def delete_from_stream(url: str, stream: str, sequence: int) -> None:
+    """Removes one message from a JetStream stream, with bare nats-py, as its limits would."""
+    import nats
+    loop = bus._LoopThread("delete")
+
+    async def delete() -> None:
+        connection = await nats.connect(url)
+        await connection.jetstream().delete_msg(stream, sequence)
+        await connection.close()
+
+    try:
+        loop.run(delete())
+    finally:
+        loop.stop()
+
+
+def test_messages_gone_from_the_stream_are_a_dropped_gap(server):
+    with bus.Producer("dropped", servers=server.url, jetstream=True,
+                      batch_frames=10) as producer:
+        producer.send_batch(trades(50, source=4))  # stream sequences 1-5, 10 frames each
+        stream = producer.stream
+    delete_from_stream(server.url, stream, 3)      # frames 21-30
+    with bus.Consumer("dropped", servers=server.url, jetstream=True,
+                      start_sequence=1) as consumer:
+        assert receive(consumer, 40) == trades(20, source=4) + trades(20, source=4, first=31)
+        assert [(g.source, g.reason, g.first, g.last, g.frames_lost, g.reported)
+                for g in consumer.gaps] == [(None, GapReason.Dropped, 3, 3, None, True),
+                                            (4, GapReason.SequenceJump, 21, 30, 10, False)]
 
 
 def until_elected(connect):

@@ -13,7 +13,8 @@ import redis  # noqa: E402
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.transport import redis_streams as bus  # noqa: E402
 from alphapulse_codec.transport.errors import BusConnectionError  # noqa: E402
-from alphapulse_codec.wire.errors import ParseError  # noqa: E402
+from alphapulse_codec.wire.enums import GapReason  # noqa: E402
+from alphapulse_codec.wire.errors import ParseError, RelayTimeoutError  # noqa: E402
 from bus_frames import GUARD, quote, receive, split, trades  # noqa: E402
 from servers import free_port, start_redis  # noqa: E402
 
@@ -37,9 +38,12 @@ def test_frames_arrive_byte_for_byte_at_every_consumer(server, domain):
     try:
         with bus.Producer(domain, url=server.url, batch_frames=1000) as producer:
             assert producer.send_batch(frames) == 10_000
+            assert producer.flush() == []  # no ErrorReports: a refusal raises BusError
         for consumer in consumers:
             assert receive(consumer, 10_000) == frames
             assert consumer.gaps == []
+            with pytest.raises(RelayTimeoutError, match="no frame within 0.1 s"):
+                consumer.recv(timeout=0.1)
     finally:
         for consumer in consumers:
             consumer.close()
@@ -95,7 +99,7 @@ def test_a_jump_in_a_sources_sequences_is_a_gap(server, domain):
             producer.send_batch(trades(10, source=3, first=16))
         receive(consumer, 20)
         assert [(g.source, g.reason, g.first, g.last, g.frames_lost, g.reported)
-                for g in consumer.gaps] == [(3, "sequence", 11, 15, 5, False)]
+                for g in consumer.gaps] == [(3, GapReason.SequenceJump, 11, 15, 5, False)]
 
 
 def test_entries_trimmed_before_a_consumer_read_them_are_a_gap(server, domain):
@@ -107,11 +111,11 @@ def test_entries_trimmed_before_a_consumer_read_them_are_a_gap(server, domain):
             for first in range(11, 2011, 10):  # MAXLEN ~ trims whole nodes of 100 entries
                 producer.send_batch(trades(10, first=first))
         receive(consumer, 10, max_frames=10)
-        trimmed = [g for g in consumer.gaps if g.reason == "trimmed"]
+        trimmed = [g for g in consumer.gaps if g.reason == GapReason.Trimmed]
         # the consumer read entry 1; entries from 2 on went before it came back
         assert trimmed and trimmed[0].first == 2 and trimmed[0].reported
         assert trimmed[0].last > 100
-        jumps = [g for g in consumer.gaps if g.reason == "sequence"]
+        jumps = [g for g in consumer.gaps if g.reason == GapReason.SequenceJump]
         assert jumps and jumps[0].first == 11 and consumer.frames_lost >= jumps[0].frames_lost
 
 

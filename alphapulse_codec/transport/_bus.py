@@ -6,37 +6,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..capture.batch import BatchResult, decode_batch
+from ..relay.client import Gap
 from ..wire._codec import Message, decode
-from ..wire.errors import FieldValueError
+from ..wire.enums import GapReason
+from ..wire.errors import FieldValueError, RelayTimeoutError
 from . import _frames
 
 DEFAULT_BATCH_FRAMES = 4096
 DEFAULT_BATCH_BYTES = 256 << 10
 MAX_GAPS = 1024  # gap reports kept, the newest
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Frames a consumer did not get. ``source`` is the SourceType whose frames ``first`` to
-    ``last`` (by sequence) are missing, ``frames_lost`` of them, for a sequence jump
-    (reason "sequence", ``reported`` False: the consumer saw it). For messages the server
-    dropped ("dropped": JetStream) or trimmed ("trimmed": Redis), ``reported`` True,
-    ``source`` is None,
-    ``first``/``last`` are the server's positions (JetStream stream sequences, Redis entries
-    numbered from 1) and ``frames_lost`` is None when the server cannot say how many."""
-
-    source: int | None
-    reason: str
-    first: int
-    last: int
-    frames_lost: int | None
-    reported: bool
 
 
 def positive(name: str, value: int) -> int:
@@ -112,12 +95,15 @@ class BatchingProducer:
         self.frames_sent += found.frames
         return found.frames
 
-    def flush(self) -> None:
-        """Sends every queued frame and waits until the bus has them."""
+    def flush(self) -> list[Message]:
+        """Sends every queued frame and waits until the bus has them. Returns the error
+        reports answered, as a relay producer's flush does: none, a bus does not answer with
+        ErrorReports (its refusals raise BusError)."""
         self._check_open("flush")
         for message_type in list(self._pending):
             self._send_pending(message_type)
         self._flush_bus()
+        return []
 
     def __enter__(self) -> Any:
         return self
@@ -189,7 +175,7 @@ class FilteringConsumer:
         if self._sequences is not None:
             seen = found if keep is None else _take_rows(found, keep)
             for source, first, last in self._sequences.observe(seen.sources, seen.sequences):
-                self._report(Gap(source, "sequence", first, last,
+                self._report(Gap(source, GapReason.SequenceJump, first, last,
                                  last - first + 1, False))
         whole = keep is None and not result.errors
         if keep is not None and keep.all() and not result.errors:
@@ -228,10 +214,11 @@ class FilteringConsumer:
         return data[start:end], None
 
     def recv(self, timeout: float | None = None) -> Message:
-        """The next message; TimeoutError when none came within `timeout` seconds."""
+        """The next message; RelayTimeoutError (a TimeoutError, as from a relay's consumer)
+        when none came within `timeout` seconds."""
         data, _ = self._take(1, timeout)
         if not data:
-            raise TimeoutError(f"{self._where()}: no frame within {timeout} s")
+            raise RelayTimeoutError(f"{self._where()}: no frame within {timeout} s")
         return decode(data, False)  # checked on arrival
 
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
+from ..relay.client import Gap
+from ..wire.enums import GapReason
 from ..wire.errors import FieldValueError
 from ..wire.optional import require
 from . import _bus, _frames
@@ -377,7 +379,7 @@ class Consumer(_bus.FilteringConsumer):
         sequence = message.metadata.sequence.stream
         last = self._stream_sequence
         if last is not None and sequence > last + 1 and self.types is None:
-            self._report(_bus.Gap(None, "dropped", last + 1, sequence - 1, None, True))
+            self._report(Gap(None, GapReason.Dropped, last + 1, sequence - 1, None, True))
         if last is None or sequence > last:
             self._stream_sequence = sequence
             self._enqueue(message.data)

@@ -20,6 +20,8 @@ import time
 import uuid
 from typing import Any, Literal
 
+from ..relay.client import Gap
+from ..wire.enums import GapReason
 from ..wire.errors import FieldValueError
 from ..wire.optional import require
 from . import _bus
@@ -226,8 +228,8 @@ class Consumer(_bus.FilteringConsumer):
             return
         skipped = added - length - self.ordinal
         if skipped > 0:
-            self._report(_bus.Gap(None, "trimmed", self.ordinal + 1, self.ordinal + skipped,
-                                  None, True))
+            self._report(Gap(None, GapReason.Trimmed, self.ordinal + 1,
+                             self.ordinal + skipped, None, True))
             self.ordinal += skipped
 
     def _where(self) -> str:

@@ -20,9 +20,10 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..capture.batch import BatchResult, decode_batch
+from ..relay.client import Gap
 from ..wire._codec import Message, decode
 from ..wire.enums import MessageType, SourceType
 from ._ring import RingConsumer, RingProducer
@@ -31,19 +32,6 @@ POLICIES = {"lossy": 0, "backpressure": 1}
 WAITS = {"spin": 0, "yield": 1, "sleep": 2}
 DEFAULT_SIZE_MB = 16
 DEFAULT_STALL_TIMEOUT = 1.0  # seconds an uncommitted claim of a live producer is waited for
-
-
-class GapReport(NamedTuple):
-    """Frames a consumer lost: `reason` is "lapped" (producers overwrote them before it read
-    them), "abandoned" (a claim whose producer died before committing it), "stalled" (a claim
-    left uncommitted past the stall timeout) or "sequence" (a producer's numbering jumped).
-    `frames_lost` counts the lost frames known so far: for a lap, each producer's, added when
-    its next record arrives; `bytes` the ring bytes skipped."""
-    reason: str
-    frames_lost: int
-    bytes: int
-    producer: int | None
-    position: int
 
 
 def ring_path(name: str, directory: str | os.PathLike[str] | None = None) -> Path:
@@ -195,10 +183,12 @@ class Consumer:
             yield self.recv()
 
     @property
-    def gaps(self) -> list[GapReport]:
-        """The gap reports (the newest 1,024), oldest first."""
-        return [GapReport(reason, frames, size, producer, position)
-                for reason, producer, position, size, frames in self._ring.gaps()]
+    def gaps(self) -> list[Gap]:
+        """What this consumer lost (the newest 1,024), oldest first: Gaps whose ``first`` is the
+        ring position where it stood and ``last`` the one it went on from (see Gap);
+        ``frames_lost`` and ``bytes_lost`` count every loss."""
+        return [Gap(None, reason, position, position + size, frames, True)
+                for reason, position, size, frames in self._ring.gaps()]
 
     @property
     def frames_lost(self) -> int:
