@@ -17,6 +17,7 @@ from alphapulse_codec.transport import (BackpressureTimeout, Consumer, Producer,
                                         RingCorruptError, RingMismatchError, ring_path)
 from alphapulse_codec.transport._ring import HEADER_SIZE
 from alphapulse_codec.wire.enums import GapReason
+from alphapulse_codec.wire.errors import RelayTimeoutError
 
 CTX = multiprocessing.get_context("fork")
 GUARD = 60  # seconds: only a hang guard
@@ -168,7 +169,7 @@ def test_every_waiting_strategy_wakes_on_frames_sent_later(path, wait):
 @pytest.mark.parametrize("wait", ["spin", "yield", "sleep"])
 def test_a_timeout_with_nothing_sent(path, wait):
     with Consumer(path, wait=wait) as consumer:
-        with pytest.raises(TimeoutError, match="no frame within"):
+        with pytest.raises(RelayTimeoutError, match="no frame within"):  # as a relay's
             consumer.recv(timeout=0.01)
         assert len(consumer.recv_bytes(timeout=0)) == 0
         assert len(consumer.recv_batch(timeout=0.01)) == 0
@@ -176,15 +177,19 @@ def test_a_timeout_with_nothing_sent(path, wait):
 
 def test_messages_batches_and_iteration(path):
     with Consumer(path) as consumer, Producer(path) as producer:
+        assert not consumer.closed and not producer.closed
         producer.send(ap.decode(quote(9)))
         producer.send_batch(trades(100))
-        producer.flush()
+        assert producer.flush() == []  # the ring answers no ErrorReports
         message = consumer.recv(timeout=GUARD)
         assert isinstance(message, ap.Quote) and message.header.sequence == 9
         batch = consumer.recv_batch(max_frames=60, timeout=GUARD)
         assert list(batch[ap.MessageType.Trade]["header"]["sequence"]) == list(range(1, 61))
         rest = [next(iter(consumer)).header.sequence for _ in range(40)]
         assert rest == list(range(61, 101))
+    assert consumer.closed and producer.closed
+    with pytest.raises(ValueError, match="closed producer"):
+        producer.flush()
 
 
 def test_subscription_by_type_and_source_is_kept(path):

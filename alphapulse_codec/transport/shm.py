@@ -26,6 +26,7 @@ from ..capture.batch import BatchResult, decode_batch
 from ..relay.client import Gap
 from ..wire._codec import Message, decode
 from ..wire.enums import MessageType, SourceType
+from ..wire.errors import RelayTimeoutError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
@@ -120,14 +121,21 @@ class Producer:
         all of them, or none when one is malformed. Returns the number of frames."""
         return int(self._ring.send(buffer, self.timeout))
 
-    def flush(self) -> None:
-        """Nothing to do: a frame is in the ring, visible to consumers, when send returns."""
+    def flush(self) -> list[Message]:
+        """Nothing to send: a frame is in the ring, visible to consumers, when send returns.
+        Returns the error reports answered, as a relay producer's flush does: none, the ring
+        answers nothing (what it refuses raises at send)."""
         if self._ring.closed:
             raise ValueError("flush on a closed producer")
+        return []
 
     @property
     def capacity(self) -> int:
         return int(self._ring.capacity)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
 
     def close(self) -> None:
         self._ring.close()
@@ -160,10 +168,11 @@ class Consumer:
 
     def recv(self, timeout: float | None = None) -> Message:
         """The next message (decoded from a copy: producers lapping the ring cannot touch it);
-        TimeoutError when none came within `timeout` seconds."""
+        RelayTimeoutError (a TimeoutError, as from a relay's consumer) when none came within
+        `timeout` seconds."""
         frame = self._ring.read_frame(timeout)
         if frame is None:
-            raise TimeoutError(f"{self.path}: no frame within {timeout} s")
+            raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
         return decode(frame, self.verify)
 
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
@@ -201,6 +210,10 @@ class Consumer:
     @property
     def capacity(self) -> int:
         return int(self._ring.capacity)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
 
     def close(self) -> None:
         self._ring.close()
