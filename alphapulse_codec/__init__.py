@@ -10,7 +10,8 @@
     ap.price_to_decimal(trade.price), ap.timestamp_to_datetime(trade.header.timestamp)
 
 The package is layered, each layer importing only those below it:
-``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``samples`` <- ``cli``.
+``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``transport``
+<- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
