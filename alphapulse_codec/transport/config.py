@@ -78,17 +78,19 @@ class Endpoint:
             return str(self.policy.path)
         if self.transport == "shared_memory":
             return f"ring {o['path']}, {o['size_mb']:g} MiB, {o['policy']}"
+        kept = f", capacity {o['capacity']:,} frames" if "capacity" in o else ""
         if self.transport == "nats":
             return (f"{', '.join(o['servers'])}, subjects"
                     f" {nats_transport.subject(o['subject_prefix'], self.domain)}"
-                    + (" (JetStream)" if o["jetstream"] else ""))
+                    + (" (JetStream)" if o["jetstream"] else "") + kept)
         if self.transport == "redis":
-            return f"{o['url']}, stream {redis_streams.stream_key(o['prefix'], self.domain)}"
+            return (f"{o['url']}, stream {redis_streams.stream_key(o['prefix'], self.domain)}"
+                    + kept)
         if self.transport == "tcp":
             tls = " (TLS)" if o.get("certfile") or o.get("cafile") else ""
             host = f"[{o['host']}]" if ":" in o["host"] else o["host"]
             return f"{host}:{o['port']}{tls}"
-        return f"in-process, {o['capacity']:,} frames" if "capacity" in o else "in-process"
+        return "in-process" + kept
 
 
 @dataclass(frozen=True)
