@@ -46,7 +46,7 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
     """``alphapulse_codec.connect``, awaited: the relay's AsyncProducer or AsyncConsumer for a
     unix_socket domain, else an AsyncProducer or AsyncConsumer wrapping the transport's
     blocking client (see the module's doc for how they wait)."""
-    keywords = {"types": types, "sources": sources, "name": name, "source": source,
+    keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
                 "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
     endpoint = endpoint_of(domain, config, runtime_dir)
     if endpoint is None or endpoint.transport == "unix_socket":

@@ -42,7 +42,7 @@ def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None
     ``options`` go to the transport's own client (a Redis consumer's ``group``, a JetStream
     ``start_sequence``, a ring's ``wait``...). Raises ConfigError for a transport this
     installation does not have."""
-    relay_keywords = {"types": types, "sources": sources, "name": name, "source": source,
+    relay_keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
                       "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
     endpoint = endpoint_of(domain, config, runtime_dir)
     if endpoint is None:
@@ -70,9 +70,9 @@ def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | 
     if isinstance(config, Mapping) and config and \
             all(isinstance(value, DomainPolicy) for value in config.values()):
         return None
-    if not isinstance(config, TransportsConfig):
-        config = load_config(config, runtime_dir=runtime_dir)
-    return config.endpoints[domain]
+    loaded = config if isinstance(config, TransportsConfig) else \
+        load_config(config, runtime_dir=runtime_dir)
+    return loaded.endpoints[domain]
 
 
 def _refuse_relay_keywords(endpoint: Endpoint, keywords: Mapping[str, Any],
