@@ -4,8 +4,10 @@ design's three migration stages switch domains without code changes, blocking an
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from alphapulse_codec.transport.aio import AsyncConsumer, AsyncProducer
 from alphapulse_codec.wire.errors import ConfigError, FieldValueError, RelayTimeoutError
 from bus_frames import GUARD, receive, split, trades
 from frames import zeroed_frame
+from relays import START_TIMEOUT, STOP_TIMEOUT, connectable
 from servers import start_nats, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -339,3 +342,37 @@ def test_config_check_refuses_a_bad_transport_file(runtime_dir):
     assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
     assert run.stderr.startswith(f"alphapulse: error: {path}, line 5:"
                                  " alphapulse.market_data.size_mb: 3, expected a power of two")
+
+
+def test_the_relay_command_runs_no_relay_for_a_domain_off_the_relays(runtime_dir):
+    path = stage_files(runtime_dir, "nats://bus1:4222")["stage2"]
+    run = subprocess.run([sys.executable, "-m", "alphapulse_codec", "relay", "--config",
+                          str(path), "--domain", "market_data"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr == (f"alphapulse: error: {path}: market_data is on shared_memory, not on"
+                          " a relay\n")
+
+
+def test_the_relay_command_runs_the_relays_of_the_unix_socket_domains(runtime_dir):
+    path = stage_files(runtime_dir, "nats://bus1:4222")["stage2"]
+    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay", "--config",
+                                str(path), "--runtime-dir", str(runtime_dir)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    on_relays = ("signals", "execution", "system")
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(connectable(runtime_dir / f"{d}.sock") for d in on_relays):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        # the relays run side by side with the ring: market data has no relay
+        assert not (runtime_dir / "market_data.sock").exists()
+        assert carry(path, "signals", FRAMES["signals"]) == FRAMES["signals"]
+        assert carry(path, "market_data", FRAMES["market_data"]) == FRAMES["market_data"]
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0 and "Traceback" not in err

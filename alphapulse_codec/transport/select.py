@@ -78,7 +78,8 @@ def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | 
 def _refuse_relay_keywords(endpoint: Endpoint, keywords: Mapping[str, Any],
                            allowed: tuple[str, ...] = ()) -> None:
     for key in RELAY_ONLY:
-        if key not in allowed and keywords[key] not in (None, False):
+        given = keywords[key] is not None and keywords[key] is not False  # source 0 counts
+        if key not in allowed and given:
             raise FieldValueError(f"{key}: a relay client's keyword; {endpoint.domain} is on"
                                   f" {endpoint.transport}", field=key)
 
