@@ -249,6 +249,19 @@ def test_aio_over_redis(run, runtime_dir, redis_server):
     assert run(carry_async(config, "signals", FRAMES["signals"])) == FRAMES["signals"]
 
 
+def test_aio_over_a_backpressure_ring(run, runtime_dir):
+    config = load_config({"execution": {"transport": "shared_memory", "size_mb": 1,
+                                        "path": str(runtime_dir / "ex.ring")}},
+                         runtime_dir=runtime_dir)
+
+    async def scenario():
+        async with await aio.connect("execution", "producer", config=config) as producer:
+            assert not producer.inline  # its sends may wait: on the worker thread
+        return await carry_async(config, "execution", FRAMES["market_data"][:64 * 100])
+
+    assert run(scenario()) == FRAMES["market_data"][:64 * 100]
+
+
 def test_aio_clients_of_a_ring(run, runtime_dir):
     config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
                                           "path": str(runtime_dir / "md.ring")}},
@@ -258,6 +271,7 @@ def test_aio_clients_of_a_ring(run, runtime_dir):
         consumer = await aio.connect("market_data", "consumer", config=config)
         producer = await aio.connect("market_data", "producer", config=config)
         assert isinstance(consumer, AsyncConsumer) and isinstance(producer, AsyncProducer)
+        assert producer.inline  # a lossy ring never makes a producer wait: no worker thread
         # a wait the caller gave up on keeps what it read for the next call
         waiting = asyncio.ensure_future(consumer.recv_batch(timeout=GUARD))
         await asyncio.sleep(0.01)

@@ -5,11 +5,13 @@ The relays (unix_socket) have their own asyncio clients (relay/aio.py): the loop
 their sockets. The other transports' blocking clients have no file descriptor the loop could
 wait on (a ring is waited for with a futex or by spinning; the NATS client runs its own loop
 thread; redis-py blocks in its socket), so they are wrapped: each client gets one worker
-thread of its own, and every call runs there, in order. A consumer waits there in slices of
+thread of its own, and every call that may wait runs there, in order. A producer of a lossy
+ring (market data, signals on shared_memory) never waits, so its sends run on the loop itself. A consumer waits there in slices of
 WAIT_SLICE seconds, so that close() and the caller's cancellation are noticed within a slice,
 and reads up to READ_AHEAD frames per wait, handing out the rest without a thread. What it
-costs: one hand-over to the worker thread and back (some tens of microseconds) per send and
-per wait that finds nothing read ahead; send_batch and recv_batch pay it once per batch.
+costs: one hand-over to the worker thread and back per send and per wait that finds nothing
+read ahead (docs/transports.md, "asyncio", gives a measured figure); send_batch and recv_batch
+pay it once per batch.
 """
 from __future__ import annotations
 
@@ -61,8 +63,11 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
     except BaseException:
         worker.shutdown(wait=False)
         raise
-    kind = AsyncProducer if role == "producer" else AsyncConsumer
-    return kind(client, worker)
+    if role == "producer":
+        never_waits = endpoint.transport == "shared_memory" and \
+            endpoint.options["policy"] == "lossy"
+        return AsyncProducer(client, worker, inline=never_waits)
+    return AsyncConsumer(client, worker)
 
 
 class _Wrapped:
@@ -106,14 +111,27 @@ class _Wrapped:
 
 
 class AsyncProducer(_Wrapped):
-    """A transport's producer, awaited: send, send_batch, flush, close."""
+    """A transport's producer, awaited: send, send_batch, flush, close. With `inline` (a
+    client whose sends never wait) the sends run on the loop, without the worker thread."""
+
+    def __init__(self, client: Any, worker: ThreadPoolExecutor, *, inline: bool = False
+                 ) -> None:
+        super().__init__(client, worker)
+        self.inline = inline
+
+    async def _send(self, call: Callable[..., T], data: Any) -> T:
+        if not self.inline:
+            return await self._run(call, data)
+        if self._closed:
+            raise ValueError(f"{call.__name__} on a closed client")
+        return call(data)
 
     async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
                    ) -> None:
-        await self._run(self._client.send, message_or_frame_bytes)
+        await self._send(self._client.send, message_or_frame_bytes)
 
     async def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
-        return int(await self._run(self._client.send_batch, buffer))
+        return int(await self._send(self._client.send_batch, buffer))
 
     async def flush(self) -> list[Any]:
         """What the transport answered (ErrorReports of a relay); [] where nothing answers."""
