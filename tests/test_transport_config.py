@@ -278,7 +278,7 @@ def test_a_bad_file_is_refused_at_its_key(text, key, line, words, runtime_dir):
 
 
 def test_a_keyfile_without_its_certfile(runtime_dir, tmp_path):
-    cert, key = certificate(tmp_path)
+    _, key = certificate(tmp_path)
     error = refused({"execution": {"transport": "tcp", "port": 80, "keyfile": str(key)}})
     assert error.key == "execution.keyfile"
     assert "a keyfile goes with its certfile: certfile is missing" in str(error)
