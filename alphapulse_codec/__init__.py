@@ -24,8 +24,10 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
-from .relay import (Backoff, Consumer, MultiConsumer, Producer, connect, load_config,
+from .relay import (Backoff, Consumer, MultiConsumer, Producer, load_config,
                     load_dashboard_config, subscribe_many)
+from .transport import connect
+from .transport import load_config as load_transport_config
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -267,5 +269,6 @@ __all__ = [
     "Consumer",
     "MultiConsumer",
     "load_config",
+    "load_transport_config",
     "load_dashboard_config",
 ]
