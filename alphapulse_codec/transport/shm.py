@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import Message, decode
 from ..wire.enums import MessageType, SourceType
+from ..wire.errors import RelayClosedError, RelayTimeoutError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
@@ -120,8 +121,17 @@ class Producer:
         self.path = Path(path)
         self.timeout = timeout
 
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
+
+    def _check_open(self, doing: str) -> None:
+        if self._ring.closed:
+            raise RelayClosedError(f"{self.path}: {doing} on a closed producer")
+
     def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
         """Writes one message, or the one sealed frame given as bytes."""
+        self._check_open("send")
         frame = message_or_frame_bytes
         if isinstance(frame, Message):
             frame = frame.to_bytes()
@@ -130,12 +140,14 @@ class Producer:
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):
         all of them, or none when one is malformed. Returns the number of frames."""
+        self._check_open("send_batch")
         return int(self._ring.send(buffer, self.timeout))
 
-    def flush(self) -> None:
-        """Nothing to do: a frame is in the ring, visible to consumers, when send returns."""
-        if self._ring.closed:
-            raise ValueError("flush on a closed producer")
+    def flush(self) -> list[Any]:
+        """Nothing to do: a frame is in the ring, visible to consumers, when send returns;
+        nothing answers, so the list of answers is empty."""
+        self._check_open("flush")
+        return []
 
     @property
     def capacity(self) -> int:
@@ -170,23 +182,35 @@ class Consumer:
         self.path = Path(path)
         self.verify = verify
 
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
+
+    def _check_open(self, doing: str) -> None:
+        if self._ring.closed:
+            raise RelayClosedError(f"{self.path}: {doing} on a closed consumer")
+
     def recv(self, timeout: float | None = None) -> Message:
         """The next message (decoded from a copy: producers lapping the ring cannot touch it);
-        TimeoutError when none came within `timeout` seconds."""
+        RelayTimeoutError (a TimeoutError, as the relay clients raise) when none came within
+        `timeout` seconds."""
+        self._check_open("recv")
         frame = self._ring.read_frame(timeout)
         if frame is None:
-            raise TimeoutError(f"{self.path}: no frame within {timeout} s")
+            raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
         return decode(frame, self.verify)
 
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
         """Up to `max_frames` frames as their wire bytes, back to back, in a buffer of their
         own (empty when none came within `timeout`): for passing on without decoding."""
+        self._check_open("recv_bytes")
         return self._ring.read_frames(max_frames, timeout)  # type: ignore[no-any-return]
 
     def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
                    verify: bool | None = None) -> BatchResult:
         """Up to `max_frames` frames decoded by decode_batch (an empty result when none came
         within `timeout`); `verify` (the consumer's when None) checks their checksums."""
+        self._check_open("recv_batch")
         return decode_batch(self._ring.read_frames(max_frames, timeout),
                             self.verify if verify is None else verify)
 
