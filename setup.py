@@ -91,7 +91,9 @@ route = Extension(
 # the in-process channel's walks over a block of frames
 channel_extension = Extension(
     "alphapulse_codec.transport._channel",
-    sources=["alphapulse_codec/transport/_channel.pyx"],
+    sources=["alphapulse_codec/transport/_channel.pyx", "alphapulse_codec/wire/_c/crc32.c"],
+    include_dirs=["alphapulse_codec/wire/_c"],
+    depends=["alphapulse_codec/wire/_c/crc32.h"],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
 )

@@ -30,11 +30,11 @@ from ..wire.enums import GapReason, RelayCode
 from ..wire.errors import (FieldValueError, ParseError, RelayClosedError, RelayTimeoutError,
                            SchemaError)
 from ..relay import frames
-from ..relay._route import ANNOUNCE_CODE, Router, Sequencer, count_frames
+from ..relay._route import ANNOUNCE_CODE, Sequencer
 from ..relay.client import Gap, _policy
 from ..relay.policy import DomainPolicy
 from ..relay.server import _describe, type_codes
-from ._channel import lost, select
+from ._channel import Judge, lost, select
 from .errors import BackpressureTimeout
 
 EVERYTHING = frames.EVERYTHING
@@ -95,8 +95,8 @@ class Channel:
                                   self.policy.max_queue_size, "capacity")
         self.max_frame_size = _positive(max_frame_size, "max_frame_size")
         self.sheds = self.policy.overflow == "shed"
-        self._router = Router(type_codes(domain), max_frame_size, self.policy.validate_checksums,
-                              self.policy.require_sequence, self.policy.require_sequence)
+        self._judge = Judge(type_codes(domain), max_frame_size, self.policy.validate_checksums,
+                            self.policy.require_sequence)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._tail = _Block(b"", 0, 0)  # consumers start after it
@@ -202,7 +202,7 @@ class Channel:
             raise RelayClosedError(f"{self.name} channel: closed, no more frames are taken")
         if not self._room_for(count):
             return None
-        data, count = self._judge(producer, data, count)
+        data, count = self._accepted(producer, data, count)
         if count:
             block = _Block(data, count, self._end)
             self._tail.next = block
@@ -216,34 +216,28 @@ class Channel:
             self._wake()
         return count
 
-    def _judge(self, producer: Producer, data: bytes, count: int) -> tuple[bytes, int]:
+    def _accepted(self, producer: Producer, data: bytes, count: int) -> tuple[bytes, int]:
         """The frames of ``data`` the domain accepts, and how many: the others are answered to
         the producer as the relay answers them (an Error each, in ``producer.errors``)."""
-        router = self._router
-        view = memoryview(data)
         refused: list[tuple[int, int]] = []
         at = 0
         while at < len(data):
-            router.scan(view[at:], len(data) - at)
-            for index, offset, size, message_type, source, code, sequence, gap_first \
-                    in router.notable_frames():
+            at, notable = self._judge.judge(data, at)
+            for offset, size, code, message_type, source, sequence, jump in notable:
                 if code == ANNOUNCE_CODE:
-                    code = self._judge_announcement(view[at + offset:at + offset + size])
-                    router.set_code(index, code)
+                    code = self._judge_announcement(memoryview(data)[offset:offset + size])
                 if code:
-                    refused.append((at + offset, size))
+                    refused.append((offset, size))
                     producer._answer(frames.error(
                         self.domain, code=code, related_type=message_type,
                         related_sequence=sequence,
-                        text=f"frame at byte {at + offset} of this send: "
+                        text=f"frame at byte {offset} of this send: "
                              + _describe(code, message_type, self.domain, self.max_frame_size)))
-                elif gap_first:
-                    self._jumped(source, gap_first, sequence)
-            if router.consumed == 0:  # whole frames were counted before: cannot happen
-                raise ParseError(f"{self.name} channel: byte {at}: the frame cannot be judged")
-            at += router.consumed
+                elif jump:
+                    self._jumped(source, jump, sequence)
         if not refused:
             return data, count
+        view = memoryview(data)
         kept, start = [], 0
         for offset, size in refused:
             kept.append(view[start:offset])
@@ -260,7 +254,7 @@ class Channel:
             return int(RelayCode.SchemaRefused)
         if getattr(schema, "domain", None) != self.domain or not 200 <= schema.message_type <= 255:
             return int(RelayCode.SchemaRefused)
-        self._router.allow(schema.message_type)
+        self._judge.allow(schema.message_type)
         return 0
 
     def _jumped(self, source: int, first: int, sequence: int) -> None:
@@ -319,7 +313,7 @@ class Producer(_Client):
         self._sequencer = Sequencer() if auto_sequence else None
         if self._sequencer is not None:
             with channel._lock:
-                resume = channel._router.next_sequence(source)
+                resume = channel._judge.next_sequence(source)
             if resume:
                 self._sequencer.resume(source, resume)
 
@@ -341,10 +335,11 @@ class Producer(_Client):
         self._check_open("send")
         if self._sequencer is not None:
             stamped = bytearray(data)
+            self.channel._judge.count(stamped)  # refuses what stamp would, with our words
             count = self._sequencer.stamp(stamped, self.max_frame_size)
             block = bytes(stamped)
         else:
-            count = count_frames(data, self.max_frame_size)
+            count = self.channel._judge.count(data)
             # the caller may reuse a buffer of its own: the block must not change under readers
             block = data if type(data) is bytes else bytes(data)
         if single and count != 1:
