@@ -24,16 +24,16 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 from ..capture.batch import BatchResult, decode_batch
-from ..schemas.schema import Schema
-from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
-from ..wire.enums import GapReason, RelayCode
-from ..wire.errors import (FieldValueError, ParseError, RelayClosedError, RelayTimeoutError,
-                           SchemaError)
 from ..relay import frames
 from ..relay._route import ANNOUNCE_CODE, Sequencer
 from ..relay.client import Gap, _policy
 from ..relay.policy import DomainPolicy
 from ..relay.server import _describe, type_codes
+from ..schemas.schema import Schema
+from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
+from ..wire.enums import GapReason, RelayCode
+from ..wire.errors import (FieldValueError, ParseError, RelayClosedError, RelayTimeoutError,
+                           SchemaError)
 from ._channel import Judge, lost, select
 from .errors import BackpressureTimeout
 
