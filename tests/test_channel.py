@@ -10,13 +10,16 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import alphapulse_codec as ap
+from alphapulse_codec.relay import DOMAINS
 from alphapulse_codec.transport import BackpressureTimeout
 from alphapulse_codec.transport.channel import Channel, aio_connect, connect
 from alphapulse_codec.wire.enums import GapReason, RelayCode
 from alphapulse_codec.wire.errors import (BadMagicError, FieldValueError, FrameTooLargeError,
-                                          RelayClosedError, TruncatedError)
+                                          ParseError, RelayClosedError, TruncatedError)
 
 GUARD = 30.0
 NAMES = itertools.count()
@@ -351,3 +354,29 @@ def test_asyncio_iteration_ends_when_the_channel_closes(channel_of):
             return [message.header.sequence async for message in consumer]
 
     assert asyncio.run(main()) == [1, 2, 3]
+
+
+def split(data: bytes) -> list[bytes]:
+    frames, at = [], 0
+    while at < len(data):
+        size = 32 + int.from_bytes(data[at + 8:at + 12], "little")
+        frames.append(data[at:at + size])
+        at += size
+    return frames
+
+
+@settings(max_examples=200)
+@given(garbage=st.binary(max_size=300), cut=st.integers(0, 640))
+def test_hostile_bytes_raise_a_parse_error_or_pass_as_the_domains_whole_frames(garbage, cut):
+    channel = Channel("market_data", capacity=1000)
+    consumer, producer = channel.consumer(), channel.producer()
+    sent = (trades(10) + garbage)[cut:]
+    try:
+        producer.send_batch(sent)
+    except ParseError:
+        assert consumer.recv_bytes(timeout=0) == b""  # refused whole
+        return
+    frames = split(sent)  # whole frames: the channel said so
+    of_the_domain = [f for f in frames if f[4] in DOMAINS["market_data"]]
+    assert split(consumer.recv_bytes(timeout=0)) == of_the_domain
+    assert len(producer.flush()) == len(frames) - len(of_the_domain)  # each other one answered
