@@ -4,6 +4,7 @@ tests (test_transport_contract.py) run over it too. Timeouts only guard against 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import itertools
 import threading
@@ -199,6 +200,11 @@ def test_an_execution_producer_gives_up_with_a_clear_error_and_sends_nothing(cha
         producer.send_batch(orders(101, first=200))
     stalled.close()  # a closed consumer holds nobody back
     assert producer.send_batch(orders(100, first=300)) == 100
+    forgotten = channel.consumer()
+    producer.send_batch(orders(100, first=400))
+    del forgotten  # nor does one dropped without close
+    gc.collect()
+    assert producer.send_batch(orders(100, first=500)) == 100
 
 
 def test_a_sequence_jump_on_execution_is_reported_to_consumers_of_that_source(channel_of):

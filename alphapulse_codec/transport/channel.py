@@ -20,6 +20,7 @@ import asyncio
 import json
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
@@ -101,14 +102,16 @@ class Channel:
         self._changed = threading.Condition(self._lock)
         self._tail = _Block(b"", 0, 0)  # consumers start after it
         self._end = 0                   # frames sent so far
-        self._consumers: list[Consumer] = []
+        # a consumer dropped without close() stops counting when it is collected, so that it
+        # holds no producer back and keeps no block alive
+        self._consumers: list[weakref.ref[Consumer]] = []
         self._blocked_threads = 0       # threads waiting in _changed
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.closed = False
 
     def __repr__(self) -> str:
         return (f"Channel({self.name!r}, domain={self.domain!r}, capacity={self.capacity},"
-                f" consumers={len(self._consumers)}, frames_sent={self._end})")
+                f" consumers={len(self._readers())}, frames_sent={self._end})")
 
     @classmethod
     def get(cls, name: str, *, domain: str | None = None, config: Any = None,
@@ -156,7 +159,7 @@ class Channel:
             consumer._block = self._tail
             consumer._offset = len(self._tail.data)
             consumer._index = self._tail.frames
-            self._consumers.append(consumer)
+            self._consumers.append(weakref.ref(consumer))
         return consumer
 
     def close(self) -> None:
@@ -193,7 +196,7 @@ class Channel:
     def _room_for(self, count: int) -> bool:
         if self.sheds:
             return True
-        return all(self._end - c._position() + count <= self.capacity for c in self._consumers)
+        return all(self._end - c._position() + count <= self.capacity for c in self._readers())
 
     def _publish(self, producer: Producer, data: bytes, count: int) -> int | None:
         """Judge ``data`` (``count`` whole frames) and append what passes; None when the policy
@@ -209,7 +212,7 @@ class Channel:
             self._tail = block
             self._end += count
             if self.sheds:
-                for consumer in self._consumers:
+                for consumer in self._readers():
                     behind = self._end - consumer._position()
                     if behind > self.capacity:  # shed to half, as the relay does
                         consumer._shed(behind - max(self.capacity // 2, count))
@@ -261,13 +264,21 @@ class Channel:
         """A source's numbering skipped ``first`` to ``sequence - 1`` on a domain that requires
         sequences: its consumers are told, as the relay's GapNotice tells them."""
         gap = Gap(source, GapReason.SequenceJump, first, sequence - 1, sequence - first, True)
-        for consumer in self._consumers:
+        for consumer in self._readers():
             if consumer._source_mask[source >> 3] >> (source & 7) & 1:
                 consumer.gaps.append(gap)
 
+    def _readers(self) -> list[Consumer]:
+        """The consumers still open and referenced; the others are forgotten."""
+        readers = [c for ref in self._consumers if (c := ref()) is not None]
+        if len(readers) != len(self._consumers):
+            self._consumers = [weakref.ref(c) for c in readers]
+        return readers
+
     def _drop(self, consumer: Consumer) -> None:
-        if consumer in self._consumers:
-            self._consumers.remove(consumer)
+        readers = self._readers()
+        if consumer in readers:
+            self._consumers = [weakref.ref(c) for c in readers if c is not consumer]
             self._wake()  # producers it held back
 
 
@@ -353,7 +364,7 @@ class Producer(_Client):
 
     def _no_room(self) -> BackpressureTimeout:
         channel = self.channel
-        slowest = max(channel._consumers, key=lambda c: channel._end - c._position(),
+        slowest = max(channel._readers(), key=lambda c: channel._end - c._position(),
                       default=None)
         who = f" (the slowest, {slowest.name or 'unnamed'}, has" \
               f" {channel._end - slowest._position()} unread)" if slowest else ""
