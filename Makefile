@@ -103,4 +103,5 @@ check-arm:
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info alphapulse_codec/wire/*.so alphapulse_codec/wire/_codec.c \
-		alphapulse_codec/transport/*.so alphapulse_codec/transport/_ring.c
+		alphapulse_codec/transport/*.so alphapulse_codec/transport/_ring.c \
+		alphapulse_codec/transport/_channel.c

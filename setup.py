@@ -88,4 +88,15 @@ route = Extension(
     extra_link_args=link_args,
 )
 
-setup(ext_modules=cythonize([extension, route, ring_extension], compiler_directives=directives))
+# the in-process channel's walks over a block of frames
+channel_extension = Extension(
+    "alphapulse_codec.transport._channel",
+    sources=["alphapulse_codec/transport/_channel.pyx", "alphapulse_codec/wire/_c/crc32.c"],
+    include_dirs=["alphapulse_codec/wire/_c"],
+    depends=["alphapulse_codec/wire/_c/crc32.h"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+)
+
+setup(ext_modules=cythonize([extension, route, ring_extension, channel_extension],
+                            compiler_directives=directives))

@@ -188,7 +188,7 @@ def test_messages_batches_and_iteration(path):
         rest = [next(iter(consumer)).header.sequence for _ in range(40)]
         assert rest == list(range(61, 101))
     assert consumer.closed and producer.closed
-    with pytest.raises(ValueError, match="closed producer"):
+    with pytest.raises(ap.RelayClosedError, match="closed producer"):
         producer.flush()
 
 

@@ -160,15 +160,19 @@ def test_a_consumer_subscribes_by_type_on_every_transport(runtime_dir):
             consumer.recv(timeout=0.05)
 
 
-def test_transports_not_in_this_version_say_so(runtime_dir):
-    config = load_config({"signals": {"transport": "channel", "capacity": 10},
-                          "execution": {"transport": "tcp", "port": 7400}},
+def test_a_channel_domain_gets_the_process_channel_with_the_file_s_policy(runtime_dir):
+    config = load_config({"market_data": {"transport": "channel", "capacity": 10}},
                          runtime_dir=runtime_dir)
-    for domain, transport in (("signals", "channel"), ("execution", "tcp")):
-        with pytest.raises(ConfigError) as caught:
-            ap.connect(domain, "consumer", config=config)
-        assert str(caught.value) == (f"{domain}.transport: the {transport} transport is not"
-                                     " available in this version")
+    with ap.connect("market_data", "consumer", config=config, types=["Trade"]) as consumer, \
+            ap.connect("market_data", "producer", config=config) as producer:
+        sent = split(trades(25))
+        for start in range(0, 25, 10):  # a batch may not be larger than the channel
+            producer.send_batch(b"".join(sent[start:start + 10]))
+        received = split(consumer.recv_bytes(timeout=1.0))
+    # capacity 10 on a shedding domain: the consumer kept the newest, its gaps count the rest
+    assert 0 < len(received) <= 10
+    assert received == sent[25 - len(received):]
+    assert sum(g.frames_lost for g in consumer.gaps) == 25 - len(received)
 
 
 def test_relay_keywords_are_refused_elsewhere(runtime_dir):

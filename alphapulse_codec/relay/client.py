@@ -277,6 +277,11 @@ class _Client:
     def closed(self) -> bool:
         return self._sock.fileno() < 0
 
+    def _check_open(self, doing: str) -> None:
+        if self.closed:
+            raise RelayClosedError(f"{self.policy.path}: {doing} on a closed"
+                                   f" {type(self).__name__.lower()}")
+
     def close(self) -> None:
         self._sock.close()
 
@@ -354,6 +359,7 @@ class Producer(_Client):
         return why
 
     def _write(self, data: Any, single: bool) -> int:
+        self._check_open("send")
         view, count = self._frames(data, single)
         while True:
             sent = 0
@@ -390,6 +396,7 @@ class Producer(_Client):
     def flush(self) -> list[Any]:
         """Everything sent is with the relay; returns the Error answers that came since the
         last look (also kept in ``errors``)."""
+        self._check_open("flush")
         return self._collect_answers()
 
     def _collect_answers(self) -> list[Any]:
@@ -506,6 +513,7 @@ class Consumer(_Client):
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
         """Whole frames from the front of the buffer, at most ``max_frames``; waits up to
         ``timeout`` for the first."""
+        self._check_open("receive")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             data = self._taken(max_frames)

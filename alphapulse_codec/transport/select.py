@@ -154,9 +154,11 @@ def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
 def _channel(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
              options: Mapping[str, Any]) -> Any:
     channel = _module("channel", endpoint)
-    _refuse_relay_keywords(endpoint, keywords)
+    _refuse_relay_keywords(endpoint, keywords, allowed=("source", "sequence"))
     return channel.connect(endpoint.domain, role, types=keywords["types"],
-                           sources=keywords["sources"], **endpoint.options, **options)
+                           sources=keywords["sources"], name=keywords["name"],
+                           source=keywords["source"], sequence=keywords["sequence"],
+                           config=endpoint.policy, **endpoint.options, **options)
 
 
 def _module(name: str, endpoint: Endpoint) -> Any:

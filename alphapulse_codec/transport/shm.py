@@ -26,7 +26,7 @@ from ..capture.batch import BatchResult, decode_batch
 from ..relay.client import Gap
 from ..wire._codec import Message, decode
 from ..wire.enums import MessageType, SourceType
-from ..wire.errors import RelayTimeoutError
+from ..wire.errors import RelayClosedError, RelayTimeoutError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
@@ -109,8 +109,17 @@ class Producer:
         self.path = Path(path)
         self.timeout = timeout
 
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
+
+    def _check_open(self, doing: str) -> None:
+        if self._ring.closed:
+            raise RelayClosedError(f"{self.path}: {doing} on a closed producer")
+
     def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
         """Writes one message, or the one sealed frame given as bytes."""
+        self._check_open("send")
         frame = message_or_frame_bytes
         if isinstance(frame, Message):
             frame = frame.to_bytes()
@@ -119,23 +128,18 @@ class Producer:
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):
         all of them, or none when one is malformed. Returns the number of frames."""
+        self._check_open("send_batch")
         return int(self._ring.send(buffer, self.timeout))
 
-    def flush(self) -> list[Message]:
-        """Nothing to send: a frame is in the ring, visible to consumers, when send returns.
-        Returns the error reports answered, as a relay producer's flush does: none, the ring
-        answers nothing (what it refuses raises at send)."""
-        if self._ring.closed:
-            raise ValueError("flush on a closed producer")
+    def flush(self) -> list[Any]:
+        """Nothing to do: a frame is in the ring, visible to consumers, when send returns;
+        nothing answers, so the list of answers is empty."""
+        self._check_open("flush")
         return []
 
     @property
     def capacity(self) -> int:
         return int(self._ring.capacity)
-
-    @property
-    def closed(self) -> bool:
-        return bool(self._ring.closed)
 
     def close(self) -> None:
         self._ring.close()
@@ -166,10 +170,19 @@ class Consumer:
         self.path = Path(path)
         self.verify = verify
 
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
+
+    def _check_open(self, doing: str) -> None:
+        if self._ring.closed:
+            raise RelayClosedError(f"{self.path}: {doing} on a closed consumer")
+
     def recv(self, timeout: float | None = None) -> Message:
         """The next message (decoded from a copy: producers lapping the ring cannot touch it);
-        RelayTimeoutError (a TimeoutError, as from a relay's consumer) when none came within
+        RelayTimeoutError (a TimeoutError, as the relay clients raise) when none came within
         `timeout` seconds."""
+        self._check_open("recv")
         frame = self._ring.read_frame(timeout)
         if frame is None:
             raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
@@ -178,12 +191,14 @@ class Consumer:
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
         """Up to `max_frames` frames as their wire bytes, back to back, in a buffer of their
         own (empty when none came within `timeout`): for passing on without decoding."""
+        self._check_open("recv_bytes")
         return self._ring.read_frames(max_frames, timeout)  # type: ignore[no-any-return]
 
     def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
                    verify: bool | None = None) -> BatchResult:
         """Up to `max_frames` frames decoded by decode_batch (an empty result when none came
         within `timeout`); `verify` (the consumer's when None) checks their checksums."""
+        self._check_open("recv_batch")
         return decode_batch(self._ring.read_frames(max_frames, timeout),
                             self.verify if verify is None else verify)
 
@@ -210,10 +225,6 @@ class Consumer:
     @property
     def capacity(self) -> int:
         return int(self._ring.capacity)
-
-    @property
-    def closed(self) -> bool:
-        return bool(self._ring.closed)
 
     def close(self) -> None:
         self._ring.close()

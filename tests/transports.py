@@ -1,0 +1,129 @@
+"""Every transport behind the one client API, for the shared producer/consumer tests.
+
+A transport is a class with ``open(domain, capacity)``, which starts what the transport needs
+(a relay process, a ring file, a channel) with room for about ``capacity`` unread frames per
+consumer (the medium's default when None) and returns (make_producer, make_consumer), and
+``shed(consumer)``, the frames a consumer was told it lost because it fell behind. Another
+transport is one class here and one entry in TRANSPORTS.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from relays import start
+
+from alphapulse_codec.relay import connect as relay_connect
+from alphapulse_codec.relay import default_policy
+from alphapulse_codec.transport import shm
+from alphapulse_codec.transport.channel import Channel
+from alphapulse_codec.transport.channel import connect as channel_connect
+from alphapulse_codec.wire.enums import GapReason
+
+FRAME_BYTES = 64  # of the frames the tests send; a ring is sized for them
+Makers = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _shed_gaps(consumer: Any) -> int:
+    return sum(g.frames_lost for g in consumer.gaps if g.reason == GapReason.Shed)
+
+
+class UnixSocket:
+    """The domain relay in its own process, clients over its Unix socket."""
+
+    def __init__(self, runtime_dir: Path) -> None:
+        self.runtime_dir = runtime_dir
+        self.relays: list[Any] = []
+
+    def open(self, domain: str, capacity: int | None = None) -> Makers:
+        changes = {} if capacity is None else {"max_queue_size": 2 * capacity,
+                                               "circuit_breaker": capacity}
+        self.relays.append(start(domain, self.runtime_dir, **changes))
+
+        def make_producer(**options: Any) -> Any:
+            return relay_connect(domain, "producer", runtime_dir=self.runtime_dir, **options)
+
+        def make_consumer(**options: Any) -> Any:
+            return relay_connect(domain, "consumer", runtime_dir=self.runtime_dir, **options)
+
+        return make_producer, make_consumer
+
+    shed = staticmethod(_shed_gaps)
+
+    def close(self) -> None:
+        for relay in self.relays:
+            relay.kill()
+
+
+class SharedMemory:
+    """A shared-memory ring file in the test's directory: lossy for a domain that sheds,
+    backpressure for one that makes producers wait."""
+
+    LOST_REASONS = (GapReason.Lapped,)
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.names = itertools.count()
+
+    def open(self, domain: str, capacity: int | None = None) -> Makers:
+        path = shm.ring_path(f"{domain}-{next(self.names)}", self.directory)
+        policy = "lossy" if default_policy(domain, self.directory).overflow == "shed" \
+            else "backpressure"
+        size_mb = shm.DEFAULT_SIZE_MB if capacity is None else \
+            max(2 ** math.ceil(math.log2(capacity * FRAME_BYTES)), 1 << 16) / (1 << 20)
+
+        def make_producer(**options: Any) -> Any:
+            return shm.Producer(path, size_mb=size_mb, policy=policy, **options)
+
+        def make_consumer(**options: Any) -> Any:
+            return shm.Consumer(path, size_mb=size_mb, policy=policy, **options)
+
+        return make_producer, make_consumer
+
+    @classmethod
+    def shed(cls, consumer: Any) -> int:
+        # the ring reports a Gap per lap, with no source: it cannot say whose frames
+        return sum(g.frames_lost for g in consumer.gaps if g.reason in cls.LOST_REASONS)
+
+    def close(self) -> None:
+        for ring in self.directory.glob("*.ring"):
+            shm.remove_ring(ring)
+
+
+class InProcessChannel:
+    """A channel of this process, of its own name for each test."""
+
+    names = itertools.count()
+
+    def __init__(self) -> None:
+        self.channels: list[Channel] = []
+
+    def open(self, domain: str, capacity: int | None = None) -> Makers:
+        name = f"contract-{domain}-{next(self.names)}"
+        self.channels.append(Channel.get(name, domain=domain, capacity=capacity))
+
+        def make_producer(**options: Any) -> Any:
+            return channel_connect(domain, "producer", channel=name, **options)
+
+        def make_consumer(**options: Any) -> Any:
+            return channel_connect(domain, "consumer", channel=name, **options)
+
+        return make_producer, make_consumer
+
+    shed = staticmethod(_shed_gaps)
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+
+
+# transport name (as the configuration spells it) -> how a test gets it, given pytest's
+# tmp_path-like directory for its files and sockets
+TRANSPORTS: dict[str, Callable[[Path], Any]] = {
+    "unix_socket": UnixSocket,
+    "shared_memory": SharedMemory,
+    "channel": lambda directory: InProcessChannel(),
+}
