@@ -252,7 +252,8 @@ class RelayServer:
             self.bind()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        tcp = f" and {describe(self.tcp, self.tls)}" if self.tcp_address else ""
+        address = self.tcp_address
+        tcp = f" and {describe(address, self.tls)}" if address else ""
         self.log.write(f"alphapulse relay {self.policy.domain}: serving {self.policy.path}{tcp}"
                        f" (pid {os.getpid()})\n")
         self.log.flush()
@@ -304,8 +305,8 @@ class RelayServer:
     # ---- the loop --------------------------------------------------------------------
 
     def _turn(self, timeout: float | None) -> None:
-        if self._tls_backlog:
-            timeout = 0
+        if self._tls_backlog and any(c.events & _READ for c in self._tls_backlog):
+            timeout = 0  # TLS holds their bytes: read them now (not a paused producer's)
         for key, events in self.selector.select(timeout):
             if key.data == "listener":
                 self._accept()
