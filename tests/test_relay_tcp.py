@@ -3,6 +3,7 @@ certificates: plain TCP, mixed with the Unix socket, TLS (a client without the a
 refused, client certificates when the relay asks for them), hostile peers, asyncio."""
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec import aio
-from alphapulse_codec.relay import connect, frames
+from alphapulse_codec.relay import Subscription, connect, frames
 from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.relay.many import split_frames
 from alphapulse_codec.relay.tcp import client_context, parse_address
@@ -226,6 +227,69 @@ def test_async_clients_over_tcp_and_tls(runtime_dir, relays, certificates, run_a
     over_tcp, over_tls = run_async(scenario())
     assert over_tcp == sent + sent[:64]
     assert over_tls == signals + bytes(next(split_frames(signals)))
+
+
+def board_subscriptions(runtime_dir: Path, market: tuple[str, int], signals: tuple[str, int],
+                        tls: ssl.SSLContext) -> list[Subscription]:
+    """market_data over TCP, signals over TLS, execution over its Unix socket."""
+    return [Subscription("market_data", runtime_dir / "market_data.sock", None, address=market),
+            Subscription("signals", runtime_dir / "signals.sock", None, address=signals, tls=tls),
+            Subscription("execution", runtime_dir / "execution.sock", None)]
+
+
+def feed_three_relays(runtime_dir: Path) -> dict[str, bytes]:
+    """Frames to each relay, over its Unix socket: per domain, the bytes sent."""
+    sent = {"market_data": trades(3000),
+            "signals": ap.encode_batch(np.zeros(2, dtype=ap.dtype(ap.MessageType.StrategyAlert))),
+            "execution": ap.encode_batch(np.zeros(1, dtype=ap.dtype(ap.MessageType.OrderRequest)))}
+    for domain, data in sent.items():
+        with connect(domain, "producer", runtime_dir=runtime_dir) as producer:
+            producer.send_batch(data)
+    return sent
+
+
+def test_subscribe_many_reads_relays_over_tcp_tls_and_unix_at_once(runtime_dir, relays,
+                                                                   certificates):
+    market = relays("market_data", LOOPBACK_ANY_PORT)
+    signals = relays("signals", tls_options(certificates))
+    relays("execution")
+    chosen = board_subscriptions(runtime_dir, market.address, signals.address,
+                                 trusting(certificates))
+    with ap.subscribe_many(chosen, backoff=FAST) as board:
+        wait_for(lambda: board.recv_bytes(timeout=0.05) == [] and
+                 set(board.status.values()) == {"up"}, "every relay connected")
+        sent = feed_three_relays(runtime_dir)
+        received = {domain: b"" for domain in sent}
+        while any(len(received[domain]) < len(data) for domain, data in sent.items()):
+            got = board.recv_bytes(timeout=RECEIVE_TIMEOUT)
+            assert got, f"only {[len(data) for data in received.values()]} bytes arrived"
+            for domain, data in got:
+                received[domain] += data
+    assert received == sent
+
+
+def test_aio_subscribe_many_reads_relays_over_tcp_tls_and_unix(runtime_dir, relays, certificates,
+                                                               run_async):
+    market = relays("market_data", LOOPBACK_ANY_PORT)
+    signals = relays("signals", tls_options(certificates))
+    relays("execution")
+    chosen = board_subscriptions(runtime_dir, market.address, signals.address,
+                                 trusting(certificates))
+
+    async def scenario():
+        async with aio.subscribe_many(chosen, backoff=FAST) as board:
+            while set(board.status.values()) != {"up"}:
+                await asyncio.sleep(0.02)
+            sent = feed_three_relays(runtime_dir)
+            received = {domain: b"" for domain in sent}
+            while any(len(received[domain]) < len(data) for domain, data in sent.items()):
+                got = await board.recv_bytes(timeout=RECEIVE_TIMEOUT)
+                assert got, f"only {[len(data) for data in received.values()]} bytes arrived"
+                received[got[0]] += got[1]
+            return sent, received
+
+    sent, received = run_async(scenario())
+    assert received == sent
 
 
 def test_the_command_line_serves_and_asks_over_tcp(runtime_dir, relays, certificates):

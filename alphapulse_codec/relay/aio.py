@@ -276,7 +276,9 @@ class AsyncMultiConsumer:
                     consumer = await connect(domain, "consumer",
                                              types=subscription.message_types, name=self.name,
                                              config=policy_of(subscription),
-                                             timeout=ATTEMPT_TIMEOUT, reconnect=self.backoff)
+                                             timeout=ATTEMPT_TIMEOUT, reconnect=self.backoff,
+                                             address=subscription.address,
+                                             tls=subscription.tls)
                     break
                 except RelayRefusedError:
                     raise
