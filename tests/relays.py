@@ -30,12 +30,19 @@ def connectable(path: Path) -> bool:
         probe.close()
 
 
-# a relay with a policy of the test's own (a small circuit breaker, a short stuck timeout)
+# a relay with a policy of the test's own (a small circuit breaker, a short stuck timeout),
+# and the command's TCP options
 _WITH_POLICY = """
 import dataclasses, json, sys
-from alphapulse_codec.relay import RelayServer, default_policy
-domain, runtime_dir, changes = json.loads(sys.argv[1])
-RelayServer(dataclasses.replace(default_policy(domain, runtime_dir), **changes)).serve_forever()
+from alphapulse_codec.cli.relay import serve
+from alphapulse_codec.relay import default_policy
+from alphapulse_codec.relay.tcp import parse_address
+domain, runtime_dir, changes, options = json.loads(sys.argv[1])
+named = dict(zip(options[::2], options[1::2]))
+serve(dataclasses.replace(default_policy(domain, runtime_dir), **changes),
+      tcp=parse_address(named["--tcp"]) if "--tcp" in named else None,
+      certfile=named.get("--certfile"), keyfile=named.get("--keyfile"),
+      cafile=named.get("--cafile"))
 """
 
 
@@ -54,11 +61,9 @@ class RelayProcess:
         self.path = runtime_dir / f"{domain}.sock"
         self.options = tuple(options)
         self.address: tuple[str, int] | None = None  # of the TCP listener, once ready
-        if changes and options:
-            raise ValueError("a relay with policy changes takes no command options")
         if changes:
             command = [sys.executable, "-c", _WITH_POLICY,
-                       json.dumps([domain, str(runtime_dir), changes])]
+                       json.dumps([domain, str(runtime_dir), changes, list(self.options)])]
         else:
             command = [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain,
                        "--runtime-dir", str(runtime_dir), *self.options]

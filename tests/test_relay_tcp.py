@@ -7,6 +7,7 @@ import asyncio
 import socket
 import ssl
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,91 @@ def test_tcp_clients_reconnect_to_a_relay_restarted_on_the_same_port(runtime_dir
     assert consumer.gaps[0].reason == GapReason.RelayRestart
     received = np.frombuffer(again, dtype=ap.dtype(ap.MessageType.Trade))
     assert list(received["header"]["sequence"]) == list(range(101, 201))
+
+
+def test_a_slow_tls_consumer_is_shed_and_told_while_the_others_get_everything(
+        runtime_dir, relays, certificates):
+    relay = relays("market_data", tls_options(certificates), max_queue_size=4000,
+                   circuit_breaker=2000)
+    route = {"address": relay.address, "tls": trusting(certificates)}
+    # 7.7 MB: more than the kernel holds for a consumer that reads nothing (the relay's send
+    # buffer grows to 4 MiB on loopback), so the relay's own queue for it fills
+    batches = [trades(1000, first_sequence=1 + 1000 * i) for i in range(120)]
+    with connect("market_data", "consumer", name="slow", **route) as slow, \
+            connect("market_data", "consumer", name="fast", **route) as fast, \
+            connect("market_data", "producer", **route) as producer:
+        for batch in batches:  # in step with the fast consumer: it never falls behind
+            producer.send_batch(batch)
+            assert receive_bytes(fast, len(batch)) == batch
+        kept, lost = [], 0
+        while len(kept) + lost < 120_000:
+            message = slow.recv(timeout=RECEIVE_TIMEOUT)
+            if message.header.message_type == ap.MessageType.GapNotice:
+                assert message.reason == GapReason.Shed
+                lost += message.frames_lost
+            else:
+                kept.append(message.to_bytes())
+        stats = relay_stats("market_data", **route)
+    assert lost > 0
+    sent = b"".join(batches)
+    sequences = [ap.decode(f).header.sequence for f in kept]
+    assert sequences == sorted(sequences)  # what it kept, in order, each frame as sent
+    assert all(f == sent[(s - 1) * 64:s * 64] for f, s in zip(kept, sequences))
+    assert {c["name"]: c["frames_dropped"] for c in stats["connections"]
+            if c["name"] in ("slow", "fast")} == {"slow": lost, "fast": 0}
+
+
+def test_execution_over_tls_holds_its_producer_until_a_full_consumer_drains(
+        runtime_dir, relays, certificates):
+    relay = relays("execution", tls_options(certificates), max_queue_size=400,
+                   circuit_breaker=200, stuck_timeout=600.0)
+    route = {"address": relay.address, "tls": trusting(certificates)}
+    # 16 MB: more than the kernel's buffers hold on the way, the relay's send buffer to the
+    # stalled consumer (up to 4 MiB) and the producer's send buffer (up to 4 MiB) included
+    total = 200_000
+    rows = np.zeros(total, dtype=ap.dtype(ap.MessageType.OrderCancel))
+    rows["client_order_id"] = np.arange(total)
+    orders = ap.encode_batch(rows)
+    with connect("execution", "consumer", name="stalled", **route) as stalled, \
+            connect("execution", "consumer", name="steady", **route) as steady, \
+            connect("execution", "producer", sequence="auto",
+                    source=ap.SourceType.PortfolioManager, **route) as producer:
+        sender = threading.Thread(target=producer.send_batch, args=(orders,))
+        sender.start()
+        received, stalled_bytes = bytearray(), bytearray()
+
+        def relay_paused():
+            received.extend(steady.recv_bytes(timeout=0.05))
+            stats = relay_stats("execution", **route)
+            queue = {c["name"]: c["queue_frames"] for c in stats["connections"]}
+            return queue.get("stalled", 0) >= 200 and stats["frames_in"] < total
+
+        wait_for(relay_paused, "the relay stops reading while a consumer is full")
+        assert sender.is_alive()  # its send blocks: the relay reads nothing more
+
+        def both_drained():
+            stalled_bytes.extend(stalled.recv_bytes(timeout=0.05))
+            received.extend(steady.recv_bytes(timeout=0.05))
+            return len(stalled_bytes) == len(received) == len(orders)
+
+        wait_for(both_drained, "both consumers get every frame")
+        sender.join(RECEIVE_TIMEOUT)
+    got = np.frombuffer(bytes(received), dtype=ap.dtype(ap.MessageType.OrderCancel))
+    assert got["header"]["sequence"].tolist() == list(range(1, total + 1))
+    assert got["client_order_id"].tolist() == list(range(total))
+    assert stalled_bytes == received
+
+
+def test_a_peer_that_never_ends_its_tls_handshake_is_cut_off(runtime_dir, relays, certificates):
+    relay = relays("market_data", tls_options(certificates))
+    with socket.create_connection(relay.address, timeout=RECEIVE_TIMEOUT) as silent, \
+            socket.create_connection(relay.address, timeout=RECEIVE_TIMEOUT) as halfway:
+        halfway.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's start
+        with connect("market_data", "consumer", address=relay.address,
+                     tls=trusting(certificates)) as consumer:  # served meanwhile
+            assert consumer.connection_id > 0
+        assert read_until_closed(silent) == b""  # closed after the hello's 5 s
+        assert read_until_closed(halfway) == b""
 
 
 def test_tls_clients_receive_byte_for_byte(runtime_dir, relays, certificates):

@@ -43,6 +43,9 @@ CHUNK_BYTES = 256 << 10          # one read from a producer at most
 MAX_QUEUE_BYTES = 256 << 20
 # answers (Errors) a producer leaves unread before the relay cuts it off
 MAX_ANSWER_BYTES = 4 << 20
+# the kernel's receive buffer of a TCP connection to a relay that holds producers back: left
+# to grow (to tens of MiB), it would let a producer write that much before it waits
+BLOCKING_TCP_RECEIVE_BYTES = CHUNK_BYTES
 MAX_HELLO_BYTES = MESSAGES[MessageType.RelayHello].frame_size + frames.MAX_NAME_BYTES
 HELLO_TIMEOUT = 5.0              # seconds a new connection has to say hello
 SHUTDOWN_FLUSH_SECONDS = 5.0     # at most, to hand queued frames to consumers at exit
@@ -204,7 +207,8 @@ class RelayServer:
         self.selector.register(listener, _READ, "listener")
         if self.tcp is not None:
             try:
-                self.tcp_listener = listen(self.tcp)
+                self.tcp_listener = listen(self.tcp, BLOCKING_TCP_RECEIVE_BYTES
+                                           if self.policy.overflow == "block" else None)
             except RelayError:
                 self._close_listener()
                 raise
@@ -441,8 +445,8 @@ class RelayServer:
                     return received  # the end, met again by the next read when bytes came
                 received += got
         except OSError as error:  # ssl.SSLError included: a failed handshake, a broken record
-            if not link.handshaken:
-                self._log(f"connection {conn.id}: TLS handshake failed: {error}")
+            self._log(f"connection {conn.id}: TLS {'' if link.handshaken else 'handshake '}"
+                      f"failed: {error}")
             self._disconnect(conn)
             return None
         if link.sock.pending():

@@ -99,13 +99,26 @@ def _load_authorities(context: ssl.SSLContext, cafile: str | os.PathLike[str]) -
                           f" {error}") from None
 
 
-def listen(address: Address) -> socket.socket:
-    """A non-blocking listening socket on ``address`` (port 0: a free one)."""
+def listen(address: Address, receive_buffer: int | None = None) -> socket.socket:
+    """A non-blocking listening socket on ``address`` (port 0: a free one). With
+    ``receive_buffer``, the connections it accepts keep the kernel's receive buffer at that
+    size instead of letting it grow (set before listening, so the window agrees)."""
     host, port = address
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        listener = socket.create_server((host, port), family=family, backlog=1024)
+        listener = socket.socket(family, socket.SOCK_STREAM)
     except OSError as error:
+        raise RelayError(f"tcp {host}:{port}: cannot listen: {error.strerror or error}") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if receive_buffer is not None:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        listener.bind((host, port))
+        listener.listen(1024)
+    except OSError as error:
+        listener.close()
         raise RelayError(f"tcp {host}:{port}: cannot listen: {error.strerror or error}") from None
     listener.setblocking(False)
     return listener
