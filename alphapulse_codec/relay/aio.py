@@ -29,8 +29,8 @@ from .backoff import Backoff
 from .client import CONNECT_TIMEOUT, Consumer, Producer, whole_frames_in
 from .client import connect as connect_blocking
 from .config import Subscription
-from .tcp import Address, buffered
 from .many import ATTEMPT_TIMEOUT, DASHBOARD_BACKOFF, policy_of, split_frames, subscriptions_of
+from .tcp import Address, buffered
 
 
 async def _ready(sock: socket.socket, writable: bool, timeout: float | None) -> bool:

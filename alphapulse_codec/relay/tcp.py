@@ -13,7 +13,7 @@ import socket
 import ssl
 from typing import Any, Union
 
-from ..wire.errors import ConfigError, FieldValueError, RelayError
+from ..wire.errors import ConfigError, FieldValueError, RelayError, RelayTimeoutError
 
 LOOPBACK = "127.0.0.1"
 # plain bytes taken from a consumer's queue per TLS write: four full TLS records
@@ -146,7 +146,7 @@ def dial(address: Address, tls: ssl.SSLContext | None, timeout: float) -> Socket
     try:
         sock = socket.create_connection(address, timeout=timeout)
     except socket.timeout:
-        raise RelayError(f"{where}: no relay answered within {timeout:g} s") from None
+        raise RelayTimeoutError(f"{where}: no relay answered within {timeout:g} s") from None
     except OSError as error:
         raise RelayError(f"{where}: no relay listens there ({error.strerror or error})") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -154,6 +154,9 @@ def dial(address: Address, tls: ssl.SSLContext | None, timeout: float) -> Socket
         return sock
     try:
         return tls.wrap_socket(sock, server_hostname=address[0])
+    except socket.timeout:
+        sock.close()
+        raise RelayTimeoutError(f"{where}: no TLS handshake within {timeout:g} s") from None
     except ssl.SSLCertVerificationError as error:
         sock.close()
         raise RelayError(f"{where}: the relay's certificate is not trusted:"
