@@ -34,7 +34,7 @@ With --tcp HOST:PORT (and --domain) the relay listens on TCP as well, loopback u
 otherwise, port 0 for a free one (the port it took is printed when it starts); with --certfile
 and --keyfile through TLS, and with --cafile every client must show a certificate signed by one
 of those authorities. TCP has no uid to check: without client certificates it trusts the
-network. For `relay stats --tcp`, --cafile checks the relay's certificate and --certfile and
+network. For "relay stats --tcp", --cafile checks the relay's certificate and --certfile and
 --keyfile are the client's own."""
 
 RELAY_EXAMPLES = """\
