@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/hostile.py
 	$(PY) benchmarks/relay.py
+	$(PY) benchmarks/relay_tcp.py
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
 
 generate:

@@ -43,8 +43,8 @@ def relays(runtime_dir: Path) -> Iterator[Callable[..., RelayProcess]]:
     all at the end."""
     started: list[RelayProcess] = []
 
-    def run(domain: str, **changes: object) -> RelayProcess:
-        started.append(start(domain, runtime_dir, **changes))
+    def run(domain: str, options: tuple[str, ...] = (), **changes: object) -> RelayProcess:
+        started.append(start(domain, runtime_dir, options, **changes))
         return started[-1]
 
     yield run

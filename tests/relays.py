@@ -1,9 +1,12 @@
 """Relays in their own processes for the tests: started as the command line starts them,
-ready once their socket accepts a connection, always stopped."""
+ready once their socket accepts a connection, always stopped. A relay started with
+``--tcp`` options tells the TCP address it bound in the line it prints when it starts."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -27,29 +30,43 @@ def connectable(path: Path) -> bool:
         probe.close()
 
 
-# a relay with a policy of the test's own (a small circuit breaker, a short stuck timeout)
+# a relay with a policy of the test's own (a small circuit breaker, a short stuck timeout),
+# and the command's TCP options
 _WITH_POLICY = """
 import dataclasses, json, sys
-from alphapulse_codec.relay import RelayServer, default_policy
-domain, runtime_dir, changes = json.loads(sys.argv[1])
-RelayServer(dataclasses.replace(default_policy(domain, runtime_dir), **changes)).serve_forever()
+from alphapulse_codec.cli.relay import serve
+from alphapulse_codec.relay import default_policy
+from alphapulse_codec.relay.tcp import parse_address
+domain, runtime_dir, changes, options = json.loads(sys.argv[1])
+named = dict(zip(options[::2], options[1::2]))
+serve(dataclasses.replace(default_policy(domain, runtime_dir), **changes),
+      tcp=parse_address(named["--tcp"]) if "--tcp" in named else None,
+      certfile=named.get("--certfile"), keyfile=named.get("--keyfile"),
+      cafile=named.get("--cafile"))
 """
+
+
+_SERVING_TCP = re.compile(r"serving \S+ and (tcp|tls)://\[?([^\]\s]+?)\]?:(\d+) ")
 
 
 class RelayProcess:
     """``alphapulse relay --domain D --runtime-dir DIR`` as a child process; with
-    ``changes``, a relay whose policy differs from the domain's default in those fields."""
+    ``changes``, a relay whose policy differs from the domain's default in those fields; with
+    ``options``, more options of the command (``--tcp``, ``--certfile``...)."""
 
-    def __init__(self, domain: str, runtime_dir: Path, **changes: object) -> None:
+    def __init__(self, domain: str, runtime_dir: Path, options: tuple[str, ...] = (),
+                 **changes: object) -> None:
         self.domain = domain
         self.runtime_dir = runtime_dir
         self.path = runtime_dir / f"{domain}.sock"
+        self.options = tuple(options)
+        self.address: tuple[str, int] | None = None  # of the TCP listener, once ready
         if changes:
             command = [sys.executable, "-c", _WITH_POLICY,
-                       json.dumps([domain, str(runtime_dir), changes])]
+                       json.dumps([domain, str(runtime_dir), changes, list(self.options)])]
         else:
             command = [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain,
-                       "--runtime-dir", str(runtime_dir)]
+                       "--runtime-dir", str(runtime_dir), *self.options]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
         self.stdout = ""
@@ -66,7 +83,25 @@ class RelayProcess:
                 self.kill()
                 raise RuntimeError(f"the {self.domain} relay did not listen within {START_TIMEOUT} s")
             time.sleep(0.02)
+        if "--tcp" in self.options:
+            self.address = self._tcp_address(deadline)
         return self
+
+    def _tcp_address(self, deadline: float) -> tuple[str, int]:
+        """The address in the relay's first line, written once both listeners are bound."""
+        stream = self.process.stderr
+        assert stream is not None
+        while True:
+            ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+            line = stream.readline() if ready else ""
+            self.stderr += line
+            found = _SERVING_TCP.search(line)
+            if found:
+                return (found.group(2), int(found.group(3)))
+            if not line:
+                self.kill()
+                raise RuntimeError(f"the {self.domain} relay did not say its TCP address:"
+                                   f" {self.stderr}")
 
     def terminate(self) -> int:
         """SIGTERM, then its exit code."""
@@ -90,5 +125,6 @@ class RelayProcess:
         self.finish()
 
 
-def start(domain: str, runtime_dir: Path, **changes: object) -> RelayProcess:
-    return RelayProcess(domain, runtime_dir, **changes).wait_ready()
+def start(domain: str, runtime_dir: Path, options: tuple[str, ...] = (),
+          **changes: object) -> RelayProcess:
+    return RelayProcess(domain, runtime_dir, options, **changes).wait_ready()

@@ -167,7 +167,7 @@ def test_iteration_yields_messages_in_order(transport):
 
 def test_a_consumer_that_falls_behind_on_market_data_is_told_what_it_lost(transport):
     make_producer, make_consumer = transport.open("market_data", capacity=1000)
-    total = 40_000
+    total = transport.behind_frames
     with make_consumer() as slow, make_producer() as producer:
         for first in range(1, total, 1000):  # it reads nothing meanwhile
             producer.send_batch(trades(1000, first=first))

@@ -394,3 +394,28 @@ def test_the_relay_command_runs_the_relays_of_the_unix_socket_domains(runtime_di
             process.kill()
             process.communicate()
     assert process.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_tcp_domain_runs_its_relay_and_is_reached_by_the_same_file(relays, runtime_dir,
+                                                                   tmp_path, tls):
+    from servers import free_port
+    from test_relay_tcp import self_signed
+
+    lines = ["alphapulse:", f"  runtime_dir: {runtime_dir}", "  market_data:",
+             "    transport: tcp", "    host: 127.0.0.1", f"    port: {free_port()}"]
+    if tls:
+        certificate, key = self_signed(tmp_path, "relay")
+        lines += [f"    certfile: {certificate}", f"    keyfile: {key}"]
+    config = tmp_path / "tcp.yml"
+    config.write_text("\n".join(lines) + "\n")
+    relay = relays("market_data", ("--config", str(config)))
+    # the relay's first line names its TCP listener, as --tcp would
+    relay.address = relay._tcp_address(time.monotonic() + START_TIMEOUT)
+    assert relay.stderr.count("tls://" if tls else "tcp://") == 1
+    sent = trades(2000)
+    with ap.connect("market_data", "consumer", config=config) as consumer, \
+            ap.connect("market_data", "producer", config=config) as producer:
+        assert producer.send_batch(sent) == 2000
+        assert receive(consumer, 2000) == sent
+    assert consumer.gaps == []

@@ -1,6 +1,7 @@
 """Every transport behind the one client API, for the shared producer/consumer tests.
 
-A transport is a class with ``open(domain, capacity)``, which starts what the transport needs
+A transport is a class with ``behind_frames`` (how many frames a consumer that reads none
+must be sent to fall behind) and ``open(domain, capacity)``, which starts what the transport needs
 (a relay process, a ring file, a channel) with room for about ``capacity`` unread frames per
 consumer (the medium's default when None) and returns (make_producer, make_consumer), and
 ``shed(consumer)``, the frames a consumer was told it lost because it fell behind. Another
@@ -34,6 +35,8 @@ def _shed_gaps(consumer: Any) -> int:
 class UnixSocket:
     """The domain relay in its own process, clients over its Unix socket."""
 
+    behind_frames = 40_000  # sent to a consumer that reads none: enough to fall behind
+
     def __init__(self, runtime_dir: Path) -> None:
         self.runtime_dir = runtime_dir
         self.relays: list[Any] = []
@@ -58,9 +61,32 @@ class UnixSocket:
             relay.kill()
 
 
+class TcpSocket(UnixSocket):
+    """The domain relay in its own process, clients over TCP on loopback."""
+
+    # the kernel's TCP buffers hold tens of MiB on loopback before the relay sees a backlog
+    behind_frames = 1_000_000
+
+    def open(self, domain: str, capacity: int | None = None) -> Makers:
+        changes = {} if capacity is None else {"max_queue_size": 2 * capacity,
+                                               "circuit_breaker": capacity}
+        relay = start(domain, self.runtime_dir, ("--tcp", "127.0.0.1:0"), **changes)
+        self.relays.append(relay)
+
+        def make_producer(**options: Any) -> Any:
+            return relay_connect(domain, "producer", address=relay.address, **options)
+
+        def make_consumer(**options: Any) -> Any:
+            return relay_connect(domain, "consumer", address=relay.address, **options)
+
+        return make_producer, make_consumer
+
+
 class SharedMemory:
     """A shared-memory ring file in the test's directory: lossy for a domain that sheds,
     backpressure for one that makes producers wait."""
+
+    behind_frames = 40_000
 
     LOST_REASONS = (GapReason.Lapped,)
 
@@ -96,6 +122,8 @@ class SharedMemory:
 class InProcessChannel:
     """A channel of this process, of its own name for each test."""
 
+    behind_frames = 40_000
+
     names = itertools.count()
 
     def __init__(self) -> None:
@@ -124,6 +152,7 @@ class InProcessChannel:
 # tmp_path-like directory for its files and sockets
 TRANSPORTS: dict[str, Callable[[Path], Any]] = {
     "unix_socket": UnixSocket,
+    "tcp": TcpSocket,
     "shared_memory": SharedMemory,
     "channel": lambda directory: InProcessChannel(),
 }

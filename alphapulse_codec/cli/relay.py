@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import ssl
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from rich.table import Table
 from ..relay import DOMAINS, DomainPolicy, default_policy, runtime_dir_of
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
+from ..relay.tcp import Address, client_context, parse_address, server_context
 from ..transport.config import load_config
 from ..wire.enums import RelayRole
 from ..wire.errors import ConfigError, RelayError
@@ -26,12 +29,21 @@ RELAY = """\
 Run the domain relays of the design: market_data (types 1-19), signals (20-39), execution
 (40-59) and system (100-109), each in its own process, on <runtime dir>/<domain>.sock.
 Without --domain all four run; SIGINT or SIGTERM stops them, after handing queued frames to
-the consumers still reading. alphapulse relay stats prints their counters."""
+the consumers still reading. alphapulse relay stats prints their counters.
+
+With --tcp HOST:PORT (and --domain) the relay listens on TCP as well, loopback unless HOST says
+otherwise, port 0 for a free one (the port it took is printed when it starts); with --certfile
+and --keyfile through TLS, and with --cafile every client must show a certificate signed by one
+of those authorities. TCP has no uid to check: without client certificates it trusts the
+network. For "relay stats --tcp", --cafile checks the relay's certificate and --certfile and
+--keyfile are the client's own."""
 
 RELAY_EXAMPLES = """\
   alphapulse relay
   alphapulse relay --domain market_data --runtime-dir /run/alphapulse
   alphapulse relay --config examples/relays.yml
+  alphapulse relay --domain market_data --tcp 127.0.0.1:7001
+  alphapulse relay --domain execution --tcp 0.0.0.0:7003 --certfile relay.pem --keyfile relay.key --cafile clients-ca.pem
   alphapulse relay stats
   alphapulse relay stats --domain execution --json
 """
@@ -40,21 +52,24 @@ _ROLES = {int(RelayRole.Producer): "producer", int(RelayRole.Consumer): "consume
           int(RelayRole.Monitor): "monitor"}
 
 
+RELAYED = ("unix_socket", "tcp")  # the transports whose frames go through a domain relay
+
+
 def policies(options: argparse.Namespace) -> dict[str, DomainPolicy]:
     """The policy of every domain a relay carries: of --config when given (its runtime_dir
-    under --runtime-dir; the domains on unix_socket, the others have no relay), else the
-    design's defaults in the runtime directory."""
+    under --runtime-dir; the domains on unix_socket or tcp, the others have no relay), else
+    the design's defaults in the runtime directory."""
     if options.config:
         try:
             endpoints = load_config(options.config, runtime_dir=options.runtime_dir).endpoints
         except ConfigError as error:
             raise CommandError(str(error), EXIT_BAD_ARGUMENTS) from None
-        if options.domain and endpoints[options.domain].transport != "unix_socket":
+        if options.domain and endpoints[options.domain].transport not in RELAYED:
             raise CommandError(f"{options.config}: {options.domain} is on"
                                f" {endpoints[options.domain].transport}, not on a relay",
                                EXIT_BAD_ARGUMENTS)
         return {domain: endpoint.policy for domain, endpoint in endpoints.items()
-                if endpoint.transport == "unix_socket"}
+                if endpoint.transport in RELAYED}
     directory = runtime_dir_of(options.runtime_dir)
     return {domain: default_policy(domain, directory) for domain in DOMAINS}
 
@@ -65,13 +80,61 @@ def run(options: argparse.Namespace) -> int:
     if options.json:
         raise CommandError("--json goes with `alphapulse relay stats`", EXIT_UNREADABLE)
     chosen = policies(options)
+    tcp = _tcp_of(options)
     if options.domain:
+        files = {"certfile": options.certfile, "keyfile": options.keyfile,
+                 "cafile": options.cafile}
+        if tcp is None and options.config:
+            tcp, files = _configured_listener(options)
         try:
-            RelayServer(chosen[options.domain]).serve_forever()
-        except RelayError as error:
+            serve(chosen[options.domain], tcp=tcp, **files)
+        except (RelayError, ConfigError) as error:
             raise CommandError(str(error), EXIT_UNREADABLE) from None
         return EXIT_OK
+    if tcp is not None:
+        raise CommandError("--tcp serves one relay: add --domain", EXIT_BAD_ARGUMENTS)
     return _run_all(options)
+
+
+def serve(policy: DomainPolicy, *, tcp: Address | None = None,
+          certfile: str | os.PathLike[str] | None = None,
+          keyfile: str | os.PathLike[str] | None = None,
+          cafile: str | os.PathLike[str] | None = None) -> None:
+    """Run the relay of ``policy`` until SIGTERM or SIGINT: on its Unix socket, and on
+    ``tcp`` (host, port) too when given, through TLS with ``certfile`` and ``keyfile``,
+    requiring client certificates signed by ``cafile``'s authorities when it is given."""
+    RelayServer(policy, tcp=tcp, tls=_server_tls(tcp, certfile, keyfile, cafile)).serve_forever()
+
+
+def _server_tls(tcp: Address | None, certfile: Any, keyfile: Any, cafile: Any
+                ) -> ssl.SSLContext | None:
+    if certfile is None:
+        if keyfile is not None or cafile is not None:
+            raise ConfigError("--keyfile and --cafile go with --certfile, the relay's certificate")
+        return None
+    if tcp is None:
+        raise ConfigError("--certfile: TLS is for a TCP listener: add --tcp HOST:PORT")
+    return server_context(certfile, keyfile, cafile)
+
+
+def _configured_listener(options: argparse.Namespace) -> tuple[Address | None, dict[str, Any]]:
+    """The TCP listener and TLS files --config gives the relay of --domain (none for a
+    unix_socket domain: its relay listens on its socket only)."""
+    endpoint = load_config(options.config, runtime_dir=options.runtime_dir).endpoints[options.domain]
+    if endpoint.transport != "tcp":
+        return None, {}
+    listener = endpoint.options
+    return (listener["host"], listener["port"]), {
+        key: listener.get(key) for key in ("certfile", "keyfile", "cafile")}
+
+
+def _tcp_of(options: argparse.Namespace) -> Address | None:
+    if options.tcp is None:
+        return None
+    try:
+        return parse_address(options.tcp)
+    except ValueError as error:
+        raise CommandError(str(error), EXIT_BAD_ARGUMENTS) from None
 
 
 def _run_all(options: argparse.Namespace) -> int:
@@ -112,10 +175,18 @@ def _run_all(options: argparse.Namespace) -> int:
 def stats(options: argparse.Namespace) -> int:
     domains = [options.domain] if options.domain else list(DOMAINS)
     chosen = policies(options)
+    tcp = _tcp_of(options)
+    if tcp is not None and not options.domain:
+        raise CommandError("--tcp asks one relay: add --domain", EXIT_BAD_ARGUMENTS)
+    try:
+        tls = client_context(options.cafile, options.certfile, options.keyfile) \
+            if tcp is not None and (options.cafile or options.certfile) else None
+    except ConfigError as error:
+        raise CommandError(str(error), EXIT_BAD_ARGUMENTS) from None
     reports, missing = [], []
     for domain in domains:
         try:
-            reports.append(relay_stats(domain, config=chosen))
+            reports.append(relay_stats(domain, config=chosen, address=tcp, tls=tls))
         except RelayError as error:
             missing.append(f"{domain}: {error}")
     if options.json:
@@ -165,4 +236,14 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="the relays' YAML configuration (see alphapulse config check)")
     parser.add_argument("--json", action="store_true", help="stats as JSON")
+    parser.add_argument("--tcp", metavar="HOST:PORT",
+                        help="listen on TCP as well (with --domain; HOST defaults to 127.0.0.1,"
+                             " port 0 picks a free one); with stats, ask the relay there")
+    parser.add_argument("--certfile", metavar="FILE",
+                        help="TLS certificate (PEM): the relay's, or with stats the client's")
+    parser.add_argument("--keyfile", metavar="FILE",
+                        help="the private key of --certfile when not in it")
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="certificate authorities (PEM) that sign the peer's certificate:"
+                             " a relay then requires client certificates")
     parser.set_defaults(run=run)

@@ -1,5 +1,5 @@
-"""Domain relays: one fan-out hub per domain on a Unix socket, their clients, policies and
-configuration.
+"""Domain relays: one fan-out hub per domain on a Unix socket (and TCP, with TLS or not, when
+asked: ``tcp``), their clients, policies and configuration.
 
 ``connect(domain, role, ...)`` gives a blocking ``Producer`` or ``Consumer``,
 ``subscribe_many`` one consumer over several relays (``aio`` the same on asyncio); ``RelayServer``

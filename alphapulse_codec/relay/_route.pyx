@@ -426,6 +426,18 @@ cdef class OutQueue:
             return -error
         return total
 
+    def take(self, Py_ssize_t max_bytes):
+        """The next queued bytes, at most ``max_bytes``, counted as sent: for a connection
+        whose bytes go through a TLS layer instead of straight to its descriptor."""
+        cdef size_t length = self.tail - self.head
+        if max_bytes < 0:
+            raise ValueError("max_bytes: expected a count of bytes, not below 0")
+        if length > <size_t>max_bytes:
+            length = <size_t>max_bytes
+        taken = (<char*>self.data)[self.head:self.head + length] if length else b""
+        self._advance(length)
+        return taken
+
     def shed(self, uint64_t keep_frames, size_t keep_bytes):
         """Drop the oldest frames not yet started until at most ``keep_frames`` frames and
         ``keep_bytes`` bytes are queued. Returns [(source, first sequence, last sequence,

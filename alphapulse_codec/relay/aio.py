@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal, cast
 
@@ -29,6 +30,7 @@ from .client import CONNECT_TIMEOUT, Consumer, Producer, whole_frames_in
 from .client import connect as connect_blocking
 from .config import Subscription
 from .many import ATTEMPT_TIMEOUT, DASHBOARD_BACKOFF, policy_of, split_frames, subscriptions_of
+from .tcp import Address, buffered
 
 
 async def _ready(sock: socket.socket, writable: bool, timeout: float | None) -> bool:
@@ -57,14 +59,16 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
                   sources: Iterable[int | str] | None = None, name: str | None = None,
                   config: Any = None, runtime_dir: str | os.PathLike[str] | None = None,
                   source: int | None = None, sequence: Literal["auto"] | None = None,
-                  timeout: float = CONNECT_TIMEOUT,
-                  reconnect: bool | Backoff = False) -> AsyncProducer | AsyncConsumer:
-    """``alphapulse_codec.connect``, awaited: an AsyncProducer or an AsyncConsumer."""
+                  timeout: float = CONNECT_TIMEOUT, reconnect: bool | Backoff = False,
+                  address: Address | None = None,
+                  tls: ssl.SSLContext | None = None) -> AsyncProducer | AsyncConsumer:
+    """``alphapulse_codec.connect``, awaited: an AsyncProducer or an AsyncConsumer (over TCP
+    to ``address``, through TLS with ``tls``, as the blocking one)."""
     loop = asyncio.get_running_loop()
     client = await loop.run_in_executor(None, lambda: connect_blocking(
         domain, role, types=types, sources=sources, name=name, config=config,
         runtime_dir=runtime_dir, source=source, sequence=sequence, timeout=timeout,
-        reconnect=reconnect))
+        reconnect=reconnect, address=address, tls=tls))
     return AsyncProducer(client) if isinstance(client, Producer) else AsyncConsumer(client)
 
 
@@ -74,6 +78,7 @@ class _AsyncClient:
         self._client._sock.setblocking(False)
         self.policy = client.policy
         self.domain = client.domain
+        self.where = client.where
 
     @property
     def connection_id(self) -> int:
@@ -158,13 +163,16 @@ class AsyncProducer(_AsyncClient):
         while True:
             sent = 0
             try:
+                client._check_ended()
                 while sent < len(view):
                     try:
                         sent += client._sock.send(view[sent:])
-                    except (BlockingIOError, InterruptedError):
+                    except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
                         await _ready(client._sock, True, None)
+                    except ssl.SSLWantReadError:  # TLS offers the same bytes again once read
+                        await _ready(client._sock, False, None)
                 return count
-            except (BrokenPipeError, ConnectionResetError):
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 why = client._lost()
             view = view[whole_frames_in(view, sent):]
             await self._reconnect(why)
@@ -193,14 +201,15 @@ class AsyncConsumer(_AsyncClient):
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return b""
-            if await _ready(client._sock, False, left):
+            # TLS may hold decrypted bytes already: the descriptor would not wake for them
+            if buffered(client._sock) or await _ready(client._sock, False, left):
                 client._drain_socket()
 
     async def recv(self, timeout: float | None = None) -> Any:
         """The next message, waiting up to ``timeout`` seconds (forever when None)."""
         data = await self._take(1, timeout)
         if not data:
-            raise RelayTimeoutError(f"{self.policy.path}: no frame within {timeout:g} s")
+            raise RelayTimeoutError(f"{self.where}: no frame within {timeout:g} s")
         return decode(data, max_frame_size=self._client.max_frame_size)
 
     async def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
@@ -267,7 +276,9 @@ class AsyncMultiConsumer:
                     consumer = await connect(domain, "consumer",
                                              types=subscription.message_types, name=self.name,
                                              config=policy_of(subscription),
-                                             timeout=ATTEMPT_TIMEOUT, reconnect=self.backoff)
+                                             timeout=ATTEMPT_TIMEOUT, reconnect=self.backoff,
+                                             address=subscription.address,
+                                             tls=subscription.tls)
                     break
                 except RelayRefusedError:
                     raise

@@ -7,11 +7,15 @@
     with connect("market_data", "consumer", types=[MessageType.Trade]) as consumer:
         message = consumer.recv(timeout=1.0)
         batch = consumer.recv_batch(max_frames=10_000)
+
+With ``address=(host, port)`` a client dials the relay's TCP listener instead of its Unix
+socket (``tls=``, an SSLContext of ``tcp.client_context``, through TLS); the rest is the same.
 """
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +32,7 @@ from .config import RelaysConfig, load_config
 from .backoff import Backoff, Retry, backoff_of
 from .policy import DOMAINS, DomainPolicy, default_policy
 from .runtime_dir import runtime_dir_of
+from .tcp import Address, Socket, check_address, describe, dial, half_close, recv_into_nowait, recv_nowait
 
 CONNECT_TIMEOUT = 5.0
 RECEIVE_BYTES = 4 << 20   # a consumer's buffer; it grows for a frame larger than this
@@ -102,7 +107,8 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
             runtime_dir: str | os.PathLike[str] | None = None, source: int | None = None,
             sequence: Literal["auto"] | None = None,
             timeout: float = CONNECT_TIMEOUT,
-            reconnect: bool | Backoff = False) -> Producer | Consumer:
+            reconnect: bool | Backoff = False, address: Address | None = None,
+            tls: ssl.SSLContext | None = None) -> Producer | Consumer:
     """Connect to the relay of ``domain`` as a producer or a consumer.
 
     A consumer receives the frames of the ``types`` and ``sources`` it names (all when None);
@@ -115,6 +121,9 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
     frames the relay had not wholly taken and goes on numbering where it was; a consumer notes
     the restart in ``gaps`` (reason RelayRestart), then every source's sequence jump over
     what it missed meanwhile.
+
+    With ``address`` (host, port) the client dials the relay's TCP listener rather than its
+    Unix socket, through TLS when ``tls`` (a client SSLContext) is given.
     """
     if role not in ("producer", "consumer"):
         raise FieldValueError(f"role: {role!r} is not 'producer' or 'consumer'", field="role")
@@ -122,6 +131,7 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
         raise FieldValueError(f"sequence: {sequence!r} is not None or 'auto'", field="sequence")
     policy = _policy(domain, config, runtime_dir)
     backoff = backoff_of(reconnect)
+    route = _route_of(address, tls)
     if role == "producer":
         if types is not None or sources is not None:
             raise FieldValueError("types and sources subscribe a consumer; a producer takes"
@@ -130,16 +140,33 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
         greeting = frames.hello(
             RelayRole.Producer, producer_source=producer_source, name=name or "",
             hello_flags=HelloFlags.ResumeSequence if sequence == "auto" else 0, pid=os.getpid())
-        sock, welcome = _handshake(policy, greeting, timeout)
+        sock, welcome = _handshake(policy, greeting, timeout, *route)
         return Producer(sock, policy, welcome, producer_source, sequence == "auto",
-                        redial=_Redial(greeting, timeout, backoff))
+                        redial=_Redial(greeting, timeout, backoff, *route))
     if source is not None or sequence is not None:
         raise FieldValueError("source and sequence belong to a producer", field="source")
     greeting = frames.hello(
         RelayRole.Consumer, type_mask=frames.mask(types, "types"),
         source_mask=frames.mask(sources, "sources"), name=name or "", pid=os.getpid())
-    sock, welcome = _handshake(policy, greeting, timeout)
-    return Consumer(sock, policy, welcome, redial=_Redial(greeting, timeout, backoff))
+    sock, welcome = _handshake(policy, greeting, timeout, *route)
+    return Consumer(sock, policy, welcome, redial=_Redial(greeting, timeout, backoff, *route))
+
+
+def _route_of(address: Any, tls: Any) -> tuple[Address | None, ssl.SSLContext | None]:
+    """The TCP address and TLS context a client dials, checked (None: the Unix socket)."""
+    if tls is not None and not isinstance(tls, ssl.SSLContext):
+        raise FieldValueError(f"tls: expected an ssl.SSLContext, got {type(tls).__name__}",
+                              field="tls")
+    if address is None:
+        if tls is not None:
+            raise FieldValueError("tls: TLS goes with a TCP address=(host, port)", field="tls")
+        return None, None
+    return check_address(address), tls
+
+
+def where_of(policy: DomainPolicy, address: Address | None, tls: ssl.SSLContext | None) -> str:
+    """The relay a client talks to, for its messages: the socket's path or the TCP URL."""
+    return str(policy.path) if address is None else describe(address, tls)
 
 
 @dataclass(frozen=True)
@@ -150,53 +177,85 @@ class _Redial:
     hello: bytes
     timeout: float
     backoff: Backoff | None
+    address: Address | None = None
+    tls: ssl.SSLContext | None = None
 
 
-def _handshake(policy: DomainPolicy, hello: bytes, timeout: float) -> tuple[socket.socket, Any]:
+def _open(policy: DomainPolicy, timeout: float, address: Address | None,
+          tls: ssl.SSLContext | None) -> Socket:
+    """A connected socket to the relay: its Unix socket, or its TCP listener at ``address``."""
+    if address is not None:
+        return dial(address, tls, timeout)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
-        try:
-            sock.connect(str(policy.path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise RelayError(f"{policy.path}: no {policy.domain} relay is running there (start"
-                             f" one with `alphapulse relay --domain {policy.domain}`)") from None
-        except PermissionError:
-            raise RelayError(f"{policy.path}: not allowed to connect (the socket belongs to"
-                             " another user)") from None
+        sock.connect(str(policy.path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        raise RelayError(f"{policy.path}: no {policy.domain} relay is running there (start"
+                         f" one with `alphapulse relay --domain {policy.domain}`)") from None
+    except PermissionError:
+        sock.close()
+        raise RelayError(f"{policy.path}: not allowed to connect (the socket belongs to"
+                         " another user)") from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _handshake(policy: DomainPolicy, hello: bytes, timeout: float,
+               address: Address | None = None, tls: ssl.SSLContext | None = None
+               ) -> tuple[Socket, Any]:
+    where = where_of(policy, address, tls)
+    try:
+        sock = _open(policy, timeout, address, tls)
+    except socket.timeout:
+        raise RelayTimeoutError(f"{where}: no answer from the relay within"
+                                f" {timeout:g} s") from None
+    try:
+        sock.settimeout(timeout)
         sock.sendall(hello)
-        welcome = decode(_read_frame(sock, policy))
+        welcome = decode(_read_frame(sock, where))
         if welcome.header.message_type != MessageType.RelayWelcome:
-            raise RelayError(f"{policy.path}: the relay answered with a frame of type"
+            raise RelayError(f"{where}: the relay answered with a frame of type"
                              f" {welcome.header.message_type}, not a RelayWelcome")
         if welcome.status != RelayCode.Accepted:
-            raise RelayRefusedError(f"{policy.path}: the relay refused the connection"
+            raise RelayRefusedError(f"{where}: the relay refused the connection"
                                     f" ({_code_name(welcome.status)}): {welcome.reason}",
                                     welcome.status)
         sock.settimeout(None)
         return sock, welcome
     except socket.timeout:
         sock.close()
-        raise RelayTimeoutError(f"{policy.path}: no answer from the relay within"
+        raise RelayTimeoutError(f"{where}: no answer from the relay within"
                                 f" {timeout:g} s") from None
+    except ssl.SSLError as error:  # a relay that requires a client certificate refuses here
+        sock.close()
+        raise RelayError(f"{where}: the TLS connection failed: {error}") from None
     except BaseException:
         sock.close()
         raise
 
 
-def _read_frame(sock: socket.socket, policy: DomainPolicy) -> bytes:
+def _read_frame(sock: Socket, where: str) -> bytes:
     data = bytearray()
     wanted = 32
     while len(data) < wanted:
-        chunk = sock.recv(wanted - len(data))
+        try:
+            chunk = sock.recv(wanted - len(data))
+        except ConnectionResetError:
+            chunk = b""
         if not chunk:
-            raise RelayClosedError(f"{policy.path}: the relay closed the connection during the"
-                                   " handshake")
+            hint = " (a relay that speaks TLS closes a connection without it: give tls=)" \
+                if where.startswith("tcp://") else ""
+            raise RelayClosedError(f"{where}: the relay closed the connection during the"
+                                   f" handshake{hint}")
         data += chunk
         if len(data) == 32:
             wanted = pending_frame_size(data, 32)
             if wanted > DEFAULT_MAX_FRAME_SIZE:
-                raise RelayError(f"{policy.path}: an answer of {wanted} bytes is over"
+                raise RelayError(f"{where}: an answer of {wanted} bytes is over"
                                  f" {DEFAULT_MAX_FRAME_SIZE}")
     return bytes(data)
 
@@ -220,12 +279,13 @@ def _code_name(code: int) -> str:
 
 
 class _Client:
-    def __init__(self, sock: socket.socket, policy: DomainPolicy, welcome: Any,
+    def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any,
                  redial: _Redial | None = None) -> None:
         self._sock = sock
         self.policy = policy
         self.domain = policy.domain
         self._redial = redial
+        self.where = where_of(policy, redial.address, redial.tls) if redial else str(policy.path)
         self.reconnects = 0
         self._welcomed(welcome)
 
@@ -243,15 +303,17 @@ class _Client:
         RelayClosedError for a client that does not reconnect."""
         backoff = self._redial.backoff if self._redial is not None else None
         if backoff is None:
-            raise RelayClosedError(f"{self.policy.path}: {why}")
+            raise RelayClosedError(f"{self.where}: {why}")
         self._sock.close()
-        return Retry(backoff, f"{self.domain} relay at {self.policy.path}", why)
+        return Retry(backoff, f"{self.domain} relay at {self.where}", why)
 
     def _dial(self) -> None:
         """One attempt to connect again; raises RelayError or OSError when it fails."""
         if self._redial is None:
-            raise RelayClosedError(f"{self.policy.path}: this client does not reconnect")
-        sock, welcome = _handshake(self.policy, self._redial.hello, self._redial.timeout)
+            raise RelayClosedError(f"{self.where}: this client does not reconnect")
+        redial = self._redial
+        sock, welcome = _handshake(self.policy, redial.hello, redial.timeout, redial.address,
+                                   redial.tls)
         self._sock = sock
         self.reconnects += 1
         self._welcomed(welcome)
@@ -296,17 +358,22 @@ class Producer(_Client):
     """Sends frames to a relay. ``errors`` holds the relay's Error answers received so far
     (frames it refused, with code, related type and sequence)."""
 
-    def __init__(self, sock: socket.socket, policy: DomainPolicy, welcome: Any, source: int,
+    def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any, source: int,
                  auto_sequence: bool, redial: _Redial | None = None) -> None:
         self.source = source
         self.errors: list[Any] = []
         self._answers = bytearray()
         self._sends = 0
         self._sequencer = Sequencer() if auto_sequence else None
+        self._ended = False  # the relay's end of the stream was read
+        # over TCP a write to a relay that went away is taken by the kernel and lost: the end
+        # of its stream is looked for before each write (a Unix socket refuses the write)
+        self._look_before_write = redial is not None and redial.address is not None
         super().__init__(sock, policy, welcome, redial)
 
     def _welcomed(self, welcome: Any) -> None:
         super()._welcomed(welcome)
+        self._ended = False
         self._answers.clear()  # a partial answer of the relay that went away
         # a relay that knows the source further on (another producer wrote as it) is followed;
         # a restarted one knows nothing, and the count goes on where it was
@@ -355,8 +422,15 @@ class Producer(_Client):
         why = "the relay closed the connection" + (
             f" after: {self.errors[-1].text}" if self.errors else "")
         if not self.reconnecting:
-            raise RelayClosedError(f"{self.policy.path}: {why}")
+            raise RelayClosedError(f"{self.where}: {why}")
         return why
+
+    def _check_ended(self) -> None:
+        """Raise ConnectionResetError when the relay ended the connection, over TCP."""
+        if self._look_before_write:
+            self._collect_answers()
+            if self._ended:
+                raise ConnectionResetError("the relay ended the connection")
 
     def _write(self, data: Any, single: bool) -> int:
         self._check_open("send")
@@ -364,10 +438,11 @@ class Producer(_Client):
         while True:
             sent = 0
             try:
+                self._check_ended()
                 while sent < len(view):
                     sent += self._sock.send(view[sent:])
                 return count
-            except (BrokenPipeError, ConnectionResetError):
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 why = self._lost()
             # the frames the relay may have taken whole are not sent twice; the one cut in
             # the middle, and those after it, go to the new connection
@@ -379,12 +454,12 @@ class Producer(_Client):
         the end of the stream after them, answers what it refused, and closes its side.
         Returns every Error answer of the connection (also in ``errors``)."""
         try:
-            self._sock.shutdown(socket.SHUT_WR)
+            half_close(self._sock)
             self._sock.settimeout(timeout)
             while chunk := self._sock.recv(1 << 16):
                 self._answers += chunk
         except socket.timeout:
-            raise RelayTimeoutError(f"{self.policy.path}: the relay did not close the"
+            raise RelayTimeoutError(f"{self.where}: the relay did not close the"
                                     f" connection within {timeout:g} s") from None
         except OSError:
             pass  # the relay is gone: the answers it sent are those received
@@ -403,12 +478,14 @@ class Producer(_Client):
         new = []
         while True:
             try:
-                chunk = self._sock.recv(1 << 16, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
+                chunk = recv_nowait(self._sock, 1 << 16)
+            except (ConnectionResetError, ssl.SSLError):
+                self._ended = True
                 break
-            except ConnectionResetError:
+            if chunk is None:
                 break
             if not chunk:
+                self._ended = True
                 break
             self._answers += chunk
         while len(self._answers) >= 32:
@@ -426,7 +503,7 @@ class Consumer(_Client):
     """Receives the frames of its subscription. ``gaps`` lists what it missed: GapNotices of
     the relay, and sequence jumps it saw itself."""
 
-    def __init__(self, sock: socket.socket, policy: DomainPolicy, welcome: Any,
+    def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any,
                  redial: _Redial | None = None) -> None:
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
@@ -449,11 +526,11 @@ class Consumer(_Client):
         """Take what the socket holds without waiting, as far as the buffer has room."""
         while self._filled < len(self._buffer):
             try:
-                received = self._sock.recv_into(self._room(), 0, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionResetError:
+                received = recv_into_nowait(self._sock, self._room())
+            except (ConnectionResetError, ssl.SSLError):
                 received = 0
+            if received is None:
+                return
             if received == 0:
                 self._eof = True
                 return
@@ -469,7 +546,7 @@ class Consumer(_Client):
             received = self._sock.recv_into(self._room())
         except socket.timeout:
             return
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             received = 0
         finally:
             self._sock.settimeout(None)
@@ -484,7 +561,7 @@ class Consumer(_Client):
         it; the gaps they show noted. Empty when no frame is whole yet."""
         count = self._tracker.scan(self._buffer, self._filled, max_frames)
         if self._tracker.fatal:
-            raise RelayError(f"{self.policy.path}: the relay sent bytes that are not a"
+            raise RelayError(f"{self.where}: the relay sent bytes that are not a"
                              f" frame at byte {self._tracker.consumed} of its stream")
         if not count:
             return b""
@@ -550,7 +627,7 @@ class Consumer(_Client):
         (forever when None). GapNotices come in the stream where the gap was."""
         data = self._take(1, timeout)
         if not data:
-            raise RelayTimeoutError(f"{self.policy.path}: no frame within {timeout:g} s")
+            raise RelayTimeoutError(f"{self.where}: no frame within {timeout:g} s")
         return decode(data, max_frame_size=self.max_frame_size)
 
     def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
@@ -581,22 +658,26 @@ class Consumer(_Client):
 
 def relay_stats(domain: str, *, config: Any = None,
                 runtime_dir: str | os.PathLike[str] | None = None,
-                timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
+                timeout: float = CONNECT_TIMEOUT, address: Address | None = None,
+                tls: ssl.SSLContext | None = None) -> dict[str, Any]:
     """The counters of the running relay of ``domain``: its totals, and per connection a dict
-    of RelayConnectionStats fields under ``connections``."""
+    of RelayConnectionStats fields under ``connections``. ``address`` and ``tls`` ask over
+    TCP, as ``connect`` does."""
     policy = _policy(domain, config, runtime_dir)
+    address, tls = _route_of(address, tls)
+    where = where_of(policy, address, tls)
     sock, _ = _handshake(policy, frames.hello(RelayRole.Monitor, name="stats", pid=os.getpid()),
-                         timeout)
+                         timeout, address, tls)
     try:
         sock.settimeout(timeout)
         try:
-            report = decode(_read_frame(sock, policy), max_frame_size=DEFAULT_MAX_FRAME_SIZE)
+            report = decode(_read_frame(sock, where), max_frame_size=DEFAULT_MAX_FRAME_SIZE)
         except socket.timeout:
-            raise RelayTimeoutError(f"{policy.path}: no statistics within {timeout:g} s") from None
+            raise RelayTimeoutError(f"{where}: no statistics within {timeout:g} s") from None
     finally:
         sock.close()
     if report.header.message_type != MessageType.RelayStats:
-        raise RelayError(f"{policy.path}: the relay answered with a frame of type"
+        raise RelayError(f"{where}: the relay answered with a frame of type"
                          f" {report.header.message_type}, not RelayStats")
     totals = {name: getattr(report, name) for name in (
         "relay_pid", "started_at", "frames_in", "bytes_in", "frames_out", "bytes_out",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import ssl
 import stat
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from .runtime_dir import (
     group_problem,
     socket_path_problem,
 )
+from .tcp import describe
 from .yamlfile import read_yaml
 
 MAX_QUEUE_FRAMES = 100_000_000  # frames queued per consumer; more is memory no machine has
@@ -55,11 +57,19 @@ class RelaysConfig:
 @dataclass(frozen=True)
 class Subscription:
     """One relay the dashboard reads: its domain, its socket, and the message types it asks
-    for (None: every type the relay carries)."""
+    for (None: every type the relay carries); with ``address`` (host, port), the relay's TCP
+    listener instead of its socket, through TLS with ``tls`` (a client SSLContext)."""
 
     domain: str
     path: Path
     message_types: tuple[int, ...] | None
+    address: tuple[str, int] | None = None
+    tls: ssl.SSLContext | None = None
+
+    @property
+    def where(self) -> str:
+        """The relay, for messages: the socket's path or ``tcp://host:port``."""
+        return str(self.path) if self.address is None else describe(self.address, self.tls)
 
 
 class _Section:

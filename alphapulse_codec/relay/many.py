@@ -22,6 +22,7 @@ from ..wire.errors import FieldValueError, RelayError, RelayRefusedError, RelayT
 from ._route import pending_frame_size
 from .backoff import Backoff, log
 from .client import Consumer, Gap, connect
+from .tcp import buffered
 from .config import Subscription, load_dashboard_config
 from .policy import DOMAINS, DomainPolicy, default_policy
 from .runtime_dir import runtime_dir_of
@@ -130,7 +131,7 @@ class MultiConsumer:
                 relay.consumer = cast(Consumer, connect(
                     subscription.domain, "consumer", types=subscription.message_types,
                     name=self.name, config=policy_of(subscription), timeout=ATTEMPT_TIMEOUT,
-                    reconnect=self.backoff))
+                    reconnect=self.backoff, address=subscription.address, tls=subscription.tls))
             else:
                 relay.consumer.reopen()
         except RelayRefusedError:
@@ -140,11 +141,11 @@ class MultiConsumer:
             if relay.delays is None:
                 relay.delays = self.backoff.delays()
                 log.warning("%s relay at %s: %s; trying again", subscription.domain,
-                            subscription.path, error)
+                            subscription.where, error)
             relay.next_attempt = time.monotonic() + next(relay.delays)
             return
         if relay.delays is not None:
-            log.warning("%s relay at %s: connected", subscription.domain, subscription.path)
+            log.warning("%s relay at %s: connected", subscription.domain, subscription.where)
         relay.up, relay.problem, relay.delays = True, "", None
         self._selector.register(relay.consumer.fileno(), selectors.EVENT_READ, relay)
 
@@ -158,7 +159,7 @@ class MultiConsumer:
         relay.delays = self.backoff.delays()
         relay.next_attempt = time.monotonic() + next(relay.delays)
         log.warning("%s relay at %s: %s; trying again", relay.subscription.domain,
-                    relay.subscription.path, why)
+                    relay.subscription.where, why)
 
     # ---- receiving -------------------------------------------------------------------
 
@@ -195,6 +196,13 @@ class MultiConsumer:
             wait = max(0.0, min(waits)) if waits else None
             if not self._selector.get_map():
                 time.sleep(wait if wait is not None else 0.1)
+                continue
+            # bytes TLS decrypted already do not make a descriptor readable: take them first
+            held = [r.consumer for r in self._relays.values()
+                    if r.up and r.consumer is not None and buffered(r.consumer._sock)]
+            for consumer in held:
+                consumer._drain_socket()
+            if held:
                 continue
             for key, _ in self._selector.select(wait):
                 relay = key.data

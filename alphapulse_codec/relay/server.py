@@ -1,10 +1,13 @@
-"""One domain relay: a fan-out hub on a Unix socket, one process per domain.
+"""One domain relay: a fan-out hub on a Unix socket, and on TCP when asked, one process per
+domain.
 
 Producers write frames; every frame is judged by the C router (magic, size, the domain's
 types, checksum and sequence where the policy asks) and copied, as runs of whole frames, into
 the queue of each consumer that subscribed to its type and source. Refused frames are answered
 to their producer with an Error frame and counted. A selectors (epoll) loop drives non-blocking
 sockets; received chunks go into large reused buffers and nothing in Python runs per frame.
+A TCP listener, with TLS or not (``tcp.py``), feeds the same loop: its connections say the
+same hello and get the same policies, fan-out and statistics.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import stat
 import sys
 import time
@@ -31,6 +35,7 @@ from . import frames
 from ._route import ANNOUNCE_CODE, OutQueue, Router, move_to_front, pending_frame_size
 from .policy import DOMAINS, DomainPolicy
 from .runtime_dir import ensure_runtime_dir
+from .tcp import Address, TlsLink, accepted, bound_address, check_address, describe, listen
 
 CHUNK_BYTES = 256 << 10          # one read from a producer at most
 # bytes a consumer's queue may hold whatever its frame count: a shed consumer is cut back to
@@ -38,6 +43,9 @@ CHUNK_BYTES = 256 << 10          # one read from a producer at most
 MAX_QUEUE_BYTES = 256 << 20
 # answers (Errors) a producer leaves unread before the relay cuts it off
 MAX_ANSWER_BYTES = 4 << 20
+# the kernel's receive buffer of a TCP connection to a relay that holds producers back: left
+# to grow (to tens of MiB), it would let a producer write that much before it waits
+BLOCKING_TCP_RECEIVE_BYTES = CHUNK_BYTES
 MAX_HELLO_BYTES = MESSAGES[MessageType.RelayHello].frame_size + frames.MAX_NAME_BYTES
 HELLO_TIMEOUT = 5.0              # seconds a new connection has to say hello
 SHUTDOWN_FLUSH_SECONDS = 5.0     # at most, to hand queued frames to consumers at exit
@@ -80,8 +88,9 @@ def _describe(code: int, message_type: int, domain: str, max_frame_size: int) ->
 class Connection:
     """One client of the relay and its counters."""
 
-    def __init__(self, sock: socket.socket, connection_id: int) -> None:
+    def __init__(self, sock: socket.socket, connection_id: int, tls: TlsLink | None = None) -> None:
         self.sock = sock
+        self.tls = tls
         self.fd = sock.fileno()
         self.id = connection_id
         self.role: int | None = None       # a RelayRole once it said hello
@@ -102,6 +111,13 @@ class Connection:
         self.closing = False   # answered and to be closed once its queue is written
         self.events = 0        # what the selector watches for it
 
+    @property
+    def unsent(self) -> int:
+        """Bytes queued for the peer, those TLS has not taken yet included."""
+        if self.tls is None:
+            return self.queue.pending_bytes
+        return self.queue.pending_bytes + len(self.tls.outgoing)
+
     def record(self) -> bytes:
         refused = {name: self.refused[code] for code, name in _REFUSAL_NAMES.items()}
         other = sum(self.refused.values()) - sum(refused.values())
@@ -120,8 +136,21 @@ class Connection:
 
 
 class RelayServer:
+    """The relay of ``policy``'s domain on its Unix socket; with ``tcp`` a (host, port) pair
+    (port 0: a free one, see ``tcp_address`` once bound), on that TCP address too, through TLS
+    when ``tls`` (a server SSLContext, ``tcp.server_context``) is given."""
+
     def __init__(self, policy: DomainPolicy, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 log: Any = None) -> None:
+                 log: Any = None, *, tcp: Address | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        if tls is not None and tcp is None:
+            raise ConfigError("tls: a TLS context goes with a tcp address to listen on")
+        if tls is not None and not isinstance(tls, ssl.SSLContext):
+            raise ConfigError(f"tls: expected an ssl.SSLContext, got {type(tls).__name__}")
+        self.tcp = None if tcp is None else check_address(tcp, "tcp")
+        self.tls = tls
+        self.tcp_listener: socket.socket | None = None
+        self._tls_backlog: set[Connection] = set()  # TLS holds bytes of theirs not yet read
         self.policy = policy
         self.max_frame_size = max_frame_size
         self.log = log or sys.stderr
@@ -176,6 +205,15 @@ class RelayServer:
         listener.setblocking(False)
         self.listener = listener
         self.selector.register(listener, _READ, "listener")
+        if self.tcp is not None:
+            try:
+                self.tcp_listener = listen(self.tcp, BLOCKING_TCP_RECEIVE_BYTES
+                                           if self.policy.overflow == "block" else None)
+            except RelayError:
+                self._close_listener()
+                raise
+            self.tcp = bound_address(self.tcp_listener)
+            self.selector.register(self.tcp_listener, _READ, "tcp")
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
         self.selector.register(self._wake_read, _READ, "wake")
@@ -201,6 +239,11 @@ class RelayServer:
         raise RelayError(f"{path}: a {self.policy.domain} relay is already running there;"
                          " stop it first or use another --runtime-dir")
 
+    @property
+    def tcp_address(self) -> Address | None:
+        """The (host, port) the TCP listener is bound to, its port chosen when 0 was asked."""
+        return self.tcp if self.tcp_listener is not None else None
+
     def request_stop(self, *_: Any) -> None:
         self.stopping = True
         try:
@@ -213,7 +256,9 @@ class RelayServer:
             self.bind()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        self.log.write(f"alphapulse relay {self.policy.domain}: serving {self.policy.path}"
+        address = self.tcp_address
+        tcp = f" and {describe(address, self.tls)}" if address else ""
+        self.log.write(f"alphapulse relay {self.policy.domain}: serving {self.policy.path}{tcp}"
                        f" (pid {os.getpid()})\n")
         self.log.flush()
         while not self.stopping:
@@ -230,11 +275,11 @@ class RelayServer:
             if conn.role != RelayRole.Consumer:
                 self._disconnect(conn)
         deadline = time.monotonic() + SHUTDOWN_FLUSH_SECONDS
-        while any(c.queue.pending_bytes for c in self.consumers) and time.monotonic() < deadline:
+        while any(c.unsent for c in self.consumers) and time.monotonic() < deadline:
             for conn in list(self.consumers):
-                if conn.queue.pending_bytes:
+                if conn.unsent:
                     self._flush(conn)
-            waiting = [c for c in self.consumers if c.queue.pending_bytes]
+            waiting = [c for c in self.consumers if c.unsent]
             if waiting:
                 self.selector.select(0.05)
         for conn in list(self.connections.values()):
@@ -246,6 +291,10 @@ class RelayServer:
         self.log.flush()
 
     def _close_listener(self) -> None:
+        if self.tcp_listener is not None:
+            self.selector.unregister(self.tcp_listener)
+            self.tcp_listener.close()
+            self.tcp_listener = None
         if self.listener is None:
             return
         self.selector.unregister(self.listener)
@@ -260,9 +309,13 @@ class RelayServer:
     # ---- the loop --------------------------------------------------------------------
 
     def _turn(self, timeout: float | None) -> None:
+        if self._tls_backlog and any(c.events & _READ for c in self._tls_backlog):
+            timeout = 0  # TLS holds their bytes: read them now (not a paused producer's)
         for key, events in self.selector.select(timeout):
             if key.data == "listener":
                 self._accept()
+            elif key.data == "tcp":
+                self._accept_tcp()
             elif key.data == "wake":
                 try:
                     self._wake_read.recv(4096)
@@ -273,7 +326,16 @@ class RelayServer:
                 if events & _READ and conn.fd in self.connections:
                     self._on_readable(conn)
                 if events & _WRITE and conn.fd in self.connections:
-                    self._flush(conn)
+                    if conn.tls is not None and conn.tls.wants_write:
+                        conn.tls.wants_write = False  # TLS waited for room to read on
+                        self._on_readable(conn)
+                    if conn.fd in self.connections:
+                        self._flush(conn)
+        if self._tls_backlog:
+            for conn in list(self._tls_backlog):
+                if conn.fd in self.connections and conn.events & _READ:
+                    self._tls_backlog.discard(conn)
+                    self._on_readable(conn)
         for conn in list(self._dirty):
             if conn.fd in self.connections:
                 self._flush(conn)
@@ -292,17 +354,38 @@ class RelayServer:
                 self.log.write(f"alphapulse relay {self.policy.domain}: accept: {error}\n")
                 return
             sock.setblocking(False)
-            conn = Connection(sock, self.next_id)
-            self.next_id += 1
-            self.connections[conn.fd] = conn
-            self.greeting.add(conn)
-            self._watch(conn)
+            self._add(Connection(sock, self.next_id))
+
+    def _accept_tcp(self) -> None:
+        # a TCP peer has no uid to check: the network, or TLS client certificates, vouch for it
+        if self.tcp_listener is None:
+            return
+        for _ in range(64):
+            try:
+                sock, _ = self.tcp_listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                self.log.write(f"alphapulse relay {self.policy.domain}: accept: {error}\n")
+                return
+            try:
+                sock, link = accepted(sock, self.tls)
+            except OSError:
+                sock.close()
+                continue
+            self._add(Connection(sock, self.next_id, link))
+
+    def _add(self, conn: Connection) -> None:
+        self.next_id += 1
+        self.connections[conn.fd] = conn
+        self.greeting.add(conn)
+        self._watch(conn)
 
     def _watch(self, conn: Connection) -> None:
         wanted = 0
         if not conn.closing and not (conn.role == RelayRole.Producer and self.producers_paused):
             wanted |= _READ
-        if conn.queue.pending_bytes:
+        if conn.unsent or (conn.tls is not None and conn.tls.wants_write):
             wanted |= _WRITE
         if wanted == conn.events:
             return
@@ -320,13 +403,18 @@ class RelayServer:
             # read no more than the emptiest room left under max_queue_size could take
             deepest = max((c.queue.frames for c in self.consumers), default=0)
             room = min(room, max(HEADER_SIZE, (self.policy.max_queue_size - deepest) * HEADER_SIZE))
-        try:
-            received = conn.sock.recv_into(memoryview(conn.inbox)[conn.filled:conn.filled + room])
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._disconnect(conn)
-            return
+        if conn.tls is not None:
+            received = self._receive_tls(conn, conn.tls, room)
+            if received is None:
+                return
+        else:
+            try:
+                received = conn.sock.recv_into(memoryview(conn.inbox)[conn.filled:conn.filled + room])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._disconnect(conn)
+                return
         if received == 0:
             self._disconnect(conn)
             return
@@ -340,6 +428,32 @@ class RelayServer:
         elif conn.role == RelayRole.Consumer and conn.filled:
             self._refuse_and_close(conn, RelayCode.ControlFrame, 0, 0,
                                    "a consumer sends nothing after its hello")
+
+    def _receive_tls(self, conn: Connection, link: TlsLink, room: int) -> int | None:
+        """Read what TLS gives, as far as ``room``, after the handshake's next step: the bytes
+        received, 0 when the connection ended, None when none came yet (or it failed)."""
+        try:
+            if not link.handshaken and not link.handshake():
+                self._watch(conn)
+                return None
+            received = 0
+            while received < room:
+                got = link.receive_into(memoryview(conn.inbox)[conn.filled + received:conn.filled + room])
+                if got is None:
+                    break
+                if got == 0:
+                    return received  # the end, met again by the next read when bytes came
+                received += got
+        except OSError as error:  # ssl.SSLError included: a failed handshake, a broken record
+            self._log(f"connection {conn.id}: TLS {'' if link.handshaken else 'handshake '}"
+                      f"failed: {error}")
+            self._disconnect(conn)
+            return None
+        if link.sock.pending():
+            self._tls_backlog.add(conn)  # epoll will not say so: read it on the next turn
+        if link.wants_write:
+            self._watch(conn)
+        return received if received else None
 
     # ---- handshake -------------------------------------------------------------------
 
@@ -538,13 +652,24 @@ class RelayServer:
     # ---- consumers and overflow ------------------------------------------------------
 
     def _flush(self, conn: Connection) -> None:
-        written = conn.queue.send(conn.fd)
+        if conn.tls is None:
+            written = conn.queue.send(conn.fd)
+        elif not conn.tls.handshaken:
+            if conn.closing:  # refused before its handshake ended: nothing can reach it
+                self._disconnect(conn)
+                return
+            written = 0  # the welcome waits for the handshake
+        else:
+            try:
+                written = conn.tls.send_from(conn.queue)
+            except OSError:
+                written = -errno.EPIPE
         if written < 0 and -written not in (errno.EAGAIN, errno.EINTR):
             self._disconnect(conn)
             return
-        if written > 0 or not conn.queue.pending_bytes:
+        if written > 0 or not conn.unsent:
             conn.last_progress = time.monotonic()
-        if conn.closing and not conn.queue.pending_bytes:
+        if conn.closing and not conn.unsent:
             self._disconnect(conn)
             return
         self._watch(conn)
@@ -600,6 +725,7 @@ class RelayServer:
         if self.connections.pop(conn.fd, None) is None:
             return
         self.greeting.discard(conn)
+        self._tls_backlog.discard(conn)
         if conn.events:
             self.selector.unregister(conn.sock)
             conn.events = 0
@@ -618,6 +744,7 @@ class RelayServer:
         self.log.flush()
 
 
-def run(policy: DomainPolicy, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-    """Serve one domain until SIGTERM or SIGINT."""
-    RelayServer(policy, max_frame_size).serve_forever()
+def run(policy: DomainPolicy, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, *,
+        tcp: Address | None = None, tls: ssl.SSLContext | None = None) -> None:
+    """Serve one domain until SIGTERM or SIGINT, on TCP too when ``tcp`` is given."""
+    RelayServer(policy, max_frame_size, tcp=tcp, tls=tls).serve_forever()

@@ -15,6 +15,7 @@ from ..relay.backoff import Backoff
 from ..relay.client import CONNECT_TIMEOUT
 from ..relay.client import connect as relay_connect
 from ..relay.config import RelaysConfig
+from ..relay.tcp import client_context
 from ..relay.policy import DOMAINS, DomainPolicy
 from ..wire.errors import ConfigError, FieldValueError
 from . import shm
@@ -48,10 +49,7 @@ def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None
     if endpoint is None:
         return relay_connect(domain, role, config=config, runtime_dir=runtime_dir,
                              **relay_keywords, **options)
-    connector = CONNECTORS.get(endpoint.transport)
-    if connector is None:
-        raise _not_available(endpoint)
-    return connector(endpoint, role, relay_keywords, options)
+    return CONNECTORS[endpoint.transport](endpoint, role, relay_keywords, options)
 
 
 def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None
@@ -97,6 +95,24 @@ def _producer_subscribes(keywords: Mapping[str, Any]) -> None:
 def _unix_socket(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
                  options: Mapping[str, Any]) -> Any:
     return relay_connect(endpoint.domain, role, config=endpoint.policy, **keywords, **options)
+
+
+def _tcp(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+         options: Mapping[str, Any]) -> Any:
+    """The domain's relay over TCP. One file serves the relay and its clients: with TLS, a
+    client trusts ``cafile`` (else the relay's own ``certfile``, a self-signed certificate),
+    and shows ``certfile``/``keyfile`` as its own where ``cafile`` makes the relay ask for
+    client certificates."""
+    listener = endpoint.options
+    tls = None
+    if listener.get("certfile") or listener.get("cafile"):
+        requires_clients = listener.get("cafile") is not None
+        tls = client_context(listener.get("cafile") or listener["certfile"],
+                             listener.get("certfile") if requires_clients else None,
+                             listener.get("keyfile") if requires_clients else None)
+    return relay_connect(endpoint.domain, role, config=endpoint.policy,
+                         address=(listener["host"], listener["port"]), tls=tls, **keywords,
+                         **options)
 
 
 def _shared_memory(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
@@ -178,10 +194,11 @@ def _not_available(endpoint: Endpoint) -> ConfigError:
 
 
 Connector = Callable[[Endpoint, Role, Mapping[str, Any], Mapping[str, Any]], Any]
-# the transports, by the name the configuration gives them; one absent here (tcp) or whose
-# module is absent (channel) is refused with a ConfigError saying it is not available
+# the transports, by the name the configuration gives them; one whose module is absent from
+# this installation is refused with a ConfigError saying it is not available
 CONNECTORS: dict[str, Connector] = {
     "unix_socket": _unix_socket,
+    "tcp": _tcp,
     "shared_memory": _shared_memory,
     "nats": _nats,
     "redis": _redis,
