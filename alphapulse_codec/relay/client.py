@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
@@ -75,6 +75,26 @@ def _policy(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None
                               f" domain to DomainPolicy, got {type(config).__name__}",
                               field="config")
     return default_policy(domain, runtime_dir_of(runtime_dir))
+
+
+@overload
+def connect(domain: str, role: Literal["producer"], *,
+            types: Iterable[int | str] | None = None, sources: Iterable[int | str] | None = None,
+            name: str | None = None, config: Any = None,
+            runtime_dir: str | os.PathLike[str] | None = None, source: int | None = None,
+            sequence: Literal["auto"] | None = None,
+            timeout: float = CONNECT_TIMEOUT,
+            reconnect: bool | Backoff = False) -> Producer: ...
+
+
+@overload
+def connect(domain: str, role: Literal["consumer"], *,
+            types: Iterable[int | str] | None = None, sources: Iterable[int | str] | None = None,
+            name: str | None = None, config: Any = None,
+            runtime_dir: str | os.PathLike[str] | None = None, source: int | None = None,
+            sequence: Literal["auto"] | None = None,
+            timeout: float = CONNECT_TIMEOUT,
+            reconnect: bool | Backoff = False) -> Consumer: ...
 
 
 def connect(domain: str, role: Literal["producer", "consumer"], *,
