@@ -78,8 +78,8 @@ async def _publish(url: str, frames: int, per_message: int) -> None:
 
 def nats_round(frames: int, per_message: int,
                cpu_seconds: Callable[[int], float]) -> tuple[float, float, int]:
-    """Frames/s delivered to the subscriber, nats-server's CPU seconds per frame, and the
-    frames delivered (fewer than sent when the server dropped some)."""
+    """Frames/s delivered to the subscriber, nats-server's CPU seconds per frame delivered,
+    and the frames sent but not delivered (dropped by the server, to a slow consumer)."""
     binary = server_binary()
     if binary is None:
         raise FileNotFoundError("nats-server")
@@ -107,7 +107,7 @@ def nats_round(frames: int, per_message: int,
         cpu = cpu_seconds(server.pid) - cpu_before
         publisher.join(timeout=60)
         subscriber.join(timeout=60)
-        return received / max(last - first, 1e-9), cpu / max(received, 1), received
+        return received / max(last - first, 1e-9), cpu / max(received, 1), frames - received
     finally:
         server.kill()
         server.wait()

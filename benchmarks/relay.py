@@ -11,7 +11,8 @@ process) with the same batching: 64 frames per send_batch and per NATS message, 
 per send and per message (skipped, with a line saying so, without nats-server). Printed:
 frames/s delivered (median of the rounds; summed over the consumers), the ratio to the bare
 relay, the relay's (or nats-server's) CPU time per frame delivered (user + system, from /proc),
-and the ratios 4 consumers / 1 and relay / NATS.
+the frames sent but not delivered (shed by the relay, dropped by nats-server), and the ratios
+4 consumers / 1 and relay / NATS.
 
 Then one-way latency: single-frame `send` paced at --rate frames/s on a busy-waited clock, each
 frame carrying its send time (time.time_ns, the same clock in every process) in its header
@@ -33,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +112,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def relay_round(domain: str, frames: int, changes: dict, decoded: bool = True, *,
-                consumers: int = 1, batch: int = BATCH_FRAMES) -> tuple[float, float]:
+def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: bool = True, *,
+                consumers: int = 1, batch: int = BATCH_FRAMES) -> tuple[float, float, int]:
     """Frame deliveries/s summed over the consumers (from the first frame any received to the
-    last), and the relay's CPU seconds per frame delivered."""
+    last), the relay's CPU seconds per frame delivered, and the deliveries that did not
+    happen (frames the relay shed)."""
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-bench-", dir="/tmp"))
     relay = RelayProcess(domain, runtime_dir, **changes).wait_ready()
     try:
@@ -139,7 +142,7 @@ def relay_round(domain: str, frames: int, changes: dict, decoded: bool = True, *
         cpu = cpu_seconds(relay.process.pid) - cpu_before
         delivered = sum(c[0] for c in counts)
         seconds = max(c[2] for c in counts) - min(c[1] for c in counts)
-        return delivered / max(seconds, 1e-9), cpu / max(delivered, 1)
+        return delivered / max(seconds, 1e-9), cpu / max(delivered, 1), consumers * frames - delivered
     finally:
         relay.kill()
         shutil.rmtree(runtime_dir, ignore_errors=True)
@@ -176,7 +179,7 @@ async def _bare_relay(path: str, ready: Any) -> None:
         await server.serve_forever()
 
 
-def bare_round(frames: int) -> tuple[float, float]:
+def bare_round(frames: int) -> tuple[float, float, int]:
     directory = tempfile.mkdtemp(prefix="ap-bare-", dir="/tmp")
     path = os.path.join(directory, "bare.sock")
     fork = multiprocessing.get_context("fork")
@@ -214,7 +217,7 @@ def bare_round(frames: int) -> tuple[float, float]:
         writer.join(timeout=60)
         cpu = cpu_seconds(relay.pid) - cpu_before
         consumer.close()
-        return frames / seconds, cpu / frames
+        return frames / seconds, cpu / frames, 0
     finally:
         relay.kill()
         relay.join()
@@ -328,7 +331,7 @@ def main() -> None:
           f" {frames:,} frames of 64 bytes per round of the batched rows, {single:,} of the"
           f" single-frame rows; {options.rounds} rounds, median")
     nats = server_binary()
-    rows: list[tuple[str, Any]] = [
+    rows: list[tuple[str, str, Callable[[], tuple[float, float, int]]]] = [
         ("bare", "bare asyncio relay, 64 KiB chunks", lambda: bare_round(frames)),
         ("market", "relay, market-data policy, recv_bytes", lambda: relay_round("market_data", frames, {}, False)),
         ("market batch", "relay, market-data policy, recv_batch", lambda: relay_round("market_data", frames, {})),
@@ -339,17 +342,19 @@ def main() -> None:
         ("relay 1", "relay, market-data, single-frame send", lambda: relay_round("market_data", single, {}, False, batch=1)),
     ]
     if nats:
-        rows += [("nats 64", "nats-server + nats-py, 64 frames/message", lambda: nats_round(frames, 64, cpu_seconds)[:2]),
-                 ("nats 1", "nats-server + nats-py, 1 frame/message", lambda: nats_round(single, 1, cpu_seconds)[:2])]
+        rows += [("nats 64", "nats-server + nats-py, 64 frames/message", lambda: nats_round(frames, 64, cpu_seconds)),
+                 ("nats 1", "nats-server + nats-py, 1 frame/message", lambda: nats_round(single, 1, cpu_seconds))]
     rates: dict[str, float] = {}
-    print(f"{'row':<44} {'frames/s':>14} {'x bare':>8} {'server CPU ns/frame':>20}")
+    print(f"{'row':<44} {'frames/s':>14} {'x bare':>8} {'server CPU ns/frame':>20} {'lost':>6}")
     for key, name, run in rows:
         results = [run() for _ in range(options.rounds)]
         rates[key] = rate = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
-        print(f"{name:<44} {rate:>14,.0f} {rate / rates['bare']:>8.2f} {cpu * 1e9:>20.1f}")
+        lost = sum(r[2] for r in results)
+        print(f"{name:<44} {rate:>14,.0f} {rate / rates['bare']:>8.2f} {cpu * 1e9:>20.1f} {lost:>6,}")
     print("(frames/s: deliveries summed over the consumers; CPU: the relay's, or nats-server's,"
-          " per frame delivered, from /proc in 10 ms ticks)")
+          " per frame delivered, from /proc in 10 ms ticks; lost: frames sent but not delivered,"
+          " over all rounds)")
     print(f"4 consumers / 1 consumer, market-data recv_bytes: {rates['fan-out'] / rates['market']:.2f}x")
     if nats:
         print(f"relay / nats, 64 frames per message: {rates['relay 64'] / rates['nats 64']:.2f}x")
