@@ -288,14 +288,18 @@ def latency_run(count: int, rate: int) -> tuple[np.ndarray, float, float]:
 
 def histogram(latencies_us: np.ndarray, width: int = 50) -> list[str]:
     """A text histogram on log-spaced buckets (1, 2, 5 per decade) of microseconds."""
-    edges = [0.0] + [m * 10.0 ** e for e in range(0, 7) for m in (1, 2, 5)]
     top = float(latencies_us.max())
-    edges = [e for e in edges if e < top] + [next(e for e in edges if e >= top)]
+    edges, decade = [0.0], 1.0
+    while edges[-1] < top:
+        for step in (1, 2, 5):
+            if edges[-1] < top:
+                edges.append(step * decade)
+        decade *= 10
     counts, _ = np.histogram(latencies_us, bins=edges)
     lines = []
     for low, high, n in zip(edges, edges[1:], counts):
         bar = "#" * round(width * n / counts.max()) if n else ""
-        lines.append(f"  {low:>9g} - {high:<9g} us {n:>9,} {100 * n / len(latencies_us):>6.2f}%  {bar}")
+        lines.append(f"  {low:>11,.0f} - {high:<11,.0f} us {n:>9,} {100 * n / len(latencies_us):>6.2f}%  {bar}")
     return lines
 
 
