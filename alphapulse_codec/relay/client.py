@@ -425,6 +425,7 @@ class Consumer(_Client):
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
         self._buffer = bytearray(RECEIVE_BYTES)
+        self._start = 0   # the first byte not taken yet: frames taken one by one move nothing
         self._filled = 0
         self._eof = False
         codes = bytearray(256)
@@ -432,8 +433,18 @@ class Consumer(_Client):
             codes[control] = NOTE_CODE
         self._tracker = Router(bytes(codes), max(self.max_frame_size, 64), False, False, True)
 
+    def _compact(self) -> None:
+        """Slide the bytes not taken yet to the buffer's front, once per read rather than once
+        per frame taken, so that a consumer behind by a full buffer takes each frame in
+        constant time."""
+        if self._start:
+            move_to_front(self._buffer, self._start, self._filled)
+            self._filled -= self._start
+            self._start = 0
+
     def _room(self) -> memoryview:
         """The free end of the buffer, grown for a frame larger than it."""
+        self._compact()
         waiting = pending_frame_size(self._buffer, self._filled)
         if waiting > len(self._buffer):
             self._buffer.extend(bytes(waiting - len(self._buffer)))
@@ -441,6 +452,7 @@ class Consumer(_Client):
 
     def _drain_socket(self) -> None:
         """Take what the socket holds without waiting, as far as the buffer has room."""
+        self._compact()
         while self._filled < len(self._buffer):
             try:
                 received = self._sock.recv_into(self._room(), 0, socket.MSG_DONTWAIT)
@@ -474,16 +486,18 @@ class Consumer(_Client):
         self._drain_socket()
 
     def _taken(self, max_frames: int) -> bytes:
-        """The whole frames at the front of the buffer, at most ``max_frames``, removed from
-        it; the gaps they show noted. Empty when no frame is whole yet."""
-        count = self._tracker.scan(self._buffer, self._filled, max_frames)
-        if self._tracker.fatal:
-            raise RelayError(f"{self.policy.path}: the relay sent bytes that are not a"
-                             f" frame at byte {self._tracker.consumed} of its stream")
-        if not count:
-            return b""
-        taken = self._tracker.consumed
-        data = bytes(memoryview(self._buffer)[:taken])
+        """The whole frames at the front of what is not taken yet, at most ``max_frames``,
+        taken; the gaps they show noted. Empty when no frame is whole yet."""
+        # the view is released before the buffer may grow again
+        with memoryview(self._buffer)[self._start:self._filled] as unread:
+            count = self._tracker.scan(unread, len(unread), max_frames)
+            if self._tracker.fatal:
+                raise RelayError(f"{self.policy.path}: the relay sent bytes that are not a"
+                                 f" frame at byte {self._tracker.consumed} of its stream")
+            if not count:
+                return b""
+            taken = self._tracker.consumed
+            data = bytes(unread[:taken])
         for _, offset, size, message_type, source, _, sequence, gap_first in self._tracker.notable_frames():
             if gap_first:
                 self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
@@ -492,8 +506,7 @@ class Consumer(_Client):
                 notice = decode(data[offset:offset + size])
                 self.gaps.append(Gap(notice.gap_source, notice.reason, notice.first_sequence,
                                      notice.last_sequence, notice.frames_lost, True))
-        move_to_front(self._buffer, taken, self._filled)
-        self._filled -= taken
+        self._start += taken
         return data
 
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
@@ -516,7 +529,7 @@ class Consumer(_Client):
         """Why the connection ended, with the stream state reset for the next one: a frame cut
         in the middle is dropped (its source's next sequence shows the jump); the sequences
         seen so far are kept, and the restart is noted in ``gaps``."""
-        self._filled = 0
+        self._start = self._filled = 0
         self._eof = False
         if self.reconnecting:
             self.gaps.append(Gap(0, GapReason.RelayRestart, 0, 0, 0, False))
@@ -526,7 +539,7 @@ class Consumer(_Client):
         """One attempt to connect again to a relay that closed the connection (for a caller
         that schedules its own attempts, as subscribe_many does); raises RelayError or
         OSError when it fails."""
-        self._filled = 0
+        self._start = self._filled = 0
         self._eof = False
         self._dial()
 
