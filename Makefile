@@ -35,6 +35,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/compare.py
 	$(PY) benchmarks/crc.py
+	$(PY) benchmarks/batch.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/hostile.py
 	$(PY) benchmarks/relay.py

@@ -10,7 +10,8 @@
     ap.price_to_decimal(trade.price), ap.timestamp_to_datetime(trade.header.timestamp)
 
 The package is layered, each layer importing only those below it:
-``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``samples`` <- ``cli``.
+``wire`` (the compiled core) <- ``schemas`` <- ``capture``, ``relay`` <- ``transport``
+<- ``samples`` <- ``cli``.
 The names a user reaches for are re-exported here, flat.
 """
 from importlib.metadata import version
@@ -23,8 +24,10 @@ from .capture import (
     iter_batches,
     release_buffers,
 )
-from .relay import (Backoff, Consumer, MultiConsumer, Producer, connect, load_config,
+from .relay import (Backoff, Consumer, MultiConsumer, Producer, load_config,
                     load_dashboard_config, subscribe_many)
+from .transport import connect
+from .transport import load_config as load_transport_config
 from .schemas import (
     CacheRule,
     ObjectCache,
@@ -74,6 +77,8 @@ from .wire._codec import (  # the message classes, one per MessageType
     Trade,
     VenueUpdate,
     YieldFarmingUpdate,
+    asdict,
+    astuple,
     crc32,
     crc32_implementation,
     decode,
@@ -154,6 +159,8 @@ __all__ = [
     "InstrumentId",
     "Message",
     "RuntimeMessage",
+    "asdict",
+    "astuple",
     "crc32",
     "crc32_implementation",
     "decode",
@@ -262,5 +269,6 @@ __all__ = [
     "Consumer",
     "MultiConsumer",
     "load_config",
+    "load_transport_config",
     "load_dashboard_config",
 ]

@@ -80,7 +80,7 @@ class Whole:
                 self.struct_index[f.name] = index
                 index += 1
         self.struct_index.update(sequence=6, timestamp=7, source=3)
-        self.namespace = {"decode": ap.decode, "cls": self.cls, "iid": INSTRUMENT,
+        self.namespace = {"decode": ap.decode, "astuple": ap.astuple, "cls": self.cls, "iid": INSTRUMENT,
                           "crc32": zlib.crc32, "layout": self.struct_layout,
                           "head": self.struct_head, "body": self.struct_body,
                           "checksum": _CHECKSUM, "decoder": self.decoder.decode,
@@ -109,7 +109,7 @@ class Whole:
                  "sequence", "timestamp", "checksum"] + [f.name for f in self.cls.layout.value_fields]
         at = {n: f"t[{i}]" for i, n in enumerate(names) if n in (*_HEADER_NAMES, *self.ints)}
         at.update({part: f"i.{part}" for part in _IID_PARTS})
-        return self._function("ours", ["t = decode(data).astuple()",
+        return self._function("ours", ["t = astuple(decode(data))",
                                        f"i = t[{names.index(self.iid)}]", self._returned(at)])
 
     def read_msgspec(self) -> Callable[..., object]:
@@ -164,7 +164,7 @@ def whole_cases(name: str) -> dict[str, dict[str, Callable[[], object]]]:
         },
         f"{name}: decode + verify, read every field": {
             "alphapulse_codec decode, getters": call(w.read_getters(), frame),
-            "alphapulse_codec decode, astuple()": call(w.read_astuple(), frame),
+            "alphapulse_codec decode, ap.astuple()": call(w.read_astuple(), frame),
             "struct.unpack_from + zlib.crc32": call(w.read_struct(), frame),
             "msgspec msgpack decode": call(w.read_msgspec(), packed),
         },

@@ -1,7 +1,8 @@
 """The package's layers: no import cycles, and no import from a lower layer to a higher one.
 
-wire <- schemas <- capture (and the relays and transports to come) <- samples <- cli; the
-top-level package re-exports from all of them. Imports under TYPE_CHECKING count for the
+wire <- schemas <- capture, relay <- transport <- samples <- cli (a transport may use the
+relay's clients, Gap and policies; the relay never imports a transport); the top-level
+package re-exports from all of them. Imports under TYPE_CHECKING count for the
 layering (a type is a dependency too) but not for cycles (they never run).
 """
 from __future__ import annotations
@@ -14,8 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "alphapulse_codec"
 ROOT_NAME = "alphapulse_codec"
-LAYERS = {"wire": 0, "schemas": 1, "capture": 2, "relay": 2, "transport": 2, "samples": 3,
-          "cli": 4}
+LAYERS = {"wire": 0, "schemas": 1, "capture": 2, "relay": 2, "transport": 3, "samples": 4,
+          "cli": 5}
 FACADE = max(LAYERS.values()) + 1  # alphapulse_codec/__init__.py and __main__.py
 CYTHON_IMPORT = re.compile(r"^\s*(from\s+(\S+)\s+c?import\s+(.+)|c?import\s+(\S+))", re.MULTILINE)
 

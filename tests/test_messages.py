@@ -225,6 +225,7 @@ def test_whole_message_reads_give_the_header_and_fields(layout, data):
     assert message.asdict() == {**flat, **body}
     assert list(message.asdict()) == list(flat) + list(body)
     assert message.astuple() == tuple(flat.values()) + tuple(body.values())
+    assert ap.astuple(message) == message.astuple() and ap.asdict(message) == message.asdict()
     assert message.header_flags == header.flags and message.header_version == header.version
 
 
@@ -321,7 +322,15 @@ def test_whole_message_reads_of_a_run_time_schema():
     assert values["header_flags"] == 7 and values["flags"] == 4 and values["sequence"] == 2
     assert list(values)[len(HEADER_FIELD_NAMES):] == list(message.fields())
     assert message.astuple() == tuple(values.values())
+    assert ap.astuple(message) == message.astuple() and ap.asdict(message) == values
     assert message.header_flags == 7 and message.timestamp == 0
+
+
+def test_the_module_functions_take_messages_only():
+    for function in (ap.astuple, ap.asdict):
+        for value in (None, b"\xef\xbe\xad\xde", {"price": 1}):
+            with pytest.raises(TypeError, match="Message"):
+                function(value)
 
 
 def test_a_message_without_its_body_fields_is_refused_naming_them():

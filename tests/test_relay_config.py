@@ -141,18 +141,20 @@ def test_the_design_unix_socket_examples_load(name, rundir):
     ("stage3_message_bus.yml", 3, "alphapulse.transport", "'message_bus'"),
     ("transport_per_domain.yml", 8, "alphapulse.signals.transport", "'channel'"),
 ])
-def test_the_design_later_transports_are_refused_by_name(name, line, key, transport, rundir):
+def test_the_relays_alone_refuse_other_transports_by_name(name, line, key, transport, rundir):
+    # the relays' own reading of a file: the transport layer reads these (test_transport_config)
     error = refused(DESIGN / name, runtime_dir=rundir)
     assert (error.key, error.line, error.source) == (key, line, str(DESIGN / name))
-    assert str(error).startswith(f"{DESIGN / name}, line {line}: {key}: {transport} is not"
-                                 " available in this version")
+    assert str(error).startswith(f"{DESIGN / name}, line {line}: {key}: ")
+    assert transport in str(error)
+    assert str(error).endswith("read by alphapulse_codec.transport.load_config")
 
 
 @pytest.mark.parametrize("transport", ["tcp", "nats", "shared_memory", "channels"])
-def test_every_later_transport_is_named_as_such(transport):
+def test_every_other_transport_is_named_as_such(transport):
     error = refused({"alphapulse": {"execution": {"transport": transport}}})
-    assert str(error).startswith(f"alphapulse.execution.transport: '{transport}' is not"
-                                 " available in this version")
+    assert str(error).startswith(f"alphapulse.execution.transport: the text '{transport}' is"
+                                 " not a relay transport: the relays run on Unix sockets")
 
 
 def test_the_docs_examples_load():
@@ -296,7 +298,7 @@ BAD = [
     ("alphapulse:\n  socket_group: 0\n", "alphapulse.socket_group", 2,
      "expected a text, got 0 (a int)"),
     ("alphapulse:\n  transport: carrier_pigeon\n", "alphapulse.transport", 2,
-     "unknown transport the text 'carrier_pigeon'; unix_socket is available"),
+     "the text 'carrier_pigeon' is not a relay transport"),
     ("alphapulse:\n  deployment: cloud\n", "alphapulse.deployment", 2,
      "expected single-machine, got the text 'cloud'"),
 ]
@@ -621,12 +623,14 @@ def test_config_check_prints_what_each_relay_will_use(rundir):
     rows = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines()
             if line.split() and line.split()[0] in DOMAINS}
     assert rows == {
-        "market_data": [str(rundir / "market_data.sock"), "1,000,000", "800,000", "no", "no",
-                        "shed"],
-        "signals": [str(rundir / "signals.sock"), "100,000", "80,000", "yes", "no", "shed"],
-        "execution": [str(rundir / "execution.sock"), "10,000", "8,000", "yes", "yes", "block,",
-                      "stuck", "after", "5", "s"],
-        "system": [str(rundir / "system.sock"), "10,000", "8,000", "yes", "no", "shed"]}
+        "market_data": ["unix_socket", str(rundir / "market_data.sock"), "1,000,000", "800,000",
+                        "no", "no", "shed"],
+        "signals": ["unix_socket", str(rundir / "signals.sock"), "100,000", "80,000", "yes",
+                    "no", "shed"],
+        "execution": ["unix_socket", str(rundir / "execution.sock"), "10,000", "8,000", "yes",
+                      "yes", "block,", "stuck", "after", "5", "s"],
+        "system": ["unix_socket", str(rundir / "system.sock"), "10,000", "8,000", "yes", "no",
+                   "shed"]}
 
 
 def test_config_check_prints_a_dashboard_subscriptions():
@@ -652,7 +656,8 @@ def test_config_check_prints_the_granted_group(rundir):
      ("line 3: alphapulse.execution.circuit_breaker: must be <= max_queue_size (10000), got"
       " 20000")),
     (ALIAS_BOMB, "line 2: aliases (*name) are not read"),
-    ("alphapulse:\n  transport: mixed\n", "alphapulse.transport: 'mixed' is not available"),
+    ("alphapulse:\n  transport: carrier_pigeon\n",
+     "alphapulse.transport: unknown transport the text 'carrier_pigeon'"),
     ("dashboard:\n  subscriptions:\n    signals:\n      message_types: [Fill]\n",
      "Fill is a execution type (42), not a signals type (20-39)"),
     ("execution: [unclosed\n", "not valid YAML"),

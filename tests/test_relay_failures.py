@@ -17,8 +17,9 @@ import pytest
 import alphapulse_codec as ap
 from alphapulse_codec.relay import connect, frames
 from alphapulse_codec.relay.client import relay_stats
+from alphapulse_codec.relay.policy import default_policy
 from alphapulse_codec.wire.enums import GapReason, RelayCode, RelayRole
-from alphapulse_codec.wire.errors import RelayClosedError
+from alphapulse_codec.wire.errors import RelayClosedError, RelayError
 from relays import ROOT, RelayProcess, start
 from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
 
@@ -286,3 +287,32 @@ def test_kill_9_of_a_producer_and_a_consumer_mid_stream(runtime_dir, relays):
         producer.send_batch(sent)
         assert receive_bytes(consumer, len(sent)) == sent
     assert relay.process.poll() is None
+
+
+def test_a_gap_notice_with_a_reason_no_gap_reason_names_is_a_relay_error(runtime_dir):
+    """A process at the relay's socket that welcomes a consumer, then sends a GapNotice whose
+    reason is not a GapReason: the consumer says so rather than report a gap it cannot name."""
+    policy = default_policy("market_data", runtime_dir)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(policy.path))
+    listener.listen(1)
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)  # the hello
+            connection.sendall(frames.welcome(policy, status=RelayCode.Accepted, connection_id=1,
+                                              max_frame_size=ap.DEFAULT_MAX_FRAME_SIZE))
+            connection.sendall(frames.gap_notice("market_data", gap_source=1, reason=200,
+                                                 first=1, last=2, lost=2))
+            connection.recv(1)  # until the consumer goes
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer:
+            with pytest.raises(RelayError, match="GapNotice whose reason 200 is not a GapReason"):
+                consumer.recv(timeout=RECEIVE_TIMEOUT)
+    finally:
+        server.join(WAIT)
+        listener.close()

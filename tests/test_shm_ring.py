@@ -16,6 +16,8 @@ import alphapulse_codec as ap
 from alphapulse_codec.transport import (BackpressureTimeout, Consumer, Producer,
                                         RingCorruptError, RingMismatchError, ring_path)
 from alphapulse_codec.transport._ring import HEADER_SIZE
+from alphapulse_codec.wire.enums import GapReason
+from alphapulse_codec.wire.errors import RelayTimeoutError
 
 CTX = multiprocessing.get_context("fork")
 GUARD = 60  # seconds: only a hang guard
@@ -167,7 +169,7 @@ def test_every_waiting_strategy_wakes_on_frames_sent_later(path, wait):
 @pytest.mark.parametrize("wait", ["spin", "yield", "sleep"])
 def test_a_timeout_with_nothing_sent(path, wait):
     with Consumer(path, wait=wait) as consumer:
-        with pytest.raises(TimeoutError, match="no frame within"):
+        with pytest.raises(RelayTimeoutError, match="no frame within"):  # as a relay's
             consumer.recv(timeout=0.01)
         assert len(consumer.recv_bytes(timeout=0)) == 0
         assert len(consumer.recv_batch(timeout=0.01)) == 0
@@ -175,15 +177,19 @@ def test_a_timeout_with_nothing_sent(path, wait):
 
 def test_messages_batches_and_iteration(path):
     with Consumer(path) as consumer, Producer(path) as producer:
+        assert not consumer.closed and not producer.closed
         producer.send(ap.decode(quote(9)))
         producer.send_batch(trades(100))
-        producer.flush()
+        assert producer.flush() == []  # the ring answers no ErrorReports
         message = consumer.recv(timeout=GUARD)
         assert isinstance(message, ap.Quote) and message.header.sequence == 9
         batch = consumer.recv_batch(max_frames=60, timeout=GUARD)
         assert list(batch[ap.MessageType.Trade]["header"]["sequence"]) == list(range(1, 61))
         rest = [next(iter(consumer)).header.sequence for _ in range(40)]
         assert rest == list(range(61, 101))
+    assert consumer.closed and producer.closed
+    with pytest.raises(ValueError, match="closed producer"):
+        producer.flush()
 
 
 def test_subscription_by_type_and_source_is_kept(path):
@@ -214,7 +220,8 @@ def test_a_lapped_consumer_is_told_how_many_frames_it_lost_and_carries_on(path):
         join(run(send_in_batches, path, trades(sent), 100, done))
         got = identities(consumer.recv_bytes(max_frames=100_000, timeout=GUARD))
         [gap] = consumer.gaps
-        assert gap.reason == "lapped" and gap.bytes > 0
+        assert gap.reason == GapReason.Lapped
+        assert gap.last - gap.first == consumer.bytes_lost > 0  # ring bytes skipped
         # the newest frames, in order, and the count of the lost ones
         assert got == [(5, s) for s in range(sent - len(got) + 1, sent + 1)]
         assert gap.frames_lost == sent - len(got) == consumer.frames_lost
@@ -246,7 +253,10 @@ def test_a_producer_killed_mid_write_neither_hangs_nor_feeds_a_consumer(path):
         # the dead claim is skipped well before the (long) stall timeout: its owner is gone
         assert identities(consumer.recv_bytes(timeout=GUARD)) == [(4, s) for s in range(1, 11)]
         [gap] = consumer.gaps
-        assert (gap.reason, gap.frames_lost, gap.bytes, gap.producer) == ("abandoned", 1, 80, 0)
+        assert (gap.reason, gap.frames_lost, gap.source, gap.reported) == (
+            GapReason.Abandoned, 1, None, True)
+        # the claim of 64 bytes and its 16-byte record header, where the consumer stood
+        assert gap.last - gap.first == consumer.bytes_lost == 80
 
 
 def test_a_claim_left_uncommitted_by_a_live_producer_is_skipped_after_the_stall_timeout(path):
@@ -256,7 +266,7 @@ def test_a_claim_left_uncommitted_by_a_live_producer_is_skipped_after_the_stall_
         other.send_batch(trades(5, source=2))
         assert identities(consumer.recv_bytes(timeout=GUARD)) == [(2, s) for s in range(1, 6)]
         [gap] = consumer.gaps
-        assert (gap.reason, gap.frames_lost) == ("stalled", 1)
+        assert (gap.reason, gap.frames_lost) == (GapReason.Stalled, 1)
 
 
 def send_forever(path, started):
@@ -282,7 +292,8 @@ def test_a_producer_killed_at_any_moment_leaves_only_whole_frames(path):
             producer.send_batch(trades(3, source=9))
         tail = consumer.recv_batch(max_frames=10, timeout=GUARD)  # CRC-checked
         assert list(tail[ap.MessageType.Trade]["header"]["source"]) == [9, 9, 9]
-        assert all(g.reason in ("lapped", "abandoned") for g in consumer.gaps)
+        assert all(g.reason in (GapReason.Lapped, GapReason.Abandoned)
+                   for g in consumer.gaps)
 
 
 # ---- the execution policy ----

@@ -322,21 +322,19 @@ def _fast_reads(m, struct):
 
 
 def _materialisers(m, struct):
-    """astuple and asdict, each one C call that reads the frame once: header fields, then the
-    body's value fields, in wire order, then the tails (through their checked getters)."""
+    """The C halves of astuple and asdict (Message's methods and the module's functions call
+    them): each reads the frame once, header fields, then the body's value fields, in wire
+    order, then the tails (through their checked getters)."""
     names = header_names(m) + [f.name for f in m.value_fields] + [t.name for t in m.tail]
     values = ([f"m_.header.{f.name}" for f in L.HEADER.fields]
               + [_value(f, "m_") for f in m.value_fields] + [f"self.{t.name}" for t in m.tail])
     pairs = [f'"{name}": {value}' for name, value in zip(names, values)]
     return [
-        "    def astuple(self):",
-        '        """The header\'s fields, then the body\'s, in wire order, tails after (asdict\'s',
-        '        values)."""',
+        "    cdef tuple _astuple(self):",
         f"        cdef const {struct}* m_ = <const {struct}*>_frame_of(self)",
         "        return (" + ",\n                ".join(values) + ("," if len(values) == 1 else "") + ")",
         "",
-        "    def asdict(self):",
-        '        """The header\'s fields by their flat names, then fields(), in wire order."""',
+        "    cdef dict _asdict(self):",
         f"        cdef const {struct}* m_ = <const {struct}*>_frame_of(self)",
         "        return {" + ",\n                ".join(pairs) + "}",
         "",

@@ -250,7 +250,9 @@ class Dashboard:
                 if gap.reason == GapReason.RelayRestart:
                     lines.append(f"{domain}: relay restarted")
                 else:
-                    lines.append(f"{domain}: {gap.frames_lost:,} frames of"
-                                 f" {_enum_name(SourceType, gap.source)} ({reason},"
+                    lost = "?" if gap.frames_lost is None else f"{gap.frames_lost:,}"
+                    whose = "any source" if gap.source is None else _enum_name(SourceType,
+                                                                               gap.source)
+                    lines.append(f"{domain}: {lost} frames of {whose} ({reason},"
                                  f" {gap.first}..{gap.last})")
         return Text("gaps: " + ("; ".join(lines) if lines else "none"))

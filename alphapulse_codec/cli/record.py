@@ -105,7 +105,7 @@ def record(options: argparse.Namespace) -> int:
             frames, size = _record(options, consumer, capture, stopped, deadline)
         consumer.close()
     restarts = sum(1 for gap in consumer.gaps if gap.reason == GapReason.RelayRestart)
-    lost = sum(gap.frames_lost for gap in consumer.gaps)
+    lost = sum(gap.frames_lost or 0 for gap in consumer.gaps)  # a restart's count is unknown
     print(f"recorded {frames:,} frames ({size:,} bytes) from the {options.domain} relay to"
           f" {options.output}; gaps: {len(consumer.gaps) - restarts} ({lost:,} frames),"
           f" relay restarts: {restarts}", file=sys.stderr)

@@ -13,9 +13,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..relay import DOMAINS, DomainPolicy, default_policy, load_config, runtime_dir_of
+from ..relay import DOMAINS, DomainPolicy, default_policy, runtime_dir_of
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
+from ..transport.config import load_config
 from ..wire.enums import RelayRole
 from ..wire.errors import ConfigError, RelayError
 from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_UNREADABLE, CommandError, command
@@ -40,13 +41,20 @@ _ROLES = {int(RelayRole.Producer): "producer", int(RelayRole.Consumer): "consume
 
 
 def policies(options: argparse.Namespace) -> dict[str, DomainPolicy]:
-    """Every domain's policy: of --config when given (its runtime_dir under --runtime-dir),
-    else the design's defaults in the runtime directory."""
+    """The policy of every domain a relay carries: of --config when given (its runtime_dir
+    under --runtime-dir; the domains on unix_socket, the others have no relay), else the
+    design's defaults in the runtime directory."""
     if options.config:
         try:
-            return dict(load_config(options.config, runtime_dir=options.runtime_dir).policies)
+            endpoints = load_config(options.config, runtime_dir=options.runtime_dir).endpoints
         except ConfigError as error:
             raise CommandError(str(error), EXIT_BAD_ARGUMENTS) from None
+        if options.domain and endpoints[options.domain].transport != "unix_socket":
+            raise CommandError(f"{options.config}: {options.domain} is on"
+                               f" {endpoints[options.domain].transport}, not on a relay",
+                               EXIT_BAD_ARGUMENTS)
+        return {domain: endpoint.policy for domain, endpoint in endpoints.items()
+                if endpoint.transport == "unix_socket"}
     directory = runtime_dir_of(options.runtime_dir)
     return {domain: default_policy(domain, directory) for domain in DOMAINS}
 
@@ -73,7 +81,7 @@ def _run_all(options: argparse.Namespace) -> int:
                  *(["--runtime-dir", options.runtime_dir] if options.runtime_dir else [])]
     children = {domain: subprocess.Popen(
         [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain, *passed_on])
-        for domain in DOMAINS}
+        for domain in policies(options)}
     stopping = False
 
     def stop(*_: Any) -> None:

@@ -36,15 +36,34 @@ ERROR_CHECK_EVERY = 1024  # single sends between two looks for the relay's answe
 
 @dataclass(frozen=True)
 class Gap:
-    """Frames of ``source`` a consumer did not get: ``first`` to ``last`` by sequence,
-    ``frames_lost`` of them, and why (a GapReason). ``reported`` is True for a GapNotice of
-    the relay, False for a jump the consumer saw in the sequences it received."""
+    """Frames a consumer did not get, and why: every transport reports its losses as Gaps.
+    ``reported`` is True when the carrier told of the loss (a relay's GapNotice, the ring's
+    records, the bus server's positions), False when the consumer saw a jump in the sequences
+    of the frames it received. What the other fields hold depends on ``reason`` (a GapReason):
 
-    source: int
-    reason: int
+    - Shed, SequenceJump, Disconnected (a relay's GapNotice, or a SequenceJump the consumer
+      saw): ``source`` is the SourceType whose frames ``first`` to ``last`` (by sequence,
+      both included) are missing, ``frames_lost`` of them.
+    - RelayRestart: the relay closed the connection and the client connected again;
+      ``source`` and ``frames_lost`` are None (what went missing meanwhile shows as sequence
+      jumps), ``first`` and ``last`` 0.
+    - Lapped, Abandoned, Stalled, and SequenceJump from the shared-memory ring: ``source`` is
+      None (a stretch of the ring holds any source's frames); ``first`` is the ring position
+      where the consumer stood and ``last`` the one it went on from (``last - first`` ring
+      bytes skipped); ``frames_lost`` the frames known lost so far, which for a lap grows as
+      each producer's next record shows how many of its frames went.
+    - Dropped (NATS JetStream): ``first`` to ``last`` are the stream sequences of the
+      messages (batches of frames) the consumer never got; ``source`` and ``frames_lost`` are
+      None, the server cannot say whose frames or how many.
+    - Trimmed (Redis Streams): ``first`` to ``last`` number the entries trimmed unread (the
+      stream's entries counted from 1); ``source`` and ``frames_lost`` are None as for Dropped.
+    """
+
+    source: int | None
+    reason: GapReason
     first: int
     last: int
-    frames_lost: int
+    frames_lost: int | None
     reported: bool
 
 
@@ -504,10 +523,18 @@ class Consumer(_Client):
                                      sequence - gap_first, False))
             if message_type == MessageType.GapNotice:
                 notice = decode(data[offset:offset + size])
-                self.gaps.append(Gap(notice.gap_source, notice.reason, notice.first_sequence,
-                                     notice.last_sequence, notice.frames_lost, True))
+                self.gaps.append(Gap(notice.gap_source, self._notice_reason(notice.reason),
+                                     notice.first_sequence, notice.last_sequence,
+                                     notice.frames_lost, True))
         self._start += taken
         return data
+
+    def _notice_reason(self, number: int) -> GapReason:
+        try:
+            return GapReason(number)
+        except ValueError:
+            raise RelayError(f"{self.policy.path}: the relay sent a GapNotice whose reason"
+                             f" {number} is not a GapReason") from None
 
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
         """Whole frames from the front of the buffer, at most ``max_frames``; waits up to
@@ -532,7 +559,7 @@ class Consumer(_Client):
         self._start = self._filled = 0
         self._eof = False
         if self.reconnecting:
-            self.gaps.append(Gap(0, GapReason.RelayRestart, 0, 0, 0, False))
+            self.gaps.append(Gap(None, GapReason.RelayRestart, 0, 0, None, False))
         return "the relay closed the connection"
 
     def reopen(self) -> None:

@@ -12,7 +12,7 @@ import difflib
 import math
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -31,9 +31,6 @@ from .yamlfile import read_yaml
 MAX_QUEUE_FRAMES = 100_000_000  # frames queued per consumer; more is memory no machine has
 MAX_STUCK_SECONDS = 86_400.0
 TRANSPORT = "unix_socket"
-# the design's later stages: read, so that a file written for them is refused by name
-LATER_TRANSPORTS = ("mixed", "message_bus", "channel", "channels", "shared_memory", "nats",
-                    "tcp")
 DEPLOYMENT = "single-machine"
 GROUP_SOCKET_MODE = 0o660
 _DOMAIN_KEYS = ("path", "max_queue_size", "circuit_breaker", "validate_checksums",
@@ -168,27 +165,22 @@ def _path(section: _Section, key: str) -> Path:
 
 
 def _transport(section: _Section, key: str) -> None:
-    """Refuse every transport but Unix sockets, naming the design's later ones."""
-    if key not in section.mapping:
+    """Refuse every transport but the relays' own, Unix sockets: the others are read by the
+    transport layer (alphapulse_codec.transport.load_config), which hands the relay its keys."""
+    if key not in section.mapping or section.get(key) == TRANSPORT:
         return
-    value = section.get(key)
-    if value == TRANSPORT:
-        return
-    if value in LATER_TRANSPORTS:
-        raise section.error(key, f"{value!r} is not available in this version: the relays run"
-                                 f" on Unix sockets ({key}: {TRANSPORT})")
-    raise section.error(key, f"unknown transport {_kind(value)}; {TRANSPORT} is available,"
-                             f" {', '.join(LATER_TRANSPORTS)} not in this version")
+    raise section.error(key, f"{_kind(section.get(key))} is not a relay transport: the relays"
+                             f" run on Unix sockets ({key}: {TRANSPORT}); the other transports"
+                             " are read by alphapulse_codec.transport.load_config")
 
 
 def _deployment(section: _Section) -> None:
     if "deployment" not in section.mapping or section.get("deployment") == DEPLOYMENT:
         return
-    value = section.get("deployment")
-    if value == "distributed":
-        raise section.error("deployment", "'distributed' is not available in this version:"
-                                          f" the relays run on one machine ({DEPLOYMENT})")
-    raise section.error("deployment", f"expected {DEPLOYMENT}, got {_kind(value)}")
+    raise section.error("deployment", f"the relays run on one machine: expected {DEPLOYMENT},"
+                                      f" got {_kind(section.get('deployment'))}; a distributed"
+                                      " deployment is read by"
+                                      " alphapulse_codec.transport.load_config")
 
 
 def _document(source: Source) -> tuple[Any, str | None]:
@@ -223,13 +215,23 @@ def load_config(source: Source, *, runtime_dir: str | os.PathLike[str] | None = 
 
 
 def config_from(document: Any, source: str | None = None, *,
-                runtime_dir: str | os.PathLike[str] | None = None) -> RelaysConfig:
-    """The relays' configuration of a YAML document already read from `source`."""
+                runtime_dir: str | os.PathLike[str] | None = None,
+                handed_over: Mapping[str, Collection[str]] | None = None) -> RelaysConfig:
+    """The relays' configuration of a YAML document already read from `source`.
+
+    `handed_over` names, per section ("" the top, else a domain), the keys the layer above
+    reads (the transports'): the relay neither reads nor refuses them, and a domain whose
+    ``path`` is handed over is not served by a relay, so its socket is not checked. Without
+    it the file is a relays' file alone: a transport other than unix_socket is refused."""
+    handed_over = handed_over or {}
     top = _root(document, source, "alphapulse")
-    # a file written for a later stage is refused for its transport, not for its other keys
-    _transport(top, "transport")
-    _deployment(top)
-    top.refuse_unknown(_TOP_KEYS)
+    top_handed = handed_over.get("", ())
+    # a file written for another transport is refused for it, not for its other keys
+    if "transport" not in top_handed:
+        _transport(top, "transport")
+    if "deployment" not in top_handed:
+        _deployment(top)
+    top.refuse_unknown(_known(_TOP_KEYS, top_handed))
     directory, refuse_directory = _runtime_dir(top, runtime_dir)
     group = None
     if "socket_group" in top.mapping:
@@ -240,10 +242,11 @@ def config_from(document: Any, source: str | None = None, *,
     policies: dict[str, DomainPolicy] = {}
     for domain in DOMAINS:
         section = top.child(domain)
-        policy = _domain_policy(section, domain, directory)
+        handed = handed_over.get(domain, ())
+        policy = _domain_policy(section, domain, directory, handed)
         if group is not None:
             policy = replace(policy, socket_mode=GROUP_SOCKET_MODE, socket_group=group)
-        problem = _socket_problem(policy, policies)
+        problem = None if "path" in handed else _socket_problem(policy, policies)
         if problem:
             raise section.error("path", problem) if "path" in section.mapping \
                 else refuse_directory(problem)
@@ -280,12 +283,20 @@ def _runtime_dir(top: _Section, explicit: str | os.PathLike[str] | None
     return directory, refuse
 
 
-def _domain_policy(section: _Section, domain: str, runtime_dir: Path) -> DomainPolicy:
-    _transport(section, "transport")
-    section.refuse_unknown(_DOMAIN_KEYS)
+def _known(own: Iterable[str], handed: Collection[str]) -> list[str]:
+    """The keys of a section: the relay's own, then those handed over to the layer above."""
+    own = list(own)
+    return own + [key for key in handed if key not in own]
+
+
+def _domain_policy(section: _Section, domain: str, runtime_dir: Path,
+                   handed: Collection[str]) -> DomainPolicy:
+    if "transport" not in handed:
+        _transport(section, "transport")
+    section.refuse_unknown(_known(_DOMAIN_KEYS, handed))
     policy = default_policy(domain, runtime_dir)
     changes: dict[str, Any] = {}
-    if "path" in section.mapping:
+    if "path" in section.mapping and "path" not in handed:
         changes["path"] = _path(section, "path")
     if "max_queue_size" in section.mapping:
         changes["max_queue_size"] = _whole(section, "max_queue_size", 1, MAX_QUEUE_FRAMES)

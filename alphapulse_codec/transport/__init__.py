@@ -1,10 +1,18 @@
-"""Transports: how frames travel between producers and consumers. The shared-memory ring
-(shm) is a broadcast ring in a memory-mapped file for the processes of one machine. Stands on
-the wire core, the schemas and the batch decoder."""
-from .errors import (BackpressureTimeout, RingCorruptError, RingError, RingMismatchError,
-                     RingSlotsExhaustedError)
-from .shm import Consumer, GapReport, Producer, remove_ring, ring_path
+"""Transports: how frames travel between producers and consumers, above the relays.
+``connect(domain, role, config=...)`` gives the client of whichever transport the
+configuration names for the domain (``config``: the design's stages, docs/transports.md):
+the relays on Unix sockets, the shared-memory ring (shm: a broadcast ring in a memory-mapped
+file for the processes of one machine), `nats` (NATS, JetStream optional) and `redis_streams`
+(Redis Streams) between machines; the last two are imported by name, as they need the `nats`
+and `redis` extras. ``aio.connect`` is the same on asyncio. Every transport reports its
+losses with the relay's Gap."""
+from .config import Endpoint, TransportsConfig, load_config
+from .errors import (BackpressureTimeout, BusConnectionError, BusError, RingCorruptError,
+                     RingError, RingMismatchError, RingSlotsExhaustedError)
+from .select import connect
+from .shm import Consumer, Producer, remove_ring, ring_path
 
-__all__ = ["BackpressureTimeout", "RingCorruptError", "RingError", "RingMismatchError",
-           "RingSlotsExhaustedError", "Consumer", "GapReport", "Producer", "remove_ring",
-           "ring_path"]
+__all__ = ["connect", "load_config", "Endpoint", "TransportsConfig", "BackpressureTimeout",
+           "BusConnectionError", "BusError", "RingCorruptError", "RingError",
+           "RingMismatchError", "RingSlotsExhaustedError", "Consumer", "Producer",
+           "remove_ring", "ring_path"]

@@ -9,14 +9,15 @@ from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from ..wire.enums import GapReason
 from ..wire.errors import BadMagicError, FrameTooLargeError, LengthMismatchError, TruncatedError
 from .errors import BackpressureTimeout, RingCorruptError, RingMismatchError, RingSlotsExhaustedError
 
 # a wait without a timeout is cut in slices, so that Ctrl-C is seen between them
 cdef int64_t SLICE_NS = 50000000
 
-GAP_REASONS = {AP_GAP_LAPPED: "lapped", AP_GAP_ABANDONED: "abandoned", AP_GAP_STALLED: "stalled",
-               AP_GAP_SEQUENCE: "sequence"}
+GAP_REASONS = {AP_GAP_LAPPED: GapReason.Lapped, AP_GAP_ABANDONED: GapReason.Abandoned,
+               AP_GAP_STALLED: GapReason.Stalled, AP_GAP_SEQUENCE: GapReason.SequenceJump}
 HEADER_SIZE = AP_RING_HEADER_SIZE
 HEADER_FIELDS = {"magic", "version", "header_size", "capacity", "policy", "max_record", "slots",
                  "tail_intent", "tail", "latest"}
@@ -248,16 +249,15 @@ cdef class RingConsumer:
         return buffer
 
     def gaps(self):
-        """The gap reports kept (the newest 1024): (reason, producer, position, bytes, frames)."""
+        """The gap reports kept (the newest 1024): (GapReason, position, bytes, frames)."""
         self._check_open()
         cdef uint64_t first = self.consumer.gap_count - AP_GAP_LOG if self.consumer.gap_count > AP_GAP_LOG else 0
         cdef const ap_gap *gap
         reports = []
         for index in range(first, self.consumer.gap_count):
             gap = ap_consumer_gap(self.consumer, index)
-            reports.append((GAP_REASONS.get(gap.reason, "unknown"),
-                            None if gap.producer == 0xffff else gap.producer,
-                            gap.position, gap.bytes, gap.frames))
+            # the log lives in this process's memory, written by ring.c alone: no other reasons
+            reports.append((GAP_REASONS[gap.reason], gap.position, gap.bytes, gap.frames))
         return reports
 
     def close(self):

@@ -32,3 +32,14 @@ class BackpressureTimeout(TimeoutError):
 
 __all__ = ["RingError", "RingCorruptError", "RingMismatchError", "RingSlotsExhaustedError",
            "BackpressureTimeout"]
+
+
+class BusError(ConnectionError):
+    """A message bus (NATS, Redis) could not be reached or refused what was asked of it."""
+
+
+class BusConnectionError(BusError):
+    """No server of the list answered: the message names each one and what it said."""
+
+
+__all__ += ["BusError", "BusConnectionError"]

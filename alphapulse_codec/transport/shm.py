@@ -20,30 +20,19 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..capture.batch import BatchResult, decode_batch
+from ..relay.client import Gap
 from ..wire._codec import Message, decode
 from ..wire.enums import MessageType, SourceType
+from ..wire.errors import RelayTimeoutError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
 WAITS = {"spin": 0, "yield": 1, "sleep": 2}
 DEFAULT_SIZE_MB = 16
 DEFAULT_STALL_TIMEOUT = 1.0  # seconds an uncommitted claim of a live producer is waited for
-
-
-class GapReport(NamedTuple):
-    """Frames a consumer lost: `reason` is "lapped" (producers overwrote them before it read
-    them), "abandoned" (a claim whose producer died before committing it), "stalled" (a claim
-    left uncommitted past the stall timeout) or "sequence" (a producer's numbering jumped).
-    `frames_lost` counts the lost frames known so far: for a lap, each producer's, added when
-    its next record arrives; `bytes` the ring bytes skipped."""
-    reason: str
-    frames_lost: int
-    bytes: int
-    producer: int | None
-    position: int
 
 
 def ring_path(name: str, directory: str | os.PathLike[str] | None = None) -> Path:
@@ -132,14 +121,21 @@ class Producer:
         all of them, or none when one is malformed. Returns the number of frames."""
         return int(self._ring.send(buffer, self.timeout))
 
-    def flush(self) -> None:
-        """Nothing to do: a frame is in the ring, visible to consumers, when send returns."""
+    def flush(self) -> list[Message]:
+        """Nothing to send: a frame is in the ring, visible to consumers, when send returns.
+        Returns the error reports answered, as a relay producer's flush does: none, the ring
+        answers nothing (what it refuses raises at send)."""
         if self._ring.closed:
             raise ValueError("flush on a closed producer")
+        return []
 
     @property
     def capacity(self) -> int:
         return int(self._ring.capacity)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
 
     def close(self) -> None:
         self._ring.close()
@@ -172,10 +168,11 @@ class Consumer:
 
     def recv(self, timeout: float | None = None) -> Message:
         """The next message (decoded from a copy: producers lapping the ring cannot touch it);
-        TimeoutError when none came within `timeout` seconds."""
+        RelayTimeoutError (a TimeoutError, as from a relay's consumer) when none came within
+        `timeout` seconds."""
         frame = self._ring.read_frame(timeout)
         if frame is None:
-            raise TimeoutError(f"{self.path}: no frame within {timeout} s")
+            raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
         return decode(frame, self.verify)
 
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
@@ -195,10 +192,12 @@ class Consumer:
             yield self.recv()
 
     @property
-    def gaps(self) -> list[GapReport]:
-        """The gap reports (the newest 1,024), oldest first."""
-        return [GapReport(reason, frames, size, producer, position)
-                for reason, producer, position, size, frames in self._ring.gaps()]
+    def gaps(self) -> list[Gap]:
+        """What this consumer lost (the newest 1,024), oldest first: Gaps whose ``first`` is the
+        ring position where it stood and ``last`` the one it went on from (see Gap);
+        ``frames_lost`` and ``bytes_lost`` count every loss."""
+        return [Gap(None, reason, position, position + size, frames, True)
+                for reason, position, size, frames in self._ring.gaps()]
 
     @property
     def frames_lost(self) -> int:
@@ -211,6 +210,10 @@ class Consumer:
     @property
     def capacity(self) -> int:
         return int(self._ring.capacity)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._ring.closed)
 
     def close(self) -> None:
         self._ring.close()

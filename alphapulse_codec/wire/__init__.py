@@ -13,6 +13,8 @@ from ._codec import (
     InstrumentId,
     Message,
     RuntimeMessage,
+    asdict,
+    astuple,
     crc32,
     crc32_implementation,
     decode,
@@ -25,7 +27,7 @@ from .jsonmap import from_json, to_json
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE", "MESSAGE_CLASSES", "BookLevel", "FrameIterator", "Header",
-    "InstrumentId", "Message", "RuntimeMessage", "crc32", "crc32_implementation", "decode",
+    "InstrumentId", "Message", "RuntimeMessage", "asdict", "astuple", "crc32", "crc32_implementation", "decode",
     "find_tlv", "iter_frames", "parse_tlvs", "int128_to_int", "layout_dtype", "from_json",
     "to_json",
 ]

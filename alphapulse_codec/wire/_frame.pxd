@@ -24,6 +24,8 @@ cdef class Message:
     cdef int _own(self, bytes frame) except -1
     cdef int _read_layout(self) except -1
     cdef tuple _tlv_bounds(self)
+    cdef tuple _astuple(self)
+    cdef dict _asdict(self)
 
 
 cdef struct FrameReader:

@@ -315,9 +315,8 @@ cdef class Message:
         names = [f.name for f in layout.value_fields] + [t.name for t in layout.tail]
         return {name: getattr(self, name) for name in names}
 
-    def asdict(self):
-        """The header's fields then the body's, by their flat names (header_flags where the
-        body has a `flags`, ...), in wire order, tails after; TLVs are left out (`.tlv`)."""
+    cdef dict _asdict(self):
+        # the generic form, for types without a generated one (run-time schemas)
         body = self.fields()
         header = self.header
         values = {f"header_{name}" if name in body else name: getattr(header, name)
@@ -325,9 +324,19 @@ cdef class Message:
         values.update(body)
         return values
 
+    cdef tuple _astuple(self):
+        return tuple(self._asdict().values())
+
+    def asdict(self):
+        """The header's fields then the body's, by their flat names (header_flags where the
+        body has a `flags`, ...), in wire order, tails after; TLVs are left out (`.tlv`).
+        ``alphapulse_codec.asdict(message)`` is the same, without the method lookup."""
+        return self._asdict()
+
     def astuple(self):
-        """The values of asdict(), in its order."""
-        return tuple(self.asdict().values())
+        """The values of asdict(), in its order. ``alphapulse_codec.astuple(message)`` is the
+        same, without the method lookup."""
+        return self._astuple()
 
     def replace(self, **changes):
         """A new message with this one's fields, header fields and TLVs, except `changes`."""
@@ -438,6 +447,17 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
         PyBuffer_Release(&view)
         raise
     return _message_view(buffer, &view, <const uint8_t*>view.buf, frame_size, rule)
+
+
+def astuple(Message message not None):
+    """``message.astuple()``: every header and body value in wire order, tails after, in one
+    C call; as a function it skips the method lookup (``msgspec.structs.astuple``'s form)."""
+    return message._astuple()
+
+
+def asdict(Message message not None):
+    """``message.asdict()``: the same values by their flat names, in one C call."""
+    return message._asdict()
 
 
 @cython.final

@@ -288,12 +288,18 @@ class RelayCode(IntEnum):
 
 
 class GapReason(IntEnum):
-    """Why a consumer did not get a stretch of a source's frames."""
+    """Why a consumer did not get a stretch of a source's frames. A relay sends the first four
+    in a GapNotice; the others come from the transports that report their own losses."""
 
     Shed = 1
     SequenceJump = 2
     RelayRestart = 3
     Disconnected = 4
+    Lapped = 5     # shared-memory ring: producers overwrote what the consumer had not read
+    Abandoned = 6  # shared-memory ring: a claim whose producer died before committing it
+    Stalled = 7    # shared-memory ring: a claim left uncommitted past the stall timeout
+    Dropped = 8    # NATS JetStream: the stream no longer holds messages the consumer missed
+    Trimmed = 9    # Redis Streams: the stream was trimmed past entries the group had not read
 
 
 class RelayFlags(IntEnum):

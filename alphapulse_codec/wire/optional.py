@@ -16,6 +16,8 @@ OPTIONAL = {
     "yaml": ("PyYAML", "yaml"),
     "pyarrow": ("pyarrow", "arrow"),
     "pandas": ("pandas", "arrow"),
+    "nats": ("nats-py", "nats"),
+    "redis": ("redis", "redis"),
 }
 
 

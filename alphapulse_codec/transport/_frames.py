@@ -1,0 +1,176 @@
+"""What the network transports need to know of a buffer of frames, worked out over the whole
+buffer at once (the C batch decoder, then numpy) rather than frame by frame in Python: where
+each frame starts and ends, its type, source and sequence; the frames a subscription keeps;
+batches cut at frame boundaries; sequence jumps per source."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..capture.batch import BatchResult, decode_batch
+from ..wire._codec import Message
+from ..wire.enums import MessageType, SourceType
+from ..wire.errors import FieldValueError, ParseError
+
+HEADER_SIZE = 32
+
+
+class FrameIndex(NamedTuple):
+    """The frames of a buffer in input order: byte offset, size, type, source, sequence."""
+
+    offsets: np.ndarray
+    sizes: np.ndarray
+    types: np.ndarray
+    sources: np.ndarray
+    sequences: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return len(self.offsets)
+
+
+def index(result: BatchResult) -> FrameIndex:
+    """The frames a decode found, in the order they had in its input."""
+    parts = []
+    for message_type in result.types:
+        header = result[message_type]["header"]
+        parts.append((result.offsets(message_type), HEADER_SIZE + header["payload_size"],
+                      header["message_type"], header["source"], header["sequence"]))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return FrameIndex(empty, empty, empty, empty, empty)
+    columns = [np.concatenate([part[i] for part in parts]).astype(np.int64) for i in range(5)]
+    if len(parts) > 1:
+        order = np.argsort(columns[0], kind="stable")
+        columns = [column[order] for column in columns]
+    return FrameIndex(*columns)
+
+
+def frames_of(data: Message | bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """A message's sealed bytes, or the bytes given (checked by the caller's decode)."""
+    if isinstance(data, Message):
+        return data.to_bytes()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return data
+    raise FieldValueError(f"expected a Message or frame bytes, got {type(data).__name__}",
+                          field="frame")
+
+
+def checked_index(buffer: bytes | bytearray | memoryview, verify: bool = True) -> FrameIndex:
+    """The index of a buffer that must hold whole, valid frames back to back and nothing else:
+    a ParseError names the first bad byte offset otherwise."""
+    result = decode_batch(buffer, verify)
+    if result.errors:
+        bad = result.errors[0]
+        raise ParseError(f"frames: {bad.kind} at byte offset {bad.offset} ({bad.length} bytes"
+                         f" hold no valid frame); nothing was sent", offset=bad.offset)
+    found = index(result)
+    if found.frames and int(found.offsets[-1] + found.sizes[-1]) != len(buffer):
+        end = int(found.offsets[-1] + found.sizes[-1])
+        raise ParseError(f"frames: {len(buffer) - end} bytes after the last frame at byte offset"
+                         f" {end}; nothing was sent", offset=end)
+    return found
+
+
+def gather(buffer: Any, offsets: np.ndarray, sizes: np.ndarray) -> bytes:
+    """The frames at `offsets` (of `sizes` bytes) copied back to back."""
+    if not len(offsets):
+        return b""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    if len(offsets) == 1:
+        single: bytes = data[offsets[0]:offsets[0] + sizes[0]].tobytes()
+        return single
+    # one vectorised gather: each output byte's source position is its frame's offset plus its
+    # position within the frame
+    starts = np.cumsum(sizes) - sizes
+    positions = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(offsets - starts, sizes)
+    gathered: bytes = data[positions].tobytes()
+    return gathered
+
+
+def chunks(found: FrameIndex, first: int, stop: int, batch_frames: int,
+           batch_bytes: int) -> Iterator[tuple[int, int]]:
+    """Frame ranges [i, j) of found[first:stop] holding at most `batch_frames` frames and
+    `batch_bytes` bytes each (a frame larger than `batch_bytes` goes alone): no frame is split."""
+    ends = found.offsets + found.sizes
+    i = first
+    while i < stop:
+        by_bytes = int(np.searchsorted(ends, found.offsets[i] + batch_bytes, side="right"))
+        j = min(stop, i + batch_frames, max(by_bytes, i + 1))
+        yield i, j
+        i = j
+
+
+def type_runs(types: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Ranges [i, j) of consecutive frames of one type: a mixed buffer goes out run by run,
+    which keeps the order of every source's frames for a consumer of all types."""
+    if not len(types):
+        return
+    cuts = np.flatnonzero(types[1:] != types[:-1]) + 1
+    bounds = np.concatenate(([0], cuts, [len(types)]))
+    for i, j in zip(bounds[:-1], bounds[1:]):
+        yield int(i), int(j)
+
+
+def numbers(name: str, values: Iterable[int | str] | int | str | None,
+            enum: Any) -> frozenset[int] | None:
+    """A subscription's set of numbers (names, enum members or ints; None: all)."""
+    if values is None:
+        return None
+    if isinstance(values, (str, int)):
+        values = [values]
+    found = set()
+    for value in values:
+        if isinstance(value, str):
+            try:
+                value = enum[value]
+            except KeyError:
+                raise FieldValueError(f"{name}: unknown name {value!r}", field=name) from None
+        number = int(value)
+        if not 0 <= number <= 255:
+            raise FieldValueError(f"{name}: {number}, expected 0-255", field=name)
+        found.add(number)
+    return frozenset(found)
+
+
+def type_numbers(types: Any) -> frozenset[int] | None:
+    return numbers("types", types, MessageType)
+
+
+def source_numbers(sources: Any) -> frozenset[int] | None:
+    return numbers("sources", sources, SourceType)
+
+
+def type_name(number: int) -> str:
+    """The subject token of a message type: its MessageType name, else its number."""
+    try:
+        return MessageType(number).name
+    except ValueError:
+        return str(number)
+
+
+class SequenceTracker:
+    """The next expected sequence per source; `observe` returns the jumps in a batch as
+    (source, first missing, last missing) and moves on. A sequence at or below one already
+    seen (a replay, a restarted producer) does not count as a loss."""
+
+    def __init__(self) -> None:
+        self.expected: dict[int, int] = {}
+
+    def observe(self, sources: np.ndarray, sequences: np.ndarray) -> list[tuple[int, int, int]]:
+        jumps: list[tuple[int, int, int]] = []
+        if not len(sources):
+            return jumps
+        for source in np.unique(sources):
+            sequence = sequences[sources == source]
+            source = int(source)
+            previous = self.expected.get(source)
+            if previous is not None:
+                sequence = np.concatenate(([previous - 1], sequence))
+            steps = np.diff(sequence)
+            for at in np.flatnonzero(steps > 1):
+                jumps.append((source, int(sequence[at]) + 1, int(sequence[at + 1]) - 1))
+            self.expected[source] = max(int(sequence.max()) + 1, previous or 0)
+        return jumps

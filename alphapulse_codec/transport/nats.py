@@ -1,0 +1,431 @@
+"""Producers and consumers over NATS (nats-py), with JetStream optional per domain.
+
+    with connect("market_data", "producer", servers=["nats://127.0.0.1:4222"]) as producer:
+        producer.send(trade)                         # queued with the other Trades
+        producer.send_batch(ap.encode_batch(rows))   # several frames per NATS message
+    with connect("market_data", "consumer", servers=[...], types=["Trade"]) as consumer:
+        result = consumer.recv_batch(timeout=1.0)
+
+A frame of type T of domain D travels on the subject `<subject_prefix>.D.T` (T the
+MessageType name), so a consumer subscribing to types subscribes to those subjects; a message
+holds whole frames of one type, their wire bytes back to back. With `jetstream=True` the
+domain's frames are kept in the stream `<SUBJECT_PREFIX>_<DOMAIN>` (created when absent), the
+producer's publishes are acknowledged in batches, and a consumer replays from
+`start_sequence` (a stream sequence) or `start_time` (a datetime). The client reconnects
+through the server list on its own. The API is blocking: nats-py's asyncio client runs on
+a private event-loop thread of each producer and consumer.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as _datetime
+import threading
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, Literal, TypeVar
+
+from ..relay.client import Gap
+from ..wire.enums import GapReason
+from ..wire.errors import FieldValueError
+from ..wire.optional import require
+from . import _bus, _frames
+from .errors import BusConnectionError, BusError
+
+DEFAULT_SERVERS = ("nats://127.0.0.1:4222",)
+DEFAULT_PREFIX = "alphapulse"
+CONNECT_TIMEOUT = 5.0
+RECONNECT_ATTEMPTS = 60     # per server of the list, 0.5 s apart: half a minute of outage
+RECONNECT_WAIT = 0.5
+MAX_PENDING_BYTES = 256 << 20  # what a consumer holds unread before the bus drops for it
+ACK_TIMEOUT = 10.0          # seconds JetStream's acknowledgements of a batch are waited for
+MAX_ACKS_PENDING = 4096     # JetStream publishes in flight before the producer waits for acks
+OUTBOX_BYTES = 4 << 20      # messages of one send_batch handed to the loop thread at once
+
+T = TypeVar("T")
+_nats: Any = None
+
+
+def _client() -> Any:
+    global _nats
+    if _nats is None:
+        _nats = require("nats", "the NATS transport")
+        require("nats.js", "the NATS transport")
+    return _nats
+
+
+def subject(prefix: str, domain: str, message_type: int | str = "*") -> str:
+    """The subject of a domain's frames of one type (`*`: every type)."""
+    token = message_type if isinstance(message_type, str) else _frames.type_name(message_type)
+    return f"{prefix}.{domain}.{token}"
+
+
+def stream_name(prefix: str, domain: str) -> str:
+    return f"{prefix}_{domain}".upper().replace(".", "_").replace("-", "_")
+
+
+def _check_name(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value or any(c in value for c in " .*>\t\r\n"):
+        raise FieldValueError(f"{name}: {value!r}, expected a subject token (no spaces, dots,"
+                              " '*' or '>')", field=name)
+    return value
+
+
+def _check_prefix(value: str) -> str:
+    if not isinstance(value, str) or not value or any(c in value for c in " *>\t\r\n") \
+            or value.startswith(".") or value.endswith(".") or ".." in value:
+        raise FieldValueError(f"subject_prefix: {value!r}, expected dot-separated subject"
+                              " tokens", field="subject_prefix")
+    return value
+
+
+class _LoopThread:
+    """An event loop on a daemon thread of its own, run to by the blocking API."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            try:  # the client's own tasks (flusher, reader, pings) end before their loop
+                self.run(_cancel_others(), timeout=10)
+            except Exception:  # a task that would not end stays ended with its loop
+                pass
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+async def _cancel_others() -> None:
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+async def _connect(servers: Sequence[str], name: str | None, connect_timeout: float,
+                   reconnect_attempts: int, events: _Events) -> Any:
+    nats = _client()
+    _bus.positive("reconnect_attempts", reconnect_attempts)  # nats-py reads 0 as forever
+    # nats-py retries a first connection as it would a reconnection: one round of the list
+    # is all a first connection gets here, so that a wrong address is told at once
+    first_round = connect_timeout * len(servers) + RECONNECT_WAIT
+    try:
+        return await asyncio.wait_for(nats.connect(
+            servers=list(servers), name=name, connect_timeout=connect_timeout,
+            allow_reconnect=True, max_reconnect_attempts=reconnect_attempts,
+            reconnect_time_wait=RECONNECT_WAIT, dont_randomize=True,
+            error_cb=events.error, disconnected_cb=events.disconnected,
+            reconnected_cb=events.reconnected), first_round)
+    except Exception as error:  # nats-py's NoServersError hides each server's own refusal
+        raise BusConnectionError(
+            f"NATS: none of the servers {', '.join(servers)} accepted a connection within"
+            f" {first_round:g} s (last refusal: {events.last_error or error!r})") from None
+
+
+class _Events:
+    """What the connection lived through: disconnections, reconnections, errors."""
+
+    def __init__(self) -> None:
+        self.disconnects = 0
+        self.reconnects = 0
+        self.last_error: BaseException | None = None
+        self.dropped_messages = 0
+
+    async def error(self, error: BaseException) -> None:
+        self.last_error = error
+        if type(error).__name__ == "SlowConsumerError":
+            self.dropped_messages += 1
+
+    async def disconnected(self) -> None:
+        self.disconnects += 1
+
+    async def reconnected(self) -> None:
+        self.reconnects += 1
+
+
+def _servers(servers: str | Iterable[str] | None) -> list[str]:
+    if servers is None:
+        return list(DEFAULT_SERVERS)
+    found = [servers] if isinstance(servers, str) else list(servers)
+    if not found or not all(isinstance(s, str) and s for s in found):
+        raise FieldValueError(f"servers: {servers!r}, expected one or more nats:// URLs",
+                              field="servers")
+    return found
+
+
+class Producer(_bus.BatchingProducer):
+    """Publishes a domain's frames, batched per type (see the module's doc)."""
+
+    def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
+                 subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
+                 replicas: int = 1, max_queue_size: int | None = None,
+                 batch_frames: int = _bus.DEFAULT_BATCH_FRAMES,
+                 batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
+                 verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
+                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
+        super().__init__(batch_frames, batch_bytes, verify)
+        self.domain = _check_name("domain", domain)
+        self.prefix = _check_prefix(subject_prefix)
+        self.servers = _servers(servers)
+        self.jetstream = jetstream
+        self.events = _Events()
+        self._outbox: list[tuple[str, bytes]] = []
+        self._outbox_bytes = 0
+        self._subjects = {n: subject(self.prefix, domain, n) for n in range(256)}
+        self._acks: list[Any] = []
+        self._loop = _LoopThread(f"nats-producer-{domain}")
+        try:
+            self._nc = self._loop.run(_connect(self.servers, name, connect_timeout,
+                                               reconnect_attempts, self.events))
+            self._js = None
+            if jetstream:
+                self._js = self._nc.jetstream()
+                self._loop.run(_ensure_stream(self._js, self.prefix, domain,
+                                              _bus.positive("replicas", replicas),
+                                              max_queue_size))
+        except _client().errors.Error as error:
+            self._loop.stop()
+            raise BusError(f"NATS JetStream: stream {self.stream} not available: {error!r}"
+                           ) from None
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    @property
+    def stream(self) -> str | None:
+        return stream_name(self.prefix, self.domain) if self.jetstream else None
+
+    def _publish(self, message_type: int, data: bytes | memoryview, frames: int) -> None:
+        payload = bytes(data)
+        self._outbox.append((self._subjects[message_type], payload))
+        self._outbox_bytes += len(payload)
+        if self._outbox_bytes >= OUTBOX_BYTES:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self._outbox:
+            return
+        messages, self._outbox, self._outbox_bytes = self._outbox, [], 0
+        try:
+            self._loop.run(self._publish_all(messages))
+        except _client().errors.Error as error:  # the payload limit, a closed connection...
+            raise BusError(f"NATS {', '.join(self.servers)}: publishing to"
+                           f" {messages[0][0]} failed: {error!r}") from None
+
+    async def _publish_all(self, messages: list[tuple[str, bytes]]) -> None:
+        if self._js is None:
+            for name, payload in messages:
+                await self._nc.publish(name, payload)
+            return
+        for name, payload in messages:
+            self._acks.append(await self._js.publish_async(name, payload))
+            if len(self._acks) >= MAX_ACKS_PENDING:
+                await self._collect_acks()
+
+    async def _collect_acks(self) -> None:
+        acks, self._acks = self._acks, []
+        try:  # an ack lost with a server that went away would be waited for forever
+            answers = await asyncio.wait_for(asyncio.gather(*acks, return_exceptions=True),
+                                             ACK_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise BusError(f"NATS JetStream: {len(acks)} messages of stream {self.stream} not"
+                           f" acknowledged within {ACK_TIMEOUT} s") from None
+        failed = [a for a in answers if isinstance(a, BaseException)]
+        if failed:
+            raise BusError(f"NATS JetStream refused {len(failed)} of {len(answers)} messages of"
+                           f" stream {self.stream}: {failed[0]!r}")
+
+    def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
+        count = super().send_batch(buffer)
+        self._hand_over()
+        return count
+
+    def send(self, message_or_frame_bytes: Any) -> None:
+        super().send(message_or_frame_bytes)
+        self._hand_over()  # a batch that filled up leaves now
+
+    def _flush_bus(self) -> None:
+        self._hand_over()
+        self._loop.run(self._flush_async())
+
+    async def _flush_async(self) -> None:
+        if self._acks:
+            await self._collect_acks()
+        try:
+            await self._nc.flush(timeout=CONNECT_TIMEOUT * 2)
+        except _client().errors.Error as error:
+            raise BusError(f"NATS {', '.join(self.servers)}: flush failed: {error!r}") from None
+
+    def close(self) -> None:
+        """Sends what is queued, waits for the server (and JetStream's acks), disconnects."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self.closed = True
+            try:
+                self._loop.run(self._nc.close(), timeout=10)
+            finally:
+                self._loop.stop()
+
+
+async def _ensure_stream(js: Any, prefix: str, domain: str, replicas: int,
+                         max_queue_size: int | None) -> None:
+    nats = _client()
+    name = stream_name(prefix, domain)
+    try:
+        await js.stream_info(name)
+        return
+    except nats.js.errors.NotFoundError:
+        pass
+    limits: dict[str, Any] = {}
+    if max_queue_size is not None:
+        limits["max_msgs"] = _bus.positive("max_queue_size", max_queue_size)
+    try:
+        await js.add_stream(name=name, subjects=[f"{prefix}.{domain}.>"], num_replicas=replicas,
+                            **limits)
+    except nats.js.errors.BadRequestError as error:
+        raise BusError(f"NATS JetStream: stream {name} for {prefix}.{domain}.> could not be"
+                       f" created: {error.description}") from None
+
+
+class Consumer(_bus.FilteringConsumer):
+    """Receives a domain's frames of `types` (subjects) and `sources` (filtered on receipt);
+    with `jetstream=True`, from the domain's stream, from `start_sequence` or `start_time`
+    (else only new frames). Gaps: sequence jumps per source (for a consumer of every type)
+    and, on JetStream, stream sequences the consumer never got (messages the stream dropped)."""
+
+    def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
+                 subject_prefix: str = DEFAULT_PREFIX, types: Any = None, sources: Any = None,
+                 jetstream: bool = False, start_sequence: int | None = None,
+                 start_time: _datetime.datetime | None = None, name: str | None = None,
+                 verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
+                 reconnect_attempts: int = RECONNECT_ATTEMPTS,
+                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+        super().__init__(types, sources, verify, track_sequences=types is None)
+        self.domain = _check_name("domain", domain)
+        self.prefix = _check_prefix(subject_prefix)
+        self.servers = _servers(servers)
+        self.jetstream = jetstream
+        if (start_sequence is not None or start_time is not None) and not jetstream:
+            raise FieldValueError("start_sequence/start_time: replay needs jetstream=True",
+                                  field="start_sequence")
+        if start_sequence is not None and start_time is not None:
+            raise FieldValueError("start_sequence and start_time: give one", field="start_time")
+        if start_time is not None and start_time.tzinfo is None:
+            raise FieldValueError("start_time: expected an aware datetime (with tzinfo)",
+                                  field="start_time")
+        self.max_pending_bytes = _bus.positive("max_pending_bytes", max_pending_bytes)
+        self.events = _Events()
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queued_bytes = 0
+        self._ready_signal = threading.Condition()
+        self._stream_sequence: int | None = None
+        self._loop = _LoopThread(f"nats-consumer-{domain}")
+        try:
+            self._nc = self._loop.run(_connect(self.servers, name, connect_timeout,
+                                               reconnect_attempts, self.events))
+            self._subscriptions = self._loop.run(self._subscribe(start_sequence, start_time))
+        except _client().errors.Error as error:
+            self._loop.stop()
+            raise BusError(f"NATS: subscribing to {', '.join(self._subjects())}"
+                           f"{' (JetStream)' if jetstream else ''} failed: {error!r}") from None
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    def _subjects(self) -> list[str]:
+        if self.types is None:
+            return [subject(self.prefix, self.domain, "*")]
+        return [subject(self.prefix, self.domain, n) for n in sorted(self.types)]
+
+    async def _subscribe(self, start_sequence: int | None,
+                         start_time: _datetime.datetime | None) -> list[Any]:
+        if not self.jetstream:
+            return [await self._nc.subscribe(s, cb=self._arrived, pending_bytes_limit=
+                                             self.max_pending_bytes) for s in self._subjects()]
+        api = _client().js.api
+        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.NEW)
+        if start_sequence is not None:
+            config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                                        opt_start_seq=_bus.positive("start_sequence",
+                                                                    start_sequence))
+        elif start_time is not None:
+            moment = start_time.astimezone(_datetime.timezone.utc)
+            config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_TIME,
+                                        opt_start_time=moment.isoformat().replace("+00:00", "Z"))
+        js = self._nc.jetstream()
+        stream = stream_name(self.prefix, self.domain)
+        subscriptions = []
+        for name in (f"{self.prefix}.{self.domain}.>",) if self.types is None \
+                else self._subjects():
+            subscriptions.append(await js.subscribe(
+                name, stream=stream, cb=self._arrived_jetstream, ordered_consumer=True,
+                config=config, pending_bytes_limit=self.max_pending_bytes))
+        return subscriptions
+
+    async def _arrived(self, message: Any) -> None:
+        self._enqueue(message.data)
+
+    async def _arrived_jetstream(self, message: Any) -> None:
+        sequence = message.metadata.sequence.stream
+        last = self._stream_sequence
+        if last is not None and sequence > last + 1 and self.types is None:
+            self._report(Gap(None, GapReason.Dropped, last + 1, sequence - 1, None, True))
+        if last is None or sequence > last:
+            self._stream_sequence = sequence
+            self._enqueue(message.data)
+
+    def _enqueue(self, data: bytes) -> None:
+        with self._ready_signal:
+            if self._queued_bytes + len(data) > self.max_pending_bytes:
+                self.events.dropped_messages += 1  # the sequence jump reports its frames
+                return
+            self._queue.append(data)
+            self._queued_bytes += len(data)
+            self._ready_signal.notify()
+
+    @property
+    def stream_sequence(self) -> int | None:
+        """The JetStream stream sequence of the newest message received (to resume from)."""
+        return self._stream_sequence
+
+    def _fetch(self, timeout: float | None) -> list[bytes]:
+        with self._ready_signal:
+            if not self._queue and not self.closed:
+                self._ready_signal.wait(timeout)
+            taken = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+        return taken
+
+    def _where(self) -> str:
+        return f"NATS {', '.join(self._subjects())}"
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with self._ready_signal:
+            self._ready_signal.notify_all()
+        try:
+            self._loop.run(self._nc.close(), timeout=10)
+        finally:
+            self._loop.stop()
+
+
+def connect(domain: str, role: Literal["producer", "consumer"], **options: Any) -> Any:
+    """A Producer or Consumer of `domain` (the keyword options of either)."""
+    if role == "producer":
+        return Producer(domain, **options)
+    if role == "consumer":
+        return Consumer(domain, **options)
+    raise FieldValueError(f"role: {role!r}, expected 'producer' or 'consumer'", field="role")

@@ -1,0 +1,187 @@
+"""``connect(domain, role, config=...)``: the client of whichever transport the configuration
+gives the domain, with the one producer and consumer API of every transport.
+
+Each transport is one entry of CONNECTORS: a function given the domain's Endpoint, the role,
+the relay client's keywords and any keyword of the transport's own client.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+from ..relay.backoff import Backoff
+from ..relay.client import CONNECT_TIMEOUT
+from ..relay.client import connect as relay_connect
+from ..relay.config import RelaysConfig
+from ..relay.policy import DOMAINS, DomainPolicy
+from ..wire.errors import ConfigError, FieldValueError
+from . import shm
+from .config import Endpoint, TransportsConfig, load_config
+
+Role = Literal["producer", "consumer"]
+# the relay client's keywords that mean nothing to another transport
+RELAY_ONLY = ("source", "sequence", "reconnect")
+
+
+def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None,
+            sources: Iterable[int | str] | None = None, name: str | None = None,
+            config: Any = None, runtime_dir: str | os.PathLike[str] | None = None,
+            source: int | None = None, sequence: Literal["auto"] | None = None,
+            timeout: float = CONNECT_TIMEOUT, reconnect: bool | Backoff = False,
+            **options: Any) -> Any:
+    """A producer or consumer of ``domain`` on the transport the configuration gives it.
+
+    ``config`` is a YAML file's path, a document already read, a loaded TransportsConfig
+    (alphapulse_codec.transport.load_config) or the domain's Endpoint of one; None, a RelaysConfig or DomainPolicy objects
+    mean the relays (unix_socket) as ``relay.connect`` takes them. ``types``/``sources``
+    subscribe a consumer on every transport; ``name`` labels the client where the transport
+    keeps names; ``timeout`` bounds connecting. ``source``, ``sequence`` and ``reconnect`` are
+    the relay client's (a NATS client reconnects through its server list by itself).
+    ``options`` go to the transport's own client (a Redis consumer's ``group``, a JetStream
+    ``start_sequence``, a ring's ``wait``...). Raises ConfigError for a transport this
+    installation does not have."""
+    relay_keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
+                      "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
+    endpoint = endpoint_of(domain, config, runtime_dir)
+    if endpoint is None:
+        return relay_connect(domain, role, config=config, runtime_dir=runtime_dir,
+                             **relay_keywords, **options)
+    connector = CONNECTORS.get(endpoint.transport)
+    if connector is None:
+        raise _not_available(endpoint)
+    return connector(endpoint, role, relay_keywords, options)
+
+
+def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None
+                ) -> Endpoint | None:
+    """The domain's Endpoint of `config`, or None when `config` is the relay's own kind."""
+    if domain not in DOMAINS:
+        raise FieldValueError(f"domain: {domain!r} is not one of {', '.join(DOMAINS)}",
+                              field="domain")
+    if config is None or isinstance(config, (RelaysConfig, DomainPolicy)):
+        return None
+    if isinstance(config, Endpoint):
+        if config.domain != domain:
+            raise FieldValueError(f"config: the endpoint of {config.domain!r}, not {domain!r}",
+                                  field="config")
+        return config
+    if isinstance(config, Mapping) and config and \
+            all(isinstance(value, DomainPolicy) for value in config.values()):
+        return None
+    loaded = config if isinstance(config, TransportsConfig) else \
+        load_config(config, runtime_dir=runtime_dir)
+    return loaded.endpoints[domain]
+
+
+def _refuse_relay_keywords(endpoint: Endpoint, keywords: Mapping[str, Any],
+                           allowed: tuple[str, ...] = ()) -> None:
+    for key in RELAY_ONLY:
+        given = keywords[key] is not None and keywords[key] is not False  # source 0 counts
+        if key not in allowed and given:
+            raise FieldValueError(f"{key}: a relay client's keyword; {endpoint.domain} is on"
+                                  f" {endpoint.transport}", field=key)
+
+
+def _role(role: str) -> None:
+    if role not in ("producer", "consumer"):
+        raise FieldValueError(f"role: {role!r} is not 'producer' or 'consumer'", field="role")
+
+
+def _producer_subscribes(keywords: Mapping[str, Any]) -> None:
+    if keywords["types"] is not None or keywords["sources"] is not None:
+        raise FieldValueError("types and sources subscribe a consumer", field="types")
+
+
+def _unix_socket(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+                 options: Mapping[str, Any]) -> Any:
+    return relay_connect(endpoint.domain, role, config=endpoint.policy, **keywords, **options)
+
+
+def _shared_memory(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+                   options: Mapping[str, Any]) -> Any:
+    _role(role)
+    _refuse_relay_keywords(endpoint, keywords)
+    ring = dict(endpoint.options)
+    if role == "producer":
+        _producer_subscribes(keywords)
+        if ring["policy"] == "backpressure" and "timeout" not in options:
+            # a producer waits for the slowest consumer so long, then raises
+            ring["timeout"] = endpoint.policy.stuck_timeout
+        return shm.Producer(ring.pop("path"), **ring, **options)
+    return shm.Consumer(ring.pop("path"), types=keywords["types"], sources=keywords["sources"],
+                        **ring, **options)
+
+
+def _nats(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+          options: Mapping[str, Any]) -> Any:
+    from . import nats  # its client library is an extra
+
+    _role(role)
+    _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect",))
+    bus = dict(endpoint.options)
+    capacity = bus.pop("capacity", None)
+    common = {**bus, "name": keywords["name"], "connect_timeout": keywords["timeout"]}
+    if role == "producer":
+        _producer_subscribes(keywords)
+        return nats.Producer(endpoint.domain, **common,
+                             max_queue_size=capacity or endpoint.policy.max_queue_size,
+                             **options)
+    return nats.Consumer(endpoint.domain, types=keywords["types"],
+                         sources=keywords["sources"], **common, **options)
+
+
+def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+           options: Mapping[str, Any]) -> Any:
+    from . import redis_streams  # its client library is an extra
+
+    _role(role)
+    _refuse_relay_keywords(endpoint, keywords)
+    bus = dict(endpoint.options)
+    capacity = bus.pop("capacity", None)
+    common = {**bus, "connect_timeout": keywords["timeout"]}
+    if role == "producer":
+        _producer_subscribes(keywords)
+        return redis_streams.Producer(endpoint.domain, **common,
+                                      max_queue_size=capacity or endpoint.policy.max_queue_size,
+                                      **options)
+    return redis_streams.Consumer(endpoint.domain, types=keywords["types"],
+                                  sources=keywords["sources"], name=keywords["name"], **common,
+                                  **options)
+
+
+def _channel(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+             options: Mapping[str, Any]) -> Any:
+    channel = _module("channel", endpoint)
+    _refuse_relay_keywords(endpoint, keywords)
+    return channel.connect(endpoint.domain, role, types=keywords["types"],
+                           sources=keywords["sources"], **endpoint.options, **options)
+
+
+def _module(name: str, endpoint: Endpoint) -> Any:
+    """The transport's module, or a ConfigError saying this installation lacks it."""
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__package__}.{name}":
+            raise
+        raise _not_available(endpoint) from None
+
+
+def _not_available(endpoint: Endpoint) -> ConfigError:
+    key = f"{endpoint.domain}.transport"
+    return ConfigError(f"{key}: the {endpoint.transport} transport is not available in this"
+                       " version", key=key)
+
+
+Connector = Callable[[Endpoint, Role, Mapping[str, Any], Mapping[str, Any]], Any]
+# the transports, by the name the configuration gives them; one absent here (tcp) or whose
+# module is absent (channel) is refused with a ConfigError saying it is not available
+CONNECTORS: dict[str, Connector] = {
+    "unix_socket": _unix_socket,
+    "shared_memory": _shared_memory,
+    "nats": _nats,
+    "redis": _redis,
+    "channel": _channel,
+}

@@ -1,0 +1,392 @@
+"""connect(domain, role, config=...) picks the domain's transport from the configuration: the
+design's three migration stages switch domains without code changes, blocking and on asyncio
+(asyncio's loop and uvloop's), with real relays, rings and servers."""
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import alphapulse_codec as ap
+from alphapulse_codec import aio
+from alphapulse_codec.transport import RingMismatchError, load_config, nats, redis_streams, shm
+from alphapulse_codec.transport.aio import AsyncConsumer, AsyncProducer
+from alphapulse_codec.wire.errors import ConfigError, FieldValueError, RelayTimeoutError
+from bus_frames import GUARD, receive, split, trades
+from frames import zeroed_frame
+from relays import START_TIMEOUT, STOP_TIMEOUT, connectable
+from servers import start_nats, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+uvloop = pytest.importorskip("uvloop")
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory):
+    server = start_nats(tmp_path_factory.mktemp("nats"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+def alerts(count: int) -> bytes:
+    return b"".join(zeroed_frame(ap.StrategyAlert, sequence=i, source=5, timestamp=1)
+                    for i in range(1, count + 1))
+
+
+FRAMES = {"market_data": trades(1000), "signals": alerts(50)}
+
+
+def carry(config, domain: str, frames: bytes) -> bytes:
+    """The code that never changes: a consumer and a producer of `domain`, on whatever the
+    configuration says carries it; the frames the consumer got."""
+    with ap.connect(domain, "consumer", config=config) as consumer:
+        with ap.connect(domain, "producer", config=config) as producer:
+            assert producer.send_batch(frames) == len(split(frames))
+            assert producer.flush() in ([], None)
+        return receive(consumer, len(split(frames)))
+
+
+def stage_files(directory: Path, nats_url: str) -> dict[str, Path]:
+    """The design's three stages for this test's runtime directory and NATS server."""
+    texts = {
+        "stage1": f"""\
+alphapulse:
+  transport: unix_socket
+  market_data:
+    path: {directory}/market_data.sock
+  signals:
+    path: {directory}/signals.sock
+""",
+        "stage2": f"""\
+alphapulse:
+  transport: mixed
+  market_data:
+    type: shared_memory
+    path: {directory}/market_data.ring
+    size_mb: 1
+  signals:
+    type: unix_socket
+    path: {directory}/signals.sock
+""",
+        "stage3": f"""\
+alphapulse:
+  transport: message_bus
+  servers: ["{nats_url}"]
+  market_data:
+    capacity: 1000000
+  signals:
+    capacity: 100000
+"""}
+    paths = {}
+    for name, text in texts.items():
+        paths[name] = directory / f"{name}.yml"
+        paths[name].write_text(text)
+    return paths
+
+
+def test_the_three_stages_switch_domains_without_code_changes(relays, runtime_dir,
+                                                              nats_server):
+    relays("market_data")
+    relays("signals")
+    files = stage_files(runtime_dir, nats_server.url)
+    expected = {"stage1": {"market_data": "unix_socket", "signals": "unix_socket"},
+                "stage2": {"market_data": "shared_memory", "signals": "unix_socket"},
+                "stage3": {"market_data": "nats", "signals": "nats"}}
+    for stage, path in files.items():
+        config = load_config(path, runtime_dir=runtime_dir)
+        for domain, frames in FRAMES.items():
+            assert config.endpoints[domain].transport == expected[stage][domain]
+            assert carry(path, domain, frames) == frames, (stage, domain)
+    assert (runtime_dir / "market_data.ring").exists()  # stage 2 went through the ring
+
+
+def test_each_transport_gives_its_own_client(runtime_dir, nats_server, redis_server):
+    document = {"alphapulse": {
+        "runtime_dir": str(runtime_dir),
+        "market_data": {"transport": "shared_memory", "path": str(runtime_dir / "md.ring"),
+                        "size_mb": 1},
+        "signals": {"transport": "redis", "url": redis_server.url},
+        "execution": {"transport": "nats", "servers": [nats_server.url]}}}
+    config = load_config(document)
+    for domain, module in (("market_data", shm), ("signals", redis_streams),
+                           ("execution", nats)):
+        with ap.connect(domain, "producer", config=config) as producer:
+            assert isinstance(producer, module.Producer)
+        with ap.connect(domain, "consumer", config=config, types=["Trade"]) as consumer:
+            assert isinstance(consumer, module.Consumer)
+    assert carry(config, "signals", FRAMES["signals"]) == FRAMES["signals"]
+
+
+def test_the_domain_policy_reaches_the_ring(runtime_dir):
+    config = load_config({"execution": {"transport": "shared_memory", "size_mb": 1,
+                                        "path": str(runtime_dir / "ex.ring")},
+                          "market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")}},
+                         runtime_dir=runtime_dir)
+    with ap.connect("execution", "producer", config=config) as producer:
+        assert producer.timeout == config.endpoints["execution"].policy.stuck_timeout
+    with ap.connect("market_data", "producer", config=config) as producer:
+        assert producer.timeout is None  # market data never waits for a consumer
+    # a backpressure ring refuses to be opened as a lossy one: the policy is in the file
+    with pytest.raises(RingMismatchError):
+        shm.Consumer(runtime_dir / "ex.ring", size_mb=1, policy="lossy")
+
+
+def test_a_consumer_subscribes_by_type_on_every_transport(runtime_dir):
+    config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")}},
+                         runtime_dir=runtime_dir)
+    quote = ap.Quote(instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"),
+                     bid_price=1, ask_price=2, bid_size=3, ask_size=4, sequence=1,
+                     timestamp=1, source=5)
+    with ap.connect("market_data", "consumer", config=config, types=["Quote"]) as consumer, \
+            ap.connect("market_data", "producer", config=config) as producer:
+        producer.send_batch(trades(10))
+        producer.send(quote)
+        assert consumer.recv(timeout=GUARD).to_bytes() == quote.to_bytes()
+        with pytest.raises(TimeoutError):
+            consumer.recv(timeout=0.05)
+
+
+def test_transports_not_in_this_version_say_so(runtime_dir):
+    config = load_config({"signals": {"transport": "channel", "capacity": 10},
+                          "execution": {"transport": "tcp", "port": 7400}},
+                         runtime_dir=runtime_dir)
+    for domain, transport in (("signals", "channel"), ("execution", "tcp")):
+        with pytest.raises(ConfigError) as caught:
+            ap.connect(domain, "consumer", config=config)
+        assert str(caught.value) == (f"{domain}.transport: the {transport} transport is not"
+                                     " available in this version")
+
+
+def test_relay_keywords_are_refused_elsewhere(runtime_dir):
+    config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")}},
+                         runtime_dir=runtime_dir)
+    with pytest.raises(FieldValueError, match="sequence: a relay client's keyword;"
+                                              " market_data is on shared_memory"):
+        ap.connect("market_data", "producer", config=config, sequence="auto")
+    with pytest.raises(FieldValueError, match="types and sources subscribe a consumer"):
+        ap.connect("market_data", "producer", config=config, types=["Trade"])
+    with pytest.raises(FieldValueError, match="role: 'reader'"):
+        ap.connect("market_data", "reader", config=config)
+    with pytest.raises(FieldValueError, match="domain: 'orders'"):
+        ap.connect("orders", "consumer", config=config)
+
+
+def test_a_bad_file_is_refused_by_connect(runtime_dir):
+    path = runtime_dir / "bad.yml"
+    path.write_text("alphapulse:\n  market_data:\n    transport: pigeon\n")
+    with pytest.raises(ConfigError, match=r"line 3: alphapulse.market_data.transport: unknown"):
+        ap.connect("market_data", "consumer", config=path)
+
+
+def test_relay_configurations_still_reach_the_relays(relays, runtime_dir):
+    relays("signals")
+    relay_config = ap.load_config({}, runtime_dir=runtime_dir)  # the relays' own
+    for config in (None, relay_config, relay_config.policies,
+                   relay_config.policies["signals"]):
+        with ap.connect("signals", "consumer", config=config, runtime_dir=runtime_dir) as c:
+            assert isinstance(c, ap.Consumer)
+
+
+# ---- asyncio and uvloop -----------------------------------------------------------------------
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """Runs a coroutine to its end on the loop of the parameter."""
+    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+
+    def run_on_loop(coroutine):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            if request.param == "uvloop":
+                assert isinstance(runner.get_loop(), uvloop.Loop)
+            return runner.run(coroutine)
+    return run_on_loop
+
+
+async def carry_async(config, domain: str, frames: bytes) -> bytes:
+    """`carry` awaited: the same code on every transport."""
+    count = len(split(frames))
+    async with await aio.connect(domain, "consumer", config=config) as consumer:
+        async with await aio.connect(domain, "producer", config=config) as producer:
+            assert await producer.send_batch(frames) == count
+            await producer.flush()
+        first = await consumer.recv(timeout=GUARD)  # one message, then the rest as bytes
+        got = bytearray(first.to_bytes())
+        while len(split(got)) < count:
+            data = await consumer.recv_bytes(timeout=GUARD)
+            assert data, "frames missing"
+            got += data
+        with pytest.raises(RelayTimeoutError):
+            await consumer.recv(timeout=0.05)
+        return bytes(got)
+
+
+def test_aio_over_every_stage(run, relays, runtime_dir, nats_server):
+    relays("market_data")
+    relays("signals")
+    for stage, path in stage_files(runtime_dir, nats_server.url).items():
+        for domain, frames in FRAMES.items():
+            assert run(carry_async(path, domain, frames)) == frames, (stage, domain)
+
+
+def test_aio_over_redis(run, runtime_dir, redis_server):
+    config = load_config({"transport": "redis", "url": redis_server.url},
+                         runtime_dir=runtime_dir)
+    assert run(carry_async(config, "signals", FRAMES["signals"])) == FRAMES["signals"]
+
+
+def test_aio_over_a_backpressure_ring(run, runtime_dir):
+    config = load_config({"execution": {"transport": "shared_memory", "size_mb": 1,
+                                        "path": str(runtime_dir / "ex.ring")}},
+                         runtime_dir=runtime_dir)
+
+    async def scenario():
+        async with await aio.connect("execution", "producer", config=config) as producer:
+            assert not producer.inline  # its sends may wait: on the worker thread
+        return await carry_async(config, "execution", FRAMES["market_data"][:64 * 100])
+
+    assert run(scenario()) == FRAMES["market_data"][:64 * 100]
+
+
+def test_aio_clients_of_a_ring(run, runtime_dir):
+    config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")}},
+                         runtime_dir=runtime_dir)
+
+    async def scenario():
+        consumer = await aio.connect("market_data", "consumer", config=config)
+        producer = await aio.connect("market_data", "producer", config=config)
+        assert isinstance(consumer, AsyncConsumer) and isinstance(producer, AsyncProducer)
+        assert producer.inline  # a lossy ring never makes a producer wait: no worker thread
+        # a wait the caller gave up on keeps what it read for the next call
+        waiting = asyncio.ensure_future(consumer.recv_batch(timeout=GUARD))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        await producer.send_batch(trades(3))
+        batch = await consumer.recv_batch(timeout=GUARD)
+        got = len(batch) + len(await consumer.recv_batch(timeout=0.2))
+        messages = []
+        await producer.send_batch(trades(5, first=4))
+        async for message in consumer:
+            messages.append(message.header.sequence)
+            if len(messages) == 5:
+                break
+        assert consumer.gaps == []
+        await producer.close()
+        await consumer.close()
+        assert consumer.closed and producer.closed
+        with pytest.raises(ValueError, match="closed"):
+            await consumer.recv(timeout=0.01)
+        with pytest.raises(ValueError, match="closed"):
+            await producer.send_batch(trades(1))
+        return got, messages
+
+    assert run(scenario()) == (3, [4, 5, 6, 7, 8])
+
+
+# ---- alphapulse config check ------------------------------------------------------------------
+
+def config_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alphapulse_codec", "config", "check", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+
+
+def rows(output: str) -> dict[str, str]:
+    return {line.split()[0]: " ".join(line.split()[1:]) for line in output.splitlines()
+            if line.split() and line.split()[0] in ("market_data", "signals", "execution",
+                                                    "system")}
+
+
+def test_config_check_prints_each_domain_transport_and_where(runtime_dir):
+    files = stage_files(runtime_dir, "nats://bus1:4222")
+    run = config_check(str(files["stage2"]), "--runtime-dir", str(runtime_dir))
+    assert run.returncode == 0 and run.stderr == ""
+    printed = rows(run.stdout)
+    assert printed["market_data"].startswith(
+        f"shared_memory ring {runtime_dir}/market_data.ring, 1 MiB, lossy 1,000,000")
+    assert printed["signals"].startswith(f"unix_socket {runtime_dir}/signals.sock 100,000")
+    assert printed["execution"].startswith(f"unix_socket {runtime_dir}/execution.sock")
+    run = config_check(str(files["stage3"]), "--runtime-dir", str(runtime_dir))
+    printed = rows(run.stdout)
+    assert printed["market_data"].startswith(
+        "nats nats://bus1:4222, subjects alphapulse.market_data.*, capacity 1,000,000 frames")
+    assert printed["system"].startswith("nats nats://bus1:4222, subjects alphapulse.system.*")
+
+
+@pytest.mark.parametrize("name", ["stage1_unix_sockets.yml", "stage2_mixed.yml",
+                                  "stage3_message_bus.yml", "transport_per_domain.yml",
+                                  "multi_machine.yml", "single_machine.yml"])
+def test_config_check_accepts_the_design_examples(name, runtime_dir):
+    run = config_check(str(ROOT / "tests" / "data" / "design" / name), "--runtime-dir",
+                       str(runtime_dir))
+    assert run.returncode == 0 and run.stderr == ""
+    assert set(rows(run.stdout)) == {"market_data", "signals", "execution", "system"}
+
+
+def test_config_check_prints_redis_and_tcp(runtime_dir):
+    path = runtime_dir / "t.yml"
+    path.write_text("alphapulse:\n  signals:\n    transport: redis\n    url: redis://bus:6379\n"
+                    "  execution:\n    transport: tcp\n    host: ::1\n    port: 7400\n")
+    run = config_check(str(path), "--runtime-dir", str(runtime_dir))
+    printed = rows(run.stdout)
+    assert printed["signals"].startswith("redis redis://bus:6379, stream alphapulse:signals")
+    assert printed["execution"].startswith("tcp [::1]:7400 10,000")
+
+
+def test_config_check_refuses_a_bad_transport_file(runtime_dir):
+    path = runtime_dir / "bad.yml"
+    path.write_text("alphapulse:\n  transport: mixed\n  market_data:\n    type: shared_memory\n"
+                    "    size_mb: 3\n")
+    run = config_check(str(path), "--runtime-dir", str(runtime_dir))
+    assert run.returncode == 2 and run.stdout == ""
+    assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+    assert run.stderr.startswith(f"alphapulse: error: {path}, line 5:"
+                                 " alphapulse.market_data.size_mb: 3, expected a power of two")
+
+
+def test_the_relay_command_runs_no_relay_for_a_domain_off_the_relays(runtime_dir):
+    path = stage_files(runtime_dir, "nats://bus1:4222")["stage2"]
+    run = subprocess.run([sys.executable, "-m", "alphapulse_codec", "relay", "--config",
+                          str(path), "--domain", "market_data"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr == (f"alphapulse: error: {path}: market_data is on shared_memory, not on"
+                          " a relay\n")
+
+
+def test_the_relay_command_runs_the_relays_of_the_unix_socket_domains(runtime_dir):
+    path = stage_files(runtime_dir, "nats://bus1:4222")["stage2"]
+    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay", "--config",
+                                str(path), "--runtime-dir", str(runtime_dir)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    on_relays = ("signals", "execution", "system")
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(connectable(runtime_dir / f"{d}.sock") for d in on_relays):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        # the relays run side by side with the ring: market data has no relay
+        assert not (runtime_dir / "market_data.sock").exists()
+        assert carry(path, "signals", FRAMES["signals"]) == FRAMES["signals"]
+        assert carry(path, "market_data", FRAMES["market_data"]) == FRAMES["market_data"]
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0 and "Traceback" not in err
