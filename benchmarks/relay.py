@@ -1,15 +1,26 @@
-"""Throughput of a domain relay: 1 producer -> relay -> 1 consumer, 64-byte Trades, batch APIs.
+"""Throughput and latency of a domain relay, 64-byte Trades, each party in its own process.
 
-The relay, the producer (send_batch of 1024 frames) and the consumer each run in their own
-process. Rows, in one run: a bare asyncio Unix-socket relay that forwards whole 64 KiB chunks
-and looks at nothing, to a consumer that only counts bytes (the ceiling); then the relay with
-the market-data policy and with the execution policy (checksums and sequences checked,
-sequences stamped by the producer, producers blocked by a full consumer), each to a consumer
-taking whole frames (recv_bytes) and to one decoding them into arrays (recv_batch, checksums
-verified). Printed: frames/s delivered (median of the rounds), the ratio to the bare relay,
-and the relay's CPU time per frame (user + system, from /proc).
+Rows, in one run: a bare asyncio Unix-socket relay that forwards whole 64 KiB chunks and
+looks at nothing, to a consumer that only counts bytes (the ceiling); then 1 producer (send_batch
+of 1024 frames) -> relay -> 1 consumer with the market-data policy and with the execution policy
+(checksums and sequences checked, sequences stamped by the producer, producers blocked by a full
+consumer), each to a consumer taking whole frames (recv_bytes) and to one decoding them into
+arrays (recv_batch, checksums verified); 1 producer -> relay -> 4 consumers (market data,
+recv_bytes); and the relay against nats-server + nats-py (one publisher process, one subscriber
+process) with the same batching: 64 frames per send_batch and per NATS message, and one frame
+per send and per message (skipped, with a line saying so, without nats-server). Printed:
+frames/s delivered (median of the rounds; summed over the consumers), the ratio to the bare
+relay, the relay's (or nats-server's) CPU time per frame delivered (user + system, from /proc),
+the frames sent but not delivered (shed by the relay, dropped by nats-server), and the ratios
+4 consumers / 1 and relay / NATS.
 
-    python benchmarks/relay.py [--frames 4000000] [--rounds 3]      (make bench runs it)
+Then one-way latency: single-frame `send` paced at --rate frames/s on a busy-waited clock, each
+frame carrying its send time (time.time_ns, the same clock in every process) in its header
+timestamp, to a consumer that notes its arrival when `recv` returns: p50, p90, p99, p99.9, max
+and a histogram on log-spaced buckets.
+
+    python benchmarks/relay.py [--frames 4000000] [--rounds 3] [--latency-frames 250000]
+                               [--rate 50000] [--quick]          (make bench runs it)
 """
 from __future__ import annotations
 
@@ -23,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +45,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's package and t
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.relay import connect  # noqa: E402
+from alphapulse_codec.relay.client import relay_stats  # noqa: E402
+from alphapulse_codec.wire.enums import RelayRole  # noqa: E402
 from peers import cpu_model  # noqa: E402
+from nats_peer import nats_round, server_binary  # noqa: E402
 from relays import RelayProcess  # noqa: E402
 
 BATCH_FRAMES = 1024  # 64 KiB of 64-byte Trades per send_batch
+IDLE_SECONDS = 3.0  # a consumer that gets nothing this long after its first frame stops
 # the execution relay's policy, on the relay of the 64-byte Trades
 EXECUTION_POLICY = {"validate_checksums": True, "require_sequence": True, "overflow": "block",
                     "max_queue_size": 10_000, "circuit_breaker": 8_000}
@@ -52,30 +68,43 @@ def trade_block(count: int) -> bytes:
     return ap.encode_batch(rows)
 
 
-def produce(domain: str, runtime_dir: str, frames: int, auto: bool) -> None:
-    block = trade_block(BATCH_FRAMES)
+def produce(domain: str, runtime_dir: str, frames: int, batch: int, auto: bool) -> None:
+    """``frames`` Trades, ``batch`` at a time with send_batch, or one by one with send when
+    ``batch`` is 1."""
+    block = trade_block(batch)
     with connect(domain, "producer", runtime_dir=runtime_dir, name="bench-producer",
                  source=ap.SourceType.BinanceCollector,
                  sequence="auto" if auto else None) as producer:
-        for _ in range(frames // BATCH_FRAMES):
-            producer.send_batch(block)
+        if batch == 1:
+            send = producer.send
+            for _ in range(frames):
+                send(block)
+        else:
+            for _ in range(frames // batch):
+                producer.send_batch(block)
+        producer.finish()
 
 
-def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> float:
-    """Seconds from the first frame received to the last: decoded into arrays by
-    ``recv_batch``, or taken as whole frames by ``recv_bytes``."""
+def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> tuple[int, float, float]:
+    """Frames received, and the clock (CLOCK_MONOTONIC, the same in every process) at the
+    first and the last: decoded into arrays by ``recv_batch``, or taken as whole frames by
+    ``recv_bytes``. Stops early when nothing comes for IDLE_SECONDS (a shed consumer)."""
     with connect(domain, "consumer", runtime_dir=runtime_dir, name="bench-consumer") as consumer:
         if decoded:
-            def take() -> int:
-                return len(consumer.recv_batch(max_frames=65536))
+            def take(timeout: float | None) -> int:
+                return len(consumer.recv_batch(max_frames=65536, timeout=timeout))
         else:
-            def take() -> int:
-                return len(consumer.recv_bytes(max_frames=65536)) // 64
-        received = take()
-        start = time.perf_counter()
+            def take(timeout: float | None) -> int:
+                return len(consumer.recv_bytes(max_frames=65536, timeout=timeout)) // 64
+        received = take(None)
+        first = last = time.perf_counter()
         while received < frames:
-            received += take()
-        return time.perf_counter() - start
+            got = take(IDLE_SECONDS)
+            if not got:
+                break
+            received += got
+            last = time.perf_counter()
+        return received, first, last
 
 
 def cpu_seconds(pid: int) -> float:
@@ -83,7 +112,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def relay_round(domain: str, frames: int, changes: dict, decoded: bool = True) -> tuple[float, float]:
+def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: bool = True, *,
+                consumers: int = 1, batch: int = BATCH_FRAMES) -> tuple[float, float, int]:
+    """Frame deliveries/s summed over the consumers (from the first frame any received to the
+    last), the relay's CPU seconds per frame delivered, and the deliveries that did not
+    happen (frames the relay shed)."""
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-bench-", dir="/tmp"))
     relay = RelayProcess(domain, runtime_dir, **changes).wait_ready()
     try:
@@ -92,28 +125,32 @@ def relay_round(domain: str, frames: int, changes: dict, decoded: bool = True) -
         consumer_ready.close()
         cpu_before = cpu_seconds(relay.process.pid)
         result = fork.Queue()
-        reader = fork.Process(target=lambda: result.put(consume(domain, str(runtime_dir), frames,
-                                                                decoded)))
-        reader.start()
-        while not _consumers_connected(domain, runtime_dir):
+        readers = [fork.Process(target=lambda: result.put(consume(domain, str(runtime_dir), frames,
+                                                                  decoded)))
+                   for _ in range(consumers)]
+        for reader in readers:
+            reader.start()
+        while _consumers_connected(domain, runtime_dir) < consumers:
             time.sleep(0.01)
-        writer = fork.Process(target=produce, args=(domain, str(runtime_dir), frames,
+        writer = fork.Process(target=produce, args=(domain, str(runtime_dir), frames, batch,
                                                     bool(changes.get("require_sequence"))))
         writer.start()
-        seconds = result.get(timeout=600)
+        counts = [result.get(timeout=600) for _ in readers]
         writer.join(timeout=60)
-        reader.join(timeout=60)
+        for reader in readers:
+            reader.join(timeout=60)
         cpu = cpu_seconds(relay.process.pid) - cpu_before
-        return frames / seconds, cpu / frames
+        delivered = sum(c[0] for c in counts)
+        seconds = max(c[2] for c in counts) - min(c[1] for c in counts)
+        return delivered / max(seconds, 1e-9), cpu / max(delivered, 1), consumers * frames - delivered
     finally:
         relay.kill()
         shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
-def _consumers_connected(domain: str, runtime_dir: Path) -> bool:
-    from alphapulse_codec.relay.client import relay_stats
-
-    return any(c["role"] == 2 for c in relay_stats(domain, runtime_dir=runtime_dir)["connections"])
+def _consumers_connected(domain: str, runtime_dir: Path) -> int:
+    return sum(c["role"] == RelayRole.Consumer
+               for c in relay_stats(domain, runtime_dir=runtime_dir)["connections"])
 
 
 async def _bare_relay(path: str, ready: Any) -> None:
@@ -142,7 +179,7 @@ async def _bare_relay(path: str, ready: Any) -> None:
         await server.serve_forever()
 
 
-def bare_round(frames: int) -> tuple[float, float]:
+def bare_round(frames: int) -> tuple[float, float, int]:
     directory = tempfile.mkdtemp(prefix="ap-bare-", dir="/tmp")
     path = os.path.join(directory, "bare.sock")
     fork = multiprocessing.get_context("fork")
@@ -180,36 +217,156 @@ def bare_round(frames: int) -> tuple[float, float]:
         writer.join(timeout=60)
         cpu = cpu_seconds(relay.pid) - cpu_before
         consumer.close()
-        return frames / seconds, cpu / frames
+        return frames / seconds, cpu / frames, 0
     finally:
         relay.kill()
         relay.join()
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# ---- one-way latency ---------------------------------------------------------------------
+
+def paced_producer(runtime_dir: str, count: int, rate: int) -> None:
+    """``count`` Trades sent one by one with ``send``, ``rate`` a second on a busy-waited
+    clock; each carries the time it was encoded and sent in its header timestamp."""
+    instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
+    encode = ap.Trade.encode
+    interval = 1_000_000_000 // rate
+    with connect("market_data", "producer", runtime_dir=runtime_dir, name="bench-paced",
+                 source=ap.SourceType.BinanceCollector) as producer:
+        due = time.perf_counter_ns()
+        for sequence in range(1, count + 1):
+            due += interval
+            while time.perf_counter_ns() < due:
+                os.sched_yield()  # keeps the clock precise yet lets the relay have the core
+            producer.send(encode(instrument_id=instrument, price=100, volume=1, side=1,
+                                 sequence=sequence, source=ap.SourceType.BinanceCollector,
+                                 timestamp=time.time_ns()))
+        producer.finish()
+
+
+def latency_consumer(runtime_dir: str, count: int, ready: Any, result: Any) -> None:
+    """The nanoseconds from each frame's send time to its arrival as a message view, and the
+    frames/s that arrived."""
+    latencies = np.empty(count, dtype=np.int64)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir, name="bench-latency") as consumer:
+        ready.set()
+        for index in range(count):
+            message = consumer.recv(timeout=IDLE_SECONDS + 10)
+            latencies[index] = time.time_ns() - message.header.timestamp
+            if index == 0:
+                first = time.perf_counter()
+        rate = (count - 1) / max(time.perf_counter() - first, 1e-9)
+    result.put((latencies, rate))
+
+
+def latency_run(count: int, rate: int) -> tuple[np.ndarray, float, float]:
+    """One-way latencies (ns) of ``count`` frames offered at ``rate`` frames/s, the rate
+    achieved, and the relay's CPU seconds per frame."""
+    runtime_dir = Path(tempfile.mkdtemp(prefix="ap-latency-", dir="/tmp"))
+    relay = RelayProcess("market_data", runtime_dir).wait_ready()
+    try:
+        fork = multiprocessing.get_context("fork")
+        ready, result = fork.Event(), fork.Queue()
+        reader = fork.Process(target=latency_consumer, args=(str(runtime_dir), count, ready, result))
+        reader.start()
+        ready.wait(30)
+        while _consumers_connected("market_data", runtime_dir) < 1:
+            time.sleep(0.01)
+        cpu_before = cpu_seconds(relay.process.pid)
+        writer = fork.Process(target=paced_producer, args=(str(runtime_dir), count, rate))
+        writer.start()
+        latencies, achieved = result.get(timeout=600)
+        cpu = cpu_seconds(relay.process.pid) - cpu_before
+        writer.join(timeout=60)
+        reader.join(timeout=60)
+        return latencies, achieved, cpu / count
+    finally:
+        relay.kill()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def histogram(latencies_us: np.ndarray, width: int = 50) -> list[str]:
+    """A text histogram on log-spaced buckets (1, 2, 5 per decade) of microseconds."""
+    top = float(latencies_us.max())
+    edges, decade = [0.0], 1.0
+    while edges[-1] < top:
+        for step in (1, 2, 5):
+            if edges[-1] < top:
+                edges.append(step * decade)
+        decade *= 10
+    counts, _ = np.histogram(latencies_us, bins=edges)
+    lines = []
+    for low, high, n in zip(edges, edges[1:], counts):
+        bar = "#" * round(width * n / counts.max()) if n else ""
+        lines.append(f"  {low:>11,.0f} - {high:<11,.0f} us {n:>9,} {100 * n / len(latencies_us):>6.2f}%  {bar}")
+    return lines
+
+
+def print_latency(count: int, rate: int) -> None:
+    latencies, achieved, cpu = latency_run(count, rate)
+    warm = latencies[min(len(latencies) // 10, 1000):]  # the first frames warm caches and the relay
+    in_us = warm / 1000.0
+    marks = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
+    figures = ", ".join(f"{name} {np.percentile(in_us, q):.1f}" for name, q in marks.items())
+    print(f"\nOne-way latency producer -> relay -> consumer, market-data policy, single-frame"
+          f" send, {rate:,} frames/s offered ({achieved:,.0f} achieved), {len(warm):,} frames"
+          f" after {len(latencies) - len(warm):,} of warm-up; send time in the header"
+          f" timestamp (taken before encoding), arrival after recv() returns its view:")
+    print(f"  us: {figures}, max {in_us.max():.1f}; relay CPU ns/frame {cpu * 1e9:.1f}")
+    print("\n".join(histogram(in_us)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=4_000_000)
+    parser.add_argument("--frames", type=int, default=4_000_000,
+                        help="frames per round of the batched rows (single-frame rows: 1/8 of it)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-frames", type=int, default=250_000)
+    parser.add_argument("--rate", type=int, default=50_000, help="frames/s offered in the latency run")
+    parser.add_argument("--quick", action="store_true",
+                        help="small counts and one round: proves the script runs, measures nothing")
     options = parser.parse_args()
+    if options.quick:
+        options.frames, options.rounds, options.latency_frames = 65_536, 1, 2_000
     frames = options.frames // BATCH_FRAMES * BATCH_FRAMES
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; {frames:,} frames of 64 bytes per round,"
-          f" {options.rounds} rounds, median")
-    rows = [
-        ("bare asyncio relay, 64 KiB chunks", lambda: bare_round(frames)),
-        ("relay, market-data policy, recv_bytes", lambda: relay_round("market_data", frames, {}, False)),
-        ("relay, market-data policy, recv_batch", lambda: relay_round("market_data", frames, {})),
-        ("relay, execution policy, recv_bytes", lambda: relay_round("market_data", frames, EXECUTION_POLICY, False)),
-        ("relay, execution policy, recv_batch", lambda: relay_round("market_data", frames, EXECUTION_POLICY)),
+    single = frames // 8
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f};"
+          f" {frames:,} frames of 64 bytes per round of the batched rows, {single:,} of the"
+          f" single-frame rows; {options.rounds} rounds, median")
+    nats = server_binary()
+    rows: list[tuple[str, str, Callable[[], tuple[float, float, int]]]] = [
+        ("bare", "bare asyncio relay, 64 KiB chunks", lambda: bare_round(frames)),
+        ("market", "relay, market-data policy, recv_bytes", lambda: relay_round("market_data", frames, {}, False)),
+        ("market batch", "relay, market-data policy, recv_batch", lambda: relay_round("market_data", frames, {})),
+        ("execution", "relay, execution policy, recv_bytes", lambda: relay_round("market_data", frames, EXECUTION_POLICY, False)),
+        ("execution batch", "relay, execution policy, recv_batch", lambda: relay_round("market_data", frames, EXECUTION_POLICY)),
+        ("fan-out", "relay, market-data, 4 consumers, recv_bytes", lambda: relay_round("market_data", frames, {}, False, consumers=4)),
+        ("relay 64", "relay, market-data, send_batch of 64", lambda: relay_round("market_data", frames, {}, False, batch=64)),
+        ("relay 1", "relay, market-data, single-frame send", lambda: relay_round("market_data", single, {}, False, batch=1)),
     ]
-    bare = None
-    print(f"{'row':<42} {'frames/s':>14} {'x bare':>8} {'relay CPU ns/frame':>19}")
-    for name, run in rows:
+    if nats:
+        rows += [("nats 64", "nats-server + nats-py, 64 frames/message", lambda: nats_round(frames, 64, cpu_seconds)),
+                 ("nats 1", "nats-server + nats-py, 1 frame/message", lambda: nats_round(single, 1, cpu_seconds))]
+    rates: dict[str, float] = {}
+    print(f"{'row':<44} {'frames/s':>14} {'x bare':>8} {'server CPU ns/frame':>20} {'lost':>6}")
+    for key, name, run in rows:
         results = [run() for _ in range(options.rounds)]
-        rate = statistics.median(r[0] for r in results)
+        rates[key] = rate = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
-        bare = bare or rate
-        print(f"{name:<42} {rate:>14,.0f} {rate / bare:>8.2f} {cpu * 1e9:>19.1f}")
+        lost = sum(r[2] for r in results)
+        print(f"{name:<44} {rate:>14,.0f} {rate / rates['bare']:>8.2f} {cpu * 1e9:>20.1f} {lost:>6,}")
+    print("(frames/s: deliveries summed over the consumers; CPU: the relay's, or nats-server's,"
+          " per frame delivered, from /proc in 10 ms ticks; lost: frames sent but not delivered,"
+          " over all rounds)")
+    print(f"4 consumers / 1 consumer, market-data recv_bytes: {rates['fan-out'] / rates['market']:.2f}x")
+    if nats:
+        print(f"relay / nats, 64 frames per message: {rates['relay 64'] / rates['nats 64']:.2f}x")
+        print(f"relay / nats, 1 frame per message:   {rates['relay 1'] / rates['nats 1']:.2f}x")
+    else:
+        print("nats-server is not installed (not on PATH nor in /usr/sbin): the rows against"
+              " NATS are skipped")
+    print_latency(options.latency_frames, options.rate)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,24 @@ def test_recv_and_recv_batch_decode_what_was_sent(runtime_dir, relays):
     assert prices.tolist() == [i * 7 + 100 for i in range(1, 300)]
 
 
+def test_a_consumer_behind_by_more_than_its_buffer_takes_every_frame_in_order(runtime_dir, relays):
+    # 6.4 MB queued before the consumer reads: more than its 4 MiB buffer holds at once, taken
+    # one frame at a time with recv, then the rest with recv_batch and recv_bytes
+    relays("market_data")
+    sent = trades(100_000)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir, name="late") as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir, name="feed") as producer:
+        producer.send_batch(sent)
+        producer.finish()
+        sequences = [consumer.recv(timeout=RECEIVE_TIMEOUT).header.sequence for _ in range(70_000)]
+        batch = consumer.recv_batch(max_frames=10_000, timeout=RECEIVE_TIMEOUT)
+        sequences += batch[ap.MessageType.Trade]["header"]["sequence"].tolist()
+        rest = receive_bytes(consumer, len(sent) - 64 * len(sequences))
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert rest == sent[64 * len(sequences):]
+    assert consumer.gaps == []
+
+
 def test_subscription_filters_types_and_sources(runtime_dir, relays):
     relays("market_data")
     quote = zeroed(ap.Quote, instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"), bid_price=1,

@@ -46,10 +46,13 @@ def test_relay_runs_every_domain_and_stops_them_on_sigint(runtime_dir):
     relays = {r["domain"]: r for r in json.loads(report.stdout)["relays"]}
     assert set(relays) == set(DOMAINS)
     market = relays["market_data"]
-    # frames out count the relay's own too: here the consumer's welcome
+    # frames out count the relay's own too: here the consumer's welcome; the relay's total
+    # counts what went to consumers, not the producer's welcome nor the monitor's statistics
     assert market["frames_in"] == 100 and market["frames_out"] == 101
     names = {c["name"]: c for c in market["connections"]}
     assert names["cli-test"]["frames_out"] == 101 and names["cli-test"]["role"] == 2
+    (producer_record,) = [c for c in market["connections"] if c["role"] == 1]
+    assert producer_record["frames_out"] == 1
     assert table.returncode == 0 and "cli-test" in table.stdout and "market_data relay" in table.stdout
 
 

@@ -273,7 +273,8 @@ def test_a_signal_finishes_the_recording_cleanly(runtime_dir, relays, tmp_path, 
     sent = trades(300)
     with connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
         producer.send_batch(sent)
-    wait_for(lambda: relay_stats("market_data", runtime_dir=runtime_dir)["frames_out"] >= 300,
+    # frames out count the recorder's welcome too: 301 once the 300 Trades were written to it
+    wait_for(lambda: relay_stats("market_data", runtime_dir=runtime_dir)["frames_out"] >= 301,
              "the frames reached the recorder")
     assert not capture.exists()  # written whole at the end, or not at all
     recorder.send_signal(stop)

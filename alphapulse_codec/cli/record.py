@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import IO, Any, Literal, cast
 
 from ..capture.batch import BadStretch
 from ..relay import DOMAINS, Backoff, Consumer, Producer, connect
@@ -52,13 +52,15 @@ REPLAY_EXAMPLES = """\
 """
 
 RECORD_POLL = 0.2           # seconds between looks at the stop signal and the clock
+ARRIVED_WAIT = 0.01         # after the stop signal: a look at the socket for what had arrived
 REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
 RECONNECT = Backoff(give_up_after=None)
 
 
-def _connect(options: argparse.Namespace, role: str, **extra: Any) -> Producer | Consumer:
+def _connect(options: argparse.Namespace, role: Literal["producer", "consumer"],
+             **extra: Any) -> Producer | Consumer:
     try:
-        return connect(options.domain, role,  # type: ignore[arg-type]
+        return connect(options.domain, role,
                        config=policies(options), name=f"alphapulse {options.command}",
                        reconnect=RECONNECT, **extra)
     except (RelayError, ConfigError) as error:
@@ -81,25 +83,26 @@ def _stop_on_signals() -> Iterator[list[int]]:
             signal.signal(number, handler)
 
 
+def _arrived(consumer: Consumer, wanted: int) -> bytes:
+    """The whole frames already received or waiting in the socket, at most ``wanted``."""
+    taken = bytearray()
+    while wanted > 0:
+        data = consumer.recv_bytes(wanted, timeout=ARRIVED_WAIT)
+        if not data:
+            break
+        taken += data
+        wanted -= count_frames(data, consumer.max_frame_size)
+    return bytes(taken)
+
+
 def record(options: argparse.Namespace) -> int:
     types = wanted_types(options, command_registry(options))
-    consumer = cast(Consumer, _connect(options, "consumer", types=types))
-    frames = size = 0
-    deadline = None if options.duration is None else time.monotonic() + options.duration
-    with _stop_on_signals() as stopped, written(options.output) as temporary, \
-            open(temporary, "wb") as capture:
-        while not stopped:
-            if options.frames is not None and frames >= options.frames:
-                break
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                break
-            wanted = 65536 if options.frames is None else min(65536, options.frames - frames)
-            data = consumer.recv_bytes(wanted, timeout=min(RECORD_POLL, left or RECORD_POLL))
-            if data:
-                capture.write(data)
-                frames += count_frames(data, consumer.max_frame_size)
-                size += len(data)
+    # a signal that comes once the relay knows the recorder finishes the recording cleanly
+    with _stop_on_signals() as stopped:
+        consumer = cast(Consumer, _connect(options, "consumer", types=types))
+        deadline = None if options.duration is None else time.monotonic() + options.duration
+        with written(options.output) as temporary, open(temporary, "wb") as capture:
+            frames, size = _record(options, consumer, capture, stopped, deadline)
         consumer.close()
     restarts = sum(1 for gap in consumer.gaps if gap.reason == GapReason.RelayRestart)
     lost = sum(gap.frames_lost or 0 for gap in consumer.gaps)  # a restart's count is unknown
@@ -107,6 +110,29 @@ def record(options: argparse.Namespace) -> int:
           f" {options.output}; gaps: {len(consumer.gaps) - restarts} ({lost:,} frames),"
           f" relay restarts: {restarts}", file=sys.stderr)
     return EXIT_OK
+
+
+def _record(options: argparse.Namespace, consumer: Consumer, capture: IO[bytes],
+            stopped: list[int], deadline: float | None) -> tuple[int, int]:
+    """Write what the consumer receives until the signal, the deadline or --frames; returns
+    the frames and bytes written."""
+    frames = size = 0
+    while True:
+        left_frames = 65536 if options.frames is None else min(65536, options.frames - frames)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left_frames <= 0 or (left is not None and left <= 0):
+            break
+        last = bool(stopped)  # what had arrived by the signal is kept: the relay sent it to us
+        if last:
+            data = _arrived(consumer, left_frames)
+        else:
+            data = consumer.recv_bytes(left_frames, timeout=min(RECORD_POLL, left or RECORD_POLL))
+        capture.write(data)
+        frames += count_frames(data, consumer.max_frame_size)
+        size += len(data)
+        if last:
+            break
+    return frames, size
 
 
 class _Pacer:

@@ -19,7 +19,7 @@ import os
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, overload
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import decode
@@ -52,6 +52,28 @@ async def _ready(sock: socket.socket, writable: bool, timeout: float | None) -> 
         return False
     finally:
         (loop.remove_writer if writable else loop.remove_reader)(fd)
+
+
+@overload
+async def connect(domain: str, role: Literal["producer"], *,
+                  types: Iterable[int | str] | None = None,
+                  sources: Iterable[int | str] | None = None, name: str | None = None,
+                  config: Any = None, runtime_dir: str | os.PathLike[str] | None = None,
+                  source: int | None = None, sequence: Literal["auto"] | None = None,
+                  timeout: float = CONNECT_TIMEOUT,
+                  reconnect: bool | Backoff = False, address: Address | None = None,
+                  tls: ssl.SSLContext | None = None) -> AsyncProducer: ...
+
+
+@overload
+async def connect(domain: str, role: Literal["consumer"], *,
+                  types: Iterable[int | str] | None = None,
+                  sources: Iterable[int | str] | None = None, name: str | None = None,
+                  config: Any = None, runtime_dir: str | os.PathLike[str] | None = None,
+                  source: int | None = None, sequence: Literal["auto"] | None = None,
+                  timeout: float = CONNECT_TIMEOUT,
+                  reconnect: bool | Backoff = False, address: Address | None = None,
+                  tls: ssl.SSLContext | None = None) -> AsyncConsumer: ...
 
 
 async def connect(domain: str, role: Literal["producer", "consumer"], *,

@@ -19,7 +19,7 @@ import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
@@ -99,6 +99,28 @@ def _policy(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None
                               f" domain to DomainPolicy, got {type(config).__name__}",
                               field="config")
     return default_policy(domain, runtime_dir_of(runtime_dir))
+
+
+@overload
+def connect(domain: str, role: Literal["producer"], *,
+            types: Iterable[int | str] | None = None, sources: Iterable[int | str] | None = None,
+            name: str | None = None, config: Any = None,
+            runtime_dir: str | os.PathLike[str] | None = None, source: int | None = None,
+            sequence: Literal["auto"] | None = None,
+            timeout: float = CONNECT_TIMEOUT,
+            reconnect: bool | Backoff = False, address: Address | None = None,
+            tls: ssl.SSLContext | None = None) -> Producer: ...
+
+
+@overload
+def connect(domain: str, role: Literal["consumer"], *,
+            types: Iterable[int | str] | None = None, sources: Iterable[int | str] | None = None,
+            name: str | None = None, config: Any = None,
+            runtime_dir: str | os.PathLike[str] | None = None, source: int | None = None,
+            sequence: Literal["auto"] | None = None,
+            timeout: float = CONNECT_TIMEOUT,
+            reconnect: bool | Backoff = False, address: Address | None = None,
+            tls: ssl.SSLContext | None = None) -> Consumer: ...
 
 
 def connect(domain: str, role: Literal["producer", "consumer"], *,
@@ -508,6 +530,7 @@ class Consumer(_Client):
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
         self._buffer = bytearray(RECEIVE_BYTES)
+        self._start = 0   # the first byte not taken yet: frames taken one by one move nothing
         self._filled = 0
         self._eof = False
         codes = bytearray(256)
@@ -515,8 +538,18 @@ class Consumer(_Client):
             codes[control] = NOTE_CODE
         self._tracker = Router(bytes(codes), max(self.max_frame_size, 64), False, False, True)
 
+    def _compact(self) -> None:
+        """Slide the bytes not taken yet to the buffer's front, once per read rather than once
+        per frame taken, so that a consumer behind by a full buffer takes each frame in
+        constant time."""
+        if self._start:
+            move_to_front(self._buffer, self._start, self._filled)
+            self._filled -= self._start
+            self._start = 0
+
     def _room(self) -> memoryview:
         """The free end of the buffer, grown for a frame larger than it."""
+        self._compact()
         waiting = pending_frame_size(self._buffer, self._filled)
         if waiting > len(self._buffer):
             self._buffer.extend(bytes(waiting - len(self._buffer)))
@@ -524,6 +557,7 @@ class Consumer(_Client):
 
     def _drain_socket(self) -> None:
         """Take what the socket holds without waiting, as far as the buffer has room."""
+        self._compact()
         while self._filled < len(self._buffer):
             try:
                 received = recv_into_nowait(self._sock, self._room())
@@ -557,16 +591,18 @@ class Consumer(_Client):
         self._drain_socket()
 
     def _taken(self, max_frames: int) -> bytes:
-        """The whole frames at the front of the buffer, at most ``max_frames``, removed from
-        it; the gaps they show noted. Empty when no frame is whole yet."""
-        count = self._tracker.scan(self._buffer, self._filled, max_frames)
-        if self._tracker.fatal:
-            raise RelayError(f"{self.where}: the relay sent bytes that are not a"
-                             f" frame at byte {self._tracker.consumed} of its stream")
-        if not count:
-            return b""
-        taken = self._tracker.consumed
-        data = bytes(memoryview(self._buffer)[:taken])
+        """The whole frames at the front of what is not taken yet, at most ``max_frames``,
+        taken; the gaps they show noted. Empty when no frame is whole yet."""
+        # the view is released before the buffer may grow again
+        with memoryview(self._buffer)[self._start:self._filled] as unread:
+            count = self._tracker.scan(unread, len(unread), max_frames)
+            if self._tracker.fatal:
+                raise RelayError(f"{self.where}: the relay sent bytes that are not a"
+                                 f" frame at byte {self._tracker.consumed} of its stream")
+            if not count:
+                return b""
+            taken = self._tracker.consumed
+            data = bytes(unread[:taken])
         for _, offset, size, message_type, source, _, sequence, gap_first in self._tracker.notable_frames():
             if gap_first:
                 self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
@@ -576,15 +612,14 @@ class Consumer(_Client):
                 self.gaps.append(Gap(notice.gap_source, self._notice_reason(notice.reason),
                                      notice.first_sequence, notice.last_sequence,
                                      notice.frames_lost, True))
-        move_to_front(self._buffer, taken, self._filled)
-        self._filled -= taken
+        self._start += taken
         return data
 
     def _notice_reason(self, number: int) -> GapReason:
         try:
             return GapReason(number)
         except ValueError:
-            raise RelayError(f"{self.policy.path}: the relay sent a GapNotice whose reason"
+            raise RelayError(f"{self.where}: the relay sent a GapNotice whose reason"
                              f" {number} is not a GapReason") from None
 
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
@@ -608,7 +643,7 @@ class Consumer(_Client):
         """Why the connection ended, with the stream state reset for the next one: a frame cut
         in the middle is dropped (its source's next sequence shows the jump); the sequences
         seen so far are kept, and the restart is noted in ``gaps``."""
-        self._filled = 0
+        self._start = self._filled = 0
         self._eof = False
         if self.reconnecting:
             self.gaps.append(Gap(None, GapReason.RelayRestart, 0, 0, None, False))
@@ -618,7 +653,7 @@ class Consumer(_Client):
         """One attempt to connect again to a relay that closed the connection (for a caller
         that schedules its own attempts, as subscribe_many does); raises RelayError or
         OSError when it fails."""
-        self._filled = 0
+        self._start = self._filled = 0
         self._eof = False
         self._dial()
 

@@ -723,8 +723,11 @@ _OWN_MESSAGES = [
         ("started_at", "u64", "ns since the epoch"),
         ("frames_in", "u64", "frames accepted from producers since start"),
         ("bytes_in", "u64"),
-        ("frames_out", "u64", "frames written to consumers"),
-        ("bytes_out", "u64"),
+        ("frames_out", "u64", "frames written whole to consumers, those gone included: the"
+         " producers' frames and the relay's own to them (RelayWelcome, GapNotice, Error);"
+         " none to producers or monitors"),
+        ("bytes_out", "u64", "bytes written to consumers, a frame cut short by a closed"
+         " connection included"),
         ("frames_dropped", "u64", "frames shed from consumer queues"),
         _optional("frames_refused", "u64", "frames answered with an Error; 0 none"),
         ("gaps", "u64", "GapNotices sent"),
@@ -792,8 +795,9 @@ RELAY_CONNECTION_STATS = Layout("RelayConnectionStats", _fields(
     ("connected_since", "u64", "ns since the epoch"),
     ("frames_in", "u64"),
     ("bytes_in", "u64"),
-    ("frames_out", "u64"),
-    ("bytes_out", "u64"),
+    ("frames_out", "u64", "frames written whole to it, the relay's own included (RelayWelcome,"
+     " Error answers, GapNotices; RelayStats to a monitor)"),
+    ("bytes_out", "u64", "bytes written to it"),
     ("frames_dropped", "u64", "shed from its queue"),
     ("gaps", "u64", "GapNotices it was sent"),
     ("queue_frames", "u64", "frames waiting for it now"),

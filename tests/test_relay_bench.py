@@ -1,0 +1,46 @@
+"""benchmarks/relay.py runs whole with small counts (--quick) and prints every row it
+promises; what the figures are is the benchmark's business, not a test's."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from nats_peer import server_binary  # noqa: E402
+
+NUMBER = r"[\d,]+(?:\.\d+)?"
+RELAY_ROWS = ["bare asyncio relay, 64 KiB chunks", "relay, market-data policy, recv_bytes",
+              "relay, market-data policy, recv_batch", "relay, execution policy, recv_bytes",
+              "relay, execution policy, recv_batch", "relay, market-data, 4 consumers, recv_bytes",
+              "relay, market-data, send_batch of 64", "relay, market-data, single-frame send"]
+NATS_ROWS = ["nats-server + nats-py, 64 frames/message", "nats-server + nats-py, 1 frame/message"]
+
+
+def test_the_relay_benchmark_runs_whole_and_prints_every_row():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "relay.py"), "--quick"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.match(r"CPU: .+; \d+ cores; load average", out)
+    nats = server_binary() is not None
+    for row in RELAY_ROWS + (NATS_ROWS if nats else []):
+        # frames/s, x bare, CPU ns/frame, frames lost
+        assert re.search(rf"^{re.escape(row)} +{NUMBER} +{NUMBER} +{NUMBER} +[\d,]+$", out, re.M), row
+    assert re.search(rf"^4 consumers / 1 consumer, market-data recv_bytes: {NUMBER}x$", out, re.M)
+    if nats:
+        for batching in ("64 frames per message", "1 frame per message"):
+            assert re.search(rf"^relay / nats, {batching}: +{NUMBER}x$", out, re.M), batching
+    else:
+        assert "nats-server is not installed" in out
+        assert not any(row in out for row in NATS_ROWS)
+    figures = re.search(rf"us: p50 ({NUMBER}), p90 ({NUMBER}), p99 ({NUMBER}), p99.9 ({NUMBER}),"
+                        rf" max ({NUMBER}); relay CPU ns/frame {NUMBER}", out)
+    assert figures, out
+    percentiles = [float(f.replace(",", "")) for f in figures.groups()]
+    assert percentiles == sorted(percentiles)
+    buckets = re.findall(rf"^ +{NUMBER} - {NUMBER} +us +({NUMBER}) +{NUMBER}%", out, re.M)
+    measured = int(re.search(r"([\d,]+) frames after", out).group(1).replace(",", ""))
+    assert sum(int(b.replace(",", "")) for b in buckets) == measured
