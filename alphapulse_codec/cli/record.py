@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -16,10 +16,11 @@ from ..capture.batch import BadStretch
 from ..relay import DOMAINS, Backoff, Consumer, Producer, connect
 from ..relay._route import count_frames
 from ..relay.frames import CONTROL_TYPES
+from ..wire._codec import Message
 from ..wire.enums import GapReason, MessageType
 from ..schemas.schema import Schema
 from ..wire.errors import ConfigError, RelayError, SchemaError
-from .common import (EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError,
+from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError,
                      add_capture_options, command, command_registry, positive_int, wanted_types,
                      written)
 from .reading import read_capture
@@ -42,14 +43,28 @@ Send the frames of a capture to one relay as a producer: with the timing of thei
 timestamps (--speed, default 1.0 = as recorded), at a fixed --rate, or --max as fast as the
 relay takes them. Frames of other domains and relay control frames are skipped and counted.
 Bad stretches of the capture are reported on stderr and skipped; frames the relay refuses are
-reported at the end; exit 1 if there was any."""
+reported at the end; exit 1 if there was any.
+
+With --from-jetstream the frames come from the domain's NATS JetStream stream instead, in
+stream order, from --start-sequence or --since (default: the stream's first message) to the
+end the stream had when the replay started (--follow: on with what is published later, until
+SIGINT or SIGTERM), or to --until; to the relay as above, or with -o to a capture, byte for
+byte. An unknown stream, a server that does not answer, a time that does not parse or a start
+past the end is exit 2."""
 
 REPLAY_EXAMPLES = """\
   alphapulse replay md.bin --domain market_data
   alphapulse replay md.bin --domain market_data --speed 10
   alphapulse replay orders.bin --domain execution --rate 5000
   alphapulse replay session.bin --domain market_data --max
+  alphapulse replay --from-jetstream --domain execution --start-sequence 1000 -o orders.bin
+  alphapulse replay --from-jetstream --domain market_data --since 2026-11-27T09:30:00Z --max
 """
+
+# the options that only mean something to a replay from JetStream
+JETSTREAM_ONLY = (("--servers", "servers"), ("--subject-prefix", "subject_prefix"),
+                  ("--start-sequence", "start_sequence"), ("--since", "since"),
+                  ("--until", "until"), ("--follow", "follow"), ("-o", "output"))
 
 RECORD_POLL = 0.2           # seconds between looks at the stop signal and the clock
 REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
@@ -113,7 +128,7 @@ class _Pacer:
     """When each frame is due: by its timestamp over --speed, by --rate, or at once."""
 
     def __init__(self, options: argparse.Namespace) -> None:
-        self.speed = options.speed
+        self.speed = options.speed or 1.0
         self.rate = options.rate
         self.unpaced = options.max
         self.started = time.monotonic()
@@ -146,44 +161,67 @@ def _of_domain(message: Any, domain: str) -> bool:
     return message_type in DOMAINS[domain] or message_type >= 200
 
 
-def replay(options: argparse.Namespace) -> int:
-    producer = cast(Producer, _connect(options, "producer"))
-    pacer = _Pacer(options)
+def send_paced(producer: Producer, messages: Iterable[Message], options: argparse.Namespace,
+               pacer: _Pacer, stopped: list[int]) -> int:
+    """Sends the messages of the domain as `pacer` times them, batched when due together;
+    the count of those skipped (other domains, relay control)."""
     pending = bytearray()
     pending_frames = 0
     skipped = 0
-    registry = command_registry(options)
-    with _stop_on_signals() as stopped, read_capture(options, registry) as capture:
-        for item in capture.items():
-            if stopped:
-                break
-            if isinstance(item, BadStretch):
-                continue
-            if not _of_domain(item, options.domain):
-                skipped += 1
-                continue
-            wait = pacer.due(item.header.timestamp) - time.monotonic()
-            if (wait > 0 or pending_frames >= REPLAY_BATCH_FRAMES) and pending:
-                producer.send_batch(pending)
-                pending.clear()
-                pending_frames = 0
-            if wait > 0:
-                time.sleep(wait)
-            pending += item.to_bytes()
-            pending_frames += 1
-            pacer.sent += 1
-        if pending:
+    for item in messages:
+        if stopped:
+            break
+        if not _of_domain(item, options.domain):
+            skipped += 1
+            continue
+        wait = pacer.due(item.header.timestamp) - time.monotonic()
+        if (wait > 0 or pending_frames >= REPLAY_BATCH_FRAMES) and pending:
             producer.send_batch(pending)
-        code = capture.exit_code()
+            pending.clear()
+            pending_frames = 0
+        if wait > 0:
+            time.sleep(wait)
+        pending += item.to_bytes()
+        pending_frames += 1
+        pacer.sent += 1
+    if pending:
+        producer.send_batch(pending)
+    return skipped
+
+
+def report_refusals(producer: Producer) -> int:
+    """Prints what the relay refused (the first ten); their count."""
     producer.finish()
     refused = [answer for answer in producer.errors
                if answer.header.message_type == MessageType.Error]
+    for answer in refused[:10]:
+        print(f"alphapulse: refused: {answer.text}", file=sys.stderr)
+    return len(refused)
+
+
+def replay(options: argparse.Namespace) -> int:
+    if options.from_jetstream:
+        from .jetstream import replay_from_jetstream  # nats-py only when it is asked for
+        return replay_from_jetstream(options)
+    if options.capture is None:
+        raise CommandError("replay: give a CAPTURE to read, or --from-jetstream",
+                           EXIT_BAD_ARGUMENTS)
+    given = [flag for flag, dest in JETSTREAM_ONLY if getattr(options, dest) not in (None, False)]
+    if given:
+        raise CommandError(f"replay: {', '.join(given)}: only with --from-jetstream",
+                           EXIT_BAD_ARGUMENTS)
+    producer = cast(Producer, _connect(options, "producer"))
+    pacer = _Pacer(options)
+    registry = command_registry(options)
+    with _stop_on_signals() as stopped, read_capture(options, registry) as capture:
+        messages = (item for item in capture.items() if not isinstance(item, BadStretch))
+        skipped = send_paced(producer, messages, options, pacer, stopped)
+        code = capture.exit_code()
+    refused = report_refusals(producer)
     seconds = time.monotonic() - pacer.started
     print(f"replayed {pacer.sent:,} frames to the {options.domain} relay in {seconds:.2f} s;"
           f" skipped {skipped:,} of other domains or relay control; refused by the relay:"
-          f" {len(refused):,}", file=sys.stderr)
-    for answer in refused[:10]:
-        print(f"alphapulse: refused: {answer.text}", file=sys.stderr)
+          f" {refused:,}", file=sys.stderr)
     return EXIT_BAD_INPUT if refused or code else EXIT_OK
 
 
@@ -218,13 +256,36 @@ def add_commands(commands: Any) -> None:
                        help="stop after this many frames")
     parser.set_defaults(run=record)
 
-    parser = command(commands, "replay", "feed a capture to a relay", REPLAY, REPLAY_EXAMPLES)
-    add_capture_options(parser)
+    parser = command(commands, "replay", "feed a capture or a JetStream stream to a relay",
+                     REPLAY, REPLAY_EXAMPLES)
+    add_capture_options(parser, capture_required=False)
     _relay_options(parser)
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive_float, default=1.0, metavar="FACTOR",
+    pace.add_argument("--speed", type=_positive_float, metavar="FACTOR",
                       help="the recorded timing, this many times faster (default 1.0)")
     pace.add_argument("--rate", type=_positive_float, metavar="FRAMES_PER_S",
                       help="a fixed rate instead of the recorded timing")
     pace.add_argument("--max", action="store_true", help="as fast as the relay takes them")
+    stream = parser.add_argument_group("replay from a NATS JetStream stream")
+    stream.add_argument("--from-jetstream", action="store_true",
+                        help="read the frames the domain's JetStream stream holds, not a"
+                             " CAPTURE")
+    stream.add_argument("--servers", metavar="URLS",
+                        help="NATS servers, comma-separated (default nats://127.0.0.1:4222)")
+    stream.add_argument("--subject-prefix", metavar="PREFIX",
+                        help="the subjects' prefix (default alphapulse: the stream of"
+                             " alphapulse.DOMAIN.> is ALPHAPULSE_DOMAIN)")
+    start = stream.add_mutually_exclusive_group()
+    start.add_argument("--start-sequence", type=positive_int, metavar="N",
+                       help="from this stream sequence (default: the stream's first)")
+    start.add_argument("--since", metavar="TIME",
+                       help="from the first message stored at or after this ISO 8601 time"
+                            " (UTC without an offset)")
+    stream.add_argument("--until", metavar="TIME",
+                        help="up to the last message stored at or before this ISO 8601 time")
+    stream.add_argument("--follow", action="store_true",
+                        help="go on with what is published later (default: stop at the"
+                             " stream's end as it was when the replay started)")
+    stream.add_argument("-o", "--output", metavar="CAPTURE",
+                        help="write the frames to this capture instead of the domain's relay")
     parser.set_defaults(run=replay)
