@@ -74,8 +74,9 @@ def _open(options: argparse.Namespace) -> StreamReader:
 
 
 def _stored(reader: StreamReader, type_names: set[str] | None,
-            stopped: list[int]) -> Iterator[StoredMessage]:
-    """The stream's messages of the wanted types, until its end or a signal."""
+            stopped: list[int]) -> Iterator[StoredMessage | None]:
+    """The stream's messages of the wanted types, until its end or a signal; None each time
+    the stream has nothing more for now (following it)."""
     while not reader.done and not stopped:
         try:
             found = reader.read(READ_POLL)
@@ -84,6 +85,8 @@ def _stored(reader: StreamReader, type_names: set[str] | None,
         for stored in found:
             if type_names is None or stored.type_name in type_names:
                 yield stored
+        if not found:
+            yield None
 
 
 class _Tally:
@@ -117,6 +120,8 @@ def _to_capture(options: argparse.Namespace, reader: StreamReader, type_names: s
     with _stop_on_signals() as stopped, written(options.output) as temporary, \
             open(temporary, "wb") as capture:
         for stored in _stored(reader, type_names, stopped):
+            if stored is None:
+                continue
             try:
                 frames = _frames.checked_index(stored.data, verify).frames
             except ParseError as error:
@@ -126,9 +131,12 @@ def _to_capture(options: argparse.Namespace, reader: StreamReader, type_names: s
             tally.took(stored, frames)
 
 
-def _messages(stream: Iterator[StoredMessage], options: argparse.Namespace, registry: Registry,
-              tally: _Tally) -> Iterator[Message]:
+def _messages(stream: Iterator[StoredMessage | None], options: argparse.Namespace,
+              registry: Registry, tally: _Tally) -> Iterator[Message | None]:
     for stored in stream:
+        if stored is None:
+            yield None
+            continue
         try:
             messages = list(iter_frames(stored.data, not options.no_verify, registry=registry,
                                         max_frame_size=options.max_frame_size))
@@ -165,7 +173,7 @@ def replay_from_jetstream(options: argparse.Namespace) -> int:
         sent, skipped, refused, seconds = _to_relay(options, reader, type_names, registry, tally)
     finally:
         reader.close()
-    print(f"replayed {sent:,} frames ({tally.span()} of {reader.stream}) to"
-          f" the {options.domain} relay in {seconds:.2f} s; skipped {skipped:,} relay control;"
-          f" refused by the relay: {refused:,}", file=sys.stderr)
+    print(f"replayed {sent:,} frames ({tally.span()} of {reader.stream}) to the"
+          f" {options.domain} relay in {seconds:.2f} s; skipped {skipped:,} of other domains or"
+          f" relay control; refused by the relay: {refused:,}", file=sys.stderr)
     return EXIT_BAD_INPUT if refused or tally.bad else EXIT_OK

@@ -161,16 +161,23 @@ def _of_domain(message: Any, domain: str) -> bool:
     return message_type in DOMAINS[domain] or message_type >= 200
 
 
-def send_paced(producer: Producer, messages: Iterable[Message], options: argparse.Namespace,
-               pacer: _Pacer, stopped: list[int]) -> int:
-    """Sends the messages of the domain as `pacer` times them, batched when due together;
-    the count of those skipped (other domains, relay control)."""
+def send_paced(producer: Producer, messages: Iterable[Message | None],
+               options: argparse.Namespace, pacer: _Pacer, stopped: list[int]) -> int:
+    """Sends the messages of the domain as `pacer` times them, batched when due together (a
+    None: the source has nothing more for now, so what is batched leaves); the count of those
+    skipped (other domains, relay control)."""
     pending = bytearray()
     pending_frames = 0
     skipped = 0
     for item in messages:
         if stopped:
             break
+        if item is None:
+            if pending:
+                producer.send_batch(pending)
+                pending.clear()
+                pending_frames = 0
+            continue
         if not _of_domain(item, options.domain):
             skipped += 1
             continue

@@ -1,7 +1,8 @@
 """Reading back what a domain's JetStream stream holds, in stream order, with each message's
 stream sequence and the time the server stored it:
 
-    with StreamReader("market_data", servers=["nats://127.0.0.1:4222"], start_sequence=100) as reader:
+    with StreamReader("market_data", servers=["nats://127.0.0.1:4222"],
+                      start_sequence=100) as reader:
         while not reader.done:
             for stored in reader.read(timeout=0.2):
                 capture.write(stored.data)       # whole frames of one type, as published
@@ -104,6 +105,11 @@ class StreamReader:
         except nats.js.errors.NotFoundError:
             raise BusError(f"NATS JetStream: no {self._where()} (the domain's producers make"
                            " it when they publish with jetstream on)") from None
+        now = _datetime.datetime.now(_datetime.timezone.utc)
+        if not self.follow and self.start_time is not None and self.start_time > now:
+            # nothing can be stored after it yet (and past 2262 the server's nanoseconds wrap)
+            raise ReplayRangeError(f"NATS JetStream: {self._where()} holds no message since"
+                                   f" {self.start_time.isoformat()}, a time still to come")
         if not self.follow and state.messages == 0:
             raise ReplayRangeError(f"NATS JetStream: {self._where()} holds no messages")
         if start_sequence is not None and not self.follow and start_sequence > state.last_seq:
@@ -151,7 +157,9 @@ class StreamReader:
                 break
             sequence = metadata.sequence.stream
             self.sequence = sequence
-            found.append(StoredMessage(sequence, stored, message.subject, message.data))
+            # (a start time past 2262 wraps the server's nanoseconds: it starts at the first)
+            if self.start_time is None or stored >= self.start_time:
+                found.append(StoredMessage(sequence, stored, message.subject, message.data))
             if not self.follow and (sequence >= self.last_sequence or metadata.num_pending == 0):
                 self.done = True
                 break
