@@ -19,7 +19,7 @@ from ..wire._codec import Message, iter_frames
 from ..wire.errors import FieldValueError, ParseError
 from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError,
                      command_registry, wanted_types, written)
-from .record import _connect, _Pacer, _stop_on_signals, report_refusals, send_paced
+from .relaying import Pacer, connect_relay, report_refusals, send_paced, stop_on_signals
 
 READ_POLL = 0.2  # seconds between looks at the stop signal while the stream is quiet
 # what --from-jetstream leaves unused: a capture's reading options
@@ -117,7 +117,7 @@ class _Tally:
 def _to_capture(options: argparse.Namespace, reader: StreamReader, type_names: set[str] | None,
                 tally: _Tally) -> None:
     verify = not options.no_verify
-    with _stop_on_signals() as stopped, written(options.output) as temporary, \
+    with stop_on_signals() as stopped, written(options.output) as temporary, \
             open(temporary, "wb") as capture:
         for stored in _stored(reader, type_names, stopped):
             if stored is None:
@@ -149,9 +149,9 @@ def _messages(stream: Iterator[StoredMessage | None], options: argparse.Namespac
 
 def _to_relay(options: argparse.Namespace, reader: StreamReader, type_names: set[str] | None,
               registry: Registry, tally: _Tally) -> tuple[int, int, int, float]:
-    producer = cast(Producer, _connect(options, "producer"))
-    pacer = _Pacer(options)
-    with _stop_on_signals() as stopped:
+    producer = cast(Producer, connect_relay(options, "producer"))
+    pacer = Pacer(options)
+    with stop_on_signals() as stopped:
         messages = _messages(_stored(reader, type_names, stopped), options, registry, tally)
         skipped = send_paced(producer, messages, options, pacer, stopped)
     return pacer.sent, skipped, report_refusals(producer), time.monotonic() - pacer.started
