@@ -140,6 +140,9 @@ def test_follow_goes_on_with_what_is_published_later(server, runtime_dir, relays
             assert receive_bytes(consumer, len(after)) == after
             follower.send_signal(signal.SIGTERM)
             assert follower.wait(timeout=COMMAND_TIMEOUT) == 0
+        except AssertionError as failure:
+            follower.kill()
+            raise AssertionError(f"{failure}; the replay said: {follower.stderr.read()}")
         finally:
             if follower.poll() is None:
                 follower.kill()
@@ -229,3 +232,11 @@ def test_capture_and_stream_options_are_not_mixed(tmp_path: Path):
                            "execution"], cwd=ROOT, capture_output=True, text=True,
                           timeout=COMMAND_TIMEOUT, env=env)
     assert done.returncode == 2 and "give a CAPTURE to read, or --from-jetstream" in done.stderr
+
+
+def test_no_relay_running_is_exit_code_2(small_stream, runtime_dir):
+    done = replay("--domain", "execution", "--servers", small_stream.url, "--subject-prefix",
+                  "errs", "--runtime-dir", str(runtime_dir), "--max")
+    assert done.returncode == 2
+    assert "no execution relay is running there" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -28,7 +28,7 @@ from .nats import (CONNECT_TIMEOUT, DEFAULT_PREFIX, RECONNECT_ATTEMPTS, _check_n
                    _check_prefix, _client, _connect, _Events, _LoopThread, _servers,
                    stream_name)
 
-FETCH_MESSAGES = 256       # messages asked of the server at once
+FETCH_MESSAGES = 64        # messages asked of the server at once (each up to its max_payload)
 IDLE_CONSUMER = 60.0       # seconds after which the server removes a reader's consumer it lost
 
 
