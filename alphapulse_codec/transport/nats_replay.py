@@ -16,6 +16,7 @@ does not hold: a start past the end is refused when the reader opens.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as _datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -171,8 +172,8 @@ class StreamReader:
     async def _fetch(self, timeout: float) -> list[Any]:
         try:
             return list(await self._subscription.fetch(FETCH_MESSAGES, timeout=max(timeout, 0.01)))
-        except _client().errors.TimeoutError:
-            return []
+        except (_client().errors.TimeoutError, asyncio.TimeoutError):
+            return []  # nats-py's own, or asyncio's from some states of its wait
 
     def _stop(self) -> None:
         self._loop.stop()
