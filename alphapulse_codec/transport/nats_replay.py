@@ -172,8 +172,8 @@ class StreamReader:
     async def _fetch(self, timeout: float) -> list[Any]:
         try:
             return list(await self._subscription.fetch(FETCH_MESSAGES, timeout=max(timeout, 0.01)))
-        except (_client().errors.TimeoutError, asyncio.TimeoutError):
-            return []  # nats-py's own, or asyncio's from some states of its wait
+        except asyncio.TimeoutError:  # nats-py's own derives from it, and some states of its
+            return []                 # wait let asyncio's through
 
     def _stop(self) -> None:
         self._loop.stop()
