@@ -61,11 +61,13 @@ JETSTREAM_ONLY = (("--servers", "servers"), ("--subject-prefix", "subject_prefix
 RECORD_POLL = 0.2           # seconds between looks at the stop signal and the clock
 def record(options: argparse.Namespace) -> int:
     types = wanted_types(options, command_registry(options))
-    consumer = cast(Consumer, connect_relay(options, "consumer", types=types))
     frames = size = 0
-    deadline = None if options.duration is None else time.monotonic() + options.duration
+    # a signal that comes once the relay knows the consumer, before the loop, still finishes
+    # the recording cleanly
     with stop_on_signals() as stopped, written(options.output) as temporary, \
             open(temporary, "wb") as capture:
+        consumer = cast(Consumer, connect_relay(options, "consumer", types=types))
+        deadline = None if options.duration is None else time.monotonic() + options.duration
         while not stopped:
             if options.frames is not None and frames >= options.frames:
                 break
