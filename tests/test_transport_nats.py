@@ -206,6 +206,25 @@ def test_jetstream_replays_from_a_sequence_and_from_a_time(server):
         assert receive(since, 30) == trades(30, source=2, first=31)
 
 
+def test_a_jetstream_consumer_of_several_types_replays_every_frame_of_each(server):
+    sent_trades, sent_quotes = bytearray(), bytearray()
+    with bus.Producer("typed", servers=server.url, jetstream=True, batch_frames=10) as producer:
+        for i in range(5):   # Trades and Quotes alternate in the stream, sequences 1-10
+            sent_trades += trades(10, first=10 * i + 1)
+            producer.send_batch(trades(10, first=10 * i + 1))
+            producer.flush()
+            sent_quotes += quote(i + 1)
+            producer.send(ap.decode(quote(i + 1)))
+            producer.flush()
+    with bus.Consumer("typed", servers=server.url, jetstream=True, start_sequence=1,
+                      types=["Trade", "Quote"]) as consumer:
+        got = split(receive(consumer, 55))
+    # one ordered consumer per subject: each type in stream order, the two interleaved anyhow
+    assert b"".join(f for f in got if f[4] == ap.MessageType.Trade) == sent_trades
+    assert b"".join(f for f in got if f[4] == ap.MessageType.Quote) == sent_quotes
+    assert consumer.stream_sequence == 10
+
+
 def delete_from_stream(url: str, stream: str, sequence: int) -> None:
     """Removes one message from a JetStream stream, with bare nats-py, as its limits would."""
     import nats

@@ -74,7 +74,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 
 def _report(error: BaseException | str, code: int) -> int:
     # messages of other libraries (a YAML parser's, say) span lines: the command's error is one
-    print("alphapulse: error:", " ".join(str(error).split()), file=sys.stderr)
+    # an exception without a message (a bare TimeoutError) is named rather than left blank
+    text = " ".join(str(error).split()) or type(error).__name__
+    print("alphapulse: error:", text, file=sys.stderr)
     return code
 
 

@@ -193,9 +193,9 @@ def add_schemas_option(parser: argparse.ArgumentParser) -> None:
                         help="register the run-time schemas of a JSON or YAML file (repeatable)")
 
 
-def add_capture_options(parser: argparse.ArgumentParser) -> None:
+def add_capture_options(parser: argparse.ArgumentParser, capture_required: bool = True) -> None:
     """The capture to read, which frames to keep and how to check them."""
-    parser.add_argument("capture", metavar="CAPTURE",
+    parser.add_argument("capture", metavar="CAPTURE", nargs=None if capture_required else "?",
                         help="file of frames back to back, or - for stdin")
     add_schemas_option(parser)
     parser.add_argument("--types", action="append", metavar="TYPES",

@@ -329,6 +329,7 @@ class Consumer(_bus.FilteringConsumer):
         self._queued_bytes = 0
         self._ready_signal = threading.Condition()
         self._stream_sequence: int | None = None
+        self._subscription_sequences: dict[str | None, int] = {}
         self._loop = _LoopThread(f"nats-consumer-{domain}")
         try:
             self._nc = self._loop.run(_connect(self.servers, name, connect_timeout,
@@ -353,23 +354,24 @@ class Consumer(_bus.FilteringConsumer):
             return [await self._nc.subscribe(s, cb=self._arrived, pending_bytes_limit=
                                              self.max_pending_bytes) for s in self._subjects()]
         api = _client().js.api
-        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.NEW)
+        where: dict[str, Any] = {"deliver_policy": api.DeliverPolicy.NEW}
         if start_sequence is not None:
-            config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                                        opt_start_seq=_bus.positive("start_sequence",
-                                                                    start_sequence))
+            where = {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
+                     "opt_start_seq": _bus.positive("start_sequence", start_sequence)}
         elif start_time is not None:
             moment = start_time.astimezone(_datetime.timezone.utc)
-            config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_TIME,
-                                        opt_start_time=moment.isoformat().replace("+00:00", "Z"))
+            where = {"deliver_policy": api.DeliverPolicy.BY_START_TIME,
+                     "opt_start_time": moment.isoformat().replace("+00:00", "Z")}
         js = self._nc.jetstream()
         stream = stream_name(self.prefix, self.domain)
         subscriptions = []
         for name in (f"{self.prefix}.{self.domain}.>",) if self.types is None \
                 else self._subjects():
+            # a config of its own for each: nats-py writes the consumer's delivery subject
+            # into the one it is given, and a shared one would send every type to the first
             subscriptions.append(await js.subscribe(
                 name, stream=stream, cb=self._arrived_jetstream, ordered_consumer=True,
-                config=config, pending_bytes_limit=self.max_pending_bytes))
+                config=api.ConsumerConfig(**where), pending_bytes_limit=self.max_pending_bytes))
         return subscriptions
 
     async def _arrived(self, message: Any) -> None:
@@ -377,11 +379,15 @@ class Consumer(_bus.FilteringConsumer):
 
     async def _arrived_jetstream(self, message: Any) -> None:
         sequence = message.metadata.sequence.stream
-        last = self._stream_sequence
+        # a consumer of some types has an ordered consumer per subject, each in stream order
+        # of its own: a redelivery is told apart from the others' lower sequences by subject
+        subscription = None if self.types is None else message.subject
+        last = self._subscription_sequences.get(subscription)
         if last is not None and sequence > last + 1 and self.types is None:
             self._report(Gap(None, GapReason.Dropped, last + 1, sequence - 1, None, True))
         if last is None or sequence > last:
-            self._stream_sequence = sequence
+            self._subscription_sequences[subscription] = sequence
+            self._stream_sequence = max(sequence, self._stream_sequence or 0)
             self._enqueue(message.data)
 
     def _enqueue(self, data: bytes) -> None:

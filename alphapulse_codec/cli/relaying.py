@@ -1,0 +1,134 @@
+"""What the commands that talk to a relay share: connecting as the command (reconnecting
+when the relay restarts), finishing cleanly on SIGINT and SIGTERM, and a replay's sending:
+frames of the domain paced by their timestamps, a rate or not at all, and the relay's
+refusals told."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from ..relay import DOMAINS, Backoff, Consumer, Producer, connect
+from ..relay.frames import CONTROL_TYPES
+from ..schemas.schema import Schema
+from ..wire._codec import Message
+from ..wire.enums import MessageType
+from ..wire.errors import ConfigError, RelayError, SchemaError
+from .common import EXIT_UNREADABLE, CommandError
+from .relay import policies
+
+REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
+RECONNECT = Backoff(give_up_after=None)
+
+
+def connect_relay(options: argparse.Namespace, role: Literal["producer", "consumer"],
+                  **extra: Any) -> Producer | Consumer:
+    try:
+        return connect(options.domain, role,
+                       config=policies(options), name=f"alphapulse {options.command}",
+                       reconnect=RECONNECT, **extra)
+    except (RelayError, ConfigError) as error:
+        raise CommandError(str(error), EXIT_UNREADABLE) from None
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM ask the command to finish cleanly: the list gets the signal."""
+    received: list[int] = []
+
+    def stop(number: int, _: Any) -> None:
+        received.append(number)
+
+    before = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
+class Pacer:
+    """When each frame is due: by its timestamp over --speed, by --rate, or at once."""
+
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.speed = options.speed or 1.0
+        self.rate = options.rate
+        self.unpaced = options.max
+        self.started = time.monotonic()
+        self.first_timestamp: int | None = None
+        self.sent = 0
+
+    def due(self, timestamp: int) -> float:
+        if self.unpaced:
+            return 0.0
+        if self.rate:
+            return self.started + self.sent / self.rate
+        if self.first_timestamp is None:
+            self.first_timestamp = timestamp
+        # a timestamp earlier than the first (clocks of several sources) is due at once
+        return self.started + max(0, timestamp - self.first_timestamp) / 1e9 / self.speed
+
+
+def of_domain(message: Any, domain: str) -> bool:
+    """Whether the relay of ``domain`` takes ``message``: a type of its range, a run-time
+    type (the relay knows which were announced to it), or the announcement of a schema of the
+    domain; never a relay's control frame."""
+    message_type = message.header.message_type
+    if message_type in CONTROL_TYPES:
+        return False
+    if message_type == MessageType.SchemaAnnouncement:
+        try:
+            return Schema.from_dict(json.loads(message.spec)).domain == domain
+        except (SchemaError, ValueError, RecursionError):
+            return True  # the relay refuses it, and says why
+    return message_type in DOMAINS[domain] or message_type >= 200
+
+
+def send_paced(producer: Producer, messages: Iterable[Message | None],
+               options: argparse.Namespace, pacer: Pacer, stopped: list[int]) -> int:
+    """Sends the messages of the domain as `pacer` times them, batched when due together (a
+    None: the source has nothing more for now, so what is batched leaves); the count of those
+    skipped (other domains, relay control)."""
+    pending = bytearray()
+    pending_frames = 0
+    skipped = 0
+    for item in messages:
+        if stopped:
+            break
+        if item is None:
+            if pending:
+                producer.send_batch(pending)
+                pending.clear()
+                pending_frames = 0
+            continue
+        if not of_domain(item, options.domain):
+            skipped += 1
+            continue
+        wait = pacer.due(item.header.timestamp) - time.monotonic()
+        if (wait > 0 or pending_frames >= REPLAY_BATCH_FRAMES) and pending:
+            producer.send_batch(pending)
+            pending.clear()
+            pending_frames = 0
+        if wait > 0:
+            time.sleep(wait)
+        pending += item.to_bytes()
+        pending_frames += 1
+        pacer.sent += 1
+    if pending:
+        producer.send_batch(pending)
+    return skipped
+
+
+def report_refusals(producer: Producer) -> int:
+    """Prints what the relay refused (the first ten); their count."""
+    producer.finish()
+    refused = [answer for answer in producer.errors
+               if answer.header.message_type == MessageType.Error]
+    for answer in refused[:10]:
+        print(f"alphapulse: refused: {answer.text}", file=sys.stderr)
+    return len(refused)
