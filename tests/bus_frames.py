@@ -1,4 +1,4 @@
-"""Frames for the message-bus transport tests: Trades and Quotes of chosen sources and
+"""Frames for the transport tests (the buses', the ring's): Trades and Quotes of chosen sources and
 sequences, and a buffer split back into frames to compare byte for byte."""
 from __future__ import annotations
 

@@ -18,39 +18,11 @@ from alphapulse_codec.transport import (BackpressureTimeout, Consumer, Producer,
 from alphapulse_codec.transport._ring import HEADER_SIZE
 from alphapulse_codec.wire.enums import GapReason
 from alphapulse_codec.wire.errors import RelayTimeoutError
+from bus_frames import quote, split, trades
 
 CTX = multiprocessing.get_context("fork")
 GUARD = 60  # seconds: only a hang guard
 SMALL = 1 / 16  # MiB: the smallest ring, 64 KiB, lapped quickly
-
-
-def trades(count: int, source: int = 5, first: int = 1) -> bytes:
-    """`count` sealed Trades of `source`, sequences first..first+count-1 (64 bytes each)."""
-    rows = np.zeros(count, dtype=ap.dtype(ap.MessageType.Trade))
-    rows["header"]["source"] = source
-    rows["header"]["sequence"] = np.arange(first, first + count)
-    rows["header"]["timestamp"] = 1_700_000_000_000_000_000
-    rows["instrument_id"]["venue"] = int(ap.VenueId.NASDAQ)
-    rows["instrument_id"]["asset_type"] = int(ap.AssetType.Stock)
-    rows["price"] = np.arange(first, first + count) * 1000
-    rows["volume"] = 7
-    rows["side"] = int(ap.Side.Buy)
-    return ap.encode_batch(rows, ap.MessageType.Trade)
-
-
-def quote(sequence: int, source: int = 5) -> bytes:
-    return ap.Quote(instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"),
-                    bid_price=1, ask_price=2, bid_size=3, ask_size=4, sequence=sequence,
-                    timestamp=1, source=source).to_bytes()
-
-
-def split(buffer: bytes | bytearray) -> list[bytes]:
-    frames, offset = [], 0
-    while offset < len(buffer):
-        size = 32 + int.from_bytes(buffer[offset + 8:offset + 12], "little")
-        frames.append(bytes(buffer[offset:offset + size]))
-        offset += size
-    return frames
 
 
 def identities(buffer: bytes | bytearray) -> list[tuple[int, int]]:
