@@ -5,7 +5,6 @@ SchemaError that names the field at fault; a decode learns into a registry of it
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 

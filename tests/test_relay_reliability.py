@@ -18,7 +18,6 @@ from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.wire.enums import GapReason
 from relays import ROOT
 from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
-from test_relay_failures import wait_for
 
 FAST = ap.Backoff(first=0.02, longest=0.2, give_up_after=60.0)
 

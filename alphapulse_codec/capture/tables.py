@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..wire._codec import InstrumentId
-from ..wire.enums import SourceType
 from ..wire.layouts import HEADER, PRICE, PRICE_DECIMALS, Q64_64, TIMESTAMP, Field, MessageLayout
 
 if TYPE_CHECKING:

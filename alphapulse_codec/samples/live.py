@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
-from ..relay import Backoff, Consumer, Producer, connect, subscribe_many
+from ..relay import Backoff, Producer, connect, subscribe_many
 from ..relay.client import relay_stats
 from ..relay.many import split_frames
 from ..relay.policy import DOMAINS

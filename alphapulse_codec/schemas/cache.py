@@ -17,7 +17,7 @@ Run-time schemas with a ``cache`` rule add objects of their own.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..wire._codec import InstrumentId, Message

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FieldValueError
-from .layouts import PRICE, Q64_64, UNITS
+from .layouts import PRICE, UNITS
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 U64_MAX = (1 << 64) - 1
