@@ -161,13 +161,11 @@ class AsyncProducer(_AsyncClient):
     async def send(self, message: Any) -> None:
         """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
         frame = message.to_bytes() if hasattr(message, "to_bytes") else message
-        await self._write(frame, single=True)
+        self._client._sent(await self._write(frame, single=True))
 
     async def send_batch(self, buffer: Any) -> int:
         """Send many whole frames back to back; returns how many."""
-        count = await self._write(buffer, single=False)
-        self._client._collect_answers()
-        return count
+        return self._client._sent(await self._write(buffer, single=False))
 
     async def flush(self) -> list[Any]:
         """The Error answers of the relay that came since the last look."""

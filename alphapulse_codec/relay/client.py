@@ -36,7 +36,7 @@ from .tcp import Address, Socket, check_address, describe, dial, half_close, rec
 
 CONNECT_TIMEOUT = 5.0
 RECEIVE_BYTES = 4 << 20   # a consumer's buffer; it grows for a frame larger than this
-ERROR_CHECK_EVERY = 1024  # single sends between two looks for the relay's answers
+ERROR_CHECK_EVERY = 1024  # frames sent between two looks for the relay's answers (a syscall)
 
 
 @dataclass(frozen=True)
@@ -385,7 +385,7 @@ class Producer(_Client):
         self.source = source
         self.errors: list[Any] = []
         self._answers = bytearray()
-        self._sends = 0
+        self._unchecked = 0  # frames sent since the last look for answers
         self._sequencer = Sequencer() if auto_sequence else None
         self._ended = False  # the relay's end of the stream was read
         # over TCP a write to a relay that went away is taken by the kernel and lost: the end
@@ -412,16 +412,19 @@ class Producer(_Client):
     def send(self, message: Any) -> None:
         """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
         frame = message.to_bytes() if hasattr(message, "to_bytes") else message
-        self._write(frame, single=True)
-        self._sends += 1
-        if self._sends % ERROR_CHECK_EVERY == 0:
-            self._collect_answers()
+        self._sent(self._write(frame, single=True))
 
     def send_batch(self, buffer: Any) -> int:
         """Send many whole frames back to back (``encode_batch`` output, a capture's bytes).
         Returns how many frames."""
-        count = self._write(buffer, single=False)
-        self._collect_answers()
+        return self._sent(self._write(buffer, single=False))
+
+    def _sent(self, count: int) -> int:
+        """Counts frames sent; takes the relay's answers in every ERROR_CHECK_EVERY frames,
+        so that they never fill the socket, without a look per small send."""
+        self._unchecked += count
+        if self._unchecked >= ERROR_CHECK_EVERY:
+            self._collect_answers()
         return count
 
     def _frames(self, data: Any, single: bool) -> tuple[memoryview, int]:
@@ -497,6 +500,7 @@ class Producer(_Client):
         return self._collect_answers()
 
     def _collect_answers(self) -> list[Any]:
+        self._unchecked = 0
         new = []
         while True:
             try:
