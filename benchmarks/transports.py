@@ -52,7 +52,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
 import alphapulse_codec as ap  # noqa: E402
 from peers import cpu_model  # noqa: E402
-from relay import trade_block  # noqa: E402
+from workload import trade_block  # noqa: E402
 from relays import RelayProcess  # noqa: E402
 from servers import start_nats, start_redis  # noqa: E402
 
