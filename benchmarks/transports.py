@@ -16,7 +16,8 @@ One-way latency: single-frame `send`, paced at --rate frames/s on a busy-waited 
 frame carrying its send time (time.time_ns, the same clock in every process) in its header
 timestamp, to one consumer noting its arrival when `recv` returns: p50 and p99 in us after a
 warm-up tenth. The ring's producer and consumer busy-spin (`wait: spin`); the buses send each
-frame as its own message.
+frame as its own message and flush after each send (their producers otherwise hold single
+frames until a batch fills).
 
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
@@ -63,6 +64,37 @@ CTX = multiprocessing.get_context("fork")
 DOMAIN = "market_data"
 
 
+Section = Callable[[Path], contextlib.AbstractContextManager[dict[str, Any]]]
+
+
+@dataclasses.dataclass
+class Parties:
+    """Processes, or threads of this process for the channel: how to start one, and the
+    events and queues they share."""
+
+    threads: bool
+
+    def start(self, target: Callable[..., None], *args: Any) -> Any:
+        party = threading.Thread(target=target, args=args) if self.threads else \
+            CTX.Process(target=target, args=args)
+        party.start()
+        return party
+
+    def event(self) -> Any:
+        return threading.Event() if self.threads else CTX.Event()
+
+    def queue(self) -> Any:
+        return queue.Queue() if self.threads else CTX.Queue()
+
+    def pause(self) -> None:
+        """Lets the other parties run while a paced producer waits for its next send: a
+        thread hands over the interpreter's lock, a process its core."""
+        if self.threads:
+            time.sleep(0)
+        else:
+            os.sched_yield()
+
+
 @dataclasses.dataclass
 class Transport:
     """One row: how to start what it needs (a context manager giving the domain's section of
@@ -72,9 +104,9 @@ class Transport:
     key: str
     title: str
     design: str
-    section: Callable[[Path], contextlib.AbstractContextManager[dict[str, Any]]]
+    section: Section
     threads: bool = False
-    latency_section: Callable[[Path], contextlib.AbstractContextManager[dict[str, Any]]] | None = None
+    latency_section: Section | None = None  # where the latency run differs (the ring spins)
     flush_each: bool = False  # the latency run flushes after every send
     batched: dict[str, Any] = dataclasses.field(default_factory=dict)
     single: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -149,20 +181,19 @@ def installed(name: str) -> bool:
 def transports(frames: int) -> list[Transport]:
     batching = {"batch_frames": BLOCK_FRAMES, "batch_bytes": BLOCK_FRAMES * 64}
     one_by_one = {"batch_frames": 1}
-    rows = [
+    return [
         Transport("unix", "Unix-socket relay", "100K msg/s, ~10 us", unix_relay),
         Transport("tcp", "relay over TCP, loopback", "-", tcp_relay),
         Transport("ring", "shared-memory ring", "5M msg/s, ~500 ns",
                   lambda d: ring(d, "yield"), latency_section=lambda d: ring(d, "spin")),
         Transport("channel", "in-process channel (threads)", "-", channel, threads=True),
         Transport("nats", "NATS core", "500K msg/s, ~50 us", nats_bus, batched=batching,
-                  single=one_by_one, missing=None if installed("nats-server") else "nats-server"),
+                  single=one_by_one, flush_each=True,
+                  missing=None if installed("nats-server") else "nats-server"),
         Transport("redis", "Redis Streams", "200K msg/s, ~100 us",
                   lambda d: redis_bus(d, frames), batched=batching, single=one_by_one,
-                  flush_each=True,
-                  missing=None if installed("redis-server") else "redis-server"),
+                  flush_each=True, missing=None if installed("redis-server") else "redis-server"),
     ]
-    return rows
 
 
 # ---- throughput ---------------------------------------------------------------------------
@@ -195,21 +226,12 @@ def consume(config: dict[str, Any], frames: int, ready: Any, result: Any) -> Non
 def throughput(transport: Transport, config: dict[str, Any], frames: int,
                consumers: int) -> tuple[float, int]:
     """Frames/s delivered summed over ``consumers``, and the frames they did not get."""
-    if transport.threads:
-        start_party: Callable[..., Any] = lambda target, args: threading.Thread(target=target, args=args)
-        ready = [threading.Event() for _ in range(consumers)]
-        result: Any = queue.Queue()
-    else:
-        start_party = lambda target, args: CTX.Process(target=target, args=args)
-        ready = [CTX.Event() for _ in range(consumers)]
-        result = CTX.Queue()
-    readers = [start_party(consume, (config, frames, ready[i], result)) for i in range(consumers)]
-    for reader in readers:
-        reader.start()
+    parties = Parties(transport.threads)
+    ready, result = [parties.event() for _ in range(consumers)], parties.queue()
+    readers = [parties.start(consume, config, frames, event, result) for event in ready]
     for event in ready:
         event.wait(60)
-    writer = start_party(produce, (config, frames, transport.batched))
-    writer.start()
+    writer = parties.start(produce, config, frames, transport.batched)
     counts = [result.get(timeout=600) for _ in readers]
     writer.join(60)
     for reader in readers:
@@ -261,23 +283,12 @@ def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any
 def latency(transport: Transport, config: dict[str, Any], count: int, rate: int
             ) -> tuple[float, float, int]:
     """p50 and p99 one-way latency (us) after a warm-up tenth, and the frames that never came."""
-    if transport.threads:
-        ready: Any = threading.Event()
-        result: Any = queue.Queue()
-        reader: Any = threading.Thread(target=latency_consumer, args=(config, count, ready, result))
-        pause = lambda: time.sleep(0)  # noqa: E731  (hands the interpreter's lock over)
-    else:
-        ready, result = CTX.Event(), CTX.Queue()
-        reader = CTX.Process(target=latency_consumer, args=(config, count, ready, result))
-        pause = os.sched_yield
-    reader.start()
+    parties = Parties(transport.threads)
+    ready, result = parties.event(), parties.queue()
+    reader = parties.start(latency_consumer, config, count, ready, result)
     ready.wait(60)
-    arguments = (config, count, rate, transport.single, pause, transport.flush_each)
-    if transport.threads:
-        writer: Any = threading.Thread(target=paced_producer, args=arguments)
-    else:
-        writer = CTX.Process(target=paced_producer, args=arguments)
-    writer.start()
+    writer = parties.start(paced_producer, config, count, rate, transport.single, parties.pause,
+                           transport.flush_each)
     latencies = result.get(timeout=600)
     writer.join(60)
     reader.join(60)
@@ -407,8 +418,8 @@ def main() -> None:
               flush=True)
     print("(frames/s: deliveries summed over the consumers; lost: frames a consumer never got,"
           " over every round; latency: one-way, the ring busy-spinning, the buses one frame per"
-          " message, the Redis producer flushing after each send, as it otherwise sends 64"
-          " entries per round trip)")
+          " message and a flush after each send, as their producers otherwise hold single"
+          " frames for a batch: a NATS outbox, a Redis pipeline of 64 entries)")
     nats = None
     if installed("nats-server"):
         ours, bare, acknowledged = nats = nats_publishing(frames, options.rounds)
