@@ -98,8 +98,8 @@ class Parties:
 @dataclasses.dataclass
 class Transport:
     """One row: how to start what it needs (a context manager giving the domain's section of
-    the configuration, or a reason it is skipped), the design's figures, and the keywords its
-    producer takes in the throughput and the latency runs."""
+    the configuration), the design's figures, the keywords its producer takes in the
+    throughput and the latency runs, and the server it lacks on this machine, if any."""
 
     key: str
     title: str
@@ -130,7 +130,8 @@ def unix_relay(directory: Path) -> Iterator[dict[str, Any]]:
 def tcp_relay(directory: Path) -> Iterator[dict[str, Any]]:
     relay = RelayProcess(DOMAIN, directory, ("--tcp", "127.0.0.1:0"), overflow="block").wait_ready()
     try:
-        assert relay.address is not None
+        if relay.address is None:
+            raise RuntimeError("the relay started with --tcp did not say its address")
         host, port = relay.address
         yield {"transport": "tcp", "host": host, "port": port, "overflow": "block"}
     finally:
