@@ -40,6 +40,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/hostile.py
 	$(PY) benchmarks/relay.py
 	$(PY) benchmarks/relay_tcp.py
+	$(PY) benchmarks/transports.py
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops,rounds
 
 generate:

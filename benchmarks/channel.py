@@ -22,12 +22,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # the benchmarks' helpers, this checkout's package
 
 from peers import cpu_model  # noqa: E402
+from workload import trade_block  # noqa: E402
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.relay.policy import default_policy  # noqa: E402
@@ -38,17 +38,6 @@ from alphapulse_codec.transport.channel import Channel  # noqa: E402
 POLICIES = {"shed": default_policy("market_data", "/nonexistent"),
             "block": dataclasses.replace(default_policy("market_data", "/nonexistent"),
                                          overflow="block")}
-
-
-def trades(count: int) -> bytes:
-    rows = np.zeros(count, dtype=ap.dtype(ap.MessageType.Trade))
-    rows["header"]["source"] = int(ap.SourceType.AlpacaCollector)
-    rows["header"]["sequence"] = np.arange(1, count + 1)
-    rows["instrument_id"]["venue"] = int(ap.VenueId.NASDAQ)
-    rows["instrument_id"]["asset_type"] = int(ap.AssetType.Stock)
-    rows["price"] = 189_250_000
-    rows["volume"] = 100
-    return ap.encode_batch(rows, ap.MessageType.Trade)
 
 
 def one_run(overflow: str, consumers: int, decoded: bool, blocks: int, block: bytes,
@@ -107,7 +96,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
     options = parser.parse_args()
-    block = trades(options.batch)
+    block = trade_block(options.batch)
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average"
           f" {os.getloadavg()[0]:.1f}; {options.batch}-frame blocks of 64-byte Trades,"
           f" {options.blocks} blocks a run, median of {options.repeats} runs")

@@ -50,22 +50,13 @@ from alphapulse_codec.wire.enums import RelayRole  # noqa: E402
 from peers import cpu_model  # noqa: E402
 from nats_peer import nats_round, server_binary  # noqa: E402
 from relays import RelayProcess  # noqa: E402
+from workload import cpu_seconds, trade_block  # noqa: E402
 
 BATCH_FRAMES = 1024  # 64 KiB of 64-byte Trades per send_batch
 IDLE_SECONDS = 3.0  # a consumer that gets nothing this long after its first frame stops
 # the execution relay's policy, on the relay of the 64-byte Trades
 EXECUTION_POLICY = {"validate_checksums": True, "require_sequence": True, "overflow": "block",
                     "max_queue_size": 10_000, "circuit_breaker": 8_000}
-
-
-def trade_block(count: int) -> bytes:
-    rows = np.zeros(count, dtype=ap.dtype(ap.MessageType.Trade))
-    rows["header"]["source"] = ap.SourceType.BinanceCollector
-    rows["header"]["sequence"] = np.arange(1, count + 1)
-    rows["price"] = 100
-    rows["volume"] = 1
-    rows["side"] = 1
-    return ap.encode_batch(rows)
 
 
 def produce(domain: str, runtime_dir: str, frames: int, batch: int, auto: bool) -> None:
@@ -105,11 +96,6 @@ def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> tuple[
             received += got
             last = time.perf_counter()
         return received, first, last
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: bool = True, *,

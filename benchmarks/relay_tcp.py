@@ -21,29 +21,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's package and test helpers
 
-import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.relay import connect  # noqa: E402
 from alphapulse_codec.relay.client import relay_stats  # noqa: E402
 from alphapulse_codec.relay.tcp import client_context  # noqa: E402
 from peers import cpu_model  # noqa: E402
 from relays import RelayProcess  # noqa: E402
+from workload import cpu_seconds, trade_block  # noqa: E402
 
 BATCH_FRAMES = 1024  # 64 KiB of 64-byte Trades per send_batch
-
-
-def trade_block(count: int) -> bytes:
-    rows = np.zeros(count, dtype=ap.dtype(ap.MessageType.Trade))
-    rows["header"]["source"] = ap.SourceType.BinanceCollector
-    rows["header"]["sequence"] = np.arange(1, count + 1)
-    rows["price"] = 100
-    rows["volume"] = 1
-    rows["side"] = 1
-    return ap.encode_batch(rows)
 
 
 def route(runtime_dir: str, transport: str, address: Any, certificate: str) -> dict[str, Any]:
@@ -73,11 +61,6 @@ def consume(runtime_dir: str, transport: str, address: Any, certificate: str, fr
         while received < frames:
             received += len(consumer.recv_bytes()) // 64
         return time.perf_counter() - start
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def certificate_in(directory: Path) -> tuple[str, str]:

@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import cpu_model  # noqa: E402
+from workload import trade_block  # noqa: E402
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.transport import Consumer, Producer, ring_path  # noqa: E402
@@ -41,19 +42,8 @@ CTX = multiprocessing.get_context("fork")
 SIZE_MB = 2  # default ring: fits the caches that producer and consumer share
 
 
-def trades(count: int) -> bytes:
-    rows = np.zeros(count, dtype=ap.dtype(ap.MessageType.Trade))
-    rows["header"]["source"] = int(ap.SourceType.AlpacaCollector)
-    rows["header"]["sequence"] = np.arange(1, count + 1)
-    rows["instrument_id"]["venue"] = int(ap.VenueId.NASDAQ)
-    rows["instrument_id"]["asset_type"] = int(ap.AssetType.Stock)
-    rows["price"] = 189_250_000
-    rows["volume"] = 100
-    return ap.encode_batch(rows, ap.MessageType.Trade)
-
-
 def produce(path, policy, wait, batch, seconds, ready, go, sent):
-    payload = trades(batch)
+    payload = trade_block(batch)
     with Producer(path, size_mb=SIZE_MB, policy=policy, wait=wait) as producer:
         ready.set()
         go.wait()
@@ -109,7 +99,7 @@ def cpu_per_frame(directory, batch, rounds=400):
     """CPU time per frame of send_batch and of recv_bytes, in one process taking turns: what
     each side costs, whatever else the machine runs."""
     path = ring_path("bench-cpu", directory)
-    payload = trades(batch)
+    payload = trade_block(batch)
     with Producer(path, size_mb=SIZE_MB) as producer, Consumer(path, size_mb=SIZE_MB) as consumer:
         sending = receiving = decoding = 0.0
         for turn in range(2 * rounds):
@@ -130,7 +120,7 @@ def cpu_per_frame(directory, batch, rounds=400):
 
 
 def send_paced(path, rate, count, ready, go):
-    frame = bytearray(trades(1))
+    frame = bytearray(trade_block(1))
     period = 1_000_000_000 // rate
     with Producer(path, size_mb=SIZE_MB, wait="spin") as producer:
         ready.set()

@@ -1,0 +1,50 @@
+"""benchmarks/transports.py runs whole with small counts (--quick) and prints every transport's
+row, the NATS publishing rows and every target's verdict; what the figures are is the
+benchmark's business, not a test's."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBER = r"[\d,]+(?:\.\d+)?"
+LOCAL_ROWS = ["Unix-socket relay", "relay over TCP, loopback", "shared-memory ring",
+              "in-process channel (threads)"]
+SERVED_ROWS = {"NATS core": "nats-server", "Redis Streams": "redis-server"}
+TARGETS = ["ring 1->1 >= 20,000,000 frames/s", "ring 1->1 >= 3x the Unix relay",
+           "ring p50 <= 1 us (busy-spin)", "ring p99 <= 5 us (busy-spin)",
+           "channel 1->1 >= 20,000,000 frames/s"]
+NATS_TARGETS = ["NATS 1->1 delivered >= 1,500,000 frames/s",
+                "NATS publish time <= 1.2x bare nats-py", "JetStream publish >= 200,000 frames/s"]
+REDIS_TARGETS = ["Redis 1->1 delivered >= 500,000 frames/s"]
+
+
+def installed(name: str) -> bool:
+    return bool(shutil.which(name) or Path(f"/usr/sbin/{name}").exists())
+
+
+def test_the_transports_benchmark_prints_every_transport_and_target():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "transports.py"),
+                             "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.match(rf"CPU: .+; \d+ cores; load average {NUMBER} {NUMBER} {NUMBER}", out)
+    assert "every row through alphapulse_codec.connect('market_data', role, config=...)" in out
+    nats, redis = installed("nats-server"), installed("redis-server")
+    for row in LOCAL_ROWS + [row for row, server in SERVED_ROWS.items() if installed(server)]:
+        # 1->1 and 1->4 frames/s, frames lost, p50 and p99 us, the design's figures
+        assert re.search(rf"^{re.escape(row)} +{NUMBER} +{NUMBER} +[\d,]+ +{NUMBER} +{NUMBER}"
+                         r"   \S", out, re.M), row
+    for row, server in SERVED_ROWS.items():
+        if not installed(server):
+            assert f"{row:<30} skipped: {server} is not installed" in out
+    for name in ("our producer", "bare nats-py"):
+        assert bool(re.search(rf"^NATS publish, {name} +{NUMBER} frames/s", out, re.M)) == nats
+    assert bool(re.search(rf"^NATS JetStream publish +{NUMBER} frames/s", out, re.M)) == nats
+    expected = TARGETS + (NATS_TARGETS if nats else []) + (REDIS_TARGETS if redis else [])
+    verdicts = re.findall(rf"^  (.+?) +{NUMBER}   (met|missed)$", out, re.M)
+    assert [title for title, _ in verdicts] == expected
+    assert re.search(rf"^load average after the run: {NUMBER} {NUMBER} {NUMBER}$", out, re.M)
