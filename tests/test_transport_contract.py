@@ -165,7 +165,13 @@ def test_iteration_yields_messages_in_order(transport):
     assert got == [1, 2, 3, 4, 5]
 
 
+def applies(transport, policy: str) -> None:
+    if policy in transport.lacks:
+        pytest.skip(f"{type(transport).__name__} has no {policy} (docs/transports.md)")
+
+
 def test_a_consumer_that_falls_behind_on_market_data_is_told_what_it_lost(transport):
+    applies(transport, "shedding a slow consumer with gaps")
     make_producer, make_consumer = transport.open("market_data", capacity=1000)
     total = transport.behind_frames
     with make_consumer() as slow, make_producer() as producer:
@@ -186,6 +192,7 @@ def test_a_consumer_that_falls_behind_on_market_data_is_told_what_it_lost(transp
 
 
 def test_execution_never_loses_a_frame(transport):
+    applies(transport, "holding producers back")
     make_producer, make_consumer = transport.open("execution", capacity=500)
     sent = orders(20_000)
     received = bytearray()

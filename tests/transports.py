@@ -1,7 +1,8 @@
 """Every transport behind the one client API, for the shared producer/consumer tests.
 
 A transport is a class with ``behind_frames`` (how many frames a consumer that reads none
-must be sent to fall behind) and ``open(domain, capacity)``, which starts what the transport needs
+must be sent to fall behind), ``lacks`` (the domain policies the medium cannot apply, which
+the tests of them skip, saying so) and ``open(domain, capacity)``, which starts what the transport needs
 (a relay process, a ring file, a channel) with room for about ``capacity`` unread frames per
 consumer (the medium's default when None) and returns (make_producer, make_consumer), and
 ``shed(consumer)``, the frames a consumer was told it lost because it fell behind. Another
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from relays import start
+from servers import start_nats, start_redis
 
+import alphapulse_codec as ap
 from alphapulse_codec.relay import connect as relay_connect
 from alphapulse_codec.relay import default_policy
 from alphapulse_codec.transport import shm
@@ -36,6 +39,7 @@ class UnixSocket:
     """The domain relay in its own process, clients over its Unix socket."""
 
     behind_frames = 40_000  # sent to a consumer that reads none: enough to fall behind
+    lacks: tuple[str, ...] = ()
 
     def __init__(self, runtime_dir: Path) -> None:
         self.runtime_dir = runtime_dir
@@ -87,6 +91,7 @@ class SharedMemory:
     backpressure for one that makes producers wait."""
 
     behind_frames = 40_000
+    lacks: tuple[str, ...] = ()
 
     LOST_REASONS = (GapReason.Lapped,)
 
@@ -123,6 +128,7 @@ class InProcessChannel:
     """A channel of this process, of its own name for each test."""
 
     behind_frames = 40_000
+    lacks: tuple[str, ...] = ()
 
     names = itertools.count()
 
@@ -148,6 +154,51 @@ class InProcessChannel:
             channel.close()
 
 
+class Bus:
+    """A real server of its own (tests/servers.py) for each test; clients through
+    ``alphapulse_codec.connect`` with a configuration document naming the transport."""
+
+    behind_frames = 40_000
+    # what the medium cannot promise (docs/transports.md, "Policies per transport"): the
+    # server keeps a slow consumer's messages (NATS, up to its pending limits) or trims the
+    # stream whoever has read it (Redis), so neither sheds per source with a gap, nor holds
+    # an execution producer back
+    lacks = ("shedding a slow consumer with gaps", "holding producers back")
+
+    def __init__(self, directory: Path, transport: str) -> None:
+        self.directory = directory
+        self.transport = transport
+        self.servers: list[Any] = []
+        self.names = itertools.count()
+
+    def open(self, domain: str, capacity: int | None = None) -> Makers:
+        if self.transport == "nats":
+            server = start_nats(self.directory / f"nats-{next(self.names)}")
+            section: dict[str, Any] = {"transport": "nats", "servers": [server.url],
+                                       "subject_prefix": f"contract{next(self.names)}"}
+        else:
+            server = start_redis(self.directory / f"redis-{next(self.names)}")
+            section = {"transport": "redis", "url": server.url}
+        self.servers.append(server)
+        if capacity is not None:
+            section["capacity"] = capacity
+        config = {"alphapulse": {domain: section}}
+
+        def make_producer(**options: Any) -> Any:
+            return ap.connect(domain, "producer", config=config, **options)
+
+        def make_consumer(**options: Any) -> Any:
+            return ap.connect(domain, "consumer", config=config, **options)
+
+        return make_producer, make_consumer
+
+    shed = staticmethod(_shed_gaps)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
 # transport name (as the configuration spells it) -> how a test gets it, given pytest's
 # tmp_path-like directory for its files and sockets
 TRANSPORTS: dict[str, Callable[[Path], Any]] = {
@@ -155,4 +206,6 @@ TRANSPORTS: dict[str, Callable[[Path], Any]] = {
     "tcp": TcpSocket,
     "shared_memory": SharedMemory,
     "channel": lambda directory: InProcessChannel(),
+    "nats": lambda directory: Bus(directory, "nats"),
+    "redis": lambda directory: Bus(directory, "redis"),
 }

@@ -14,7 +14,7 @@ from ..capture.batch import BatchResult, decode_batch
 from ..relay.client import Gap
 from ..wire._codec import Message, decode
 from ..wire.enums import GapReason
-from ..wire.errors import FieldValueError, RelayTimeoutError
+from ..wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
 from . import _frames
 
 DEFAULT_BATCH_FRAMES = 4096
@@ -52,7 +52,7 @@ class BatchingProducer:
 
     def _check_open(self, what: str) -> None:
         if self.closed:
-            raise ValueError(f"{what} on a closed producer")
+            raise RelayClosedError(f"{what} on a closed producer")
 
     def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
         """Queues one message, or the one sealed frame given as bytes (checked first); it
@@ -197,6 +197,8 @@ class FilteringConsumer:
 
     def _take(self, max_frames: int, timeout: float | None) -> tuple[bytes, BatchResult | None]:
         positive("max_frames", max_frames)
+        if self.closed:
+            raise RelayClosedError(f"{self._where()}: receive on a closed consumer")
         if self._ready is None and not self._fill(timeout):
             return b"", None
         data, found, result = self._ready  # type: ignore[misc]  # _fill set it
