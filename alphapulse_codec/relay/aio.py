@@ -23,10 +23,10 @@ from typing import Any, Literal, cast, overload
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import decode
-from ..wire.errors import (FieldValueError, RelayClosedError, RelayError, RelayRefusedError,
+from ..wire.errors import (RelayClosedError, RelayError, RelayRefusedError,
                            RelayTimeoutError)
 from .backoff import Backoff
-from .client import CONNECT_TIMEOUT, Consumer, Producer, whole_frames_in
+from .client import CONNECT_TIMEOUT, Consumer, Producer, positive, whole_frames_in
 from .client import connect as connect_blocking
 from .config import Subscription
 from .many import ATTEMPT_TIMEOUT, DASHBOARD_BACKOFF, policy_of, split_frames, subscriptions_of
@@ -236,10 +236,8 @@ class AsyncConsumer(_AsyncClient):
                          verify: bool = True) -> BatchResult:
         """The frames received so far, at most ``max_frames``, decoded into arrays per type;
         empty when none came within ``timeout``."""
-        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
-            raise FieldValueError(f"max_frames: expected a positive integer, got {max_frames!r}",
-                                  field="max_frames")
-        return decode_batch(await self._take(max_frames, timeout), verify=verify,
+        return decode_batch(await self._take(positive(max_frames, "max_frames"), timeout),
+                            verify=verify,
                             max_frame_size=self._client.max_frame_size)
 
     async def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:

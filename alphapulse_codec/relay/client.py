@@ -39,6 +39,13 @@ RECEIVE_BYTES = 4 << 20   # a consumer's buffer; it grows for a frame larger tha
 ERROR_CHECK_EVERY = 1024  # frames sent between two looks for the relay's answers (a syscall)
 
 
+def positive(value: Any, what: str) -> int:
+    """``value`` when it is an integer >= 1 (a count the caller gives: frames, capacity)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FieldValueError(f"{what}: expected a positive integer, got {value!r}", field=what)
+    return value
+
+
 @dataclass(frozen=True)
 class Gap:
     """Frames a consumer did not get, and why: every transport reports its losses as Gaps.
@@ -675,11 +682,8 @@ class Consumer(_Client):
         (``decode_batch``); waits up to ``timeout`` for the first and returns an empty result
         when none came. ``verify`` checks checksums again (the relay checks them where its
         policy says so)."""
-        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
-            raise FieldValueError(f"max_frames: expected a positive integer, got {max_frames!r}",
-                                  field="max_frames")
-        return decode_batch(self._take(max_frames, timeout), verify=verify,
-                            max_frame_size=self.max_frame_size)
+        return decode_batch(self._take(positive(max_frames, "max_frames"), timeout),
+                            verify=verify, max_frame_size=self.max_frame_size)
 
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
         """The received frames themselves, whole and back to back, at most ``max_frames``;

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from ..capture.batch import BatchResult, decode_batch
 from ..relay import frames
 from ..relay._route import ANNOUNCE_CODE, Sequencer
-from ..relay.client import Gap, _policy
+from ..relay.client import Gap, _policy, positive
 from ..relay.policy import DomainPolicy
 from ..relay.server import _describe, type_codes
 from ..schemas.schema import Schema
@@ -42,12 +42,6 @@ EVERYTHING = frames.EVERYTHING
 # a read hands over a block of at least this many bytes alone, as the producer's own bytes
 # object; smaller blocks (single sends) are joined into one buffer up to max_frames
 WHOLE_BLOCK_BYTES = 16 << 10
-
-
-def _positive(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FieldValueError(f"{what}: expected a positive integer, got {value!r}", field=what)
-    return value
 
 
 def _seconds(value: Any, what: str) -> float | None:
@@ -92,9 +86,9 @@ class Channel:
         self.policy: DomainPolicy = _policy(domain, config, None)
         self.domain = domain
         self.name = name or domain
-        self.capacity = _positive(capacity if capacity is not None else
+        self.capacity = positive(capacity if capacity is not None else
                                   self.policy.max_queue_size, "capacity")
-        self.max_frame_size = _positive(max_frame_size, "max_frame_size")
+        self.max_frame_size = positive(max_frame_size, "max_frame_size")
         self.sheds = self.policy.overflow == "shed"
         self._judge = Judge(type_codes(domain), max_frame_size, self.policy.validate_checksums,
                             self.policy.require_sequence)
@@ -521,14 +515,14 @@ class Consumer(_Client):
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
         """The next frames, whole and back to back, at most ``max_frames``; empty when none
         came within ``timeout``. A whole block sent by a producer comes as its own bytes."""
-        data = self._take(_positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
+        data = self._take(positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
         return data if type(data) is bytes else bytes(data)
 
     def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
                    verify: bool = True) -> BatchResult:
         """The next frames, at most ``max_frames``, decoded into arrays per type
         (``decode_batch``); an empty result when none came within ``timeout``."""
-        data = self._take(_positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
+        data = self._take(positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
         return decode_batch(data, verify=verify, max_frame_size=self.max_frame_size)
 
     def __iter__(self) -> Iterator[Any]:
@@ -672,12 +666,12 @@ class AsyncConsumer:
         return decode(data, max_frame_size=self._consumer.max_frame_size)
 
     async def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
-        data = await self._take(_positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
+        data = await self._take(positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
         return data if type(data) is bytes else bytes(data)
 
     async def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
                          verify: bool = True) -> BatchResult:
-        data = await self._take(_positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
+        data = await self._take(positive(max_frames, "max_frames"), _seconds(timeout, "timeout"))
         return decode_batch(data, verify=verify, max_frame_size=self._consumer.max_frame_size)
 
     def __aiter__(self) -> AsyncIterator[Any]:
