@@ -175,13 +175,74 @@ def test_a_channel_domain_gets_the_process_channel_with_the_file_s_policy(runtim
     assert sum(g.frames_lost for g in consumer.gaps) == 25 - len(received)
 
 
+def sourced_configs(runtime_dir: Path, nats_url: str, redis_url: str) -> dict[str, dict]:
+    """A domain of `signals` on every transport that crosses processes, and the channel."""
+    return {
+        "unix_socket": {"signals": {"transport": "unix_socket"}},
+        "shared_memory": {"signals": {"transport": "shared_memory", "size_mb": 1,
+                                      "path": str(runtime_dir / "signals.ring")}},
+        "nats": {"signals": {"transport": "nats", "servers": [nats_url],
+                             "subject_prefix": "sourced"}},
+        "redis": {"signals": {"transport": "redis", "url": redis_url,
+                              "stream_prefix": "sourced"}},
+        "channel": {"signals": {"transport": "channel", "capacity": 100}},
+    }
+
+
+@pytest.mark.parametrize("transport", ["unix_socket", "shared_memory", "nats", "redis",
+                                       "channel"])
+def test_sequence_auto_numbers_frames_per_source_on_every_transport(
+        transport, relays, runtime_dir, nats_server, redis_server):
+    if transport == "unix_socket":
+        relays("signals")
+    config = load_config(sourced_configs(runtime_dir, nats_server.url,
+                                         redis_server.url)[transport], runtime_dir=runtime_dir)
+    kraken, binance = ap.SourceType.KrakenCollector, ap.SourceType.BinanceCollector
+    alert = zeroed_frame(ap.StrategyAlert, sequence=900, source=kraken, timestamp=1)
+    theirs = alerts(3)  # source 5, sequences 1-3, written over with the producer's numbers
+    theirs_before = bytes(theirs)
+    with ap.connect("signals", "consumer", config=config) as consumer, \
+            ap.connect("signals", "producer", config=config, source=binance,
+                       sequence="auto") as producer:
+        assert producer.next_sequence() == 1 and producer.source == binance
+        producer.send(alert)
+        assert producer.send_batch(theirs + alert) == 4
+        producer.send(ap.decode(alert))
+        assert producer.next_sequence(kraken) == 4
+        assert producer.next_sequence(5) == 4
+        with pytest.raises(FieldValueError, match="send takes one frame, got 2"):
+            producer.send(alert + alert)
+        assert producer.next_sequence(kraken) == 4  # a refused send takes no number
+        producer.flush()
+        received = [ap.decode(frame) for frame in split(receive(consumer, 6))]
+    assert theirs == theirs_before
+    assert [(m.header.source, m.header.sequence) for m in received] == \
+        [(kraken, 1), (5, 1), (5, 2), (5, 3), (kraken, 2), (kraken, 3)]
+    assert all(type(m) is ap.StrategyAlert for m in received)  # decode checked every CRC
+
+
+def test_source_and_sequence_are_a_producer_s_on_every_transport(runtime_dir):
+    config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")}},
+                         runtime_dir=runtime_dir)
+    with pytest.raises(FieldValueError, match="source and sequence belong to a producer"):
+        ap.connect("market_data", "consumer", config=config, sequence="auto")
+    with pytest.raises(FieldValueError, match="sequence: 'yes' is not None or 'auto'"):
+        ap.connect("market_data", "producer", config=config, sequence="yes")
+    with pytest.raises(FieldValueError, match="sources: 300 is not a number from 0 to 255"):
+        ap.connect("market_data", "producer", config=config, source=300)
+    with ap.connect("market_data", "producer", config=config, source="KrakenCollector") as producer:
+        with pytest.raises(FieldValueError, match="connect with sequence='auto'"):
+            producer.next_sequence()
+
+
 def test_relay_keywords_are_refused_elsewhere(runtime_dir):
     config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
                                           "path": str(runtime_dir / "md.ring")}},
                          runtime_dir=runtime_dir)
-    with pytest.raises(FieldValueError, match="sequence: a relay client's keyword;"
+    with pytest.raises(FieldValueError, match="reconnect: a relay client's keyword;"
                                               " market_data is on shared_memory"):
-        ap.connect("market_data", "producer", config=config, sequence="auto")
+        ap.connect("market_data", "producer", config=config, reconnect=True)
     with pytest.raises(FieldValueError, match="types and sources subscribe a consumer"):
         ap.connect("market_data", "producer", config=config, types=["Trade"])
     with pytest.raises(FieldValueError, match="role: 'reader'"):

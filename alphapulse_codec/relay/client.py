@@ -437,14 +437,13 @@ class Producer(_Client):
     def _frames(self, data: Any, single: bool) -> tuple[memoryview, int]:
         """The bytes to send for ``data`` (numbered, with sequence="auto"), and how many
         frames they hold."""
-        if self._sequencer is not None:
-            data = bytearray(data)
-            count = self._sequencer.stamp(data, self.max_frame_size)
-        else:
-            count = count_frames(data, self.max_frame_size)
+        count = count_frames(data, self.max_frame_size)
         if single and count != 1:
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
                                   field="message")
+        if self._sequencer is not None:  # after the checks: a refused send takes no sequence
+            data = bytearray(data)
+            self._sequencer.stamp(data, self.max_frame_size)
         return memoryview(data).cast("B"), count
 
     def _lost(self) -> str:

@@ -338,15 +338,7 @@ class Producer(_Client):
         """The bytes of the block to send (numbered with sequence="auto") and its frames;
         bytes that are not whole frames are refused here, with the byte offset."""
         self._check_open("send")
-        if self._sequencer is not None:
-            stamped = bytearray(data)
-            self.channel._judge.count(stamped)  # refuses what stamp would, with our words
-            count = self._sequencer.stamp(stamped, self.max_frame_size)
-            block = bytes(stamped)
-        else:
-            count = self.channel._judge.count(data)
-            # the caller may reuse a buffer of its own: the block must not change under readers
-            block = data if type(data) is bytes else bytes(data)
+        count = self.channel._judge.count(data)
         if single and count != 1:
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
                                   field="message")
@@ -354,6 +346,14 @@ class Producer(_Client):
             raise FieldValueError(f"a batch of {count} frames is over the {self.channel.name}"
                                   f" channel's capacity of {self.channel.capacity}: send it in"
                                   " parts", field="buffer")
+        # checked before numbering: a refused send takes no sequence
+        if self._sequencer is not None:
+            stamped = bytearray(data)
+            self._sequencer.stamp(stamped, self.max_frame_size)
+            block = bytes(stamped)
+        else:
+            # the caller may reuse a buffer of its own: the block must not change under readers
+            block = data if type(data) is bytes else bytes(data)
         return block, count
 
     def _no_room(self) -> BackpressureTimeout:

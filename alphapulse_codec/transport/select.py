@@ -18,12 +18,16 @@ from ..relay.config import RelaysConfig
 from ..relay.tcp import client_context
 from ..relay.policy import DOMAINS, DomainPolicy
 from ..wire.errors import ConfigError, FieldValueError
+from ..relay import frames
 from . import shm
 from .config import Endpoint, TransportsConfig, load_config
+from .numbered import SourcedProducer
 
 Role = Literal["producer", "consumer"]
-# the relay client's keywords that mean nothing to another transport
+# the relay client's keywords, refused by a transport that does not take them
 RELAY_ONLY = ("source", "sequence", "reconnect")
+# those of them every producer takes: numbered.py gives them to the clients that lack them
+SOURCED = ("source", "sequence")
 
 
 def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None,
@@ -38,8 +42,10 @@ def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None
     (alphapulse_codec.transport.load_config) or the domain's Endpoint of one; None, a RelaysConfig or DomainPolicy objects
     mean the relays (unix_socket) as ``relay.connect`` takes them. ``types``/``sources``
     subscribe a consumer on every transport; ``name`` labels the client where the transport
-    keeps names; ``timeout`` bounds connecting. ``source``, ``sequence`` and ``reconnect`` are
-    the relay client's (a NATS client reconnects through its server list by itself).
+    keeps names; ``timeout`` bounds connecting. A producer's ``source`` and
+    ``sequence="auto"`` number its frames per source on every transport (numbered.py where the
+    transport's own client does not); ``reconnect`` is the relay client's (a NATS client
+    reconnects through its server list by itself).
     ``options`` go to the transport's own client (a Redis consumer's ``group``, a JetStream
     ``start_sequence``, a ring's ``wait``...). Raises ConfigError for a transport this
     installation does not have."""
@@ -87,6 +93,26 @@ def _role(role: str) -> None:
         raise FieldValueError(f"role: {role!r} is not 'producer' or 'consumer'", field="role")
 
 
+def _sourced(producer: Any, keywords: Mapping[str, Any]) -> Any:
+    """``producer`` as it is, or writing as ``source`` and numbering its frames with
+    ``sequence="auto"``, as a relay client does."""
+    source, sequence = keywords["source"], keywords["sequence"]
+    if source is None and sequence is None:
+        return producer
+    return SourcedProducer(producer, 0 if source is None else frames._number(source, "sources"),
+                           sequence == "auto")
+
+
+def _check_sourced(role: Role, keywords: Mapping[str, Any]) -> None:
+    """The relay client's checks of ``source`` and ``sequence``, for the transports that
+    take them through SourcedProducer."""
+    if keywords["sequence"] not in (None, "auto"):
+        raise FieldValueError(f"sequence: {keywords['sequence']!r} is not None or 'auto'",
+                              field="sequence")
+    if role == "consumer" and (keywords["source"] is not None or keywords["sequence"] is not None):
+        raise FieldValueError("source and sequence belong to a producer", field="source")
+
+
 def _producer_subscribes(keywords: Mapping[str, Any]) -> None:
     if keywords["types"] is not None or keywords["sources"] is not None:
         raise FieldValueError("types and sources subscribe a consumer", field="types")
@@ -118,14 +144,15 @@ def _tcp(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
 def _shared_memory(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
                    options: Mapping[str, Any]) -> Any:
     _role(role)
-    _refuse_relay_keywords(endpoint, keywords)
+    _refuse_relay_keywords(endpoint, keywords, allowed=SOURCED)
+    _check_sourced(role, keywords)
     ring = dict(endpoint.options)
     if role == "producer":
         _producer_subscribes(keywords)
         if ring["policy"] == "backpressure" and "timeout" not in options:
             # a producer waits for the slowest consumer so long, then raises
             ring["timeout"] = endpoint.policy.stuck_timeout
-        return shm.Producer(ring.pop("path"), **ring, **options)
+        return _sourced(shm.Producer(ring.pop("path"), **ring, **options), keywords)
     return shm.Consumer(ring.pop("path"), types=keywords["types"], sources=keywords["sources"],
                         **ring, **options)
 
@@ -135,15 +162,16 @@ def _nats(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     from . import nats  # its client library is an extra
 
     _role(role)
-    _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect",))
+    _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect", *SOURCED))
+    _check_sourced(role, keywords)
     bus = dict(endpoint.options)
     capacity = bus.pop("capacity", None)
     common = {**bus, "name": keywords["name"], "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
-        return nats.Producer(endpoint.domain, **common,
-                             max_queue_size=capacity or endpoint.policy.max_queue_size,
-                             **options)
+        return _sourced(nats.Producer(endpoint.domain, **common,
+                                      max_queue_size=capacity or endpoint.policy.max_queue_size,
+                                      **options), keywords)
     return nats.Consumer(endpoint.domain, types=keywords["types"],
                          sources=keywords["sources"], **common, **options)
 
@@ -153,15 +181,16 @@ def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     from . import redis_streams  # its client library is an extra
 
     _role(role)
-    _refuse_relay_keywords(endpoint, keywords)
+    _refuse_relay_keywords(endpoint, keywords, allowed=SOURCED)
+    _check_sourced(role, keywords)
     bus = dict(endpoint.options)
     capacity = bus.pop("capacity", None)
     common = {**bus, "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
-        return redis_streams.Producer(endpoint.domain, **common,
-                                      max_queue_size=capacity or endpoint.policy.max_queue_size,
-                                      **options)
+        return _sourced(redis_streams.Producer(
+            endpoint.domain, **common, max_queue_size=capacity or endpoint.policy.max_queue_size,
+            **options), keywords)
     return redis_streams.Consumer(endpoint.domain, types=keywords["types"],
                                   sources=keywords["sources"], name=keywords["name"], **common,
                                   **options)

@@ -1,0 +1,70 @@
+"""A producer's ``source`` and ``sequence="auto"`` on the transports whose own clients have
+neither (the ring, NATS, Redis Streams), so that a service written against the relays, which
+numbers its frames per source with ``sequence="auto"``, runs unchanged on every transport.
+
+The relay client and the channel number frames themselves, continuing where the relay (or
+the channel) says a source stopped; here nothing outside the producer keeps a count, so a
+new producer starts each source at 1.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..relay._route import Sequencer, count_frames
+from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
+from ..wire.errors import FieldValueError
+
+
+class SourcedProducer:
+    """``producer`` writing as ``source``, numbering its frames per source first when
+    ``numbered``. Everything else is the transport's producer's own."""
+
+    def __init__(self, producer: Any, source: int, numbered: bool) -> None:
+        self._producer = producer
+        self.source = source
+        self._sequencer = Sequencer() if numbered else None
+
+    def send(self, message: Any) -> None:
+        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
+        frame = message.to_bytes() if hasattr(message, "to_bytes") else message
+        if self._sequencer is None:
+            self._producer.send(frame)
+            return
+        count = count_frames(frame, DEFAULT_MAX_FRAME_SIZE)
+        if count != 1:  # before numbering: a refused send takes no sequence
+            raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
+                                  field="message")
+        self._producer.send(_numbered(frame, self._sequencer))
+
+    def send_batch(self, buffer: Any) -> int:
+        """Send many whole frames back to back; returns how many."""
+        if self._sequencer is None:
+            return int(self._producer.send_batch(buffer))
+        return int(self._producer.send_batch(_numbered(buffer, self._sequencer)))
+
+    def next_sequence(self, source: int | None = None) -> int:
+        """The sequence the next frame of ``source`` (the declared one by default) gets."""
+        if self._sequencer is None:
+            raise FieldValueError("sequence numbers are the caller's: connect with"
+                                  " sequence='auto' to have them counted", field="sequence")
+        return int(self._sequencer.next(self.source if source is None else source))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+    def __enter__(self) -> SourcedProducer:
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._producer.__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return f"SourcedProducer({self._producer!r}, source={self.source})"
+
+
+def _numbered(frames: Any, sequencer: Sequencer) -> bytearray:
+    """A copy of ``frames`` numbered per source: the caller's buffer stays as it was (bytes,
+    or a buffer it reuses)."""
+    copy = bytearray(frames)
+    sequencer.stamp(copy, DEFAULT_MAX_FRAME_SIZE)
+    return copy
