@@ -386,7 +386,7 @@ def test_the_live_demo_runs_checks_and_stops_everything(tmp_path):
     done = cli("demo", "--relays", "--seconds", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     for words in ("market data producer", "signal producer", "order producer", "recorder",
-                  "consumer", "gaps: none", "drops: none (execution: 0)",
+                  "consumer", "gaps: none", "drops by the relays: none (execution: 0)",
                   "every frame sent arrived"):
         assert words in done.stdout, (words, done.stdout)
     assert set(Path("/tmp").glob("alphapulse-demo-*")) == before

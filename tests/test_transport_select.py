@@ -58,7 +58,7 @@ def carry(config, domain: str, frames: bytes) -> bytes:
         return receive(consumer, len(split(frames)))
 
 
-def stage_files(directory: Path, nats_url: str) -> dict[str, Path]:
+def stage_files(directory: Path, nats_url: str, ring_mb: int = 1) -> dict[str, Path]:
     """The design's three stages for this test's runtime directory and NATS server."""
     texts = {
         "stage1": f"""\
@@ -75,7 +75,7 @@ alphapulse:
   market_data:
     type: shared_memory
     path: {directory}/market_data.ring
-    size_mb: 1
+    size_mb: {ring_mb}
   signals:
     type: unix_socket
     path: {directory}/signals.sock
@@ -231,9 +231,9 @@ def test_source_and_sequence_are_a_producer_s_on_every_transport(runtime_dir):
         ap.connect("market_data", "producer", config=config, sequence="yes")
     with pytest.raises(FieldValueError, match="sources: 300 is not a number from 0 to 255"):
         ap.connect("market_data", "producer", config=config, source=300)
-    with ap.connect("market_data", "producer", config=config, source="KrakenCollector") as producer:
-        with pytest.raises(FieldValueError, match="connect with sequence='auto'"):
-            producer.next_sequence()
+    with ap.connect("market_data", "producer", config=config, source="KrakenCollector") as producer, \
+            pytest.raises(FieldValueError, match="connect with sequence='auto'"):
+        producer.next_sequence()
 
 
 def test_relay_keywords_are_refused_elsewhere(runtime_dir):
@@ -361,6 +361,68 @@ def test_aio_clients_of_a_ring(run, runtime_dir):
         return got, messages
 
     assert run(scenario()) == (3, [4, 5, 6, 7, 8])
+
+
+# ---- the live demo over each stage ------------------------------------------------------------
+
+def demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alphapulse_codec", "demo", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=180, check=False)
+
+
+def test_the_three_stages_switch_the_running_demo_s_domains(runtime_dir, nats_server):
+    """The demo's services (producers, recorder, consumer: processes of their own, their code
+    the same) over each stage's file: everything sent arrives, no gaps, the recording matches."""
+    files = stage_files(runtime_dir, nats_server.url, ring_mb=16)
+    shown = {"stage1": "market_data on unix_socket, signals on unix_socket",
+             "stage2": "market_data on shared_memory, signals on unix_socket",
+             "stage3": "market_data on nats, signals on nats, execution on nats, system on nats"}
+    for stage, path in files.items():
+        done = demo("--relays", "--seconds", "1", "--config", str(path))
+        assert done.returncode == 0, (stage, done.stdout, done.stderr)
+        out = " ".join(done.stdout.split())  # rich wraps lines at its width
+        assert f"domains: {shown[stage]}" in out, (stage, out)
+        assert "gaps: none" in out and "every frame sent arrived" in out, (stage, out)
+    assert (runtime_dir / "market_data.ring").exists()  # stage 2 went through the ring
+
+
+def test_replay_and_record_reach_a_domain_off_the_relays(runtime_dir):
+    path = runtime_dir / "ring.yml"
+    path.write_text(f"alphapulse:\n  market_data:\n    transport: shared_memory\n"
+                    f"    path: {runtime_dir}/md.ring\n    size_mb: 1\n")
+    capture = runtime_dir / "in.bin"
+    capture.write_bytes(FRAMES["market_data"])
+    with ap.connect("market_data", "consumer", config=path) as consumer:
+        done = subprocess.run([sys.executable, "-m", "alphapulse_codec", "replay", str(capture),
+                               "--domain", "market_data", "--config", str(path), "--max"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "replayed 1,000 frames to market_data" in done.stderr
+        assert receive(consumer, 1000) == FRAMES["market_data"]
+    recorded = runtime_dir / "out.bin"
+    recorder = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "record", "--domain",
+                                 "market_data", "--config", str(path), "-o", str(recorded),
+                                 "--frames", "1000"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert recorder.stderr is not None
+        assert recorder.stderr.readline().startswith("recording market_data to")
+        with ap.connect("market_data", "producer", config=path) as producer:
+            producer.send_batch(FRAMES["market_data"])
+        assert recorder.wait(timeout=60) == 0
+    finally:
+        recorder.kill()
+    assert recorded.read_bytes() == FRAMES["market_data"]
+
+
+def test_the_demo_refuses_a_channel_domain_and_live_with_a_config(runtime_dir):
+    path = runtime_dir / "channel.yml"
+    path.write_text("alphapulse:\n  market_data:\n    transport: channel\n")
+    done = demo("--relays", "--config", str(path))
+    assert done.returncode == 2
+    assert "market_data is on channel, which carries frames within one process" in done.stderr
+    done = demo("--live", "--config", str(path))
+    assert done.returncode == 2 and "--live watches the relays" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # ---- alphapulse config check ------------------------------------------------------------------

@@ -23,7 +23,10 @@ checksum verified, and check that each frame re-encodes byte for byte.
 With --relays, the live system instead: the four domain relays, a market-data producer (the
 sample session), a signal producer, an order producer, a recorder and a consumer, each its own
 process, run for --seconds; then what each saw, checked: every frame sent received, no gaps,
-no drops on execution, the recording decoded back; exit 1 if any check fails. --live does the
+no drops on execution, the recording decoded back; exit 1 if any check fails. With --config
+FILE (the shapes of docs/transports.md: the design's migration stages), each domain goes over
+the transport the file gives it, the services' code unchanged: the relays run for the domains
+on unix_socket or tcp only; NATS and Redis servers are the file's. --live does the
 same with alphapulse top on screen (q quits). make demo runs both."""
 
 DEMO_EXAMPLES = """\
@@ -31,6 +34,7 @@ DEMO_EXAMPLES = """\
   alphapulse demo -o build/demo-session.bin --frames 300
   alphapulse demo --relays
   alphapulse demo --live --seconds 60
+  alphapulse demo --relays --config stage2_mixed.yml
 """
 
 
@@ -80,6 +84,9 @@ def add_commands(commands: Any) -> None:
                         help="run the live system of relays, producers and consumers instead")
     parser.add_argument("--live", action="store_true",
                         help="the live system with alphapulse top on screen")
+    parser.add_argument("--config", metavar="FILE",
+                        help="with --relays: the transport of each domain (alphapulse config"
+                             " check FILE prints what each domain will use)")
     parser.add_argument("--seconds", type=float, default=None, metavar="S",
                         help="how long the producers of --relays run (default 3; 60 with"
                              " --live)")

@@ -7,9 +7,7 @@ import datetime
 import sys
 import time
 from collections.abc import Iterator
-from typing import cast
 
-from ..relay import Producer
 from ..schemas.registry import Registry
 from ..transport import _frames
 from ..transport.errors import BusError
@@ -19,7 +17,7 @@ from ..wire._codec import Message, iter_frames
 from ..wire.errors import FieldValueError, ParseError
 from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError,
                      command_registry, wanted_types, written)
-from .relaying import Pacer, connect_relay, report_refusals, send_paced, stop_on_signals
+from .relaying import Pacer, connect_domain, report_refusals, send_paced, stop_on_signals
 
 READ_POLL = 0.2  # seconds between looks at the stop signal while the stream is quiet
 # what --from-jetstream leaves unused: a capture's reading options
@@ -149,7 +147,8 @@ def _messages(stream: Iterator[StoredMessage | None], options: argparse.Namespac
 
 def _to_relay(options: argparse.Namespace, reader: StreamReader, type_names: set[str] | None,
               registry: Registry, tally: _Tally) -> tuple[int, int, int, float]:
-    producer = cast(Producer, connect_relay(options, "producer"))
+    # a relay, never the domain's transport of --config: that may be this very stream
+    producer = connect_domain(options, "producer", relay_only=True)
     pacer = Pacer(options)
     with stop_on_signals() as stopped:
         messages = _messages(_stored(reader, type_names, stopped), options, registry, tally)

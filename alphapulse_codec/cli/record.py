@@ -1,37 +1,42 @@
-"""``alphapulse record``: what a relay's consumer receives, written as a capture;
-``alphapulse replay``: a capture fed to a relay, with its recorded timing, at a fixed rate or
-as fast as it goes."""
+"""``alphapulse record``: what a domain's consumer receives (from its relay, or the transport
+--config gives it), written as a capture; ``alphapulse replay``: a capture fed to a domain,
+with its recorded timing, at a fixed rate or as fast as it goes."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from ..capture.batch import BadStretch
-from ..relay import DOMAINS, Consumer, Producer
+from ..relay import DOMAINS
 from ..relay._route import count_frames
+from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
 from ..wire.enums import GapReason
 from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, CommandError,
                      add_capture_options, command, command_registry, positive_int, wanted_types,
                      written)
 from .reading import read_capture
-from .relaying import Pacer, connect_relay, report_refusals, send_paced, stop_on_signals
+from .relaying import Pacer, connect_domain, report_refusals, send_paced, stop_on_signals
 
 RECORD = """\
-Subscribe to one relay and write every frame received, byte for byte, to a capture (frames
-back to back: decode, stats and decode_batch read it), gap notices included. Runs until
---duration or --frames is reached, or SIGINT / SIGTERM; the capture is written to a temporary
-file and renamed when done, so it appears whole. A relay that restarts is reconnected."""
+Subscribe to one relay (or, with --config, to whatever transport the file gives the domain)
+and write every frame received, byte for byte, to a capture (frames back to back: decode,
+stats and decode_batch read it), gap notices included. Says "recording" on stderr once
+subscribed. Runs until --duration or --frames is reached, or SIGINT / SIGTERM; the capture is
+written to a temporary file and renamed when done, so it appears whole. A relay that restarts
+is reconnected."""
 
 RECORD_EXAMPLES = """\
   alphapulse record --domain market_data -o md.bin --duration 10
   alphapulse record --domain execution -o orders.bin --types Fill,ExecutionReport
   alphapulse record --domain signals -o signals.bin --frames 100000
+  alphapulse record --domain market_data --config stage2.yml -o md.bin
 """
 
 REPLAY = """\
-Send the frames of a capture to one relay as a producer: with the timing of their headers'
+Send the frames of a capture to one relay (or, with --config, to the domain's transport of the
+file) as a producer: with the timing of their headers'
 timestamps (--speed, default 1.0 = as recorded), at a fixed --rate, or --max as fast as the
 relay takes them. Frames of other domains and relay control frames are skipped and counted.
 Bad stretches of the capture are reported on stderr and skipped; frames the relay refuses are
@@ -62,7 +67,7 @@ RECORD_POLL = 0.2           # seconds between looks at the stop signal and the c
 ARRIVED_WAIT = 0.01         # after the stop signal: a look at the socket for what had arrived
 
 
-def _arrived(consumer: Consumer, wanted: int) -> bytes:
+def _arrived(consumer: Any, wanted: int) -> bytes:
     """The whole frames already received or waiting in the socket, at most ``wanted``."""
     taken = bytearray()
     while wanted > 0:
@@ -70,7 +75,7 @@ def _arrived(consumer: Consumer, wanted: int) -> bytes:
         if not data:
             break
         taken += data
-        wanted -= count_frames(data, consumer.max_frame_size)
+        wanted -= count_frames(data, _frame_limit(consumer))
     return bytes(taken)
 
 
@@ -78,20 +83,22 @@ def record(options: argparse.Namespace) -> int:
     types = wanted_types(options, command_registry(options))
     # a signal that comes once the relay knows the recorder finishes the recording cleanly
     with stop_on_signals() as stopped:
-        consumer = cast(Consumer, connect_relay(options, "consumer", types=types))
+        consumer = connect_domain(options, "consumer", types=types)
+        print(f"recording {options.domain} to {options.output}", file=sys.stderr, flush=True)
         deadline = None if options.duration is None else time.monotonic() + options.duration
         with written(options.output) as temporary, open(temporary, "wb") as capture:
             frames, size = _record(options, consumer, capture, stopped, deadline)
+        gaps = consumer.gaps  # a closed ring consumer has none to tell
         consumer.close()
-    restarts = sum(1 for gap in consumer.gaps if gap.reason == GapReason.RelayRestart)
-    lost = sum(gap.frames_lost or 0 for gap in consumer.gaps)  # a restart's count is unknown
-    print(f"recorded {frames:,} frames ({size:,} bytes) from the {options.domain} relay to"
-          f" {options.output}; gaps: {len(consumer.gaps) - restarts} ({lost:,} frames),"
+    restarts = sum(1 for gap in gaps if gap.reason == GapReason.RelayRestart)
+    lost = sum(gap.frames_lost or 0 for gap in gaps)  # a restart's count is unknown
+    print(f"recorded {frames:,} frames ({size:,} bytes) from {options.domain} to"
+          f" {options.output}; gaps: {len(gaps) - restarts} ({lost:,} frames),"
           f" relay restarts: {restarts}", file=sys.stderr)
     return EXIT_OK
 
 
-def _record(options: argparse.Namespace, consumer: Consumer, capture: IO[bytes],
+def _record(options: argparse.Namespace, consumer: Any, capture: IO[bytes],
             stopped: list[int], deadline: float | None) -> tuple[int, int]:
     """Write what the consumer receives until the signal, the deadline or --frames; returns
     the frames and bytes written."""
@@ -107,7 +114,7 @@ def _record(options: argparse.Namespace, consumer: Consumer, capture: IO[bytes],
         else:
             data = consumer.recv_bytes(left_frames, timeout=min(RECORD_POLL, left or RECORD_POLL))
         capture.write(data)
-        frames += count_frames(data, consumer.max_frame_size)
+        frames += count_frames(data, _frame_limit(consumer))
         size += len(data)
         if last:
             break
@@ -125,7 +132,7 @@ def replay(options: argparse.Namespace) -> int:
     if given:
         raise CommandError(f"replay: {', '.join(given)}: only with --from-jetstream",
                            EXIT_BAD_ARGUMENTS)
-    producer = cast(Producer, connect_relay(options, "producer"))
+    producer = connect_domain(options, "producer")
     pacer = Pacer(options)
     registry = command_registry(options)
     with stop_on_signals() as stopped, read_capture(options, registry) as capture:
@@ -134,10 +141,15 @@ def replay(options: argparse.Namespace) -> int:
         code = capture.exit_code()
     refused = report_refusals(producer)
     seconds = time.monotonic() - pacer.started
-    print(f"replayed {pacer.sent:,} frames to the {options.domain} relay in {seconds:.2f} s;"
+    print(f"replayed {pacer.sent:,} frames to {options.domain} in {seconds:.2f} s;"
           f" skipped {skipped:,} of other domains or relay control; refused by the relay:"
           f" {refused:,}", file=sys.stderr)
     return EXIT_BAD_INPUT if refused or code else EXIT_OK
+
+
+def _frame_limit(consumer: Any) -> int:
+    """The largest frame the consumer's transport lets through: a relay's is its policy's."""
+    return int(getattr(consumer, "max_frame_size", DEFAULT_MAX_FRAME_SIZE))
 
 
 def _positive_float(text: str) -> float:
@@ -151,9 +163,11 @@ def _positive_float(text: str) -> float:
 
 
 def _relay_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--domain", required=True, choices=tuple(DOMAINS), help="the relay")
+    parser.add_argument("--domain", required=True, choices=tuple(DOMAINS), help="the domain")
     parser.add_argument("--runtime-dir", metavar="DIR", help="where the relays' sockets are")
-    parser.add_argument("--config", metavar="FILE", help="the relays' YAML configuration")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the YAML configuration of the relays, or of every domain's"
+                             " transport (alphapulse config check FILE)")
 
 
 def add_commands(commands: Any) -> None:

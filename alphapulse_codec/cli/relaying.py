@@ -13,27 +13,45 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from ..relay import DOMAINS, Backoff, Consumer, Producer, connect
+from ..relay import DOMAINS, Backoff, Producer
 from ..relay.frames import CONTROL_TYPES
 from ..schemas.schema import Schema
+from ..transport.config import load_config
+from ..transport.errors import BusError, RingError
+from ..transport.select import connect
 from ..wire._codec import Message
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError, RelayError, SchemaError
-from .common import EXIT_UNREADABLE, CommandError
-from .relay import policies
+from .common import EXIT_BAD_ARGUMENTS, EXIT_UNREADABLE, CommandError
+from .relay import RELAYED
 
 REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
 RECONNECT = Backoff(give_up_after=None)
 
 
-def connect_relay(options: argparse.Namespace, role: Literal["producer", "consumer"],
-                  **extra: Any) -> Producer | Consumer:
+def connect_domain(options: argparse.Namespace, role: Literal["producer", "consumer"], *,
+                   relay_only: bool = False, **extra: Any) -> Any:
+    """The command's client of --domain: its relay's, reconnecting when the relay restarts,
+    or of the transport --config gives the domain (unless ``relay_only``: then a domain off
+    the relays is refused)."""
+    endpoint = None
+    if options.config:
+        try:
+            endpoint = load_config(options.config,
+                                   runtime_dir=options.runtime_dir).endpoints[options.domain]
+        except ConfigError as error:
+            raise CommandError(str(error), EXIT_BAD_ARGUMENTS) from None
+    if endpoint is None or endpoint.transport in RELAYED:
+        extra["reconnect"] = RECONNECT
+    elif relay_only:
+        raise CommandError(f"{options.config}: {options.domain} is on {endpoint.transport},"
+                           " not on a relay", EXIT_BAD_ARGUMENTS)
     try:
-        return connect(options.domain, role,
-                       config=policies(options), name=f"alphapulse {options.command}",
-                       reconnect=RECONNECT, **extra)
-    except (RelayError, ConfigError) as error:
+        return connect(options.domain, role, config=endpoint, runtime_dir=options.runtime_dir,
+                       name=f"alphapulse {options.command}", **extra)
+    except (RelayError, ConfigError, BusError, RingError) as error:
         raise CommandError(str(error), EXIT_UNREADABLE) from None
+
 
 
 @contextmanager
@@ -89,7 +107,7 @@ def of_domain(message: Any, domain: str) -> bool:
     return message_type in DOMAINS[domain] or message_type >= 200
 
 
-def send_paced(producer: Producer, messages: Iterable[Message | None],
+def send_paced(producer: Any, messages: Iterable[Message | None],
                options: argparse.Namespace, pacer: Pacer, stopped: list[int]) -> int:
     """Sends the messages of the domain as `pacer` times them, batched when due together (a
     None: the source has nothing more for now, so what is batched leaves); the count of those
@@ -124,11 +142,16 @@ def send_paced(producer: Producer, messages: Iterable[Message | None],
     return skipped
 
 
-def report_refusals(producer: Producer) -> int:
-    """Prints what the relay refused (the first ten); their count."""
-    producer.finish()
-    refused = [answer for answer in producer.errors
-               if answer.header.message_type == MessageType.Error]
+def report_refusals(producer: Any) -> int:
+    """Finishes the producer and prints what the relay refused (the first ten); their count.
+    The other transports judge nothing once sent: their producer is flushed and closed."""
+    if isinstance(producer, Producer):
+        producer.finish()  # the relay's answers to the very last frames too
+        answers = producer.errors
+    else:
+        answers = producer.flush()
+        producer.close()
+    refused = [answer for answer in answers if answer.header.message_type == MessageType.Error]
     for answer in refused[:10]:
         print(f"alphapulse: refused: {answer.text}", file=sys.stderr)
     return len(refused)

@@ -1,8 +1,10 @@
 """The services of the live demo, each run as its own process by ``alphapulse demo --relays``:
 a market-data collector, a strategy, an execution engine and a monitoring consumer, talking
-through the relays. Each prints one JSON line of what it did when it ends.
+through the relays, or through whatever transport each domain has in CONFIG (a file of
+docs/transports.md's shapes): the services' code is the same on every one. Each prints one
+JSON line of what it did when it ends.
 
-    python -m alphapulse_codec.samples.live ROLE RUNTIME_DIR SECONDS
+    python -m alphapulse_codec.samples.live ROLE RUNTIME_DIR SECONDS [CONFIG]
 
 Producers send for SECONDS (or until SIGTERM); the consumer says ``ready`` once subscribed,
 then counts until SIGTERM and takes what is still in flight.
@@ -16,12 +18,13 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal
 
-from ..relay import Backoff, Producer, connect, subscribe_many
+from ..relay import Backoff, Producer
 from ..relay.client import relay_stats
 from ..relay.many import split_frames
 from ..relay.policy import DOMAINS
+from ..transport.select import connect, endpoint_of
 from ..wire.enums import GapReason, MessageType, SourceType
 from .session import PRICE_SCALE, Clock, Market, _instruments, build_session, order_flow
 
@@ -30,7 +33,9 @@ BURST = 200
 SIGNAL_INTERVAL = 0.02       # seconds between two signals
 ORDER_INTERVAL = 0.05        # seconds between two orders' flows
 DRAIN_QUIET = 0.5            # the consumer stops once nothing came for this long
+POLL = 0.01                  # the consumer's wait on each domain in turn
 RECONNECT = Backoff(give_up_after=30.0)
+RELAY_TRANSPORTS = ("unix_socket", "tcp")
 
 stopping = False
 
@@ -38,6 +43,29 @@ stopping = False
 def _stop(*_: Any) -> None:
     global stopping
     stopping = True
+
+
+def _on_relay(domain: str, runtime_dir: Path, config: str | None) -> bool:
+    endpoint = endpoint_of(domain, config, runtime_dir)
+    return endpoint is None or endpoint.transport in RELAY_TRANSPORTS
+
+
+def _connect(domain: str, role: Literal["producer", "consumer"], runtime_dir: Path,
+             config: str | None, **keywords: Any) -> Any:
+    """The client of ``domain`` on its transport; a relay's reconnects when the relay
+    restarts (the other transports have no relay to lose, or reconnect by themselves)."""
+    if _on_relay(domain, runtime_dir, config):
+        keywords["reconnect"] = RECONNECT
+    return connect(domain, role, config=config, runtime_dir=runtime_dir, **keywords)
+
+
+def _finish(producer: Any) -> list[Any]:
+    """The producer closed once everything it sent is judged; the frames refused."""
+    if isinstance(producer, Producer):
+        return producer.finish()  # the relay's answers to the very last frames too
+    refused = list(producer.flush())
+    producer.close()
+    return refused
 
 
 def _types(frames: list[bytes], domain: str) -> list[bytes]:
@@ -49,7 +77,7 @@ def _report(role: str, counts: Counter[int], **extra: Any) -> None:
                       **extra}), flush=True)
 
 
-def _paced(producer: Producer, role: str, frames: list[bytes], interval: float,
+def _paced(producer: Any, role: str, frames: list[bytes], interval: float,
            seconds: float, per_send: int) -> None:
     """Send ``frames`` in order, ``per_send`` at a time every ``interval`` seconds, for
     ``seconds``; the last frames' answers are collected before the report."""
@@ -64,31 +92,29 @@ def _paced(producer: Producer, role: str, frames: list[bytes], interval: float,
         counts.update(frame[4] for frame in chunk)
         next_send += interval
         time.sleep(max(0.0, next_send - time.monotonic()))
-    refused = producer.finish()
-    _report(role, counts, refused=len(refused), reconnects=producer.reconnects)
+    refused = _finish(producer)
+    _report(role, counts, refused=len(refused), reconnects=getattr(producer, "reconnects", 0))
 
 
-def market_data(runtime_dir: Path, seconds: float) -> None:
+def market_data(runtime_dir: Path, seconds: float, config: str | None) -> None:
     """The sample session's instruments, trades, quotes and book, at MARKET_DATA_RATE."""
     wanted = int(MARKET_DATA_RATE * seconds) + 50
     frames = _types(build_session(wanted), "market_data")
-    producer = cast(Producer, connect("market_data", "producer", runtime_dir=runtime_dir,
-                                      source=SourceType.PolygonCollector,
-                                      name="market-data collector", reconnect=RECONNECT))
+    producer = _connect("market_data", "producer", runtime_dir, config,
+                        source=SourceType.PolygonCollector, name="market-data collector")
     _paced(producer, "market data producer", frames, BURST / MARKET_DATA_RATE, seconds, BURST)
 
 
-def signals(runtime_dir: Path, seconds: float) -> None:
+def signals(runtime_dir: Path, seconds: float, config: str | None) -> None:
     """The session's strategy signals, over and over, numbered by the producer."""
     one_round = _types(build_session(60), "signals")
     rounds = int(seconds / SIGNAL_INTERVAL / len(one_round)) + 1
-    producer = cast(Producer, connect("signals", "producer", runtime_dir=runtime_dir,
-                                      source=SourceType.ArbitrageStrategy, sequence="auto",
-                                      name="strategy", reconnect=RECONNECT))
+    producer = _connect("signals", "producer", runtime_dir, config,
+                        source=SourceType.ArbitrageStrategy, sequence="auto", name="strategy")
     _paced(producer, "signal producer", one_round * rounds, SIGNAL_INTERVAL, seconds, 1)
 
 
-def orders(runtime_dir: Path, seconds: float) -> None:
+def orders(runtime_dir: Path, seconds: float, config: str | None) -> None:
     """Orders of an execution engine: each one's request, acknowledgement, fills and
     reports, with sequences numbered per source by the producer."""
     clock = Clock()
@@ -98,9 +124,9 @@ def orders(runtime_dir: Path, seconds: float) -> None:
     for number in range(int(seconds / ORDER_INTERVAL) + 1):
         market.price += rng.randint(-5, 5) * PRICE_SCALE // 100
         flows.append(b"".join(order_flow(clock, market, 1001 + 16 * number)))
-    producer = cast(Producer, connect("execution", "producer", runtime_dir=runtime_dir,
-                                      source=SourceType.ExecutionEngine, sequence="auto",
-                                      name="execution engine", reconnect=RECONNECT))
+    producer = _connect("execution", "producer", runtime_dir, config,
+                        source=SourceType.ExecutionEngine, sequence="auto",
+                        name="execution engine")
     counts: Counter[int] = Counter()
     deadline = time.monotonic() + seconds
     for flow in flows:
@@ -109,37 +135,51 @@ def orders(runtime_dir: Path, seconds: float) -> None:
         producer.send_batch(flow)
         counts.update(frame[4] for frame in split_frames(flow))
         time.sleep(ORDER_INTERVAL)
-    refused = producer.finish()
-    _report("order producer", counts, refused=len(refused), reconnects=producer.reconnects)
+    refused = _finish(producer)
+    _report("order producer", counts, refused=len(refused),
+            reconnects=getattr(producer, "reconnects", 0))
 
 
-def consumer(runtime_dir: Path, seconds: float) -> None:
-    """Every relay at once, as a monitoring service: counts per relay and type, gaps, and the
-    execution relay's drops at the end."""
+def consumer(runtime_dir: Path, seconds: float, config: str | None) -> None:
+    """Every domain at once, as a monitoring service: counts per domain and type, gaps, and
+    the relays' drops at the end."""
     counts: dict[str, Counter[int]] = {domain: Counter() for domain in DOMAINS}
-    with subscribe_many(None, runtime_dir=runtime_dir, name="monitor") as relays:
-        while relays.status != {domain: "up" for domain in DOMAINS}:
-            relays.recv_batch(timeout=0.05)
+    consumers = {domain: _connect(domain, "consumer", runtime_dir, config, name="monitor")
+                 for domain in DOMAINS}
+    try:
         print("ready", flush=True)
         quiet_since = None
         while True:
-            got = relays.recv_batch(timeout=0.1)
-            for domain, result in got:
+            came = False
+            for domain, client in consumers.items():
+                result = client.recv_batch(timeout=POLL)
                 for message_type in result.types:
                     counts[domain][message_type] += len(result[message_type])
-            if got:
+                came = came or len(result) > 0
+            if came:
                 quiet_since = None
             elif stopping:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > DRAIN_QUIET:
                     break
-        gaps = {domain: [g.__dict__ for g in found if g.reason != GapReason.RelayRestart]
-                for domain, found in relays.gaps.items()}
-    dropped = {domain: relay_stats(domain, runtime_dir=runtime_dir)["frames_dropped"]
-               for domain in DOMAINS}
+        gaps = {domain: [g.__dict__ for g in client.gaps if g.reason != GapReason.RelayRestart]
+                for domain, client in consumers.items()}
+    finally:
+        for client in consumers.values():
+            client.close()
+    # what a relay shed is in its counters; elsewhere a consumer's gaps say what it lost
+    dropped = {domain: _relay_dropped(domain, runtime_dir, config) for domain in DOMAINS
+               if _on_relay(domain, runtime_dir, config)}
     print(json.dumps({"role": "consumer", "counts": {
         domain: {MessageType(t).name: n for t, n in found.items()}
         for domain, found in counts.items()}, "gaps": gaps, "dropped": dropped}), flush=True)
+
+
+def _relay_dropped(domain: str, runtime_dir: Path, config: str | None) -> int:
+    endpoint = endpoint_of(domain, config, runtime_dir)
+    stats = relay_stats(domain, config=None if endpoint is None else endpoint.policy,
+                        runtime_dir=runtime_dir)
+    return int(stats["frames_dropped"])
 
 
 ROLES = {"market_data": market_data, "signals": signals, "orders": orders,
@@ -148,9 +188,10 @@ ROLES = {"market_data": market_data, "signals": signals, "orders": orders,
 
 def main(argv: list[str]) -> int:
     role, runtime_dir, seconds = argv[0], Path(argv[1]), float(argv[2])
+    config = argv[3] if len(argv) > 3 else None
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    ROLES[role](runtime_dir, seconds)
+    ROLES[role](runtime_dir, seconds, config)
     return 0
 
 

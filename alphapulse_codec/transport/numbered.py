@@ -8,7 +8,7 @@ new producer starts each source at 1.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from ..relay._route import Sequencer, count_frames
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
@@ -52,11 +52,11 @@ class SourcedProducer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._producer, name)
 
-    def __enter__(self) -> SourcedProducer:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> Any:
-        return self._producer.__exit__(*exc)
+    def __exit__(self, *exc_info: object) -> Any:
+        return self._producer.__exit__(*exc_info)
 
     def __repr__(self) -> str:
         return f"SourcedProducer({self._producer!r}, source={self.source})"
