@@ -134,6 +134,12 @@ def _nats(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
           options: Mapping[str, Any]) -> Any:
     from . import nats  # its client library is an extra
 
+    return nats.connect(endpoint.domain, role, **nats_options(endpoint, role, keywords, options))
+
+
+def nats_options(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+                 options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords of a NATS Producer or Consumer (blocking or asyncio) of the domain."""
     _role(role)
     _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect",))
     bus = dict(endpoint.options)
@@ -141,11 +147,9 @@ def _nats(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     common = {**bus, "name": keywords["name"], "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
-        return nats.Producer(endpoint.domain, **common,
-                             max_queue_size=capacity or endpoint.policy.max_queue_size,
-                             **options)
-    return nats.Consumer(endpoint.domain, types=keywords["types"],
-                         sources=keywords["sources"], **common, **options)
+        return {**common, "max_queue_size": capacity or endpoint.policy.max_queue_size,
+                **options}
+    return {"types": keywords["types"], "sources": keywords["sources"], **common, **options}
 
 
 def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
