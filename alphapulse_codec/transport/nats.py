@@ -243,7 +243,9 @@ class _Publisher:
                 self._acks.append(await self._js.publish_async(name, payload))
                 if len(self._acks) >= MAX_ACKS_PENDING:
                     await self._collect_acks()
-        except _client().errors.Error as error:  # a closed connection, a full buffer...
+        except BusError:
+            raise
+        except (_client().errors.Error, OSError) as error:  # a lost connection, a full buffer
             raise BusError(f"NATS {', '.join(self.servers)}: publishing to {name} failed:"
                            f" {error!r}") from None
 
@@ -270,23 +272,34 @@ class _Publisher:
             raise BusError(f"NATS {', '.join(self.servers)}: flush failed: {error!r}") from None
 
     async def close(self) -> None:
-        await self._nc.close()
+        await _disconnect(self._nc)
+
+
+async def _disconnect(nc: Any) -> None:
+    """Closes a connection; one the server already lost is closed all the same (what it still
+    held was reported by the flush before)."""
+    try:
+        await nc.close()
+    except (_client().errors.Error, OSError):
+        pass
 
 
 class _HandOver:
-    """Messages passed from a blocking producer's thread to its loop thread: one
-    call_soon_threadsafe per send or send_batch (never a wait for the publish), published in
-    order by one task of the loop. At most IN_FLIGHT_BYTES wait there, beyond which the
-    producer waits for room; a publish that failed is raised to the producer at its next
-    send or flush."""
+    """Messages passed from a blocking producer's thread to its loop thread, published there in
+    order by one task; the producer never waits for a publish. The loop is woken (one
+    call_soon_threadsafe) only when that task is not already at work: a producer that sends
+    faster than the loop publishes appends to its queue without a wake-up. At most
+    IN_FLIGHT_BYTES wait there, beyond which the producer waits for room; a publish that
+    failed is raised to the producer at its next send or flush."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
                  publish: Callable[[list[Outgoing]], Coroutine[Any, Any, None]]) -> None:
         self._loop, self._publish = loop, publish
         self._waiting: collections.deque[tuple[list[Outgoing], int]] = collections.deque()
-        self._task: asyncio.Task[None] | None = None
-        self._room = threading.Condition()
+        self._room = threading.Condition()  # guards _bytes and _draining
         self._bytes = 0
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
 
     def give(self, messages: list[Outgoing]) -> None:
@@ -298,16 +311,21 @@ class _HandOver:
             while self._bytes > IN_FLIGHT_BYTES and self._loop.is_running():
                 self._room.wait(0.5)
             self._bytes += size
-        self._loop.call_soon_threadsafe(self._arrive, messages, size)
+            self._waiting.append((messages, size))
+            wake, self._draining = not self._draining, True
+        if wake:
+            self._loop.call_soon_threadsafe(self._start)
 
-    def _arrive(self, messages: list[Outgoing], size: int) -> None:
-        self._waiting.append((messages, size))
-        if self._task is None or self._task.done():
-            self._task = self._loop.create_task(self._drain())
+    def _start(self) -> None:
+        self._task = self._loop.create_task(self._drain())
 
     async def _drain(self) -> None:
-        while self._waiting:
-            messages, size = self._waiting.popleft()
+        while True:
+            with self._room:
+                if not self._waiting:
+                    self._draining = False
+                    return
+                messages, size = self._waiting.popleft()
             try:
                 await self._publish(messages)
             except Exception as error:
@@ -318,8 +336,9 @@ class _HandOver:
                     self._room.notify_all()
 
     async def settled(self) -> None:
-        """Returns once every message given before is published (run on the loop)."""
-        if self._task is not None and not self._task.done():
+        """Returns once every message given before is published (run on the loop, after the
+        wake-up of the last give: call_soon_threadsafe keeps their order)."""
+        while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
         self.raise_failure()
 
@@ -570,7 +589,7 @@ class Consumer(_Arrivals):
             return
         self._closing()
         try:
-            self._loop.run(self._nc.close(), timeout=10)
+            self._loop.run(_disconnect(self._nc), timeout=10)
         finally:
             self._loop.stop()
 

@@ -23,7 +23,7 @@ from ..wire._codec import Message, decode
 from ..wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
 from . import _bus
 from .nats import (CONNECT_TIMEOUT, DEFAULT_PREFIX, RECONNECT_ATTEMPTS, _Arrivals, _Events,
-                   _Outbox, _Publisher, _servers)
+                   _disconnect, _Outbox, _Publisher, _servers)
 
 
 class AsyncProducer:
@@ -198,7 +198,7 @@ class AsyncConsumer:
         if self.closed:
             return
         self._arrivals._closing()
-        await self._arrivals._nc.close()
+        await _disconnect(self._arrivals._nc)
 
     async def __aenter__(self) -> AsyncConsumer:
         return self
