@@ -83,13 +83,14 @@ class BatchingProducer:
         Returns the number of frames."""
         self._check_open("send_batch")
         cut = self._cutter.pieces(buffer)
-        whole = type(buffer) is bytes  # immutable: a message of all of it needs no copy
-        view = memoryview(buffer).cast("B") if not whole else buffer
+        view = buffer if isinstance(buffer, bytes) else memoryview(buffer).cast("B")
         frames = 0
         for message_type, start, end, count in cut:
             if message_type in self._pending:  # earlier single frames of the type go first
                 self._send_pending(message_type)
-            data = buffer if whole and start == 0 and end == len(buffer) else view[start:end]
+            # bytes are immutable: a message of all of them is sent without a copy
+            whole = isinstance(view, bytes) and start == 0 and end == len(view)
+            data = view if whole else view[start:end]
             self._publish(message_type, data, count)
             frames += count
         self.frames_sent += frames
