@@ -63,9 +63,8 @@ class AsyncProducer:
         return self._publisher.stream
 
     async def _publish_queued(self) -> None:
-        messages = self._outbox.take()
-        if messages:
-            await self._publisher.publish_all(messages)
+        if self._outbox.messages:
+            await self._publisher.publish_all(self._outbox.take())
 
     async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
                    ) -> None:
