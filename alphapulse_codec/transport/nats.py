@@ -13,7 +13,8 @@ domain's frames are kept in the stream `<SUBJECT_PREFIX>_<DOMAIN>` (created when
 producer's publishes are acknowledged in batches, and a consumer replays from
 `start_sequence` (a stream sequence) or `start_time` (a datetime). The client reconnects
 through the server list on its own. The API is blocking: nats-py's asyncio client runs on
-a private event-loop thread of each producer and consumer.
+a private event-loop thread of each producer and consumer; nats_aio.py gives the same clients
+on the caller's own loop, sharing the parts here that do not wait.
 """
 from __future__ import annotations
 
@@ -467,6 +468,11 @@ class _Arrivals(_bus.FilteringConsumer):
         self._subscription_sequences: dict[str | None, int] = {}
         self._start = (name, connect_timeout, reconnect_attempts, start_sequence, start_time)
         self._nc: Any = None
+        self._started()
+
+    def _started(self) -> None:
+        """What the consumer does once its arguments are checked: the blocking one connects,
+        the asyncio one waits to be awaited."""
 
     async def _open(self) -> None:
         """Connects and subscribes, on the loop the consumer's callbacks are to run on."""
@@ -576,9 +582,8 @@ class Consumer(_Arrivals):
     and, on JetStream, stream sequences the consumer never got (messages the stream dropped).
     The subscriptions' callbacks run on a loop thread of the consumer's own."""
 
-    def __init__(self, domain: str, **options: Any) -> None:
-        super().__init__(domain, **options)
-        self._loop = _LoopThread(f"nats-consumer-{domain}")
+    def _started(self) -> None:
+        self._loop = _LoopThread(f"nats-consumer-{self.domain}")
         try:
             self._loop.run(self._open())
         except BaseException:

@@ -108,17 +108,19 @@ class AsyncProducer:
 class _LoopArrivals(_Arrivals):
     """The consumer's subscriptions, their callbacks on the caller's loop setting `arrived`."""
 
-    def __init__(self, domain: str, **options: Any) -> None:
-        super().__init__(domain, **options)
-        self.arrived = asyncio.Event()
+    arrived: asyncio.Event
+
+    def _started(self) -> None:
+        self.arrived = asyncio.Event()  # connected when the consumer is awaited
 
     def _arrived_signal(self) -> None:
         self.arrived.set()
 
 
 class AsyncConsumer:
-    """Receives a domain's frames of `types` and `sources` on the caller's loop (see the
-    blocking Consumer of transport/nats.py for JetStream replay and gaps)."""
+    """Receives a domain's frames of `types` and `sources` on the caller's loop; takes the
+    keywords of the blocking Consumer of transport/nats.py (see it for JetStream replay and
+    gaps)."""
 
     def __init__(self, domain: str, **options: Any) -> None:
         self._arrivals = _LoopArrivals(domain, **options)
