@@ -452,7 +452,9 @@ def test_aio_jetstream_replays_from_a_sequence(run, server):
        by_type=st.booleans())
 def test_a_buffer_is_cut_as_the_full_decode_cuts_it(parts, batch_frames, batch_bytes, by_type):
     buffer = b"".join(trades(n, first=n) if is_trade else quote(n) for is_trade, n in parts)
-    cut = _frames.Cutter(True, by_type, batch_frames, batch_bytes).pieces(buffer)
+    cutter = _frames.Cutter(True, by_type, batch_frames, batch_bytes)
+    cut = cutter.pieces(buffer)
+    assert cutter.pieces(bytearray(buffer)) == cutter.pieces(memoryview(buffer)) == cut
     found = _frames.checked_index(buffer) if buffer else None
     assert sum(frames for *_, frames in cut) == (found.frames if found else 0)
     start = 0
