@@ -2,7 +2,8 @@
 ``alphapulse_codec.connect(domain, role, config=...)`` with a configuration document of its own.
 
     python benchmarks/transports.py [--frames 2000000] [--rounds 3] [--latency-frames 20000]
-                                    [--rate 10000] [--quick]          (make bench runs it)
+                                    [--rate 10000] [--quick] [--publishing-only]
+                                                                      (make bench runs it)
 
 Throughput: 1 producer -> 1 consumer and 1 producer -> 4 consumers, the producer sending
 send_batch of 1024-frame blocks, each consumer taking whole frames with recv_bytes; frames/s
@@ -22,8 +23,19 @@ frames until a batch fills).
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
 loopback for the run) in theirs. A transport whose server is not installed is skipped with a
-line saying so. Then the NATS publishing rows: our producer against bare nats-py publishing the
-same bytes cut the same way (the ratio is our layer's cost), and JetStream publishing with its
+line saying so. Then the NATS publishing rows, like against like: bare nats-py publishing the
+same bytes cut the same way (one 1024-frame message per block, on the subject our producer
+uses) from a coroutine, against our asyncio producer (``ap.aio.connect``) from a coroutine on
+the same kind of loop: the ratio of their times is our layer's cost (every frame checked,
+checksum included, and cut by type), the target's figure. Our blocking producer is shown too:
+the same checks on the caller's thread, nats-py on the producer's loop thread, each send_batch
+handed over with one call_soon_threadsafe; its difference to the asyncio producer is what that
+hand-over costs (on two cores or more the checks of one block overlap the publishing of the
+one before). The three take turns within each round, each round starting with the next; the
+ratio printed (and judged against the target) is the median over the rounds of each round's
+time against bare nats-py's in the same round, so that a round the machine's other work
+slowed weighs on both sides of its ratio; the same ratio of this process's CPU time (all its
+threads) is printed beside it. Then JetStream publishing with its
 acknowledgements collected at flush. Printed next to the design's table and the targets, each
 said met or missed.
 """
@@ -52,6 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
 import alphapulse_codec as ap  # noqa: E402
+from alphapulse_codec import aio  # noqa: E402
 from peers import cpu_model  # noqa: E402
 from workload import trade_block  # noqa: E402
 from relays import RelayProcess  # noqa: E402
@@ -302,29 +315,64 @@ def latency(transport: Transport, config: dict[str, Any], count: int, rate: int
 
 # ---- NATS publishing ----------------------------------------------------------------------
 
-def our_publish(config: dict[str, Any], blocks: list[bytes]) -> float:
-    """Seconds our producer takes to publish ``blocks`` (1024 frames per NATS message) and
-    have the server confirm them (flush); with `jetstream: true` every acknowledgement in."""
+Timing = tuple[float, float]  # seconds of the clock, seconds of this process's CPU
+
+
+class Stopwatch:
+    """The clock and this process's CPU time (all its threads) from `start` to `stop`."""
+
+    def start(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> Timing:
+        return time.perf_counter() - self._wall, time.process_time() - self._cpu
+
+
+def our_publish(config: dict[str, Any], blocks: list[bytes]) -> Timing:
+    """Our blocking producer publishing ``blocks`` (1024 frames per NATS message) until the
+    server confirms them (flush); with `jetstream: true` every acknowledgement in. Its checks
+    run on the caller's thread, nats-py on the producer's loop thread: each send_batch hands
+    its messages over with one call_soon_threadsafe (none while the loop is busy)."""
+    watch = Stopwatch()
     with ap.connect(DOMAIN, "producer", config=config, batch_frames=BLOCK_FRAMES,
                     batch_bytes=BLOCK_FRAMES * 64) as producer:
-        start = time.perf_counter()
+        watch.start()
         for block in blocks:
             producer.send_batch(block)
         producer.flush()
-        return time.perf_counter() - start
+        return watch.stop()
 
 
-def bare_publish(url: str, subject: str, blocks: list[bytes]) -> float:
-    """The same bytes, one NATS message per block, by nats-py alone, then its flush."""
+def our_publish_async(config: dict[str, Any], blocks: list[bytes]) -> Timing:
+    """The same through ``aio.connect``: our asyncio producer, on the caller's loop."""
+
+    async def run() -> Timing:
+        watch = Stopwatch()
+        async with await aio.connect(DOMAIN, "producer", config=config,
+                                     batch_frames=BLOCK_FRAMES,
+                                     batch_bytes=BLOCK_FRAMES * 64) as producer:
+            watch.start()
+            for block in blocks:
+                await producer.send_batch(block)
+            await producer.flush()
+            return watch.stop()
+
+    return asyncio.run(run())
+
+
+def bare_publish(url: str, subject: str, blocks: list[bytes]) -> Timing:
+    """The same bytes cut the same way, one NATS message per block on the subject our
+    producer uses, by nats-py alone from a coroutine, then its flush."""
     import nats
 
-    async def run() -> float:
+    async def run() -> Timing:
+        watch = Stopwatch()
         connection = await nats.connect(url)
-        start = time.perf_counter()
+        watch.start()
         for block in blocks:
             await connection.publish(subject, block)
         await connection.flush()
-        elapsed = time.perf_counter() - start
+        elapsed = watch.stop()
         await connection.close()
         return elapsed
 
@@ -361,53 +409,72 @@ def measure(transport: Transport, frames: int, rounds: int, latency_frames: int,
     return figures
 
 
-def nats_publishing(frames: int, rounds: int) -> tuple[float, float, float]:
-    """Our producer's frames/s, bare nats-py's on the same bytes, JetStream's acknowledged."""
+@dataclasses.dataclass
+class Publishing:
+    """What each round took to publish the same blocks until the server confirmed them: bare
+    nats-py, our asyncio producer, our blocking producer (taking turns), then JetStream's."""
+
+    frames: int
+    bare: list[Timing]
+    ours_async: list[Timing]
+    ours_blocking: list[Timing]
+    acknowledged: list[Timing]
+
+    def rate(self, timings: list[Timing]) -> float:
+        """Frames/s over the median round."""
+        return self.frames / statistics.median(wall for wall, _ in timings)
+
+    def ratio(self, timings: list[Timing], cpu: bool = False) -> float:
+        """The median over the rounds of each round's time (or CPU time) against bare
+        nats-py's in the same round: what loads the machine in a round weighs on both."""
+        return statistics.median(ours[cpu] / bare[cpu] for ours, bare in zip(timings, self.bare))
+
+    def hand_over_ns(self) -> float:
+        """What the blocking producer's hand-over to its loop thread adds, a frame: the median
+        round's difference to the asyncio producer."""
+        return statistics.median(blocking[0] - ours[0] for blocking, ours
+                                 in zip(self.ours_blocking, self.ours_async)) / self.frames * 1e9
+
+
+def nats_publishing(frames: int, rounds: int) -> Publishing:
+    """Each round runs bare nats-py and our two producers one after the other on the same
+    server, so that what else the machine runs weighs on all three alike, each round starting
+    with the next of the three (the first of a run warms the server up)."""
+    from alphapulse_codec.transport.nats import subject as nats_subject
+
     blocks = [trade_block(BLOCK_FRAMES) for _ in range(frames // BLOCK_FRAMES)]
+    bare: list[Timing] = []
+    ours_async: list[Timing] = []
+    ours_blocking: list[Timing] = []
     with tempfile.TemporaryDirectory(prefix="ap-transports-", dir="/tmp") as name:
         directory = Path(name)
         with nats_bus(directory) as section:
             config = document(section, directory)
-            ours = [our_publish(config, blocks) for _ in range(rounds)]
-            bare = [bare_publish(section["servers"][0], f"alphapulse.{DOMAIN}.Trade", blocks)
-                    for _ in range(rounds)]
+            subject = nats_subject("alphapulse", DOMAIN, "Trade")
+            runs: list[tuple[list[Timing], Callable[[], Timing]]] = [
+                (bare, lambda: bare_publish(section["servers"][0], subject, blocks)),
+                (ours_async, lambda: our_publish_async(config, blocks)),
+                (ours_blocking, lambda: our_publish(config, blocks))]
+            for round_number in range(rounds):
+                for timings, publish in runs[round_number % 3:] + runs[:round_number % 3]:
+                    timings.append(publish())
         with nats_bus(directory, jetstream=True) as section:
             config = document(section, directory)
             acknowledged = [our_publish(config, blocks) for _ in range(rounds)]
-    frames = len(blocks) * BLOCK_FRAMES
-    return (frames / statistics.median(ours), frames / statistics.median(bare),
-            frames / statistics.median(acknowledged))
+    return Publishing(len(blocks) * BLOCK_FRAMES, bare, ours_async, ours_blocking,
+                      acknowledged)
 
 
 def verdict(met: bool) -> str:
     return "met" if met else "missed"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=2_000_000,
-                        help="frames per round of the throughput rows")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--latency-frames", type=int, default=20_000)
-    parser.add_argument("--rate", type=int, default=10_000,
-                        help="frames/s offered in the latency runs")
-    parser.add_argument("--quick", action="store_true",
-                        help="small counts and one round: proves the script runs, measures nothing")
-    options = parser.parse_args()
-    if options.quick:
-        options.frames, options.rounds, options.latency_frames = 32_768, 1, 300
-    frames = max(options.frames // BLOCK_FRAMES, 1) * BLOCK_FRAMES
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average"
-          f" {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
-    print(f"{frames:,} frames of 64 bytes per throughput round, send_batch of {BLOCK_FRAMES},"
-          f" recv_bytes, {options.rounds} rounds, median; latency: {options.latency_frames:,}"
-          f" single sends at {options.rate:,} frames/s offered")
-    print(f"every row through alphapulse_codec.connect({DOMAIN!r}, role, config=...), its own"
-          " configuration document, overflow: block")
+def measure_all(frames: int, options: argparse.Namespace, results: dict[str, Figures]
+                ) -> None:
+    """Every transport's row: throughput and latency."""
     header = (f"{'transport':<30} {'1->1 frames/s':>14} {f'1->{FANOUT} frames/s':>14}"
               f" {'lost':>7} {'p50 us':>8} {'p99 us':>8}   design")
     print(header)
-    results: dict[str, Figures] = {}
     for transport in transports(frames):
         if transport.missing:
             print(f"{transport.title:<30} skipped: {transport.missing} is not installed")
@@ -421,14 +488,53 @@ def main() -> None:
           " over every round; latency: one-way, the ring busy-spinning, the buses one frame per"
           " message and a flush after each send, as their producers otherwise hold single"
           " frames for a batch: a NATS outbox, a Redis pipeline of 64 entries)")
-    nats = None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=2_000_000,
+                        help="frames per round of the throughput rows")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-frames", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=10_000,
+                        help="frames/s offered in the latency runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="small counts and one round: proves the script runs, measures nothing")
+    parser.add_argument("--publishing-only", action="store_true",
+                        help="only the NATS publishing rows and their targets")
+    options = parser.parse_args()
+    if options.quick:
+        options.frames, options.rounds, options.latency_frames = 32_768, 1, 300
+    frames = max(options.frames // BLOCK_FRAMES, 1) * BLOCK_FRAMES
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average"
+          f" {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
+    print(f"{frames:,} frames of 64 bytes per throughput round, send_batch of {BLOCK_FRAMES},"
+          f" recv_bytes, {options.rounds} rounds, median; latency: {options.latency_frames:,}"
+          f" single sends at {options.rate:,} frames/s offered")
+    print(f"every row through alphapulse_codec.connect({DOMAIN!r}, role, config=...), its own"
+          " configuration document, overflow: block")
+    results: dict[str, Figures] = {}
+    if not options.publishing_only:
+        measure_all(frames, options, results)
+    nats: Publishing | None = None
     if installed("nats-server"):
-        ours, bare, acknowledged = nats = nats_publishing(frames, options.rounds)
-        print(f"{'NATS publish, our producer':<30} {ours:>14,.0f} frames/s")
-        print(f"{'NATS publish, bare nats-py':<30} {bare:>14,.0f} frames/s (the same bytes,"
-              f" {BLOCK_FRAMES} frames per message)")
-        print(f"{'NATS JetStream publish':<30} {acknowledged:>14,.0f} frames/s (acknowledgements"
-              f" collected at flush)")
+        nats = nats_publishing(frames, options.rounds)
+        print(f"{'NATS publish, bare nats-py':<30} {nats.rate(nats.bare):>14,.0f} frames/s"
+              f" (asyncio, {BLOCK_FRAMES} frames per message)")
+        print(f"{'NATS publish, ours (asyncio)':<30} {nats.rate(nats.ours_async):>14,.0f}"
+              f" frames/s, {nats.ratio(nats.ours_async):.2f}x bare's time, CPU"
+              f" {nats.ratio(nats.ours_async, cpu=True):.2f}x (the same bytes cut the same"
+              " way, every frame checked, on the caller's loop; between the median rounds"
+              f" {nats.rate(nats.bare) / nats.rate(nats.ours_async):.2f}x)")
+        print(f"{'NATS publish, ours (blocking)':<30} {nats.rate(nats.ours_blocking):>14,.0f}"
+              f" frames/s, {nats.ratio(nats.ours_blocking):.2f}x bare's time, CPU"
+              f" {nats.ratio(nats.ours_blocking, cpu=True):.2f}x (checks on the caller's"
+              " thread, publishing on the loop thread: the hand-over costs"
+              f" {nats.hand_over_ns():+.0f} ns a frame against the asyncio producer)")
+        print(f"{'NATS JetStream publish':<30} {nats.rate(nats.acknowledged):>14,.0f} frames/s"
+              " (blocking producer, acknowledgements collected at flush)")
+        print("(bare's time: each round's time against bare nats-py's in the same round, the"
+              " median over the rounds; CPU: the same for this process's CPU time)")
     else:
         print("NATS publishing rows skipped: nats-server is not installed")
     print("targets:")
@@ -446,12 +552,14 @@ def main() -> None:
     if "channel" in results:
         targets.append(("channel 1->1 >= 20,000,000 frames/s", results["channel"].one, ",.0f",
                         results["channel"].one >= 20e6))
-    if "nats" in results and nats:
-        targets += [("NATS 1->1 delivered >= 1,500,000 frames/s", results["nats"].one, ",.0f",
-                     results["nats"].one >= 1.5e6),
-                    ("NATS publish time <= 1.2x bare nats-py", nats[1] / nats[0], ".2f",
-                     nats[1] / nats[0] <= 1.2),
-                    ("JetStream publish >= 200,000 frames/s", nats[2], ",.0f", nats[2] >= 2e5)]
+    if "nats" in results:
+        targets.append(("NATS 1->1 delivered >= 1,500,000 frames/s", results["nats"].one,
+                        ",.0f", results["nats"].one >= 1.5e6))
+    if nats:
+        targets += [("NATS publish time <= 1.2x bare nats-py", nats.ratio(nats.ours_async),
+                     ".2f", nats.ratio(nats.ours_async) <= 1.2),
+                    ("JetStream publish >= 200,000 frames/s", nats.rate(nats.acknowledged),
+                     ",.0f", nats.rate(nats.acknowledged) >= 2e5)]
     if "redis" in results:
         targets.append(("Redis 1->1 delivered >= 500,000 frames/s", results["redis"].one,
                         ",.0f", results["redis"].one >= 5e5))

@@ -1,23 +1,34 @@
 """The NATS transport against real nats-server processes on loopback: frames delivered byte
 for byte to one and to several consumers, subscription by type (subjects) and source,
 batching, sequence gaps, JetStream replay from a sequence and a time, a clear refusal when no
-server answers, and a three-node cluster losing a node mid-stream."""
+server answers, and a three-node cluster losing a node mid-stream; the asyncio clients of
+aio.connect on asyncio's loop and uvloop's; a producer's buffers cut into messages as the
+full decode would cut them."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
+import itertools
+import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("nats")
 
 import alphapulse_codec as ap  # noqa: E402
+from alphapulse_codec import aio  # noqa: E402
+from alphapulse_codec.transport import _frames, nats_aio  # noqa: E402
 from alphapulse_codec.transport import nats as bus  # noqa: E402
 from alphapulse_codec.transport.errors import BusConnectionError, BusError  # noqa: E402
 from alphapulse_codec.wire.enums import GapReason  # noqa: E402
-from alphapulse_codec.wire.errors import ParseError, RelayTimeoutError  # noqa: E402
+from alphapulse_codec.wire.errors import ParseError, RelayClosedError, RelayTimeoutError  # noqa: E402
 from bus_frames import GUARD, quote, receive, split, trades  # noqa: E402
 from servers import free_port, nats_cluster, start_nats  # noqa: E402
+from test_transport_select import run  # noqa: E402,F401  (asyncio's loop and uvloop's)
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +176,24 @@ def test_a_message_over_the_servers_payload_limit_is_a_clear_error(server):
             producer.send_batch(trades(20_000))  # 1.28 MB in one message; the server takes 1 MB
 
 
+def test_a_publish_failing_on_the_loop_thread_is_raised_by_the_next_call(tmp_path):
+    own = start_nats(tmp_path)
+    producer = bus.Producer("market_data", servers=own.url, batch_frames=1024)
+    try:
+        producer.send_batch(trades(10))
+        producer.flush()
+        own.stop()  # nats-py holds what is published while it reconnects, up to its limit
+        block = trades(1024)
+        with pytest.raises(BusError, match="publishing to alphapulse.market_data.Trade failed"):
+            deadline = time.monotonic() + GUARD
+            while time.monotonic() < deadline:
+                producer.send_batch(block)
+    finally:
+        with contextlib.suppress(BusError):  # what its flush says of a server gone varies
+            producer.close()
+    assert producer.closed  # and closing a connection the server lost raised nothing else
+
+
 def test_no_server_is_a_clear_connection_error():
     port = free_port()
     with pytest.raises(BusConnectionError) as caught:
@@ -304,3 +333,151 @@ def test_a_cluster_losing_a_node_mid_stream_fails_over_and_jetstream_loses_nothi
         # is missing, and each frame first comes in order
         assert list(dict.fromkeys(sequences)) == list(range(1, sent + 1))
         assert sent == 2000
+
+
+# ---- the asyncio clients (aio.connect), on asyncio's loop and uvloop's ------------------------
+
+def nats_config(url: str, **domains):
+    """Every domain on NATS at `url`; `domains` adds keys to a domain's own section."""
+    return ap.load_transport_config({"transport": "nats", "servers": [url], **{
+        domain: {"transport": "nats", "servers": [url], **keys}
+        for domain, keys in domains.items()}})
+
+
+def worker_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("alphapulse-", "nats-"))]
+
+
+def test_aio_connect_gives_clients_on_the_callers_loop(run, server):
+    config = nats_config(server.url)
+    mixed = trades(50) + quote(51) + trades(20, first=52)
+
+    async def scenario():
+        before = worker_threads()
+        async with await aio.connect("market_data", "consumer", config=config) as everything, \
+                await aio.connect("market_data", "consumer", config=config,
+                                  types=["Quote"]) as quotes:
+            async with await aio.connect("market_data", "producer", config=config,
+                                         batch_frames=16) as producer:
+                assert isinstance(producer, nats_aio.AsyncProducer)
+                assert isinstance(everything, nats_aio.AsyncConsumer)
+                assert worker_threads() == before  # nothing runs on a thread of its own
+                assert await producer.send_batch(mixed) == 71
+                await producer.send(ap.decode(quote(72)))
+                assert await producer.flush() == []
+            got = bytearray()
+            while len(got) < len(mixed) + len(quote(72)):
+                got += await everything.recv_bytes(timeout=GUARD)
+            assert (await quotes.recv()).to_bytes() == quote(51)
+            assert (await quotes.recv_batch(timeout=GUARD))[ap.MessageType.Quote][
+                "header"]["sequence"].tolist() == [72]
+            with pytest.raises(RelayTimeoutError, match="no frame within 0.05 s"):
+                await quotes.recv(timeout=0.05)
+            assert everything.gaps == []
+        assert everything.closed and producer.closed
+        with pytest.raises(RelayClosedError):
+            await everything.recv_bytes(timeout=0.05)
+        with pytest.raises(RelayClosedError):
+            await producer.send_batch(trades(1))
+        return bytes(got)
+
+    assert run(scenario()) == mixed + quote(72)
+
+
+def test_aio_consumer_waiting_wakes_for_what_arrives_and_reports_a_gap(run, server):
+    config = nats_config(server.url)
+
+    async def scenario():
+        async with await aio.connect("signals", "consumer", config=config) as consumer:
+            waiting = asyncio.ensure_future(consumer.recv(timeout=GUARD))
+            async with await aio.connect("signals", "producer", config=config) as producer:
+                await asyncio.sleep(0.01)
+                await producer.send_batch(trades(3, source=7))
+                await producer.send_batch(trades(2, source=7, first=9))  # 4-8 never sent
+            first = await waiting
+            rest = []
+            async for message in consumer:
+                rest.append(message.header.sequence)
+                if len(rest) == 4:
+                    break
+            gaps = [(g.source, g.reason, g.first, g.last, g.frames_lost) for g in consumer.gaps]
+            return first.header.sequence, rest, gaps
+
+    assert run(scenario()) == (1, [2, 3, 9, 10], [(7, GapReason.SequenceJump, 4, 8, 5)])
+
+
+def test_aio_producer_refuses_bad_frames_and_messages_over_the_payload_limit(run, server):
+    config = nats_config(server.url)
+    damaged = bytearray(trades(3))
+    damaged[64 + 40] ^= 0xFF
+
+    async def scenario():
+        async with await aio.connect("market_data", "producer", config=config,
+                                     batch_frames=100_000, batch_bytes=4 << 20) as producer:
+            with pytest.raises(ParseError, match="byte offset 64"):
+                await producer.send_batch(bytes(damaged))
+            with pytest.raises(BusError, match="alphapulse.market_data.Trade"):
+                await producer.send_batch(trades(20_000))  # 1.28 MB; the server takes 1 MB
+            return producer.frames_sent
+
+    assert run(scenario()) == 0
+
+
+STREAMS = itertools.count()  # a stream of each test's own on the server the tests share
+
+
+def test_aio_jetstream_replays_from_a_sequence(run, server):
+    prefix = f"aio{next(STREAMS)}"
+    config = nats_config(server.url, execution={"jetstream": True, "subject_prefix": prefix})
+
+    async def scenario():
+        async with await aio.connect("execution", "producer", config=config,
+                                     batch_frames=10) as producer:
+            await producer.send_batch(trades(30, source=2))     # stream sequences 1-3
+            assert producer.stream == f"{prefix.upper()}_EXECUTION"
+        async with await aio.connect("execution", "consumer", config=config,
+                                     start_sequence=2) as replay:
+            got = bytearray()
+            while len(got) < 20 * 64:
+                got += await replay.recv_bytes(timeout=GUARD)
+            return bytes(got), replay.stream_sequence
+
+    assert run(scenario()) == (trades(20, source=2, first=11), 3)
+
+
+# ---- cutting a producer's buffer into messages ------------------------------------------------
+
+@given(parts=st.lists(st.tuples(st.booleans(), st.integers(1, 40)), max_size=8),
+       batch_frames=st.integers(1, 50), batch_bytes=st.integers(1, 3000),
+       by_type=st.booleans())
+def test_a_buffer_is_cut_as_the_full_decode_cuts_it(parts, batch_frames, batch_bytes, by_type):
+    buffer = b"".join(trades(n, first=n) if is_trade else quote(n) for is_trade, n in parts)
+    cutter = _frames.Cutter(True, by_type, batch_frames, batch_bytes)
+    cut = cutter.pieces(buffer)
+    assert cutter.pieces(bytearray(buffer)) == cutter.pieces(memoryview(buffer)) == cut
+    found = _frames.checked_index(buffer) if buffer else None
+    assert sum(frames for *_, frames in cut) == (found.frames if found else 0)
+    start = 0
+    for message_type, first, end, frames in cut:  # back to back, whole frames, within bounds
+        assert first == start
+        got = split(buffer[first:end])
+        assert len(got) == frames and frames <= batch_frames
+        assert end - first <= batch_bytes or frames == 1
+        assert all(f[4] == message_type for f in got) if by_type else message_type == 0
+        start = end
+    assert start == len(buffer)
+    sizes = {len(f) for f in split(buffer)}
+    if len(sizes) <= 1 or by_type and len({f[4] for f in split(buffer)}) > 1:
+        # one size of frame, or the full decode's path itself: the same messages exactly
+        assert cut == _frames._indexed_pieces(found, by_type, batch_frames, batch_bytes) \
+            if found else cut == []
+
+
+def test_a_buffer_with_a_schema_announcement_takes_the_learning_decode():
+    schema = ap.Schema(message_type=233, version=1, name="NatsTick233", fields=[("x", "u32")])
+    announced = schema.announce(sequence=1) + ap.Registry().register(schema)(
+        x=5, sequence=2).to_bytes()
+    cut = _frames.Cutter(True, True, 100, 10_000).pieces(announced)
+    assert [(t, frames) for t, _, _, frames in cut] == [(ap.MessageType.SchemaAnnouncement, 1),
+                                                        (233, 1)]
+    assert 233 not in ap.schemas.default  # learned for that decode only

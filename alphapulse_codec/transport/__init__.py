@@ -5,8 +5,8 @@ the relays on Unix sockets, the channel (a bounded broadcast between the threads
 tasks of one process), the shared-memory ring (shm: a broadcast ring in a memory-mapped file
 for the processes of one machine), `nats` (NATS, JetStream optional) and `redis_streams`
 (Redis Streams) between machines; the last two are imported by name, as they need the `nats`
-and `redis` extras. ``aio.connect`` is the same on asyncio. Every transport reports its
-losses with the relay's Gap."""
+and `redis` extras. ``aio.connect`` is the same on asyncio (NATS's own asyncio clients are
+`nats_aio`). Every transport reports its losses with the relay's Gap."""
 from .channel import Channel
 from .config import Endpoint, TransportsConfig, load_config
 from .errors import (BackpressureTimeout, BusConnectionError, BusError, RingCorruptError,

@@ -40,6 +40,7 @@ class BatchingProducer:
         self.batch_frames = positive("batch_frames", batch_frames)
         self.batch_bytes = positive("batch_bytes", batch_bytes)
         self.verify = verify
+        self._cutter = _frames.Cutter(verify, self.by_type, self.batch_frames, self.batch_bytes)
         self._pending: dict[int, tuple[bytearray, list[int]]] = {}  # type -> bytes, [frames]
         self.closed = False
         self.frames_sent = 0
@@ -81,19 +82,19 @@ class BatchingProducer:
         all of them, or none when one is malformed (a ParseError gives its byte offset).
         Returns the number of frames."""
         self._check_open("send_batch")
-        found = _frames.checked_index(buffer, self.verify)
-        view = memoryview(buffer).cast("B") if not isinstance(buffer, bytes) else buffer
-        runs = _frames.type_runs(found.types) if self.by_type else [(0, found.frames)]
-        for first, stop in runs:
-            message_type = int(found.types[first]) if self.by_type else 0
+        cut = self._cutter.pieces(buffer)
+        view = buffer if isinstance(buffer, bytes) else memoryview(buffer).cast("B")
+        frames = 0
+        for message_type, start, end, count in cut:
             if message_type in self._pending:  # earlier single frames of the type go first
                 self._send_pending(message_type)
-            for i, j in _frames.chunks(found, first, stop, self.batch_frames, self.batch_bytes):
-                start = int(found.offsets[i])
-                end = int(found.offsets[j - 1] + found.sizes[j - 1])
-                self._publish(message_type, view[start:end], j - i)
-        self.frames_sent += found.frames
-        return found.frames
+            # bytes are immutable: a message of all of them is sent without a copy
+            whole = isinstance(view, bytes) and start == 0 and end == len(view)
+            data = view if whole else view[start:end]
+            self._publish(message_type, data, count)
+            frames += count
+        self.frames_sent += frames
+        return frames
 
     def flush(self) -> list[Message]:
         """Sends every queued frame and waits until the bus has them. Returns the error

@@ -1,7 +1,13 @@
 """What the network transports need to know of a buffer of frames, worked out over the whole
 buffer at once (the C batch decoder, then numpy) rather than frame by frame in Python: where
 each frame starts and ends, its type, source and sequence; the frames a subscription keeps;
-batches cut at frame boundaries; sequence jumps per source."""
+batches cut at frame boundaries; sequence jumps per source.
+
+A producer's buffer is cut into messages by `pieces`, in C calls per buffer and per message
+rather than per frame: the batch decoder checks every frame (structure, layout, checksum)
+and tells whether the buffer holds one type, keeping no rows when it does; the channel's
+walker (`select`) finds where each message ends. Only a buffer of several types, or one with
+a schema announcement, takes the path through a full decode and numpy."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -10,11 +16,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..capture.batch import BatchResult, decode_batch
-from ..wire._codec import Message
+from ..wire._codec import BatchDecoder, Message
 from ..wire.enums import MessageType, SourceType
 from ..wire.errors import FieldValueError, ParseError
 
+from ._channel import select
+
 HEADER_SIZE = 32
+EVERY = b"\xff" * 32  # a mask of all 256 types (or sources), a bit each
 
 
 class FrameIndex(NamedTuple):
@@ -72,6 +81,99 @@ def checked_index(buffer: bytes | bytearray | memoryview, verify: bool = True) -
         raise ParseError(f"frames: {len(buffer) - end} bytes after the last frame at byte offset"
                          f" {end}; nothing was sent", offset=end)
     return found
+
+
+class _Announced:
+    """Tells whether the decoder met a schema announcement: frames after one may be of a type
+    it opens, which only the learning decode (decode_batch) reads."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, frame: bytes, offset: int) -> None:
+        self.seen = True
+
+
+Piece = tuple[int, int, int, int]  # message type (0 when not cut by type), start, end, frames
+
+
+class Cutter:
+    """Cuts a producer's buffers into the messages it sends (`pieces`). It keeps a batch
+    decoder per type a buffer starts with, reused from buffer to buffer, that keeps the rows
+    of every other type: none are kept when the buffer holds that type alone, which is how
+    one pass tells it. Used by one thread at a time, as a producer is."""
+
+    def __init__(self, verify: bool, by_type: bool, batch_frames: int, batch_bytes: int
+                 ) -> None:
+        self.verify, self.by_type = verify, by_type
+        self.batch_frames, self.batch_bytes = batch_frames, batch_bytes
+        self._checkers: dict[int, tuple[BatchDecoder, _Announced]] = {}
+
+    def _checker(self, first_type: int) -> tuple[BatchDecoder, _Announced]:
+        checker = self._checkers.get(first_type)
+        if checker is None:
+            others = [t for t in range(256) if t != first_type] if self.by_type else []
+            announced = _Announced()
+            checker = self._checkers[first_type] = (BatchDecoder(
+                self.verify, others, None, None, MessageType.SchemaAnnouncement, announced),
+                announced)
+        return checker
+
+    def _one_type_count(self, buffer: Any, first_type: int) -> int | None:
+        """How many frames `buffer` holds when every byte of it is a good frame of a type the
+        default registry reads, all of `first_type` when cut by type; None when not, or when
+        it holds a schema announcement: decode_batch then says why, or learns."""
+        decoder, announced = self._checker(first_type)
+        announced.seen = False
+        consumed = decoder.feed(buffer, 0, True)
+        frames = decoder.frames
+        others, stretches = decoder.take()
+        if others or announced.seen or memoryview(stretches).nbytes or consumed != len(buffer):
+            return None
+        return int(frames)
+
+    def pieces(self, buffer: bytes | bytearray | memoryview) -> list[Piece]:
+        """The messages for `buffer` (whole, valid frames back to back, else a ParseError
+        naming the first bad byte offset): runs of one type when cut by type, each cut into
+        messages of at most `batch_frames` frames and `batch_bytes` bytes (a frame larger
+        goes alone), in input order."""
+        if not isinstance(buffer, (bytes, bytearray)):
+            buffer = memoryview(buffer).cast("B")
+        length = len(buffer)
+        if length == 0:
+            return []
+        message_type = buffer[4] if self.by_type and length > 4 else 0
+        count = self._one_type_count(buffer, message_type)
+        if count is None:  # several types, or bad bytes: numpy over a full decode
+            return _indexed_pieces(checked_index(buffer, self.verify), self.by_type,
+                                   self.batch_frames, self.batch_bytes)
+        if count <= self.batch_frames and length <= self.batch_bytes:
+            return [(message_type, 0, length, count)]
+        cut: list[Piece] = []
+        start = 0
+        while start < length:
+            frame_bytes = HEADER_SIZE + int.from_bytes(buffer[start + 8:start + 12], "little")
+            wanted = min(self.batch_frames, max(1, self.batch_bytes // frame_bytes))
+            while True:  # frames of several sizes: fewer until they fit
+                end, scanned, _, _ = select(buffer, start, wanted, EVERY, EVERY)
+                if end - start <= self.batch_bytes or wanted == 1:
+                    break
+                wanted //= 2
+            cut.append((message_type, start, end, scanned))
+            start = end
+        return cut
+
+
+def _indexed_pieces(found: FrameIndex, by_type: bool, batch_frames: int,
+                    batch_bytes: int) -> list[Piece]:
+    cut: list[Piece] = []
+    runs = type_runs(found.types) if by_type else iter([(0, found.frames)])
+    for first, stop in runs:
+        message_type = int(found.types[first]) if by_type else 0
+        for i, j in chunks(found, first, stop, batch_frames, batch_bytes):
+            end = int(found.offsets[j - 1] + found.sizes[j - 1])
+            cut.append((message_type, int(found.offsets[i]), end, j - i))
+    return cut
 
 
 def gather(buffer: Any, offsets: np.ndarray, sizes: np.ndarray) -> bytes:

@@ -2,9 +2,10 @@
 (uvloop's loop included), with the blocking clients' API awaited.
 
 The relays (unix_socket) have their own asyncio clients (relay/aio.py): the loop waits on
-their sockets. The other transports' blocking clients have no file descriptor the loop could
-wait on (a ring is waited for with a futex or by spinning; the NATS client runs its own loop
-thread; redis-py blocks in its socket), so they are wrapped: each client gets one worker
+their sockets. NATS has its own too (transport/nats_aio.py): nats-py is asyncio natively, so
+its clients run on the caller's loop. The other transports' blocking clients have no file
+descriptor the loop could wait on (a ring is waited for with a futex or by spinning; redis-py
+blocks in its socket), so they are wrapped: each client gets one worker
 thread of its own, and every call that may wait runs there, in order. A producer of a lossy
 ring (market data, signals on shared_memory) never waits, so its sends run on the loop itself. A consumer waits there in slices of
 WAIT_SLICE seconds, so that close() and the caller's cancellation are noticed within a slice,
@@ -30,8 +31,9 @@ from ..relay.client import CONNECT_TIMEOUT
 from ..relay.many import split_frames
 from ..wire._codec import Message, decode
 from ..wire.errors import RelayTimeoutError
+from .numbered import AsyncSourcedProducer
 from .select import connect as connect_blocking
-from .select import endpoint_of
+from .select import endpoint_of, nats_options, numbering_of
 
 WAIT_SLICE = 0.05   # seconds one wait of the worker thread lasts at most
 READ_AHEAD = 4096   # frames one wait of recv() takes, handed out one by one after
@@ -46,8 +48,9 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
                   timeout: float = CONNECT_TIMEOUT, reconnect: bool | Backoff = False,
                   **options: Any) -> Any:
     """``alphapulse_codec.connect``, awaited: the relay's AsyncProducer or AsyncConsumer for a
-    unix_socket domain, else an AsyncProducer or AsyncConsumer wrapping the transport's
-    blocking client (see the module's doc for how they wait)."""
+    unix_socket domain, NATS's own (nats_aio) for a nats domain, else an AsyncProducer or
+    AsyncConsumer wrapping the transport's blocking client (see the module's doc for how they
+    wait)."""
     keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
                 "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
     endpoint = endpoint_of(domain, config, runtime_dir)
@@ -55,6 +58,13 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
         relay_config = endpoint.policy if endpoint is not None else config
         return await relay_aio.connect(domain, role, config=relay_config,
                                        runtime_dir=runtime_dir, **keywords, **options)
+    if endpoint.transport == "nats":
+        from . import nats_aio  # its client library is an extra
+
+        client = await nats_aio.connect(domain, role, **nats_options(endpoint, role, keywords,
+                                                                     options))
+        numbering = numbering_of(keywords) if role == "producer" else None
+        return client if numbering is None else AsyncSourcedProducer(client, numbering)
     worker = ThreadPoolExecutor(1, thread_name_prefix=f"alphapulse-{domain}-{role}")
     try:
         client = await asyncio.get_running_loop().run_in_executor(worker, functools.partial(

@@ -13,7 +13,8 @@ domain's frames are kept in the stream `<SUBJECT_PREFIX>_<DOMAIN>` (created when
 producer's publishes are acknowledged in batches, and a consumer replays from
 `start_sequence` (a stream sequence) or `start_time` (a datetime). The client reconnects
 through the server list on its own. The API is blocking: nats-py's asyncio client runs on
-a private event-loop thread of each producer and consumer.
+a private event-loop thread of each producer and consumer; nats_aio.py gives the same clients
+on the caller's own loop, sharing the parts here that do not wait.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import asyncio
 import collections
 import datetime as _datetime
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 from ..relay.client import Gap
@@ -39,7 +40,8 @@ RECONNECT_WAIT = 0.5
 MAX_PENDING_BYTES = 256 << 20  # what a consumer holds unread before the bus drops for it
 ACK_TIMEOUT = 10.0          # seconds JetStream's acknowledgements of a batch are waited for
 MAX_ACKS_PENDING = 4096     # JetStream publishes in flight before the producer waits for acks
-OUTBOX_BYTES = 4 << 20      # messages of one send_batch handed to the loop thread at once
+IN_FLIGHT_BYTES = 1 << 20   # handed to the loop thread, not yet published: then senders wait;
+                            # more in flight only costs memory traffic (measured slower)
 
 T = TypeVar("T")
 _nats: Any = None
@@ -160,74 +162,94 @@ def _servers(servers: str | Iterable[str] | None) -> list[str]:
     return found
 
 
-class Producer(_bus.BatchingProducer):
-    """Publishes a domain's frames, batched per type (see the module's doc)."""
+Outgoing = tuple[str, bytes]  # a NATS message: subject, payload of whole frames
 
-    def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
-                 subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
-                 replicas: int = 1, max_queue_size: int | None = None,
-                 batch_frames: int = _bus.DEFAULT_BATCH_FRAMES,
-                 batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
-                 verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
-                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
+
+class _Outbox(_bus.BatchingProducer):
+    """A producer's frames cut into NATS messages, waiting in `messages` for whoever publishes
+    them: the caller's side of a producer, the same for the blocking and the asyncio one."""
+
+    def __init__(self, domain: str, subject_prefix: str, batch_frames: int, batch_bytes: int,
+                 verify: bool) -> None:
         super().__init__(batch_frames, batch_bytes, verify)
         self.domain = _check_name("domain", domain)
         self.prefix = _check_prefix(subject_prefix)
-        self.servers = _servers(servers)
-        self.jetstream = jetstream
-        self.events = _Events()
-        self._outbox: list[tuple[str, bytes]] = []
-        self._outbox_bytes = 0
-        self._subjects = {n: subject(self.prefix, domain, n) for n in range(256)}
-        self._acks: list[Any] = []
-        self._loop = _LoopThread(f"nats-producer-{domain}")
-        try:
-            self._nc = self._loop.run(_connect(self.servers, name, connect_timeout,
-                                               reconnect_attempts, self.events))
-            self._js = None
-            if jetstream:
-                self._js = self._nc.jetstream()
-                self._loop.run(_ensure_stream(self._js, self.prefix, domain,
-                                              _bus.positive("replicas", replicas),
-                                              max_queue_size))
-        except _client().errors.Error as error:
-            self._loop.stop()
-            raise BusError(f"NATS JetStream: stream {self.stream} not available: {error!r}"
-                           ) from None
-        except BaseException:
-            self._loop.stop()
-            raise
-
-    @property
-    def stream(self) -> str | None:
-        return stream_name(self.prefix, self.domain) if self.jetstream else None
+        self.servers: list[str] = []
+        self.max_payload: int | None = None  # the server's, once connected
+        self.messages: list[Outgoing] = []
+        self._subjects = [subject(self.prefix, domain, n) for n in range(256)]
 
     def _publish(self, message_type: int, data: bytes | memoryview, frames: int) -> None:
-        payload = bytes(data)
-        self._outbox.append((self._subjects[message_type], payload))
-        self._outbox_bytes += len(payload)
-        if self._outbox_bytes >= OUTBOX_BYTES:
-            self._hand_over()
+        payload = data if type(data) is bytes else bytes(data)
+        name = self._subjects[message_type]
+        if self.max_payload is not None and len(payload) > self.max_payload:
+            raise BusError(f"NATS {', '.join(self.servers)}: publishing to {name} failed: a"
+                           f" message of {len(payload):,} bytes is over the server's"
+                           f" max_payload of {self.max_payload:,} (lower batch_bytes)")
+        self.messages.append((name, payload))
 
-    def _hand_over(self) -> None:
-        if not self._outbox:
-            return
-        messages, self._outbox, self._outbox_bytes = self._outbox, [], 0
+    def take(self) -> list[Outgoing]:
+        taken, self.messages = self.messages, []
+        return taken
+
+    def _flush_bus(self) -> None:
+        """Nothing here: the owner publishes `messages`."""
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Publisher:
+    """A producer's connection: publishes messages in order on the loop it runs on, collects
+    JetStream's acknowledgements in batches."""
+
+    def __init__(self, domain: str, prefix: str, servers: list[str], jetstream: bool,
+                 events: _Events) -> None:
+        self.domain, self.prefix, self.servers = domain, prefix, servers
+        self.stream = stream_name(prefix, domain) if jetstream else None
+        self.events = events
+        self._acks: list[Any] = []
+        self._nc: Any = None
+        self._js: Any = None
+
+    async def open(self, name: str | None, connect_timeout: float, reconnect_attempts: int,
+                   replicas: int, max_queue_size: int | None) -> None:
+        self._nc = await _connect(self.servers, name, connect_timeout, reconnect_attempts,
+                                  self.events)
+        if self.stream is not None:
+            self._js = self._nc.jetstream()
+            try:
+                await _ensure_stream(self._js, self.prefix, self.domain,
+                                     _bus.positive("replicas", replicas), max_queue_size)
+            except _client().errors.Error as error:
+                await self._nc.close()
+                raise BusError(f"NATS JetStream: stream {self.stream} not available:"
+                               f" {error!r}") from None
+            except BaseException:
+                await self._nc.close()
+                raise
+
+    @property
+    def max_payload(self) -> int:
+        return int(self._nc.max_payload)
+
+    async def publish_all(self, messages: list[Outgoing]) -> None:
+        name = messages[0][0] if messages else ""
         try:
-            self._loop.run(self._publish_all(messages))
-        except _client().errors.Error as error:  # the payload limit, a closed connection...
-            raise BusError(f"NATS {', '.join(self.servers)}: publishing to"
-                           f" {messages[0][0]} failed: {error!r}") from None
-
-    async def _publish_all(self, messages: list[tuple[str, bytes]]) -> None:
-        if self._js is None:
+            if self._js is None:
+                publish = self._nc.publish
+                for name, payload in messages:
+                    await publish(name, payload)
+                return
             for name, payload in messages:
-                await self._nc.publish(name, payload)
-            return
-        for name, payload in messages:
-            self._acks.append(await self._js.publish_async(name, payload))
-            if len(self._acks) >= MAX_ACKS_PENDING:
-                await self._collect_acks()
+                self._acks.append(await self._js.publish_async(name, payload))
+                if len(self._acks) >= MAX_ACKS_PENDING:
+                    await self._collect_acks()
+        except BusError:
+            raise
+        except (_client().errors.Error, OSError) as error:  # a lost connection, a full buffer
+            raise BusError(f"NATS {', '.join(self.servers)}: publishing to {name} failed:"
+                           f" {error!r}") from None
 
     async def _collect_acks(self) -> None:
         acks, self._acks = self._acks, []
@@ -242,26 +264,141 @@ class Producer(_bus.BatchingProducer):
             raise BusError(f"NATS JetStream refused {len(failed)} of {len(answers)} messages of"
                            f" stream {self.stream}: {failed[0]!r}")
 
-    def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
-        count = super().send_batch(buffer)
-        self._hand_over()
-        return count
-
-    def send(self, message_or_frame_bytes: Any) -> None:
-        super().send(message_or_frame_bytes)
-        self._hand_over()  # a batch that filled up leaves now
-
-    def _flush_bus(self) -> None:
-        self._hand_over()
-        self._loop.run(self._flush_async())
-
-    async def _flush_async(self) -> None:
+    async def finish(self) -> None:
+        """Waits for JetStream's acknowledgements and for the server to have every message."""
         if self._acks:
             await self._collect_acks()
         try:
             await self._nc.flush(timeout=CONNECT_TIMEOUT * 2)
         except _client().errors.Error as error:
             raise BusError(f"NATS {', '.join(self.servers)}: flush failed: {error!r}") from None
+
+    async def close(self) -> None:
+        await _disconnect(self._nc)
+
+
+async def _disconnect(nc: Any) -> None:
+    """Closes a connection; one the server already lost is closed all the same (what it still
+    held was reported by the flush before)."""
+    try:
+        await nc.close()
+    except (_client().errors.Error, OSError):
+        pass
+
+
+class _HandOver:
+    """Messages passed from a blocking producer's thread to its loop thread, published there in
+    order by one task; the producer never waits for a publish. The loop is woken (one
+    call_soon_threadsafe) only when that task is not already at work: a producer that sends
+    faster than the loop publishes appends to its queue without a wake-up. At most
+    IN_FLIGHT_BYTES wait there, beyond which the producer waits for room; a publish that
+    failed is raised to the producer at its next send or flush."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 publish: Callable[[list[Outgoing]], Coroutine[Any, Any, None]]) -> None:
+        self._loop, self._publish = loop, publish
+        self._waiting: collections.deque[tuple[list[Outgoing], int]] = collections.deque()
+        self._room = threading.Condition()  # guards _bytes and _draining
+        self._bytes = 0
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+
+    def give(self, messages: list[Outgoing]) -> None:
+        self.raise_failure()
+        if not messages:
+            return
+        size = sum(len(payload) for _, payload in messages)
+        with self._room:
+            while self._bytes > IN_FLIGHT_BYTES and self._loop.is_running():
+                self._room.wait(0.5)
+            self._bytes += size
+            self._waiting.append((messages, size))
+            wake, self._draining = not self._draining, True
+        if wake:
+            self._loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        self._task = self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            with self._room:
+                if not self._waiting:
+                    self._draining = False
+                    return
+                messages, size = self._waiting.popleft()
+            try:
+                await self._publish(messages)
+            except Exception as error:
+                self._failure = self._failure or error
+            finally:
+                with self._room:
+                    self._bytes -= size
+                    self._room.notify_all()
+
+    async def settled(self) -> None:
+        """Returns once every message given before is published (run on the loop, after the
+        wake-up of the last give: call_soon_threadsafe keeps their order)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+        self.raise_failure()
+
+    def raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+
+class Producer(_Outbox):
+    """Publishes a domain's frames, batched per type (see the module's doc). Each send and
+    send_batch checks and cuts its frames on the caller's thread, then hands the messages to
+    the loop thread without waiting for them to be published; flush waits for that."""
+
+    def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
+                 subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
+                 replicas: int = 1, max_queue_size: int | None = None,
+                 batch_frames: int = _bus.DEFAULT_BATCH_FRAMES,
+                 batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
+                 verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
+                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
+        super().__init__(domain, subject_prefix, batch_frames, batch_bytes, verify)
+        self.servers = _servers(servers)
+        self.jetstream = jetstream
+        self.events = _Events()
+        self._publisher = _Publisher(self.domain, self.prefix, self.servers, jetstream,
+                                     self.events)
+        self._loop = _LoopThread(f"nats-producer-{domain}")
+        try:
+            self._loop.run(self._publisher.open(name, connect_timeout, reconnect_attempts,
+                                                replicas, max_queue_size))
+        except BaseException:
+            self._loop.stop()
+            raise
+        self.max_payload = self._publisher.max_payload
+        self._handed = _HandOver(self._loop.loop, self._publisher.publish_all)
+
+    @property
+    def stream(self) -> str | None:
+        return self._publisher.stream
+
+    def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
+        try:
+            return super().send_batch(buffer)
+        finally:  # what was cut before a refusal (a message over max_payload) goes too
+            self._handed.give(self.take())
+
+    def send(self, message_or_frame_bytes: Any) -> None:
+        super().send(message_or_frame_bytes)
+        self._handed.give(self.take())  # a batch that filled up leaves now
+
+    def _flush_bus(self) -> None:
+        self._handed.give(self.take())
+        self._loop.run(self._settle())
+
+    async def _settle(self) -> None:
+        await self._handed.settled()
+        await self._publisher.finish()
 
     def close(self) -> None:
         """Sends what is queued, waits for the server (and JetStream's acks), disconnects."""
@@ -272,7 +409,7 @@ class Producer(_bus.BatchingProducer):
         finally:
             self.closed = True
             try:
-                self._loop.run(self._nc.close(), timeout=10)
+                self._loop.run(self._publisher.close(), timeout=10)
             finally:
                 self._loop.stop()
 
@@ -297,11 +434,10 @@ async def _ensure_stream(js: Any, prefix: str, domain: str, replicas: int,
                        f" created: {error.description}") from None
 
 
-class Consumer(_bus.FilteringConsumer):
-    """Receives a domain's frames of `types` (subjects) and `sources` (filtered on receipt);
-    with `jetstream=True`, from the domain's stream, from `start_sequence` or `start_time`
-    (else only new frames). Gaps: sequence jumps per source (for a consumer of every type)
-    and, on JetStream, stream sequences the consumer never got (messages the stream dropped)."""
+class _Arrivals(_bus.FilteringConsumer):
+    """A consumer's subscriptions and what they brought, queued until read: the part of a
+    consumer that does not wait, the same for the blocking and the asyncio one (whose
+    `_fetch` waits, or not, and whose `_arrived_signal` wakes a reader)."""
 
     def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
                  subject_prefix: str = DEFAULT_PREFIX, types: Any = None, sources: Any = None,
@@ -330,17 +466,27 @@ class Consumer(_bus.FilteringConsumer):
         self._ready_signal = threading.Condition()
         self._stream_sequence: int | None = None
         self._subscription_sequences: dict[str | None, int] = {}
-        self._loop = _LoopThread(f"nats-consumer-{domain}")
+        self._start = (name, connect_timeout, reconnect_attempts, start_sequence, start_time)
+        self._nc: Any = None
+        self._started()
+
+    def _started(self) -> None:
+        """What the consumer does once its arguments are checked: the blocking one connects,
+        the asyncio one waits to be awaited."""
+
+    async def _open(self) -> None:
+        """Connects and subscribes, on the loop the consumer's callbacks are to run on."""
+        name, connect_timeout, reconnect_attempts, start_sequence, start_time = self._start
+        self._nc = await _connect(self.servers, name, connect_timeout, reconnect_attempts,
+                                  self.events)
         try:
-            self._nc = self._loop.run(_connect(self.servers, name, connect_timeout,
-                                               reconnect_attempts, self.events))
-            self._subscriptions = self._loop.run(self._subscribe(start_sequence, start_time))
-        except _client().errors.Error as error:
-            self._loop.stop()
-            raise BusError(f"NATS: subscribing to {', '.join(self._subjects())}"
-                           f"{' (JetStream)' if jetstream else ''} failed: {error!r}") from None
-        except BaseException:
-            self._loop.stop()
+            self._subscriptions = await self._subscribe(start_sequence, start_time)
+        except BaseException as error:
+            await self._nc.close()
+            if isinstance(error, _client().errors.Error):
+                raise BusError(f"NATS: subscribing to {', '.join(self._subjects())}"
+                               f"{' (JetStream)' if self.jetstream else ''} failed:"
+                               f" {error!r}") from None
             raise
 
     def _subjects(self) -> list[str]:
@@ -398,6 +544,10 @@ class Consumer(_bus.FilteringConsumer):
             self._queue.append(data)
             self._queued_bytes += len(data)
             self._ready_signal.notify()
+        self._arrived_signal()
+
+    def _arrived_signal(self) -> None:
+        """Wakes a reader that waits on the loop (the asyncio consumer's)."""
 
     @property
     def stream_sequence(self) -> int | None:
@@ -405,8 +555,10 @@ class Consumer(_bus.FilteringConsumer):
         return self._stream_sequence
 
     def _fetch(self, timeout: float | None) -> list[bytes]:
+        """What arrived; the blocking consumer waits up to `timeout` for it, the asyncio one
+        never here (timeout 0: it waits on its loop)."""
         with self._ready_signal:
-            if not self._queue and not self.closed:
+            if not self._queue and not self.closed and timeout != 0:
                 self._ready_signal.wait(timeout)
             taken = list(self._queue)
             self._queue.clear()
@@ -416,14 +568,34 @@ class Consumer(_bus.FilteringConsumer):
     def _where(self) -> str:
         return f"NATS {', '.join(self._subjects())}"
 
-    def close(self) -> None:
-        if self.closed:
-            return
+    def _closing(self) -> None:
         self.closed = True
         with self._ready_signal:
             self._ready_signal.notify_all()
+        self._arrived_signal()
+
+
+class Consumer(_Arrivals):
+    """Receives a domain's frames of `types` (subjects) and `sources` (filtered on receipt);
+    with `jetstream=True`, from the domain's stream, from `start_sequence` or `start_time`
+    (else only new frames). Gaps: sequence jumps per source (for a consumer of every type)
+    and, on JetStream, stream sequences the consumer never got (messages the stream dropped).
+    The subscriptions' callbacks run on a loop thread of the consumer's own."""
+
+    def _started(self) -> None:
+        self._loop = _LoopThread(f"nats-consumer-{self.domain}")
         try:
-            self._loop.run(self._nc.close(), timeout=10)
+            self._loop.run(self._open())
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self._closing()
+        try:
+            self._loop.run(_disconnect(self._nc), timeout=10)
         finally:
             self._loop.stop()
 

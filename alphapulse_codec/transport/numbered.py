@@ -15,32 +15,36 @@ from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
 from ..wire.errors import FieldValueError
 
 
-class SourcedProducer:
-    """``producer`` writing as ``source``, numbering its frames per source first when
-    ``numbered``. Everything else is the transport's producer's own."""
+class Numbering:
+    """The declared source of a producer and, with ``sequence="auto"``, the next sequence of
+    every source it writes as."""
 
-    def __init__(self, producer: Any, source: int, numbered: bool) -> None:
-        self._producer = producer
+    def __init__(self, source: int, numbered: bool) -> None:
         self.source = source
         self._sequencer = Sequencer() if numbered else None
 
-    def send(self, message: Any) -> None:
-        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
+    def one(self, message: Any) -> Any:
+        """The frame to send for ``message`` (an object with ``to_bytes()`` or one frame's
+        bytes), numbered."""
         frame = message.to_bytes() if hasattr(message, "to_bytes") else message
         if self._sequencer is None:
-            self._producer.send(frame)
-            return
+            return frame
         count = count_frames(frame, DEFAULT_MAX_FRAME_SIZE)
         if count != 1:  # before numbering: a refused send takes no sequence
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
                                   field="message")
-        self._producer.send(_numbered(frame, self._sequencer))
+        return self._numbered(frame, self._sequencer)
 
-    def send_batch(self, buffer: Any) -> int:
-        """Send many whole frames back to back; returns how many."""
-        if self._sequencer is None:
-            return int(self._producer.send_batch(buffer))
-        return int(self._producer.send_batch(_numbered(buffer, self._sequencer)))
+    def many(self, buffer: Any) -> Any:
+        """The frames to send for ``buffer``, numbered."""
+        return buffer if self._sequencer is None else self._numbered(buffer, self._sequencer)
+
+    @staticmethod
+    def _numbered(frames: Any, sequencer: Sequencer) -> bytearray:
+        # a copy: the caller's buffer stays as it was (bytes, or a buffer it reuses)
+        copy = bytearray(frames)
+        sequencer.stamp(copy, DEFAULT_MAX_FRAME_SIZE)
+        return copy
 
     def next_sequence(self, source: int | None = None) -> int:
         """The sequence the next frame of ``source`` (the declared one by default) gets."""
@@ -48,6 +52,25 @@ class SourcedProducer:
             raise FieldValueError("sequence numbers are the caller's: connect with"
                                   " sequence='auto' to have them counted", field="sequence")
         return int(self._sequencer.next(self.source if source is None else source))
+
+
+class SourcedProducer:
+    """A transport's producer writing as its Numbering says. Everything else is the
+    transport's producer's own."""
+
+    def __init__(self, producer: Any, numbering: Numbering) -> None:
+        self._producer = producer
+        self._numbering = numbering
+        self.source = numbering.source
+        self.next_sequence = numbering.next_sequence
+
+    def send(self, message: Any) -> None:
+        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
+        self._producer.send(self._numbering.one(message))
+
+    def send_batch(self, buffer: Any) -> int:
+        """Send many whole frames back to back; returns how many."""
+        return int(self._producer.send_batch(self._numbering.many(buffer)))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._producer, name)
@@ -62,9 +85,29 @@ class SourcedProducer:
         return f"SourcedProducer({self._producer!r}, source={self.source})"
 
 
-def _numbered(frames: Any, sequencer: Sequencer) -> bytearray:
-    """A copy of ``frames`` numbered per source: the caller's buffer stays as it was (bytes,
-    or a buffer it reuses)."""
-    copy = bytearray(frames)
-    sequencer.stamp(copy, DEFAULT_MAX_FRAME_SIZE)
-    return copy
+class AsyncSourcedProducer:
+    """SourcedProducer for an asyncio producer: the same, awaited."""
+
+    def __init__(self, producer: Any, numbering: Numbering) -> None:
+        self._producer = producer
+        self._numbering = numbering
+        self.source = numbering.source
+        self.next_sequence = numbering.next_sequence
+
+    async def send(self, message: Any) -> None:
+        await self._producer.send(self._numbering.one(message))
+
+    async def send_batch(self, buffer: Any) -> int:
+        return int(await self._producer.send_batch(self._numbering.many(buffer)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> Any:
+        return await self._producer.__aexit__(*exc_info)
+
+    def __repr__(self) -> str:
+        return f"AsyncSourcedProducer({self._producer!r}, source={self.source})"

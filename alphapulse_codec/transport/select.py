@@ -21,7 +21,7 @@ from ..wire.errors import ConfigError, FieldValueError
 from ..relay import frames
 from . import shm
 from .config import Endpoint, TransportsConfig, load_config
-from .numbered import SourcedProducer
+from .numbered import Numbering, SourcedProducer
 
 Role = Literal["producer", "consumer"]
 # the relay client's keywords, refused by a transport that does not take them
@@ -93,14 +93,20 @@ def _role(role: str) -> None:
         raise FieldValueError(f"role: {role!r} is not 'producer' or 'consumer'", field="role")
 
 
+def numbering_of(keywords: Mapping[str, Any]) -> Numbering | None:
+    """The producer's ``source`` and ``sequence="auto"``, when it was given either."""
+    source, sequence = keywords["source"], keywords["sequence"]
+    if source is None and sequence is None:
+        return None
+    return Numbering(0 if source is None else frames._number(source, "sources"),
+                     sequence == "auto")
+
+
 def _sourced(producer: Any, keywords: Mapping[str, Any]) -> Any:
     """``producer`` as it is, or writing as ``source`` and numbering its frames with
     ``sequence="auto"``, as a relay client does."""
-    source, sequence = keywords["source"], keywords["sequence"]
-    if source is None and sequence is None:
-        return producer
-    return SourcedProducer(producer, 0 if source is None else frames._number(source, "sources"),
-                           sequence == "auto")
+    numbering = numbering_of(keywords)
+    return producer if numbering is None else SourcedProducer(producer, numbering)
 
 
 def _check_sourced(role: Role, keywords: Mapping[str, Any]) -> None:
@@ -161,6 +167,13 @@ def _nats(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
           options: Mapping[str, Any]) -> Any:
     from . import nats  # its client library is an extra
 
+    client = nats.connect(endpoint.domain, role, **nats_options(endpoint, role, keywords, options))
+    return _sourced(client, keywords) if role == "producer" else client
+
+
+def nats_options(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
+                 options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords of a NATS Producer or Consumer (blocking or asyncio) of the domain."""
     _role(role)
     _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect", *SOURCED))
     _check_sourced(role, keywords)
@@ -169,11 +182,9 @@ def _nats(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     common = {**bus, "name": keywords["name"], "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
-        return _sourced(nats.Producer(endpoint.domain, **common,
-                                      max_queue_size=capacity or endpoint.policy.max_queue_size,
-                                      **options), keywords)
-    return nats.Consumer(endpoint.domain, types=keywords["types"],
-                         sources=keywords["sources"], **common, **options)
+        return {**common, "max_queue_size": capacity or endpoint.policy.max_queue_size,
+                **options}
+    return {"types": keywords["types"], "sources": keywords["sources"], **common, **options}
 
 
 def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
