@@ -308,6 +308,28 @@ def test_aio_over_every_stage(run, relays, runtime_dir, nats_server):
             assert run(carry_async(path, domain, frames)) == frames, (stage, domain)
 
 
+@pytest.mark.parametrize("transport", ["nats", "shared_memory"])
+def test_aio_producers_number_frames_per_source(run, transport, runtime_dir, nats_server,
+                                                redis_server):
+    config = load_config(sourced_configs(runtime_dir, nats_server.url,
+                                         redis_server.url)[transport], runtime_dir=runtime_dir)
+    kraken = ap.SourceType.KrakenCollector
+
+    async def scenario():
+        async with await aio.connect("signals", "consumer", config=config) as consumer:
+            async with await aio.connect("signals", "producer", config=config, source=kraken,
+                                         sequence="auto") as producer:
+                await producer.send(zeroed_frame(ap.StrategyAlert, sequence=9, source=kraken,
+                                                 timestamp=1))
+                assert await producer.send_batch(alerts(2)) == 2
+                assert producer.next_sequence() == 2 and producer.next_sequence(5) == 3
+                await producer.flush()
+            return [(m.header.source, m.header.sequence)
+                    for m in [await consumer.recv(timeout=GUARD) for _ in range(3)]]
+
+    assert run(scenario()) == [(kraken, 1), (5, 1), (5, 2)]
+
+
 def test_aio_over_redis(run, runtime_dir, redis_server):
     config = load_config({"transport": "redis", "url": redis_server.url},
                          runtime_dir=runtime_dir)

@@ -30,7 +30,7 @@ from ..relay.backoff import Backoff
 from ..relay.client import CONNECT_TIMEOUT
 from ..relay.many import split_frames
 from ..wire._codec import Message, decode
-from ..wire.errors import RelayTimeoutError
+from ..wire.errors import FieldValueError, RelayTimeoutError
 from .numbered import AsyncSourcedProducer
 from .select import connect as connect_blocking
 from .select import endpoint_of, nats_options, numbering_of
@@ -128,6 +128,14 @@ class AsyncProducer(_Wrapped):
                  ) -> None:
         super().__init__(client, worker)
         self.inline = inline
+
+    def next_sequence(self, source: int | None = None) -> int:
+        """The sequence the next frame of ``source`` gets, for a producer connected with
+        ``sequence="auto"``."""
+        if not hasattr(self._client, "next_sequence"):
+            raise FieldValueError("sequence numbers are the caller's: connect with"
+                                  " sequence='auto' to have them counted", field="sequence")
+        return int(self._client.next_sequence(source))
 
     async def _send(self, call: Callable[..., T], data: Any) -> T:
         if not self.inline:
