@@ -39,6 +39,7 @@ from .tcp import Address, Socket, check_address, describe, dial, half_close, rec
 CONNECT_TIMEOUT = 5.0
 RECEIVE_BYTES = 4 << 20   # a consumer's buffer; it grows for a frame larger than this
 ERROR_CHECK_EVERY = 1024  # frames sent between two looks for the relay's answers (a syscall)
+MAX_POLL_SECONDS = 86_400.0  # one wait of a consumer's poll at most; its caller waits on
 
 
 def positive(value: Any, what: str) -> int:
@@ -623,7 +624,8 @@ class Consumer(_Client):
                 self._poller.unregister(self._polled_fd)
             self._poller.register(fd, select.POLLIN)
             self._polled_fd = fd
-        return bool(self._poller.poll(max(timeout, 0.0) * 1000))
+        # poll takes milliseconds in a C int: a longer wait ends early and is asked again
+        return bool(self._poller.poll(min(max(timeout, 0.0), MAX_POLL_SECONDS) * 1000))
 
     def _fill_tls(self, timeout: float | None) -> None:
         """``_fill`` through TLS: the layer may hold decrypted bytes that no poll sees, and a
