@@ -14,13 +14,15 @@ relay, the relay's (or nats-server's) CPU time per frame delivered (user + syste
 the frames sent but not delivered (shed by the relay, dropped by nats-server), and the ratios
 4 consumers / 1 and relay / NATS.
 
-Then one-way latency: single-frame `send` paced at --rate frames/s on a busy-waited clock, each
-frame carrying its send time (time.time_ns, the same clock in every process) in its header
-timestamp, to a consumer that notes its arrival when `recv` returns: p50, p90, p99, p99.9, max
-and a histogram on log-spaced buckets.
+Then one-way latency: single-frame `send` paced at --rate frames/s, the producer sleeping
+until each send is due (on a timer of 1 ns slack, see pacing.py: a producer that busy-waits
+holds one of the cores the relay and the consumer need), each frame carrying its send time
+(time.time_ns, the same clock in every process) in its header timestamp, to a consumer that
+notes its arrival when `recv` returns: p50, p90, p99, p99.9, max and a histogram on log-spaced
+buckets. --latency-only runs that part alone.
 
     python benchmarks/relay.py [--frames 4000000] [--rounds 3] [--latency-frames 250000]
-                               [--rate 50000] [--quick]          (make bench runs it)
+                               [--rate 50000] [--quick] [--latency-only]   (make bench runs it)
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ from alphapulse_codec.relay.client import relay_stats  # noqa: E402
 from alphapulse_codec.wire.enums import RelayRole  # noqa: E402
 from peers import cpu_model  # noqa: E402
 from nats_peer import nats_round, server_binary  # noqa: E402
+from pacing import Pacer  # noqa: E402
 from relays import RelayProcess  # noqa: E402
 from workload import cpu_seconds, trade_block  # noqa: E402
 
@@ -213,18 +216,15 @@ def bare_round(frames: int) -> tuple[float, float, int]:
 # ---- one-way latency ---------------------------------------------------------------------
 
 def paced_producer(runtime_dir: str, count: int, rate: int) -> None:
-    """``count`` Trades sent one by one with ``send``, ``rate`` a second on a busy-waited
-    clock; each carries the time it was encoded and sent in its header timestamp."""
+    """``count`` Trades sent one by one with ``send``, ``rate`` a second, sleeping between
+    sends (pacing.py); each carries the time it was encoded and sent in its header timestamp."""
     instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
     encode = ap.Trade.encode
-    interval = 1_000_000_000 // rate
     with connect("market_data", "producer", runtime_dir=runtime_dir, name="bench-paced",
                  source=ap.SourceType.BinanceCollector) as producer:
-        due = time.perf_counter_ns()
+        pacer = Pacer(rate)
         for sequence in range(1, count + 1):
-            due += interval
-            while time.perf_counter_ns() < due:
-                os.sched_yield()  # keeps the clock precise yet lets the relay have the core
+            pacer.wait()
             producer.send(encode(instrument_id=instrument, price=100, volume=1, side=1,
                                  sequence=sequence, source=ap.SourceType.BinanceCollector,
                                  timestamp=time.time_ns()))
@@ -312,9 +312,15 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50_000, help="frames/s offered in the latency run")
     parser.add_argument("--quick", action="store_true",
                         help="small counts and one round: proves the script runs, measures nothing")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="the one-way latency run alone, without the throughput rows")
     options = parser.parse_args()
     if options.quick:
         options.frames, options.rounds, options.latency_frames = 65_536, 1, 2_000
+    if options.latency_only:
+        print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+        print_latency(options.latency_frames, options.rate)
+        return
     frames = options.frames // BATCH_FRAMES * BATCH_FRAMES
     single = frames // 8
     print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f};"

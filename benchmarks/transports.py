@@ -13,7 +13,8 @@ where the transport can make it wait) so that what is delivered compares; frames
 still lacked when nothing came for a few seconds are printed as lost. The network buses batch
 1024 frames per NATS message or Redis entry.
 
-One-way latency: single-frame `send`, paced at --rate frames/s on a busy-waited clock, each
+One-way latency: single-frame `send`, paced at --rate frames/s, the producer sleeping until
+each send is due (on a timer of 1 ns slack, see pacing.py, as benchmarks/relay.py does), each
 frame carrying its send time (time.time_ns, the same clock in every process) in its header
 timestamp, to one consumer noting its arrival when `recv` returns: p50 and p99 in us after a
 warm-up tenth. The ring's producer and consumer busy-spin (`wait: spin`); the buses send each
@@ -66,6 +67,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec import aio  # noqa: E402
 from peers import cpu_model  # noqa: E402
+from pacing import Pacer  # noqa: E402
 from workload import trade_block  # noqa: E402
 from relays import RelayProcess  # noqa: E402
 from servers import start_nats, start_redis  # noqa: E402
@@ -98,14 +100,6 @@ class Parties:
 
     def queue(self) -> Any:
         return queue.Queue() if self.threads else CTX.Queue()
-
-    def pause(self) -> None:
-        """Lets the other parties run while a paced producer waits for its next send: a
-        thread hands over the interpreter's lock, a process its core."""
-        if self.threads:
-            time.sleep(0)
-        else:
-            os.sched_yield()
 
 
 @dataclasses.dataclass
@@ -258,19 +252,16 @@ def throughput(transport: Transport, config: dict[str, Any], frames: int,
 # ---- one-way latency ----------------------------------------------------------------------
 
 def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
-                   pause: Callable[[], None], flush_each: bool) -> None:
-    """``count`` Trades sent one by one, ``rate`` a second on a busy-waited clock, each with
-    its send time in its header timestamp; ``pause`` lets the others run between checks."""
+                   flush_each: bool) -> None:
+    """``count`` Trades sent one by one, ``rate`` a second, sleeping between sends
+    (pacing.py), each with its send time in its header timestamp."""
     instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
     encode = ap.Trade.encode
-    interval = 1_000_000_000 // rate
     with ap.connect(DOMAIN, "producer", config=config, name="bench-paced",
                     **options) as producer:
-        due = time.perf_counter_ns()
+        pacer = Pacer(rate)
         for sequence in range(1, count + 1):
-            due += interval
-            while time.perf_counter_ns() < due:
-                pause()
+            pacer.wait()
             producer.send(encode(instrument_id=instrument, price=100, volume=1, side=1,
                                  sequence=sequence, source=ap.SourceType.BinanceCollector,
                                  timestamp=time.time_ns()))
@@ -301,7 +292,7 @@ def latency(transport: Transport, config: dict[str, Any], count: int, rate: int
     ready, result = parties.event(), parties.queue()
     reader = parties.start(latency_consumer, config, count, ready, result)
     ready.wait(60)
-    writer = parties.start(paced_producer, config, count, rate, transport.single, parties.pause,
+    writer = parties.start(paced_producer, config, count, rate, transport.single,
                            transport.flush_each)
     latencies = result.get(timeout=600)
     writer.join(60)

@@ -9,7 +9,7 @@ import pytest
 import alphapulse_codec as ap
 from alphapulse_codec.relay import connect
 from alphapulse_codec.wire.enums import GapReason, RelayCode
-from alphapulse_codec.wire.errors import RelayError
+from alphapulse_codec.wire.errors import RelayError, RelayTimeoutError
 from frames import zeroed
 
 RECEIVE_TIMEOUT = 30.0  # upper bound against a hang, never a measure
@@ -65,6 +65,20 @@ def test_recv_and_recv_batch_decode_what_was_sent(runtime_dir, relays):
             rows.append(batch[ap.MessageType.Trade])
     prices = np.concatenate([r["price"] for r in rows])
     assert prices.tolist() == [i * 7 + 100 for i in range(1, 300)]
+
+
+def test_recv_takes_any_timeout_a_caller_may_give(runtime_dir, relays):
+    relays("market_data")
+    sent = trades(2)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        producer.send(sent[:64])
+        # a year: longer than one poll can wait
+        assert consumer.recv(timeout=365 * 86_400.0).to_bytes() == sent[:64]
+        producer.send(sent[64:])
+        assert consumer.recv(timeout=None).to_bytes() == sent[64:]
+        with pytest.raises(RelayTimeoutError, match="no frame within 0.05 s"):
+            consumer.recv(timeout=0.05)
 
 
 def test_a_consumer_behind_by_more_than_its_buffer_takes_every_frame_in_order(runtime_dir, relays):

@@ -44,3 +44,16 @@ def test_the_relay_benchmark_runs_whole_and_prints_every_row():
     buckets = re.findall(rf"^ +{NUMBER} - {NUMBER} +us +({NUMBER}) +{NUMBER}%", out, re.M)
     measured = int(re.search(r"([\d,]+) frames after", out).group(1).replace(",", ""))
     assert sum(int(b.replace(",", "")) for b in buckets) == measured
+
+
+def test_latency_only_runs_the_latency_section_alone():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "relay.py"), "--quick",
+                             "--latency-only"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.match(r"CPU: .+; \d+ cores; load average", out)
+    assert not any(row in out for row in RELAY_ROWS + NATS_ROWS)
+    assert re.search(rf"us: p50 {NUMBER}, p90 {NUMBER}, p99 {NUMBER}, p99.9 {NUMBER},"
+                     rf" max {NUMBER}; relay CPU ns/frame {NUMBER}", out), out
+    assert "50,000 frames/s offered" in out

@@ -14,6 +14,7 @@ socket (``tls=``, an SSLContext of ``tcp.client_context``, through TLS); the res
 from __future__ import annotations
 
 import os
+import select
 import socket
 import ssl
 import time
@@ -24,6 +25,7 @@ from typing import Any, Literal, overload
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
 from ..wire.enums import GapReason, HelloFlags, MessageType, RelayCode, RelayRole
+from ..wire.layouts import HEADER_SIZE
 from ..wire.errors import (FieldValueError, RelayClosedError, RelayError,
                            RelayRefusedError, RelayTimeoutError)
 from . import frames
@@ -37,6 +39,7 @@ from .tcp import Address, Socket, check_address, describe, dial, half_close, rec
 CONNECT_TIMEOUT = 5.0
 RECEIVE_BYTES = 4 << 20   # a consumer's buffer; it grows for a frame larger than this
 ERROR_CHECK_EVERY = 1024  # frames sent between two looks for the relay's answers (a syscall)
+MAX_POLL_SECONDS = 86_400.0  # one wait of a consumer's poll at most; its caller waits on
 
 
 def positive(value: Any, what: str) -> int:
@@ -543,6 +546,8 @@ class Consumer(_Client):
         self._start = 0   # the first byte not taken yet: frames taken one by one move nothing
         self._filled = 0
         self._eof = False
+        self._poller = select.poll()  # waits for a plain socket under a timeout
+        self._polled_fd = -1
         codes = bytearray(256)
         for control in frames.CONTROL_TYPES:
             codes[control] = NOTE_CODE
@@ -585,6 +590,45 @@ class Consumer(_Client):
         else is there without waiting."""
         if self._eof:
             return
+        if isinstance(self._sock, ssl.SSLSocket):
+            self._fill_tls(timeout)
+            return
+        # the fewest system calls for a frame that comes alone: a blocking read, or a poll and
+        # a read when a timeout is given, and no read that would block after a short one
+        with self._room() as room:
+            try:
+                if timeout is None:
+                    received = self._sock.recv_into(room)
+                elif not self._readable_within(timeout):
+                    return
+                else:
+                    received = recv_into_nowait(self._sock, room)
+                    if received is None:
+                        return
+            except ConnectionResetError:
+                received = 0
+            space = len(room)
+        if received == 0:
+            self._eof = True
+            return
+        self._filled += received
+        if received == space:  # a stream socket reads all it holds up to the room given
+            self._drain_socket()
+
+    def _readable_within(self, timeout: float) -> bool:
+        """Whether bytes (or the end) came within ``timeout`` seconds."""
+        fd = self._sock.fileno()
+        if fd != self._polled_fd:  # a new connection after a reconnect
+            if self._polled_fd >= 0:
+                self._poller.unregister(self._polled_fd)
+            self._poller.register(fd, select.POLLIN)
+            self._polled_fd = fd
+        # poll takes milliseconds in a C int: a longer wait ends early and is asked again
+        return bool(self._poller.poll(min(max(timeout, 0.0), MAX_POLL_SECONDS) * 1000))
+
+    def _fill_tls(self, timeout: float | None) -> None:
+        """``_fill`` through TLS: the layer may hold decrypted bytes that no poll sees, and a
+        read gives one record at most."""
         self._sock.settimeout(timeout)
         try:
             received = self._sock.recv_into(self._room())
@@ -603,6 +647,8 @@ class Consumer(_Client):
     def _taken(self, max_frames: int) -> bytes:
         """The whole frames at the front of what is not taken yet, at most ``max_frames``,
         taken; the gaps they show noted. Empty when no frame is whole yet."""
+        if self._filled - self._start < HEADER_SIZE:
+            return b""  # not even a header
         # the view is released before the buffer may grow again
         with memoryview(self._buffer)[self._start:self._filled] as unread:
             count = self._tracker.scan(unread, len(unread), max_frames)

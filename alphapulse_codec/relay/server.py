@@ -171,6 +171,7 @@ class RelayServer:
         self._dirty: set[Connection] = set()
         self.greeting: set[Connection] = set()  # connected, no hello yet
         self._wake_read, self._wake_write = socket.socketpair()
+        self._blocking = policy.overflow == "block"  # else consumers are shed
 
     # ---- start and stop --------------------------------------------------------------
 
@@ -311,36 +312,44 @@ class RelayServer:
     def _turn(self, timeout: float | None) -> None:
         if self._tls_backlog and any(c.events & _READ for c in self._tls_backlog):
             timeout = 0  # TLS holds their bytes: read them now (not a paused producer's)
+        connections = self.connections
         for key, events in self.selector.select(timeout):
-            if key.data == "listener":
-                self._accept()
-            elif key.data == "tcp":
-                self._accept_tcp()
-            elif key.data == "wake":
-                try:
-                    self._wake_read.recv(4096)
-                except BlockingIOError:
-                    pass
-            else:
-                conn: Connection = key.data
-                if events & _READ and conn.fd in self.connections:
+            conn = key.data
+            if conn.__class__ is not Connection:
+                self._on_own_socket(conn)
+                continue
+            if events & _READ and conn.fd in connections:
+                self._on_readable(conn)
+            if events & _WRITE and conn.fd in connections:
+                if conn.tls is not None and conn.tls.wants_write:
+                    conn.tls.wants_write = False  # TLS waited for room to read on
                     self._on_readable(conn)
-                if events & _WRITE and conn.fd in self.connections:
-                    if conn.tls is not None and conn.tls.wants_write:
-                        conn.tls.wants_write = False  # TLS waited for room to read on
-                        self._on_readable(conn)
-                    if conn.fd in self.connections:
-                        self._flush(conn)
+                if conn.fd in connections:
+                    self._flush(conn)
         if self._tls_backlog:
             for conn in list(self._tls_backlog):
-                if conn.fd in self.connections and conn.events & _READ:
+                if conn.fd in connections and conn.events & _READ:
                     self._tls_backlog.discard(conn)
                     self._on_readable(conn)
-        for conn in list(self._dirty):
-            if conn.fd in self.connections:
-                self._flush(conn)
-        self._dirty.clear()
+        if self._dirty:
+            for conn in list(self._dirty):
+                if conn.fd in connections:
+                    self._flush(conn)
+            self._dirty.clear()
+        elif not self._blocking:
+            return  # no queue grew: nothing to shed
         self._apply_overflow()
+
+    def _on_own_socket(self, which: str) -> None:
+        if which == "listener":
+            self._accept()
+        elif which == "tcp":
+            self._accept_tcp()
+        else:  # "wake": a signal asked the loop to stop
+            try:
+                self._wake_read.recv(4096)
+            except BlockingIOError:
+                pass
 
     def _accept(self) -> None:
         if self.listener is None:
@@ -399,7 +408,7 @@ class RelayServer:
 
     def _on_readable(self, conn: Connection) -> None:
         room = len(conn.inbox) - conn.filled
-        if conn.role == RelayRole.Producer and self.policy.overflow == "block":
+        if self._blocking and conn.role == RelayRole.Producer:
             # read no more than the emptiest room left under max_queue_size could take
             deepest = max((c.queue.frames for c in self.consumers), default=0)
             room = min(room, max(HEADER_SIZE, (self.policy.max_queue_size - deepest) * HEADER_SIZE))
@@ -531,10 +540,59 @@ class RelayServer:
 
     def _route_chunk(self, conn: Connection) -> None:
         router = self.router
+        inbox = conn.inbox
         frames_before, bytes_before = router.accepted_frames, router.accepted_bytes
-        count = router.scan(conn.inbox, conn.filled)
-        splits: list[tuple[int, bytes, int]] = []  # (frame index, GapNotice, source)
-        for index, offset, size, message_type, source, code, sequence, gap_first in router.notable_frames():
+        count = router.scan(inbox, conn.filled)
+        notable = router.notable_frames()
+        splits = self._judge_notable(conn, notable) if notable else ()
+        conn.frames_in += router.accepted_frames - frames_before
+        conn.bytes_in += router.accepted_bytes - bytes_before
+        for consumer in self.consumers:
+            queue = consumer.queue
+            start = 0
+            for index, notice, source in splits:
+                router.fan_out(inbox, queue, start, index)
+                if queue.wants_source(source):
+                    queue.append_frames(notice)
+                    consumer.gaps += 1
+                    self.totals["gaps"] += 1
+                start = index
+            router.fan_out(inbox, queue, start, count)
+            if queue.pending_bytes:
+                self._dirty.add(consumer)
+        if router.fatal:
+            conn.closing = True
+            self.totals["disconnects"] += 1
+            conn.filled = 0
+            self._watch(conn)
+            return
+        consumed = router.consumed
+        if 0 < consumed < conn.filled:
+            move_to_front(inbox, consumed, conn.filled)
+        conn.filled -= consumed
+        conn.stream_offset += consumed
+        if conn.filled:
+            waiting = pending_frame_size(inbox, conn.filled)
+            if waiting > len(inbox):  # a frame larger than the buffer: room for it whole
+                inbox.extend(bytes(waiting - len(inbox)))
+            elif len(inbox) > CHUNK_BYTES and conn.filled <= CHUNK_BYTES // 2 and waiting <= CHUNK_BYTES // 2:
+                del inbox[CHUNK_BYTES:]
+        elif len(inbox) > CHUNK_BYTES:
+            del inbox[CHUNK_BYTES:]
+        if notable and conn.queue.pending_bytes > MAX_ANSWER_BYTES:  # answers only grow here
+            self._log(f"connection {conn.id} ({conn.name or 'unnamed'}) does not read the"
+                      " relay's answers: disconnected")
+            self.totals["disconnects"] += 1
+            self._disconnect(conn)
+
+    def _judge_notable(self, conn: Connection, notable: list[tuple[int, ...]]
+                       ) -> list[tuple[int, bytes, int]]:
+        """Answer the refused frames of the last scan, settle its announcements, and return
+        where a GapNotice goes before a frame whose sequence jumped: (frame index, notice,
+        source)."""
+        router = self.router
+        splits: list[tuple[int, bytes, int]] = []
+        for index, offset, size, message_type, source, code, sequence, gap_first in notable:
             if code == ANNOUNCE_CODE:
                 code = self._judge_announcement(conn.inbox, offset, size)
                 router.set_code(index, code)
@@ -554,40 +612,7 @@ class RelayServer:
                     self.policy.domain, gap_source=source, reason=GapReason.SequenceJump,
                     first=gap_first, last=sequence - 1, lost=sequence - gap_first,
                     sequence=self._next_own_sequence()), source))
-        conn.frames_in += router.accepted_frames - frames_before
-        conn.bytes_in += router.accepted_bytes - bytes_before
-        for consumer in self.consumers:
-            start = 0
-            for index, notice, source in splits:
-                router.fan_out(conn.inbox, consumer.queue, start, index)
-                if consumer.queue.wants_source(source):
-                    consumer.queue.append_frames(notice)
-                    consumer.gaps += 1
-                    self.totals["gaps"] += 1
-                start = index
-            router.fan_out(conn.inbox, consumer.queue, start, count)
-            if consumer.queue.pending_bytes:
-                self._dirty.add(consumer)
-        consumed = router.consumed
-        if router.fatal:
-            conn.closing = True
-            self.totals["disconnects"] += 1
-            conn.filled = 0
-            self._watch(conn)
-            return
-        move_to_front(conn.inbox, consumed, conn.filled)
-        conn.filled -= consumed
-        conn.stream_offset += consumed
-        waiting = pending_frame_size(conn.inbox, conn.filled)
-        if waiting > len(conn.inbox):  # a frame larger than the buffer: room for it whole
-            conn.inbox.extend(bytes(waiting - len(conn.inbox)))
-        elif len(conn.inbox) > CHUNK_BYTES and conn.filled <= CHUNK_BYTES // 2 and waiting <= CHUNK_BYTES // 2:
-            del conn.inbox[CHUNK_BYTES:]
-        if conn.queue.pending_bytes > MAX_ANSWER_BYTES:
-            self._log(f"connection {conn.id} ({conn.name or 'unnamed'}) does not read the"
-                      " relay's answers: disconnected")
-            self.totals["disconnects"] += 1
-            self._disconnect(conn)
+        return splits
 
     def _judge_announcement(self, buffer: bytearray, offset: int, size: int) -> int:
         """A SchemaAnnouncement passes when its schema names this relay's domain; the type it

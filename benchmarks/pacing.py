@@ -1,0 +1,45 @@
+"""The clock of a paced producer in the latency runs: it sleeps until each send is due.
+
+A producer that busy-waits between sends (even yielding the core at each look) stays runnable:
+on two cores shared by a producer, a relay and a consumer, the relay and the consumer it woke
+wait for a core while the producer spins, and the run measures the scheduler rather than the
+path of a frame. Sleeping hands the core over. Linux lets a sleep end up to the thread's timer
+slack late, 50 us by default, more than the 20 us between two sends at 50,000 frames/s: the
+pacing thread asks for a slack of 1 ns (prctl PR_SET_TIMERSLACK; other systems keep theirs).
+The schedule is absolute, so a wake-up that comes late sends at once and the offered rate holds;
+each frame's latency counts from the moment it is stamped, just before it is sent.
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+import time
+
+PR_SET_TIMERSLACK = 29  # from <linux/prctl.h>
+TIMER_SLACK_NS = 1
+
+
+def tight_timer_slack() -> None:
+    """Sleeps of the calling thread end when asked, not up to 50 us later (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(TIMER_SLACK_NS), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_TIMERSLACK) failed")
+
+
+class Pacer:
+    """Waits, sleeping, until the next of ``rate`` evenly spaced moments a second; made in the
+    thread that sends, whose timer slack it tightens."""
+
+    def __init__(self, rate: int) -> None:
+        tight_timer_slack()
+        self.interval = 1_000_000_000 // rate
+        self.due = time.monotonic_ns()
+
+    def wait(self) -> None:
+        self.due += self.interval
+        left = self.due - time.monotonic_ns()
+        if left > 0:
+            time.sleep(left / 1e9)
