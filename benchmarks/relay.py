@@ -8,7 +8,9 @@ consumer), each to a consumer taking whole frames (recv_bytes) and to one decodi
 arrays (recv_batch, checksums verified); 1 producer -> relay -> 4 consumers (market data,
 recv_bytes); and the relay against nats-server + nats-py (one publisher process, one subscriber
 process) with the same batching: 64 frames per send_batch and per NATS message, and one frame
-per send and per message (skipped, with a line saying so, without nats-server). Printed:
+per send and per message (skipped, with a line saying so, without nats-server); each relay row
+of these twice: writing each send at once, and gathering sends into 64 KiB writes
+(batch_bytes=65536), as nats-py gathers its publishes into one write by default. Printed:
 frames/s delivered (median of the rounds; summed over the consumers), the ratio to the bare
 relay, the relay's (or nats-server's) CPU time per frame delivered (user + system, from /proc),
 the frames sent but not delivered (shed by the relay, dropped by nats-server), and the ratios
@@ -56,19 +58,21 @@ from relays import RelayProcess  # noqa: E402
 from workload import cpu_seconds, trade_block  # noqa: E402
 
 BATCH_FRAMES = 1024  # 64 KiB of 64-byte Trades per send_batch
+GATHERED = 1 << 16   # batch_bytes of the rows that gather small sends into one write
 IDLE_SECONDS = 3.0  # a consumer that gets nothing this long after its first frame stops
 # the execution relay's policy, on the relay of the 64-byte Trades
 EXECUTION_POLICY = {"validate_checksums": True, "require_sequence": True, "overflow": "block",
                     "max_queue_size": 10_000, "circuit_breaker": 8_000}
 
 
-def produce(domain: str, runtime_dir: str, frames: int, batch: int, auto: bool) -> None:
+def produce(domain: str, runtime_dir: str, frames: int, batch: int, auto: bool,
+            batch_bytes: int = 0) -> None:
     """``frames`` Trades, ``batch`` at a time with send_batch, or one by one with send when
-    ``batch`` is 1."""
+    ``batch`` is 1; written at once, or gathered into writes of ``batch_bytes``."""
     block = trade_block(batch)
     with connect(domain, "producer", runtime_dir=runtime_dir, name="bench-producer",
                  source=ap.SourceType.BinanceCollector,
-                 sequence="auto" if auto else None) as producer:
+                 sequence="auto" if auto else None, batch_bytes=batch_bytes) as producer:
         if batch == 1:
             send = producer.send
             for _ in range(frames):
@@ -102,7 +106,8 @@ def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> tuple[
 
 
 def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: bool = True, *,
-                consumers: int = 1, batch: int = BATCH_FRAMES) -> tuple[float, float, int]:
+                consumers: int = 1, batch: int = BATCH_FRAMES, batch_bytes: int = 0
+                ) -> tuple[float, float, int]:
     """Frame deliveries/s summed over the consumers (from the first frame any received to the
     last), the relay's CPU seconds per frame delivered, and the deliveries that did not
     happen (frames the relay shed)."""
@@ -122,7 +127,8 @@ def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: b
         while _consumers_connected(domain, runtime_dir) < consumers:
             time.sleep(0.01)
         writer = fork.Process(target=produce, args=(domain, str(runtime_dir), frames, batch,
-                                                    bool(changes.get("require_sequence"))))
+                                                    bool(changes.get("require_sequence")),
+                                                    batch_bytes))
         writer.start()
         counts = [result.get(timeout=600) for _ in readers]
         writer.join(timeout=60)
@@ -336,6 +342,8 @@ def main() -> None:
         ("fan-out", "relay, market-data, 4 consumers, recv_bytes", lambda: relay_round("market_data", frames, {}, False, consumers=4)),
         ("relay 64", "relay, market-data, send_batch of 64", lambda: relay_round("market_data", frames, {}, False, batch=64)),
         ("relay 1", "relay, market-data, single-frame send", lambda: relay_round("market_data", single, {}, False, batch=1)),
+        ("relay 64 gathered", "same, send_batch of 64, batch_bytes 64 KiB", lambda: relay_round("market_data", frames, {}, False, batch=64, batch_bytes=GATHERED)),
+        ("relay 1 gathered", "same, single-frame send, batch_bytes 64 KiB", lambda: relay_round("market_data", single, {}, False, batch=1, batch_bytes=GATHERED)),
     ]
     if nats:
         rows += [("nats 64", "nats-server + nats-py, 64 frames/message", lambda: nats_round(frames, 64, cpu_seconds)),
@@ -353,8 +361,12 @@ def main() -> None:
           " over all rounds)")
     print(f"4 consumers / 1 consumer, market-data recv_bytes: {rates['fan-out'] / rates['market']:.2f}x")
     if nats:
-        print(f"relay / nats, 64 frames per message: {rates['relay 64'] / rates['nats 64']:.2f}x")
-        print(f"relay / nats, 1 frame per message:   {rates['relay 1'] / rates['nats 1']:.2f}x")
+        print(f"relay / nats, 64 frames per message: {rates['relay 64'] / rates['nats 64']:.2f}x"
+              f" (each send written at once), {rates['relay 64 gathered'] / rates['nats 64']:.2f}x"
+              " (gathered into 64 KiB writes, as nats-py does)")
+        print(f"relay / nats, 1 frame per message:   {rates['relay 1'] / rates['nats 1']:.2f}x"
+              f" (each send written at once), {rates['relay 1 gathered'] / rates['nats 1']:.2f}x"
+              " (gathered into 64 KiB writes, as nats-py does)")
     else:
         print("nats-server is not installed (not on PATH nor in /usr/sbin): the rows against"
               " NATS are skipped")

@@ -15,7 +15,9 @@ NUMBER = r"[\d,]+(?:\.\d+)?"
 RELAY_ROWS = ["bare asyncio relay, 64 KiB chunks", "relay, market-data policy, recv_bytes",
               "relay, market-data policy, recv_batch", "relay, execution policy, recv_bytes",
               "relay, execution policy, recv_batch", "relay, market-data, 4 consumers, recv_bytes",
-              "relay, market-data, send_batch of 64", "relay, market-data, single-frame send"]
+              "relay, market-data, send_batch of 64", "relay, market-data, single-frame send",
+              "same, send_batch of 64, batch_bytes 64 KiB",
+              "same, single-frame send, batch_bytes 64 KiB"]
 NATS_ROWS = ["nats-server + nats-py, 64 frames/message", "nats-server + nats-py, 1 frame/message"]
 
 
@@ -32,7 +34,9 @@ def test_the_relay_benchmark_runs_whole_and_prints_every_row():
     assert re.search(rf"^4 consumers / 1 consumer, market-data recv_bytes: {NUMBER}x$", out, re.M)
     if nats:
         for batching in ("64 frames per message", "1 frame per message"):
-            assert re.search(rf"^relay / nats, {batching}: +{NUMBER}x$", out, re.M), batching
+            assert re.search(rf"^relay / nats, {batching}: +{NUMBER}x \(each send written at"
+                             rf" once\), {NUMBER}x \(gathered into 64 KiB writes, as nats-py"
+                             r" does\)$", out, re.M), batching
     else:
         assert "nats-server is not installed" in out
         assert not any(row in out for row in NATS_ROWS)

@@ -96,6 +96,39 @@ def test_the_relay_command_refuses_a_bad_config_in_one_line(tmp_path):
 
 # ---- asyncio clients ------------------------------------------------------------------
 
+def test_batch_bytes_gathers_sends_until_full_flushed_or_closed(runtime_dir, relays):
+    relays("market_data")
+    sent = trades(40)
+    frame = [sent[i:i + 64] for i in range(0, len(sent), 64)]
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer:
+        producer = connect("market_data", "producer", runtime_dir=runtime_dir,
+                           batch_bytes=1000)
+        for one in frame[:15]:  # 960 bytes: under batch_bytes, nothing written yet
+            producer.send(one)
+        assert consumer.recv_bytes(timeout=0.2) == b""
+        producer.send(frame[15])  # 1,024 bytes: written at once
+        assert receive_bytes(consumer, 16 * 64) == b"".join(frame[:16])
+        assert producer.send_batch(b"".join(frame[16:20])) == 4
+        assert producer.flush() == []
+        assert receive_bytes(consumer, 4 * 64) == b"".join(frame[16:20])
+        producer.send_batch(b"".join(frame[20:30]))
+        producer.close()  # what was gathered goes before the connection closes
+        assert receive_bytes(consumer, 10 * 64) == b"".join(frame[20:30])
+        with connect("market_data", "producer", runtime_dir=runtime_dir,
+                     batch_bytes=1 << 20) as gathering:
+            gathering.send_batch(b"".join(frame[30:]))
+        assert receive_bytes(consumer, 10 * 64) == b"".join(frame[30:])
+        assert consumer.recv_bytes(timeout=0.05) == b""
+
+
+def test_batch_bytes_is_a_producer_s_count(runtime_dir, relays):
+    relays("market_data")
+    with pytest.raises(ap.FieldValueError, match=r"batch_bytes: -1, expected a count of bytes"):
+        connect("market_data", "producer", runtime_dir=runtime_dir, batch_bytes=-1)
+    with pytest.raises(ap.FieldValueError, match="batch_bytes gathers a producer's writes"):
+        connect("market_data", "consumer", runtime_dir=runtime_dir, batch_bytes=4096)
+
+
 def test_aio_clients_send_and_receive_as_the_blocking_ones(runtime_dir, relays, run_async):
     relays("market_data")
     sent = trades(2000)

@@ -119,7 +119,7 @@ def connect(domain: str, role: Literal["producer"], *,
             sequence: Literal["auto"] | None = None,
             timeout: float = CONNECT_TIMEOUT,
             reconnect: bool | Backoff = False, address: Address | None = None,
-            tls: ssl.SSLContext | None = None) -> Producer: ...
+            tls: ssl.SSLContext | None = None, batch_bytes: int = 0) -> Producer: ...
 
 
 @overload
@@ -130,7 +130,7 @@ def connect(domain: str, role: Literal["consumer"], *,
             sequence: Literal["auto"] | None = None,
             timeout: float = CONNECT_TIMEOUT,
             reconnect: bool | Backoff = False, address: Address | None = None,
-            tls: ssl.SSLContext | None = None) -> Consumer: ...
+            tls: ssl.SSLContext | None = None, batch_bytes: int = 0) -> Consumer: ...
 
 
 def connect(domain: str, role: Literal["producer", "consumer"], *,
@@ -140,7 +140,7 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
             sequence: Literal["auto"] | None = None,
             timeout: float = CONNECT_TIMEOUT,
             reconnect: bool | Backoff = False, address: Address | None = None,
-            tls: ssl.SSLContext | None = None) -> Producer | Consumer:
+            tls: ssl.SSLContext | None = None, batch_bytes: int = 0) -> Producer | Consumer:
     """Connect to the relay of ``domain`` as a producer or a consumer.
 
     A consumer receives the frames of the ``types`` and ``sources`` it names (all when None);
@@ -156,6 +156,10 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
 
     With ``address`` (host, port) the client dials the relay's TCP listener rather than its
     Unix socket, through TLS when ``tls`` (a client SSLContext) is given.
+
+    A producer with ``batch_bytes`` gathers what it is given to send and writes it once that
+    many bytes are waiting, or at ``flush()``, ``finish()`` or ``close()``: one write for many
+    small sends, as NATS clients do, where each send otherwise writes at once.
     """
     if role not in ("producer", "consumer"):
         raise FieldValueError(f"role: {role!r} is not 'producer' or 'consumer'", field="role")
@@ -172,16 +176,27 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
         greeting = frames.hello(
             RelayRole.Producer, producer_source=producer_source, name=name or "",
             hello_flags=HelloFlags.ResumeSequence if sequence == "auto" else 0, pid=os.getpid())
+        gathered = _batch_bytes(batch_bytes)
         sock, welcome = _handshake(policy, greeting, timeout, *route)
         return Producer(sock, policy, welcome, producer_source, sequence == "auto",
-                        redial=_Redial(greeting, timeout, backoff, *route))
+                        redial=_Redial(greeting, timeout, backoff, *route),
+                        batch_bytes=gathered)
     if source is not None or sequence is not None:
         raise FieldValueError("source and sequence belong to a producer", field="source")
+    if batch_bytes:
+        raise FieldValueError("batch_bytes gathers a producer's writes", field="batch_bytes")
     greeting = frames.hello(
         RelayRole.Consumer, type_mask=frames.mask(types, "types"),
         source_mask=frames.mask(sources, "sources"), name=name or "", pid=os.getpid())
     sock, welcome = _handshake(policy, greeting, timeout, *route)
     return Consumer(sock, policy, welcome, redial=_Redial(greeting, timeout, backoff, *route))
+
+
+def _batch_bytes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FieldValueError(f"batch_bytes: {value!r}, expected a count of bytes >= 0"
+                              " (0: every send writes at once)", field="batch_bytes")
+    return value
 
 
 def _route_of(address: Any, tls: Any) -> tuple[Address | None, ssl.SSLContext | None]:
@@ -391,8 +406,11 @@ class Producer(_Client):
     (frames it refused, with code, related type and sequence)."""
 
     def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any, source: int,
-                 auto_sequence: bool, redial: _Redial | None = None) -> None:
+                 auto_sequence: bool, redial: _Redial | None = None, batch_bytes: int = 0
+                 ) -> None:
         self.source = source
+        self.batch_bytes = batch_bytes
+        self._gathered = bytearray()  # whole frames given to send, not yet written
         self.errors: list[Any] = []
         self._answers = bytearray()
         self._unchecked = 0  # frames sent since the last look for answers
@@ -422,12 +440,37 @@ class Producer(_Client):
     def send(self, message: Any) -> None:
         """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
         frame = message.to_bytes() if hasattr(message, "to_bytes") else message
-        self._sent(self._write(frame, single=True))
+        self._sent(self._take(frame, single=True))
 
     def send_batch(self, buffer: Any) -> int:
         """Send many whole frames back to back (``encode_batch`` output, a capture's bytes).
         Returns how many frames."""
-        return self._sent(self._write(buffer, single=False))
+        return self._sent(self._take(buffer, single=False))
+
+    def _take(self, data: Any, single: bool) -> int:
+        """Writes ``data``'s frames, or gathers them until ``batch_bytes`` are waiting."""
+        self._check_open("send")
+        view, count = self._frames(data, single)
+        if not self.batch_bytes:
+            self._write(view)
+            return count
+        self._gathered += view
+        if len(self._gathered) >= self.batch_bytes:
+            self._write_gathered()
+        return count
+
+    def close(self) -> None:
+        """Writes what ``batch_bytes`` gathered, then closes."""
+        try:
+            if not self.closed:
+                self._write_gathered()
+        finally:
+            super().close()
+
+    def _write_gathered(self) -> None:
+        if self._gathered:
+            gathered, self._gathered = self._gathered, bytearray()
+            self._write(memoryview(gathered))
 
     def _sent(self, count: int) -> int:
         """Counts frames sent; takes the relay's answers in every ERROR_CHECK_EVERY frames,
@@ -466,16 +509,14 @@ class Producer(_Client):
             if self._ended:
                 raise ConnectionResetError("the relay ended the connection")
 
-    def _write(self, data: Any, single: bool) -> int:
-        self._check_open("send")
-        view, count = self._frames(data, single)
+    def _write(self, view: memoryview) -> None:
         while True:
             sent = 0
             try:
                 self._check_ended()
                 while sent < len(view):
                     sent += self._sock.send(view[sent:])
-                return count
+                return
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 why = self._lost()
             # the frames the relay may have taken whole are not sent twice; the one cut in
@@ -487,6 +528,7 @@ class Producer(_Client):
         """Close the connection once the relay has judged every frame sent: the relay reads
         the end of the stream after them, answers what it refused, and closes its side.
         Returns every Error answer of the connection (also in ``errors``)."""
+        self._write_gathered()
         try:
             half_close(self._sock)
             self._sock.settimeout(timeout)
@@ -503,9 +545,10 @@ class Producer(_Client):
         return self.errors
 
     def flush(self) -> list[Any]:
-        """Everything sent is with the relay; returns the Error answers that came since the
-        last look (also kept in ``errors``)."""
+        """Everything sent is with the relay (what ``batch_bytes`` gathered is written);
+        returns the Error answers that came since the last look (also kept in ``errors``)."""
         self._check_open("flush")
+        self._write_gathered()
         return self._collect_answers()
 
     def _collect_answers(self) -> list[Any]:
