@@ -37,6 +37,28 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Copies a frame of `n` bytes (n >= 32, the frame header). Frames up to 128 bytes, the common
+ * market data messages, take two overlapping fixed-size moves the compiler inlines, where a
+ * call to memcpy would cost as much as the copy; every byte touched is within [0, n). */
+static inline void copy_frame(uint8_t *to, const uint8_t *from, size_t n)
+{
+    if (n <= 64) {
+        uint8_t head[32], tail[32];
+        __builtin_memcpy(head, from, 32);
+        __builtin_memcpy(tail, from + n - 32, 32);
+        __builtin_memcpy(to, head, 32);
+        __builtin_memcpy(to + n - 32, tail, 32);
+    } else if (n <= 128) {
+        uint8_t head[64], tail[64];
+        __builtin_memcpy(head, from, 64);
+        __builtin_memcpy(tail, from + n - 64, 64);
+        __builtin_memcpy(to, head, 64);
+        __builtin_memcpy(to + n - 64, tail, 64);
+    } else {
+        memcpy(to, from, n);
+    }
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -489,7 +511,7 @@ static uint64_t write_records(ap_producer *producer, uint64_t position, const ui
         header->kind = AP_RECORD_FRAME;
         header->reserved = 0;
         header->sequence = sequence++;
-        memcpy((uint8_t *)header + AP_RECORD_HEADER, frame, length);
+        copy_frame((uint8_t *)header + AP_RECORD_HEADER, frame, length);
         STORE_RELEASE(&header->lap, lap_tag(ring, position));
         last = position;
         position += align8(AP_RECORD_HEADER + length);
@@ -774,6 +796,10 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
     uint64_t position = consumer->cursor;
     size_t copied = 0, count = 0;
     uint64_t intent = LOAD_ACQUIRE(ring->tail_intent);
+    /* a backpressure ring's producers wait on this consumer's published cursor: a long read
+     * publishes it as it goes, so that they write while it copies instead of taking turns */
+    uint64_t *published = consumer->slot >= 0 ? &ring->consumers[consumer->slot].cursor : NULL;
+    uint64_t publish_at = position + (ring->capacity >> 4);
     while (count < max_frames) {
         if (intent < position || intent >= POSITION_LIMIT)
             return corrupt_counter(consumer, intent);
@@ -805,10 +831,12 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
             if (frame_length > capacity - copied) {
                 if (count)
                     break; /* the caller's buffer is full */
+                if (position != consumer->cursor)
+                    move_cursor(consumer, position); /* past what it skipped to get here */
                 *length = frame_length;
                 return AP_NEED_ROOM;
             }
-            memcpy(out + copied, frame, frame_length);
+            copy_frame(out + copied, frame, frame_length);
         }
         /* whatever was read is only good if no producer has claimed past it since */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -832,6 +860,10 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
             count++;
         }
         position += align8(record_length);
+        if (published && position >= publish_at) {
+            STORE_RELEASE(published, position);
+            publish_at = position + (ring->capacity >> 4);
+        }
     }
     if (position != consumer->cursor)
         move_cursor(consumer, position);
@@ -917,6 +949,13 @@ static int handle_stall(ap_consumer *consumer, uint64_t intent)
     return 1;
 }
 
+uint64_t ap_consumer_pending(const ap_consumer *consumer)
+{
+    uint64_t intent = LOAD_ACQUIRE(consumer->ring->tail_intent);
+    uint64_t pending = intent > consumer->cursor ? intent - consumer->cursor : 0;
+    return pending < consumer->ring->capacity ? pending : consumer->ring->capacity;
+}
+
 static int committed_at_cursor(ap_consumer *consumer)
 {
     ap_ring *ring = consumer->ring;
@@ -954,7 +993,7 @@ static void sleep_until_committed(ap_consumer *consumer, int64_t limit_ns)
 int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max_frames, int64_t timeout_ns,
                      size_t *length, size_t *frames)
 {
-    int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+    int64_t deadline = 0; /* taken at the first wait: a read of what is there needs no clock */
     unsigned idle = 0;
     *length = 0;
     *frames = 0;
@@ -972,9 +1011,12 @@ int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_
         } else {
             consumer->stall_since_ns = 0;
         }
-        int64_t now = (timeout_ns == 0 || consumer->wait != AP_WAIT_SPIN || (++idle & 1023) == 0)
-                          ? now_ns() : 0;
-        if (timeout_ns == 0 || (now && now >= deadline))
+        if (timeout_ns == 0)
+            return AP_EMPTY;
+        if (deadline == 0)
+            deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+        int64_t now = (consumer->wait != AP_WAIT_SPIN || (++idle & 1023) == 0) ? now_ns() : 0;
+        if (now && now >= deadline)
             return AP_EMPTY;
         if (consumer->wait == AP_WAIT_SPIN)
             cpu_relax();

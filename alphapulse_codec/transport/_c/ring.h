@@ -187,9 +187,14 @@ int ap_consumer_attach(ap_consumer *consumer, ap_ring *ring, int wait, int64_t s
 void ap_consumer_detach(ap_consumer *consumer);
 /* Copies up to `max_frames` frames (at most `capacity` bytes) of the subscription into `out`,
  * waiting up to timeout_ns (< 0: forever) for the first. AP_OK with *frames > 0, AP_EMPTY, or
- * AP_NEED_ROOM when the first frame does not fit in `capacity` (its size in *length). */
+ * AP_NEED_ROOM when the first frame does not fit in `capacity` (its size in *length): with
+ * `capacity` 0 (`out` may then be NULL) a read waits for the subscription's next frame, skipping
+ * what it does not want, and copies nothing. */
 int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max_frames,
                      int64_t timeout_ns, size_t *length, size_t *frames);
+/* The ring bytes claimed past the consumer's cursor (at most the capacity): records, their
+ * headers and padding, so no fewer than the frame bytes a read could copy now. */
+uint64_t ap_consumer_pending(const ap_consumer *consumer);
 const ap_gap *ap_consumer_gap(const ap_consumer *consumer, uint64_t index);
 
 #endif
