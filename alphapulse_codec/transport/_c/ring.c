@@ -24,6 +24,10 @@
 #define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 #define MILLISECOND 1000000ll
+/* The yield strategy spins this long before it gives up its core: a producer writing a batch
+ * commits records microseconds apart, and a sched_yield on a busy machine hands the core to
+ * another process for a whole time slice, milliseconds. */
+#define YIELD_AFTER_NS 50000ll
 #define POSITION_LIMIT (1ull << 62) /* far past any real traffic: a larger counter is corrupt */
 
 static inline uint64_t align8(uint64_t n) { return (n + AP_RING_ALIGN - 1) & ~(uint64_t)(AP_RING_ALIGN - 1); }
@@ -37,23 +41,18 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Copies a frame of `n` bytes (n >= 32, the frame header). Frames up to 128 bytes, the common
- * market data messages, take two overlapping fixed-size moves the compiler inlines, where a
- * call to memcpy would cost as much as the copy; every byte touched is within [0, n). */
-static inline void copy_frame(uint8_t *to, const uint8_t *from, size_t n)
+/* Copies a frame of `n` bytes (n >= 32, the frame header) between buffers that do not overlap.
+ * Frames up to 128 bytes, the common market data messages, take two overlapping fixed-size
+ * moves the compiler inlines, where a call to memcpy costs as much as the copy; every byte
+ * touched is within [0, n). */
+static inline void copy_frame(uint8_t *restrict to, const uint8_t *restrict from, size_t n)
 {
     if (n <= 64) {
-        uint8_t head[32], tail[32];
-        __builtin_memcpy(head, from, 32);
-        __builtin_memcpy(tail, from + n - 32, 32);
-        __builtin_memcpy(to, head, 32);
-        __builtin_memcpy(to + n - 32, tail, 32);
+        __builtin_memcpy(to, from, 32);
+        __builtin_memcpy(to + n - 32, from + n - 32, 32);
     } else if (n <= 128) {
-        uint8_t head[64], tail[64];
-        __builtin_memcpy(head, from, 64);
-        __builtin_memcpy(tail, from + n - 64, 64);
-        __builtin_memcpy(to, head, 64);
-        __builtin_memcpy(to + n - 64, tail, 64);
+        __builtin_memcpy(to, from, 64);
+        __builtin_memcpy(to + n - 64, from + n - 64, 64);
     } else {
         memcpy(to, from, n);
     }
@@ -417,9 +416,10 @@ static uint64_t slowest_consumer(ap_ring *ring, uint64_t otherwise, int check_li
     return slowest;
 }
 
-static void producer_wait_step(int wait)
+/* One pause of a wait begun at `since` (now_ns), `now` being the time. */
+static void producer_wait_step(int wait, int64_t since, int64_t now)
 {
-    if (wait == AP_WAIT_SPIN)
+    if (wait == AP_WAIT_SPIN || (wait == AP_WAIT_YIELD && now - since < YIELD_AFTER_NS))
         cpu_relax();
     else if (wait == AP_WAIT_YIELD)
         sched_yield();
@@ -429,13 +429,13 @@ static void producer_wait_step(int wait)
 
 /* Claims `need` bytes for `records` records: returns the position of the first record; the
  * position claimed from (where padding to the lap's end starts, if any) goes to *from. */
-static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t deadline,
-                 uint64_t *from, uint64_t *start)
+static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t timeout_ns,
+                 int64_t *deadline, uint64_t *from, uint64_t *start)
 {
     ap_ring *ring = producer->ring;
     ap_producer_slot *slot = &ring->producers[producer->slot];
     uint32_t sequence = LOAD_RELAXED(&slot->next_sequence);
-    int64_t liveness_checked = 0;
+    int64_t liveness_checked = 0, waiting_since = 0;
     for (;;) {
         uint64_t intent = LOAD_ACQUIRE(ring->tail_intent);
         uint64_t room = ring->capacity - (intent & ring->mask);
@@ -448,12 +448,16 @@ static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t
                 liveness_checked = now;
             producer->cached_min_cursor = slowest_consumer(ring, intent, check);
             if (end - producer->cached_min_cursor > ring->capacity) {
-                if (now >= deadline)
+                if (*deadline == 0) /* the timeout runs from the send's first wait */
+                    *deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
+                if (now >= *deadline)
                     return fail(ring, AP_ERR_TIMEOUT, 0, "the slowest consumer did not make room in time");
                 /* the consumers' cursor lines are read again only after a pause: reading them
                  * in a tight loop takes them from the consumers that write them */
+                if (waiting_since == 0)
+                    waiting_since = now;
                 for (int pause = 0; pause < 16; pause++)
-                    producer_wait_step(producer->wait);
+                    producer_wait_step(producer->wait, waiting_since, now);
                 continue;
             }
         }
@@ -531,12 +535,14 @@ static void finish_claim(ap_producer *producer, uint64_t end, uint64_t last_reco
     wake_sleepers(ring);
 }
 
+/* Checks the frames; their count and the ring bytes their records take go to *count, *room. */
 static int check_frames(ap_producer *producer, const uint8_t *frames, size_t length, size_t *count,
-                        size_t *bad_offset)
+                        uint64_t *room, size_t *bad_offset)
 {
     ap_ring *ring = producer->ring;
     char message[200];
     size_t offset = 0, n = 0;
+    uint64_t records = 0;
     uint64_t largest = ring->max_record - AP_RECORD_HEADER;
     while (offset < length) {
         *bad_offset = offset;
@@ -565,9 +571,11 @@ static int check_frames(ap_producer *producer, const uint8_t *frames, size_t len
             return fail(ring, AP_ERR_FRAME, offset + 8, message);
         }
         offset += frame_length;
+        records += align8(AP_RECORD_HEADER + frame_length);
         n++;
     }
     *count = n;
+    *room = records;
     return AP_OK;
 }
 
@@ -576,8 +584,9 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
 {
     ap_ring *ring = producer->ring;
     size_t count;
+    uint64_t room;
     *frames_sent = 0;
-    int rc = check_frames(producer, frames, length, &count, bad_offset);
+    int rc = check_frames(producer, frames, length, &count, &room, bad_offset);
     if (rc != AP_OK)
         return rc;
     if (single && count != 1) {
@@ -585,13 +594,18 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
         snprintf(message, sizeof message, "%zu frames in %zu bytes, where one was expected", count, length);
         return fail(ring, AP_ERR_NOT_ONE, 0, message);
     }
-    int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+    int64_t deadline = 0;
     size_t offset = 0;
     while (offset < length) {
-        /* as many frames as one record-sized claim holds */
+        /* as many frames as one record-sized claim holds: all of them, mostly */
         size_t bytes = 0;
         uint64_t need = 0;
         uint32_t records = 0;
+        if (offset == 0 && room <= ring->max_record) {
+            bytes = length;
+            need = room;
+            records = (uint32_t)count;
+        }
         while (offset + bytes < length) {
             uint32_t payload;
             memcpy(&payload, frames + offset + bytes + 8, 4);
@@ -603,7 +617,7 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
             records++;
         }
         uint64_t from, start;
-        rc = claim(producer, need, records, deadline, &from, &start);
+        rc = claim(producer, need, records, timeout_ns, &deadline, &from, &start);
         if (rc != AP_OK)
             return rc;
         uint32_t sequence = LOAD_RELAXED(&ring->producers[producer->slot].claim_sequence);
@@ -619,7 +633,8 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
 int ap_producer_claim_without_commit(ap_producer *producer, size_t length)
 {
     uint64_t from, start;
-    return claim(producer, align8(AP_RECORD_HEADER + length), 1, INT64_MAX, &from, &start);
+    int64_t deadline = 0;
+    return claim(producer, align8(AP_RECORD_HEADER + length), 1, -1, &deadline, &from, &start);
 }
 
 /* ---- consumers ---- */
@@ -994,6 +1009,7 @@ int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_
                      size_t *length, size_t *frames)
 {
     int64_t deadline = 0; /* taken at the first wait: a read of what is there needs no clock */
+    int64_t waiting_since = 0;
     unsigned idle = 0;
     *length = 0;
     *frames = 0;
@@ -1018,7 +1034,10 @@ int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_
         int64_t now = (consumer->wait != AP_WAIT_SPIN || (++idle & 1023) == 0) ? now_ns() : 0;
         if (now && now >= deadline)
             return AP_EMPTY;
-        if (consumer->wait == AP_WAIT_SPIN)
+        if (waiting_since == 0)
+            waiting_since = now;
+        if (consumer->wait == AP_WAIT_SPIN
+            || (consumer->wait == AP_WAIT_YIELD && now - waiting_since < YIELD_AFTER_NS))
             cpu_relax();
         else if (consumer->wait == AP_WAIT_YIELD)
             sched_yield();
