@@ -17,12 +17,17 @@ where the transport can make it wait) so that what is delivered compares; frames
 still lacked when nothing came for a few seconds are printed as lost. The network buses batch
 1024 frames per NATS message or Redis entry.
 
-One-way latency: single-frame `send`, paced at --rate frames/s on a busy-waited clock, each
-frame carrying its send time (time.time_ns, the same clock in every process) in its header
-timestamp, to one consumer noting its arrival when `recv` returns: p50 and p99 in us after a
-warm-up tenth. The ring's producer and consumer busy-spin (`wait: spin`); the buses send each
-frame as its own message and flush after each send (their producers otherwise hold single
-frames until a batch fills).
+One-way latency: single-frame `send`, paced at --rate frames/s, to one consumer noting its
+arrival (time.time_ns, the same clock in every process) when `recv` returns: p50 and p99 in us
+after a warm-up tenth. Each frame is encoded ahead with the instant it is due in its header
+timestamp; the producer sleeps until shortly before that instant (a timer slack of 1 ns, set
+with prctl, so the sleep ends when asked), spins to it and sends: a latency runs from when the
+frame was due, so a producer late to send adds its lateness (no coordinated omission) and the
+encoding is not counted. The producer and the consumer are pinned to two different cores
+(os.sched_setaffinity, where the machine has two), as latency benchmarks of rings do, so that
+they do not take turns on one core; the relays and servers are not pinned. The ring's producer
+and consumer busy-spin (`wait: spin`); the buses send each frame as its own message and flush
+after each send (their producers otherwise hold single frames until a batch fills).
 
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
 import os
@@ -249,29 +255,55 @@ def throughput(transport: Transport, config: dict[str, Any], frames: int,
 
 # ---- one-way latency ----------------------------------------------------------------------
 
+SPIN_NS = 20_000  # the end of a paced producer's wait is spun: a sleep's wake-up is later
+PR_SET_TIMERSLACK = 29
+
+
+def pin(core: int) -> None:
+    """Keeps the calling thread on ``core`` of those this process may use, where it has two."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2:
+        os.sched_setaffinity(0, {cores[core % len(cores)]})
+
+
+def exact_sleeps() -> None:
+    """A timer slack of 1 ns for the calling thread: its sleeps end when asked, not up to the
+    default 50 us later (Linux; elsewhere the sleeps keep their slack)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
+
+
 def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
                    pause: Callable[[], None], flush_each: bool) -> None:
-    """``count`` Trades sent one by one, ``rate`` a second on a busy-waited clock, each with
-    its send time in its header timestamp; ``pause`` lets the others run between checks."""
+    """``count`` Trades sent one by one, ``rate`` a second, each encoded ahead with the instant
+    it is due (time.time_ns) in its header timestamp and sent at that instant: a sleep to
+    SPIN_NS before it, then a spin, ``pause`` letting the others run between checks."""
+    pin(0)
+    exact_sleeps()
     instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
     encode = ap.Trade.encode
     interval = 1_000_000_000 // rate
     with ap.connect(DOMAIN, "producer", config=config, name="bench-paced",
                     **options) as producer:
-        due = time.perf_counter_ns()
+        due = time.time_ns()
         for sequence in range(1, count + 1):
             due += interval
-            while time.perf_counter_ns() < due:
+            frame = encode(instrument_id=instrument, price=100, volume=1, side=1,
+                           sequence=sequence, source=ap.SourceType.BinanceCollector,
+                           timestamp=due)
+            left = due - time.time_ns()
+            if left > SPIN_NS:
+                time.sleep((left - SPIN_NS) / 1e9)
+            while time.time_ns() < due:
                 pause()
-            producer.send(encode(instrument_id=instrument, price=100, volume=1, side=1,
-                                 sequence=sequence, source=ap.SourceType.BinanceCollector,
-                                 timestamp=time.time_ns()))
+            producer.send(frame)
             if flush_each:
                 producer.flush()
         producer.flush()
 
 
 def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any) -> None:
+    pin(1)
     latencies = np.empty(count, dtype=np.int64)
     received = 0
     with ap.connect(DOMAIN, "consumer", config=config, name="bench-latency") as consumer:

@@ -4,15 +4,16 @@ import os
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_Resize
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from ..wire._codec import Message, decode
 from ..wire.enums import GapReason
 from ..wire.errors import (BadMagicError, FrameTooLargeError, LengthMismatchError, RelayClosedError,
-                           TruncatedError)
+                           RelayTimeoutError, TruncatedError)
 from .errors import BackpressureTimeout, RingCorruptError, RingMismatchError, RingSlotsExhaustedError
 
 # a wait without a timeout is cut in slices, so that Ctrl-C is seen between them
@@ -97,12 +98,14 @@ cdef class RingProducer:
         return not self.attached
 
     def send(self, frames, timeout=None, bint single=False):
-        """Writes every frame of `frames` (sealed frames back to back in any contiguous buffer;
-        exactly one when `single`); the number written."""
+        """Writes every frame of `frames` (sealed frames back to back in any contiguous buffer,
+        or one message when `single`; exactly one frame when `single`); the number written."""
         if not self.attached:
             raise RelayClosedError(f"{self.path}: {'send' if single else 'send_batch'} on a closed producer")
         cdef int64_t timeout_ns = to_ns(timeout)
         cdef Py_buffer view
+        if single and not PyBytes_CheckExact(frames) and isinstance(frames, Message):
+            frames = frames.to_bytes()
         PyObject_GetBuffer(frames, &view, PyBUF_SIMPLE)
         try:
             return self._send(<const uint8_t *>view.buf, <size_t>view.len, timeout_ns, single)
@@ -244,10 +247,11 @@ cdef class RingConsumer:
     cdef int _read(self, uint8_t *out, size_t capacity, size_t max_frames, int64_t left,
                    size_t *length, size_t *frames) except -1:
         """ap_consumer_read: what the ring holds now, holding the interpreter's lock when the
-        copy is small, then, if nothing and `left` ns allow (< 0: forever), a wait without it."""
+        copy is small (one frame, or a small buffer), then, if nothing and `left` ns allow
+        (< 0: forever), a wait without it."""
         cdef int64_t slice_ns
         cdef int rc
-        if capacity <= HOLD_LOCK_BYTES:
+        if max_frames == 1 or capacity <= HOLD_LOCK_BYTES:
             rc = ap_consumer_read(self.consumer, out, capacity, max_frames, 0, length, frames)
         else:
             with nogil:
@@ -273,6 +277,14 @@ cdef class RingConsumer:
         if frames == 0:
             return None
         return PyBytes_FromStringAndSize(<const char *>self.scratch, length)
+
+    def recv(self, timeout=None, bint verify=True):
+        """The next message of the subscription, decoded from a copy (`verify`: its checksum
+        checked); RelayTimeoutError when none came within `timeout` seconds."""
+        frame = self.read_frame(timeout)
+        if frame is None:
+            raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
+        return decode(frame, verify)
 
     def read_frames(self, size_t max_frames, timeout=None):
         """Up to `max_frames` frames, back to back, in a bytearray (empty when none came)."""
