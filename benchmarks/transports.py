@@ -98,12 +98,11 @@ class Parties:
         return queue.Queue() if self.threads else CTX.Queue()
 
     def pause(self) -> None:
-        """Lets the other parties run while a paced producer waits for its next send: a
-        thread hands over the interpreter's lock, a process its core."""
+        """Lets the other parties run while a paced producer spins to its next send: a thread
+        hands over the interpreter's lock; a process, alone on its core, spins on (a yield is a
+        system call, and would make it late)."""
         if self.threads:
             time.sleep(0)
-        else:
-            os.sched_yield()
 
 
 @dataclasses.dataclass

@@ -28,6 +28,7 @@
  * commits records microseconds apart, and a sched_yield on a busy machine hands the core to
  * another process for a whole time slice, milliseconds. */
 #define YIELD_AFTER_NS 50000ll
+#define STALL_POLLS 64
 #define POSITION_LIMIT (1ull << 62) /* far past any real traffic: a larger counter is corrupt */
 
 static inline uint64_t align8(uint64_t n) { return (n + AP_RING_ALIGN - 1) & ~(uint64_t)(AP_RING_ALIGN - 1); }
@@ -1016,15 +1017,19 @@ int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_
     for (;;) {
         int rc = poll(consumer, out, capacity, max_frames, length, frames);
         if (rc != AP_EMPTY) {
+            consumer->stall_polls = 0;
             consumer->stall_since_ns = 0;
             return rc;
         }
         uint64_t intent = LOAD_ACQUIRE(consumer->ring->tail_intent);
         int stalled = intent > consumer->cursor;
         if (stalled) {
-            if (handle_stall(consumer, intent))
+            /* a claim is mostly committed a few polls after it is seen: the stall's clock
+             * starts after those, not on the way of every frame */
+            if (++consumer->stall_polls > STALL_POLLS && handle_stall(consumer, intent))
                 continue;
         } else {
+            consumer->stall_polls = 0;
             consumer->stall_since_ns = 0;
         }
         if (timeout_ns == 0)

@@ -154,6 +154,7 @@ typedef struct {
     int wait;
     uint64_t cursor;
     int64_t stall_timeout_ns;
+    uint32_t stall_polls;    /* polls that found the claim at the cursor uncommitted */
     int64_t stall_since_ns;  /* 0: not stalled */
     uint64_t stall_position;
     int64_t owner_checked_ns;
