@@ -24,10 +24,10 @@
 #define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 #define MILLISECOND 1000000ll
-/* The yield strategy spins this long before it gives up its core: a producer writing a batch
- * commits records microseconds apart, and a sched_yield on a busy machine hands the core to
- * another process for a whole time slice, milliseconds. */
-#define YIELD_AFTER_NS 50000ll
+/* The yield strategy spins this long before it gives up its core: a producer's records come
+ * nanoseconds apart and its batches a microsecond or two apart, while a sched_yield on a busy
+ * machine hands the core to another process for a whole time slice, milliseconds. */
+#define YIELD_AFTER_NS 10000ll
 #define STALL_POLLS 64
 #define POSITION_LIMIT (1ull << 62) /* far past any real traffic: a larger counter is corrupt */
 
