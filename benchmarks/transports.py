@@ -2,7 +2,7 @@
 ``alphapulse_codec.connect(domain, role, config=...)`` with a configuration document of its own.
 
     python benchmarks/transports.py [--frames 2000000] [--rounds 3] [--latency-frames 20000]
-                                    [--rate 10000] [--quick] [--only ring,unix]
+                                    [--rate 10000] [--quick] [--only ring,unix] [--no-pin]
                                                                       (make bench runs it)
 
 `--only` measures the transports named (comma-separated keys: unix, tcp, ring, channel, nats,
@@ -24,10 +24,11 @@ timestamp; the producer sleeps until shortly before that instant (a timer slack 
 with prctl, so the sleep ends when asked), spins to it and sends: a latency runs from when the
 frame was due, so a producer late to send adds its lateness (no coordinated omission) and the
 encoding is not counted. The producer and the consumer are pinned to two different cores
-(os.sched_setaffinity, where the machine has two), as latency benchmarks of rings do, so that
-they do not take turns on one core; the relays and servers are not pinned. The ring's producer
-and consumer busy-spin (`wait: spin`); the buses send each frame as its own message and flush
-after each send (their producers otherwise hold single frames until a batch fills).
+(os.sched_setaffinity, where the machine has two; not with --no-pin), as latency benchmarks of
+rings do, so that they do not take turns on one core; the relays and servers are not pinned.
+The ring's producer and consumer busy-spin (`wait: spin`); the buses send each frame as its
+own message and flush after each send (their producers otherwise hold single frames until a
+batch fills).
 
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
@@ -258,10 +259,11 @@ SPIN_NS = 20_000  # the end of a paced producer's wait is spun: a sleep's wake-u
 PR_SET_TIMERSLACK = 29
 
 
-def pin(core: int) -> None:
-    """Keeps the calling thread on ``core`` of those this process may use, where it has two."""
+def pin(core: int | None) -> None:
+    """Keeps the calling thread on ``core`` of those this process may use, where it has two
+    (None: where the scheduler puts it)."""
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) >= 2:
+    if core is not None and len(cores) >= 2:
         os.sched_setaffinity(0, {cores[core % len(cores)]})
 
 
@@ -273,11 +275,11 @@ def exact_sleeps() -> None:
 
 
 def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
-                   pause: Callable[[], None], flush_each: bool) -> None:
+                   pause: Callable[[], None], flush_each: bool, core: int | None) -> None:
     """``count`` Trades sent one by one, ``rate`` a second, each encoded ahead with the instant
     it is due (time.time_ns) in its header timestamp and sent at that instant: a sleep to
     SPIN_NS before it, then a spin, ``pause`` letting the others run between checks."""
-    pin(0)
+    pin(core)
     exact_sleeps()
     instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
     encode = ap.Trade.encode
@@ -301,8 +303,9 @@ def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[
         producer.flush()
 
 
-def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any) -> None:
-    pin(1)
+def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any,
+                     core: int | None) -> None:
+    pin(core)
     latencies = np.empty(count, dtype=np.int64)
     received = 0
     with ap.connect(DOMAIN, "consumer", config=config, name="bench-latency") as consumer:
@@ -317,15 +320,16 @@ def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any
     result.put(latencies[:received])
 
 
-def latency(transport: Transport, config: dict[str, Any], count: int, rate: int
-            ) -> tuple[float, float, int]:
-    """p50 and p99 one-way latency (us) after a warm-up tenth, and the frames that never came."""
+def latency(transport: Transport, config: dict[str, Any], count: int, rate: int,
+            pinned: bool) -> tuple[float, float, int]:
+    """p50 and p99 one-way latency (us) after a warm-up tenth, and the frames that never came;
+    ``pinned``: the producer on one core, the consumer on another."""
     parties = Parties(transport.threads)
     ready, result = parties.event(), parties.queue()
-    reader = parties.start(latency_consumer, config, count, ready, result)
+    reader = parties.start(latency_consumer, config, count, ready, result, 1 if pinned else None)
     ready.wait(60)
     writer = parties.start(paced_producer, config, count, rate, transport.single, parties.pause,
-                           transport.flush_each)
+                           transport.flush_each, 0 if pinned else None)
     latencies = result.get(timeout=600)
     writer.join(60)
     reader.join(60)
@@ -379,7 +383,7 @@ class Figures:
 
 
 def measure(transport: Transport, frames: int, rounds: int, latency_frames: int,
-            rate: int) -> Figures:
+            rate: int, pinned: bool) -> Figures:
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="ap-transports-", dir="/tmp") as name:
         directory = Path(name)
@@ -392,7 +396,7 @@ def measure(transport: Transport, frames: int, rounds: int, latency_frames: int,
         figures.lost = sum(r[1] for r in ones + fans)
         with (transport.latency_section or transport.section)(directory) as section:
             figures.p50, figures.p99, lost = latency(transport, document(section, directory),
-                                                     latency_frames, rate)
+                                                     latency_frames, rate, pinned)
             figures.lost += lost
     return figures
 
@@ -429,6 +433,10 @@ def main() -> None:
                         help="frames/s offered in the latency runs")
     parser.add_argument("--quick", action="store_true",
                         help="small counts and one round: proves the script runs, measures nothing")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the latency runs' producer and consumer where the scheduler"
+                        " puts them (on a machine other work keeps busy, a pinned spinning"
+                        " consumer waits for its one core)")
     parser.add_argument("--only", type=lambda text: text.split(","), default=None,
                         metavar="KEY,...", help="measure only these transports (keys: "
                         + ", ".join(t.key for t in transports(BLOCK_FRAMES)) + ")")
@@ -448,7 +456,9 @@ def main() -> None:
           f" {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
     print(f"{frames:,} frames of 64 bytes per throughput round, send_batch of {BLOCK_FRAMES},"
           f" recv_bytes, {options.rounds} rounds, median; latency: {options.latency_frames:,}"
-          f" single sends at {options.rate:,} frames/s offered")
+          f" single sends at {options.rate:,} frames/s offered, from the instant each was due,"
+          " producer and consumer "
+          + ("left to the scheduler" if options.no_pin else "pinned to two cores"))
     print(f"every row through alphapulse_codec.connect({DOMAIN!r}, role, config=...), its own"
           " configuration document, overflow: block")
     header = (f"{'transport':<30} {'1->1 frames/s':>14} {f'1->{FANOUT} frames/s':>14}"
@@ -462,7 +472,8 @@ def main() -> None:
             print(f"{transport.title:<30} skipped: {transport.missing} is not installed")
             continue
         figures = results[transport.key] = measure(transport, frames, options.rounds,
-                                                   options.latency_frames, options.rate)
+                                                   options.latency_frames, options.rate,
+                                                   not options.no_pin)
         print(f"{transport.title:<30} {figures.one:>14,.0f} {figures.fanout:>14,.0f}"
               f" {figures.lost:>7,} {figures.p50:>8.1f} {figures.p99:>8.1f}   {transport.design}",
               flush=True)
