@@ -436,7 +436,7 @@ static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t
     ap_ring *ring = producer->ring;
     ap_producer_slot *slot = &ring->producers[producer->slot];
     uint32_t sequence = LOAD_RELAXED(&slot->next_sequence);
-    int64_t liveness_checked = 0, waiting_since = 0;
+    int64_t waiting_since = 0;
     for (;;) {
         uint64_t intent = LOAD_ACQUIRE(ring->tail_intent);
         uint64_t room = ring->capacity - (intent & ring->mask);
@@ -444,9 +444,11 @@ static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t
         uint64_t end = first + need;
         if (ring->policy == AP_POLICY_BACKPRESSURE && end - producer->cached_min_cursor > ring->capacity) {
             int64_t now = now_ns();
-            int check = now - liveness_checked >= MILLISECOND;
+            /* once a millisecond, whatever the number of sends that find the ring full: a
+             * look at /proc costs microseconds */
+            int check = now - producer->liveness_checked_ns >= MILLISECOND;
             if (check)
-                liveness_checked = now;
+                producer->liveness_checked_ns = now;
             producer->cached_min_cursor = slowest_consumer(ring, intent, check);
             if (end - producer->cached_min_cursor > ring->capacity) {
                 if (*deadline == 0) /* the timeout runs from the send's first wait */

@@ -132,6 +132,7 @@ typedef struct {
     int slot;
     int wait;
     uint64_t cached_min_cursor;  /* backpressure: the slowest consumer seen at the last scan */
+    int64_t liveness_checked_ns; /* backpressure: when consumers' processes were last looked at */
 } ap_producer;
 
 #define AP_GAP_LAPPED 1      /* producers overwrote what the consumer had not read */
