@@ -16,6 +16,11 @@ on the futex. Targets: p50 <= 1 us, p99 <= 5 us busy-spinning. A spinning proces
 runnable: on a machine with more runnable processes than cores it waits for its turn for
 milliseconds, and the figures show the scheduler, not the ring (the load average is printed
 first). With 2 cores, 1 -> 4 runs five processes on two cores: the figures show that too.
+
+Before them, what holds no waiting: the CPU time per frame of send_batch, recv_bytes and
+recv_batch in one process taking turns, and the time of one frame's send then recv (decoded)
+in one process with a clock read beside it, the least a one-way latency measured from Python
+can take.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import struct
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +125,26 @@ def cpu_per_frame(directory, batch, rounds=400):
     return sending * per_frame / 2, receiving * per_frame, decoding * per_frame
 
 
+def frame_path_ns(directory, rounds=20_000, repeats=7):
+    """Nanoseconds of one single-frame send then recv (decoded, CRC checked) in one process,
+    nothing waited for, best of `repeats`; and of one time.time_ns(): what a one-way latency
+    measured from Python holds besides the hand-over from one core to another."""
+    path = ring_path("bench-path", directory)
+    frame = trade_block(1)
+    with Producer(path, size_mb=SIZE_MB, policy="backpressure", wait="spin") as producer, \
+            Consumer(path, size_mb=SIZE_MB, policy="backpressure", wait="spin") as consumer:
+        send, recv = producer.send, consumer.recv
+
+        def one_frame():
+            send(frame)
+            recv(None)
+
+        path_ns = min(timeit.repeat(one_frame, number=rounds, repeat=repeats)) / rounds * 1e9
+    clock_ns = min(timeit.repeat(time.time_ns, number=rounds, repeat=repeats)) / rounds * 1e9
+    os.unlink(path)
+    return path_ns, clock_ns
+
+
 def send_paced(path, rate, count, ready, go):
     frame = bytearray(trade_block(1))
     period = 1_000_000_000 // rate
@@ -195,6 +221,10 @@ def main() -> None:
               f" recv_bytes {receive_ns:.1f} ns, recv_batch {decode_ns:.1f} ns: a ceiling of"
               f" {1e9 / max(send_ns, receive_ns):,.0f} frames/s 1 -> 1 with recv_bytes,"
               f" {1e9 / max(send_ns, decode_ns):,.0f} with recv_batch, on two free cores")
+        path_ns, clock_ns = frame_path_ns(directory)
+        print(f"one frame's send then recv (decoded) in one process, nothing waited for:"
+              f" {path_ns:,.0f} ns; a clock read (time.time_ns) {clock_ns:,.0f} ns: the least a"
+              f" one-way latency measured from Python takes, before the hand-over between cores")
         print(f"{'consumers':>9} {'policy':>12} {'read with':>12} {'sent/s':>14} {'delivered/s':>14}"
               f" {'per consumer/s':>15} {'lost':>10}")
         for consumers in args.consumers:

@@ -48,4 +48,5 @@ cdef extern from "ring.h" nogil:
     void ap_consumer_detach(ap_consumer *consumer)
     int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max_frames,
                          int64_t timeout_ns, size_t *length, size_t *frames)
+    uint64_t ap_consumer_pending(const ap_consumer *consumer)
     const ap_gap *ap_consumer_gap(const ap_consumer *consumer, uint64_t index)

@@ -2,19 +2,26 @@
 copy nogil. The Python API is in shm.py."""
 import os
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_Resize
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from ..wire._codec import Message, decode
 from ..wire.enums import GapReason
-from ..wire.errors import BadMagicError, FrameTooLargeError, LengthMismatchError, TruncatedError
+from ..wire.errors import (BadMagicError, FrameTooLargeError, LengthMismatchError, RelayClosedError,
+                           RelayTimeoutError, TruncatedError)
 from .errors import BackpressureTimeout, RingCorruptError, RingMismatchError, RingSlotsExhaustedError
 
 # a wait without a timeout is cut in slices, so that Ctrl-C is seen between them
 cdef int64_t SLICE_NS = 50000000
+# Sends of up to this many bytes, and reads of what is already in the ring, run holding the
+# interpreter's lock (they take microseconds at most, less than letting go of the lock and taking
+# it back); a call lets go of it to wait, and for larger copies.
+cdef size_t HOLD_LOCK_BYTES = 65536
 
 GAP_REASONS = {AP_GAP_LAPPED: GapReason.Lapped, AP_GAP_ABANDONED: GapReason.Abandoned,
                AP_GAP_STALLED: GapReason.Stalled, AP_GAP_SEQUENCE: GapReason.SequenceJump}
@@ -39,6 +46,16 @@ cdef object ring_error(ap_ring *ring, int rc, object path):
     if rc == AP_ERR_TIMEOUT:
         return BackpressureTimeout(message)
     return RuntimeError(message)
+
+
+cdef size_t frames_length(const uint8_t *frames, size_t count) noexcept:
+    """The bytes of the first `count` frames of checked, sealed frames back to back."""
+    cdef size_t offset = 0, index
+    cdef uint32_t payload
+    for index in range(count):
+        memcpy(&payload, frames + offset + 8, 4)
+        offset += 32 + payload
+    return offset
 
 
 cdef int64_t to_ns(timeout):
@@ -80,20 +97,41 @@ cdef class RingProducer:
     def closed(self):
         return not self.attached
 
-    def send(self, const uint8_t[::1] frames, timeout=None, bint single=False):
-        """Writes every frame of `frames` (sealed frames back to back; exactly one when
-        `single`); the number written."""
+    def send(self, frames, timeout=None, bint single=False):
+        """Writes every frame of `frames` (sealed frames back to back in any contiguous buffer,
+        or one message when `single`; exactly one frame when `single`); the number written."""
         if not self.attached:
-            raise ValueError("send on a closed producer")
-        cdef size_t length = frames.shape[0], sent = 0, bad = 0
+            raise RelayClosedError(f"{self.path}: {'send' if single else 'send_batch'} on a closed producer")
         cdef int64_t timeout_ns = to_ns(timeout)
+        cdef Py_buffer view
+        if single and not PyBytes_CheckExact(frames) and isinstance(frames, Message):
+            frames = frames.to_bytes()
+        PyObject_GetBuffer(frames, &view, PyBUF_SIMPLE)
+        try:
+            return self._send(<const uint8_t *>view.buf, <size_t>view.len, timeout_ns, single)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef Py_ssize_t _send(self, const uint8_t *frames, size_t length, int64_t timeout_ns,
+                          bint single) except -1:
+        cdef size_t sent = 0, more = 0, bad = 0, offset = 0
         cdef int rc
         if length == 0:
             if single:
                 raise TruncatedError("an empty buffer, where one frame was expected", offset=0)
             return 0
-        with nogil:
-            rc = ap_producer_send(&self.producer, &frames[0], length, single, timeout_ns, &sent, &bad)
+        if length <= HOLD_LOCK_BYTES:
+            # no waiting: a lossy ring always has room, a backpressure one may not
+            rc = ap_producer_send(&self.producer, frames, length, single, 0, &sent, &bad)
+            if rc == AP_ERR_TIMEOUT and timeout_ns != 0:
+                offset = frames_length(frames, sent)
+                with nogil:
+                    rc = ap_producer_send(&self.producer, frames + offset, length - offset, single,
+                                          timeout_ns, &more, &bad)
+                sent += more
+        else:
+            with nogil:
+                rc = ap_producer_send(&self.producer, frames, length, single, timeout_ns, &sent, &bad)
         if rc == AP_OK:
             return sent
         message = self.ring.error.decode("utf-8", "replace")
@@ -206,47 +244,79 @@ cdef class RingConsumer:
         if self.consumer is NULL:
             raise ValueError("read on a closed consumer")
 
-    cdef int _read(self, uint8_t *out, size_t capacity, size_t max_frames, timeout,
+    cdef int _read(self, uint8_t *out, size_t capacity, size_t max_frames, int64_t left,
                    size_t *length, size_t *frames) except -1:
-        self._check_open()
-        cdef int64_t left = to_ns(timeout), slice_ns
+        """ap_consumer_read: what the ring holds now, holding the interpreter's lock when the
+        copy is small (one frame, or a small buffer), then, if nothing and `left` ns allow
+        (< 0: forever), a wait without it."""
+        cdef int64_t slice_ns
         cdef int rc
-        while True:
+        if max_frames == 1 or capacity <= HOLD_LOCK_BYTES:
+            rc = ap_consumer_read(self.consumer, out, capacity, max_frames, 0, length, frames)
+        else:
+            with nogil:
+                rc = ap_consumer_read(self.consumer, out, capacity, max_frames, 0, length, frames)
+        while rc == AP_EMPTY and left != 0:
             slice_ns = SLICE_NS if left < 0 or left > SLICE_NS else left
             with nogil:
                 rc = ap_consumer_read(self.consumer, out, capacity, max_frames, slice_ns, length, frames)
-            if rc != AP_EMPTY or left == 0 or (0 < left <= SLICE_NS):
-                break
             if left > 0:
-                left -= SLICE_NS
-            PyErr_CheckSignals()
+                left -= slice_ns
+            if rc == AP_EMPTY:
+                PyErr_CheckSignals()
         if rc < 0:
             raise ring_error(&self.ring, rc, os.fsencode(self.path))
         return rc
 
     def read_frame(self, timeout=None):
         """The next frame of the subscription as bytes, or None when none came in time."""
+        if self.consumer is NULL:
+            raise RelayClosedError(f"{self.path}: recv on a closed consumer")
         cdef size_t length = 0, frames = 0
-        self._read(self.scratch, self.scratch_size, 1, timeout, &length, &frames)
+        self._read(self.scratch, self.scratch_size, 1, to_ns(timeout), &length, &frames)
         if frames == 0:
             return None
         return PyBytes_FromStringAndSize(<const char *>self.scratch, length)
 
+    def recv(self, timeout=None, bint verify=True):
+        """The next message of the subscription, decoded from a copy (`verify`: its checksum
+        checked); RelayTimeoutError when none came within `timeout` seconds."""
+        frame = self.read_frame(timeout)
+        if frame is None:
+            raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
+        return decode(frame, verify)
+
     def read_frames(self, size_t max_frames, timeout=None):
         """Up to `max_frames` frames, back to back, in a bytearray (empty when none came)."""
+        self._check_open()
         if max_frames == 0:
             raise ValueError("max_frames: 0, expected at least 1")
-        # room for that many frames of up to 128 bytes (64 MiB at most); a larger first frame
-        # asks for more
-        cdef size_t capacity = max_frames * 128 if max_frames < (1 << 19) else (1 << 26)
-        cdef size_t length = 0, frames = 0
-        buffer = PyByteArray_FromStringAndSize(NULL, capacity)
-        while self._read(<uint8_t *>PyByteArray_AS_STRING(buffer), capacity, max_frames, timeout,
-                         &length, &frames) == AP_NEED_ROOM:
-            capacity = length
-            PyByteArray_Resize(buffer, capacity)
-        PyByteArray_Resize(buffer, length)
-        return buffer
+        # at most room for that many frames of up to 128 bytes (64 MiB at most), and a first
+        # frame larger than that
+        cdef size_t most = max_frames * 128 if max_frames < (1 << 19) else (1 << 26)
+        cdef size_t length = 0, frames = 0, size
+        cdef int64_t timeout_ns = to_ns(timeout)
+        cdef int rc
+        while True:
+            # waits for the subscription's next frame copying nothing, then takes a buffer the
+            # size of what the ring holds past the cursor: a buffer sized by max_frames would be
+            # fresh memory the kernel zeroes page by page on every call
+            if self._read(NULL, 0, max_frames, timeout_ns, &length, &frames) == AP_EMPTY:
+                return bytearray()
+            size = <size_t>ap_consumer_pending(self.consumer)
+            size = min(size, most) if size > length else length
+            buffer = PyByteArray_FromStringAndSize(NULL, size)
+            rc = self._read(<uint8_t *>PyByteArray_AS_STRING(buffer), size, max_frames, 0,
+                            &length, &frames)
+            while rc == AP_NEED_ROOM:  # lapped meanwhile, onto a larger frame
+                size = length
+                PyByteArray_Resize(buffer, size)
+                rc = self._read(<uint8_t *>PyByteArray_AS_STRING(buffer), size, max_frames, 0,
+                                &length, &frames)
+            if rc == AP_OK:
+                PyByteArray_Resize(buffer, length)
+                return buffer
+            # lapped meanwhile past every frame it had seen: wait again
 
     def gaps(self):
         """The gap reports kept (the newest 1024): (GapReason, position, bytes, frames)."""

@@ -24,9 +24,9 @@ from typing import Any
 
 from ..capture.batch import BatchResult, decode_batch
 from ..relay.client import Gap
-from ..wire._codec import Message, decode
+from ..wire._codec import Message
 from ..wire.enums import MessageType, SourceType
-from ..wire.errors import RelayClosedError, RelayTimeoutError
+from ..wire.errors import RelayClosedError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
@@ -119,16 +119,11 @@ class Producer:
 
     def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
         """Writes one message, or the one sealed frame given as bytes."""
-        self._check_open("send")
-        frame = message_or_frame_bytes
-        if isinstance(frame, Message):
-            frame = frame.to_bytes()
-        self._ring.send(frame, self.timeout, True)
+        self._ring.send(message_or_frame_bytes, self.timeout, True)  # RelayClosedError once closed
 
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):
         all of them, or none when one is malformed. Returns the number of frames."""
-        self._check_open("send_batch")
         return int(self._ring.send(buffer, self.timeout))
 
     def flush(self) -> list[Any]:
@@ -182,11 +177,7 @@ class Consumer:
         """The next message (decoded from a copy: producers lapping the ring cannot touch it);
         RelayTimeoutError (a TimeoutError, as the relay clients raise) when none came within
         `timeout` seconds."""
-        self._check_open("recv")
-        frame = self._ring.read_frame(timeout)
-        if frame is None:
-            raise RelayTimeoutError(f"{self.path}: no frame within {timeout} s")
-        return decode(frame, self.verify)
+        return self._ring.recv(timeout, self.verify)  # RelayClosedError once closed
 
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
         """Up to `max_frames` frames as their wire bytes, back to back, in a buffer of their

@@ -24,6 +24,11 @@
 #define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 #define MILLISECOND 1000000ll
+/* The yield strategy spins this long before it gives up its core: a producer's records come
+ * nanoseconds apart and its batches a microsecond or two apart, while a sched_yield on a busy
+ * machine hands the core to another process for a whole time slice, milliseconds. */
+#define YIELD_AFTER_NS 10000ll
+#define STALL_POLLS 64
 #define POSITION_LIMIT (1ull << 62) /* far past any real traffic: a larger counter is corrupt */
 
 static inline uint64_t align8(uint64_t n) { return (n + AP_RING_ALIGN - 1) & ~(uint64_t)(AP_RING_ALIGN - 1); }
@@ -35,6 +40,23 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* Copies a frame of `n` bytes (n >= 32, the frame header) between buffers that do not overlap.
+ * Frames up to 128 bytes, the common market data messages, take two overlapping fixed-size
+ * moves the compiler inlines, where a call to memcpy costs as much as the copy; every byte
+ * touched is within [0, n). */
+static inline void copy_frame(uint8_t *restrict to, const uint8_t *restrict from, size_t n)
+{
+    if (n <= 64) {
+        __builtin_memcpy(to, from, 32);
+        __builtin_memcpy(to + n - 32, from + n - 32, 32);
+    } else if (n <= 128) {
+        __builtin_memcpy(to, from, 64);
+        __builtin_memcpy(to + n - 64, from + n - 64, 64);
+    } else {
+        memcpy(to, from, n);
+    }
 }
 
 static int64_t now_ns(void)
@@ -395,9 +417,10 @@ static uint64_t slowest_consumer(ap_ring *ring, uint64_t otherwise, int check_li
     return slowest;
 }
 
-static void producer_wait_step(int wait)
+/* One pause of a wait begun at `since` (now_ns), `now` being the time. */
+static void producer_wait_step(int wait, int64_t since, int64_t now)
 {
-    if (wait == AP_WAIT_SPIN)
+    if (wait == AP_WAIT_SPIN || (wait == AP_WAIT_YIELD && now - since < YIELD_AFTER_NS))
         cpu_relax();
     else if (wait == AP_WAIT_YIELD)
         sched_yield();
@@ -407,13 +430,13 @@ static void producer_wait_step(int wait)
 
 /* Claims `need` bytes for `records` records: returns the position of the first record; the
  * position claimed from (where padding to the lap's end starts, if any) goes to *from. */
-static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t deadline,
-                 uint64_t *from, uint64_t *start)
+static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t timeout_ns,
+                 int64_t *deadline, uint64_t *from, uint64_t *start)
 {
     ap_ring *ring = producer->ring;
     ap_producer_slot *slot = &ring->producers[producer->slot];
     uint32_t sequence = LOAD_RELAXED(&slot->next_sequence);
-    int64_t liveness_checked = 0;
+    int64_t waiting_since = 0;
     for (;;) {
         uint64_t intent = LOAD_ACQUIRE(ring->tail_intent);
         uint64_t room = ring->capacity - (intent & ring->mask);
@@ -421,17 +444,23 @@ static int claim(ap_producer *producer, uint64_t need, uint32_t records, int64_t
         uint64_t end = first + need;
         if (ring->policy == AP_POLICY_BACKPRESSURE && end - producer->cached_min_cursor > ring->capacity) {
             int64_t now = now_ns();
-            int check = now - liveness_checked >= MILLISECOND;
+            /* once a millisecond, whatever the number of sends that find the ring full: a
+             * look at /proc costs microseconds */
+            int check = now - producer->liveness_checked_ns >= MILLISECOND;
             if (check)
-                liveness_checked = now;
+                producer->liveness_checked_ns = now;
             producer->cached_min_cursor = slowest_consumer(ring, intent, check);
             if (end - producer->cached_min_cursor > ring->capacity) {
-                if (now >= deadline)
+                if (*deadline == 0) /* the timeout runs from the send's first wait */
+                    *deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
+                if (now >= *deadline)
                     return fail(ring, AP_ERR_TIMEOUT, 0, "the slowest consumer did not make room in time");
                 /* the consumers' cursor lines are read again only after a pause: reading them
                  * in a tight loop takes them from the consumers that write them */
+                if (waiting_since == 0)
+                    waiting_since = now;
                 for (int pause = 0; pause < 16; pause++)
-                    producer_wait_step(producer->wait);
+                    producer_wait_step(producer->wait, waiting_since, now);
                 continue;
             }
         }
@@ -489,7 +518,7 @@ static uint64_t write_records(ap_producer *producer, uint64_t position, const ui
         header->kind = AP_RECORD_FRAME;
         header->reserved = 0;
         header->sequence = sequence++;
-        memcpy((uint8_t *)header + AP_RECORD_HEADER, frame, length);
+        copy_frame((uint8_t *)header + AP_RECORD_HEADER, frame, length);
         STORE_RELEASE(&header->lap, lap_tag(ring, position));
         last = position;
         position += align8(AP_RECORD_HEADER + length);
@@ -509,12 +538,14 @@ static void finish_claim(ap_producer *producer, uint64_t end, uint64_t last_reco
     wake_sleepers(ring);
 }
 
+/* Checks the frames; their count and the ring bytes their records take go to *count, *room. */
 static int check_frames(ap_producer *producer, const uint8_t *frames, size_t length, size_t *count,
-                        size_t *bad_offset)
+                        uint64_t *room, size_t *bad_offset)
 {
     ap_ring *ring = producer->ring;
     char message[200];
     size_t offset = 0, n = 0;
+    uint64_t records = 0;
     uint64_t largest = ring->max_record - AP_RECORD_HEADER;
     while (offset < length) {
         *bad_offset = offset;
@@ -543,9 +574,11 @@ static int check_frames(ap_producer *producer, const uint8_t *frames, size_t len
             return fail(ring, AP_ERR_FRAME, offset + 8, message);
         }
         offset += frame_length;
+        records += align8(AP_RECORD_HEADER + frame_length);
         n++;
     }
     *count = n;
+    *room = records;
     return AP_OK;
 }
 
@@ -554,8 +587,9 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
 {
     ap_ring *ring = producer->ring;
     size_t count;
+    uint64_t room;
     *frames_sent = 0;
-    int rc = check_frames(producer, frames, length, &count, bad_offset);
+    int rc = check_frames(producer, frames, length, &count, &room, bad_offset);
     if (rc != AP_OK)
         return rc;
     if (single && count != 1) {
@@ -563,13 +597,18 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
         snprintf(message, sizeof message, "%zu frames in %zu bytes, where one was expected", count, length);
         return fail(ring, AP_ERR_NOT_ONE, 0, message);
     }
-    int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+    int64_t deadline = 0;
     size_t offset = 0;
     while (offset < length) {
-        /* as many frames as one record-sized claim holds */
+        /* as many frames as one record-sized claim holds: all of them, mostly */
         size_t bytes = 0;
         uint64_t need = 0;
         uint32_t records = 0;
+        if (offset == 0 && room <= ring->max_record) {
+            bytes = length;
+            need = room;
+            records = (uint32_t)count;
+        }
         while (offset + bytes < length) {
             uint32_t payload;
             memcpy(&payload, frames + offset + bytes + 8, 4);
@@ -581,7 +620,7 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
             records++;
         }
         uint64_t from, start;
-        rc = claim(producer, need, records, deadline, &from, &start);
+        rc = claim(producer, need, records, timeout_ns, &deadline, &from, &start);
         if (rc != AP_OK)
             return rc;
         uint32_t sequence = LOAD_RELAXED(&ring->producers[producer->slot].claim_sequence);
@@ -597,7 +636,8 @@ int ap_producer_send(ap_producer *producer, const uint8_t *frames, size_t length
 int ap_producer_claim_without_commit(ap_producer *producer, size_t length)
 {
     uint64_t from, start;
-    return claim(producer, align8(AP_RECORD_HEADER + length), 1, INT64_MAX, &from, &start);
+    int64_t deadline = 0;
+    return claim(producer, align8(AP_RECORD_HEADER + length), 1, -1, &deadline, &from, &start);
 }
 
 /* ---- consumers ---- */
@@ -774,6 +814,10 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
     uint64_t position = consumer->cursor;
     size_t copied = 0, count = 0;
     uint64_t intent = LOAD_ACQUIRE(ring->tail_intent);
+    /* a backpressure ring's producers wait on this consumer's published cursor: a long read
+     * publishes it as it goes, so that they write while it copies instead of taking turns */
+    uint64_t *published = consumer->slot >= 0 ? &ring->consumers[consumer->slot].cursor : NULL;
+    uint64_t publish_at = position + (ring->capacity >> 4);
     while (count < max_frames) {
         if (intent < position || intent >= POSITION_LIMIT)
             return corrupt_counter(consumer, intent);
@@ -805,10 +849,12 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
             if (frame_length > capacity - copied) {
                 if (count)
                     break; /* the caller's buffer is full */
+                if (position != consumer->cursor)
+                    move_cursor(consumer, position); /* past what it skipped to get here */
                 *length = frame_length;
                 return AP_NEED_ROOM;
             }
-            memcpy(out + copied, frame, frame_length);
+            copy_frame(out + copied, frame, frame_length);
         }
         /* whatever was read is only good if no producer has claimed past it since */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -832,6 +878,10 @@ static int poll(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max
             count++;
         }
         position += align8(record_length);
+        if (published && position >= publish_at) {
+            STORE_RELEASE(published, position);
+            publish_at = position + (ring->capacity >> 4);
+        }
     }
     if (position != consumer->cursor)
         move_cursor(consumer, position);
@@ -917,6 +967,13 @@ static int handle_stall(ap_consumer *consumer, uint64_t intent)
     return 1;
 }
 
+uint64_t ap_consumer_pending(const ap_consumer *consumer)
+{
+    uint64_t intent = LOAD_ACQUIRE(consumer->ring->tail_intent);
+    uint64_t pending = intent > consumer->cursor ? intent - consumer->cursor : 0;
+    return pending < consumer->ring->capacity ? pending : consumer->ring->capacity;
+}
+
 static int committed_at_cursor(ap_consumer *consumer)
 {
     ap_ring *ring = consumer->ring;
@@ -954,29 +1011,40 @@ static void sleep_until_committed(ap_consumer *consumer, int64_t limit_ns)
 int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max_frames, int64_t timeout_ns,
                      size_t *length, size_t *frames)
 {
-    int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+    int64_t deadline = 0; /* taken at the first wait: a read of what is there needs no clock */
+    int64_t waiting_since = 0;
     unsigned idle = 0;
     *length = 0;
     *frames = 0;
     for (;;) {
         int rc = poll(consumer, out, capacity, max_frames, length, frames);
         if (rc != AP_EMPTY) {
+            consumer->stall_polls = 0;
             consumer->stall_since_ns = 0;
             return rc;
         }
         uint64_t intent = LOAD_ACQUIRE(consumer->ring->tail_intent);
         int stalled = intent > consumer->cursor;
         if (stalled) {
-            if (handle_stall(consumer, intent))
+            /* a claim is mostly committed a few polls after it is seen: the stall's clock
+             * starts after those, not on the way of every frame */
+            if (++consumer->stall_polls > STALL_POLLS && handle_stall(consumer, intent))
                 continue;
         } else {
+            consumer->stall_polls = 0;
             consumer->stall_since_ns = 0;
         }
-        int64_t now = (timeout_ns == 0 || consumer->wait != AP_WAIT_SPIN || (++idle & 1023) == 0)
-                          ? now_ns() : 0;
-        if (timeout_ns == 0 || (now && now >= deadline))
+        if (timeout_ns == 0)
             return AP_EMPTY;
-        if (consumer->wait == AP_WAIT_SPIN)
+        if (deadline == 0)
+            deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+        int64_t now = (consumer->wait != AP_WAIT_SPIN || (++idle & 1023) == 0) ? now_ns() : 0;
+        if (now && now >= deadline)
+            return AP_EMPTY;
+        if (waiting_since == 0)
+            waiting_since = now;
+        if (consumer->wait == AP_WAIT_SPIN
+            || (consumer->wait == AP_WAIT_YIELD && now - waiting_since < YIELD_AFTER_NS))
             cpu_relax();
         else if (consumer->wait == AP_WAIT_YIELD)
             sched_yield();

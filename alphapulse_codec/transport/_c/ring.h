@@ -132,6 +132,7 @@ typedef struct {
     int slot;
     int wait;
     uint64_t cached_min_cursor;  /* backpressure: the slowest consumer seen at the last scan */
+    int64_t liveness_checked_ns; /* backpressure: when consumers' processes were last looked at */
 } ap_producer;
 
 #define AP_GAP_LAPPED 1      /* producers overwrote what the consumer had not read */
@@ -154,6 +155,7 @@ typedef struct {
     int wait;
     uint64_t cursor;
     int64_t stall_timeout_ns;
+    uint32_t stall_polls;    /* polls that found the claim at the cursor uncommitted */
     int64_t stall_since_ns;  /* 0: not stalled */
     uint64_t stall_position;
     int64_t owner_checked_ns;
@@ -187,9 +189,14 @@ int ap_consumer_attach(ap_consumer *consumer, ap_ring *ring, int wait, int64_t s
 void ap_consumer_detach(ap_consumer *consumer);
 /* Copies up to `max_frames` frames (at most `capacity` bytes) of the subscription into `out`,
  * waiting up to timeout_ns (< 0: forever) for the first. AP_OK with *frames > 0, AP_EMPTY, or
- * AP_NEED_ROOM when the first frame does not fit in `capacity` (its size in *length). */
+ * AP_NEED_ROOM when the first frame does not fit in `capacity` (its size in *length): with
+ * `capacity` 0 (`out` may then be NULL) a read waits for the subscription's next frame, skipping
+ * what it does not want, and copies nothing. */
 int ap_consumer_read(ap_consumer *consumer, uint8_t *out, size_t capacity, size_t max_frames,
                      int64_t timeout_ns, size_t *length, size_t *frames);
+/* The ring bytes claimed past the consumer's cursor (at most the capacity): records, their
+ * headers and padding, so no fewer than the frame bytes a read could copy now. */
+uint64_t ap_consumer_pending(const ap_consumer *consumer);
 const ap_gap *ap_consumer_gap(const ap_consumer *consumer, uint64_t index);
 
 #endif
