@@ -44,7 +44,8 @@ cdef int _reserve_within(Growable* g, Py_ssize_t more, Py_ssize_t most) noexcept
     cdef char* grown
     if g.size + more <= g.capacity:
         return 0
-    capacity = min(ap_next_capacity(g.capacity, g.size + more), <size_t>(g.size + max(more, most)))
+    capacity = min(ap_next_capacity(g.capacity, g.size + more),
+                   <size_t>(g.size + max(more, most)))
     grown = <char*>ap_grow(g.data, g.size, g.capacity, &capacity)
     if grown is NULL:
         return -1
@@ -83,7 +84,8 @@ cdef struct BatchState:
     Growable stretches
     uint8_t wanted[256]
     bint verify
-    bint stream              # rows go out with non-temporal stores: the input is larger than a cache
+    bint runs                # runs of one fixed-size kind take _keep_run (else frame by frame)
+    bint stream              # rows go out by non-temporal stores: the input outgrows a cache
     uint64_t limit
     const RuleSet* rules
     int pause_after          # a message type whose frames stop the decode, to be read under the GIL
@@ -212,7 +214,8 @@ cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t pos
         if (_reserve_within(&rows.rows, kept * frame_size, remaining)
                 or _reserve_within(&rows.offsets, kept * 8, remaining // frame_size * 8)):
             return -1
-        ap_copy_rows(<unsigned char*>rows.rows.data + rows.rows.size, run, kept * frame_size, state.stream)
+        ap_copy_rows(<unsigned char*>rows.rows.data + rows.rows.size, run, kept * frame_size,
+                     state.stream)
         ap_fill_offsets(<int64_t*>(rows.offsets.data + rows.offsets.size), base + position,
                         frame_size, kept, state.stream)
         rows.rows.size += kept * frame_size
@@ -415,7 +418,7 @@ cdef int _decode_run(BatchState* state, const uint8_t* data, Py_ssize_t size, in
     state.paused = False
     state.stream = size >= STREAM_MINIMUM
     while position < size:
-        if _run_starts(data, position, size) and check_header(
+        if state.runs and _run_starts(data, position, size) and check_header(
                 data + position, size - position, position, state.limit, state.rules,
                 &frame_size, &rule, &problem) == OK and _fixed_kind(
                 state, data[position + 4], frame_size, rule):
@@ -504,6 +507,9 @@ cdef class BatchDecoder:
     """Decodes buffers of frames into rows per message type; feed() it chunks in order.
 
     The decode loop runs without the GIL, so decoders in other threads run at the same time.
+    Runs of frames of one fixed-size kind are checked and copied a block at a time; with
+    `runs` False every frame is read on its own, which gives the same result more slowly (the
+    reference the run path is tested against).
     """
 
     cdef BatchState state
@@ -517,9 +523,10 @@ cdef class BatchDecoder:
         return 0
 
     def __cinit__(self, bint verify=True, types=None, max_frame_size=None, registry=None,
-                  int watch_type=-1, on_watched=None):
+                  int watch_type=-1, on_watched=None, bint runs=True):
         memset(&self.state, 0, sizeof(BatchState))
         self.state.verify = verify
+        self.state.runs = runs
         self.state.limit = _max_size_arg(max_frame_size)
         self.state.rules = _rules_of(registry)
         self._registry = registry  # keeps its rules alive
