@@ -13,7 +13,8 @@ cdef extern from "memory.h" nogil:
 
 cdef extern from "rows.h" nogil:
     size_t ap_same_kind(const uint8_t* run, size_t size, size_t count)
-    void ap_copy_rows(unsigned char* out, const uint8_t* source, size_t size, bint stream)
+    size_t ap_copy_same_kind(unsigned char* out, const uint8_t* run, size_t size, size_t count,
+                             bint stream)
     void ap_fill_offsets(int64_t* out, int64_t first, int64_t step, size_t count, bint stream)
     void ap_stream_fence()
 
@@ -196,26 +197,29 @@ cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t pos
     as its header kind decides them all but the checksum. Returns how many were kept (0 when
     fewer than RUN_MINIMUM have its kind), -1 when out of memory.
 
-    Each pass goes over the whole block, which the first pass brought into the cache: the
-    kinds, the checksums (several frames per vector register), one copy of the rows and one
-    fill of their offsets."""
+    The first pass copies the frames while comparing their kinds (ap_copy_same_kind), which
+    brings the block into the cache; the checksums (several frames per vector register) then
+    read it there. Rows copied past a frame whose checksum fails lie beyond the rows' size,
+    room the next rows overwrite."""
     cdef const uint8_t* run = data + position
     cdef Py_ssize_t count = min((size - position) // frame_size, max(1, RUN_BLOCK // frame_size))
     cdef Py_ssize_t kept, remaining = size - position
-    cdef TypeRows* rows
-    count = ap_same_kind(run, frame_size, count)
-    if count < RUN_MINIMUM:
-        return 0
-    kept = <Py_ssize_t>ap_crc32_run(run, frame_size, count) if state.verify else count
-    if kept and state.wanted[run[4]]:
+    cdef TypeRows* rows = NULL
+    if state.wanted[run[4]]:
         rows = _rows_for(state, run[4], rule)
         if rows is NULL:
             return -1
-        if (_reserve_within(&rows.rows, kept * frame_size, remaining)
-                or _reserve_within(&rows.offsets, kept * 8, remaining // frame_size * 8)):
+        if (_reserve_within(&rows.rows, count * frame_size, remaining)
+                or _reserve_within(&rows.offsets, count * 8, remaining // frame_size * 8)):
             return -1
-        ap_copy_rows(<unsigned char*>rows.rows.data + rows.rows.size, run, kept * frame_size,
-                     state.stream)
+        count = ap_copy_same_kind(<unsigned char*>rows.rows.data + rows.rows.size, run,
+                                  frame_size, count, state.stream)
+    else:
+        count = ap_same_kind(run, frame_size, count)
+    if count < RUN_MINIMUM:
+        return 0
+    kept = <Py_ssize_t>ap_crc32_run(run, frame_size, count) if state.verify else count
+    if rows is not NULL:
         ap_fill_offsets(<int64_t*>(rows.offsets.data + rows.offsets.size), base + position,
                         frame_size, kept, state.stream)
         rows.rows.size += kept * frame_size
