@@ -13,6 +13,7 @@ cdef extern from "memory.h" nogil:
 
 cdef extern from "rows.h" nogil:
     size_t ap_same_kind(const uint8_t* run, size_t size, size_t count)
+    bint ap_kind_matches(const uint8_t* run, size_t size, size_t i)
     size_t ap_copy_same_kind(unsigned char* out, const uint8_t* run, size_t size, size_t count,
                              bint stream)
     void ap_fill_offsets(int64_t* out, int64_t first, int64_t step, size_t count, bint stream)
@@ -205,6 +206,10 @@ cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t pos
     cdef Py_ssize_t count = min((size - position) // frame_size, max(1, RUN_BLOCK // frame_size))
     cdef Py_ssize_t kept, remaining = size - position
     cdef TypeRows* rows = NULL
+    # non-temporal stores for whole blocks alone: a short run (of a mixed capture) would
+    # write parts of lines that way, which costs more than a cached store
+    cdef bint stream = (state.stream and count * frame_size >= RUN_BLOCK // 2
+                        and ap_kind_matches(run, frame_size, count - 1))
     if state.wanted[run[4]]:
         rows = _rows_for(state, run[4], rule)
         if rows is NULL:
@@ -213,7 +218,7 @@ cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t pos
                 or _reserve_within(&rows.offsets, count * 8, remaining // frame_size * 8)):
             return -1
         count = ap_copy_same_kind(<unsigned char*>rows.rows.data + rows.rows.size, run,
-                                  frame_size, count, state.stream)
+                                  frame_size, count, stream)
     else:
         count = ap_same_kind(run, frame_size, count)
     if count < RUN_MINIMUM:
@@ -221,7 +226,7 @@ cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t pos
     kept = <Py_ssize_t>ap_crc32_run(run, frame_size, count) if state.verify else count
     if rows is not NULL:
         ap_fill_offsets(<int64_t*>(rows.offsets.data + rows.offsets.size), base + position,
-                        frame_size, kept, state.stream)
+                        frame_size, kept, stream)
         rows.rows.size += kept * frame_size
         rows.offsets.size += kept * 8
         rows.count += kept

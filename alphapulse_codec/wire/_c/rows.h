@@ -16,6 +16,11 @@
 #define AP_STREAM_STORES 1
 #endif
 
+/* How far ahead of the frame it copies ap_copy_same_kind asks for the input: the hardware
+   prefetcher alone left its loads waiting (0.83x-0.87x of memcpy in C, 0.93x-1.07x with
+   this, on the 2 vCPU Zen 3 machine). A prefetch never faults, past the input's end too. */
+#define AP_PREFETCH_AHEAD 2048
+
 /* Bytes of the header that decide every check of a fixed-size frame but its checksum: magic,
    message type and version (bytes 0-5), payload size (8-11). */
 #define AP_KIND_MASK 0x0000FFFFFFFFFFFFull
@@ -36,6 +41,17 @@ static inline size_t ap_same_kind(const unsigned char *run, size_t size, size_t 
             return i;
     }
     return count;
+}
+
+/* Whether frame `i` of those of `size` bytes from `run` on has the header kind of the first. */
+static inline int ap_kind_matches(const unsigned char *run, size_t size, size_t i) {
+    uint64_t first, word;
+    uint32_t payload, other;
+    memcpy(&first, run, 8);
+    memcpy(&payload, run + 8, 4);
+    memcpy(&word, run + i * size, 8);
+    memcpy(&other, run + i * size + 8, 4);
+    return ((first ^ word) & AP_KIND_MASK) == 0 && payload == other;
 }
 
 /* memcpy, with non-temporal stores when `stream`; the caller fences (ap_stream_fence) before
@@ -84,6 +100,7 @@ static inline size_t ap_copy_same_kind(unsigned char *out, const unsigned char *
         for (; i < count; i++) {
             const unsigned char *in = run + i * size;
             unsigned char *row = out + i * size;
+            _mm_prefetch((const char *)in + AP_PREFETCH_AHEAD, _MM_HINT_T0);
             __m128i head = _mm_loadu_si128((const __m128i *)in);
             if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(head, kind_bytes), kind)) != 0xFFFF)
                 break;
