@@ -332,6 +332,23 @@ def test_release_buffers_empties_the_cache_and_returns_its_memory():
     assert dropped >= cached // 2  # the pages the cache held were resident
 
 
+def test_the_cache_keeps_the_rows_of_a_decode_too_large_to_keep_whole():
+    # 256 MiB of Trades: 256 MiB of rows, which end at the input's size, and 32 MiB of offsets,
+    # which the 256 MiB cache cannot also hold; the rows, freed last, push the offsets out
+    script = (
+        "import alphapulse_codec as ap\n"
+        "from alphapulse_codec.capture.batch import cached_buffer_bytes, decode_batch\n"
+        "data = ap.Trade(instrument_id=ap.InstrumentId(), price=1, volume=1, side=1,"
+        " sequence=1).to_bytes() * (1 << 22)\n"
+        "result = decode_batch(data, verify=False)\n"
+        "rows = result[ap.MessageType.Trade].nbytes\n"
+        "del result\n"
+        "print(len(data), rows, cached_buffer_bytes())\n"
+    )
+    size, rows, cached = map(int, _run(script).split())
+    assert size == rows == cached == 256 << 20
+
+
 def test_a_decode_fits_an_address_space_limit_of_its_rows(tmp_path):
     # a decode used to reserve about the whole input per type: 6 types of a 16 MiB capture
     # wanted over 100 MiB beyond the rows

@@ -88,6 +88,39 @@ def test_batch_checksum_of_any_frames(path, frames):
     assert _codec._crc32_frames_with(path, frames) == [frame_checksum(f) for f in frames]
 
 
+def _sealed(frame: bytes) -> bytes:
+    return frame[:28] + frame_checksum(frame).to_bytes(4, "little") + frame[32:]
+
+
+@pytest.mark.parametrize("path", SUPPORTED)
+def test_run_check_stops_at_the_first_frame_whose_checksum_fails(path):
+    """The batch decode's check of frames of one size back to back, at every size around the
+    group's bounds and every count, with a bad checksum at each place in the run."""
+    rng = random.Random(5)
+    for size in [*range(32, 100), 127, 128, 129, 500, 511, 512, 513, 700, 2100]:
+        run = [_sealed(rng.randbytes(size)) for _ in range(11)]
+        for count in range(12):
+            assert _codec._crc32_run_with(path, b"".join(run[:count]), size) == count
+        for bad in range(11):
+            broken = list(run)
+            byte = rng.randrange(size - 4)
+            byte += 4 if byte >= 28 else 0  # any byte the checksum covers, or the checksum
+            broken[bad] = (broken[bad][:byte] + bytes([broken[bad][byte] ^ 0x40])
+                           + broken[bad][byte + 1:])
+            assert _codec._crc32_run_with(path, b"".join(broken), size) == bad, (size, bad)
+
+
+@pytest.mark.parametrize("path", SUPPORTED)
+@given(st.integers(32, 600), st.lists(st.binary(min_size=600, max_size=600), max_size=9),
+       st.integers(0, 9))
+def test_run_check_of_any_frames(path, size, bodies, bad):
+    run = [_sealed(body[:size]) for body in bodies]
+    if bad < len(run):
+        wrong = (frame_checksum(run[bad]) ^ 1).to_bytes(4, "little")
+        run[bad] = run[bad][:28] + wrong + run[bad][32:]
+    assert _codec._crc32_run_with(path, b"".join(run), size) == min(bad, len(run))
+
+
 def test_any_buffer_and_zlib_signature():
     assert ap.crc32(bytearray(b"abc")) == ap.crc32(memoryview(b"abc")) == zlib.crc32(b"abc")
     assert ap.crc32(b"abc", value=5) == zlib.crc32(b"abc", 5)

@@ -11,6 +11,14 @@ cdef extern from "memory.h" nogil:
     size_t ap_cache_size()
     size_t ap_cache_release()
 
+cdef extern from "rows.h" nogil:
+    size_t ap_same_kind(const uint8_t* run, size_t size, size_t count)
+    bint ap_kind_matches(const uint8_t* run, size_t size, size_t i)
+    size_t ap_copy_same_kind(unsigned char* out, const uint8_t* run, size_t size, size_t count,
+                             bint stream)
+    void ap_fill_offsets(int64_t* out, int64_t first, int64_t step, size_t count, bint stream)
+    void ap_stream_fence()
+
 
 cdef struct Growable:
     char* data
@@ -22,6 +30,25 @@ cdef int _reserve(Growable* g, Py_ssize_t more) noexcept nogil:
     """Room for `more` bytes; 0 on success, -1 out of memory."""
     cdef size_t capacity = ap_next_capacity(g.capacity, g.size + more)
     cdef char* grown = <char*>ap_grow(g.data, g.size, g.capacity, &capacity)
+    if grown is NULL:
+        return -1
+    g.data = grown
+    g.capacity = capacity
+    return 0
+
+
+cdef int _reserve_within(Growable* g, Py_ssize_t more, Py_ssize_t most) noexcept nogil:
+    """Room for `more` bytes, grown as _reserve grows it but by no more than `most` bytes, all
+    that the rest of the input can add: a buffer that holds the whole input then ends at its
+    size, not up to half again over it (room past the row cache's bound, so that its pages
+    would be faulted and zeroed again by the next decode)."""
+    cdef size_t capacity
+    cdef char* grown
+    if g.size + more <= g.capacity:
+        return 0
+    capacity = min(ap_next_capacity(g.capacity, g.size + more),
+                   <size_t>(g.size + max(more, most)))
+    grown = <char*>ap_grow(g.data, g.size, g.capacity, &capacity)
     if grown is NULL:
         return -1
     g.data = grown
@@ -59,6 +86,8 @@ cdef struct BatchState:
     Growable stretches
     uint8_t wanted[256]
     bint verify
+    bint runs                # runs of one fixed-size kind take _keep_run (else frame by frame)
+    bint stream              # rows go out by non-temporal stores: the input outgrows a cache
     uint64_t limit
     const RuleSet* rules
     int pause_after          # a message type whose frames stop the decode, to be read under the GIL
@@ -92,23 +121,32 @@ cdef void _free_state(BatchState* state) noexcept nogil:
     ap_crc_ranges_free(&state.ranges)
 
 
-cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
-                          int64_t offset, const TypeRule* rule) noexcept nogil:
-    """Copy a good frame's fixed part into the rows of the version that read it (`rule`)."""
-    cdef uint8_t message_type = frame[4]
+cdef TypeRows* _rows_for(BatchState* state, uint8_t message_type,
+                         const TypeRule* rule) noexcept nogil:
+    """The rows of the version that reads a frame (`rule`), made on first use; NULL when out
+    of memory."""
     cdef TypeRows* rows = state.types[message_type]
-    cdef Py_ssize_t fixed = AP_HEADER_SIZE + rule.body_size
-    cdef int64_t entry[3]
     while rows is not NULL and rows.version != rule.read_as:
         rows = rows.next
     if rows is NULL:
         rows = <TypeRows*>calloc(1, sizeof(TypeRows))
         if rows is NULL:
-            return -1
-        rows.row_size = fixed
+            return NULL
+        rows.row_size = AP_HEADER_SIZE + rule.body_size
         rows.version = rule.read_as
         rows.next = state.types[message_type]
         state.types[message_type] = rows
+    return rows
+
+
+cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t size,
+                          int64_t offset, const TypeRule* rule) noexcept nogil:
+    """Copy a good frame's fixed part into the rows of the version that read it (`rule`)."""
+    cdef TypeRows* rows = _rows_for(state, frame[4], rule)
+    cdef Py_ssize_t fixed = AP_HEADER_SIZE + rule.body_size
+    cdef int64_t entry[3]
+    if rows is NULL:
+        return -1
     if _append(&rows.rows, frame, fixed) or _append(&rows.offsets, &offset, 8):
         return -1
     if size > fixed:
@@ -120,6 +158,80 @@ cdef inline int _keep_row(BatchState* state, const uint8_t* frame, Py_ssize_t si
             return -1
     rows.count += 1
     return 0
+
+
+cdef enum:
+    RUN_MINIMUM = 4          # frames of one kind in a row that take the run path
+    RUN_BLOCK = 16 << 10     # bytes of a run checked, checksummed and copied at a time: they
+                             # stay in the L1 cache from the first pass to the last
+    STREAM_MINIMUM = 8 << 20 # inputs from this size on write their rows with non-temporal
+                             # stores: no cache keeps rows that many for whoever reads them
+
+
+cdef inline bint _run_starts(const uint8_t* data, Py_ssize_t position,
+                             Py_ssize_t size) noexcept nogil:
+    """Whether RUN_MINIMUM whole frames of one header kind start at `position`, by their sizes
+    and headers alone: a check of a few loads, made before the frame's own checks."""
+    cdef uint32_t payload
+    if position + 12 > size:
+        return False
+    memcpy(&payload, data + position + 8, 4)
+    return (position + RUN_MINIMUM * (AP_HEADER_SIZE + <Py_ssize_t>payload) <= size
+            and ap_same_kind(data + position, AP_HEADER_SIZE + payload, RUN_MINIMUM) == RUN_MINIMUM)
+
+
+cdef inline bint _fixed_kind(BatchState* state, uint8_t message_type, Py_ssize_t frame_size,
+                             const TypeRule* rule) noexcept nogil:
+    """Whether frames of this header kind, which passed check_header, pass check_body whatever
+    their bodies hold: the body fills the payload and nothing in it is counted or located.
+    Frames of the watched type are left to the frame-by-frame path, which pauses after each."""
+    return (frame_size == AP_HEADER_SIZE + <Py_ssize_t>rule.body_size and rule.tail_count == 0
+            and rule.tlv_position_field < 0 and message_type != state.pause_after)
+
+
+cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t position,
+                          Py_ssize_t size, int64_t base, Py_ssize_t frame_size,
+                          const TypeRule* rule) noexcept nogil:
+    """Keep up to a block of frames of the fixed kind of the one at `position` (_fixed_kind),
+    which passed check_header: those of the same header kind that follow it, up to the first
+    whose checksum fails when verifying. Every check of check_frame holds for each frame kept,
+    as its header kind decides them all but the checksum. Returns how many were kept (0 when
+    fewer than RUN_MINIMUM have its kind), -1 when out of memory.
+
+    The first pass copies the frames while comparing their kinds (ap_copy_same_kind), which
+    brings the block into the cache; the checksums (several frames per vector register) then
+    read it there. Rows copied past a frame whose checksum fails lie beyond the rows' size,
+    room the next rows overwrite."""
+    cdef const uint8_t* run = data + position
+    cdef Py_ssize_t count = min((size - position) // frame_size, max(1, RUN_BLOCK // frame_size))
+    cdef Py_ssize_t kept, remaining = size - position
+    cdef TypeRows* rows = NULL
+    # non-temporal stores for whole blocks alone: a short run (of a mixed capture) would
+    # write parts of lines that way, which costs more than a cached store
+    cdef bint stream = (state.stream and count * frame_size >= RUN_BLOCK // 2
+                        and ap_kind_matches(run, frame_size, count - 1))
+    if state.wanted[run[4]]:
+        rows = _rows_for(state, run[4], rule)
+        if rows is NULL:
+            return -1
+        if (_reserve_within(&rows.rows, count * frame_size, remaining)
+                or _reserve_within(&rows.offsets, count * 8, remaining // frame_size * 8)):
+            return -1
+        count = ap_copy_same_kind(<unsigned char*>rows.rows.data + rows.rows.size, run,
+                                  frame_size, count, stream)
+    else:
+        count = ap_same_kind(run, frame_size, count)
+    if count < RUN_MINIMUM:
+        return 0
+    kept = <Py_ssize_t>ap_crc32_run(run, frame_size, count) if state.verify else count
+    if rows is not NULL:
+        ap_fill_offsets(<int64_t*>(rows.offsets.data + rows.offsets.size), base + position,
+                        frame_size, kept, stream)
+        rows.rows.size += kept * frame_size
+        rows.offsets.size += kept * 8
+        rows.count += kept
+    state.frames += kept
+    return kept
 
 
 cdef inline bint _stop_after(BatchState* state, const uint8_t* frame,
@@ -257,41 +369,37 @@ cdef enum:
     CHECKSUM_GROUP = 8  # frames whose checksums are computed together
 
 
-cdef Py_ssize_t _verified_run(BatchState* state, const uint8_t* data, Py_ssize_t position,
-                              Py_ssize_t size, int64_t base, bint* failed) noexcept nogil:
-    """Keep the frames from `position` on whose structure and checksums pass, a group at a
-    time; returns where the first frame that does not pass (or the input) begins."""
+cdef Py_ssize_t _verified_group(BatchState* state, const uint8_t* data, Py_ssize_t position,
+                                Py_ssize_t size, int64_t base, bint* failed) noexcept nogil:
+    """Keep the frames of a group from `position` on whose structure and checksums pass, their
+    checksums computed together; returns where the first frame not kept (or the input)
+    begins. For frames of mixed kinds: runs of one kind take _keep_run."""
     cdef const unsigned char* frames[CHECKSUM_GROUP]
     cdef size_t sizes[CHECKSUM_GROUP]
     cdef const TypeRule* read_by[CHECKSUM_GROUP]
     cdef unsigned int crcs[CHECKSUM_GROUP]
-    cdef Py_ssize_t count, at, frame_size = 0, i
+    cdef Py_ssize_t count = 0, at = position, frame_size = 0, i
     cdef Problem problem
-    while position < size:
-        count = 0
-        at = position
-        while count < CHECKSUM_GROUP and at < size and check_frame(
-                data + at, size - at, at, False, state.limit, state.rules, &frame_size,
-                &read_by[count], &problem) == OK:
-            frames[count] = data + at
-            sizes[count] = frame_size
-            count += 1
-            at += frame_size
-        if count == 0:
+    while count < CHECKSUM_GROUP and at < size and check_frame(
+            data + at, size - at, at, False, state.limit, state.rules, &frame_size,
+            &read_by[count], &problem) == OK:
+        frames[count] = data + at
+        sizes[count] = frame_size
+        count += 1
+        at += frame_size
+    if count == 0:
+        return position
+    ap_crc32_frames(frames, sizes, crcs, count)
+    for i in range(count):
+        if crcs[i] != (<const MessageHeader_t*>frames[i]).checksum:
             return position
-        ap_crc32_frames(frames, sizes, crcs, count)
-        for i in range(count):
-            if crcs[i] != (<const MessageHeader_t*>frames[i]).checksum:
-                return position
-            if state.wanted[frames[i][4]] and _keep_row(
-                    state, frames[i], sizes[i], base + position, read_by[i]):
-                failed[0] = True
-                return position
-            state.frames += 1
-            position += sizes[i]
-            if _stop_after(state, frames[i], position - sizes[i]):
-                return position
-        if count < CHECKSUM_GROUP:
+        if state.wanted[frames[i][4]] and _keep_row(
+                state, frames[i], sizes[i], base + position, read_by[i]):
+            failed[0] = True
+            return position
+        state.frames += 1
+        position += sizes[i]
+        if _stop_after(state, frames[i], position - sizes[i]):
             return position
     return position
 
@@ -301,6 +409,8 @@ cdef int _decode_into(BatchState* state, const uint8_t* data, Py_ssize_t size, i
     """Decode data[0:size]; `base` is its offset in the whole source. -1 when out of memory."""
     cdef int failed = _decode_run(state, data, size, base, final)
     ap_crc_ranges_free(&state.ranges)  # they are of this buffer, which the next call may not be
+    if state.stream:
+        ap_stream_fence()  # the rows are read next by whichever thread takes them
     return failed
 
 
@@ -312,15 +422,30 @@ cdef int _decode_run(BatchState* state, const uint8_t* data, Py_ssize_t size, in
     cdef Status status
     cdef Stretch stretch
     cdef uint32_t claimed
+    cdef Py_ssize_t kept, at
     cdef bint failed = False, found
     state.paused = False
+    state.stream = size >= STREAM_MINIMUM
     while position < size:
+        if state.runs and _run_starts(data, position, size) and check_header(
+                data + position, size - position, position, state.limit, state.rules,
+                &frame_size, &rule, &problem) == OK and _fixed_kind(
+                state, data[position + 4], frame_size, rule):
+            kept = _keep_run(state, data, position, size, base, frame_size, rule)
+            if kept < 0:
+                return -1
+            if kept:
+                position += kept * frame_size
+                continue
         if state.verify:
-            position = _verified_run(state, data, position, size, base, &failed)
+            at = _verified_group(state, data, position, size, base, &failed)
             if failed:
                 return -1
-            if position >= size or state.paused:
-                break
+            if at > position:
+                position = at
+                if state.paused:
+                    break
+                continue
         status = check_frame(data + position, size - position, position, state.verify,
                              state.limit, state.rules, &frame_size, &rule, &problem)
         if status == OK:
@@ -391,6 +516,9 @@ cdef class BatchDecoder:
     """Decodes buffers of frames into rows per message type; feed() it chunks in order.
 
     The decode loop runs without the GIL, so decoders in other threads run at the same time.
+    Runs of frames of one fixed-size kind are checked and copied a block at a time; with
+    `runs` False every frame is read on its own, which gives the same result more slowly (the
+    reference the run path is tested against).
     """
 
     cdef BatchState state
@@ -404,9 +532,10 @@ cdef class BatchDecoder:
         return 0
 
     def __cinit__(self, bint verify=True, types=None, max_frame_size=None, registry=None,
-                  int watch_type=-1, on_watched=None):
+                  int watch_type=-1, on_watched=None, bint runs=True):
         memset(&self.state, 0, sizeof(BatchState))
         self.state.verify = verify
+        self.state.runs = runs
         self.state.limit = _max_size_arg(max_frame_size)
         self.state.rules = _rules_of(registry)
         self._registry = registry  # keeps its rules alive

@@ -1,7 +1,8 @@
 # CRC-32 for Python callers: the same C paths the frame checks use, and the choice of path at
 # import. Declares nothing that other parts use.
 from alphapulse_codec.wire._crc cimport (AP_CRC32_PATHS, ap_crc32_frames_with, ap_crc32_path_available,
-                                   ap_crc32_path_name, ap_crc32_use, ap_crc32_with)
+                                   ap_crc32_path_name, ap_crc32_run_with, ap_crc32_use,
+                                   ap_crc32_with)
 
 import os
 
@@ -98,6 +99,18 @@ def _crc32_frames_with(str path, list frames):
         free(pointers)
         free(sizes)
         free(crcs)
+
+
+def _crc32_run_with(str path, data, Py_ssize_t size):
+    """How many of the `size`-byte frames back to back in `data` carry their checksum before
+    the first that does not, by the run check of the batch decode on the named path: for
+    tests."""
+    cdef int index = _crc_path(path)
+    cdef bytes held = bytes(data)
+    if size <= 0 or len(held) % size:
+        raise ValueError(f"{len(held)} bytes are not frames of {size} bytes each")
+    return ap_crc32_run_with(index, <const unsigned char*>PyBytes_AS_STRING(held), size,
+                             len(held) // size)
 
 
 def _choose_crc_path():

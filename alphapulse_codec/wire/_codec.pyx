@@ -21,6 +21,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 
 from alphapulse_codec.wire._crc cimport (ap_crc32, ap_crc32_frame, ap_crc32_frames, ap_crc32_impl,
+                                   ap_crc32_run,
                                    ap_crc32_init, ap_crc32_portable, ap_crc32_frame_span,
                                    ap_crc32_span, ap_crc_combine_impl, ap_crc_combine_init,
                                    ap_crc_ranges, ap_crc_ranges_free)

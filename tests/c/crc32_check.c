@@ -94,6 +94,22 @@ static int check_path(const unsigned char *data, size_t data_size) {
             free((void *)(frames[i] - shift[i]));
         }
     }
+
+    /* the run check: frames of one size back to back, sealed, one of them broken or none */
+    for (size_t size = AP_CHECKSUM_END; size <= 600; size += 1 + size / 40) {
+        for (size_t count = 1; count <= 11; count += 2) {
+            unsigned char *run = random_block(size * count, count % 3);
+            for (size_t i = 0; i < count; i++) {
+                uint32_t sum = reference_frame(run + i * size, size);
+                memcpy(run + i * size + AP_CHECKSUM_OFFSET, &sum, 4);
+            }
+            bad += ap_crc32_run(run, size, count) != count;
+            size_t broken = (size_t)rand() % count;
+            run[broken * size + (size_t)rand() % AP_CHECKSUM_OFFSET] ^= 0x20;
+            bad += ap_crc32_run(run, size, count) != broken;
+            free(run - count % 3);
+        }
+    }
     return bad;
 }
 

@@ -21,6 +21,11 @@ uint32_t ap_crc32_frame(const unsigned char *frame, size_t size);
 /* ap_crc32_frame of `count` frames, faster than one by one where the CPU allows. */
 void ap_crc32_frames(const unsigned char *const *frames, const size_t *sizes, uint32_t *crcs,
                      size_t count);
+/* How many of `count` frames of `size` bytes each, back to back from `run`, carry their
+   checksum before the first that does not (`count` when all do); 0 for frames too short to
+   carry one. Faster than ap_crc32_frames where the CPU allows: the frames' addresses are not
+   stored and loaded back, and the checksums are compared several at a time. */
+size_t ap_crc32_run(const unsigned char *run, size_t size, size_t count);
 /* crcs[i] = ap_crc32(crc, buf, (i + 1) * block) for i < count, in one pass: the CRCs at the
    ends of `count` blocks of `block` bytes. */
 void ap_crc32_blocks(uint32_t crc, const unsigned char *buf, size_t count, size_t block,
@@ -39,8 +44,9 @@ int ap_crc32_path_available(int path);
 int ap_crc32_use(int path);
 /* The name of the path in use. */
 const char *ap_crc32_impl(void);
-/* ap_crc32 and ap_crc32_frames on an available path, whichever is in use: for tests. */
+/* ap_crc32, ap_crc32_run and ap_crc32_frames on an available path, whichever is in use: for tests. */
 uint32_t ap_crc32_with(int path, uint32_t crc, const unsigned char *buf, size_t len);
+size_t ap_crc32_run_with(int path, const unsigned char *run, size_t size, size_t count);
 void ap_crc32_frames_with(int path, const unsigned char *const *frames, const size_t *sizes,
                           uint32_t *crcs, size_t count);
 

@@ -84,7 +84,13 @@ static inline void *ap_cache_take(size_t *capacity) {
     return data;
 }
 
+/* Keep a released mapping for the next decode when the cache has room, making room by
+   unmapping smaller ones, smallest first: the larger mapping spares more faults, and the
+   largest buffer of a decode (its rows) is often freed after its smaller ones. */
 static inline void ap_release(void *data, size_t capacity) {
+    void *evicted[AP_CACHE_SLOTS];
+    size_t evicted_capacity[AP_CACHE_SLOTS];
+    int evictions = 0;
     if (data == NULL)
         return;
     if (capacity < AP_MAP_THRESHOLD) {
@@ -92,16 +98,32 @@ static inline void ap_release(void *data, size_t capacity) {
         return;
     }
     ap_cache_lock();
-    for (int i = 0; i < AP_CACHE_SLOTS && ap_cached + capacity <= AP_CACHE_MAX; i++) {
-        if (ap_cache[i].data == NULL) {
-            ap_cache[i].data = data;
-            ap_cache[i].capacity = capacity;
+    while (capacity <= AP_CACHE_MAX) {
+        int empty = -1, smallest = -1;
+        for (int i = 0; i < AP_CACHE_SLOTS; i++) {
+            if (ap_cache[i].data == NULL)
+                empty = i;
+            else if (ap_cache[i].capacity < capacity &&
+                     (smallest < 0 || ap_cache[i].capacity < ap_cache[smallest].capacity))
+                smallest = i;
+        }
+        if (empty >= 0 && ap_cached + capacity <= AP_CACHE_MAX) {
+            ap_cache[empty].data = data;
+            ap_cache[empty].capacity = capacity;
             ap_cached += capacity;
             data = NULL;
             break;
         }
+        if (smallest < 0)
+            break;
+        evicted[evictions] = ap_cache[smallest].data;
+        evicted_capacity[evictions++] = ap_cache[smallest].capacity;
+        ap_cached -= ap_cache[smallest].capacity;
+        ap_cache[smallest].data = NULL;
     }
     ap_cache_unlock();
+    for (int i = 0; i < evictions; i++)
+        munmap(evicted[i], evicted_capacity[i]);
     if (data != NULL)
         munmap(data, capacity);
 }
