@@ -26,8 +26,10 @@ late to send adds its lateness (no coordinated omission) and the encoding is not
 producer and the consumer are pinned to two different cores (os.sched_setaffinity, where the
 machine has two; not with --no-pin), as latency benchmarks of rings do, so that they do not
 take turns on one core; the relays and servers are not pinned. The ring's producer and
-consumer busy-spin (`wait: spin`); the buses send each frame as its own message and flush
-after each send (their producers otherwise hold single frames until a batch fills).
+consumer busy-spin (`wait: spin`); the buses send each frame as its own message (a NATS
+producer of batch_frames=1 publishes each at once; a Redis producer is flushed after each send,
+as its pipeline otherwise holds 64 entries: a server round trip a frame, so a Redis producer
+that cannot keep up with --rate falls behind, and its latencies say so).
 
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
@@ -211,7 +213,7 @@ def transports(frames: int) -> list[Transport]:
                   lambda d: ring(d, "yield"), latency_section=lambda d: ring(d, "spin")),
         Transport("channel", "in-process channel (threads)", "-", channel, threads=True),
         Transport("nats", "NATS core", "500K msg/s, ~50 us", nats_bus, batched=batching,
-                  single=one_by_one, flush_each=True,
+                  single=one_by_one,
                   missing=None if installed("nats-server") else "nats-server"),
         Transport("redis", "Redis Streams", "200K msg/s, ~100 us",
                   lambda d: redis_bus(d, frames), batched=batching, single=one_by_one,
@@ -523,8 +525,8 @@ def measure_all(frames: int, options: argparse.Namespace, results: dict[str, Fig
               flush=True)
     print("(frames/s: deliveries summed over the consumers; lost: frames a consumer never got,"
           " over every round; latency: one-way, the ring busy-spinning, the buses one frame per"
-          " message and a flush after each send, as their producers otherwise hold single"
-          " frames for a batch: a NATS outbox, a Redis pipeline of 64 entries)")
+          " message, Redis's flushed after each send as its pipeline otherwise holds 64"
+          " entries)")
 
 
 def main() -> None:
