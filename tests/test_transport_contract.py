@@ -186,6 +186,7 @@ def test_a_consumer_that_falls_behind_on_market_data_is_told_what_it_lost(transp
             trade_rows = rows[rows[:, 4] == ap.MessageType.Trade]  # gap notices ride along
             sequences.extend(trade_rows[:, 12:20].copy().view("<u8").ravel().tolist())
         lost = transport.shed(slow)
+    assert transport.shed(slow) == lost  # what it lost is still told once it is closed
     assert lost > 0
     assert len(sequences) + lost == total
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)

@@ -88,8 +88,8 @@ def record(options: argparse.Namespace) -> int:
         deadline = None if options.duration is None else time.monotonic() + options.duration
         with written(options.output) as temporary, open(temporary, "wb") as capture:
             frames, size = _record(options, consumer, capture, stopped, deadline)
-        gaps = consumer.gaps  # a closed ring consumer has none to tell
         consumer.close()
+    gaps = consumer.gaps
     restarts = sum(1 for gap in gaps if gap.reason == GapReason.RelayRestart)
     lost = sum(gap.frames_lost or 0 for gap in gaps)  # a restart's count is unknown
     print(f"recorded {frames:,} frames ({size:,} bytes) from {options.domain} to"

@@ -164,6 +164,7 @@ class Consumer:
                                   _mask("sources", sources, SourceType))
         self.path = Path(path)
         self.verify = verify
+        self._gaps_at_close: list[Gap] | None = None
 
     @property
     def closed(self) -> bool:
@@ -201,7 +202,9 @@ class Consumer:
     def gaps(self) -> list[Gap]:
         """What this consumer lost (the newest 1,024), oldest first: Gaps whose ``first`` is the
         ring position where it stood and ``last`` the one it went on from (see Gap);
-        ``frames_lost`` and ``bytes_lost`` count every loss."""
+        ``frames_lost`` and ``bytes_lost`` count every loss; still told once closed."""
+        if self._gaps_at_close is not None:
+            return list(self._gaps_at_close)
         return [Gap(None, reason, position, position + size, frames, True)
                 for reason, position, size, frames in self._ring.gaps()]
 
@@ -218,6 +221,8 @@ class Consumer:
         return int(self._ring.capacity)
 
     def close(self) -> None:
+        if not self._ring.closed:
+            self._gaps_at_close = self.gaps  # what it lost stays readable, as on every transport
         self._ring.close()
 
     def __enter__(self) -> Consumer:
