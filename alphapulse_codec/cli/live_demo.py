@@ -28,7 +28,7 @@ from ..transport.config import TransportsConfig, load_config
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError, RelayError
 from .common import EXIT_BAD_ARGUMENTS, CommandError
-from .relay import RELAYED
+from ..transport.config import RELAYED
 
 SECONDS = 3.0
 LIVE_SECONDS = 60.0

@@ -19,7 +19,7 @@ from ..relay import DOMAINS, DomainPolicy, default_policy, runtime_dir_of
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
 from ..relay.tcp import Address, client_context, parse_address, server_context
-from ..transport.config import load_config
+from ..transport.config import RELAYED, load_config
 from ..wire.enums import RelayRole
 from ..wire.errors import ConfigError, RelayError
 from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_UNREADABLE, CommandError, command
@@ -52,7 +52,6 @@ _ROLES = {int(RelayRole.Producer): "producer", int(RelayRole.Consumer): "consume
           int(RelayRole.Monitor): "monitor"}
 
 
-RELAYED = ("unix_socket", "tcp")  # the transports whose frames go through a domain relay
 
 
 def policies(options: argparse.Namespace) -> dict[str, DomainPolicy]:

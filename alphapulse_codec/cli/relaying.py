@@ -23,7 +23,7 @@ from ..wire._codec import Message
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError, RelayError, SchemaError
 from .common import EXIT_BAD_ARGUMENTS, EXIT_UNREADABLE, CommandError
-from .relay import RELAYED
+from ..transport.config import RELAYED
 
 REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
 RECONNECT = Backoff(give_up_after=None)

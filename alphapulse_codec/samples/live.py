@@ -24,6 +24,7 @@ from ..relay import Backoff, Producer
 from ..relay.client import relay_stats
 from ..relay.many import split_frames
 from ..relay.policy import DOMAINS
+from ..transport.config import RELAYED
 from ..transport.select import connect, endpoint_of
 from ..wire.enums import GapReason, MessageType, SourceType
 from .session import PRICE_SCALE, Clock, Market, _instruments, build_session, order_flow
@@ -35,7 +36,6 @@ ORDER_INTERVAL = 0.05        # seconds between two orders' flows
 DRAIN_QUIET = 0.5            # the consumer stops once nothing came for this long
 POLL = 0.01                  # the consumer's wait on each domain in turn
 RECONNECT = Backoff(give_up_after=30.0)
-RELAY_TRANSPORTS = ("unix_socket", "tcp")
 
 stopping = False
 
@@ -47,7 +47,7 @@ def _stop(*_: Any) -> None:
 
 def _on_relay(domain: str, runtime_dir: Path, config: str | None) -> bool:
     endpoint = endpoint_of(domain, config, runtime_dir)
-    return endpoint is None or endpoint.transport in RELAY_TRANSPORTS
+    return endpoint is None or endpoint.transport in RELAYED
 
 
 def _connect(domain: str, role: Literal["producer", "consumer"], runtime_dir: Path,

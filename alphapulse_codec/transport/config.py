@@ -44,6 +44,7 @@ TRANSPORT_KEYS: dict[str, tuple[str, ...]] = {
     "redis": ("url", "stream_prefix", "capacity"),
 }
 TRANSPORTS = tuple(TRANSPORT_KEYS)
+RELAYED = ("unix_socket", "tcp")  # the transports whose frames go through a domain relay
 SPELLINGS = {"channels": "channel"}  # the design's stage 2 writes `type: channels`
 MIXED, MESSAGE_BUS = "mixed", "message_bus"
 BUSES = ("nats", "redis")
