@@ -21,10 +21,14 @@ until each send is due (on a timer of 1 ns slack, see pacing.py: a producer that
 holds one of the cores the relay and the consumer need), each frame carrying its send time
 (time.time_ns, the same clock in every process) in its header timestamp, to a consumer that
 notes its arrival when `recv` returns: p50, p90, p99, p99.9, max and a histogram on log-spaced
-buckets. --latency-only runs that part alone.
+buckets. Twice: with the relay and the consumer sleeping until bytes come (the default), and
+with both busy-polling (busy_poll_us of --busy-poll-us), the relay pinned to a core of its own
+and the producer and the consumer sharing the other: what a service that gives the relay a
+core gets. --latency-only runs that part alone.
 
     python benchmarks/relay.py [--frames 4000000] [--rounds 3] [--latency-frames 250000]
-                               [--rate 50000] [--quick] [--latency-only]   (make bench runs it)
+                               [--rate 50000] [--busy-poll-us 1000] [--quick] [--latency-only]
+                               (make bench runs it)
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's package and test helpers
 
 import alphapulse_codec as ap  # noqa: E402
-from alphapulse_codec.relay import connect  # noqa: E402
+from alphapulse_codec.relay import DomainPolicy, connect, default_policy  # noqa: E402
 from alphapulse_codec.relay.client import relay_stats  # noqa: E402
 from alphapulse_codec.wire.enums import RelayRole  # noqa: E402
 from peers import cpu_model  # noqa: E402
@@ -221,12 +226,20 @@ def bare_round(frames: int) -> tuple[float, float, int]:
 
 # ---- one-way latency ---------------------------------------------------------------------
 
-def paced_producer(runtime_dir: str, count: int, rate: int) -> None:
+def pin(core: int | None) -> None:
+    """Keeps the calling process on ``core`` of those it may use (None: anywhere)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if core is not None and len(cores) >= 2:
+        os.sched_setaffinity(0, {cores[core % len(cores)]})
+
+
+def paced_producer(policy: DomainPolicy, count: int, rate: int, core: int | None) -> None:
     """``count`` Trades sent one by one with ``send``, ``rate`` a second, sleeping between
     sends (pacing.py); each carries the time it was encoded and sent in its header timestamp."""
+    pin(core)
     instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
     encode = ap.Trade.encode
-    with connect("market_data", "producer", runtime_dir=runtime_dir, name="bench-paced",
+    with connect("market_data", "producer", config=policy, name="bench-paced",
                  source=ap.SourceType.BinanceCollector) as producer:
         pacer = Pacer(rate)
         for sequence in range(1, count + 1):
@@ -237,11 +250,13 @@ def paced_producer(runtime_dir: str, count: int, rate: int) -> None:
         producer.finish()
 
 
-def latency_consumer(runtime_dir: str, count: int, ready: Any, result: Any) -> None:
+def latency_consumer(policy: DomainPolicy, count: int, core: int | None, ready: Any,
+                     result: Any) -> None:
     """The nanoseconds from each frame's send time to its arrival as a message view, and the
     frames/s that arrived."""
+    pin(core)
     latencies = np.empty(count, dtype=np.int64)
-    with connect("market_data", "consumer", runtime_dir=runtime_dir, name="bench-latency") as consumer:
+    with connect("market_data", "consumer", config=policy, name="bench-latency") as consumer:
         ready.set()
         for index in range(count):
             message = consumer.recv(timeout=IDLE_SECONDS + 10)
@@ -252,21 +267,29 @@ def latency_consumer(runtime_dir: str, count: int, ready: Any, result: Any) -> N
     result.put((latencies, rate))
 
 
-def latency_run(count: int, rate: int) -> tuple[np.ndarray, float, float]:
+def latency_run(count: int, rate: int, busy_poll_us: int) -> tuple[np.ndarray, float, float]:
     """One-way latencies (ns) of ``count`` frames offered at ``rate`` frames/s, the rate
-    achieved, and the relay's CPU seconds per frame."""
+    achieved, and the relay's CPU seconds per frame. With ``busy_poll_us`` the relay and the
+    consumer poll without sleeping, the relay pinned to a core of its own and the producer
+    and the consumer to the other (on a machine of two cores or more)."""
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-latency-", dir="/tmp"))
-    relay = RelayProcess("market_data", runtime_dir).wait_ready()
+    changes = {"busy_poll_us": busy_poll_us} if busy_poll_us else {}
+    policy = replace(default_policy("market_data", runtime_dir), **changes)
+    relay = RelayProcess("market_data", runtime_dir, **changes).wait_ready()
+    relay_core, client_core = (1, 0) if busy_poll_us else (None, None)
     try:
+        if relay_core is not None and len(os.sched_getaffinity(0)) >= 2:
+            os.sched_setaffinity(relay.process.pid, {sorted(os.sched_getaffinity(0))[relay_core]})
         fork = multiprocessing.get_context("fork")
         ready, result = fork.Event(), fork.Queue()
-        reader = fork.Process(target=latency_consumer, args=(str(runtime_dir), count, ready, result))
+        reader = fork.Process(target=latency_consumer,
+                              args=(policy, count, client_core, ready, result))
         reader.start()
         ready.wait(30)
         while _consumers_connected("market_data", runtime_dir) < 1:
             time.sleep(0.01)
         cpu_before = cpu_seconds(relay.process.pid)
-        writer = fork.Process(target=paced_producer, args=(str(runtime_dir), count, rate))
+        writer = fork.Process(target=paced_producer, args=(policy, count, rate, client_core))
         writer.start()
         latencies, achieved = result.get(timeout=600)
         cpu = cpu_seconds(relay.process.pid) - cpu_before
@@ -295,18 +318,22 @@ def histogram(latencies_us: np.ndarray, width: int = 50) -> list[str]:
     return lines
 
 
-def print_latency(count: int, rate: int) -> None:
-    latencies, achieved, cpu = latency_run(count, rate)
-    warm = latencies[min(len(latencies) // 10, 1000):]  # the first frames warm caches and the relay
-    in_us = warm / 1000.0
-    marks = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
-    figures = ", ".join(f"{name} {np.percentile(in_us, q):.1f}" for name, q in marks.items())
-    print(f"\nOne-way latency producer -> relay -> consumer, market-data policy, single-frame"
-          f" send, {rate:,} frames/s offered ({achieved:,.0f} achieved), {len(warm):,} frames"
-          f" after {len(latencies) - len(warm):,} of warm-up; send time in the header"
-          f" timestamp (taken before encoding), arrival after recv() returns its view:")
-    print(f"  us: {figures}, max {in_us.max():.1f}; relay CPU ns/frame {cpu * 1e9:.1f}")
-    print("\n".join(histogram(in_us)))
+def print_latency(count: int, rate: int, busy_poll_us: int) -> None:
+    for busy in (0, busy_poll_us) if busy_poll_us else (0,):
+        latencies, achieved, cpu = latency_run(count, rate, busy)
+        warm = latencies[min(len(latencies) // 10, 1000):]  # the first frames warm caches and the relay
+        in_us = warm / 1000.0
+        marks = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
+        figures = ", ".join(f"{name} {np.percentile(in_us, q):.1f}" for name, q in marks.items())
+        how = (f"relay and consumer busy-polling (busy_poll_us {busy:,}), the relay pinned to one"
+               " core, the producer and the consumer to the other" if busy else
+               "relay and consumer sleeping until bytes come (the default)")
+        print(f"\nOne-way latency producer -> relay -> consumer, market-data policy, single-frame"
+              f" send, {rate:,} frames/s offered ({achieved:,.0f} achieved), {len(warm):,} frames"
+              f" after {len(latencies) - len(warm):,} of warm-up; send time in the header"
+              f" timestamp (taken before encoding), arrival after recv() returns its view; {how}:")
+        print(f"  us: {figures}, max {in_us.max():.1f}; relay CPU ns/frame {cpu * 1e9:.1f}")
+        print("\n".join(histogram(in_us)))
 
 
 def main() -> None:
@@ -318,6 +345,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50_000, help="frames/s offered in the latency run")
     parser.add_argument("--quick", action="store_true",
                         help="small counts and one round: proves the script runs, measures nothing")
+    parser.add_argument("--busy-poll-us", type=int, default=1000,
+                        help="busy_poll_us of the second latency run (0: no second run)")
     parser.add_argument("--latency-only", action="store_true",
                         help="the one-way latency run alone, without the throughput rows")
     options = parser.parse_args()
@@ -325,7 +354,7 @@ def main() -> None:
         options.frames, options.rounds, options.latency_frames = 65_536, 1, 2_000
     if options.latency_only:
         print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
-        print_latency(options.latency_frames, options.rate)
+        print_latency(options.latency_frames, options.rate, options.busy_poll_us)
         return
     frames = options.frames // BATCH_FRAMES * BATCH_FRAMES
     single = frames // 8
@@ -370,7 +399,7 @@ def main() -> None:
     else:
         print("nats-server is not installed (not on PATH nor in /usr/sbin): the rows against"
               " NATS are skipped")
-    print_latency(options.latency_frames, options.rate)
+    print_latency(options.latency_frames, options.rate, options.busy_poll_us)
 
 
 if __name__ == "__main__":

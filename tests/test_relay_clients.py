@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec import aio
-from alphapulse_codec.relay import connect, load_config
+from alphapulse_codec.relay import connect, default_policy, load_config
 from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.samples.session import build_session
 from alphapulse_codec.wire.enums import GapReason
@@ -119,6 +120,32 @@ def test_batch_bytes_gathers_sends_until_full_flushed_or_closed(runtime_dir, rel
             gathering.send_batch(b"".join(frame[30:]))
         assert receive_bytes(consumer, 10 * 64) == b"".join(frame[30:])
         assert consumer.recv_bytes(timeout=0.05) == b""
+
+
+def process_state(pid: int) -> str:
+    """R (running or runnable), S (asleep in the kernel)... from /proc/PID/stat."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
+def test_busy_poll_keeps_the_relay_awake_after_frames_then_lets_it_sleep(runtime_dir, relays):
+    relay = relays("market_data", busy_poll_us=1_000_000)
+    policy = replace(default_policy("market_data", runtime_dir), busy_poll_us=1_000_000)
+    sent = trades(300)
+    wait_for(lambda: process_state(relay.process.pid) == "S", "the idle relay sleeps")
+    with connect("market_data", "consumer", config=policy) as consumer, \
+            connect("market_data", "producer", config=policy) as producer:
+        for start in range(0, len(sent), 64):
+            producer.send(sent[start:start + 64])
+        assert receive_bytes(consumer, len(sent)) == sent
+        assert process_state(relay.process.pid) == "R"  # looking at its sockets, not asleep
+        began = time.monotonic()
+        assert consumer.recv_bytes(timeout=0.01) == b""
+        assert time.monotonic() - began < 0.9  # the timeout ends the consumer's busy poll
+        wait_for(lambda: process_state(relay.process.pid) == "S",
+                 "the relay sleeps once nothing came for busy_poll_us")
+        producer.send(sent[:64])
+        assert receive_bytes(consumer, 64) == sent[:64]
 
 
 def test_batch_bytes_is_a_producer_s_count(runtime_dir, relays):

@@ -92,6 +92,7 @@ def test_the_defaults_are_the_design_values(rundir):
         assert policy.path == rundir / f"{domain}.sock" and policy.domain == domain
         assert policy.socket_mode == 0o600 and policy.socket_group is None
         assert policy.stuck_timeout == 5.0
+        assert policy.busy_poll_us == 0  # sleep at once: no core is spent by default
         assert policy == default_policy(domain, rundir)
     assert config.runtime_dir == rundir and config.socket_group is None
 
@@ -226,10 +227,10 @@ def test_every_key_can_be_set(rundir):
     document = {"alphapulse": {"signals": {
         "path": str(rundir / "s.sock"), "max_queue_size": 50, "circuit_breaker": 50,
         "validate_checksums": False, "require_sequence": True, "overflow": "block",
-        "stuck_timeout": 0.25, "transport": "unix_socket"}}}
+        "stuck_timeout": 0.25, "busy_poll_us": 200, "transport": "unix_socket"}}}
     policy = load_config(document, runtime_dir=rundir).policies["signals"]
     assert policy == DomainPolicy("signals", rundir / "s.sock", 50, 50, False, True, "block",
-                                  0.25)
+                                  0.25, busy_poll_us=200)
 
 
 # ---- bad values: refused at load, naming the key ---------------------------------------------
@@ -268,6 +269,12 @@ BAD = [
     ("execution:\n  stuck_timeout: .inf\n", "execution.stuck_timeout", 2, "got inf"),
     ("execution:\n  stuck_timeout: 5s\n", "execution.stuck_timeout", 2,
      "expected a number of seconds, got the text '5s'"),
+    ("market_data:\n  busy_poll_us: -1\n", "market_data.busy_poll_us", 2,
+     "must be between 0 and 1,000,000, got -1"),
+    ("market_data:\n  busy_poll_us: 1000001\n", "market_data.busy_poll_us", 2,
+     "must be between 0 and 1,000,000, got 1,000,001"),
+    ("market_data:\n  busy_poll_us: 50.5\n", "market_data.busy_poll_us", 2,
+     "expected a whole number, got 50.5 (a float)"),
     ("execution:\n  path: orders.sock\n", "execution.path", 2,
      "orders.sock: not an absolute path"),
     ("execution:\n  path: ''\n", "execution.path", 2, "expected a text, got the text ''"),
@@ -501,8 +508,8 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10, 2_000_000), st.fl
                                      "Fill", "mixed"]))
 KEYS = st.sampled_from([*DOMAINS, "alphapulse", "dashboard", "subscriptions", "path",
                         "max_queue_size", "circuit_breaker", "validate_checksums",
-                        "require_sequence", "overflow", "stuck_timeout", "transport",
-                        "runtime_dir", "enabled", "message_types", "socket_group", "other"])
+                        "require_sequence", "overflow", "stuck_timeout", "busy_poll_us",
+                        "transport", "runtime_dir", "enabled", "message_types", "socket_group", "other"])
 
 
 def _nested(inner: st.SearchStrategy) -> st.SearchStrategy:

@@ -20,7 +20,7 @@ from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, CommandError, command
 CHECK = """\
 Read a transport and relay configuration (alphapulse: transport: unix_socket | mixed |
 message_bus | ..., and per domain its transport and options, path, max_queue_size,
-circuit_breaker, validate_checksums, require_sequence, overflow, stuck_timeout: see
+circuit_breaker, validate_checksums, require_sequence, overflow, stuck_timeout, busy_poll_us: see
 docs/transports.md) or a dashboard configuration (dashboard: subscriptions: ...) and print,
 per domain, what it will use: its transport and where its frames go (socket path, ring path
 and size, servers and subjects, stream, host:port), defaults filled in. A file with anything

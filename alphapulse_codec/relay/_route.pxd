@@ -24,7 +24,7 @@ cdef class Router:
     cdef size_t capacity
     cdef size_t count              # verdicts of the last scan
     cdef size_t* notable           # indices of verdicts that are not plain accepted frames
-    cdef size_t notable_count
+    cdef readonly size_t notable_count
     cdef readonly Py_ssize_t consumed   # bytes of the last scan held by whole frames
     cdef readonly bint fatal            # the last scan met bytes that cannot be a frame
     cdef readonly bint announced        # the last scan stopped after a schema announcement
@@ -32,6 +32,7 @@ cdef class Router:
     cdef readonly uint64_t accepted_bytes
 
     cdef int _reserve(self, size_t wanted) except -1
+    cdef size_t _scan(self, const unsigned char* data, size_t end, Py_ssize_t max_frames) except? 0
 
 
 cdef class OutQueue:

@@ -8,6 +8,7 @@ and counts frames as they leave; ``OutQueue.shed`` drops its oldest frames under
 policy. ``Sequencer.stamp`` numbers a producer's frames per source and reseals their CRCs.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -132,12 +133,35 @@ cdef class Router:
         a frame (``fatal``; the last verdict says why, at its offset), or after a schema
         announcement (``announced``), which Python judges before the frames that follow.
         """
-        cdef _Buffer held = _Buffer(buffer)
-        if length < 0 or length > held.view.len:
-            raise ValueError(f"length: {length} is outside the buffer of {held.view.len} bytes")
-        self._reserve(<size_t>length // HEADER_SIZE + 1)
-        cdef const unsigned char* data = <const unsigned char*>held.view.buf
-        cdef size_t at = 0, end = <size_t>length, size, count = 0, notable = 0
+        cdef Py_buffer view
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        try:
+            if length < 0 or length > view.len:
+                raise ValueError(f"length: {length} is outside the buffer of {view.len} bytes")
+            return self._scan(<const unsigned char*>view.buf, <size_t>length, max_frames)
+        finally:
+            PyBuffer_Release(&view)
+
+    def take(self, object buffer, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t max_frames=0):
+        """``scan`` of ``buffer[start:stop]``, and a copy of the whole frames it judged:
+        one call for a consumer that takes frames as they come (b"" when none is whole).
+        Offsets of ``notable_frames`` count from ``start``."""
+        cdef Py_buffer view
+        cdef const unsigned char* data
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)  # held: no other thread resizes it
+        try:
+            if start < 0 or stop < start or stop > view.len:
+                raise ValueError(f"bytes {start} to {stop} are outside the buffer of {view.len}")
+            data = <const unsigned char*>view.buf + start
+            if self._scan(data, <size_t>(stop - start), max_frames) == 0 or self.consumed == 0:
+                return b""
+            return PyBytes_FromStringAndSize(<const char*>data, self.consumed)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef size_t _scan(self, const unsigned char* data, size_t end, Py_ssize_t max_frames) except? 0:
+        self._reserve(end // HEADER_SIZE + 1)
+        cdef size_t at = 0, size, count = 0, notable = 0
         cdef Verdict* v
         cdef uint8_t code, source
         cdef uint64_t sequence, accepted_bytes = 0, accepted_frames = 0

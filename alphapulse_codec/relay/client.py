@@ -591,6 +591,7 @@ class Consumer(_Client):
         self._eof = False
         self._poller = select.poll()  # waits for a plain socket under a timeout
         self._polled_fd = -1
+        self._busy_poll_ns = policy.busy_poll_us * 1000
         codes = bytearray(256)
         for control in frames.CONTROL_TYPES:
             codes[control] = NOTE_CODE
@@ -607,10 +608,13 @@ class Consumer(_Client):
 
     def _room(self) -> memoryview:
         """The free end of the buffer, grown for a frame larger than it."""
-        self._compact()
-        waiting = pending_frame_size(self._buffer, self._filled)
-        if waiting > len(self._buffer):
-            self._buffer.extend(bytes(waiting - len(self._buffer)))
+        if self._start == self._filled:  # all taken: nothing to move
+            self._start = self._filled = 0
+        else:
+            self._compact()
+            waiting = pending_frame_size(self._buffer, self._filled)
+            if waiting > len(self._buffer):
+                self._buffer.extend(bytes(waiting - len(self._buffer)))
         return memoryview(self._buffer)[self._filled:]
 
     def _drain_socket(self) -> None:
@@ -640,7 +644,15 @@ class Consumer(_Client):
         # a read when a timeout is given, and no read that would block after a short one
         with self._room() as room:
             try:
-                if timeout is None:
+                received = None
+                if self._busy_poll_ns:
+                    waited = time.monotonic_ns()
+                    received = self._busy_poll(room, timeout)
+                    if timeout is not None:
+                        timeout = max(0.0, timeout - (time.monotonic_ns() - waited) / 1e9)
+                if received is not None:
+                    pass
+                elif timeout is None:
                     received = self._sock.recv_into(room)
                 elif not self._readable_within(timeout):
                     return
@@ -657,6 +669,19 @@ class Consumer(_Client):
         self._filled += received
         if received == space:  # a stream socket reads all it holds up to the room given
             self._drain_socket()
+
+    def _busy_poll(self, room: memoryview, timeout: float | None) -> int | None:
+        """What a read took while looking at the socket without sleeping, for the policy's
+        ``busy_poll_us`` at most (and ``timeout``); None when nothing came."""
+        spin_ns = self._busy_poll_ns if timeout is None else min(self._busy_poll_ns, int(timeout * 1e9))
+        end = time.monotonic_ns() + spin_ns
+        sock = self._sock
+        while True:
+            try:
+                return sock.recv_into(room, 0, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                if time.monotonic_ns() >= end:
+                    return None
 
     def _readable_within(self, timeout: float) -> bool:
         """Whether bytes (or the end) came within ``timeout`` seconds."""
@@ -692,17 +717,18 @@ class Consumer(_Client):
         taken; the gaps they show noted. Empty when no frame is whole yet."""
         if self._filled - self._start < HEADER_SIZE:
             return b""  # not even a header
-        # the view is released before the buffer may grow again
-        with memoryview(self._buffer)[self._start:self._filled] as unread:
-            count = self._tracker.scan(unread, len(unread), max_frames)
-            if self._tracker.fatal:
-                raise RelayError(f"{self.where}: the relay sent bytes that are not a"
-                                 f" frame at byte {self._tracker.consumed} of its stream")
-            if not count:
-                return b""
-            taken = self._tracker.consumed
-            data = bytes(unread[:taken])
-        for _, offset, size, message_type, source, _, sequence, gap_first in self._tracker.notable_frames():
+        tracker = self._tracker
+        data = tracker.take(self._buffer, self._start, self._filled, max_frames)
+        if tracker.fatal:
+            raise RelayError(f"{self.where}: the relay sent bytes that are not a"
+                             f" frame at byte {tracker.consumed} of its stream")
+        if tracker.notable_count:
+            self._note_gaps(data, tracker.notable_frames())
+        self._start += len(data)
+        return data
+
+    def _note_gaps(self, data: bytes, notable: list[tuple[int, ...]]) -> None:
+        for _, offset, size, message_type, source, _, sequence, gap_first in notable:
             if gap_first:
                 self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
                                      sequence - gap_first, False))
@@ -711,8 +737,6 @@ class Consumer(_Client):
                 self.gaps.append(Gap(notice.gap_source, self._notice_reason(notice.reason),
                                      notice.first_sequence, notice.last_sequence,
                                      notice.frames_lost, True))
-        self._start += taken
-        return data
 
     def _notice_reason(self, number: int) -> GapReason:
         try:
@@ -724,12 +748,13 @@ class Consumer(_Client):
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
         """Whole frames from the front of the buffer, at most ``max_frames``; waits up to
         ``timeout`` for the first."""
-        self._check_open("receive")
+        if self._sock.fileno() < 0:
+            self._check_open("receive")
+        data = self._taken(max_frames)
+        if data:
+            return data
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            data = self._taken(max_frames)
-            if data:
-                return data
             if self._eof:
                 self._reconnect(self._closed_by_relay())
                 continue
@@ -737,6 +762,9 @@ class Consumer(_Client):
             if left is not None and left <= 0:
                 return b""
             self._fill(left)
+            data = self._taken(max_frames)
+            if data:
+                return data
 
     def _closed_by_relay(self) -> str:
         """Why the connection ended, with the stream state reset for the next one: a frame cut

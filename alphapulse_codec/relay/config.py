@@ -20,7 +20,7 @@ from typing import Any, Literal, cast
 
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError
-from .policy import DOMAINS, DomainPolicy, default_policy
+from .policy import DOMAINS, MAX_BUSY_POLL_US, DomainPolicy, default_policy
 from .runtime_dir import (
     default_runtime_dir,
     directory_problem,
@@ -36,7 +36,7 @@ TRANSPORT = "unix_socket"
 DEPLOYMENT = "single-machine"
 GROUP_SOCKET_MODE = 0o660
 _DOMAIN_KEYS = ("path", "max_queue_size", "circuit_breaker", "validate_checksums",
-                "require_sequence", "overflow", "stuck_timeout", "transport")
+                "require_sequence", "overflow", "stuck_timeout", "busy_poll_us", "transport")
 _TOP_KEYS = ("runtime_dir", "socket_group", "transport", "deployment", *DOMAINS)
 _SUBSCRIPTION_KEYS = ("enabled", "path", "message_types")
 
@@ -330,6 +330,8 @@ def _domain_policy(section: _Section, domain: str, runtime_dir: Path,
         changes["overflow"] = cast(Literal["shed", "block"], overflow)
     if "stuck_timeout" in section.mapping:
         changes["stuck_timeout"] = _seconds(section, "stuck_timeout")
+    if "busy_poll_us" in section.mapping:
+        changes["busy_poll_us"] = _whole(section, "busy_poll_us", 0, MAX_BUSY_POLL_US)
     return replace(policy, **changes)
 
 

@@ -19,6 +19,8 @@ Overflow = Literal["shed", "block"]
 DOMAINS: dict[str, range] = {name: range(DOMAIN_RANGES[number][0], DOMAIN_RANGES[number][1] + 1)
                              for name, number in RELAY_DOMAINS.items()}
 
+MAX_BUSY_POLL_US = 1_000_000  # a second: past that, sleeping costs nothing worth a core
+
 SOCKET_NAMES = {domain: f"{domain}.sock" for domain in DOMAINS}
 
 
@@ -30,6 +32,11 @@ class DomainPolicy:
     overflow policy acts: ``shed`` drops the consumer's oldest queued frames (and tells it with
     a GapNotice), ``block`` stops reading producers until the consumer drains, and disconnects
     a consumer that has not taken a byte for ``stuck_timeout`` seconds while full.
+
+    ``busy_poll_us`` trades a core for latency: the relay, and the blocking consumers of the
+    domain, look at their sockets without sleeping for that many microseconds after the last
+    bytes came, so that a frame that follows soon finds them awake rather than waiting for the
+    scheduler to wake them; 0 (the default) sleeps at once.
     """
 
     domain: str
@@ -42,6 +49,7 @@ class DomainPolicy:
     stuck_timeout: float
     socket_mode: int = 0o600
     socket_group: str | None = None
+    busy_poll_us: int = 0
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -66,6 +74,10 @@ class DomainPolicy:
                 or not 0 < self.stuck_timeout < 86400:
             raise FieldValueError(f"{self.domain}.stuck_timeout: expected seconds in (0, 86400),"
                                   f" got {self.stuck_timeout!r}")
+        if isinstance(self.busy_poll_us, bool) or not isinstance(self.busy_poll_us, int) \
+                or not 0 <= self.busy_poll_us <= MAX_BUSY_POLL_US:
+            raise FieldValueError(f"{self.domain}.busy_poll_us: expected microseconds from 0 to"
+                                  f" {MAX_BUSY_POLL_US:,}, got {self.busy_poll_us!r}")
         if isinstance(self.socket_mode, bool) or not isinstance(self.socket_mode, int) \
                 or self.socket_mode & ~0o777 or not self.socket_mode & 0o600 == 0o600:
             raise FieldValueError(f"{self.domain}.socket_mode: expected permission bits that"

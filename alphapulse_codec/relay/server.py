@@ -262,8 +262,15 @@ class RelayServer:
         self.log.write(f"alphapulse relay {self.policy.domain}: serving {self.policy.path}{tcp}"
                        f" (pid {os.getpid()})\n")
         self.log.flush()
+        busy_poll_ns = self.policy.busy_poll_us * 1000
+        awake_until = 0
         while not self.stopping:
-            self._turn(0.25 if self.producers_paused or self.greeting else None)
+            if busy_poll_ns and time.monotonic_ns() < awake_until:
+                timeout: float | None = 0.0
+            else:
+                timeout = 0.25 if self.producers_paused or self.greeting else None
+            if self._turn(timeout) and busy_poll_ns:
+                awake_until = time.monotonic_ns() + busy_poll_ns
             if self.producers_paused:
                 self._check_stuck()
             if self.greeting:
@@ -309,11 +316,14 @@ class RelayServer:
 
     # ---- the loop --------------------------------------------------------------------
 
-    def _turn(self, timeout: float | None) -> None:
+    def _turn(self, timeout: float | None) -> bool:
+        """One wait of at most ``timeout`` seconds and what it brought handled; whether
+        anything came."""
         if self._tls_backlog and any(c.events & _READ for c in self._tls_backlog):
             timeout = 0  # TLS holds their bytes: read them now (not a paused producer's)
         connections = self.connections
-        for key, events in self.selector.select(timeout):
+        ready = self.selector.select(timeout)
+        for key, events in ready:
             conn = key.data
             if conn.__class__ is not Connection:
                 self._on_own_socket(conn)
@@ -337,8 +347,9 @@ class RelayServer:
                     self._flush(conn)
             self._dirty.clear()
         elif not self._blocking:
-            return  # no queue grew: nothing to shed
+            return bool(ready)  # no queue grew: nothing to shed
         self._apply_overflow()
+        return bool(ready)
 
     def _on_own_socket(self, which: str) -> None:
         if which == "listener":
@@ -543,7 +554,7 @@ class RelayServer:
         inbox = conn.inbox
         frames_before, bytes_before = router.accepted_frames, router.accepted_bytes
         count = router.scan(inbox, conn.filled)
-        notable = router.notable_frames()
+        notable = router.notable_frames() if router.notable_count else None
         splits = self._judge_notable(conn, notable) if notable else ()
         conn.frames_in += router.accepted_frames - frames_before
         conn.bytes_in += router.accepted_bytes - bytes_before
@@ -679,6 +690,11 @@ class RelayServer:
     def _flush(self, conn: Connection) -> None:
         if conn.tls is None:
             written = conn.queue.send(conn.fd)
+            if written > 0 and not conn.queue.pending_bytes and not conn.closing:
+                conn.last_progress = time.monotonic()  # all written: the common case, at once
+                if conn.events != _READ:
+                    self._watch(conn)
+                return
         elif not conn.tls.handshaken:
             if conn.closing:  # refused before its handshake ended: nothing can reach it
                 self._disconnect(conn)
