@@ -3,6 +3,7 @@ row, the NATS publishing rows and every target's verdict; what the figures are i
 benchmark's business, not a test's."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -73,3 +74,16 @@ def test_the_publishing_rows_run_alone():
     assert not re.search(r"^(NATS core|Unix-socket relay) ", result.stdout, re.M)
     verdicts = re.findall(rf"^  (.+?) +{NUMBER}   (met|missed)$", result.stdout, re.M)
     assert [title for title, _ in verdicts] == NATS_TARGETS[1:]
+
+
+def test_hiccups_prints_a_row_per_core_with_the_chance_of_a_late_read():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "hiccups.py"),
+                             "--seconds", "0.2"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(rf"^ +(\d+) +({NUMBER})% +{NUMBER} +({NUMBER}) +({NUMBER}) +({NUMBER})"
+                      rf" +({NUMBER})%$", result.stdout, re.M)
+    assert sorted(int(row[0]) for row in rows) == sorted(os.sched_getaffinity(0))
+    for _, lost, p50, p99, longest, late in rows:
+        assert float(p50) <= float(p99) <= float(longest.replace(",", ""))
+        assert float(late) <= float(lost) <= 100
