@@ -22,9 +22,9 @@ holds one of the cores the relay and the consumer need), each frame carrying its
 (time.time_ns, the same clock in every process) in its header timestamp, to a consumer that
 notes its arrival when `recv` returns: p50, p90, p99, p99.9, max and a histogram on log-spaced
 buckets. Twice: with the relay and the consumer sleeping until bytes come (the default), and
-with both busy-polling (busy_poll_us of --busy-poll-us), the relay pinned to a core of its own
-and the producer and the consumer sharing the other: what a service that gives the relay a
-core gets. --latency-only runs that part alone.
+with the relay busy-polling (busy_poll_us of --busy-poll-us) on a core of its own, the producer
+and the consumer sharing the other: what a machine that gives the relay a core gets.
+--latency-only runs that part alone.
 
     python benchmarks/relay.py [--frames 4000000] [--rounds 3] [--latency-frames 250000]
                                [--rate 50000] [--busy-poll-us 1000] [--quick] [--latency-only]
@@ -43,7 +43,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -269,12 +268,14 @@ def latency_consumer(policy: DomainPolicy, count: int, core: int | None, ready: 
 
 def latency_run(count: int, rate: int, busy_poll_us: int) -> tuple[np.ndarray, float, float]:
     """One-way latencies (ns) of ``count`` frames offered at ``rate`` frames/s, the rate
-    achieved, and the relay's CPU seconds per frame. With ``busy_poll_us`` the relay and the
-    consumer poll without sleeping, the relay pinned to a core of its own and the producer
-    and the consumer to the other (on a machine of two cores or more)."""
+    achieved, and the relay's CPU seconds per frame. With ``busy_poll_us`` the relay polls
+    without sleeping, pinned to a core of its own, the producer and the consumer (sleeping
+    until bytes come) to the other, on a machine of two cores or more: a process that spins
+    on a core it shares holds it for a scheduler slice, milliseconds, before one woken there
+    runs (docs/relays.md)."""
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-latency-", dir="/tmp"))
+    policy = default_policy("market_data", runtime_dir)
     changes = {"busy_poll_us": busy_poll_us} if busy_poll_us else {}
-    policy = replace(default_policy("market_data", runtime_dir), **changes)
     relay = RelayProcess("market_data", runtime_dir, **changes).wait_ready()
     relay_core, client_core = (1, 0) if busy_poll_us else (None, None)
     try:
@@ -325,8 +326,8 @@ def print_latency(count: int, rate: int, busy_poll_us: int) -> None:
         in_us = warm / 1000.0
         marks = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
         figures = ", ".join(f"{name} {np.percentile(in_us, q):.1f}" for name, q in marks.items())
-        how = (f"relay and consumer busy-polling (busy_poll_us {busy:,}), the relay pinned to one"
-               " core, the producer and the consumer to the other" if busy else
+        how = (f"the relay busy-polling (busy_poll_us {busy:,}) pinned to one core, the producer"
+               " and the consumer to the other" if busy else
                "relay and consumer sleeping until bytes come (the default)")
         print(f"\nOne-way latency producer -> relay -> consumer, market-data policy, single-frame"
               f" send, {rate:,} frames/s offered ({achieved:,.0f} achieved), {len(warm):,} frames"
@@ -346,7 +347,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small counts and one round: proves the script runs, measures nothing")
     parser.add_argument("--busy-poll-us", type=int, default=1000,
-                        help="busy_poll_us of the second latency run (0: no second run)")
+                        help="the relay's busy_poll_us in the second latency run (0: no second run)")
     parser.add_argument("--latency-only", action="store_true",
                         help="the one-way latency run alone, without the throughput rows")
     options = parser.parse_args()

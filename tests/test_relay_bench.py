@@ -49,7 +49,7 @@ def check_latency_sections(out: str) -> None:
     sections = out.split("\nOne-way latency")[1:]
     assert len(sections) == 2, out
     assert "sleeping until bytes come (the default)" in sections[0]
-    assert "busy-polling (busy_poll_us 1,000)" in sections[1]
+    assert "the relay busy-polling (busy_poll_us 1,000)" in sections[1]
     for section in sections:
         figures = re.search(rf"us: p50 ({NUMBER}), p90 ({NUMBER}), p99 ({NUMBER}), p99.9"
                             rf" ({NUMBER}), max ({NUMBER}); relay CPU ns/frame {NUMBER}", section)
