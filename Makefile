@@ -38,7 +38,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/batch.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/hostile.py
-	$(PY) benchmarks/hiccups.py
+	$(PY) benchmarks/floor.py
 	$(PY) benchmarks/relay.py
 	$(PY) benchmarks/relay_tcp.py
 	$(PY) benchmarks/transports.py

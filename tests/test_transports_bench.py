@@ -76,10 +76,10 @@ def test_the_publishing_rows_run_alone():
     assert [title for title, _ in verdicts] == NATS_TARGETS[1:]
 
 
-def test_hiccups_prints_a_row_per_core_with_the_chance_of_a_late_read():
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "hiccups.py"),
-                             "--seconds", "0.2"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+def test_floor_prints_hiccups_per_core_and_every_one_hop_row():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "floor.py"),
+                             "--seconds", "0.2", "--messages", "500", "--rate", "20000"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = re.findall(rf"^ +(\d+) +({NUMBER})% +{NUMBER} +({NUMBER}) +({NUMBER}) +({NUMBER})"
                       rf" +({NUMBER})%$", result.stdout, re.M)
@@ -87,3 +87,9 @@ def test_hiccups_prints_a_row_per_core_with_the_chance_of_a_late_read():
     for _, lost, p50, p99, longest, late in rows:
         assert float(p50) <= float(p99) <= float(longest.replace(",", ""))
         assert float(late) <= float(lost) <= 100
+    hops = re.findall(rf"^(blocking|spinning), (other|same) core +({NUMBER}) +({NUMBER})$",
+                      result.stdout, re.M)
+    expected = 4 if len(os.sched_getaffinity(0)) >= 2 else 2
+    assert len(hops) == expected, result.stdout
+    for _, _, p50, p99 in hops:
+        assert 0 < float(p50) <= float(p99)

@@ -1,0 +1,164 @@
+"""What this machine lets any transport's latency reach, measured apart from our code: the
+floor under the latency percentiles of benchmarks/relay.py and benchmarks/transports.py.
+
+Hiccups: a loop reads the clock as fast as it can, pinned to one core, for --seconds, one
+process per core at once; any step between two reads longer than --over microseconds is time
+the process did not run (an interrupt, a kernel thread, the hypervisor, another process), the
+"hiccups" of jHiccup. Printed per core: the share of the time lost in hiccups, how many there
+were a second, their p50, p99 and longest, and the chance that a frame arriving at a random
+instant waits more than 5 us for the process to run again (the time within hiccups more than
+5 us before their end). When that chance is over 1%, no consumer spinning on that core can show
+a p99 of 5 us, whatever it does.
+
+One hop: 64-byte messages over a Unix socketpair from one process to another, at --rate a
+second (the sender sleeping between sends, as the latency runs' producers do), each carrying
+its send time (time.time_ns); the receiver reads them blocking in recv, or spinning on a
+non-blocking recv, on the other core or on the sender's: the least one hop between two Python
+processes takes here, p50 and p99. A relay's frame makes two such hops.
+
+    python benchmarks/floor.py [--seconds 5] [--over 2] [--rate 50000] [--messages 50000]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pacing import Pacer  # noqa: E402
+from peers import cpu_model  # noqa: E402
+
+WAIT_NS = 5_000  # the ring's p99 target
+STAMP = struct.Struct("<q")
+
+
+def spin(core: int, seconds: float, over_ns: int, result: "multiprocessing.Queue[tuple]") -> None:
+    """The hiccups (ns) of ``seconds`` of clock reads on ``core``, and the time spun (ns)."""
+    os.sched_setaffinity(0, {core})
+    clock = time.perf_counter_ns
+    gaps = []
+    start = last = clock()
+    end = start + int(seconds * 1e9)
+    while last < end:
+        now = clock()
+        if now - last > over_ns:
+            gaps.append(now - last)
+        last = now
+    result.put((core, np.array(gaps, dtype=np.int64), last - start))
+
+
+def measure(seconds: float, over_us: float) -> list[tuple[int, np.ndarray, int]]:
+    """One spinning process per core this process may use, all at once."""
+    fork = multiprocessing.get_context("fork")
+    result = fork.Queue()
+    cores = sorted(os.sched_getaffinity(0))
+    workers = [fork.Process(target=spin, args=(core, seconds, int(over_us * 1000), result))
+               for core in cores]
+    for worker in workers:
+        worker.start()
+    found = sorted(result.get(timeout=seconds + 60) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+    return found
+
+
+def report(seconds: float, over_us: float) -> None:
+    print(f"Hiccups: each core spun by a process of its own for {seconds:g} s, steps between clock"
+          f" reads over {over_us:g} us")
+    print(f"{'core':>4} {'time lost':>10} {'hiccups/s':>10} {'p50 us':>8} {'p99 us':>8}"
+          f" {'longest us':>11} {'P(wait > 5 us)':>15}")
+    for core, gaps, spun in measure(seconds, over_us):
+        if len(gaps):
+            p50, p99 = np.percentile(gaps / 1000, [50, 99])
+            longest = gaps.max() / 1000
+        else:
+            p50 = p99 = longest = 0.0
+        waits = np.clip(gaps - WAIT_NS, 0, None).sum() / spun
+        print(f"{core:>4} {100 * gaps.sum() / spun:>9.2f}% {len(gaps) / (spun / 1e9):>10,.0f}"
+              f" {p50:>8.1f} {p99:>8.1f} {longest:>11,.1f} {100 * waits:>14.3f}%")
+
+
+def receive(sock: socket.socket, count: int, spinning: bool, core: int,
+            result: "multiprocessing.Queue[np.ndarray]") -> None:
+    """The one-way latencies (ns) of ``count`` messages, read blocking or spinning."""
+    os.sched_setaffinity(0, {core})
+    latencies = np.empty(count, dtype=np.int64)
+    for index in range(count):
+        if spinning:
+            while True:
+                try:
+                    message = sock.recv(64, socket.MSG_DONTWAIT)
+                    break
+                except BlockingIOError:
+                    pass
+        else:
+            message = sock.recv(64)
+        latencies[index] = time.time_ns() - STAMP.unpack_from(message)[0]
+    result.put(latencies)
+
+
+def one_hop(count: int, rate: int, spinning: bool, same_core: bool) -> np.ndarray:
+    """Latencies (ns) of ``count`` messages sent at ``rate`` over a socketpair, the sender on
+    the first core, the receiver on the same one or on the next."""
+    cores = sorted(os.sched_getaffinity(0))
+    sender_core = cores[0]
+    receiver_core = sender_core if same_core or len(cores) < 2 else cores[1]
+    fork = multiprocessing.get_context("fork")
+    result = fork.Queue()
+    sending, receiving = socket.socketpair()
+    receiver = fork.Process(target=receive,
+                            args=(receiving, count, spinning, receiver_core, result))
+    receiver.start()
+    receiving.close()
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {sender_core})
+    try:
+        pacer = Pacer(rate)
+        padding = bytes(64 - STAMP.size)
+        for _ in range(count):
+            pacer.wait()
+            sending.send(STAMP.pack(time.time_ns()) + padding)
+        latencies = result.get(timeout=120)
+    finally:
+        os.sched_setaffinity(0, mask)
+        sending.close()
+        receiver.join(timeout=60)
+    return latencies
+
+
+def report_hops(count: int, rate: int) -> None:
+    print(f"\nOne hop: 64-byte messages over a Unix socketpair, {rate:,} a second, {count:,}"
+          f" (the first tenth left out); us")
+    print(f"{'receiver':<34} {'p50':>8} {'p99':>8}")
+    for spinning in (False, True):
+        for same_core in (False, True):
+            if same_core and len(os.sched_getaffinity(0)) < 2:
+                continue
+            latencies = one_hop(count, rate, spinning, same_core)[count // 10:] / 1000
+            p50, p99 = np.percentile(latencies, [50, 99])
+            how = f"{'spinning' if spinning else 'blocking'}, {'same core' if same_core else 'other core'}"
+            print(f"{how:<34} {p50:>8.1f} {p99:>8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--over", type=float, default=2.0, help="microseconds")
+    parser.add_argument("--rate", type=int, default=50_000, help="messages/s of the one-hop runs")
+    parser.add_argument("--messages", type=int, default=50_000, help="per one-hop run")
+    options = parser.parse_args()
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    report(options.seconds, options.over)
+    report_hops(options.messages, options.rate)
+
+
+if __name__ == "__main__":
+    main()
