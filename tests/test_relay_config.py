@@ -631,13 +631,24 @@ def test_config_check_prints_what_each_relay_will_use(rundir):
             if line.split() and line.split()[0] in DOMAINS}
     assert rows == {
         "market_data": ["unix_socket", str(rundir / "market_data.sock"), "1,000,000", "800,000",
-                        "no", "no", "shed"],
+                        "no", "no", "shed", "sleeps"],
         "signals": ["unix_socket", str(rundir / "signals.sock"), "100,000", "80,000", "yes",
-                    "no", "shed"],
+                    "no", "shed", "sleeps"],
         "execution": ["unix_socket", str(rundir / "execution.sock"), "10,000", "8,000", "yes",
-                      "yes", "block,", "stuck", "after", "5", "s"],
+                      "yes", "block,", "stuck", "after", "5", "s", "sleeps"],
         "system": ["unix_socket", str(rundir / "system.sock"), "10,000", "8,000", "yes", "no",
-                   "shed"]}
+                   "shed", "sleeps"]}
+
+
+def test_config_check_prints_a_relay_that_busy_polls(rundir, tmp_path):
+    path = tmp_path / "polling.yml"
+    path.write_text("alphapulse:\n  market_data:\n    busy_poll_us: 2500\n")
+    run = config_check(str(path), "--runtime-dir", str(rundir))
+    assert run.returncode == 0 and run.stderr == ""
+    rows = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines()
+            if line.split() and line.split()[0] in DOMAINS}
+    assert rows["market_data"][-3:] == ["polls", "2,500", "us"]
+    assert rows["signals"][-1] == "sleeps"
 
 
 def test_config_check_prints_a_dashboard_subscriptions():

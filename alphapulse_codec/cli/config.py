@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..relay.config import Subscription, dashboard_from
 from ..relay.yamlfile import read_yaml
-from ..transport.config import TransportsConfig, config_from_document
+from ..transport.config import RELAYED, TransportsConfig, config_from_document
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError
 from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, CommandError, command
@@ -63,15 +63,23 @@ def _print_transports(config: TransportsConfig) -> None:
     console.print("sockets: " + (f"mode 0660, group {relays.socket_group}" if relays.socket_group
                                  else "mode 0600, this user only"))
     table = Table("domain", "transport", "where", "max_queue_size", "circuit_breaker",
-                  "checksums", "sequence", "overflow", box=None, header_style="bold")
+                  "checksums", "sequence", "overflow", "waiting", box=None, header_style="bold")
     for endpoint in config.endpoints.values():
         policy = endpoint.policy
         overflow = policy.overflow if policy.overflow == "shed" else \
             f"block, stuck after {policy.stuck_timeout:g} s"
         table.add_row(policy.domain, endpoint.transport, endpoint.where(),
                       f"{policy.max_queue_size:,}", f"{policy.circuit_breaker:,}",
-                      _on(policy.validate_checksums), _on(policy.require_sequence), overflow)
+                      _on(policy.validate_checksums), _on(policy.require_sequence), overflow,
+                      _waiting(endpoint.transport, policy.busy_poll_us))
     console.print(table)
+
+
+def _waiting(transport: str, busy_poll_us: int) -> str:
+    """How the relay and its consumers wait for bytes: busy_poll_us acts on the relays only."""
+    if transport not in RELAYED:
+        return "-"
+    return f"polls {busy_poll_us:,} us" if busy_poll_us else "sleeps"
 
 
 def _print_dashboard(subscriptions: tuple[Subscription, ...]) -> None:
