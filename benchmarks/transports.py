@@ -26,10 +26,8 @@ late to send adds its lateness (no coordinated omission) and the encoding is not
 producer and the consumer are pinned to two different cores (os.sched_setaffinity, where the
 machine has two; not with --no-pin), as latency benchmarks of rings do, so that they do not
 take turns on one core; the relays and servers are not pinned. The ring's producer and
-consumer busy-spin (`wait: spin`); the buses send each frame as its own message (a NATS
-producer of batch_frames=1 publishes each at once; a Redis producer is flushed after each send,
-as its pipeline otherwise holds 64 entries: a server round trip a frame, so a Redis producer
-that cannot keep up with --rate falls behind, and its latencies say so).
+consumer busy-spin (`wait: spin`); the buses send each frame as its own message (a producer
+of batch_frames=1 writes each at once, and reads the server's answers later).
 
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
@@ -131,7 +129,6 @@ class Transport:
     section: Section
     threads: bool = False
     latency_section: Section | None = None  # where the latency run differs (the ring spins)
-    flush_each: bool = False  # the latency run flushes after every send
     batched: dict[str, Any] = dataclasses.field(default_factory=dict)
     single: dict[str, Any] = dataclasses.field(default_factory=dict)
     missing: str | None = None
@@ -217,7 +214,7 @@ def transports(frames: int) -> list[Transport]:
                   missing=None if installed("nats-server") else "nats-server"),
         Transport("redis", "Redis Streams", "200K msg/s, ~100 us",
                   lambda d: redis_bus(d, frames), batched=batching, single=one_by_one,
-                  flush_each=True, missing=None if installed("redis-server") else "redis-server"),
+                  missing=None if installed("redis-server") else "redis-server"),
     ]
 
 
@@ -280,7 +277,7 @@ def pin(core: int | None) -> None:
 
 
 def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
-                   pause: Callable[[], None], flush_each: bool, core: int | None) -> None:
+                   pause: Callable[[], None], core: int | None) -> None:
     """``count`` Trades sent one by one, ``rate`` a second, each encoded ahead with the instant
     it is due (time.time_ns) in its header timestamp and sent at that instant: a sleep to
     SPIN_NS before it, then a spin, ``pause`` letting the others run between checks."""
@@ -303,8 +300,6 @@ def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[
             while time.time_ns() < due:
                 pause()
             producer.send(frame)
-            if flush_each:
-                producer.flush()
         producer.flush()
 
 
@@ -334,7 +329,7 @@ def latency(transport: Transport, config: dict[str, Any], count: int, rate: int,
     reader = parties.start(latency_consumer, config, count, ready, result, 1 if pinned else None)
     ready.wait(60)
     writer = parties.start(paced_producer, config, count, rate, transport.single, parties.pause,
-                           transport.flush_each, 0 if pinned else None)
+                           0 if pinned else None)
     latencies = result.get(timeout=600)
     writer.join(60)
     reader.join(60)
@@ -525,8 +520,7 @@ def measure_all(frames: int, options: argparse.Namespace, results: dict[str, Fig
               flush=True)
     print("(frames/s: deliveries summed over the consumers; lost: frames a consumer never got,"
           " over every round; latency: one-way, the ring busy-spinning, the buses one frame per"
-          " message, Redis's flushed after each send as its pipeline otherwise holds 64"
-          " entries)")
+          " message)")
 
 
 def main() -> None:

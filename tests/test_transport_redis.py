@@ -12,7 +12,7 @@ import redis  # noqa: E402
 
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec.transport import redis_streams as bus  # noqa: E402
-from alphapulse_codec.transport.errors import BusConnectionError  # noqa: E402
+from alphapulse_codec.transport.errors import BusConnectionError, BusError  # noqa: E402
 from alphapulse_codec.wire.enums import GapReason  # noqa: E402
 from alphapulse_codec.wire.errors import ParseError, RelayTimeoutError  # noqa: E402
 from bus_frames import GUARD, quote, receive, split, trades  # noqa: E402
@@ -126,6 +126,24 @@ def test_a_malformed_batch_is_refused_whole_with_its_offset(server, domain):
         with pytest.raises(ParseError, match="byte offset 128"):
             producer.send_batch(bytes(frames))
     assert redis.Redis.from_url(server.url).xlen(f"alphapulse:{domain}") == 0
+
+
+def test_a_single_send_is_written_at_once_and_read_before_any_flush(server, domain):
+    with bus.Consumer(domain, url=server.url) as consumer, \
+            bus.Producer(domain, url=server.url, batch_frames=1) as producer:
+        frame = trades(1)
+        producer.send(frame)  # its XADD written now; its reply read at flush
+        assert consumer.recv_bytes(timeout=5) == frame
+        assert producer.flush() == []
+
+
+def test_an_xadd_the_server_refuses_raises_at_flush(server, domain):
+    redis.Redis.from_url(server.url).set(f"alphapulse:{domain}", b"not a stream")
+    producer = bus.Producer(domain, url=server.url, batch_frames=1)
+    producer.send(trades(1))
+    with pytest.raises(BusError, match=f"Redis {server.url}: WRONGTYPE"):
+        producer.flush()
+    producer.close()  # the refusal was read: nothing is left waiting on the connection
 
 
 def test_no_server_is_a_clear_connection_error():

@@ -32,7 +32,7 @@ DEFAULT_PREFIX = "alphapulse"
 CONNECT_TIMEOUT = 5.0
 READ_ENTRIES = 64           # entries one XREAD asks for
 BLOCK_SLICE_MS = 500        # a blocking read's slice: close() is noticed within it
-PIPELINE_ENTRIES = 64       # XADDs sent in one round trip
+PIPELINE_ENTRIES = 64       # XADDs written before their replies are read
 
 
 def _redis() -> Any:
@@ -70,7 +70,10 @@ def _bus_error(url: str, error: BaseException) -> BusError:
 
 
 class Producer(_bus.BatchingProducer):
-    """Appends a domain's frames to its stream, several frames per entry."""
+    """Appends a domain's frames to its stream, several frames per entry. Each XADD is
+    written as soon as its entry is full; their replies are read PIPELINE_ENTRIES at a time,
+    and all of them at `flush`, `send_batch` and `close` (a refused XADD raises BusError
+    there), so that a frame waits for no round trip on its way."""
 
     by_type = False  # one stream holds every type: batches need not be split by type
 
@@ -83,37 +86,40 @@ class Producer(_bus.BatchingProducer):
         self.domain = _check("domain", domain)
         self.key = stream_key(_check("prefix", prefix), domain)
         self.url = url
-        self.max_entries = None
+        trim: tuple[Any, ...] = ()
         if max_queue_size is not None:
             frames = _bus.positive("max_queue_size", max_queue_size)
-            self.max_entries = max(1, -(-frames // self.batch_frames))
+            trim = ("MAXLEN", "~", max(1, -(-frames // self.batch_frames)))
+        self._command = ("XADD", self.key, *trim, "*", "frames")
         self._client = _open(url, connect_timeout)
-        self._pipeline = self._client.pipeline(transaction=False)
-        self._queued = 0
+        self._connection = self._client.connection_pool.get_connection()
+        self._unanswered = 0
 
     def _publish(self, message_type: int, data: bytes | memoryview, frames: int) -> None:
-        self._pipeline.xadd(self.key, {"frames": bytes(data), "count": frames},
-                            maxlen=self.max_entries, approximate=True)
-        self._queued += 1
-        if self._queued >= PIPELINE_ENTRIES:
-            self._execute()
-
-    def _execute(self) -> None:
-        if not self._queued:
-            return
-        self._queued = 0
         try:
-            self._pipeline.execute()
+            self._connection.send_command(*self._command, bytes(data), "count", frames)
+        except _redis().exceptions.RedisError as error:
+            raise _bus_error(self.url, error) from None
+        self._unanswered += 1
+        if self._unanswered >= PIPELINE_ENTRIES:
+            self._collect()
+
+    def _collect(self) -> None:
+        """Read the replies of every XADD written."""
+        try:
+            while self._unanswered:
+                self._unanswered -= 1
+                self._connection.read_response()
         except _redis().exceptions.RedisError as error:
             raise _bus_error(self.url, error) from None
 
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         count = super().send_batch(buffer)
-        self._execute()
+        self._collect()
         return count
 
     def _flush_bus(self) -> None:
-        self._execute()
+        self._collect()
 
     def close(self) -> None:
         if self.closed:
@@ -122,6 +128,7 @@ class Producer(_bus.BatchingProducer):
             self.flush()
         finally:
             self.closed = True
+            self._client.connection_pool.release(self._connection)
             self._client.close()
 
 
