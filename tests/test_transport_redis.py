@@ -137,6 +137,18 @@ def test_a_single_send_is_written_at_once_and_read_before_any_flush(server, doma
         assert producer.flush() == []
 
 
+def test_replies_left_unread_survive_the_client_s_health_check_time(server, domain):
+    frames = trades(3)
+    with bus.Consumer(domain, url=server.url) as consumer, \
+            bus.Producer(domain, url=server.url, batch_frames=1) as producer:
+        producer.send(frames[:64])
+        producer._connection.next_health_check = 0  # redis-py would PING before the next send
+        producer.send(frames[64:128])
+        producer.send(frames[128:])
+        assert producer.flush() == []
+        assert receive(consumer, 3) == frames
+
+
 def test_an_xadd_the_server_refuses_raises_at_flush(server, domain):
     redis.Redis.from_url(server.url).set(f"alphapulse:{domain}", b"not a stream")
     producer = bus.Producer(domain, url=server.url, batch_frames=1)

@@ -97,7 +97,9 @@ class Producer(_bus.BatchingProducer):
 
     def _publish(self, message_type: int, data: bytes | memoryview, frames: int) -> None:
         try:
-            self._connection.send_command(*self._command, bytes(data), "count", frames)
+            # no PING before it: its answer would be read in the place of an XADD's
+            self._connection.send_command(*self._command, bytes(data), "count", frames,
+                                          check_health=False)
         except _redis().exceptions.RedisError as error:
             raise _bus_error(self.url, error) from None
         self._unanswered += 1
