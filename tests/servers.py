@@ -87,8 +87,8 @@ def start_nats(directory: Path, name: str = "n", cluster_port: int | None = None
                   b"", b"INFO")
 
 
-def start_redis(directory: Path) -> Server:
-    port = free_port()
+def start_redis(directory: Path, port: int | None = None) -> Server:
+    port = port or free_port()
     store = directory / "redis"
     store.mkdir(parents=True, exist_ok=True)
     args = [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",

@@ -142,6 +142,7 @@ def test_replies_left_unread_survive_the_client_s_health_check_time(server, doma
     with bus.Consumer(domain, url=server.url) as consumer, \
             bus.Producer(domain, url=server.url, batch_frames=1) as producer:
         producer.send(frames[:64])
+        assert hasattr(producer._connection, "next_health_check")
         producer._connection.next_health_check = 0  # redis-py would PING before the next send
         producer.send(frames[64:128])
         producer.send(frames[128:])
@@ -149,13 +150,45 @@ def test_replies_left_unread_survive_the_client_s_health_check_time(server, doma
         assert receive(consumer, 3) == frames
 
 
-def test_an_xadd_the_server_refuses_raises_at_flush(server, domain):
-    redis.Redis.from_url(server.url).set(f"alphapulse:{domain}", b"not a stream")
+def test_a_restarted_server_is_a_connection_error_then_the_producer_goes_on(tmp_path, domain):
+    first = start_redis(tmp_path / "first")
+    producer = bus.Producer(domain, url=first.url, batch_frames=1)
+    frames = trades(3)
+    try:
+        producer.send(frames[:64])
+        assert producer.flush() == []
+        first.stop()
+        again = start_redis(tmp_path / "again", port=first.port)
+        try:
+            with bus.Consumer(domain, url=again.url) as consumer:
+                with pytest.raises(BusConnectionError, match=f"Redis {again.url}: connection lost"):
+                    producer.send(frames[64:128])  # on the old connection: lost, said so
+                    producer.flush()
+                producer.send(frames[128:])  # on a new connection
+                assert producer.flush() == []
+                assert consumer.recv_bytes(timeout=5) == frames[128:]
+        finally:
+            producer.close()
+            again.stop()
+    finally:
+        first.stop()
+
+
+def test_refused_entries_are_counted_among_those_written(server, domain):
+    client = redis.Redis.from_url(server.url)
     producer = bus.Producer(domain, url=server.url, batch_frames=1)
-    producer.send(trades(1))
-    with pytest.raises(BusError, match=f"Redis {server.url}: WRONGTYPE"):
+    frames = trades(3)
+    producer.send(frames[:64])
+    client.set(f"alphapulse:{domain}", b"not a stream")  # the next two XADDs are refused
+    producer.send(frames[64:128])
+    producer.send(frames[128:])
+    with pytest.raises(BusError, match=r"2 of the 3 entries written since the last reply"
+                                       r" refused \(entry 2: WRONGTYPE"):
         producer.flush()
-    producer.close()  # the refusal was read: nothing is left waiting on the connection
+    client.delete(f"alphapulse:{domain}")
+    producer.send(frames[:64])
+    assert producer.flush() == []
+    producer.close()
 
 
 def test_no_server_is_a_clear_connection_error():

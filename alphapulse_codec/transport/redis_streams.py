@@ -33,6 +33,7 @@ CONNECT_TIMEOUT = 5.0
 READ_ENTRIES = 64           # entries one XREAD asks for
 BLOCK_SLICE_MS = 500        # a blocking read's slice: close() is noticed within it
 PIPELINE_ENTRIES = 64       # XADDs written before their replies are read
+REPLY_TIMEOUT = 10.0        # seconds a server may leave a request unanswered: then it is lost
 
 
 def _redis() -> Any:
@@ -54,7 +55,7 @@ def _open(url: str, connect_timeout: float) -> Any:
     redis = _redis()
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout,
-                                      health_check_interval=30)
+                                      socket_timeout=REPLY_TIMEOUT, health_check_interval=30)
         client.ping()
     except redis.exceptions.ConnectionError as error:
         raise BusConnectionError(f"Redis {url}: no connection ({error})") from None
@@ -64,16 +65,20 @@ def _open(url: str, connect_timeout: float) -> Any:
 
 
 def _bus_error(url: str, error: BaseException) -> BusError:
-    if isinstance(error, _redis().exceptions.ConnectionError):
+    exceptions = _redis().exceptions
+    if isinstance(error, (exceptions.ConnectionError, exceptions.TimeoutError)):
         return BusConnectionError(f"Redis {url}: connection lost ({error})")
     return BusError(f"Redis {url}: {error}")
 
 
 class Producer(_bus.BatchingProducer):
     """Appends a domain's frames to its stream, several frames per entry. Each XADD is
-    written as soon as its entry is full; their replies are read PIPELINE_ENTRIES at a time,
-    and all of them at `flush`, `send_batch` and `close` (a refused XADD raises BusError
-    there), so that a frame waits for no round trip on its way."""
+    written as soon as its entry is full; the replies are read when PIPELINE_ENTRIES are
+    waiting, and all of them at `send_batch`, `flush` and `close`, so that a frame waits for no
+    round trip on its way. Where replies are read, entries the server refused raise BusError
+    (which of those written since the last reply, and why), and a lost connection raises
+    BusConnectionError saying how many written entries it leaves unconfirmed; the next send
+    connects again."""
 
     by_type = False  # one stream holds every type: batches need not be split by type
 
@@ -92,28 +97,53 @@ class Producer(_bus.BatchingProducer):
             trim = ("MAXLEN", "~", max(1, -(-frames // self.batch_frames)))
         self._command = ("XADD", self.key, *trim, "*", "frames")
         self._client = _open(url, connect_timeout)
-        self._connection = self._client.connection_pool.get_connection()
+        try:
+            self._connection = self._client.connection_pool.get_connection()
+        except _redis().exceptions.RedisError as error:
+            self._client.close()
+            raise _bus_error(url, error) from None
         self._unanswered = 0
 
     def _publish(self, message_type: int, data: bytes | memoryview, frames: int) -> None:
+        redis = _redis()
         try:
             # no PING before it: its answer would be read in the place of an XADD's
             self._connection.send_command(*self._command, bytes(data), "count", frames,
                                           check_health=False)
-        except _redis().exceptions.RedisError as error:
-            raise _bus_error(self.url, error) from None
+        except redis.exceptions.RedisError as error:
+            raise self._lost(error, "this entry was not written") from None
         self._unanswered += 1
         if self._unanswered >= PIPELINE_ENTRIES:
             self._collect()
 
     def _collect(self) -> None:
-        """Read the replies of every XADD written."""
-        try:
-            while self._unanswered:
-                self._unanswered -= 1
+        """Read the replies of every XADD written since the last reply."""
+        redis = _redis()
+        written, refusals = self._unanswered, []
+        for index in range(written):
+            try:
                 self._connection.read_response()
-        except _redis().exceptions.RedisError as error:
-            raise _bus_error(self.url, error) from None
+            except redis.exceptions.ResponseError as error:
+                refusals.append(f"entry {index + 1}: {error}")
+            except redis.exceptions.RedisError as error:
+                self._unanswered = written - index
+                raise self._lost(error) from None
+        self._unanswered = 0
+        if refusals:
+            raise BusError(f"Redis {self.url}: {len(refusals)} of the {written} entries written"
+                           f" since the last reply refused ({'; '.join(refusals[:3])}"
+                           f"{'; ...' if len(refusals) > 3 else ''})")
+
+    def _lost(self, error: BaseException, more: str = "") -> BusError:
+        """The connection given up (the next send opens another): the error to raise, with the
+        entries written on it whose replies never came."""
+        unconfirmed, self._unanswered = self._unanswered, 0
+        self._connection.disconnect()
+        said = [f"{unconfirmed} entries written since the last reply may not have been added"
+                if unconfirmed else "", more]
+        detail = "; ".join(part for part in said if part)
+        failure = _bus_error(self.url, error)
+        return type(failure)(f"{failure}{'; ' + detail if detail else ''}")
 
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         count = super().send_batch(buffer)
