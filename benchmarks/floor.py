@@ -110,7 +110,7 @@ def one_hop(count: int, rate: int, spinning: bool, same_core: bool) -> np.ndarra
     the first core, the receiver on the same one or on the next."""
     cores = sorted(os.sched_getaffinity(0))
     sender_core = cores[0]
-    receiver_core = sender_core if same_core or len(cores) < 2 else cores[1]
+    receiver_core = sender_core if same_core else cores[1]
     fork = multiprocessing.get_context("fork")
     result = fork.Queue()
     sending, receiving = socket.socketpair()
@@ -138,10 +138,9 @@ def report_hops(count: int, rate: int) -> None:
     print(f"\nOne hop: 64-byte messages over a Unix socketpair, {rate:,} a second, {count:,}"
           f" (the first tenth left out); us")
     print(f"{'receiver':<34} {'p50':>8} {'p99':>8}")
+    placements = (False, True) if len(os.sched_getaffinity(0)) >= 2 else (True,)
     for spinning in (False, True):
-        for same_core in (False, True):
-            if same_core and len(os.sched_getaffinity(0)) < 2:
-                continue
+        for same_core in placements:
             latencies = one_hop(count, rate, spinning, same_core)[count // 10:] / 1000
             p50, p99 = np.percentile(latencies, [50, 99])
             how = f"{'spinning' if spinning else 'blocking'}, {'same core' if same_core else 'other core'}"

@@ -1,4 +1,5 @@
-"""The clock of a paced producer in the latency runs: it sleeps until each send is due.
+"""The clock of a paced producer in the latency runs: it sleeps until each send is due; and
+where the runs' processes are placed (`pin`).
 
 A producer that busy-waits between sends (even yielding the core at each look) stays runnable:
 on two cores shared by a producer, a relay and a consumer, the relay and the consumer it woke
@@ -12,6 +13,7 @@ each frame's latency counts from the moment it is stamped, just before it is sen
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import time
 
@@ -43,3 +45,11 @@ class Pacer:
         left = self.due - time.monotonic_ns()
         if left > 0:
             time.sleep(left / 1e9)
+
+
+def pin(core: int | None) -> None:
+    """Keeps the calling thread on ``core`` of those this process may use, where it has two
+    (None: where the scheduler puts it)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if core is not None and len(cores) >= 2:
+        os.sched_setaffinity(0, {cores[core % len(cores)]})

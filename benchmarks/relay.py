@@ -57,7 +57,7 @@ from alphapulse_codec.relay.client import relay_stats  # noqa: E402
 from alphapulse_codec.wire.enums import RelayRole  # noqa: E402
 from peers import cpu_model  # noqa: E402
 from nats_peer import nats_round, server_binary  # noqa: E402
-from pacing import Pacer  # noqa: E402
+from pacing import Pacer, pin  # noqa: E402
 from relays import RelayProcess  # noqa: E402
 from workload import cpu_seconds, trade_block  # noqa: E402
 
@@ -225,13 +225,6 @@ def bare_round(frames: int) -> tuple[float, float, int]:
 
 # ---- one-way latency ---------------------------------------------------------------------
 
-def pin(core: int | None) -> None:
-    """Keeps the calling process on ``core`` of those it may use (None: anywhere)."""
-    cores = sorted(os.sched_getaffinity(0))
-    if core is not None and len(cores) >= 2:
-        os.sched_setaffinity(0, {cores[core % len(cores)]})
-
-
 def paced_producer(policy: DomainPolicy, count: int, rate: int, core: int | None) -> None:
     """``count`` Trades sent one by one with ``send``, ``rate`` a second, sleeping between
     sends (pacing.py); each carries the time it was encoded and sent in its header timestamp."""
@@ -326,9 +319,13 @@ def print_latency(count: int, rate: int, busy_poll_us: int) -> None:
         in_us = warm / 1000.0
         marks = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
         figures = ", ".join(f"{name} {np.percentile(in_us, q):.1f}" for name, q in marks.items())
-        how = (f"the relay busy-polling (busy_poll_us {busy:,}) pinned to one core, the producer"
-               " and the consumer to the other" if busy else
-               "relay and consumer sleeping until bytes come (the default)")
+        if not busy:
+            how = "relay and consumer sleeping until bytes come (the default)"
+        elif len(os.sched_getaffinity(0)) >= 2:
+            how = (f"the relay busy-polling (busy_poll_us {busy:,}) pinned to one core, the"
+                   " producer and the consumer to the other")
+        else:
+            how = f"the relay busy-polling (busy_poll_us {busy:,}), nothing pinned (one core)"
         print(f"\nOne-way latency producer -> relay -> consumer, market-data policy, single-frame"
               f" send, {rate:,} frames/s offered ({achieved:,.0f} achieved), {len(warm):,} frames"
               f" after {len(latencies) - len(warm):,} of warm-up; send time in the header"

@@ -75,7 +75,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 import alphapulse_codec as ap  # noqa: E402
 from alphapulse_codec import aio  # noqa: E402
 from peers import cpu_model  # noqa: E402
-from pacing import tight_timer_slack  # noqa: E402
+from pacing import pin, tight_timer_slack  # noqa: E402
 from workload import trade_block  # noqa: E402
 from relays import RelayProcess  # noqa: E402
 from servers import start_nats, start_redis  # noqa: E402
@@ -266,14 +266,6 @@ def throughput(transport: Transport, config: dict[str, Any], frames: int,
 # ---- one-way latency ----------------------------------------------------------------------
 
 SPIN_NS = 20_000  # the end of a paced producer's wait is spun: a sleep's wake-up is later
-
-
-def pin(core: int | None) -> None:
-    """Keeps the calling thread on ``core`` of those this process may use, where it has two
-    (None: where the scheduler puts it)."""
-    cores = sorted(os.sched_getaffinity(0))
-    if core is not None and len(cores) >= 2:
-        os.sched_setaffinity(0, {cores[core % len(cores)]})
 
 
 def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],

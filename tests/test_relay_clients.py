@@ -3,6 +3,7 @@ asyncio and uvloop, one consumer over several relays, record and replay, top, th
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import pty
 import select
@@ -18,7 +19,7 @@ import pytest
 import alphapulse_codec as ap
 from alphapulse_codec import aio
 from alphapulse_codec.relay import connect, default_policy, load_config
-from alphapulse_codec.relay.client import relay_stats
+from alphapulse_codec.relay.client import relay_stats, spin_ns
 from alphapulse_codec.samples.session import build_session
 from alphapulse_codec.wire.enums import GapReason
 from relays import ROOT, connectable
@@ -139,13 +140,22 @@ def test_busy_poll_keeps_the_relay_awake_after_frames_then_lets_it_sleep(runtime
             producer.send(sent[start:start + 64])
         assert receive_bytes(consumer, len(sent)) == sent
         assert process_state(relay.process.pid) == "R"  # looking at its sockets, not asleep
-        began = time.monotonic()
         assert consumer.recv_bytes(timeout=0.01) == b""
-        assert time.monotonic() - began < 0.9  # the timeout ends the consumer's busy poll
         wait_for(lambda: process_state(relay.process.pid) == "S",
                  "the relay sleeps once nothing came for busy_poll_us")
         producer.send(sent[:64])
         assert receive_bytes(consumer, 64) == sent[:64]
+        producer.send(sent[64:128])
+        assert consumer.recv(timeout=math.inf).header.sequence == 2  # no bound on the wait
+        with pytest.raises(ap.FieldValueError, match="timeout: nan, expected seconds or None"):
+            consumer.recv(timeout=math.nan)
+
+
+@pytest.mark.parametrize("busy_us, timeout, spun_us", [
+    (1000, None, 1000), (1000, math.inf, 1000), (1000, 5.0, 1000), (1000, 0.0002, 200),
+    (1000, 0, 0), (1000, -1.0, 0), (0, None, 0), (0, 0.5, 0)])
+def test_a_consumer_polls_no_longer_than_its_timeout(busy_us, timeout, spun_us):
+    assert spin_ns(busy_us * 1000, timeout) == spun_us * 1000
 
 
 def test_batch_bytes_is_a_producer_s_count(runtime_dir, relays):

@@ -47,6 +47,29 @@ def test_scan_stops_at_bytes_that_cannot_be_a_frame():
     assert router.notable_frames()[-1][5] == RelayCode.BadMagic
 
 
+def test_take_copies_the_whole_frames_from_start_and_counts_offsets_from_there():
+    router = Router(type_codes("market_data"), 1 << 20, False, False, True)
+    taken_before = bytes(100)  # what a consumer took already, still at the buffer's front
+    frames = trades(2) + trades(1, first=5)
+    buffer = bytearray(taken_before + frames + trades(1, first=6)[:40])
+    data = router.take(buffer, 100, len(buffer))
+    assert data == frames and router.consumed == len(frames) and not router.fatal
+    assert [(offset, gap) for _, offset, _, _, _, _, _, gap in router.notable_frames()] == \
+        [(128, 3)]  # the jump from 2 to 5, at its offset in what was taken
+    assert router.take(buffer, 100 + len(frames), len(buffer)) == b""  # a partial frame
+    fresh = Router(type_codes("market_data"), 1 << 20, False, False, True)
+    assert fresh.take(buffer, 100, len(buffer), 1) == trades(1)  # max_frames
+
+
+def test_take_refuses_bounds_outside_the_buffer():
+    router = Router(type_codes("market_data"), 1 << 20, False, False, False)
+    buffer = bytearray(trades(2))
+    for start, stop in ((-1, 64), (64, 32), (0, len(buffer) + 1)):
+        with pytest.raises(ValueError, match=f"bytes {start} to {stop} are outside the buffer"
+                                              f" of {len(buffer)}"):
+            router.take(buffer, start, stop)
+
+
 def test_fan_out_copies_what_each_queue_subscribed_to():
     router = Router(type_codes("market_data"), 1 << 20, False, False, False)
     data = trades(3, source=1) + trades(2, source=2) + trades(1, source=1, first=4)

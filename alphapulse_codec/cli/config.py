@@ -76,7 +76,7 @@ def _print_transports(config: TransportsConfig) -> None:
 
 
 def _waiting(transport: str, busy_poll_us: int) -> str:
-    """How the relay and its consumers wait for bytes: busy_poll_us acts on the relays only."""
+    """How a domain's relay waits for bytes: busy_poll_us acts on relayed transports only."""
     if transport not in RELAYED:
         return "-"
     return f"polls {busy_poll_us:,} us" if busy_poll_us else "sleeps"

@@ -13,6 +13,7 @@ socket (``tls=``, an SSLContext of ``tcp.client_context``, through TLS); the res
 """
 from __future__ import annotations
 
+import math
 import os
 import select
 import socket
@@ -305,6 +306,14 @@ def _read_frame(sock: Socket, where: str) -> bytes:
                 raise RelayError(f"{where}: an answer of {wanted} bytes is over"
                                  f" {DEFAULT_MAX_FRAME_SIZE}")
     return bytes(data)
+
+
+def spin_ns(busy_poll_ns: int, timeout: float | None) -> int:
+    """How long a consumer polls its socket without sleeping: ``busy_poll_ns``, or less when
+    ``timeout`` (seconds, None: none) ends sooner."""
+    if timeout is None or timeout * 1e9 >= busy_poll_ns:
+        return busy_poll_ns
+    return max(0, int(timeout * 1e9))
 
 
 def whole_frames_in(frames_: memoryview, length: int) -> int:
@@ -673,8 +682,7 @@ class Consumer(_Client):
     def _busy_poll(self, room: memoryview, timeout: float | None) -> int | None:
         """What a read took while looking at the socket without sleeping, for the policy's
         ``busy_poll_us`` at most (and ``timeout``); None when nothing came."""
-        spin_ns = self._busy_poll_ns if timeout is None else min(self._busy_poll_ns, int(timeout * 1e9))
-        end = time.monotonic_ns() + spin_ns
+        end = time.monotonic_ns() + spin_ns(self._busy_poll_ns, timeout)
         sock = self._sock
         while True:
             try:
@@ -750,6 +758,8 @@ class Consumer(_Client):
         ``timeout`` for the first."""
         if self._sock.fileno() < 0:
             self._check_open("receive")
+        if timeout is not None and math.isnan(timeout):
+            raise FieldValueError("timeout: nan, expected seconds or None", field="timeout")
         data = self._taken(max_frames)
         if data:
             return data

@@ -33,10 +33,11 @@ class DomainPolicy:
     a GapNotice), ``block`` stops reading producers until the consumer drains, and disconnects
     a consumer that has not taken a byte for ``stuck_timeout`` seconds while full.
 
-    ``busy_poll_us`` trades a core for latency: the relay, and the blocking consumers of the
-    domain, look at their sockets without sleeping for that many microseconds after the last
-    bytes came, so that a frame that follows soon finds them awake rather than waiting for the
-    scheduler to wake them; 0 (the default) sleeps at once.
+    ``busy_poll_us`` trades a core for latency: the relay looks at its sockets without
+    sleeping for that many microseconds after anything last happened on them, and a blocking
+    consumer given this policy polls its socket that long before it waits in the kernel, so
+    that a frame that follows soon finds them awake rather than waiting for the scheduler to
+    wake them; 0 (the default) sleeps at once.
     """
 
     domain: str
