@@ -45,8 +45,10 @@ ratio printed (and judged against the target) is the median over the rounds of e
 time against bare nats-py's in the same round, so that a round the machine's other work
 slowed weighs on both sides of its ratio; the same ratio of this process's CPU time (all its
 threads) is printed beside it. Then JetStream publishing with its
-acknowledgements collected at flush. Printed next to the design's table and the targets, each
-said met or missed.
+acknowledgements collected at flush, and the one-way latency of nats-py alone (an asyncio
+publisher and subscriber, one frame a message, paced and pinned as the latency rows), the peer
+of the NATS row's latency. Printed next to the design's table and the targets, each said met
+or missed.
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ import os
 import queue
 import shutil
 import statistics
+import struct
 import sys
 import tempfile
 import threading
@@ -85,6 +88,7 @@ FANOUT = 4
 IDLE_SECONDS = 3.0  # a consumer that gets nothing this long after its first frame stops
 CTX = multiprocessing.get_context("fork")
 DOMAIN = "market_data"
+TIMESTAMP = struct.Struct("<Q")  # a frame header's timestamp, at byte 20
 
 
 Section = Callable[[Path], contextlib.AbstractContextManager[dict[str, Any]]]
@@ -398,6 +402,99 @@ def bare_publish(url: str, subject: str, blocks: list[bytes]) -> Timing:
     return asyncio.run(run())
 
 
+def bare_subscriber(url: str, subject: str, count: int, ready: Any, result: Any,
+                    core: int | None) -> None:
+    """nats-py alone, from a coroutine: the nanoseconds from each frame's due instant (its
+    header timestamp) to its arrival in the subscription's callback."""
+    import nats
+
+    pin(core)
+    latencies = np.empty(count, dtype=np.int64)
+
+    async def run() -> None:
+        connection = await nats.connect(url)
+        received = 0
+        done = asyncio.Event()
+
+        async def arrived(message: Any) -> None:
+            nonlocal received
+            if received < count:
+                latencies[received] = time.time_ns() - TIMESTAMP.unpack_from(message.data, 20)[0]
+                received += 1
+                if received == count:
+                    done.set()
+
+        await connection.subscribe(subject, cb=arrived)
+        await connection.flush()
+        ready.set()
+        try:
+            await asyncio.wait_for(done.wait(), IDLE_SECONDS + count / 1000)
+        except asyncio.TimeoutError:
+            pass
+        await connection.close()
+        result.put(latencies[:received])
+
+    asyncio.run(run())
+
+
+def bare_publisher(url: str, subject: str, count: int, rate: int, core: int | None) -> None:
+    """nats-py alone publishing ``count`` Trades one per message at ``rate``, paced as
+    paced_producer paces ours (each encoded ahead with the instant it is due)."""
+    import nats
+
+    pin(core)
+    tight_timer_slack()
+    instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
+    interval = 1_000_000_000 // rate
+
+    async def run() -> None:
+        connection = await nats.connect(url)
+        due = time.time_ns()
+        for sequence in range(1, count + 1):
+            due += interval
+            frame = ap.Trade.encode(instrument_id=instrument, price=100, volume=1, side=1,
+                                    sequence=sequence, source=ap.SourceType.BinanceCollector,
+                                    timestamp=due)
+            left = due - time.time_ns()
+            if left > SPIN_NS:
+                time.sleep((left - SPIN_NS) / 1e9)
+            while time.time_ns() < due:
+                pass
+            await connection.publish(subject, frame)
+            await asyncio.sleep(0)  # its flusher writes it now, as our producer's loop does
+        await connection.flush()
+        await connection.close()
+
+    asyncio.run(run())
+
+
+def bare_nats_latency(count: int, rate: int, pinned: bool) -> tuple[float, float, int]:
+    """p50 and p99 one-way latency (us) of nats-py alone, after a warm-up tenth, and the
+    frames that never came: the peer of our NATS row's latency."""
+    from alphapulse_codec.transport.nats import subject as nats_subject
+
+    subject = nats_subject("alphapulse", DOMAIN, "Trade")
+    with tempfile.TemporaryDirectory(prefix="ap-transports-", dir="/tmp") as name:
+        with nats_bus(Path(name)) as section:
+            url = section["servers"][0]
+            ready, result = CTX.Event(), CTX.Queue()
+            reader = CTX.Process(target=bare_subscriber, args=(url, subject, count, ready,
+                                                                result, 1 if pinned else None))
+            reader.start()
+            ready.wait(60)
+            writer = CTX.Process(target=bare_publisher,
+                                 args=(url, subject, count, rate, 0 if pinned else None))
+            writer.start()
+            latencies = result.get(timeout=600)
+            writer.join(60)
+            reader.join(60)
+    warm = latencies[len(latencies) // 10:] / 1000.0
+    if not len(warm):
+        return float("nan"), float("nan"), count - len(latencies)
+    p50, p99 = np.percentile(warm, [50, 99])
+    return float(p50), float(p99), count - len(latencies)
+
+
 # ---- the run ------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -574,6 +671,14 @@ def main() -> None:
               f" {nats.hand_over_ns():+.0f} ns a frame against the asyncio producer)")
         print(f"{'NATS JetStream publish':<30} {nats.rate(nats.acknowledged):>14,.0f} frames/s"
               " (blocking producer, acknowledgements collected at flush)")
+        if not options.publishing_only:
+            p50, p99, lost = bare_nats_latency(options.latency_frames, options.rate,
+                                               not options.no_pin)
+            ours = results.get("nats")
+            beside = f"; ours above: p50 {ours.p50:.1f}, p99 {ours.p99:.1f}" if ours else ""
+            print(f"{'NATS latency, bare nats-py':<30} p50 {p50:.1f} us, p99 {p99:.1f} us,"
+                  f" {lost:,} lost (asyncio publisher and subscriber, one frame a message, paced"
+                  f" and pinned as our rows{beside})")
         print("(bare's time: each round's time against bare nats-py's in the same round, the"
               " median over the rounds; CPU: the same for this process's CPU time)")
     else:

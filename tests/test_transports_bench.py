@@ -45,6 +45,10 @@ def test_the_transports_benchmark_prints_every_transport_and_target():
         if not installed(server):
             assert f"{row:<30} skipped: {server} is not installed" in out
     assert publishing_rows(out) == nats
+    bare_latency = re.search(rf"^NATS latency, bare nats-py +p50 {NUMBER} us, p99 {NUMBER} us,"
+                             rf" [\d,]+ lost \(asyncio publisher and subscriber.*; ours above:"
+                             rf" p50 {NUMBER}, p99 {NUMBER}\)$", out, re.M)
+    assert bool(bare_latency) == nats, out
     expected = TARGETS + (NATS_TARGETS if nats else []) + (REDIS_TARGETS if redis else [])
     verdicts = re.findall(rf"^  (.+?) +{NUMBER}   (met|missed)$", out, re.M)
     assert [title for title, _ in verdicts] == expected
@@ -71,6 +75,7 @@ def test_the_publishing_rows_run_alone():
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert publishing_rows(result.stdout)
+    assert "NATS latency, bare nats-py" not in result.stdout  # a latency run is not publishing
     assert not re.search(r"^(NATS core|Unix-socket relay) ", result.stdout, re.M)
     verdicts = re.findall(rf"^  (.+?) +{NUMBER}   (met|missed)$", result.stdout, re.M)
     assert [title for title, _ in verdicts] == NATS_TARGETS[1:]
