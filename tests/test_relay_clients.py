@@ -149,6 +149,11 @@ def test_busy_poll_keeps_the_relay_awake_after_frames_then_lets_it_sleep(runtime
         assert consumer.recv(timeout=math.inf).header.sequence == 2  # no bound on the wait
         with pytest.raises(ap.FieldValueError, match="timeout: nan, expected seconds or None"):
             consumer.recv(timeout=math.nan)
+        producer.send(sent[128:192])
+        assert receive_bytes(consumer, 64) == sent[128:192]
+        assert process_state(relay.process.pid) == "R"
+        assert relay.terminate() == 0  # a SIGTERM stops a relay that is polling, not asleep
+        assert "market_data: stopped" in relay.stderr
 
 
 @pytest.mark.parametrize("busy_us, timeout, spun_us", [
