@@ -232,12 +232,18 @@ def _store(m, f):
     raise AssertionError(f.kind)
 
 
+def _int_value(wire_type: str, expr: str) -> str:
+    """The Cython expression of the integer at `expr`: an 8-bit one is one of the
+    interpreter's small ints, taken from a table (ap_u8_value) rather than by a call."""
+    return f"ap_u8_value({expr})" if wire_type == "u8" else expr
+
+
 def _value(f, cast):
     """The Cython expression of body field f's value, read from the struct at `cast`."""
     if f.kind == "int" and f.type in ("u128", "i128"):
         return f"_u128_value({cast}.{f.name}, {'True' if f.signed else 'False'})"
     if f.kind == "int":
-        return f"{cast}.{f.name}"
+        return _int_value(f.type, f"{cast}.{f.name}")
     if f.kind == "instrument_id":
         return f"_iid_of(self, &{cast}.{f.name})"
     if f.kind == "bytes":
@@ -306,7 +312,7 @@ def _fast_reads(m, struct):
     header = [(flat, f) for flat, f in zip(header_names(m), L.HEADER.fields)
               if flat not in hidden and f.name in FAST_HEADER_READS]
     tests = [(f.name, _value(f, "m_")) for f in m.value_fields]
-    tests += [(flat, f"m_.header.{f.name}") for flat, f in header]
+    tests += [(flat, _int_value(f.type, f"m_.header.{f.name}")) for flat, f in header]
     lines = [
         "    def __getattribute__(self, name):",
         "        if not _fast_read_type(self):",
@@ -326,7 +332,7 @@ def _materialisers(m, struct):
     them): each reads the frame once, header fields, then the body's value fields, in wire
     order, then the tails (through their checked getters)."""
     names = header_names(m) + [f.name for f in m.value_fields] + [t.name for t in m.tail]
-    values = ([f"m_.header.{f.name}" for f in L.HEADER.fields]
+    values = ([_int_value(f.type, f"m_.header.{f.name}") for f in L.HEADER.fields]
               + [_value(f, "m_") for f in m.value_fields] + [f"self.{t.name}" for t in m.tail])
     pairs = [f'"{name}": {value}' for name, value in zip(names, values)]
     return [
@@ -433,7 +439,32 @@ def message_class(m, base: str) -> list[str]:
         lines += _tail_getters(m, struct)
         lines += _fast_reads(m, struct)
         lines += _materialisers(m, struct)
-    return lines
+    return lines + [""] + _encode_entry(m, args)
+
+
+def _encode_entry(m, args) -> list[str]:
+    """The vectorcall entry of the class's encode: keywords alone, each named as written in
+    code, go to the builder borrowed; any other call (positional values, a name made at run
+    time, a name it does not take) goes to the def's own parsing, which gives its errors."""
+    names = "".join(f'"{name}", ' for name, _, _ in args)
+    defaults = "".join(f"{default}, " for _, _, default in args)
+    values = ", ".join(f"<object>v_[{i}]" for i in range(len(args)))
+    return [
+        f"cdef tuple _{m.name}_ENCODE_NAMES = ({names})",
+        f"cdef tuple _{m.name}_ENCODE_DEFAULTS = ({defaults})",
+        f"cdef void* _{m.name}_encode_parsed  # the def's own entry",
+        "",
+        "",
+        f"cdef object _{m.name}_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):",
+        f"    cdef PyObject* v_[{len(args)}]",
+        f"    if not _keywords_matched(args, nargsf, kwnames, _{m.name}_ENCODE_NAMES, _{m.name}_ENCODE_DEFAULTS, v_, {len(args)}):",
+        f"        return ap_vectorcall(_{m.name}_encode_parsed, function, args, nargsf, kwnames)",
+        f"    return _build_{m.name}({values})",
+        "",
+        "",
+        f'_{m.name}_encode_parsed = ap_set_vectorcall({m.class_name}.__dict__["encode"].__func__, <void*>_{m.name}_encode)',
+        "",
+    ]
 
 
 def messages_pxi() -> str:

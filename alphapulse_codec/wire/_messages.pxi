@@ -61,12 +61,12 @@ cdef class Trade(Message):
     @property
     def side(self):
         """u8 at frame offset 60: Side: Buy=1, Sell=2"""
-        return (<const TradeMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const TradeMessage_t*>_frame_of(self)).side)
 
     @property
     def flags(self):
         """u8 at frame offset 61: no bits defined: written 0, passed through"""
-        return (<const TradeMessage_t*>_frame_of(self)).flags
+        return ap_u8_value((<const TradeMessage_t*>_frame_of(self)).flags)
 
     def __getattribute__(self, name):
         if not _fast_read_type(self):
@@ -83,16 +83,16 @@ cdef class Trade(Message):
             return m_.volume
         if name is "side":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "flags":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.flags
+            return ap_u8_value(m_.flags)
         if name is "source":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "header_flags":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const TradeMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -104,10 +104,10 @@ cdef class Trade(Message):
     cdef tuple _astuple(self):
         cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -115,16 +115,16 @@ cdef class Trade(Message):
                 _iid_of(self, &m_.instrument_id),
                 m_.price,
                 m_.volume,
-                m_.side,
-                m_.flags)
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.flags))
 
     cdef dict _asdict(self):
         cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "header_flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "header_flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -132,8 +132,23 @@ cdef class Trade(Message):
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "price": m_.price,
                 "volume": m_.volume,
-                "side": m_.side,
-                "flags": m_.flags}
+                "side": ap_u8_value(m_.side),
+                "flags": ap_u8_value(m_.flags)}
+
+
+cdef tuple _Trade_ENCODE_NAMES = ("instrument_id", "price", "volume", "side", "flags", "sequence", "timestamp", "source", "version", "header_flags", "tlv", )
+cdef tuple _Trade_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 0, 1, 0, (), )
+cdef void* _Trade_encode_parsed  # the def's own entry
+
+
+cdef object _Trade_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _Trade_ENCODE_NAMES, _Trade_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_Trade_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Trade(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10])
+
+
+_Trade_encode_parsed = ap_set_vectorcall(Trade.__dict__["encode"].__func__, <void*>_Trade_encode)
 
 
 cdef bytes _build_Quote(object instrument_id, object bid_price, object ask_price, object bid_size, object ask_size, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -223,10 +238,10 @@ cdef class Quote(Message):
             return m_.ask_size
         if name is "source":
             m_ = <const QuoteMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const QuoteMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const QuoteMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -238,10 +253,10 @@ cdef class Quote(Message):
     cdef tuple _astuple(self):
         cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -255,10 +270,10 @@ cdef class Quote(Message):
     cdef dict _asdict(self):
         cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -268,6 +283,21 @@ cdef class Quote(Message):
                 "ask_price": m_.ask_price,
                 "bid_size": m_.bid_size,
                 "ask_size": m_.ask_size}
+
+
+cdef tuple _Quote_ENCODE_NAMES = ("instrument_id", "bid_price", "ask_price", "bid_size", "ask_size", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Quote_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Quote_encode_parsed  # the def's own entry
+
+
+cdef object _Quote_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _Quote_ENCODE_NAMES, _Quote_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_Quote_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Quote(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10])
+
+
+_Quote_encode_parsed = ap_set_vectorcall(Quote.__dict__["encode"].__func__, <void*>_Quote_encode)
 
 
 cdef bytes _build_OrderBook(object instrument_id, object venue_timestamp, object update_kind, object bids, object asks, object sequence, object timestamp, object source, object version, object flags):
@@ -328,7 +358,7 @@ cdef class OrderBook(Message):
     @property
     def update_kind(self):
         """u8 at frame offset 52: BookUpdateKind: 0 snapshot, 1 delta"""
-        return (<const OrderBookMessage_t*>_frame_of(self)).update_kind
+        return ap_u8_value((<const OrderBookMessage_t*>_frame_of(self)).update_kind)
 
     @property
     def bid_count(self):
@@ -372,7 +402,7 @@ cdef class OrderBook(Message):
             return m_.venue_timestamp
         if name is "update_kind":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
-            return m_.update_kind
+            return ap_u8_value(m_.update_kind)
         if name is "bid_count":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
             return m_.bid_count
@@ -381,10 +411,10 @@ cdef class OrderBook(Message):
             return m_.ask_count
         if name is "source":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -396,17 +426,17 @@ cdef class OrderBook(Message):
     cdef tuple _astuple(self):
         cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 _iid_of(self, &m_.instrument_id),
                 m_.venue_timestamp,
-                m_.update_kind,
+                ap_u8_value(m_.update_kind),
                 m_.bid_count,
                 m_.ask_count,
                 self.bids,
@@ -415,21 +445,36 @@ cdef class OrderBook(Message):
     cdef dict _asdict(self):
         cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "venue_timestamp": m_.venue_timestamp,
-                "update_kind": m_.update_kind,
+                "update_kind": ap_u8_value(m_.update_kind),
                 "bid_count": m_.bid_count,
                 "ask_count": m_.ask_count,
                 "bids": self.bids,
                 "asks": self.asks}
+
+
+cdef tuple _OrderBook_ENCODE_NAMES = ("instrument_id", "venue_timestamp", "update_kind", "bids", "asks", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _OrderBook_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, (), (), 0, 0, 0, 1, 0, )
+cdef void* _OrderBook_encode_parsed  # the def's own entry
+
+
+cdef object _OrderBook_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[10]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderBook_ENCODE_NAMES, _OrderBook_ENCODE_DEFAULTS, v_, 10):
+        return ap_vectorcall(_OrderBook_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderBook(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9])
+
+
+_OrderBook_encode_parsed = ap_set_vectorcall(OrderBook.__dict__["encode"].__func__, <void*>_OrderBook_encode)
 
 
 cdef bytes _build_InstrumentDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
@@ -484,12 +529,12 @@ cdef class InstrumentDiscovered(Message):
     @property
     def decimals(self):
         """u8 at frame offset 44"""
-        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).decimals
+        return ap_u8_value((<const InstrumentDiscoveredHeader_t*>_frame_of(self)).decimals)
 
     @property
     def symbol_len(self):
         """u8 at frame offset 45: bytes of symbol in the tail"""
-        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).symbol_len
+        return ap_u8_value((<const InstrumentDiscoveredHeader_t*>_frame_of(self)).symbol_len)
 
     @property
     def metadata_len(self):
@@ -525,19 +570,19 @@ cdef class InstrumentDiscovered(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "decimals":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.decimals
+            return ap_u8_value(m_.decimals)
         if name is "symbol_len":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.symbol_len
+            return ap_u8_value(m_.symbol_len)
         if name is "metadata_len":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
             return m_.metadata_len
         if name is "source":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
             return m_.header.sequence
@@ -549,17 +594,17 @@ cdef class InstrumentDiscovered(Message):
     cdef tuple _astuple(self):
         cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 _iid_of(self, &m_.instrument_id),
-                m_.decimals,
-                m_.symbol_len,
+                ap_u8_value(m_.decimals),
+                ap_u8_value(m_.symbol_len),
                 m_.metadata_len,
                 self.symbol,
                 self.metadata)
@@ -567,20 +612,35 @@ cdef class InstrumentDiscovered(Message):
     cdef dict _asdict(self):
         cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "decimals": m_.decimals,
-                "symbol_len": m_.symbol_len,
+                "decimals": ap_u8_value(m_.decimals),
+                "symbol_len": ap_u8_value(m_.symbol_len),
                 "metadata_len": m_.metadata_len,
                 "symbol": self.symbol,
                 "metadata": self.metadata}
+
+
+cdef tuple _InstrumentDiscovered_ENCODE_NAMES = ("instrument_id", "decimals", "symbol", "metadata", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _InstrumentDiscovered_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, '', b'', 0, 0, 0, 1, 0, )
+cdef void* _InstrumentDiscovered_encode_parsed  # the def's own entry
+
+
+cdef object _InstrumentDiscovered_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _InstrumentDiscovered_ENCODE_NAMES, _InstrumentDiscovered_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_InstrumentDiscovered_encode_parsed, function, args, nargsf, kwnames)
+    return _build_InstrumentDiscovered(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8])
+
+
+_InstrumentDiscovered_encode_parsed = ap_set_vectorcall(InstrumentDiscovered.__dict__["encode"].__func__, <void*>_InstrumentDiscovered_encode)
 
 
 cdef bytes _build_PoolDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
@@ -626,6 +686,21 @@ cdef class PoolDiscovered(InstrumentDiscovered):
     def encode(*, instrument_id=_REQUIRED, decimals=_REQUIRED, symbol='', metadata=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
         return _build_PoolDiscovered(instrument_id, decimals, symbol, metadata, sequence, timestamp, source, version, flags)
+
+
+cdef tuple _PoolDiscovered_ENCODE_NAMES = ("instrument_id", "decimals", "symbol", "metadata", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _PoolDiscovered_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, '', b'', 0, 0, 0, 1, 0, )
+cdef void* _PoolDiscovered_encode_parsed  # the def's own entry
+
+
+cdef object _PoolDiscovered_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _PoolDiscovered_ENCODE_NAMES, _PoolDiscovered_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_PoolDiscovered_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PoolDiscovered(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8])
+
+
+_PoolDiscovered_encode_parsed = ap_set_vectorcall(PoolDiscovered.__dict__["encode"].__func__, <void*>_PoolDiscovered_encode)
 
 
 cdef bytes _build_VenueUpdate(object venue, object status, object instrument_count, object latency_us, object effective_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -677,7 +752,7 @@ cdef class VenueUpdate(Message):
     @property
     def status(self):
         """u8 at frame offset 34: VenueStatus"""
-        return (<const VenueUpdateMessage_t*>_frame_of(self)).status
+        return ap_u8_value((<const VenueUpdateMessage_t*>_frame_of(self)).status)
 
     @property
     def instrument_count(self):
@@ -703,7 +778,7 @@ cdef class VenueUpdate(Message):
             return m_.venue
         if name is "status":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
-            return m_.status
+            return ap_u8_value(m_.status)
         if name is "instrument_count":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
             return m_.instrument_count
@@ -715,10 +790,10 @@ cdef class VenueUpdate(Message):
             return m_.effective_at
         if name is "source":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -730,16 +805,16 @@ cdef class VenueUpdate(Message):
     cdef tuple _astuple(self):
         cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.venue,
-                m_.status,
+                ap_u8_value(m_.status),
                 m_.instrument_count,
                 m_.latency_us,
                 m_.effective_at)
@@ -747,19 +822,34 @@ cdef class VenueUpdate(Message):
     cdef dict _asdict(self):
         cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "venue": m_.venue,
-                "status": m_.status,
+                "status": ap_u8_value(m_.status),
                 "instrument_count": m_.instrument_count,
                 "latency_us": m_.latency_us,
                 "effective_at": m_.effective_at}
+
+
+cdef tuple _VenueUpdate_ENCODE_NAMES = ("venue", "status", "instrument_count", "latency_us", "effective_at", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _VenueUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _VenueUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _VenueUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _VenueUpdate_ENCODE_NAMES, _VenueUpdate_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_VenueUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_VenueUpdate(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10])
+
+
+_VenueUpdate_encode_parsed = ap_set_vectorcall(VenueUpdate.__dict__["encode"].__func__, <void*>_VenueUpdate_encode)
 
 
 cdef bytes _build_ArbitrageOpportunity(object base_id, object quote_id, object venue_a, object venue_b, object spread_bps, object estimated_profit, object confidence, object expires_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -876,10 +966,10 @@ cdef class ArbitrageOpportunity(Message):
             return m_.expires_at
         if name is "source":
             m_ = <const ArbitrageMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ArbitrageMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ArbitrageMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -891,10 +981,10 @@ cdef class ArbitrageOpportunity(Message):
     cdef tuple _astuple(self):
         cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -911,10 +1001,10 @@ cdef class ArbitrageOpportunity(Message):
     cdef dict _asdict(self):
         cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -927,6 +1017,21 @@ cdef class ArbitrageOpportunity(Message):
                 "estimated_profit": m_.estimated_profit,
                 "confidence": m_.confidence,
                 "expires_at": m_.expires_at}
+
+
+cdef tuple _ArbitrageOpportunity_ENCODE_NAMES = ("base_id", "quote_id", "venue_a", "venue_b", "spread_bps", "estimated_profit", "confidence", "expires_at", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _ArbitrageOpportunity_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _ArbitrageOpportunity_encode_parsed  # the def's own entry
+
+
+cdef object _ArbitrageOpportunity_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _ArbitrageOpportunity_ENCODE_NAMES, _ArbitrageOpportunity_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_ArbitrageOpportunity_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ArbitrageOpportunity(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13])
+
+
+_ArbitrageOpportunity_encode_parsed = ap_set_vectorcall(ArbitrageOpportunity.__dict__["encode"].__func__, <void*>_ArbitrageOpportunity_encode)
 
 
 cdef bytes _build_PositionUpdate(object instrument_id, object portfolio_id, object quantity, object avg_entry_price, object realized_pnl, object unrealized_pnl, object mark_price, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1034,10 +1139,10 @@ cdef class PositionUpdate(Message):
             return m_.mark_price
         if name is "source":
             m_ = <const PositionUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const PositionUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const PositionUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1049,10 +1154,10 @@ cdef class PositionUpdate(Message):
     cdef tuple _astuple(self):
         cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -1068,10 +1173,10 @@ cdef class PositionUpdate(Message):
     cdef dict _asdict(self):
         cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -1083,6 +1188,21 @@ cdef class PositionUpdate(Message):
                 "realized_pnl": m_.realized_pnl,
                 "unrealized_pnl": m_.unrealized_pnl,
                 "mark_price": m_.mark_price}
+
+
+cdef tuple _PositionUpdate_ENCODE_NAMES = ("instrument_id", "portfolio_id", "quantity", "avg_entry_price", "realized_pnl", "unrealized_pnl", "mark_price", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _PositionUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _PositionUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _PositionUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _PositionUpdate_ENCODE_NAMES, _PositionUpdate_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_PositionUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PositionUpdate(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_PositionUpdate_encode_parsed = ap_set_vectorcall(PositionUpdate.__dict__["encode"].__func__, <void*>_PositionUpdate_encode)
 
 
 cdef bytes _build_StrategyAlert(object strategy_id, object severity, object alert_code, object instrument_id, object value, object threshold, object text, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1136,7 +1256,7 @@ cdef class StrategyAlert(Message):
     @property
     def severity(self):
         """u8 at frame offset 34: Severity"""
-        return (<const StrategyAlertMessage_t*>_frame_of(self)).severity
+        return ap_u8_value((<const StrategyAlertMessage_t*>_frame_of(self)).severity)
 
     @property
     def alert_code(self):
@@ -1172,7 +1292,7 @@ cdef class StrategyAlert(Message):
             return m_.strategy_id
         if name is "severity":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
-            return m_.severity
+            return ap_u8_value(m_.severity)
         if name is "alert_code":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
             return m_.alert_code
@@ -1190,10 +1310,10 @@ cdef class StrategyAlert(Message):
             return _ascii_value(m_.text, 32)
         if name is "source":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1205,16 +1325,16 @@ cdef class StrategyAlert(Message):
     cdef tuple _astuple(self):
         cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.strategy_id,
-                m_.severity,
+                ap_u8_value(m_.severity),
                 m_.alert_code,
                 _iid_of(self, &m_.instrument_id),
                 m_.value,
@@ -1224,21 +1344,36 @@ cdef class StrategyAlert(Message):
     cdef dict _asdict(self):
         cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "strategy_id": m_.strategy_id,
-                "severity": m_.severity,
+                "severity": ap_u8_value(m_.severity),
                 "alert_code": m_.alert_code,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "value": m_.value,
                 "threshold": m_.threshold,
                 "text": _ascii_value(m_.text, 32)}
+
+
+cdef tuple _StrategyAlert_ENCODE_NAMES = ("strategy_id", "severity", "alert_code", "instrument_id", "value", "threshold", "text", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _StrategyAlert_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, None, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _StrategyAlert_encode_parsed  # the def's own entry
+
+
+cdef object _StrategyAlert_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _StrategyAlert_ENCODE_NAMES, _StrategyAlert_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_StrategyAlert_encode_parsed, function, args, nargsf, kwnames)
+    return _build_StrategyAlert(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_StrategyAlert_encode_parsed = ap_set_vectorcall(StrategyAlert.__dict__["encode"].__func__, <void*>_StrategyAlert_encode)
 
 
 cdef bytes _build_RebalanceSignal(object portfolio_id, object strategy_id, object urgency, object instrument_id, object current_weight_bps, object target_weight_bps, object target_quantity, object reference_price, object valid_until, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1299,7 +1434,7 @@ cdef class RebalanceSignal(Message):
     @property
     def urgency(self):
         """u8 at frame offset 38: 0-255, higher = sooner"""
-        return (<const RebalanceSignalMessage_t*>_frame_of(self)).urgency
+        return ap_u8_value((<const RebalanceSignalMessage_t*>_frame_of(self)).urgency)
 
     @property
     def instrument_id(self):
@@ -1343,7 +1478,7 @@ cdef class RebalanceSignal(Message):
             return m_.strategy_id
         if name is "urgency":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
-            return m_.urgency
+            return ap_u8_value(m_.urgency)
         if name is "instrument_id":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
             return _iid_of(self, &m_.instrument_id)
@@ -1364,10 +1499,10 @@ cdef class RebalanceSignal(Message):
             return m_.valid_until
         if name is "source":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1379,17 +1514,17 @@ cdef class RebalanceSignal(Message):
     cdef tuple _astuple(self):
         cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.portfolio_id,
                 m_.strategy_id,
-                m_.urgency,
+                ap_u8_value(m_.urgency),
                 _iid_of(self, &m_.instrument_id),
                 m_.current_weight_bps,
                 m_.target_weight_bps,
@@ -1400,23 +1535,38 @@ cdef class RebalanceSignal(Message):
     cdef dict _asdict(self):
         cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "portfolio_id": m_.portfolio_id,
                 "strategy_id": m_.strategy_id,
-                "urgency": m_.urgency,
+                "urgency": ap_u8_value(m_.urgency),
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "current_weight_bps": m_.current_weight_bps,
                 "target_weight_bps": m_.target_weight_bps,
                 "target_quantity": m_.target_quantity,
                 "reference_price": m_.reference_price,
                 "valid_until": m_.valid_until}
+
+
+cdef tuple _RebalanceSignal_ENCODE_NAMES = ("portfolio_id", "strategy_id", "urgency", "instrument_id", "current_weight_bps", "target_weight_bps", "target_quantity", "reference_price", "valid_until", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _RebalanceSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _RebalanceSignal_encode_parsed  # the def's own entry
+
+
+cdef object _RebalanceSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[15]
+    if not _keywords_matched(args, nargsf, kwnames, _RebalanceSignal_ENCODE_NAMES, _RebalanceSignal_ENCODE_DEFAULTS, v_, 15):
+        return ap_vectorcall(_RebalanceSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RebalanceSignal(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14])
+
+
+_RebalanceSignal_encode_parsed = ap_set_vectorcall(RebalanceSignal.__dict__["encode"].__func__, <void*>_RebalanceSignal_encode)
 
 
 cdef bytes _build_RiskMetric(object portfolio_id, object metric_kind, object breach, object instrument_id, object value, object limit, object window_sec, object confidence_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1471,12 +1621,12 @@ cdef class RiskMetric(Message):
     @property
     def metric_kind(self):
         """u8 at frame offset 36: 1 VaR, 2 exposure, 3 drawdown, 4 leverage, 5 margin"""
-        return (<const RiskMetricMessage_t*>_frame_of(self)).metric_kind
+        return ap_u8_value((<const RiskMetricMessage_t*>_frame_of(self)).metric_kind)
 
     @property
     def breach(self):
         """u8 at frame offset 37: 1 when value is past limit"""
-        return (<const RiskMetricMessage_t*>_frame_of(self)).breach
+        return ap_u8_value((<const RiskMetricMessage_t*>_frame_of(self)).breach)
 
     @property
     def instrument_id(self):
@@ -1512,10 +1662,10 @@ cdef class RiskMetric(Message):
             return m_.portfolio_id
         if name is "metric_kind":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.metric_kind
+            return ap_u8_value(m_.metric_kind)
         if name is "breach":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.breach
+            return ap_u8_value(m_.breach)
         if name is "instrument_id":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
             return _iid_of(self, &m_.instrument_id)
@@ -1533,10 +1683,10 @@ cdef class RiskMetric(Message):
             return m_.confidence_bps
         if name is "source":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1548,17 +1698,17 @@ cdef class RiskMetric(Message):
     cdef tuple _astuple(self):
         cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.portfolio_id,
-                m_.metric_kind,
-                m_.breach,
+                ap_u8_value(m_.metric_kind),
+                ap_u8_value(m_.breach),
                 _iid_of(self, &m_.instrument_id),
                 m_.value,
                 m_.limit,
@@ -1568,22 +1718,37 @@ cdef class RiskMetric(Message):
     cdef dict _asdict(self):
         cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "portfolio_id": m_.portfolio_id,
-                "metric_kind": m_.metric_kind,
-                "breach": m_.breach,
+                "metric_kind": ap_u8_value(m_.metric_kind),
+                "breach": ap_u8_value(m_.breach),
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "value": m_.value,
                 "limit": m_.limit,
                 "window_sec": m_.window_sec,
                 "confidence_bps": m_.confidence_bps}
+
+
+cdef tuple _RiskMetric_ENCODE_NAMES = ("portfolio_id", "metric_kind", "breach", "instrument_id", "value", "limit", "window_sec", "confidence_bps", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _RiskMetric_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, None, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _RiskMetric_encode_parsed  # the def's own entry
+
+
+cdef object _RiskMetric_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _RiskMetric_ENCODE_NAMES, _RiskMetric_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_RiskMetric_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RiskMetric(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13])
+
+
+_RiskMetric_encode_parsed = ap_set_vectorcall(RiskMetric.__dict__["encode"].__func__, <void*>_RiskMetric_encode)
 
 
 cdef bytes _build_PerformanceUpdate(object strategy_id, object portfolio_id, object period_start, object period_end, object pnl, object fees, object volume, object trade_count, object win_count, object sharpe_milli, object max_drawdown_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1727,10 +1892,10 @@ cdef class PerformanceUpdate(Message):
             return m_.max_drawdown_bps
         if name is "source":
             m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1742,10 +1907,10 @@ cdef class PerformanceUpdate(Message):
     cdef tuple _astuple(self):
         cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -1765,10 +1930,10 @@ cdef class PerformanceUpdate(Message):
     cdef dict _asdict(self):
         cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -1784,6 +1949,21 @@ cdef class PerformanceUpdate(Message):
                 "win_count": m_.win_count,
                 "sharpe_milli": m_.sharpe_milli,
                 "max_drawdown_bps": m_.max_drawdown_bps}
+
+
+cdef tuple _PerformanceUpdate_ENCODE_NAMES = ("strategy_id", "portfolio_id", "period_start", "period_end", "pnl", "fees", "volume", "trade_count", "win_count", "sharpe_milli", "max_drawdown_bps", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _PerformanceUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _PerformanceUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _PerformanceUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[17]
+    if not _keywords_matched(args, nargsf, kwnames, _PerformanceUpdate_ENCODE_NAMES, _PerformanceUpdate_ENCODE_DEFAULTS, v_, 17):
+        return ap_vectorcall(_PerformanceUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PerformanceUpdate(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16])
+
+
+_PerformanceUpdate_encode_parsed = ap_set_vectorcall(PerformanceUpdate.__dict__["encode"].__func__, <void*>_PerformanceUpdate_encode)
 
 
 cdef bytes _build_PoolArbitrageSignal(object pool_a_id, object pool_b_id, object token0_id, object token1_id, object pool_a_reserve0, object pool_a_reserve1, object pool_b_reserve0, object pool_b_reserve1, object optimal_amount_in, object expected_profit_wei, object gas_cost_gwei, object confidence, object block_number, object expires_at_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -1954,10 +2134,10 @@ cdef class PoolArbitrageSignal(Message):
             return m_.expires_at_block
         if name is "source":
             m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -1969,10 +2149,10 @@ cdef class PoolArbitrageSignal(Message):
     cdef tuple _astuple(self):
         cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -1995,10 +2175,10 @@ cdef class PoolArbitrageSignal(Message):
     cdef dict _asdict(self):
         cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2017,6 +2197,21 @@ cdef class PoolArbitrageSignal(Message):
                 "confidence": m_.confidence,
                 "block_number": m_.block_number,
                 "expires_at_block": m_.expires_at_block}
+
+
+cdef tuple _PoolArbitrageSignal_ENCODE_NAMES = ("pool_a_id", "pool_b_id", "token0_id", "token1_id", "pool_a_reserve0", "pool_a_reserve1", "pool_b_reserve0", "pool_b_reserve1", "optimal_amount_in", "expected_profit_wei", "gas_cost_gwei", "confidence", "block_number", "expires_at_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _PoolArbitrageSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _PoolArbitrageSignal_encode_parsed  # the def's own entry
+
+
+cdef object _PoolArbitrageSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[20]
+    if not _keywords_matched(args, nargsf, kwnames, _PoolArbitrageSignal_ENCODE_NAMES, _PoolArbitrageSignal_ENCODE_DEFAULTS, v_, 20):
+        return ap_vectorcall(_PoolArbitrageSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PoolArbitrageSignal(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16], <object>v_[17], <object>v_[18], <object>v_[19])
+
+
+_PoolArbitrageSignal_encode_parsed = ap_set_vectorcall(PoolArbitrageSignal.__dict__["encode"].__func__, <void*>_PoolArbitrageSignal_encode)
 
 
 cdef bytes _build_LiquidityImbalance(object pool_id, object token0_id, object token1_id, object current_ratio, object historical_avg_ratio, object deviation_bps, object volume_24h, object fee_tier, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2133,10 +2328,10 @@ cdef class LiquidityImbalance(Message):
             return m_.fee_tier
         if name is "source":
             m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -2148,10 +2343,10 @@ cdef class LiquidityImbalance(Message):
     cdef tuple _astuple(self):
         cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2168,10 +2363,10 @@ cdef class LiquidityImbalance(Message):
     cdef dict _asdict(self):
         cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2184,6 +2379,21 @@ cdef class LiquidityImbalance(Message):
                 "deviation_bps": m_.deviation_bps,
                 "volume_24h": m_.volume_24h,
                 "fee_tier": m_.fee_tier}
+
+
+cdef tuple _LiquidityImbalance_ENCODE_NAMES = ("pool_id", "token0_id", "token1_id", "current_ratio", "historical_avg_ratio", "deviation_bps", "volume_24h", "fee_tier", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _LiquidityImbalance_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _LiquidityImbalance_encode_parsed  # the def's own entry
+
+
+cdef object _LiquidityImbalance_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _LiquidityImbalance_ENCODE_NAMES, _LiquidityImbalance_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_LiquidityImbalance_encode_parsed, function, args, nargsf, kwnames)
+    return _build_LiquidityImbalance(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13])
+
+
+_LiquidityImbalance_encode_parsed = ap_set_vectorcall(LiquidityImbalance.__dict__["encode"].__func__, <void*>_LiquidityImbalance_encode)
 
 
 cdef bytes _build_ImpermanentLossAlert(object pool_id, object token0_id, object token1_id, object entry_price_ratio, object current_price_ratio, object il_bps, object threshold_bps, object position_value, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2300,10 +2510,10 @@ cdef class ImpermanentLossAlert(Message):
             return m_.position_value
         if name is "source":
             m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -2315,10 +2525,10 @@ cdef class ImpermanentLossAlert(Message):
     cdef tuple _astuple(self):
         cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2335,10 +2545,10 @@ cdef class ImpermanentLossAlert(Message):
     cdef dict _asdict(self):
         cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2351,6 +2561,21 @@ cdef class ImpermanentLossAlert(Message):
                 "il_bps": m_.il_bps,
                 "threshold_bps": m_.threshold_bps,
                 "position_value": m_.position_value}
+
+
+cdef tuple _ImpermanentLossAlert_ENCODE_NAMES = ("pool_id", "token0_id", "token1_id", "entry_price_ratio", "current_price_ratio", "il_bps", "threshold_bps", "position_value", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _ImpermanentLossAlert_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _ImpermanentLossAlert_encode_parsed  # the def's own entry
+
+
+cdef object _ImpermanentLossAlert_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _ImpermanentLossAlert_ENCODE_NAMES, _ImpermanentLossAlert_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_ImpermanentLossAlert_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ImpermanentLossAlert(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13])
+
+
+_ImpermanentLossAlert_encode_parsed = ap_set_vectorcall(ImpermanentLossAlert.__dict__["encode"].__func__, <void*>_ImpermanentLossAlert_encode)
 
 
 cdef bytes _build_MEVOpportunity(object opportunity_type, object chain_id, object priority, object target_tx_hash, object estimated_profit_wei, object max_gas_price_gwei, object target_block, object deadline_block, object victim_amount_in, object optimal_frontrun_amount, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2402,17 +2627,17 @@ cdef class MEVOpportunity(Message):
     @property
     def opportunity_type(self):
         """u8 at frame offset 32: Sandwich, Backrun, Liquidation"""
-        return (<const MEVOpportunitySignal_t*>_frame_of(self)).opportunity_type
+        return ap_u8_value((<const MEVOpportunitySignal_t*>_frame_of(self)).opportunity_type)
 
     @property
     def chain_id(self):
         """u8 at frame offset 33"""
-        return (<const MEVOpportunitySignal_t*>_frame_of(self)).chain_id
+        return ap_u8_value((<const MEVOpportunitySignal_t*>_frame_of(self)).chain_id)
 
     @property
     def priority(self):
         """u8 at frame offset 34: higher = more urgent"""
-        return (<const MEVOpportunitySignal_t*>_frame_of(self)).priority
+        return ap_u8_value((<const MEVOpportunitySignal_t*>_frame_of(self)).priority)
 
     @property
     def target_tx_hash(self):
@@ -2455,13 +2680,13 @@ cdef class MEVOpportunity(Message):
         cdef const MEVOpportunitySignal_t* m_
         if name is "opportunity_type":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.opportunity_type
+            return ap_u8_value(m_.opportunity_type)
         if name is "chain_id":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.chain_id
+            return ap_u8_value(m_.chain_id)
         if name is "priority":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.priority
+            return ap_u8_value(m_.priority)
         if name is "target_tx_hash":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
             return PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32)
@@ -2485,10 +2710,10 @@ cdef class MEVOpportunity(Message):
             return m_.optimal_frontrun_amount
         if name is "source":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -2500,17 +2725,17 @@ cdef class MEVOpportunity(Message):
     cdef tuple _astuple(self):
         cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.opportunity_type,
-                m_.chain_id,
-                m_.priority,
+                ap_u8_value(m_.opportunity_type),
+                ap_u8_value(m_.chain_id),
+                ap_u8_value(m_.priority),
                 PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32),
                 m_.estimated_profit_wei,
                 m_.max_gas_price_gwei,
@@ -2522,17 +2747,17 @@ cdef class MEVOpportunity(Message):
     cdef dict _asdict(self):
         cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "opportunity_type": m_.opportunity_type,
-                "chain_id": m_.chain_id,
-                "priority": m_.priority,
+                "opportunity_type": ap_u8_value(m_.opportunity_type),
+                "chain_id": ap_u8_value(m_.chain_id),
+                "priority": ap_u8_value(m_.priority),
                 "target_tx_hash": PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32),
                 "estimated_profit_wei": m_.estimated_profit_wei,
                 "max_gas_price_gwei": m_.max_gas_price_gwei,
@@ -2540,6 +2765,21 @@ cdef class MEVOpportunity(Message):
                 "deadline_block": m_.deadline_block,
                 "victim_amount_in": m_.victim_amount_in,
                 "optimal_frontrun_amount": m_.optimal_frontrun_amount}
+
+
+cdef tuple _MEVOpportunity_ENCODE_NAMES = ("opportunity_type", "chain_id", "priority", "target_tx_hash", "estimated_profit_wei", "max_gas_price_gwei", "target_block", "deadline_block", "victim_amount_in", "optimal_frontrun_amount", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _MEVOpportunity_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _MEVOpportunity_encode_parsed  # the def's own entry
+
+
+cdef object _MEVOpportunity_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[16]
+    if not _keywords_matched(args, nargsf, kwnames, _MEVOpportunity_ENCODE_NAMES, _MEVOpportunity_ENCODE_DEFAULTS, v_, 16):
+        return ap_vectorcall(_MEVOpportunity_encode_parsed, function, args, nargsf, kwnames)
+    return _build_MEVOpportunity(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15])
+
+
+_MEVOpportunity_encode_parsed = ap_set_vectorcall(MEVOpportunity.__dict__["encode"].__func__, <void*>_MEVOpportunity_encode)
 
 
 cdef bytes _build_FlashLoanSignal(object chain_id, object provider, object strategy_id, object asset_id, object loan_token_addr, object amount, object fee_ppm, object expected_profit_wei, object deadline_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2665,10 +2905,10 @@ cdef class FlashLoanSignal(Message):
             return m_.deadline_block
         if name is "source":
             m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -2680,10 +2920,10 @@ cdef class FlashLoanSignal(Message):
     cdef tuple _astuple(self):
         cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2701,10 +2941,10 @@ cdef class FlashLoanSignal(Message):
     cdef dict _asdict(self):
         cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2718,6 +2958,21 @@ cdef class FlashLoanSignal(Message):
                 "fee_ppm": m_.fee_ppm,
                 "expected_profit_wei": m_.expected_profit_wei,
                 "deadline_block": m_.deadline_block}
+
+
+cdef tuple _FlashLoanSignal_ENCODE_NAMES = ("chain_id", "provider", "strategy_id", "asset_id", "loan_token_addr", "amount", "fee_ppm", "expected_profit_wei", "deadline_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _FlashLoanSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _FlashLoanSignal_encode_parsed  # the def's own entry
+
+
+cdef object _FlashLoanSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[15]
+    if not _keywords_matched(args, nargsf, kwnames, _FlashLoanSignal_ENCODE_NAMES, _FlashLoanSignal_ENCODE_DEFAULTS, v_, 15):
+        return ap_vectorcall(_FlashLoanSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_FlashLoanSignal(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14])
+
+
+_FlashLoanSignal_encode_parsed = ap_set_vectorcall(FlashLoanSignal.__dict__["encode"].__func__, <void*>_FlashLoanSignal_encode)
 
 
 cdef bytes _build_YieldFarmingUpdate(object pool_id, object reward_token_id, object chain_id, object apr_bps, object tvl_usd_cents, object reward_per_block, object updated_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2825,10 +3080,10 @@ cdef class YieldFarmingUpdate(Message):
             return m_.updated_block
         if name is "source":
             m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -2840,10 +3095,10 @@ cdef class YieldFarmingUpdate(Message):
     cdef tuple _astuple(self):
         cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2859,10 +3114,10 @@ cdef class YieldFarmingUpdate(Message):
     cdef dict _asdict(self):
         cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2874,6 +3129,21 @@ cdef class YieldFarmingUpdate(Message):
                 "tvl_usd_cents": m_.tvl_usd_cents,
                 "reward_per_block": _u128_value(m_.reward_per_block, False),
                 "updated_block": m_.updated_block}
+
+
+cdef tuple _YieldFarmingUpdate_ENCODE_NAMES = ("pool_id", "reward_token_id", "chain_id", "apr_bps", "tvl_usd_cents", "reward_per_block", "updated_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _YieldFarmingUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _YieldFarmingUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _YieldFarmingUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _YieldFarmingUpdate_ENCODE_NAMES, _YieldFarmingUpdate_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_YieldFarmingUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_YieldFarmingUpdate(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_YieldFarmingUpdate_encode_parsed = ap_set_vectorcall(YieldFarmingUpdate.__dict__["encode"].__func__, <void*>_YieldFarmingUpdate_encode)
 
 
 cdef bytes _build_GasOptimizationSignal(object chain_id, object block_number, object base_fee_wei, object priority_fee_wei, object max_fee_wei, object gas_used_ratio_bps, object urgency, object valid_through_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -2953,7 +3223,7 @@ cdef class GasOptimizationSignal(Message):
     @property
     def urgency(self):
         """u8 at frame offset 74"""
-        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).urgency
+        return ap_u8_value((<const GasOptimizationSignalMessage_t*>_frame_of(self)).urgency)
 
     @property
     def valid_through_block(self):
@@ -2984,16 +3254,16 @@ cdef class GasOptimizationSignal(Message):
             return m_.gas_used_ratio_bps
         if name is "urgency":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
-            return m_.urgency
+            return ap_u8_value(m_.urgency)
         if name is "valid_through_block":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
             return m_.valid_through_block
         if name is "source":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -3005,10 +3275,10 @@ cdef class GasOptimizationSignal(Message):
     cdef tuple _astuple(self):
         cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -3019,16 +3289,16 @@ cdef class GasOptimizationSignal(Message):
                 m_.priority_fee_wei,
                 m_.max_fee_wei,
                 m_.gas_used_ratio_bps,
-                m_.urgency,
+                ap_u8_value(m_.urgency),
                 m_.valid_through_block)
 
     cdef dict _asdict(self):
         cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -3039,8 +3309,23 @@ cdef class GasOptimizationSignal(Message):
                 "priority_fee_wei": m_.priority_fee_wei,
                 "max_fee_wei": m_.max_fee_wei,
                 "gas_used_ratio_bps": m_.gas_used_ratio_bps,
-                "urgency": m_.urgency,
+                "urgency": ap_u8_value(m_.urgency),
                 "valid_through_block": m_.valid_through_block}
+
+
+cdef tuple _GasOptimizationSignal_ENCODE_NAMES = ("chain_id", "block_number", "base_fee_wei", "priority_fee_wei", "max_fee_wei", "gas_used_ratio_bps", "urgency", "valid_through_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _GasOptimizationSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _GasOptimizationSignal_encode_parsed  # the def's own entry
+
+
+cdef object _GasOptimizationSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _GasOptimizationSignal_ENCODE_NAMES, _GasOptimizationSignal_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_GasOptimizationSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_GasOptimizationSignal(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13])
+
+
+_GasOptimizationSignal_encode_parsed = ap_set_vectorcall(GasOptimizationSignal.__dict__["encode"].__func__, <void*>_GasOptimizationSignal_encode)
 
 
 cdef bytes _build_DeFiSignal(object strategy_id, object signal_id, object signal_nonce, object chain_id, object version, object adapter_id, object base_instrument, object quote_instrument, object base_token_addr, object quote_token_addr, object venue_a_router, object venue_b_router, object venue_a_type, object venue_b_type, object fee_a_ppm, object fee_b_ppm, object direction_flag, object confidence, object expected_profit_q, object required_capital_q, object gas_estimate_q, object amount_in_q, object min_out_q, object optimal_size_q, object observed_block, object valid_through_block, object state_hash, object execution_flags, object slippage_bps, object price_impact_bps, object replace_signal_id, object created_at_sec, object sequence, object timestamp, object source, object header_version, object flags, object tlv):
@@ -3137,12 +3422,12 @@ cdef class DeFiSignal(Message):
     @property
     def version(self):
         """u8 at frame offset 50: the signal's own schema version"""
-        return (<const DeFiSignal_t*>_frame_of(self)).version
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).version)
 
     @property
     def adapter_id(self):
         """u8 at frame offset 51: execution adapter selector"""
-        return (<const DeFiSignal_t*>_frame_of(self)).adapter_id
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).adapter_id)
 
     @property
     def base_instrument(self):
@@ -3177,12 +3462,12 @@ cdef class DeFiSignal(Message):
     @property
     def venue_a_type(self):
         """u8 at frame offset 156: 1=UniV2, 2=UniV3, 3=Curve"""
-        return (<const DeFiSignal_t*>_frame_of(self)).venue_a_type
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).venue_a_type)
 
     @property
     def venue_b_type(self):
         """u8 at frame offset 157: 0 if unused"""
-        return (<const DeFiSignal_t*>_frame_of(self)).venue_b_type
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).venue_b_type)
 
     @property
     def fee_a_ppm(self):
@@ -3197,12 +3482,12 @@ cdef class DeFiSignal(Message):
     @property
     def direction_flag(self):
         """u8 at frame offset 166: 0=sell base, 1=buy base"""
-        return (<const DeFiSignal_t*>_frame_of(self)).direction_flag
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).direction_flag)
 
     @property
     def confidence(self):
         """u8 at frame offset 167: 0-100"""
-        return (<const DeFiSignal_t*>_frame_of(self)).confidence
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).confidence)
 
     @property
     def expected_profit_q(self):
@@ -3302,10 +3587,10 @@ cdef class DeFiSignal(Message):
             return m_.chain_id
         if name is "version":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.version
+            return ap_u8_value(m_.version)
         if name is "adapter_id":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.adapter_id
+            return ap_u8_value(m_.adapter_id)
         if name is "base_instrument":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return _iid_of(self, &m_.base_instrument)
@@ -3326,10 +3611,10 @@ cdef class DeFiSignal(Message):
             return PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20)
         if name is "venue_a_type":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.venue_a_type
+            return ap_u8_value(m_.venue_a_type)
         if name is "venue_b_type":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.venue_b_type
+            return ap_u8_value(m_.venue_b_type)
         if name is "fee_a_ppm":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return m_.fee_a_ppm
@@ -3338,10 +3623,10 @@ cdef class DeFiSignal(Message):
             return m_.fee_b_ppm
         if name is "direction_flag":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.direction_flag
+            return ap_u8_value(m_.direction_flag)
         if name is "confidence":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.confidence
+            return ap_u8_value(m_.confidence)
         if name is "expected_profit_q":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return _u128_value(m_.expected_profit_q, True)
@@ -3392,10 +3677,10 @@ cdef class DeFiSignal(Message):
             return m_.created_at_sec
         if name is "source":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -3407,10 +3692,10 @@ cdef class DeFiSignal(Message):
     cdef tuple _astuple(self):
         cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -3419,20 +3704,20 @@ cdef class DeFiSignal(Message):
                 m_.signal_id,
                 m_.signal_nonce,
                 m_.chain_id,
-                m_.version,
-                m_.adapter_id,
+                ap_u8_value(m_.version),
+                ap_u8_value(m_.adapter_id),
                 _iid_of(self, &m_.base_instrument),
                 _iid_of(self, &m_.quote_instrument),
                 PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20),
                 PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20),
                 PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20),
                 PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20),
-                m_.venue_a_type,
-                m_.venue_b_type,
+                ap_u8_value(m_.venue_a_type),
+                ap_u8_value(m_.venue_b_type),
                 m_.fee_a_ppm,
                 m_.fee_b_ppm,
-                m_.direction_flag,
-                m_.confidence,
+                ap_u8_value(m_.direction_flag),
+                ap_u8_value(m_.confidence),
                 _u128_value(m_.expected_profit_q, True),
                 _u128_value(m_.required_capital_q, False),
                 _u128_value(m_.gas_estimate_q, False),
@@ -3453,10 +3738,10 @@ cdef class DeFiSignal(Message):
     cdef dict _asdict(self):
         cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "header_version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "header_version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -3465,20 +3750,20 @@ cdef class DeFiSignal(Message):
                 "signal_id": m_.signal_id,
                 "signal_nonce": m_.signal_nonce,
                 "chain_id": m_.chain_id,
-                "version": m_.version,
-                "adapter_id": m_.adapter_id,
+                "version": ap_u8_value(m_.version),
+                "adapter_id": ap_u8_value(m_.adapter_id),
                 "base_instrument": _iid_of(self, &m_.base_instrument),
                 "quote_instrument": _iid_of(self, &m_.quote_instrument),
                 "base_token_addr": PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20),
                 "quote_token_addr": PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20),
                 "venue_a_router": PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20),
                 "venue_b_router": PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20),
-                "venue_a_type": m_.venue_a_type,
-                "venue_b_type": m_.venue_b_type,
+                "venue_a_type": ap_u8_value(m_.venue_a_type),
+                "venue_b_type": ap_u8_value(m_.venue_b_type),
                 "fee_a_ppm": m_.fee_a_ppm,
                 "fee_b_ppm": m_.fee_b_ppm,
-                "direction_flag": m_.direction_flag,
-                "confidence": m_.confidence,
+                "direction_flag": ap_u8_value(m_.direction_flag),
+                "confidence": ap_u8_value(m_.confidence),
                 "expected_profit_q": _u128_value(m_.expected_profit_q, True),
                 "required_capital_q": _u128_value(m_.required_capital_q, False),
                 "gas_estimate_q": _u128_value(m_.gas_estimate_q, False),
@@ -3495,6 +3780,21 @@ cdef class DeFiSignal(Message):
                 "tlv_offset": m_.tlv_offset,
                 "tlv_length": m_.tlv_length,
                 "created_at_sec": m_.created_at_sec}
+
+
+cdef tuple _DeFiSignal_ENCODE_NAMES = ("strategy_id", "signal_id", "signal_nonce", "chain_id", "version", "adapter_id", "base_instrument", "quote_instrument", "base_token_addr", "quote_token_addr", "venue_a_router", "venue_b_router", "venue_a_type", "venue_b_type", "fee_a_ppm", "fee_b_ppm", "direction_flag", "confidence", "expected_profit_q", "required_capital_q", "gas_estimate_q", "amount_in_q", "min_out_q", "optimal_size_q", "observed_block", "valid_through_block", "state_hash", "execution_flags", "slippage_bps", "price_impact_bps", "replace_signal_id", "created_at_sec", "sequence", "timestamp", "source", "header_version", "flags", "tlv", )
+cdef tuple _DeFiSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, b'', _REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _DeFiSignal_encode_parsed  # the def's own entry
+
+
+cdef object _DeFiSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[38]
+    if not _keywords_matched(args, nargsf, kwnames, _DeFiSignal_ENCODE_NAMES, _DeFiSignal_ENCODE_DEFAULTS, v_, 38):
+        return ap_vectorcall(_DeFiSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_DeFiSignal(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16], <object>v_[17], <object>v_[18], <object>v_[19], <object>v_[20], <object>v_[21], <object>v_[22], <object>v_[23], <object>v_[24], <object>v_[25], <object>v_[26], <object>v_[27], <object>v_[28], <object>v_[29], <object>v_[30], <object>v_[31], <object>v_[32], <object>v_[33], <object>v_[34], <object>v_[35], <object>v_[36], <object>v_[37])
+
+
+_DeFiSignal_encode_parsed = ap_set_vectorcall(DeFiSignal.__dict__["encode"].__func__, <void*>_DeFiSignal_encode)
 
 
 cdef bytes _build_OrderRequest(object client_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object account_id, object strategy_id, object expire_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -3557,17 +3857,17 @@ cdef class OrderRequest(Message):
     @property
     def side(self):
         """u8 at frame offset 52: Side (54)"""
-        return (<const OrderRequestMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderRequestMessage_t*>_frame_of(self)).side)
 
     @property
     def order_type(self):
         """u8 at frame offset 53: OrderType (40)"""
-        return (<const OrderRequestMessage_t*>_frame_of(self)).order_type
+        return ap_u8_value((<const OrderRequestMessage_t*>_frame_of(self)).order_type)
 
     @property
     def time_in_force(self):
         """u8 at frame offset 54: TimeInForce (59)"""
-        return (<const OrderRequestMessage_t*>_frame_of(self)).time_in_force
+        return ap_u8_value((<const OrderRequestMessage_t*>_frame_of(self)).time_in_force)
 
     @property
     def price(self):
@@ -3611,13 +3911,13 @@ cdef class OrderRequest(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "order_type":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.order_type
+            return ap_u8_value(m_.order_type)
         if name is "time_in_force":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.time_in_force
+            return ap_u8_value(m_.time_in_force)
         if name is "price":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
             return m_.price
@@ -3638,10 +3938,10 @@ cdef class OrderRequest(Message):
             return m_.expire_at
         if name is "source":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -3653,19 +3953,19 @@ cdef class OrderRequest(Message):
     cdef tuple _astuple(self):
         cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.client_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
-                m_.order_type,
-                m_.time_in_force,
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.order_type),
+                ap_u8_value(m_.time_in_force),
                 m_.price,
                 m_.stop_price,
                 m_.quantity,
@@ -3676,25 +3976,40 @@ cdef class OrderRequest(Message):
     cdef dict _asdict(self):
         cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "client_order_id": m_.client_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
-                "order_type": m_.order_type,
-                "time_in_force": m_.time_in_force,
+                "side": ap_u8_value(m_.side),
+                "order_type": ap_u8_value(m_.order_type),
+                "time_in_force": ap_u8_value(m_.time_in_force),
                 "price": m_.price,
                 "stop_price": m_.stop_price,
                 "quantity": m_.quantity,
                 "account_id": m_.account_id,
                 "strategy_id": m_.strategy_id,
                 "expire_at": m_.expire_at}
+
+
+cdef tuple _OrderRequest_ENCODE_NAMES = ("client_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "stop_price", "quantity", "account_id", "strategy_id", "expire_at", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderRequest_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderRequest_encode_parsed  # the def's own entry
+
+
+cdef object _OrderRequest_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[17]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderRequest_ENCODE_NAMES, _OrderRequest_ENCODE_DEFAULTS, v_, 17):
+        return ap_vectorcall(_OrderRequest_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderRequest(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16])
+
+
+_OrderRequest_encode_parsed = ap_set_vectorcall(OrderRequest.__dict__["encode"].__func__, <void*>_OrderRequest_encode)
 
 
 cdef bytes _build_OrderStatus(object client_order_id, object venue_order_id, object instrument_id, object order_status, object side, object reject_reason, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -3761,12 +4076,12 @@ cdef class OrderStatus(Message):
     @property
     def order_status(self):
         """u8 at frame offset 60: OrdStatus (39)"""
-        return (<const OrderStatusMessage_t*>_frame_of(self)).order_status
+        return ap_u8_value((<const OrderStatusMessage_t*>_frame_of(self)).order_status)
 
     @property
     def side(self):
         """u8 at frame offset 61: (54)"""
-        return (<const OrderStatusMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderStatusMessage_t*>_frame_of(self)).side)
 
     @property
     def reject_reason(self):
@@ -3808,10 +4123,10 @@ cdef class OrderStatus(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "order_status":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.order_status
+            return ap_u8_value(m_.order_status)
         if name is "side":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "reject_reason":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
             return m_.reject_reason
@@ -3829,10 +4144,10 @@ cdef class OrderStatus(Message):
             return m_.transact_time
         if name is "source":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -3844,10 +4159,10 @@ cdef class OrderStatus(Message):
     cdef tuple _astuple(self):
         cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -3855,8 +4170,8 @@ cdef class OrderStatus(Message):
                 m_.client_order_id,
                 m_.venue_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.order_status,
-                m_.side,
+                ap_u8_value(m_.order_status),
+                ap_u8_value(m_.side),
                 m_.reject_reason,
                 m_.cum_quantity,
                 m_.leaves_quantity,
@@ -3866,10 +4181,10 @@ cdef class OrderStatus(Message):
     cdef dict _asdict(self):
         cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -3877,13 +4192,28 @@ cdef class OrderStatus(Message):
                 "client_order_id": m_.client_order_id,
                 "venue_order_id": m_.venue_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "order_status": m_.order_status,
-                "side": m_.side,
+                "order_status": ap_u8_value(m_.order_status),
+                "side": ap_u8_value(m_.side),
                 "reject_reason": m_.reject_reason,
                 "cum_quantity": m_.cum_quantity,
                 "leaves_quantity": m_.leaves_quantity,
                 "avg_price": m_.avg_price,
                 "transact_time": m_.transact_time}
+
+
+cdef tuple _OrderStatus_ENCODE_NAMES = ("client_order_id", "venue_order_id", "instrument_id", "order_status", "side", "reject_reason", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderStatus_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderStatus_encode_parsed  # the def's own entry
+
+
+cdef object _OrderStatus_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[16]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderStatus_ENCODE_NAMES, _OrderStatus_ENCODE_DEFAULTS, v_, 16):
+        return ap_vectorcall(_OrderStatus_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderStatus(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15])
+
+
+_OrderStatus_encode_parsed = ap_set_vectorcall(OrderStatus.__dict__["encode"].__func__, <void*>_OrderStatus_encode)
 
 
 cdef bytes _build_Fill(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object side, object liquidity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object fee, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -3958,12 +4288,12 @@ cdef class Fill(Message):
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const FillMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const FillMessage_t*>_frame_of(self)).side)
 
     @property
     def liquidity(self):
         """u8 at frame offset 69: LiquidityIndicator (851)"""
-        return (<const FillMessage_t*>_frame_of(self)).liquidity
+        return ap_u8_value((<const FillMessage_t*>_frame_of(self)).liquidity)
 
     @property
     def last_price(self):
@@ -4018,10 +4348,10 @@ cdef class Fill(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "liquidity":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.liquidity
+            return ap_u8_value(m_.liquidity)
         if name is "last_price":
             m_ = <const FillMessage_t*>_frame_of(self)
             return m_.last_price
@@ -4045,10 +4375,10 @@ cdef class Fill(Message):
             return m_.transact_time
         if name is "source":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const FillMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4060,10 +4390,10 @@ cdef class Fill(Message):
     cdef tuple _astuple(self):
         cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4072,8 +4402,8 @@ cdef class Fill(Message):
                 m_.venue_order_id,
                 m_.exec_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
-                m_.liquidity,
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.liquidity),
                 m_.last_price,
                 m_.last_quantity,
                 m_.cum_quantity,
@@ -4085,10 +4415,10 @@ cdef class Fill(Message):
     cdef dict _asdict(self):
         cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4097,8 +4427,8 @@ cdef class Fill(Message):
                 "venue_order_id": m_.venue_order_id,
                 "exec_id": m_.exec_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
-                "liquidity": m_.liquidity,
+                "side": ap_u8_value(m_.side),
+                "liquidity": ap_u8_value(m_.liquidity),
                 "last_price": m_.last_price,
                 "last_quantity": m_.last_quantity,
                 "cum_quantity": m_.cum_quantity,
@@ -4106,6 +4436,21 @@ cdef class Fill(Message):
                 "avg_price": m_.avg_price,
                 "fee": m_.fee,
                 "transact_time": m_.transact_time}
+
+
+cdef tuple _Fill_ENCODE_NAMES = ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "side", "liquidity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "fee", "transact_time", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Fill_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Fill_encode_parsed  # the def's own entry
+
+
+cdef object _Fill_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[19]
+    if not _keywords_matched(args, nargsf, kwnames, _Fill_ENCODE_NAMES, _Fill_ENCODE_DEFAULTS, v_, 19):
+        return ap_vectorcall(_Fill_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Fill(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16], <object>v_[17], <object>v_[18])
+
+
+_Fill_encode_parsed = ap_set_vectorcall(Fill.__dict__["encode"].__func__, <void*>_Fill_encode)
 
 
 cdef bytes _build_OrderCancel(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -4173,7 +4518,7 @@ cdef class OrderCancel(Message):
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const OrderCancelMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderCancelMessage_t*>_frame_of(self)).side)
 
     @property
     def quantity(self):
@@ -4198,16 +4543,16 @@ cdef class OrderCancel(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "quantity":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
             return m_.quantity
         if name is "source":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4219,10 +4564,10 @@ cdef class OrderCancel(Message):
     cdef tuple _astuple(self):
         cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4231,16 +4576,16 @@ cdef class OrderCancel(Message):
                 m_.orig_client_order_id,
                 m_.venue_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
+                ap_u8_value(m_.side),
                 m_.quantity)
 
     cdef dict _asdict(self):
         cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4249,8 +4594,23 @@ cdef class OrderCancel(Message):
                 "orig_client_order_id": m_.orig_client_order_id,
                 "venue_order_id": m_.venue_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
+                "side": ap_u8_value(m_.side),
                 "quantity": m_.quantity}
+
+
+cdef tuple _OrderCancel_ENCODE_NAMES = ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "quantity", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderCancel_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderCancel_encode_parsed  # the def's own entry
+
+
+cdef object _OrderCancel_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[12]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderCancel_ENCODE_NAMES, _OrderCancel_ENCODE_DEFAULTS, v_, 12):
+        return ap_vectorcall(_OrderCancel_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderCancel(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11])
+
+
+_OrderCancel_encode_parsed = ap_set_vectorcall(OrderCancel.__dict__["encode"].__func__, <void*>_OrderCancel_encode)
 
 
 cdef bytes _build_OrderModify(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -4322,17 +4682,17 @@ cdef class OrderModify(Message):
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const OrderModifyMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderModifyMessage_t*>_frame_of(self)).side)
 
     @property
     def order_type(self):
         """u8 at frame offset 69: (40)"""
-        return (<const OrderModifyMessage_t*>_frame_of(self)).order_type
+        return ap_u8_value((<const OrderModifyMessage_t*>_frame_of(self)).order_type)
 
     @property
     def time_in_force(self):
         """u8 at frame offset 70: (59)"""
-        return (<const OrderModifyMessage_t*>_frame_of(self)).time_in_force
+        return ap_u8_value((<const OrderModifyMessage_t*>_frame_of(self)).time_in_force)
 
     @property
     def price(self):
@@ -4367,13 +4727,13 @@ cdef class OrderModify(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "order_type":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.order_type
+            return ap_u8_value(m_.order_type)
         if name is "time_in_force":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.time_in_force
+            return ap_u8_value(m_.time_in_force)
         if name is "price":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
             return m_.price
@@ -4385,10 +4745,10 @@ cdef class OrderModify(Message):
             return m_.quantity
         if name is "source":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4400,10 +4760,10 @@ cdef class OrderModify(Message):
     cdef tuple _astuple(self):
         cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4412,9 +4772,9 @@ cdef class OrderModify(Message):
                 m_.orig_client_order_id,
                 m_.venue_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
-                m_.order_type,
-                m_.time_in_force,
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.order_type),
+                ap_u8_value(m_.time_in_force),
                 m_.price,
                 m_.stop_price,
                 m_.quantity)
@@ -4422,10 +4782,10 @@ cdef class OrderModify(Message):
     cdef dict _asdict(self):
         cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4434,12 +4794,27 @@ cdef class OrderModify(Message):
                 "orig_client_order_id": m_.orig_client_order_id,
                 "venue_order_id": m_.venue_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
-                "order_type": m_.order_type,
-                "time_in_force": m_.time_in_force,
+                "side": ap_u8_value(m_.side),
+                "order_type": ap_u8_value(m_.order_type),
+                "time_in_force": ap_u8_value(m_.time_in_force),
                 "price": m_.price,
                 "stop_price": m_.stop_price,
                 "quantity": m_.quantity}
+
+
+cdef tuple _OrderModify_ENCODE_NAMES = ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "stop_price", "quantity", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderModify_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderModify_encode_parsed  # the def's own entry
+
+
+cdef object _OrderModify_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[16]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderModify_ENCODE_NAMES, _OrderModify_ENCODE_DEFAULTS, v_, 16):
+        return ap_vectorcall(_OrderModify_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderModify(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15])
+
+
+_OrderModify_encode_parsed = ap_set_vectorcall(OrderModify.__dict__["encode"].__func__, <void*>_OrderModify_encode)
 
 
 cdef bytes _build_ExecutionReport(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object exec_type, object order_status, object side, object order_type, object time_in_force, object reject_reason, object price, object quantity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -4519,27 +4894,27 @@ cdef class ExecutionReport(Message):
     @property
     def exec_type(self):
         """u8 at frame offset 68: ExecType (150)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).exec_type
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).exec_type)
 
     @property
     def order_status(self):
         """u8 at frame offset 69: OrdStatus (39)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).order_status
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).order_status)
 
     @property
     def side(self):
         """u8 at frame offset 70: (54)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).side)
 
     @property
     def order_type(self):
         """u8 at frame offset 71: (40)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).order_type
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).order_type)
 
     @property
     def time_in_force(self):
         """u8 at frame offset 72: (59)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).time_in_force
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).time_in_force)
 
     @property
     def reject_reason(self):
@@ -4604,19 +4979,19 @@ cdef class ExecutionReport(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "exec_type":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.exec_type
+            return ap_u8_value(m_.exec_type)
         if name is "order_status":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.order_status
+            return ap_u8_value(m_.order_status)
         if name is "side":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "order_type":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.order_type
+            return ap_u8_value(m_.order_type)
         if name is "time_in_force":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.time_in_force
+            return ap_u8_value(m_.time_in_force)
         if name is "reject_reason":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
             return m_.reject_reason
@@ -4646,10 +5021,10 @@ cdef class ExecutionReport(Message):
             return m_.transact_time
         if name is "source":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4661,10 +5036,10 @@ cdef class ExecutionReport(Message):
     cdef tuple _astuple(self):
         cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4673,11 +5048,11 @@ cdef class ExecutionReport(Message):
                 m_.venue_order_id,
                 m_.exec_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.exec_type,
-                m_.order_status,
-                m_.side,
-                m_.order_type,
-                m_.time_in_force,
+                ap_u8_value(m_.exec_type),
+                ap_u8_value(m_.order_status),
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.order_type),
+                ap_u8_value(m_.time_in_force),
                 m_.reject_reason,
                 m_.price,
                 m_.quantity,
@@ -4691,10 +5066,10 @@ cdef class ExecutionReport(Message):
     cdef dict _asdict(self):
         cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4703,11 +5078,11 @@ cdef class ExecutionReport(Message):
                 "venue_order_id": m_.venue_order_id,
                 "exec_id": m_.exec_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "exec_type": m_.exec_type,
-                "order_status": m_.order_status,
-                "side": m_.side,
-                "order_type": m_.order_type,
-                "time_in_force": m_.time_in_force,
+                "exec_type": ap_u8_value(m_.exec_type),
+                "order_status": ap_u8_value(m_.order_status),
+                "side": ap_u8_value(m_.side),
+                "order_type": ap_u8_value(m_.order_type),
+                "time_in_force": ap_u8_value(m_.time_in_force),
                 "reject_reason": m_.reject_reason,
                 "price": m_.price,
                 "quantity": m_.quantity,
@@ -4717,6 +5092,21 @@ cdef class ExecutionReport(Message):
                 "leaves_quantity": m_.leaves_quantity,
                 "avg_price": m_.avg_price,
                 "transact_time": m_.transact_time}
+
+
+cdef tuple _ExecutionReport_ENCODE_NAMES = ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "exec_type", "order_status", "side", "order_type", "time_in_force", "reject_reason", "price", "quantity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _ExecutionReport_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _ExecutionReport_encode_parsed  # the def's own entry
+
+
+cdef object _ExecutionReport_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[24]
+    if not _keywords_matched(args, nargsf, kwnames, _ExecutionReport_ENCODE_NAMES, _ExecutionReport_ENCODE_DEFAULTS, v_, 24):
+        return ap_vectorcall(_ExecutionReport_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ExecutionReport(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16], <object>v_[17], <object>v_[18], <object>v_[19], <object>v_[20], <object>v_[21], <object>v_[22], <object>v_[23])
+
+
+_ExecutionReport_encode_parsed = ap_set_vectorcall(ExecutionReport.__dict__["encode"].__func__, <void*>_ExecutionReport_encode)
 
 
 cdef bytes _build_Heartbeat(object service, object status, object interval_ms, object uptime_ns, object messages_sent, object messages_received, object last_sequence, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -4765,12 +5155,12 @@ cdef class Heartbeat(Message):
     @property
     def service(self):
         """u8 at frame offset 32: SourceType of the sender"""
-        return (<const HeartbeatMessage_t*>_frame_of(self)).service
+        return ap_u8_value((<const HeartbeatMessage_t*>_frame_of(self)).service)
 
     @property
     def status(self):
         """u8 at frame offset 33: VenueStatus-like: 1 ok, 4 degraded"""
-        return (<const HeartbeatMessage_t*>_frame_of(self)).status
+        return ap_u8_value((<const HeartbeatMessage_t*>_frame_of(self)).status)
 
     @property
     def interval_ms(self):
@@ -4803,10 +5193,10 @@ cdef class Heartbeat(Message):
         cdef const HeartbeatMessage_t* m_
         if name is "service":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.service
+            return ap_u8_value(m_.service)
         if name is "status":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.status
+            return ap_u8_value(m_.status)
         if name is "interval_ms":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
             return m_.interval_ms
@@ -4824,10 +5214,10 @@ cdef class Heartbeat(Message):
             return m_.last_sequence
         if name is "source":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4839,16 +5229,16 @@ cdef class Heartbeat(Message):
     cdef tuple _astuple(self):
         cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.service,
-                m_.status,
+                ap_u8_value(m_.service),
+                ap_u8_value(m_.status),
                 m_.interval_ms,
                 m_.uptime_ns,
                 m_.messages_sent,
@@ -4858,21 +5248,36 @@ cdef class Heartbeat(Message):
     cdef dict _asdict(self):
         cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "service": m_.service,
-                "status": m_.status,
+                "service": ap_u8_value(m_.service),
+                "status": ap_u8_value(m_.status),
                 "interval_ms": m_.interval_ms,
                 "uptime_ns": m_.uptime_ns,
                 "messages_sent": m_.messages_sent,
                 "messages_received": m_.messages_received,
                 "last_sequence": m_.last_sequence}
+
+
+cdef tuple _Heartbeat_ENCODE_NAMES = ("service", "status", "interval_ms", "uptime_ns", "messages_sent", "messages_received", "last_sequence", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Heartbeat_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Heartbeat_encode_parsed  # the def's own entry
+
+
+cdef object _Heartbeat_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _Heartbeat_ENCODE_NAMES, _Heartbeat_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_Heartbeat_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Heartbeat(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_Heartbeat_encode_parsed = ap_set_vectorcall(Heartbeat.__dict__["encode"].__func__, <void*>_Heartbeat_encode)
 
 
 cdef bytes _build_Snapshot(object snapshot_id, object first_sequence, object last_sequence, object frame_count, object part, object part_count, object domain, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -4951,7 +5356,7 @@ cdef class Snapshot(Message):
     @property
     def domain(self):
         """u8 at frame offset 64: Domain"""
-        return (<const SnapshotMessage_t*>_frame_of(self)).domain
+        return ap_u8_value((<const SnapshotMessage_t*>_frame_of(self)).domain)
 
     def __getattribute__(self, name):
         if not _fast_read_type(self):
@@ -4977,13 +5382,13 @@ cdef class Snapshot(Message):
             return m_.part_count
         if name is "domain":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
-            return m_.domain
+            return ap_u8_value(m_.domain)
         if name is "source":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4995,10 +5400,10 @@ cdef class Snapshot(Message):
     cdef tuple _astuple(self):
         cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -5009,15 +5414,15 @@ cdef class Snapshot(Message):
                 m_.frame_count,
                 m_.part,
                 m_.part_count,
-                m_.domain)
+                ap_u8_value(m_.domain))
 
     cdef dict _asdict(self):
         cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -5028,7 +5433,22 @@ cdef class Snapshot(Message):
                 "frame_count": m_.frame_count,
                 "part": m_.part,
                 "part_count": m_.part_count,
-                "domain": m_.domain}
+                "domain": ap_u8_value(m_.domain)}
+
+
+cdef tuple _Snapshot_ENCODE_NAMES = ("snapshot_id", "first_sequence", "last_sequence", "frame_count", "part", "part_count", "domain", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Snapshot_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Snapshot_encode_parsed  # the def's own entry
+
+
+cdef object _Snapshot_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _Snapshot_ENCODE_NAMES, _Snapshot_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_Snapshot_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Snapshot(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_Snapshot_encode_parsed = ap_set_vectorcall(Snapshot.__dict__["encode"].__func__, <void*>_Snapshot_encode)
 
 
 cdef bytes _build_Error(object code, object related_type, object severity, object related_sequence, object text, object sequence, object timestamp, object source, object version, object flags):
@@ -5081,12 +5501,12 @@ cdef class ErrorReport(Message):
     @property
     def related_type(self):
         """u8 at frame offset 36: MessageType the error is about, 0 if none"""
-        return (<const ErrorMessage_t*>_frame_of(self)).related_type
+        return ap_u8_value((<const ErrorMessage_t*>_frame_of(self)).related_type)
 
     @property
     def severity(self):
         """u8 at frame offset 37: Severity"""
-        return (<const ErrorMessage_t*>_frame_of(self)).severity
+        return ap_u8_value((<const ErrorMessage_t*>_frame_of(self)).severity)
 
     @property
     def text_len(self):
@@ -5116,10 +5536,10 @@ cdef class ErrorReport(Message):
             return m_.code
         if name is "related_type":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.related_type
+            return ap_u8_value(m_.related_type)
         if name is "severity":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.severity
+            return ap_u8_value(m_.severity)
         if name is "text_len":
             m_ = <const ErrorMessage_t*>_frame_of(self)
             return m_.text_len
@@ -5128,10 +5548,10 @@ cdef class ErrorReport(Message):
             return m_.related_sequence
         if name is "source":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ErrorMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5143,17 +5563,17 @@ cdef class ErrorReport(Message):
     cdef tuple _astuple(self):
         cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.code,
-                m_.related_type,
-                m_.severity,
+                ap_u8_value(m_.related_type),
+                ap_u8_value(m_.severity),
                 m_.text_len,
                 m_.related_sequence,
                 self.text)
@@ -5161,20 +5581,35 @@ cdef class ErrorReport(Message):
     cdef dict _asdict(self):
         cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "code": m_.code,
-                "related_type": m_.related_type,
-                "severity": m_.severity,
+                "related_type": ap_u8_value(m_.related_type),
+                "severity": ap_u8_value(m_.severity),
                 "text_len": m_.text_len,
                 "related_sequence": m_.related_sequence,
                 "text": self.text}
+
+
+cdef tuple _Error_ENCODE_NAMES = ("code", "related_type", "severity", "related_sequence", "text", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _Error_ENCODE_DEFAULTS = (_REQUIRED, 0, _REQUIRED, 0, '', 0, 0, 0, 1, 0, )
+cdef void* _Error_encode_parsed  # the def's own entry
+
+
+cdef object _Error_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[10]
+    if not _keywords_matched(args, nargsf, kwnames, _Error_ENCODE_NAMES, _Error_ENCODE_DEFAULTS, v_, 10):
+        return ap_vectorcall(_Error_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Error(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9])
+
+
+_Error_encode_parsed = ap_set_vectorcall(ErrorReport.__dict__["encode"].__func__, <void*>_Error_encode)
 
 
 cdef bytes _build_ConfigUpdate(object config_version, object target, object key, object value, object sequence, object timestamp, object source, object version, object flags):
@@ -5229,7 +5664,7 @@ cdef class ConfigUpdate(Message):
     @property
     def target(self):
         """u8 at frame offset 40: SourceType addressed, 0 = all"""
-        return (<const ConfigUpdateMessage_t*>_frame_of(self)).target
+        return ap_u8_value((<const ConfigUpdateMessage_t*>_frame_of(self)).target)
 
     @property
     def key_len(self):
@@ -5270,7 +5705,7 @@ cdef class ConfigUpdate(Message):
             return m_.config_version
         if name is "target":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
-            return m_.target
+            return ap_u8_value(m_.target)
         if name is "key_len":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
             return m_.key_len
@@ -5279,10 +5714,10 @@ cdef class ConfigUpdate(Message):
             return m_.value_len
         if name is "source":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5294,16 +5729,16 @@ cdef class ConfigUpdate(Message):
     cdef tuple _astuple(self):
         cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.config_version,
-                m_.target,
+                ap_u8_value(m_.target),
                 m_.key_len,
                 m_.value_len,
                 self.key,
@@ -5312,20 +5747,35 @@ cdef class ConfigUpdate(Message):
     cdef dict _asdict(self):
         cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "config_version": m_.config_version,
-                "target": m_.target,
+                "target": ap_u8_value(m_.target),
                 "key_len": m_.key_len,
                 "value_len": m_.value_len,
                 "key": self.key,
                 "value": self.value}
+
+
+cdef tuple _ConfigUpdate_ENCODE_NAMES = ("config_version", "target", "key", "value", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _ConfigUpdate_ENCODE_DEFAULTS = (_REQUIRED, 0, '', b'', 0, 0, 0, 1, 0, )
+cdef void* _ConfigUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _ConfigUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _ConfigUpdate_ENCODE_NAMES, _ConfigUpdate_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_ConfigUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ConfigUpdate(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8])
+
+
+_ConfigUpdate_encode_parsed = ap_set_vectorcall(ConfigUpdate.__dict__["encode"].__func__, <void*>_ConfigUpdate_encode)
 
 
 cdef bytes _build_SchemaAnnouncement(object schema_type, object schema_version, object extends_version, object spec, object sequence, object timestamp, object source, object version, object flags):
@@ -5372,17 +5822,17 @@ cdef class SchemaAnnouncement(Message):
     @property
     def schema_type(self):
         """u8 at frame offset 32: message_type the schema describes"""
-        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_type
+        return ap_u8_value((<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_type)
 
     @property
     def schema_version(self):
         """u8 at frame offset 33: version the schema describes"""
-        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_version
+        return ap_u8_value((<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_version)
 
     @property
     def extends_version(self):
         """u8 at frame offset 34: version it appends fields to, 0 if none"""
-        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).extends_version
+        return ap_u8_value((<const SchemaAnnouncementMessage_t*>_frame_of(self)).extends_version)
 
     @property
     def spec_len(self):
@@ -5404,22 +5854,22 @@ cdef class SchemaAnnouncement(Message):
         cdef const SchemaAnnouncementMessage_t* m_
         if name is "schema_type":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.schema_type
+            return ap_u8_value(m_.schema_type)
         if name is "schema_version":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.schema_version
+            return ap_u8_value(m_.schema_version)
         if name is "extends_version":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.extends_version
+            return ap_u8_value(m_.extends_version)
         if name is "spec_len":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
             return m_.spec_len
         if name is "source":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5431,36 +5881,51 @@ cdef class SchemaAnnouncement(Message):
     cdef tuple _astuple(self):
         cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.schema_type,
-                m_.schema_version,
-                m_.extends_version,
+                ap_u8_value(m_.schema_type),
+                ap_u8_value(m_.schema_version),
+                ap_u8_value(m_.extends_version),
                 m_.spec_len,
                 self.spec)
 
     cdef dict _asdict(self):
         cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "schema_type": m_.schema_type,
-                "schema_version": m_.schema_version,
-                "extends_version": m_.extends_version,
+                "schema_type": ap_u8_value(m_.schema_type),
+                "schema_version": ap_u8_value(m_.schema_version),
+                "extends_version": ap_u8_value(m_.extends_version),
                 "spec_len": m_.spec_len,
                 "spec": self.spec}
+
+
+cdef tuple _SchemaAnnouncement_ENCODE_NAMES = ("schema_type", "schema_version", "extends_version", "spec", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _SchemaAnnouncement_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, 0, 1, 0, )
+cdef void* _SchemaAnnouncement_encode_parsed  # the def's own entry
+
+
+cdef object _SchemaAnnouncement_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _SchemaAnnouncement_ENCODE_NAMES, _SchemaAnnouncement_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_SchemaAnnouncement_encode_parsed, function, args, nargsf, kwnames)
+    return _build_SchemaAnnouncement(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8])
+
+
+_SchemaAnnouncement_encode_parsed = ap_set_vectorcall(SchemaAnnouncement.__dict__["encode"].__func__, <void*>_SchemaAnnouncement_encode)
 
 
 cdef bytes _build_RelayHello(object protocol_version, object role, object hello_flags, object client_pid, object type_mask, object source_mask, object producer_source, object name, object sequence, object timestamp, object source, object version, object flags):
@@ -5516,12 +5981,12 @@ cdef class RelayHello(Message):
     @property
     def role(self):
         """u8 at frame offset 34: RelayRole: 1 producer, 2 consumer, 3 monitor"""
-        return (<const RelayHelloMessage_t*>_frame_of(self)).role
+        return ap_u8_value((<const RelayHelloMessage_t*>_frame_of(self)).role)
 
     @property
     def hello_flags(self):
         """u8 at frame offset 35: HelloFlags: 1 ResumeSequence; 0 none"""
-        return (<const RelayHelloMessage_t*>_frame_of(self)).hello_flags
+        return ap_u8_value((<const RelayHelloMessage_t*>_frame_of(self)).hello_flags)
 
     @property
     def client_pid(self):
@@ -5541,7 +6006,7 @@ cdef class RelayHello(Message):
     @property
     def producer_source(self):
         """u8 at frame offset 104: producer: the SourceType it writes as; 0 for others"""
-        return (<const RelayHelloMessage_t*>_frame_of(self)).producer_source
+        return ap_u8_value((<const RelayHelloMessage_t*>_frame_of(self)).producer_source)
 
     @property
     def name_len(self):
@@ -5566,10 +6031,10 @@ cdef class RelayHello(Message):
             return m_.protocol_version
         if name is "role":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.role
+            return ap_u8_value(m_.role)
         if name is "hello_flags":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.hello_flags
+            return ap_u8_value(m_.hello_flags)
         if name is "client_pid":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
             return m_.client_pid
@@ -5581,16 +6046,16 @@ cdef class RelayHello(Message):
             return PyBytes_FromStringAndSize(<const char*>m_.source_mask, 32)
         if name is "producer_source":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.producer_source
+            return ap_u8_value(m_.producer_source)
         if name is "name_len":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
             return m_.name_len
         if name is "source":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5602,44 +6067,59 @@ cdef class RelayHello(Message):
     cdef tuple _astuple(self):
         cdef const RelayHelloMessage_t* m_ = <const RelayHelloMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.protocol_version,
-                m_.role,
-                m_.hello_flags,
+                ap_u8_value(m_.role),
+                ap_u8_value(m_.hello_flags),
                 m_.client_pid,
                 PyBytes_FromStringAndSize(<const char*>m_.type_mask, 32),
                 PyBytes_FromStringAndSize(<const char*>m_.source_mask, 32),
-                m_.producer_source,
+                ap_u8_value(m_.producer_source),
                 m_.name_len,
                 self.name)
 
     cdef dict _asdict(self):
         cdef const RelayHelloMessage_t* m_ = <const RelayHelloMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "protocol_version": m_.protocol_version,
-                "role": m_.role,
-                "hello_flags": m_.hello_flags,
+                "role": ap_u8_value(m_.role),
+                "hello_flags": ap_u8_value(m_.hello_flags),
                 "client_pid": m_.client_pid,
                 "type_mask": PyBytes_FromStringAndSize(<const char*>m_.type_mask, 32),
                 "source_mask": PyBytes_FromStringAndSize(<const char*>m_.source_mask, 32),
-                "producer_source": m_.producer_source,
+                "producer_source": ap_u8_value(m_.producer_source),
                 "name_len": m_.name_len,
                 "name": self.name}
+
+
+cdef tuple _RelayHello_ENCODE_NAMES = ("protocol_version", "role", "hello_flags", "client_pid", "type_mask", "source_mask", "producer_source", "name", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _RelayHello_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, 0, '', 0, 0, 0, 1, 0, )
+cdef void* _RelayHello_encode_parsed  # the def's own entry
+
+
+cdef object _RelayHello_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _RelayHello_ENCODE_NAMES, _RelayHello_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_RelayHello_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RelayHello(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_RelayHello_encode_parsed = ap_set_vectorcall(RelayHello.__dict__["encode"].__func__, <void*>_RelayHello_encode)
 
 
 cdef bytes _build_RelayWelcome(object protocol_version, object domain, object status, object connection_id, object max_frame_size, object policy_flags, object next_sequence, object reason, object sequence, object timestamp, object source, object version, object flags):
@@ -5695,12 +6175,12 @@ cdef class RelayWelcome(Message):
     @property
     def domain(self):
         """u8 at frame offset 34: Domain of the relay"""
-        return (<const RelayWelcomeMessage_t*>_frame_of(self)).domain
+        return ap_u8_value((<const RelayWelcomeMessage_t*>_frame_of(self)).domain)
 
     @property
     def status(self):
         """u8 at frame offset 35: RelayCode: 0 accepted, else why the client is refused"""
-        return (<const RelayWelcomeMessage_t*>_frame_of(self)).status
+        return ap_u8_value((<const RelayWelcomeMessage_t*>_frame_of(self)).status)
 
     @property
     def connection_id(self):
@@ -5715,7 +6195,7 @@ cdef class RelayWelcome(Message):
     @property
     def policy_flags(self):
         """u8 at frame offset 44: RelayFlags of the relay's policy"""
-        return (<const RelayWelcomeMessage_t*>_frame_of(self)).policy_flags
+        return ap_u8_value((<const RelayWelcomeMessage_t*>_frame_of(self)).policy_flags)
 
     @property
     def reason_len(self):
@@ -5745,10 +6225,10 @@ cdef class RelayWelcome(Message):
             return m_.protocol_version
         if name is "domain":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.domain
+            return ap_u8_value(m_.domain)
         if name is "status":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.status
+            return ap_u8_value(m_.status)
         if name is "connection_id":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
             return m_.connection_id
@@ -5757,7 +6237,7 @@ cdef class RelayWelcome(Message):
             return m_.max_frame_size
         if name is "policy_flags":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.policy_flags
+            return ap_u8_value(m_.policy_flags)
         if name is "reason_len":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
             return m_.reason_len
@@ -5766,10 +6246,10 @@ cdef class RelayWelcome(Message):
             return m_.next_sequence
         if name is "source":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5781,20 +6261,20 @@ cdef class RelayWelcome(Message):
     cdef tuple _astuple(self):
         cdef const RelayWelcomeMessage_t* m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.protocol_version,
-                m_.domain,
-                m_.status,
+                ap_u8_value(m_.domain),
+                ap_u8_value(m_.status),
                 m_.connection_id,
                 m_.max_frame_size,
-                m_.policy_flags,
+                ap_u8_value(m_.policy_flags),
                 m_.reason_len,
                 m_.next_sequence,
                 self.reason)
@@ -5802,23 +6282,38 @@ cdef class RelayWelcome(Message):
     cdef dict _asdict(self):
         cdef const RelayWelcomeMessage_t* m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "protocol_version": m_.protocol_version,
-                "domain": m_.domain,
-                "status": m_.status,
+                "domain": ap_u8_value(m_.domain),
+                "status": ap_u8_value(m_.status),
                 "connection_id": m_.connection_id,
                 "max_frame_size": m_.max_frame_size,
-                "policy_flags": m_.policy_flags,
+                "policy_flags": ap_u8_value(m_.policy_flags),
                 "reason_len": m_.reason_len,
                 "next_sequence": m_.next_sequence,
                 "reason": self.reason}
+
+
+cdef tuple _RelayWelcome_ENCODE_NAMES = ("protocol_version", "domain", "status", "connection_id", "max_frame_size", "policy_flags", "next_sequence", "reason", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _RelayWelcome_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, '', 0, 0, 0, 1, 0, )
+cdef void* _RelayWelcome_encode_parsed  # the def's own entry
+
+
+cdef object _RelayWelcome_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _RelayWelcome_ENCODE_NAMES, _RelayWelcome_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_RelayWelcome_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RelayWelcome(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12])
+
+
+_RelayWelcome_encode_parsed = ap_set_vectorcall(RelayWelcome.__dict__["encode"].__func__, <void*>_RelayWelcome_encode)
 
 
 cdef bytes _build_GapNotice(object gap_source, object reason, object first_sequence, object last_sequence, object frames_lost, object sequence, object timestamp, object source, object version, object flags, object tlv):
@@ -5865,12 +6360,12 @@ cdef class GapNotice(Message):
     @property
     def gap_source(self):
         """u8 at frame offset 32: SourceType whose frames are missing"""
-        return (<const GapNoticeMessage_t*>_frame_of(self)).gap_source
+        return ap_u8_value((<const GapNoticeMessage_t*>_frame_of(self)).gap_source)
 
     @property
     def reason(self):
         """u8 at frame offset 33: GapReason: 1 shed, 2 sequence jump, 3 relay restart, 4 disconnected"""
-        return (<const GapNoticeMessage_t*>_frame_of(self)).reason
+        return ap_u8_value((<const GapNoticeMessage_t*>_frame_of(self)).reason)
 
     @property
     def first_sequence(self):
@@ -5893,10 +6388,10 @@ cdef class GapNotice(Message):
         cdef const GapNoticeMessage_t* m_
         if name is "gap_source":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.gap_source
+            return ap_u8_value(m_.gap_source)
         if name is "reason":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.reason
+            return ap_u8_value(m_.reason)
         if name is "first_sequence":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
             return m_.first_sequence
@@ -5908,10 +6403,10 @@ cdef class GapNotice(Message):
             return m_.frames_lost
         if name is "source":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5923,16 +6418,16 @@ cdef class GapNotice(Message):
     cdef tuple _astuple(self):
         cdef const GapNoticeMessage_t* m_ = <const GapNoticeMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.gap_source,
-                m_.reason,
+                ap_u8_value(m_.gap_source),
+                ap_u8_value(m_.reason),
                 m_.first_sequence,
                 m_.last_sequence,
                 m_.frames_lost)
@@ -5940,19 +6435,34 @@ cdef class GapNotice(Message):
     cdef dict _asdict(self):
         cdef const GapNoticeMessage_t* m_ = <const GapNoticeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "gap_source": m_.gap_source,
-                "reason": m_.reason,
+                "gap_source": ap_u8_value(m_.gap_source),
+                "reason": ap_u8_value(m_.reason),
                 "first_sequence": m_.first_sequence,
                 "last_sequence": m_.last_sequence,
                 "frames_lost": m_.frames_lost}
+
+
+cdef tuple _GapNotice_ENCODE_NAMES = ("gap_source", "reason", "first_sequence", "last_sequence", "frames_lost", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _GapNotice_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _GapNotice_encode_parsed  # the def's own entry
+
+
+cdef object _GapNotice_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _GapNotice_ENCODE_NAMES, _GapNotice_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_GapNotice_encode_parsed, function, args, nargsf, kwnames)
+    return _build_GapNotice(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10])
+
+
+_GapNotice_encode_parsed = ap_set_vectorcall(GapNotice.__dict__["encode"].__func__, <void*>_GapNotice_encode)
 
 
 cdef bytes _build_RelayStats(object domain, object policy_flags, object relay_pid, object started_at, object frames_in, object bytes_in, object frames_out, object bytes_out, object frames_dropped, object frames_refused, object gaps, object disconnects, object connection_count, object records, object sequence, object timestamp, object source, object version, object flags):
@@ -6009,12 +6519,12 @@ cdef class RelayStats(Message):
     @property
     def domain(self):
         """u8 at frame offset 32: Domain of the relay"""
-        return (<const RelayStatsMessage_t*>_frame_of(self)).domain
+        return ap_u8_value((<const RelayStatsMessage_t*>_frame_of(self)).domain)
 
     @property
     def policy_flags(self):
         """u8 at frame offset 33: RelayFlags of the relay's policy; 0 none"""
-        return (<const RelayStatsMessage_t*>_frame_of(self)).policy_flags
+        return ap_u8_value((<const RelayStatsMessage_t*>_frame_of(self)).policy_flags)
 
     @property
     def relay_pid(self):
@@ -6091,10 +6601,10 @@ cdef class RelayStats(Message):
         cdef const RelayStatsMessage_t* m_
         if name is "domain":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.domain
+            return ap_u8_value(m_.domain)
         if name is "policy_flags":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.policy_flags
+            return ap_u8_value(m_.policy_flags)
         if name is "relay_pid":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
             return m_.relay_pid
@@ -6133,10 +6643,10 @@ cdef class RelayStats(Message):
             return m_.records_len
         if name is "source":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -6148,16 +6658,16 @@ cdef class RelayStats(Message):
     cdef tuple _astuple(self):
         cdef const RelayStatsMessage_t* m_ = <const RelayStatsMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.domain,
-                m_.policy_flags,
+                ap_u8_value(m_.domain),
+                ap_u8_value(m_.policy_flags),
                 m_.relay_pid,
                 m_.started_at,
                 m_.frames_in,
@@ -6175,16 +6685,16 @@ cdef class RelayStats(Message):
     cdef dict _asdict(self):
         cdef const RelayStatsMessage_t* m_ = <const RelayStatsMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "domain": m_.domain,
-                "policy_flags": m_.policy_flags,
+                "domain": ap_u8_value(m_.domain),
+                "policy_flags": ap_u8_value(m_.policy_flags),
                 "relay_pid": m_.relay_pid,
                 "started_at": m_.started_at,
                 "frames_in": m_.frames_in,
@@ -6198,6 +6708,21 @@ cdef class RelayStats(Message):
                 "connection_count": m_.connection_count,
                 "records_len": m_.records_len,
                 "records": self.records}
+
+
+cdef tuple _RelayStats_ENCODE_NAMES = ("domain", "policy_flags", "relay_pid", "started_at", "frames_in", "bytes_in", "frames_out", "bytes_out", "frames_dropped", "frames_refused", "gaps", "disconnects", "connection_count", "records", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _RelayStats_ENCODE_DEFAULTS = (_REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, b'', 0, 0, 0, 1, 0, )
+cdef void* _RelayStats_encode_parsed  # the def's own entry
+
+
+cdef object _RelayStats_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[19]
+    if not _keywords_matched(args, nargsf, kwnames, _RelayStats_ENCODE_NAMES, _RelayStats_ENCODE_DEFAULTS, v_, 19):
+        return ap_vectorcall(_RelayStats_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RelayStats(<object>v_[0], <object>v_[1], <object>v_[2], <object>v_[3], <object>v_[4], <object>v_[5], <object>v_[6], <object>v_[7], <object>v_[8], <object>v_[9], <object>v_[10], <object>v_[11], <object>v_[12], <object>v_[13], <object>v_[14], <object>v_[15], <object>v_[16], <object>v_[17], <object>v_[18])
+
+
+_RelayStats_encode_parsed = ap_set_vectorcall(RelayStats.__dict__["encode"].__func__, <void*>_RelayStats_encode)
 
 
 GENERATED_FROM = 'e68281d291985fc7'  # checked at import
