@@ -46,6 +46,27 @@ cdef extern from *:
     #endif
     }
 
+    /* The builders' conversions where they cannot fail: `v` an int within the bounds. */
+    static inline int ap_u64_within(PyObject *v, uint64_t maximum, uint64_t *out) {
+        uint64_t magnitude;
+        int negative;
+        if (!PyLong_Check(v) || !ap_int_parts(v, &magnitude, &negative) || negative
+                || magnitude > maximum)
+            return 0;
+        *out = magnitude;
+        return 1;
+    }
+    static inline int ap_i64_within(PyObject *v, int64_t minimum, int64_t maximum, int64_t *out) {
+        uint64_t magnitude;
+        int negative;
+        if (!PyLong_Check(v) || !ap_int_parts(v, &magnitude, &negative))
+            return 0;
+        if (negative ? magnitude > (uint64_t)(-(minimum + 1)) + 1 : magnitude > (uint64_t)maximum)
+            return 0;
+        *out = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
+        return 1;
+    }
+
     /* The interpreter's own ints 0-255 (one reference each, kept), for reads of 8-bit fields
        without a call: set by _keep_small_ints. */
     static PyObject *ap_small_ints[256];
@@ -60,6 +81,8 @@ cdef extern from *:
     int64_t _as_i64(object value)
     bint ap_int_parts(object value, uint64_t* magnitude, int* negative)
     PyObject* ap_small_ints[256]
+    bint ap_u64_within(PyObject* value, uint64_t maximum, uint64_t* out)
+    bint ap_i64_within(PyObject* value, int64_t minimum, int64_t maximum, int64_t* out)
     object ap_u8_value(uint8_t value)
     PyObject* PyErr_Occurred()
     void PyErr_Clear()
@@ -148,3 +171,22 @@ cdef inline bint _keywords_matched(PyObject** args, size_t nargsf, PyObject* kwn
     memcpy(values, PySequence_Fast_ITEMS(defaults), count * sizeof(PyObject*))
     return ap_match_keywords(args, 0, kwnames, PySequence_Fast_ITEMS(names), count,
                              values) == -1
+
+
+# The builders' forms of _uint_arg and _int_arg, for a borrowed argument: a value within the
+# bounds converts in C alone; any other takes the checks and errors of the object forms.
+
+cdef inline uint64_t _uint_param(PyObject* value, uint64_t maximum,
+                                 str where) except? 0xFFFFFFFFFFFFFFFFU:
+    cdef uint64_t result
+    if ap_u64_within(value, maximum, &result):
+        return result
+    return _uint_arg(<object>value, maximum, where)
+
+
+cdef inline int64_t _int_param(PyObject* value, int64_t minimum, int64_t maximum,
+                               str where) except? -1:
+    cdef int64_t result
+    if ap_i64_within(value, minimum, maximum, &result):
+        return result
+    return _int_arg(<object>value, minimum, maximum, where)
