@@ -63,6 +63,7 @@ extension = Extension(
              "alphapulse_codec/wire/_c/crc_combine.c"],
     include_dirs=["alphapulse_codec/wire/_c"],
     depends=["alphapulse_codec/wire/_c/crc32.h", "alphapulse_codec/wire/_c/crc_combine.h",
+             "alphapulse_codec/wire/_c/keywords.h",
              "alphapulse_codec/wire/_c/wire.h", "alphapulse_codec/wire/_c/memory.h",
              "alphapulse_codec/wire/_c/rows.h"],
     extra_compile_args=compile_args,

@@ -48,8 +48,9 @@ def _instructions(case: str, name: str, calls: int, workdir: str) -> int:
          str(HERE), "--child", case, name, str(calls)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         # a random hash seed changes how many instructions start-up takes by far more than
-        # the calls counted, in each process its own way
-        env={**os.environ, "PYTHONHASHSEED": "0"})
+        # the calls counted, in each process its own way; OpenBLAS's worker threads (numpy is
+        # imported) spin while idle, and callgrind counts every thread's instructions
+        env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"})
     with open(out) as file:
         match = _TOTALS.search(file.read())
     if match is None:

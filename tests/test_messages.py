@@ -347,6 +347,62 @@ def test_a_message_without_its_body_fields_is_refused_naming_them():
         ap.Trade(instrument_id=AAPL, price=1, volume=2, sequence=1)
 
 
+TRADE_FIELDS = {"instrument_id": AAPL, "price": -5, "volume": 7, "side": 2, "flags": 3,
+                "sequence": 9, "timestamp": 11, "source": 4}
+
+
+def test_encode_takes_its_keywords_in_any_order_and_by_names_made_at_run_time():
+    frame = ap.Trade(**TRADE_FIELDS).to_bytes()
+    assert ap.Trade.encode(**TRADE_FIELDS) == frame
+    assert ap.Trade.encode(**dict(reversed(TRADE_FIELDS.items()))) == frame
+    # names that are not the interned ones the code's keywords are
+    assert ap.Trade.encode(**{"".join(name): value for name, value in TRADE_FIELDS.items()}) == frame
+    assert ap.Trade.encode(**TRADE_FIELDS, version=1, header_flags=0, tlv=()) == frame
+    with pytest.raises(TypeError, match="positional"):
+        ap.Trade.encode(AAPL)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        ap.Trade.encode(**TRADE_FIELDS, colour=1)
+    with pytest.raises(ap.FieldValueError, match=r"Trade.price \(frame offset 44, i64\): 9223"):
+        ap.Trade.encode(**(TRADE_FIELDS | {"price": 2**63}))
+    with pytest.raises(ap.MissingFieldError, match="missing required field side "):
+        ap.Trade.encode(**{k: v for k, v in TRADE_FIELDS.items() if k != "side"})
+
+
+@pytest.mark.parametrize("price", [-(2**63), -(2**60) - 1, -(2**60), -(2**30), -1, 0, 1,
+                                   2**30 - 1, 2**30, 2**60 - 1, 2**60, 2**63 - 1])
+@pytest.mark.parametrize("volume", [0, 2**30, 2**60 - 1, 2**60, 2**64 - 1])
+def test_integers_of_every_width_of_digits_build_exactly(price, volume):
+    fields = TRADE_FIELDS | {"price": price, "volume": volume, "side": True}
+    trade = ap.decode(ap.Trade.encode(**fields))
+    assert (trade.price, trade.volume, trade.side) == (price, volume, 1)
+    assert ap.Trade.encode(**(fields | {"side": ap.Side.Sell})) == ap.Trade.encode(
+        **(fields | {"side": 2}))
+
+
+@pytest.mark.parametrize("name, value, bounds", [
+    ("volume", -1, r"\[0, 18446744073709551615\]"), ("volume", -(2**60), r"\[0, "),
+    ("volume", 2**64, r"\[0, "), ("price", -(2**63) - 1, r"\[-9223372036854775808, "),
+    ("side", 256, r"\[0, 255\]"), ("side", 2**59, r"\[0, 255\]"), ("side", -1, r"\[0, 255\]"),
+    ("sequence", -(2**30), r"\[0, "),
+])
+def test_integers_out_of_a_fields_range_are_refused_by_encode(name, value, bounds):
+    with pytest.raises(ap.FieldValueError, match=f"{value} is out of range {bounds}"):
+        ap.Trade.encode(**(TRADE_FIELDS | {name: value}))
+
+
+def test_instrument_id_parts_are_read_only_ints():
+    iid = ap.InstrumentId(venue=ap.VenueId.NASDAQ, asset_type=1, reserved=2, asset_id=2**64 - 1)
+    assert (iid.venue, iid.asset_type, iid.reserved, iid.asset_id) == (ap.VenueId.NASDAQ, 1, 2,
+                                                                       2**64 - 1)
+    assert type(iid.venue) is int  # the number, as the wire holds it, not the enum given
+    for name in ("venue", "asset_type", "reserved", "asset_id"):
+        with pytest.raises(AttributeError):
+            setattr(iid, name, 0)
+    assert ap.InstrumentId.__new__(ap.InstrumentId).astuple() == (0, 0, 0, 0)
+    assert ap.InstrumentId.__new__(ap.InstrumentId).asset_id == 0
+    assert ap.InstrumentId.asset_id.__doc__ == "Venue-specific identifier (u64)."
+
+
 def _value_of(part):
     if isinstance(part, Tail):  # the required tails are the canonical-JSON ones
         return '{"a":1}'

@@ -217,19 +217,25 @@ def _store(m, f):
     off = L.HEADER_SIZE + f.offset
     where = _where(m, f, off)
     if f.kind == "int" and f.type in ("u128", "i128"):
-        return [f"m_.{f.name} = _u128_arg({f.name}, {'True' if f.signed else 'False'}, {where})"]
+        return [f"m_.{f.name} = _u128_arg(<object>{f.name}, {'True' if f.signed else 'False'}, {where})"]
     if f.kind == "int" and f.signed:
         lo, hi = INT_BOUNDS[f.type]
-        return [f"m_.{f.name} = <{C_INT[f.type]}>_int_arg({f.name}, {lo}, {hi}, {where})"]
+        return [f"m_.{f.name} = <{C_INT[f.type]}>_int_param({f.name}, {lo}, {hi}, {where})"]
     if f.kind == "int":
-        return [f"m_.{f.name} = <{C_INT[f.type]}>_uint_arg({f.name}, {INT_BOUNDS[f.type][1]}, {where})"]
+        return [f"m_.{f.name} = <{C_INT[f.type]}>_uint_param({f.name}, {INT_BOUNDS[f.type][1]}, {where})"]
     if f.kind == "instrument_id":
-        return [f"m_.{f.name} = _iid_arg({f.name}, {where})"]
+        return [f"m_.{f.name} = _iid_arg(<object>{f.name}, {where})"]
     if f.kind == "bytes":
-        return [f"_bytes_arg({f.name}, m_.{f.name}, {f.size}, {where})"]
+        return [f"_bytes_arg(<object>{f.name}, m_.{f.name}, {f.size}, {where})"]
     if f.kind == "ascii":
-        return [f"_ascii_arg({f.name}, m_.{f.name}, {f.size}, {where})"]
+        return [f"_ascii_arg(<object>{f.name}, m_.{f.name}, {f.size}, {where})"]
     raise AssertionError(f.kind)
+
+
+def _int_value(wire_type: str, expr: str) -> str:
+    """The Cython expression of the integer at `expr`: an 8-bit one is one of the
+    interpreter's small ints, taken from a table (ap_u8_value) rather than by a call."""
+    return f"ap_u8_value({expr})" if wire_type == "u8" else expr
 
 
 def _value(f, cast):
@@ -237,7 +243,7 @@ def _value(f, cast):
     if f.kind == "int" and f.type in ("u128", "i128"):
         return f"_u128_value({cast}.{f.name}, {'True' if f.signed else 'False'})"
     if f.kind == "int":
-        return f"{cast}.{f.name}"
+        return _int_value(f.type, f"{cast}.{f.name}")
     if f.kind == "instrument_id":
         return f"_iid_of(self, &{cast}.{f.name})"
     if f.kind == "bytes":
@@ -306,7 +312,7 @@ def _fast_reads(m, struct):
     header = [(flat, f) for flat, f in zip(header_names(m), L.HEADER.fields)
               if flat not in hidden and f.name in FAST_HEADER_READS]
     tests = [(f.name, _value(f, "m_")) for f in m.value_fields]
-    tests += [(flat, f"m_.header.{f.name}") for flat, f in header]
+    tests += [(flat, _int_value(f.type, f"m_.header.{f.name}")) for flat, f in header]
     lines = [
         "    def __getattribute__(self, name):",
         "        if not _fast_read_type(self):",
@@ -326,7 +332,7 @@ def _materialisers(m, struct):
     them): each reads the frame once, header fields, then the body's value fields, in wire
     order, then the tails (through their checked getters)."""
     names = header_names(m) + [f.name for f in m.value_fields] + [t.name for t in m.tail]
-    values = ([f"m_.header.{f.name}" for f in L.HEADER.fields]
+    values = ([_int_value(f.type, f"m_.header.{f.name}") for f in L.HEADER.fields]
               + [_value(f, "m_") for f in m.value_fields] + [f"self.{t.name}" for t in m.tail])
     pairs = [f'"{name}": {value}' for name, value in zip(names, values)]
     return [
@@ -344,23 +350,24 @@ def _materialisers(m, struct):
 def _builder(m, struct):
     args = build_args(m)
     params = ", ".join(name for name, _, _ in args)
-    lines = [f"cdef bytes _build_{m.name}({', '.join('object ' + n for n, _, _ in args)}):"]
+    # borrowed arguments: the encode entry passes the caller's values as they are
+    lines = [f"cdef bytes _build_{m.name}({', '.join('PyObject* ' + n for n, _, _ in args)}):"]
     required = [name for name, _, default in args if default == REQUIRED]
     if required:
         names = "".join(f'"{name}", ' for name in required)
         lines += [
-            "    if " + " or ".join(f"{name} is _REQUIRED" for name in required) + ":",
-            f'        _missing_fields("{m.class_name}", ({names}), ({"".join(n + ", " for n in required)}))',
+            "    if " + " or ".join(f"{name} == <PyObject*>_REQUIRED" for name in required) + ":",
+            f'        _missing_fields("{m.class_name}", ({names}), ({"".join("<object>" + n + ", " for n in required)}))',
         ]
     tail_vars = []
     for t in m.tail:
         maximum = 2 ** (8 * m.field(t.count_field).size) - 1
         maker = "_canonical_json_tail" if t.canonical_json else \
             {"utf8": "_utf8_tail", "bytes": "_bytes_tail", "levels": "_levels_tail"}[t.kind]
-        lines.append(f'    cdef bytes {t.name}_ = {maker}({t.name}, {maximum}, "{m.name}.{t.name}")')
+        lines.append(f'    cdef bytes {t.name}_ = {maker}(<object>{t.name}, {maximum}, "{m.name}.{t.name}")')
         tail_vars.append(t)
     if m.carries_tlv:
-        lines.append("    cdef bytes tlv_ = _tlv_area(tlv)")
+        lines.append("    cdef bytes tlv_ = _tlv_area(<object>tlv)")
         extra = "len(tlv_)"
     else:
         extra = " + ".join(f"len({t.name}_)" for t in tail_vars) or "0"
@@ -390,7 +397,7 @@ def _builder(m, struct):
     for name, wire_type, _ in HEADER_ARGS:
         arg = f"header_{name}" if name in body_names else name
         where = f'"{m.name} header {name} (frame offset {L.HEADER.field(name).offset}, {wire_type})"'
-        lines.append(f"    m_.header.{name} = <{C_INT[wire_type]}>_uint_arg({arg}, "
+        lines.append(f"    m_.header.{name} = <{C_INT[wire_type]}>_uint_param({arg}, "
                      f"{INT_BOUNDS[wire_type][1]}, {where})")
     lines += [
         f"    _seal(frame, {int(m.message_type)}, \"{m.name}\")",
@@ -403,6 +410,7 @@ def _builder(m, struct):
 def message_class(m, base: str) -> list[str]:
     struct = c_type(m.struct_name)
     builder, params, args = _builder(m, struct)
+    borrowed = ", ".join(f"<PyObject*>{name}" for name, _, _ in args)
     signature = ", ".join(f"{n}={d}" for n, _, d in args)
     kind = "variable" if m.tail else "fixed"
     lines = builder + [
@@ -419,12 +427,12 @@ def message_class(m, base: str) -> list[str]:
         f"    layout = MESSAGES[MessageType.{m.name}]",
         "",
         f"    def __init__(self, *, {signature}):",
-        f"        self._own(_build_{m.name}({params}))",
+        f"        self._own(_build_{m.name}({borrowed}))",
         "",
         "    @staticmethod",
         f"    def encode(*, {signature}):",
         '        """The sealed frame of these fields as bytes, without creating a message."""',
-        f"        return _build_{m.name}({params})",
+        f"        return _build_{m.name}({borrowed})",
         "",
     ]
     if base == "Message":
@@ -433,7 +441,32 @@ def message_class(m, base: str) -> list[str]:
         lines += _tail_getters(m, struct)
         lines += _fast_reads(m, struct)
         lines += _materialisers(m, struct)
-    return lines
+    return lines + [""] + _encode_entry(m, args)
+
+
+def _encode_entry(m, args) -> list[str]:
+    """The vectorcall entry of the class's encode: keywords alone, each named as written in
+    code, go to the builder borrowed; any other call (positional values, a name made at run
+    time, a name it does not take) goes to the def's own parsing, which gives its errors."""
+    names = "".join(f'"{name}", ' for name, _, _ in args)
+    defaults = "".join(f"{default}, " for _, _, default in args)
+    values = ", ".join(f"v_[{i}]" for i in range(len(args)))
+    return [
+        f"cdef tuple _{m.name}_ENCODE_NAMES = ({names})",
+        f"cdef tuple _{m.name}_ENCODE_DEFAULTS = ({defaults})",
+        f"cdef void* _{m.name}_encode_parsed  # the def's own entry",
+        "",
+        "",
+        f"cdef object _{m.name}_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):",
+        f"    cdef PyObject* v_[{len(args)}]",
+        f"    if not _keywords_matched(args, nargsf, kwnames, _{m.name}_ENCODE_NAMES, _{m.name}_ENCODE_DEFAULTS, v_, {len(args)}):",
+        f"        return ap_vectorcall(_{m.name}_encode_parsed, function, args, nargsf, kwnames)",
+        f"    return _build_{m.name}({values})",
+        "",
+        "",
+        f'_{m.name}_encode_parsed = ap_set_vectorcall({m.class_name}.__dict__["encode"].__func__, <void*>_{m.name}_encode)',
+        "",
+    ]
 
 
 def messages_pxi() -> str:

@@ -5,7 +5,7 @@
 # one. Such a body cannot see the module's Python names (imports, exception classes), so where
 # an inline function needs them only on a rare path, that path is a separate cdef function.
 from cpython.long cimport PyLong_Check
-from cpython.object cimport Py_TPFLAGS_HEAPTYPE, Py_TYPE
+from cpython.object cimport Py_TPFLAGS_HEAPTYPE, Py_TYPE, PyTypeObject
 from cpython.ref cimport PyObject
 from libc.stdint cimport UINT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy

@@ -14,6 +14,18 @@ cdef class _Required:
 _REQUIRED = _Required()
 
 
+cdef int _keep_small_ints() except -1:
+    cdef int i
+    for i in range(256):
+        value = PyLong_FromLong(i)  # the interpreter's cached int: the same object as before
+        Py_INCREF(value)
+        ap_small_ints[i] = <PyObject*>value
+    return 0
+
+
+_keep_small_ints()
+
+
 cdef int _missing_fields(str class_name, tuple names, tuple values) except -1:
     missing = tuple(name for name, value in zip(names, values) if value is _REQUIRED)
     plural = "s" if len(missing) > 1 else ""

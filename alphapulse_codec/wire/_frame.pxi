@@ -40,7 +40,7 @@ cdef int _seal(bytes frame, uint8_t message_type, str name) except -1:
     cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(frame)
     cdef MessageHeader_t* header = <MessageHeader_t*>data
     cdef Py_ssize_t size = PyBytes_GET_SIZE(frame)
-    if size - AP_HEADER_SIZE > 0xFFFFFFFF:
+    if <uint64_t>(size - AP_HEADER_SIZE) > <uint64_t>0xFFFFFFFF:  # compared in C, not as ints
         raise FieldValueError(f"{name}: a payload of {size - AP_HEADER_SIZE} bytes does not fit"
                               " payload_size", field="payload_size")
     header.magic = AP_MAGIC
@@ -419,11 +419,27 @@ def decode(buffer, bint verify=True, *, max_frame_size=None, registry=None):
     None). Raises a ParseError subclass on any bad input.
     """
     cdef const RuleSet* rules = _rules_of(registry)
+    return _decode(buffer, verify, _max_size_arg(max_frame_size), rules)
+
+
+cdef void* _decode_parsed  # decode's own entry, which parses its arguments
+
+
+cdef object _decode_entry(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    # decode(buffer), a service's call on every frame, skips the parsing of three defaults
+    if kwnames is NULL and PyVectorcall_NARGS(nargsf) == 1:
+        return _decode(<object>args[0], True, DEFAULT_MAX_FRAME_SIZE, _DEFAULT_RULES)
+    return ap_vectorcall(_decode_parsed, function, args, nargsf, kwnames)
+
+
+_decode_parsed = ap_set_vectorcall(decode, <void*>_decode_entry)
+
+
+cdef Message _decode(object buffer, bint verify, uint64_t limit, const RuleSet* rules):
     cdef Problem problem
     cdef Py_ssize_t frame_size = 0
     cdef const TypeRule* rule
     cdef Py_buffer view
-    cdef uint64_t limit = _max_size_arg(max_frame_size)
     cdef const uint8_t* data
     cdef Py_ssize_t size
     if PyBytes_CheckExact(buffer):

@@ -80,9 +80,24 @@ cdef tuple _pair_of(uint64_t asset_id):
     return pair[:base_length], pair[base_length:]
 
 
+cdef inline void _hold(PyObject** slot, object value) noexcept:
+    Py_INCREF(value)
+    Py_XDECREF(slot[0])
+    slot[0] = <PyObject*>value
+
+
+cdef inline void _make_parts(InstrumentId iid) noexcept:
+    """The Python ints of iid's parts, which its member descriptors read (see _add_parts)."""
+    _hold(&iid._venue, iid.v.venue)
+    _hold(&iid._asset_type, iid.v.asset_type)
+    _hold(&iid._reserved, iid.v.reserved)
+    _hold(&iid._asset_id, iid.v.asset_id)
+
+
 cdef InstrumentId _iid_new(InstrumentId_t value):
     cdef InstrumentId result = InstrumentId.__new__(InstrumentId)
     result.v = value
+    _make_parts(result)
     return result
 
 
@@ -166,39 +181,19 @@ cdef class InstrumentId:
         self.v.asset_type = <uint8_t>_uint_arg(asset_type, 0xFF, "InstrumentId.asset_type (u8)")
         self.v.reserved = <uint8_t>_uint_arg(reserved, 0xFF, "InstrumentId.reserved (u8)")
         self.v.asset_id = _uint_arg(asset_id, UINT64_MAX, "InstrumentId.asset_id (u64)")
+        _make_parts(self)
 
-    def __getattribute__(self, name):
-        # the four parts by name, ahead of the type's descriptors (as the messages' generated
-        # __getattribute__): the class is final, so no subclass can rebind them
-        if name is "asset_id":
-            return self.v.asset_id
-        if name is "venue":
-            return self.v.venue
-        if name is "asset_type":
-            return self.v.asset_type
-        if name is "reserved":
-            return self.v.reserved
-        return PyObject_GenericGetAttr(self, name)
+    def __cinit__(self):
+        # an ID made by __new__ alone reads as the zero ID, as its struct is
+        _make_parts(self)
 
-    @property
-    def venue(self):
-        """VenueId number (u16)."""
-        return self.v.venue
+    def __dealloc__(self):
+        Py_XDECREF(self._venue)
+        Py_XDECREF(self._asset_type)
+        Py_XDECREF(self._reserved)
+        Py_XDECREF(self._asset_id)
 
-    @property
-    def asset_type(self):
-        """AssetType number (u8)."""
-        return self.v.asset_type
-
-    @property
-    def reserved(self):
-        """Reserved byte, kept on the wire (u8)."""
-        return self.v.reserved
-
-    @property
-    def asset_id(self):
-        """Venue-specific identifier (u64)."""
-        return self.v.asset_id
+    # venue, asset_type, reserved and asset_id: member descriptors added by _add_parts
 
     @classmethod
     def stock(cls, venue, str symbol not None):
@@ -340,3 +335,35 @@ cdef class InstrumentId:
 
     def __reduce__(self):
         return InstrumentId, self.astuple()
+
+
+# The parts' descriptors: static storage, as the type keeps pointers into it.
+cdef PyMemberDef _IID_PARTS[4]
+
+
+cdef int _add_parts() except -1:
+    """Give InstrumentId its parts as read-only member descriptors over its int slots: the
+    interpreter specialises a read of such a slot into a load in place (LOAD_ATTR_SLOT), where
+    a getter is a call that makes the int on every read."""
+    cdef InstrumentId probe = InstrumentId.__new__(InstrumentId)
+    cdef char* base = <char*><PyObject*>probe
+    cdef PyObject** slots[4]
+    slots[:] = [&probe._venue, &probe._asset_type, &probe._reserved, &probe._asset_id]
+    _IID_PARTS[0].name = b"venue"
+    _IID_PARTS[0].doc = b"VenueId number (u16)."
+    _IID_PARTS[1].name = b"asset_type"
+    _IID_PARTS[1].doc = b"AssetType number (u8)."
+    _IID_PARTS[2].name = b"reserved"
+    _IID_PARTS[2].doc = b"Reserved byte, kept on the wire (u8)."
+    _IID_PARTS[3].name = b"asset_id"
+    _IID_PARTS[3].doc = b"Venue-specific identifier (u64)."
+    cdef int i
+    for i in range(4):
+        _IID_PARTS[i].type = T_OBJECT_EX
+        _IID_PARTS[i].flags = READONLY
+        _IID_PARTS[i].offset = <char*>slots[i] - base
+        ap_add_member(<PyTypeObject*>InstrumentId, &_IID_PARTS[i])
+    return 0
+
+
+_add_parts()

@@ -2,24 +2,24 @@
 # One message class per MessageType, with its builder. Declares nothing that other parts
 # use; what it uses is declared in _frame.pxd (Message), _convert.pxd and _ids.pxd.
 
-cdef bytes _build_Trade(object instrument_id, object price, object volume, object side, object flags, object sequence, object timestamp, object source, object version, object header_flags, object tlv):
-    if instrument_id is _REQUIRED or price is _REQUIRED or volume is _REQUIRED or side is _REQUIRED:
-        _missing_fields("Trade", ("instrument_id", "price", "volume", "side", ), (instrument_id, price, volume, side, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef bytes _build_Trade(PyObject* instrument_id, PyObject* price, PyObject* volume, PyObject* side, PyObject* flags, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* header_flags, PyObject* tlv):
+    if instrument_id == <PyObject*>_REQUIRED or price == <PyObject*>_REQUIRED or volume == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED:
+        _missing_fields("Trade", ("instrument_id", "price", "volume", "side", ), (<object>instrument_id, <object>price, <object>volume, <object>side, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(64 + len(tlv_))
     cdef TradeMessage_t* m_ = <TradeMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 64
-    m_.instrument_id = _iid_arg(instrument_id, "Trade.instrument_id (frame offset 32, instrument_id)")
-    m_.price = <int64_t>_int_arg(price, INT64_MIN, INT64_MAX, "Trade.price (frame offset 44, i64)")
-    m_.volume = <uint64_t>_uint_arg(volume, UINT64_MAX, "Trade.volume (frame offset 52, u64)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "Trade.side (frame offset 60, u8)")
-    m_.flags = <uint8_t>_uint_arg(flags, 0xFF, "Trade.flags (frame offset 61, u8)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "Trade.instrument_id (frame offset 32, instrument_id)")
+    m_.price = <int64_t>_int_param(price, INT64_MIN, INT64_MAX, "Trade.price (frame offset 44, i64)")
+    m_.volume = <uint64_t>_uint_param(volume, UINT64_MAX, "Trade.volume (frame offset 52, u64)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "Trade.side (frame offset 60, u8)")
+    m_.flags = <uint8_t>_uint_param(flags, 0xFF, "Trade.flags (frame offset 61, u8)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "Trade header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "Trade header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Trade header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Trade header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(header_flags, 0xFF, "Trade header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "Trade header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "Trade header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "Trade header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "Trade header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(header_flags, 0xFF, "Trade header flags (frame offset 7, u8)")
     _seal(frame, 1, "Trade")
     return frame
 
@@ -36,12 +36,12 @@ cdef class Trade(Message):
     layout = MESSAGES[MessageType.Trade]
 
     def __init__(self, *, instrument_id=_REQUIRED, price=_REQUIRED, volume=_REQUIRED, side=_REQUIRED, flags=0, sequence=0, timestamp=0, source=0, version=1, header_flags=0, tlv=()):
-        self._own(_build_Trade(instrument_id, price, volume, side, flags, sequence, timestamp, source, version, header_flags, tlv))
+        self._own(_build_Trade(<PyObject*>instrument_id, <PyObject*>price, <PyObject*>volume, <PyObject*>side, <PyObject*>flags, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>header_flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, instrument_id=_REQUIRED, price=_REQUIRED, volume=_REQUIRED, side=_REQUIRED, flags=0, sequence=0, timestamp=0, source=0, version=1, header_flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_Trade(instrument_id, price, volume, side, flags, sequence, timestamp, source, version, header_flags, tlv)
+        return _build_Trade(<PyObject*>instrument_id, <PyObject*>price, <PyObject*>volume, <PyObject*>side, <PyObject*>flags, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>header_flags, <PyObject*>tlv)
 
     @property
     def instrument_id(self):
@@ -61,12 +61,12 @@ cdef class Trade(Message):
     @property
     def side(self):
         """u8 at frame offset 60: Side: Buy=1, Sell=2"""
-        return (<const TradeMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const TradeMessage_t*>_frame_of(self)).side)
 
     @property
     def flags(self):
         """u8 at frame offset 61: no bits defined: written 0, passed through"""
-        return (<const TradeMessage_t*>_frame_of(self)).flags
+        return ap_u8_value((<const TradeMessage_t*>_frame_of(self)).flags)
 
     def __getattribute__(self, name):
         if not _fast_read_type(self):
@@ -83,16 +83,16 @@ cdef class Trade(Message):
             return m_.volume
         if name is "side":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "flags":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.flags
+            return ap_u8_value(m_.flags)
         if name is "source":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "header_flags":
             m_ = <const TradeMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const TradeMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -104,10 +104,10 @@ cdef class Trade(Message):
     cdef tuple _astuple(self):
         cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -115,16 +115,16 @@ cdef class Trade(Message):
                 _iid_of(self, &m_.instrument_id),
                 m_.price,
                 m_.volume,
-                m_.side,
-                m_.flags)
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.flags))
 
     cdef dict _asdict(self):
         cdef const TradeMessage_t* m_ = <const TradeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "header_flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "header_flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -132,28 +132,43 @@ cdef class Trade(Message):
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "price": m_.price,
                 "volume": m_.volume,
-                "side": m_.side,
-                "flags": m_.flags}
+                "side": ap_u8_value(m_.side),
+                "flags": ap_u8_value(m_.flags)}
 
 
-cdef bytes _build_Quote(object instrument_id, object bid_price, object ask_price, object bid_size, object ask_size, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if instrument_id is _REQUIRED or bid_price is _REQUIRED or ask_price is _REQUIRED or bid_size is _REQUIRED or ask_size is _REQUIRED:
-        _missing_fields("Quote", ("instrument_id", "bid_price", "ask_price", "bid_size", "ask_size", ), (instrument_id, bid_price, ask_price, bid_size, ask_size, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _Trade_ENCODE_NAMES = ("instrument_id", "price", "volume", "side", "flags", "sequence", "timestamp", "source", "version", "header_flags", "tlv", )
+cdef tuple _Trade_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 0, 1, 0, (), )
+cdef void* _Trade_encode_parsed  # the def's own entry
+
+
+cdef object _Trade_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _Trade_ENCODE_NAMES, _Trade_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_Trade_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Trade(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10])
+
+
+_Trade_encode_parsed = ap_set_vectorcall(Trade.__dict__["encode"].__func__, <void*>_Trade_encode)
+
+
+cdef bytes _build_Quote(PyObject* instrument_id, PyObject* bid_price, PyObject* ask_price, PyObject* bid_size, PyObject* ask_size, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if instrument_id == <PyObject*>_REQUIRED or bid_price == <PyObject*>_REQUIRED or ask_price == <PyObject*>_REQUIRED or bid_size == <PyObject*>_REQUIRED or ask_size == <PyObject*>_REQUIRED:
+        _missing_fields("Quote", ("instrument_id", "bid_price", "ask_price", "bid_size", "ask_size", ), (<object>instrument_id, <object>bid_price, <object>ask_price, <object>bid_size, <object>ask_size, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(80 + len(tlv_))
     cdef QuoteMessage_t* m_ = <QuoteMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 80
-    m_.instrument_id = _iid_arg(instrument_id, "Quote.instrument_id (frame offset 32, instrument_id)")
-    m_.bid_price = <int64_t>_int_arg(bid_price, INT64_MIN, INT64_MAX, "Quote.bid_price (frame offset 44, i64)")
-    m_.ask_price = <int64_t>_int_arg(ask_price, INT64_MIN, INT64_MAX, "Quote.ask_price (frame offset 52, i64)")
-    m_.bid_size = <uint64_t>_uint_arg(bid_size, UINT64_MAX, "Quote.bid_size (frame offset 60, u64)")
-    m_.ask_size = <uint64_t>_uint_arg(ask_size, UINT64_MAX, "Quote.ask_size (frame offset 68, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "Quote.instrument_id (frame offset 32, instrument_id)")
+    m_.bid_price = <int64_t>_int_param(bid_price, INT64_MIN, INT64_MAX, "Quote.bid_price (frame offset 44, i64)")
+    m_.ask_price = <int64_t>_int_param(ask_price, INT64_MIN, INT64_MAX, "Quote.ask_price (frame offset 52, i64)")
+    m_.bid_size = <uint64_t>_uint_param(bid_size, UINT64_MAX, "Quote.bid_size (frame offset 60, u64)")
+    m_.ask_size = <uint64_t>_uint_param(ask_size, UINT64_MAX, "Quote.ask_size (frame offset 68, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "Quote header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "Quote header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Quote header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Quote header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Quote header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "Quote header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "Quote header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "Quote header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "Quote header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "Quote header flags (frame offset 7, u8)")
     _seal(frame, 2, "Quote")
     return frame
 
@@ -170,12 +185,12 @@ cdef class Quote(Message):
     layout = MESSAGES[MessageType.Quote]
 
     def __init__(self, *, instrument_id=_REQUIRED, bid_price=_REQUIRED, ask_price=_REQUIRED, bid_size=_REQUIRED, ask_size=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_Quote(instrument_id, bid_price, ask_price, bid_size, ask_size, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_Quote(<PyObject*>instrument_id, <PyObject*>bid_price, <PyObject*>ask_price, <PyObject*>bid_size, <PyObject*>ask_size, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, instrument_id=_REQUIRED, bid_price=_REQUIRED, ask_price=_REQUIRED, bid_size=_REQUIRED, ask_size=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_Quote(instrument_id, bid_price, ask_price, bid_size, ask_size, sequence, timestamp, source, version, flags, tlv)
+        return _build_Quote(<PyObject*>instrument_id, <PyObject*>bid_price, <PyObject*>ask_price, <PyObject*>bid_size, <PyObject*>ask_size, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def instrument_id(self):
@@ -223,10 +238,10 @@ cdef class Quote(Message):
             return m_.ask_size
         if name is "source":
             m_ = <const QuoteMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const QuoteMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const QuoteMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -238,10 +253,10 @@ cdef class Quote(Message):
     cdef tuple _astuple(self):
         cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -255,10 +270,10 @@ cdef class Quote(Message):
     cdef dict _asdict(self):
         cdef const QuoteMessage_t* m_ = <const QuoteMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -270,28 +285,43 @@ cdef class Quote(Message):
                 "ask_size": m_.ask_size}
 
 
-cdef bytes _build_OrderBook(object instrument_id, object venue_timestamp, object update_kind, object bids, object asks, object sequence, object timestamp, object source, object version, object flags):
-    if instrument_id is _REQUIRED or venue_timestamp is _REQUIRED or update_kind is _REQUIRED:
-        _missing_fields("OrderBook", ("instrument_id", "venue_timestamp", "update_kind", ), (instrument_id, venue_timestamp, update_kind, ))
-    cdef bytes bids_ = _levels_tail(bids, 65535, "OrderBook.bids")
-    cdef bytes asks_ = _levels_tail(asks, 65535, "OrderBook.asks")
+cdef tuple _Quote_ENCODE_NAMES = ("instrument_id", "bid_price", "ask_price", "bid_size", "ask_size", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Quote_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Quote_encode_parsed  # the def's own entry
+
+
+cdef object _Quote_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _Quote_ENCODE_NAMES, _Quote_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_Quote_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Quote(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10])
+
+
+_Quote_encode_parsed = ap_set_vectorcall(Quote.__dict__["encode"].__func__, <void*>_Quote_encode)
+
+
+cdef bytes _build_OrderBook(PyObject* instrument_id, PyObject* venue_timestamp, PyObject* update_kind, PyObject* bids, PyObject* asks, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if instrument_id == <PyObject*>_REQUIRED or venue_timestamp == <PyObject*>_REQUIRED or update_kind == <PyObject*>_REQUIRED:
+        _missing_fields("OrderBook", ("instrument_id", "venue_timestamp", "update_kind", ), (<object>instrument_id, <object>venue_timestamp, <object>update_kind, ))
+    cdef bytes bids_ = _levels_tail(<object>bids, 65535, "OrderBook.bids")
+    cdef bytes asks_ = _levels_tail(<object>asks, 65535, "OrderBook.asks")
     cdef bytes frame = _new_frame(64 + len(bids_) + len(asks_))
     cdef OrderBookMessage_t* m_ = <OrderBookMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 64
-    m_.instrument_id = _iid_arg(instrument_id, "OrderBook.instrument_id (frame offset 32, instrument_id)")
-    m_.venue_timestamp = <uint64_t>_uint_arg(venue_timestamp, UINT64_MAX, "OrderBook.venue_timestamp (frame offset 44, u64)")
-    m_.update_kind = <uint8_t>_uint_arg(update_kind, 0xFF, "OrderBook.update_kind (frame offset 52, u8)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "OrderBook.instrument_id (frame offset 32, instrument_id)")
+    m_.venue_timestamp = <uint64_t>_uint_param(venue_timestamp, UINT64_MAX, "OrderBook.venue_timestamp (frame offset 44, u64)")
+    m_.update_kind = <uint8_t>_uint_param(update_kind, 0xFF, "OrderBook.update_kind (frame offset 52, u8)")
     m_.bid_count = <uint16_t>(len(bids_) // 16)
     memcpy(tail_, PyBytes_AS_STRING(bids_), len(bids_))
     tail_ += len(bids_)
     m_.ask_count = <uint16_t>(len(asks_) // 16)
     memcpy(tail_, PyBytes_AS_STRING(asks_), len(asks_))
     tail_ += len(asks_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "OrderBook header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "OrderBook header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderBook header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderBook header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderBook header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "OrderBook header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "OrderBook header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "OrderBook header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "OrderBook header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "OrderBook header flags (frame offset 7, u8)")
     _seal(frame, 3, "OrderBook")
     return frame
 
@@ -308,12 +338,12 @@ cdef class OrderBook(Message):
     layout = MESSAGES[MessageType.OrderBook]
 
     def __init__(self, *, instrument_id=_REQUIRED, venue_timestamp=_REQUIRED, update_kind=_REQUIRED, bids=(), asks=(), sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_OrderBook(instrument_id, venue_timestamp, update_kind, bids, asks, sequence, timestamp, source, version, flags))
+        self._own(_build_OrderBook(<PyObject*>instrument_id, <PyObject*>venue_timestamp, <PyObject*>update_kind, <PyObject*>bids, <PyObject*>asks, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, instrument_id=_REQUIRED, venue_timestamp=_REQUIRED, update_kind=_REQUIRED, bids=(), asks=(), sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_OrderBook(instrument_id, venue_timestamp, update_kind, bids, asks, sequence, timestamp, source, version, flags)
+        return _build_OrderBook(<PyObject*>instrument_id, <PyObject*>venue_timestamp, <PyObject*>update_kind, <PyObject*>bids, <PyObject*>asks, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def instrument_id(self):
@@ -328,7 +358,7 @@ cdef class OrderBook(Message):
     @property
     def update_kind(self):
         """u8 at frame offset 52: BookUpdateKind: 0 snapshot, 1 delta"""
-        return (<const OrderBookMessage_t*>_frame_of(self)).update_kind
+        return ap_u8_value((<const OrderBookMessage_t*>_frame_of(self)).update_kind)
 
     @property
     def bid_count(self):
@@ -372,7 +402,7 @@ cdef class OrderBook(Message):
             return m_.venue_timestamp
         if name is "update_kind":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
-            return m_.update_kind
+            return ap_u8_value(m_.update_kind)
         if name is "bid_count":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
             return m_.bid_count
@@ -381,10 +411,10 @@ cdef class OrderBook(Message):
             return m_.ask_count
         if name is "source":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderBookMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -396,17 +426,17 @@ cdef class OrderBook(Message):
     cdef tuple _astuple(self):
         cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 _iid_of(self, &m_.instrument_id),
                 m_.venue_timestamp,
-                m_.update_kind,
+                ap_u8_value(m_.update_kind),
                 m_.bid_count,
                 m_.ask_count,
                 self.bids,
@@ -415,44 +445,59 @@ cdef class OrderBook(Message):
     cdef dict _asdict(self):
         cdef const OrderBookMessage_t* m_ = <const OrderBookMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "venue_timestamp": m_.venue_timestamp,
-                "update_kind": m_.update_kind,
+                "update_kind": ap_u8_value(m_.update_kind),
                 "bid_count": m_.bid_count,
                 "ask_count": m_.ask_count,
                 "bids": self.bids,
                 "asks": self.asks}
 
 
-cdef bytes _build_InstrumentDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
-    if instrument_id is _REQUIRED or decimals is _REQUIRED:
-        _missing_fields("InstrumentDiscovered", ("instrument_id", "decimals", ), (instrument_id, decimals, ))
-    cdef bytes symbol_ = _utf8_tail(symbol, 255, "InstrumentDiscovered.symbol")
-    cdef bytes metadata_ = _bytes_tail(metadata, 65535, "InstrumentDiscovered.metadata")
+cdef tuple _OrderBook_ENCODE_NAMES = ("instrument_id", "venue_timestamp", "update_kind", "bids", "asks", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _OrderBook_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, (), (), 0, 0, 0, 1, 0, )
+cdef void* _OrderBook_encode_parsed  # the def's own entry
+
+
+cdef object _OrderBook_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[10]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderBook_ENCODE_NAMES, _OrderBook_ENCODE_DEFAULTS, v_, 10):
+        return ap_vectorcall(_OrderBook_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderBook(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9])
+
+
+_OrderBook_encode_parsed = ap_set_vectorcall(OrderBook.__dict__["encode"].__func__, <void*>_OrderBook_encode)
+
+
+cdef bytes _build_InstrumentDiscovered(PyObject* instrument_id, PyObject* decimals, PyObject* symbol, PyObject* metadata, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if instrument_id == <PyObject*>_REQUIRED or decimals == <PyObject*>_REQUIRED:
+        _missing_fields("InstrumentDiscovered", ("instrument_id", "decimals", ), (<object>instrument_id, <object>decimals, ))
+    cdef bytes symbol_ = _utf8_tail(<object>symbol, 255, "InstrumentDiscovered.symbol")
+    cdef bytes metadata_ = _bytes_tail(<object>metadata, 65535, "InstrumentDiscovered.metadata")
     cdef bytes frame = _new_frame(48 + len(symbol_) + len(metadata_))
     cdef InstrumentDiscoveredHeader_t* m_ = <InstrumentDiscoveredHeader_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 48
-    m_.instrument_id = _iid_arg(instrument_id, "InstrumentDiscovered.instrument_id (frame offset 32, instrument_id)")
-    m_.decimals = <uint8_t>_uint_arg(decimals, 0xFF, "InstrumentDiscovered.decimals (frame offset 44, u8)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "InstrumentDiscovered.instrument_id (frame offset 32, instrument_id)")
+    m_.decimals = <uint8_t>_uint_param(decimals, 0xFF, "InstrumentDiscovered.decimals (frame offset 44, u8)")
     m_.symbol_len = <uint8_t>(len(symbol_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(symbol_), len(symbol_))
     tail_ += len(symbol_)
     m_.metadata_len = <uint16_t>(len(metadata_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(metadata_), len(metadata_))
     tail_ += len(metadata_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "InstrumentDiscovered header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "InstrumentDiscovered header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "InstrumentDiscovered header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "InstrumentDiscovered header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "InstrumentDiscovered header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "InstrumentDiscovered header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "InstrumentDiscovered header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "InstrumentDiscovered header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "InstrumentDiscovered header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "InstrumentDiscovered header flags (frame offset 7, u8)")
     _seal(frame, 10, "InstrumentDiscovered")
     return frame
 
@@ -469,12 +514,12 @@ cdef class InstrumentDiscovered(Message):
     layout = MESSAGES[MessageType.InstrumentDiscovered]
 
     def __init__(self, *, instrument_id=_REQUIRED, decimals=_REQUIRED, symbol='', metadata=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_InstrumentDiscovered(instrument_id, decimals, symbol, metadata, sequence, timestamp, source, version, flags))
+        self._own(_build_InstrumentDiscovered(<PyObject*>instrument_id, <PyObject*>decimals, <PyObject*>symbol, <PyObject*>metadata, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, instrument_id=_REQUIRED, decimals=_REQUIRED, symbol='', metadata=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_InstrumentDiscovered(instrument_id, decimals, symbol, metadata, sequence, timestamp, source, version, flags)
+        return _build_InstrumentDiscovered(<PyObject*>instrument_id, <PyObject*>decimals, <PyObject*>symbol, <PyObject*>metadata, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def instrument_id(self):
@@ -484,12 +529,12 @@ cdef class InstrumentDiscovered(Message):
     @property
     def decimals(self):
         """u8 at frame offset 44"""
-        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).decimals
+        return ap_u8_value((<const InstrumentDiscoveredHeader_t*>_frame_of(self)).decimals)
 
     @property
     def symbol_len(self):
         """u8 at frame offset 45: bytes of symbol in the tail"""
-        return (<const InstrumentDiscoveredHeader_t*>_frame_of(self)).symbol_len
+        return ap_u8_value((<const InstrumentDiscoveredHeader_t*>_frame_of(self)).symbol_len)
 
     @property
     def metadata_len(self):
@@ -525,19 +570,19 @@ cdef class InstrumentDiscovered(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "decimals":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.decimals
+            return ap_u8_value(m_.decimals)
         if name is "symbol_len":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.symbol_len
+            return ap_u8_value(m_.symbol_len)
         if name is "metadata_len":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
             return m_.metadata_len
         if name is "source":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
             return m_.header.sequence
@@ -549,17 +594,17 @@ cdef class InstrumentDiscovered(Message):
     cdef tuple _astuple(self):
         cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 _iid_of(self, &m_.instrument_id),
-                m_.decimals,
-                m_.symbol_len,
+                ap_u8_value(m_.decimals),
+                ap_u8_value(m_.symbol_len),
                 m_.metadata_len,
                 self.symbol,
                 self.metadata)
@@ -567,43 +612,58 @@ cdef class InstrumentDiscovered(Message):
     cdef dict _asdict(self):
         cdef const InstrumentDiscoveredHeader_t* m_ = <const InstrumentDiscoveredHeader_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "decimals": m_.decimals,
-                "symbol_len": m_.symbol_len,
+                "decimals": ap_u8_value(m_.decimals),
+                "symbol_len": ap_u8_value(m_.symbol_len),
                 "metadata_len": m_.metadata_len,
                 "symbol": self.symbol,
                 "metadata": self.metadata}
 
 
-cdef bytes _build_PoolDiscovered(object instrument_id, object decimals, object symbol, object metadata, object sequence, object timestamp, object source, object version, object flags):
-    if instrument_id is _REQUIRED or decimals is _REQUIRED:
-        _missing_fields("PoolDiscovered", ("instrument_id", "decimals", ), (instrument_id, decimals, ))
-    cdef bytes symbol_ = _utf8_tail(symbol, 255, "PoolDiscovered.symbol")
-    cdef bytes metadata_ = _bytes_tail(metadata, 65535, "PoolDiscovered.metadata")
+cdef tuple _InstrumentDiscovered_ENCODE_NAMES = ("instrument_id", "decimals", "symbol", "metadata", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _InstrumentDiscovered_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, '', b'', 0, 0, 0, 1, 0, )
+cdef void* _InstrumentDiscovered_encode_parsed  # the def's own entry
+
+
+cdef object _InstrumentDiscovered_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _InstrumentDiscovered_ENCODE_NAMES, _InstrumentDiscovered_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_InstrumentDiscovered_encode_parsed, function, args, nargsf, kwnames)
+    return _build_InstrumentDiscovered(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8])
+
+
+_InstrumentDiscovered_encode_parsed = ap_set_vectorcall(InstrumentDiscovered.__dict__["encode"].__func__, <void*>_InstrumentDiscovered_encode)
+
+
+cdef bytes _build_PoolDiscovered(PyObject* instrument_id, PyObject* decimals, PyObject* symbol, PyObject* metadata, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if instrument_id == <PyObject*>_REQUIRED or decimals == <PyObject*>_REQUIRED:
+        _missing_fields("PoolDiscovered", ("instrument_id", "decimals", ), (<object>instrument_id, <object>decimals, ))
+    cdef bytes symbol_ = _utf8_tail(<object>symbol, 255, "PoolDiscovered.symbol")
+    cdef bytes metadata_ = _bytes_tail(<object>metadata, 65535, "PoolDiscovered.metadata")
     cdef bytes frame = _new_frame(48 + len(symbol_) + len(metadata_))
     cdef InstrumentDiscoveredHeader_t* m_ = <InstrumentDiscoveredHeader_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 48
-    m_.instrument_id = _iid_arg(instrument_id, "PoolDiscovered.instrument_id (frame offset 32, instrument_id)")
-    m_.decimals = <uint8_t>_uint_arg(decimals, 0xFF, "PoolDiscovered.decimals (frame offset 44, u8)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "PoolDiscovered.instrument_id (frame offset 32, instrument_id)")
+    m_.decimals = <uint8_t>_uint_param(decimals, 0xFF, "PoolDiscovered.decimals (frame offset 44, u8)")
     m_.symbol_len = <uint8_t>(len(symbol_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(symbol_), len(symbol_))
     tail_ += len(symbol_)
     m_.metadata_len = <uint16_t>(len(metadata_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(metadata_), len(metadata_))
     tail_ += len(metadata_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "PoolDiscovered header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "PoolDiscovered header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PoolDiscovered header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PoolDiscovered header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PoolDiscovered header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "PoolDiscovered header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "PoolDiscovered header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "PoolDiscovered header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "PoolDiscovered header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "PoolDiscovered header flags (frame offset 7, u8)")
     _seal(frame, 11, "PoolDiscovered")
     return frame
 
@@ -620,32 +680,47 @@ cdef class PoolDiscovered(InstrumentDiscovered):
     layout = MESSAGES[MessageType.PoolDiscovered]
 
     def __init__(self, *, instrument_id=_REQUIRED, decimals=_REQUIRED, symbol='', metadata=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_PoolDiscovered(instrument_id, decimals, symbol, metadata, sequence, timestamp, source, version, flags))
+        self._own(_build_PoolDiscovered(<PyObject*>instrument_id, <PyObject*>decimals, <PyObject*>symbol, <PyObject*>metadata, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, instrument_id=_REQUIRED, decimals=_REQUIRED, symbol='', metadata=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_PoolDiscovered(instrument_id, decimals, symbol, metadata, sequence, timestamp, source, version, flags)
+        return _build_PoolDiscovered(<PyObject*>instrument_id, <PyObject*>decimals, <PyObject*>symbol, <PyObject*>metadata, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
 
-cdef bytes _build_VenueUpdate(object venue, object status, object instrument_count, object latency_us, object effective_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if venue is _REQUIRED or status is _REQUIRED or instrument_count is _REQUIRED or latency_us is _REQUIRED or effective_at is _REQUIRED:
-        _missing_fields("VenueUpdate", ("venue", "status", "instrument_count", "latency_us", "effective_at", ), (venue, status, instrument_count, latency_us, effective_at, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _PoolDiscovered_ENCODE_NAMES = ("instrument_id", "decimals", "symbol", "metadata", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _PoolDiscovered_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, '', b'', 0, 0, 0, 1, 0, )
+cdef void* _PoolDiscovered_encode_parsed  # the def's own entry
+
+
+cdef object _PoolDiscovered_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _PoolDiscovered_ENCODE_NAMES, _PoolDiscovered_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_PoolDiscovered_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PoolDiscovered(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8])
+
+
+_PoolDiscovered_encode_parsed = ap_set_vectorcall(PoolDiscovered.__dict__["encode"].__func__, <void*>_PoolDiscovered_encode)
+
+
+cdef bytes _build_VenueUpdate(PyObject* venue, PyObject* status, PyObject* instrument_count, PyObject* latency_us, PyObject* effective_at, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if venue == <PyObject*>_REQUIRED or status == <PyObject*>_REQUIRED or instrument_count == <PyObject*>_REQUIRED or latency_us == <PyObject*>_REQUIRED or effective_at == <PyObject*>_REQUIRED:
+        _missing_fields("VenueUpdate", ("venue", "status", "instrument_count", "latency_us", "effective_at", ), (<object>venue, <object>status, <object>instrument_count, <object>latency_us, <object>effective_at, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(56 + len(tlv_))
     cdef VenueUpdateMessage_t* m_ = <VenueUpdateMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 56
-    m_.venue = <uint16_t>_uint_arg(venue, 0xFFFF, "VenueUpdate.venue (frame offset 32, u16)")
-    m_.status = <uint8_t>_uint_arg(status, 0xFF, "VenueUpdate.status (frame offset 34, u8)")
-    m_.instrument_count = <uint32_t>_uint_arg(instrument_count, 0xFFFFFFFF, "VenueUpdate.instrument_count (frame offset 36, u32)")
-    m_.latency_us = <uint32_t>_uint_arg(latency_us, 0xFFFFFFFF, "VenueUpdate.latency_us (frame offset 40, u32)")
-    m_.effective_at = <uint64_t>_uint_arg(effective_at, UINT64_MAX, "VenueUpdate.effective_at (frame offset 48, u64)")
+    m_.venue = <uint16_t>_uint_param(venue, 0xFFFF, "VenueUpdate.venue (frame offset 32, u16)")
+    m_.status = <uint8_t>_uint_param(status, 0xFF, "VenueUpdate.status (frame offset 34, u8)")
+    m_.instrument_count = <uint32_t>_uint_param(instrument_count, 0xFFFFFFFF, "VenueUpdate.instrument_count (frame offset 36, u32)")
+    m_.latency_us = <uint32_t>_uint_param(latency_us, 0xFFFFFFFF, "VenueUpdate.latency_us (frame offset 40, u32)")
+    m_.effective_at = <uint64_t>_uint_param(effective_at, UINT64_MAX, "VenueUpdate.effective_at (frame offset 48, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "VenueUpdate header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "VenueUpdate header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "VenueUpdate header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "VenueUpdate header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "VenueUpdate header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "VenueUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "VenueUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "VenueUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "VenueUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "VenueUpdate header flags (frame offset 7, u8)")
     _seal(frame, 12, "VenueUpdate")
     return frame
 
@@ -662,12 +737,12 @@ cdef class VenueUpdate(Message):
     layout = MESSAGES[MessageType.VenueUpdate]
 
     def __init__(self, *, venue=_REQUIRED, status=_REQUIRED, instrument_count=_REQUIRED, latency_us=_REQUIRED, effective_at=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_VenueUpdate(venue, status, instrument_count, latency_us, effective_at, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_VenueUpdate(<PyObject*>venue, <PyObject*>status, <PyObject*>instrument_count, <PyObject*>latency_us, <PyObject*>effective_at, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, venue=_REQUIRED, status=_REQUIRED, instrument_count=_REQUIRED, latency_us=_REQUIRED, effective_at=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_VenueUpdate(venue, status, instrument_count, latency_us, effective_at, sequence, timestamp, source, version, flags, tlv)
+        return _build_VenueUpdate(<PyObject*>venue, <PyObject*>status, <PyObject*>instrument_count, <PyObject*>latency_us, <PyObject*>effective_at, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def venue(self):
@@ -677,7 +752,7 @@ cdef class VenueUpdate(Message):
     @property
     def status(self):
         """u8 at frame offset 34: VenueStatus"""
-        return (<const VenueUpdateMessage_t*>_frame_of(self)).status
+        return ap_u8_value((<const VenueUpdateMessage_t*>_frame_of(self)).status)
 
     @property
     def instrument_count(self):
@@ -703,7 +778,7 @@ cdef class VenueUpdate(Message):
             return m_.venue
         if name is "status":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
-            return m_.status
+            return ap_u8_value(m_.status)
         if name is "instrument_count":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
             return m_.instrument_count
@@ -715,10 +790,10 @@ cdef class VenueUpdate(Message):
             return m_.effective_at
         if name is "source":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const VenueUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -730,16 +805,16 @@ cdef class VenueUpdate(Message):
     cdef tuple _astuple(self):
         cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.venue,
-                m_.status,
+                ap_u8_value(m_.status),
                 m_.instrument_count,
                 m_.latency_us,
                 m_.effective_at)
@@ -747,42 +822,57 @@ cdef class VenueUpdate(Message):
     cdef dict _asdict(self):
         cdef const VenueUpdateMessage_t* m_ = <const VenueUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "venue": m_.venue,
-                "status": m_.status,
+                "status": ap_u8_value(m_.status),
                 "instrument_count": m_.instrument_count,
                 "latency_us": m_.latency_us,
                 "effective_at": m_.effective_at}
 
 
-cdef bytes _build_ArbitrageOpportunity(object base_id, object quote_id, object venue_a, object venue_b, object spread_bps, object estimated_profit, object confidence, object expires_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if base_id is _REQUIRED or quote_id is _REQUIRED or venue_a is _REQUIRED or venue_b is _REQUIRED or spread_bps is _REQUIRED or estimated_profit is _REQUIRED or confidence is _REQUIRED or expires_at is _REQUIRED:
-        _missing_fields("ArbitrageOpportunity", ("base_id", "quote_id", "venue_a", "venue_b", "spread_bps", "estimated_profit", "confidence", "expires_at", ), (base_id, quote_id, venue_a, venue_b, spread_bps, estimated_profit, confidence, expires_at, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _VenueUpdate_ENCODE_NAMES = ("venue", "status", "instrument_count", "latency_us", "effective_at", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _VenueUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _VenueUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _VenueUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _VenueUpdate_ENCODE_NAMES, _VenueUpdate_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_VenueUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_VenueUpdate(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10])
+
+
+_VenueUpdate_encode_parsed = ap_set_vectorcall(VenueUpdate.__dict__["encode"].__func__, <void*>_VenueUpdate_encode)
+
+
+cdef bytes _build_ArbitrageOpportunity(PyObject* base_id, PyObject* quote_id, PyObject* venue_a, PyObject* venue_b, PyObject* spread_bps, PyObject* estimated_profit, PyObject* confidence, PyObject* expires_at, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if base_id == <PyObject*>_REQUIRED or quote_id == <PyObject*>_REQUIRED or venue_a == <PyObject*>_REQUIRED or venue_b == <PyObject*>_REQUIRED or spread_bps == <PyObject*>_REQUIRED or estimated_profit == <PyObject*>_REQUIRED or confidence == <PyObject*>_REQUIRED or expires_at == <PyObject*>_REQUIRED:
+        _missing_fields("ArbitrageOpportunity", ("base_id", "quote_id", "venue_a", "venue_b", "spread_bps", "estimated_profit", "confidence", "expires_at", ), (<object>base_id, <object>quote_id, <object>venue_a, <object>venue_b, <object>spread_bps, <object>estimated_profit, <object>confidence, <object>expires_at, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(96 + len(tlv_))
     cdef ArbitrageMessage_t* m_ = <ArbitrageMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 96
-    m_.base_id = _iid_arg(base_id, "ArbitrageOpportunity.base_id (frame offset 32, instrument_id)")
-    m_.quote_id = _iid_arg(quote_id, "ArbitrageOpportunity.quote_id (frame offset 44, instrument_id)")
-    m_.venue_a = <uint16_t>_uint_arg(venue_a, 0xFFFF, "ArbitrageOpportunity.venue_a (frame offset 56, u16)")
-    m_.venue_b = <uint16_t>_uint_arg(venue_b, 0xFFFF, "ArbitrageOpportunity.venue_b (frame offset 58, u16)")
-    m_.spread_bps = <uint32_t>_uint_arg(spread_bps, 0xFFFFFFFF, "ArbitrageOpportunity.spread_bps (frame offset 60, u32)")
-    m_.estimated_profit = <int64_t>_int_arg(estimated_profit, INT64_MIN, INT64_MAX, "ArbitrageOpportunity.estimated_profit (frame offset 64, i64)")
-    m_.confidence = <uint16_t>_uint_arg(confidence, 0xFFFF, "ArbitrageOpportunity.confidence (frame offset 72, u16)")
-    m_.expires_at = <uint64_t>_uint_arg(expires_at, UINT64_MAX, "ArbitrageOpportunity.expires_at (frame offset 74, u64)")
+    m_.base_id = _iid_arg(<object>base_id, "ArbitrageOpportunity.base_id (frame offset 32, instrument_id)")
+    m_.quote_id = _iid_arg(<object>quote_id, "ArbitrageOpportunity.quote_id (frame offset 44, instrument_id)")
+    m_.venue_a = <uint16_t>_uint_param(venue_a, 0xFFFF, "ArbitrageOpportunity.venue_a (frame offset 56, u16)")
+    m_.venue_b = <uint16_t>_uint_param(venue_b, 0xFFFF, "ArbitrageOpportunity.venue_b (frame offset 58, u16)")
+    m_.spread_bps = <uint32_t>_uint_param(spread_bps, 0xFFFFFFFF, "ArbitrageOpportunity.spread_bps (frame offset 60, u32)")
+    m_.estimated_profit = <int64_t>_int_param(estimated_profit, INT64_MIN, INT64_MAX, "ArbitrageOpportunity.estimated_profit (frame offset 64, i64)")
+    m_.confidence = <uint16_t>_uint_param(confidence, 0xFFFF, "ArbitrageOpportunity.confidence (frame offset 72, u16)")
+    m_.expires_at = <uint64_t>_uint_param(expires_at, UINT64_MAX, "ArbitrageOpportunity.expires_at (frame offset 74, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "ArbitrageOpportunity header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "ArbitrageOpportunity header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ArbitrageOpportunity header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ArbitrageOpportunity header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ArbitrageOpportunity header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "ArbitrageOpportunity header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "ArbitrageOpportunity header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "ArbitrageOpportunity header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "ArbitrageOpportunity header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "ArbitrageOpportunity header flags (frame offset 7, u8)")
     _seal(frame, 20, "ArbitrageOpportunity")
     return frame
 
@@ -799,12 +889,12 @@ cdef class ArbitrageOpportunity(Message):
     layout = MESSAGES[MessageType.ArbitrageOpportunity]
 
     def __init__(self, *, base_id=_REQUIRED, quote_id=_REQUIRED, venue_a=_REQUIRED, venue_b=_REQUIRED, spread_bps=_REQUIRED, estimated_profit=_REQUIRED, confidence=_REQUIRED, expires_at=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_ArbitrageOpportunity(base_id, quote_id, venue_a, venue_b, spread_bps, estimated_profit, confidence, expires_at, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_ArbitrageOpportunity(<PyObject*>base_id, <PyObject*>quote_id, <PyObject*>venue_a, <PyObject*>venue_b, <PyObject*>spread_bps, <PyObject*>estimated_profit, <PyObject*>confidence, <PyObject*>expires_at, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, base_id=_REQUIRED, quote_id=_REQUIRED, venue_a=_REQUIRED, venue_b=_REQUIRED, spread_bps=_REQUIRED, estimated_profit=_REQUIRED, confidence=_REQUIRED, expires_at=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_ArbitrageOpportunity(base_id, quote_id, venue_a, venue_b, spread_bps, estimated_profit, confidence, expires_at, sequence, timestamp, source, version, flags, tlv)
+        return _build_ArbitrageOpportunity(<PyObject*>base_id, <PyObject*>quote_id, <PyObject*>venue_a, <PyObject*>venue_b, <PyObject*>spread_bps, <PyObject*>estimated_profit, <PyObject*>confidence, <PyObject*>expires_at, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def base_id(self):
@@ -876,10 +966,10 @@ cdef class ArbitrageOpportunity(Message):
             return m_.expires_at
         if name is "source":
             m_ = <const ArbitrageMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ArbitrageMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ArbitrageMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -891,10 +981,10 @@ cdef class ArbitrageOpportunity(Message):
     cdef tuple _astuple(self):
         cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -911,10 +1001,10 @@ cdef class ArbitrageOpportunity(Message):
     cdef dict _asdict(self):
         cdef const ArbitrageMessage_t* m_ = <const ArbitrageMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -929,26 +1019,41 @@ cdef class ArbitrageOpportunity(Message):
                 "expires_at": m_.expires_at}
 
 
-cdef bytes _build_PositionUpdate(object instrument_id, object portfolio_id, object quantity, object avg_entry_price, object realized_pnl, object unrealized_pnl, object mark_price, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if instrument_id is _REQUIRED or portfolio_id is _REQUIRED or quantity is _REQUIRED or avg_entry_price is _REQUIRED or realized_pnl is _REQUIRED or unrealized_pnl is _REQUIRED or mark_price is _REQUIRED:
-        _missing_fields("PositionUpdate", ("instrument_id", "portfolio_id", "quantity", "avg_entry_price", "realized_pnl", "unrealized_pnl", "mark_price", ), (instrument_id, portfolio_id, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _ArbitrageOpportunity_ENCODE_NAMES = ("base_id", "quote_id", "venue_a", "venue_b", "spread_bps", "estimated_profit", "confidence", "expires_at", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _ArbitrageOpportunity_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _ArbitrageOpportunity_encode_parsed  # the def's own entry
+
+
+cdef object _ArbitrageOpportunity_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _ArbitrageOpportunity_ENCODE_NAMES, _ArbitrageOpportunity_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_ArbitrageOpportunity_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ArbitrageOpportunity(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13])
+
+
+_ArbitrageOpportunity_encode_parsed = ap_set_vectorcall(ArbitrageOpportunity.__dict__["encode"].__func__, <void*>_ArbitrageOpportunity_encode)
+
+
+cdef bytes _build_PositionUpdate(PyObject* instrument_id, PyObject* portfolio_id, PyObject* quantity, PyObject* avg_entry_price, PyObject* realized_pnl, PyObject* unrealized_pnl, PyObject* mark_price, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if instrument_id == <PyObject*>_REQUIRED or portfolio_id == <PyObject*>_REQUIRED or quantity == <PyObject*>_REQUIRED or avg_entry_price == <PyObject*>_REQUIRED or realized_pnl == <PyObject*>_REQUIRED or unrealized_pnl == <PyObject*>_REQUIRED or mark_price == <PyObject*>_REQUIRED:
+        _missing_fields("PositionUpdate", ("instrument_id", "portfolio_id", "quantity", "avg_entry_price", "realized_pnl", "unrealized_pnl", "mark_price", ), (<object>instrument_id, <object>portfolio_id, <object>quantity, <object>avg_entry_price, <object>realized_pnl, <object>unrealized_pnl, <object>mark_price, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(88 + len(tlv_))
     cdef PositionUpdateMessage_t* m_ = <PositionUpdateMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 88
-    m_.instrument_id = _iid_arg(instrument_id, "PositionUpdate.instrument_id (frame offset 32, instrument_id)")
-    m_.portfolio_id = <uint32_t>_uint_arg(portfolio_id, 0xFFFFFFFF, "PositionUpdate.portfolio_id (frame offset 44, u32)")
-    m_.quantity = <int64_t>_int_arg(quantity, INT64_MIN, INT64_MAX, "PositionUpdate.quantity (frame offset 48, i64)")
-    m_.avg_entry_price = <int64_t>_int_arg(avg_entry_price, INT64_MIN, INT64_MAX, "PositionUpdate.avg_entry_price (frame offset 56, i64)")
-    m_.realized_pnl = <int64_t>_int_arg(realized_pnl, INT64_MIN, INT64_MAX, "PositionUpdate.realized_pnl (frame offset 64, i64)")
-    m_.unrealized_pnl = <int64_t>_int_arg(unrealized_pnl, INT64_MIN, INT64_MAX, "PositionUpdate.unrealized_pnl (frame offset 72, i64)")
-    m_.mark_price = <int64_t>_int_arg(mark_price, INT64_MIN, INT64_MAX, "PositionUpdate.mark_price (frame offset 80, i64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "PositionUpdate.instrument_id (frame offset 32, instrument_id)")
+    m_.portfolio_id = <uint32_t>_uint_param(portfolio_id, 0xFFFFFFFF, "PositionUpdate.portfolio_id (frame offset 44, u32)")
+    m_.quantity = <int64_t>_int_param(quantity, INT64_MIN, INT64_MAX, "PositionUpdate.quantity (frame offset 48, i64)")
+    m_.avg_entry_price = <int64_t>_int_param(avg_entry_price, INT64_MIN, INT64_MAX, "PositionUpdate.avg_entry_price (frame offset 56, i64)")
+    m_.realized_pnl = <int64_t>_int_param(realized_pnl, INT64_MIN, INT64_MAX, "PositionUpdate.realized_pnl (frame offset 64, i64)")
+    m_.unrealized_pnl = <int64_t>_int_param(unrealized_pnl, INT64_MIN, INT64_MAX, "PositionUpdate.unrealized_pnl (frame offset 72, i64)")
+    m_.mark_price = <int64_t>_int_param(mark_price, INT64_MIN, INT64_MAX, "PositionUpdate.mark_price (frame offset 80, i64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "PositionUpdate header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "PositionUpdate header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PositionUpdate header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PositionUpdate header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PositionUpdate header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "PositionUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "PositionUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "PositionUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "PositionUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "PositionUpdate header flags (frame offset 7, u8)")
     _seal(frame, 21, "PositionUpdate")
     return frame
 
@@ -965,12 +1070,12 @@ cdef class PositionUpdate(Message):
     layout = MESSAGES[MessageType.PositionUpdate]
 
     def __init__(self, *, instrument_id=_REQUIRED, portfolio_id=_REQUIRED, quantity=_REQUIRED, avg_entry_price=_REQUIRED, realized_pnl=_REQUIRED, unrealized_pnl=_REQUIRED, mark_price=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_PositionUpdate(instrument_id, portfolio_id, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_PositionUpdate(<PyObject*>instrument_id, <PyObject*>portfolio_id, <PyObject*>quantity, <PyObject*>avg_entry_price, <PyObject*>realized_pnl, <PyObject*>unrealized_pnl, <PyObject*>mark_price, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, instrument_id=_REQUIRED, portfolio_id=_REQUIRED, quantity=_REQUIRED, avg_entry_price=_REQUIRED, realized_pnl=_REQUIRED, unrealized_pnl=_REQUIRED, mark_price=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_PositionUpdate(instrument_id, portfolio_id, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price, sequence, timestamp, source, version, flags, tlv)
+        return _build_PositionUpdate(<PyObject*>instrument_id, <PyObject*>portfolio_id, <PyObject*>quantity, <PyObject*>avg_entry_price, <PyObject*>realized_pnl, <PyObject*>unrealized_pnl, <PyObject*>mark_price, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def instrument_id(self):
@@ -1034,10 +1139,10 @@ cdef class PositionUpdate(Message):
             return m_.mark_price
         if name is "source":
             m_ = <const PositionUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const PositionUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const PositionUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1049,10 +1154,10 @@ cdef class PositionUpdate(Message):
     cdef tuple _astuple(self):
         cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -1068,10 +1173,10 @@ cdef class PositionUpdate(Message):
     cdef dict _asdict(self):
         cdef const PositionUpdateMessage_t* m_ = <const PositionUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -1085,26 +1190,41 @@ cdef class PositionUpdate(Message):
                 "mark_price": m_.mark_price}
 
 
-cdef bytes _build_StrategyAlert(object strategy_id, object severity, object alert_code, object instrument_id, object value, object threshold, object text, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if strategy_id is _REQUIRED or severity is _REQUIRED or alert_code is _REQUIRED or value is _REQUIRED or threshold is _REQUIRED or text is _REQUIRED:
-        _missing_fields("StrategyAlert", ("strategy_id", "severity", "alert_code", "value", "threshold", "text", ), (strategy_id, severity, alert_code, value, threshold, text, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _PositionUpdate_ENCODE_NAMES = ("instrument_id", "portfolio_id", "quantity", "avg_entry_price", "realized_pnl", "unrealized_pnl", "mark_price", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _PositionUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _PositionUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _PositionUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _PositionUpdate_ENCODE_NAMES, _PositionUpdate_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_PositionUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PositionUpdate(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_PositionUpdate_encode_parsed = ap_set_vectorcall(PositionUpdate.__dict__["encode"].__func__, <void*>_PositionUpdate_encode)
+
+
+cdef bytes _build_StrategyAlert(PyObject* strategy_id, PyObject* severity, PyObject* alert_code, PyObject* instrument_id, PyObject* value, PyObject* threshold, PyObject* text, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if strategy_id == <PyObject*>_REQUIRED or severity == <PyObject*>_REQUIRED or alert_code == <PyObject*>_REQUIRED or value == <PyObject*>_REQUIRED or threshold == <PyObject*>_REQUIRED or text == <PyObject*>_REQUIRED:
+        _missing_fields("StrategyAlert", ("strategy_id", "severity", "alert_code", "value", "threshold", "text", ), (<object>strategy_id, <object>severity, <object>alert_code, <object>value, <object>threshold, <object>text, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(104 + len(tlv_))
     cdef StrategyAlertMessage_t* m_ = <StrategyAlertMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 104
-    m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "StrategyAlert.strategy_id (frame offset 32, u16)")
-    m_.severity = <uint8_t>_uint_arg(severity, 0xFF, "StrategyAlert.severity (frame offset 34, u8)")
-    m_.alert_code = <uint32_t>_uint_arg(alert_code, 0xFFFFFFFF, "StrategyAlert.alert_code (frame offset 36, u32)")
-    m_.instrument_id = _iid_arg(instrument_id, "StrategyAlert.instrument_id (frame offset 40, instrument_id)")
-    m_.value = <int64_t>_int_arg(value, INT64_MIN, INT64_MAX, "StrategyAlert.value (frame offset 52, i64)")
-    m_.threshold = <int64_t>_int_arg(threshold, INT64_MIN, INT64_MAX, "StrategyAlert.threshold (frame offset 60, i64)")
-    _ascii_arg(text, m_.text, 32, "StrategyAlert.text (frame offset 68, ascii[32])")
+    m_.strategy_id = <uint16_t>_uint_param(strategy_id, 0xFFFF, "StrategyAlert.strategy_id (frame offset 32, u16)")
+    m_.severity = <uint8_t>_uint_param(severity, 0xFF, "StrategyAlert.severity (frame offset 34, u8)")
+    m_.alert_code = <uint32_t>_uint_param(alert_code, 0xFFFFFFFF, "StrategyAlert.alert_code (frame offset 36, u32)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "StrategyAlert.instrument_id (frame offset 40, instrument_id)")
+    m_.value = <int64_t>_int_param(value, INT64_MIN, INT64_MAX, "StrategyAlert.value (frame offset 52, i64)")
+    m_.threshold = <int64_t>_int_param(threshold, INT64_MIN, INT64_MAX, "StrategyAlert.threshold (frame offset 60, i64)")
+    _ascii_arg(<object>text, m_.text, 32, "StrategyAlert.text (frame offset 68, ascii[32])")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "StrategyAlert header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "StrategyAlert header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "StrategyAlert header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "StrategyAlert header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "StrategyAlert header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "StrategyAlert header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "StrategyAlert header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "StrategyAlert header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "StrategyAlert header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "StrategyAlert header flags (frame offset 7, u8)")
     _seal(frame, 22, "StrategyAlert")
     return frame
 
@@ -1121,12 +1241,12 @@ cdef class StrategyAlert(Message):
     layout = MESSAGES[MessageType.StrategyAlert]
 
     def __init__(self, *, strategy_id=_REQUIRED, severity=_REQUIRED, alert_code=_REQUIRED, instrument_id=None, value=_REQUIRED, threshold=_REQUIRED, text=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_StrategyAlert(strategy_id, severity, alert_code, instrument_id, value, threshold, text, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_StrategyAlert(<PyObject*>strategy_id, <PyObject*>severity, <PyObject*>alert_code, <PyObject*>instrument_id, <PyObject*>value, <PyObject*>threshold, <PyObject*>text, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, strategy_id=_REQUIRED, severity=_REQUIRED, alert_code=_REQUIRED, instrument_id=None, value=_REQUIRED, threshold=_REQUIRED, text=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_StrategyAlert(strategy_id, severity, alert_code, instrument_id, value, threshold, text, sequence, timestamp, source, version, flags, tlv)
+        return _build_StrategyAlert(<PyObject*>strategy_id, <PyObject*>severity, <PyObject*>alert_code, <PyObject*>instrument_id, <PyObject*>value, <PyObject*>threshold, <PyObject*>text, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def strategy_id(self):
@@ -1136,7 +1256,7 @@ cdef class StrategyAlert(Message):
     @property
     def severity(self):
         """u8 at frame offset 34: Severity"""
-        return (<const StrategyAlertMessage_t*>_frame_of(self)).severity
+        return ap_u8_value((<const StrategyAlertMessage_t*>_frame_of(self)).severity)
 
     @property
     def alert_code(self):
@@ -1172,7 +1292,7 @@ cdef class StrategyAlert(Message):
             return m_.strategy_id
         if name is "severity":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
-            return m_.severity
+            return ap_u8_value(m_.severity)
         if name is "alert_code":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
             return m_.alert_code
@@ -1190,10 +1310,10 @@ cdef class StrategyAlert(Message):
             return _ascii_value(m_.text, 32)
         if name is "source":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const StrategyAlertMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1205,16 +1325,16 @@ cdef class StrategyAlert(Message):
     cdef tuple _astuple(self):
         cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.strategy_id,
-                m_.severity,
+                ap_u8_value(m_.severity),
                 m_.alert_code,
                 _iid_of(self, &m_.instrument_id),
                 m_.value,
@@ -1224,16 +1344,16 @@ cdef class StrategyAlert(Message):
     cdef dict _asdict(self):
         cdef const StrategyAlertMessage_t* m_ = <const StrategyAlertMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "strategy_id": m_.strategy_id,
-                "severity": m_.severity,
+                "severity": ap_u8_value(m_.severity),
                 "alert_code": m_.alert_code,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "value": m_.value,
@@ -1241,28 +1361,43 @@ cdef class StrategyAlert(Message):
                 "text": _ascii_value(m_.text, 32)}
 
 
-cdef bytes _build_RebalanceSignal(object portfolio_id, object strategy_id, object urgency, object instrument_id, object current_weight_bps, object target_weight_bps, object target_quantity, object reference_price, object valid_until, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if portfolio_id is _REQUIRED or strategy_id is _REQUIRED or urgency is _REQUIRED or instrument_id is _REQUIRED or current_weight_bps is _REQUIRED or target_weight_bps is _REQUIRED or target_quantity is _REQUIRED or reference_price is _REQUIRED or valid_until is _REQUIRED:
-        _missing_fields("RebalanceSignal", ("portfolio_id", "strategy_id", "urgency", "instrument_id", "current_weight_bps", "target_weight_bps", "target_quantity", "reference_price", "valid_until", ), (portfolio_id, strategy_id, urgency, instrument_id, current_weight_bps, target_weight_bps, target_quantity, reference_price, valid_until, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _StrategyAlert_ENCODE_NAMES = ("strategy_id", "severity", "alert_code", "instrument_id", "value", "threshold", "text", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _StrategyAlert_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, None, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _StrategyAlert_encode_parsed  # the def's own entry
+
+
+cdef object _StrategyAlert_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _StrategyAlert_ENCODE_NAMES, _StrategyAlert_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_StrategyAlert_encode_parsed, function, args, nargsf, kwnames)
+    return _build_StrategyAlert(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_StrategyAlert_encode_parsed = ap_set_vectorcall(StrategyAlert.__dict__["encode"].__func__, <void*>_StrategyAlert_encode)
+
+
+cdef bytes _build_RebalanceSignal(PyObject* portfolio_id, PyObject* strategy_id, PyObject* urgency, PyObject* instrument_id, PyObject* current_weight_bps, PyObject* target_weight_bps, PyObject* target_quantity, PyObject* reference_price, PyObject* valid_until, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if portfolio_id == <PyObject*>_REQUIRED or strategy_id == <PyObject*>_REQUIRED or urgency == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or current_weight_bps == <PyObject*>_REQUIRED or target_weight_bps == <PyObject*>_REQUIRED or target_quantity == <PyObject*>_REQUIRED or reference_price == <PyObject*>_REQUIRED or valid_until == <PyObject*>_REQUIRED:
+        _missing_fields("RebalanceSignal", ("portfolio_id", "strategy_id", "urgency", "instrument_id", "current_weight_bps", "target_weight_bps", "target_quantity", "reference_price", "valid_until", ), (<object>portfolio_id, <object>strategy_id, <object>urgency, <object>instrument_id, <object>current_weight_bps, <object>target_weight_bps, <object>target_quantity, <object>reference_price, <object>valid_until, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(88 + len(tlv_))
     cdef RebalanceSignalMessage_t* m_ = <RebalanceSignalMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 88
-    m_.portfolio_id = <uint32_t>_uint_arg(portfolio_id, 0xFFFFFFFF, "RebalanceSignal.portfolio_id (frame offset 32, u32)")
-    m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "RebalanceSignal.strategy_id (frame offset 36, u16)")
-    m_.urgency = <uint8_t>_uint_arg(urgency, 0xFF, "RebalanceSignal.urgency (frame offset 38, u8)")
-    m_.instrument_id = _iid_arg(instrument_id, "RebalanceSignal.instrument_id (frame offset 40, instrument_id)")
-    m_.current_weight_bps = <int32_t>_int_arg(current_weight_bps, -0x80000000, 0x7FFFFFFF, "RebalanceSignal.current_weight_bps (frame offset 52, i32)")
-    m_.target_weight_bps = <int32_t>_int_arg(target_weight_bps, -0x80000000, 0x7FFFFFFF, "RebalanceSignal.target_weight_bps (frame offset 56, i32)")
-    m_.target_quantity = <int64_t>_int_arg(target_quantity, INT64_MIN, INT64_MAX, "RebalanceSignal.target_quantity (frame offset 60, i64)")
-    m_.reference_price = <int64_t>_int_arg(reference_price, INT64_MIN, INT64_MAX, "RebalanceSignal.reference_price (frame offset 68, i64)")
-    m_.valid_until = <uint64_t>_uint_arg(valid_until, UINT64_MAX, "RebalanceSignal.valid_until (frame offset 76, u64)")
+    m_.portfolio_id = <uint32_t>_uint_param(portfolio_id, 0xFFFFFFFF, "RebalanceSignal.portfolio_id (frame offset 32, u32)")
+    m_.strategy_id = <uint16_t>_uint_param(strategy_id, 0xFFFF, "RebalanceSignal.strategy_id (frame offset 36, u16)")
+    m_.urgency = <uint8_t>_uint_param(urgency, 0xFF, "RebalanceSignal.urgency (frame offset 38, u8)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "RebalanceSignal.instrument_id (frame offset 40, instrument_id)")
+    m_.current_weight_bps = <int32_t>_int_param(current_weight_bps, -0x80000000, 0x7FFFFFFF, "RebalanceSignal.current_weight_bps (frame offset 52, i32)")
+    m_.target_weight_bps = <int32_t>_int_param(target_weight_bps, -0x80000000, 0x7FFFFFFF, "RebalanceSignal.target_weight_bps (frame offset 56, i32)")
+    m_.target_quantity = <int64_t>_int_param(target_quantity, INT64_MIN, INT64_MAX, "RebalanceSignal.target_quantity (frame offset 60, i64)")
+    m_.reference_price = <int64_t>_int_param(reference_price, INT64_MIN, INT64_MAX, "RebalanceSignal.reference_price (frame offset 68, i64)")
+    m_.valid_until = <uint64_t>_uint_param(valid_until, UINT64_MAX, "RebalanceSignal.valid_until (frame offset 76, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "RebalanceSignal header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "RebalanceSignal header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RebalanceSignal header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RebalanceSignal header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RebalanceSignal header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "RebalanceSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "RebalanceSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "RebalanceSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "RebalanceSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "RebalanceSignal header flags (frame offset 7, u8)")
     _seal(frame, 23, "RebalanceSignal")
     return frame
 
@@ -1279,12 +1414,12 @@ cdef class RebalanceSignal(Message):
     layout = MESSAGES[MessageType.RebalanceSignal]
 
     def __init__(self, *, portfolio_id=_REQUIRED, strategy_id=_REQUIRED, urgency=_REQUIRED, instrument_id=_REQUIRED, current_weight_bps=_REQUIRED, target_weight_bps=_REQUIRED, target_quantity=_REQUIRED, reference_price=_REQUIRED, valid_until=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_RebalanceSignal(portfolio_id, strategy_id, urgency, instrument_id, current_weight_bps, target_weight_bps, target_quantity, reference_price, valid_until, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_RebalanceSignal(<PyObject*>portfolio_id, <PyObject*>strategy_id, <PyObject*>urgency, <PyObject*>instrument_id, <PyObject*>current_weight_bps, <PyObject*>target_weight_bps, <PyObject*>target_quantity, <PyObject*>reference_price, <PyObject*>valid_until, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, portfolio_id=_REQUIRED, strategy_id=_REQUIRED, urgency=_REQUIRED, instrument_id=_REQUIRED, current_weight_bps=_REQUIRED, target_weight_bps=_REQUIRED, target_quantity=_REQUIRED, reference_price=_REQUIRED, valid_until=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_RebalanceSignal(portfolio_id, strategy_id, urgency, instrument_id, current_weight_bps, target_weight_bps, target_quantity, reference_price, valid_until, sequence, timestamp, source, version, flags, tlv)
+        return _build_RebalanceSignal(<PyObject*>portfolio_id, <PyObject*>strategy_id, <PyObject*>urgency, <PyObject*>instrument_id, <PyObject*>current_weight_bps, <PyObject*>target_weight_bps, <PyObject*>target_quantity, <PyObject*>reference_price, <PyObject*>valid_until, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def portfolio_id(self):
@@ -1299,7 +1434,7 @@ cdef class RebalanceSignal(Message):
     @property
     def urgency(self):
         """u8 at frame offset 38: 0-255, higher = sooner"""
-        return (<const RebalanceSignalMessage_t*>_frame_of(self)).urgency
+        return ap_u8_value((<const RebalanceSignalMessage_t*>_frame_of(self)).urgency)
 
     @property
     def instrument_id(self):
@@ -1343,7 +1478,7 @@ cdef class RebalanceSignal(Message):
             return m_.strategy_id
         if name is "urgency":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
-            return m_.urgency
+            return ap_u8_value(m_.urgency)
         if name is "instrument_id":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
             return _iid_of(self, &m_.instrument_id)
@@ -1364,10 +1499,10 @@ cdef class RebalanceSignal(Message):
             return m_.valid_until
         if name is "source":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1379,17 +1514,17 @@ cdef class RebalanceSignal(Message):
     cdef tuple _astuple(self):
         cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.portfolio_id,
                 m_.strategy_id,
-                m_.urgency,
+                ap_u8_value(m_.urgency),
                 _iid_of(self, &m_.instrument_id),
                 m_.current_weight_bps,
                 m_.target_weight_bps,
@@ -1400,17 +1535,17 @@ cdef class RebalanceSignal(Message):
     cdef dict _asdict(self):
         cdef const RebalanceSignalMessage_t* m_ = <const RebalanceSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "portfolio_id": m_.portfolio_id,
                 "strategy_id": m_.strategy_id,
-                "urgency": m_.urgency,
+                "urgency": ap_u8_value(m_.urgency),
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "current_weight_bps": m_.current_weight_bps,
                 "target_weight_bps": m_.target_weight_bps,
@@ -1419,27 +1554,42 @@ cdef class RebalanceSignal(Message):
                 "valid_until": m_.valid_until}
 
 
-cdef bytes _build_RiskMetric(object portfolio_id, object metric_kind, object breach, object instrument_id, object value, object limit, object window_sec, object confidence_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if portfolio_id is _REQUIRED or metric_kind is _REQUIRED or breach is _REQUIRED or value is _REQUIRED or limit is _REQUIRED or window_sec is _REQUIRED or confidence_bps is _REQUIRED:
-        _missing_fields("RiskMetric", ("portfolio_id", "metric_kind", "breach", "value", "limit", "window_sec", "confidence_bps", ), (portfolio_id, metric_kind, breach, value, limit, window_sec, confidence_bps, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _RebalanceSignal_ENCODE_NAMES = ("portfolio_id", "strategy_id", "urgency", "instrument_id", "current_weight_bps", "target_weight_bps", "target_quantity", "reference_price", "valid_until", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _RebalanceSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _RebalanceSignal_encode_parsed  # the def's own entry
+
+
+cdef object _RebalanceSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[15]
+    if not _keywords_matched(args, nargsf, kwnames, _RebalanceSignal_ENCODE_NAMES, _RebalanceSignal_ENCODE_DEFAULTS, v_, 15):
+        return ap_vectorcall(_RebalanceSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RebalanceSignal(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14])
+
+
+_RebalanceSignal_encode_parsed = ap_set_vectorcall(RebalanceSignal.__dict__["encode"].__func__, <void*>_RebalanceSignal_encode)
+
+
+cdef bytes _build_RiskMetric(PyObject* portfolio_id, PyObject* metric_kind, PyObject* breach, PyObject* instrument_id, PyObject* value, PyObject* limit, PyObject* window_sec, PyObject* confidence_bps, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if portfolio_id == <PyObject*>_REQUIRED or metric_kind == <PyObject*>_REQUIRED or breach == <PyObject*>_REQUIRED or value == <PyObject*>_REQUIRED or limit == <PyObject*>_REQUIRED or window_sec == <PyObject*>_REQUIRED or confidence_bps == <PyObject*>_REQUIRED:
+        _missing_fields("RiskMetric", ("portfolio_id", "metric_kind", "breach", "value", "limit", "window_sec", "confidence_bps", ), (<object>portfolio_id, <object>metric_kind, <object>breach, <object>value, <object>limit, <object>window_sec, <object>confidence_bps, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(80 + len(tlv_))
     cdef RiskMetricMessage_t* m_ = <RiskMetricMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 80
-    m_.portfolio_id = <uint32_t>_uint_arg(portfolio_id, 0xFFFFFFFF, "RiskMetric.portfolio_id (frame offset 32, u32)")
-    m_.metric_kind = <uint8_t>_uint_arg(metric_kind, 0xFF, "RiskMetric.metric_kind (frame offset 36, u8)")
-    m_.breach = <uint8_t>_uint_arg(breach, 0xFF, "RiskMetric.breach (frame offset 37, u8)")
-    m_.instrument_id = _iid_arg(instrument_id, "RiskMetric.instrument_id (frame offset 40, instrument_id)")
-    m_.value = <int64_t>_int_arg(value, INT64_MIN, INT64_MAX, "RiskMetric.value (frame offset 52, i64)")
-    m_.limit = <int64_t>_int_arg(limit, INT64_MIN, INT64_MAX, "RiskMetric.limit (frame offset 60, i64)")
-    m_.window_sec = <uint32_t>_uint_arg(window_sec, 0xFFFFFFFF, "RiskMetric.window_sec (frame offset 68, u32)")
-    m_.confidence_bps = <uint16_t>_uint_arg(confidence_bps, 0xFFFF, "RiskMetric.confidence_bps (frame offset 72, u16)")
+    m_.portfolio_id = <uint32_t>_uint_param(portfolio_id, 0xFFFFFFFF, "RiskMetric.portfolio_id (frame offset 32, u32)")
+    m_.metric_kind = <uint8_t>_uint_param(metric_kind, 0xFF, "RiskMetric.metric_kind (frame offset 36, u8)")
+    m_.breach = <uint8_t>_uint_param(breach, 0xFF, "RiskMetric.breach (frame offset 37, u8)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "RiskMetric.instrument_id (frame offset 40, instrument_id)")
+    m_.value = <int64_t>_int_param(value, INT64_MIN, INT64_MAX, "RiskMetric.value (frame offset 52, i64)")
+    m_.limit = <int64_t>_int_param(limit, INT64_MIN, INT64_MAX, "RiskMetric.limit (frame offset 60, i64)")
+    m_.window_sec = <uint32_t>_uint_param(window_sec, 0xFFFFFFFF, "RiskMetric.window_sec (frame offset 68, u32)")
+    m_.confidence_bps = <uint16_t>_uint_param(confidence_bps, 0xFFFF, "RiskMetric.confidence_bps (frame offset 72, u16)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "RiskMetric header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "RiskMetric header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RiskMetric header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RiskMetric header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RiskMetric header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "RiskMetric header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "RiskMetric header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "RiskMetric header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "RiskMetric header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "RiskMetric header flags (frame offset 7, u8)")
     _seal(frame, 24, "RiskMetric")
     return frame
 
@@ -1456,12 +1606,12 @@ cdef class RiskMetric(Message):
     layout = MESSAGES[MessageType.RiskMetric]
 
     def __init__(self, *, portfolio_id=_REQUIRED, metric_kind=_REQUIRED, breach=_REQUIRED, instrument_id=None, value=_REQUIRED, limit=_REQUIRED, window_sec=_REQUIRED, confidence_bps=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_RiskMetric(portfolio_id, metric_kind, breach, instrument_id, value, limit, window_sec, confidence_bps, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_RiskMetric(<PyObject*>portfolio_id, <PyObject*>metric_kind, <PyObject*>breach, <PyObject*>instrument_id, <PyObject*>value, <PyObject*>limit, <PyObject*>window_sec, <PyObject*>confidence_bps, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, portfolio_id=_REQUIRED, metric_kind=_REQUIRED, breach=_REQUIRED, instrument_id=None, value=_REQUIRED, limit=_REQUIRED, window_sec=_REQUIRED, confidence_bps=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_RiskMetric(portfolio_id, metric_kind, breach, instrument_id, value, limit, window_sec, confidence_bps, sequence, timestamp, source, version, flags, tlv)
+        return _build_RiskMetric(<PyObject*>portfolio_id, <PyObject*>metric_kind, <PyObject*>breach, <PyObject*>instrument_id, <PyObject*>value, <PyObject*>limit, <PyObject*>window_sec, <PyObject*>confidence_bps, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def portfolio_id(self):
@@ -1471,12 +1621,12 @@ cdef class RiskMetric(Message):
     @property
     def metric_kind(self):
         """u8 at frame offset 36: 1 VaR, 2 exposure, 3 drawdown, 4 leverage, 5 margin"""
-        return (<const RiskMetricMessage_t*>_frame_of(self)).metric_kind
+        return ap_u8_value((<const RiskMetricMessage_t*>_frame_of(self)).metric_kind)
 
     @property
     def breach(self):
         """u8 at frame offset 37: 1 when value is past limit"""
-        return (<const RiskMetricMessage_t*>_frame_of(self)).breach
+        return ap_u8_value((<const RiskMetricMessage_t*>_frame_of(self)).breach)
 
     @property
     def instrument_id(self):
@@ -1512,10 +1662,10 @@ cdef class RiskMetric(Message):
             return m_.portfolio_id
         if name is "metric_kind":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.metric_kind
+            return ap_u8_value(m_.metric_kind)
         if name is "breach":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.breach
+            return ap_u8_value(m_.breach)
         if name is "instrument_id":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
             return _iid_of(self, &m_.instrument_id)
@@ -1533,10 +1683,10 @@ cdef class RiskMetric(Message):
             return m_.confidence_bps
         if name is "source":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RiskMetricMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1548,17 +1698,17 @@ cdef class RiskMetric(Message):
     cdef tuple _astuple(self):
         cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.portfolio_id,
-                m_.metric_kind,
-                m_.breach,
+                ap_u8_value(m_.metric_kind),
+                ap_u8_value(m_.breach),
                 _iid_of(self, &m_.instrument_id),
                 m_.value,
                 m_.limit,
@@ -1568,17 +1718,17 @@ cdef class RiskMetric(Message):
     cdef dict _asdict(self):
         cdef const RiskMetricMessage_t* m_ = <const RiskMetricMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "portfolio_id": m_.portfolio_id,
-                "metric_kind": m_.metric_kind,
-                "breach": m_.breach,
+                "metric_kind": ap_u8_value(m_.metric_kind),
+                "breach": ap_u8_value(m_.breach),
                 "instrument_id": _iid_of(self, &m_.instrument_id),
                 "value": m_.value,
                 "limit": m_.limit,
@@ -1586,30 +1736,45 @@ cdef class RiskMetric(Message):
                 "confidence_bps": m_.confidence_bps}
 
 
-cdef bytes _build_PerformanceUpdate(object strategy_id, object portfolio_id, object period_start, object period_end, object pnl, object fees, object volume, object trade_count, object win_count, object sharpe_milli, object max_drawdown_bps, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if strategy_id is _REQUIRED or portfolio_id is _REQUIRED or period_start is _REQUIRED or period_end is _REQUIRED or pnl is _REQUIRED or fees is _REQUIRED or volume is _REQUIRED or trade_count is _REQUIRED or win_count is _REQUIRED or sharpe_milli is _REQUIRED or max_drawdown_bps is _REQUIRED:
-        _missing_fields("PerformanceUpdate", ("strategy_id", "portfolio_id", "period_start", "period_end", "pnl", "fees", "volume", "trade_count", "win_count", "sharpe_milli", "max_drawdown_bps", ), (strategy_id, portfolio_id, period_start, period_end, pnl, fees, volume, trade_count, win_count, sharpe_milli, max_drawdown_bps, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _RiskMetric_ENCODE_NAMES = ("portfolio_id", "metric_kind", "breach", "instrument_id", "value", "limit", "window_sec", "confidence_bps", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _RiskMetric_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, None, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _RiskMetric_encode_parsed  # the def's own entry
+
+
+cdef object _RiskMetric_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _RiskMetric_ENCODE_NAMES, _RiskMetric_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_RiskMetric_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RiskMetric(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13])
+
+
+_RiskMetric_encode_parsed = ap_set_vectorcall(RiskMetric.__dict__["encode"].__func__, <void*>_RiskMetric_encode)
+
+
+cdef bytes _build_PerformanceUpdate(PyObject* strategy_id, PyObject* portfolio_id, PyObject* period_start, PyObject* period_end, PyObject* pnl, PyObject* fees, PyObject* volume, PyObject* trade_count, PyObject* win_count, PyObject* sharpe_milli, PyObject* max_drawdown_bps, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if strategy_id == <PyObject*>_REQUIRED or portfolio_id == <PyObject*>_REQUIRED or period_start == <PyObject*>_REQUIRED or period_end == <PyObject*>_REQUIRED or pnl == <PyObject*>_REQUIRED or fees == <PyObject*>_REQUIRED or volume == <PyObject*>_REQUIRED or trade_count == <PyObject*>_REQUIRED or win_count == <PyObject*>_REQUIRED or sharpe_milli == <PyObject*>_REQUIRED or max_drawdown_bps == <PyObject*>_REQUIRED:
+        _missing_fields("PerformanceUpdate", ("strategy_id", "portfolio_id", "period_start", "period_end", "pnl", "fees", "volume", "trade_count", "win_count", "sharpe_milli", "max_drawdown_bps", ), (<object>strategy_id, <object>portfolio_id, <object>period_start, <object>period_end, <object>pnl, <object>fees, <object>volume, <object>trade_count, <object>win_count, <object>sharpe_milli, <object>max_drawdown_bps, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(96 + len(tlv_))
     cdef PerformanceUpdateMessage_t* m_ = <PerformanceUpdateMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 96
-    m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "PerformanceUpdate.strategy_id (frame offset 32, u16)")
-    m_.portfolio_id = <uint32_t>_uint_arg(portfolio_id, 0xFFFFFFFF, "PerformanceUpdate.portfolio_id (frame offset 36, u32)")
-    m_.period_start = <uint64_t>_uint_arg(period_start, UINT64_MAX, "PerformanceUpdate.period_start (frame offset 40, u64)")
-    m_.period_end = <uint64_t>_uint_arg(period_end, UINT64_MAX, "PerformanceUpdate.period_end (frame offset 48, u64)")
-    m_.pnl = <int64_t>_int_arg(pnl, INT64_MIN, INT64_MAX, "PerformanceUpdate.pnl (frame offset 56, i64)")
-    m_.fees = <int64_t>_int_arg(fees, INT64_MIN, INT64_MAX, "PerformanceUpdate.fees (frame offset 64, i64)")
-    m_.volume = <uint64_t>_uint_arg(volume, UINT64_MAX, "PerformanceUpdate.volume (frame offset 72, u64)")
-    m_.trade_count = <uint32_t>_uint_arg(trade_count, 0xFFFFFFFF, "PerformanceUpdate.trade_count (frame offset 80, u32)")
-    m_.win_count = <uint32_t>_uint_arg(win_count, 0xFFFFFFFF, "PerformanceUpdate.win_count (frame offset 84, u32)")
-    m_.sharpe_milli = <int32_t>_int_arg(sharpe_milli, -0x80000000, 0x7FFFFFFF, "PerformanceUpdate.sharpe_milli (frame offset 88, i32)")
-    m_.max_drawdown_bps = <uint32_t>_uint_arg(max_drawdown_bps, 0xFFFFFFFF, "PerformanceUpdate.max_drawdown_bps (frame offset 92, u32)")
+    m_.strategy_id = <uint16_t>_uint_param(strategy_id, 0xFFFF, "PerformanceUpdate.strategy_id (frame offset 32, u16)")
+    m_.portfolio_id = <uint32_t>_uint_param(portfolio_id, 0xFFFFFFFF, "PerformanceUpdate.portfolio_id (frame offset 36, u32)")
+    m_.period_start = <uint64_t>_uint_param(period_start, UINT64_MAX, "PerformanceUpdate.period_start (frame offset 40, u64)")
+    m_.period_end = <uint64_t>_uint_param(period_end, UINT64_MAX, "PerformanceUpdate.period_end (frame offset 48, u64)")
+    m_.pnl = <int64_t>_int_param(pnl, INT64_MIN, INT64_MAX, "PerformanceUpdate.pnl (frame offset 56, i64)")
+    m_.fees = <int64_t>_int_param(fees, INT64_MIN, INT64_MAX, "PerformanceUpdate.fees (frame offset 64, i64)")
+    m_.volume = <uint64_t>_uint_param(volume, UINT64_MAX, "PerformanceUpdate.volume (frame offset 72, u64)")
+    m_.trade_count = <uint32_t>_uint_param(trade_count, 0xFFFFFFFF, "PerformanceUpdate.trade_count (frame offset 80, u32)")
+    m_.win_count = <uint32_t>_uint_param(win_count, 0xFFFFFFFF, "PerformanceUpdate.win_count (frame offset 84, u32)")
+    m_.sharpe_milli = <int32_t>_int_param(sharpe_milli, -0x80000000, 0x7FFFFFFF, "PerformanceUpdate.sharpe_milli (frame offset 88, i32)")
+    m_.max_drawdown_bps = <uint32_t>_uint_param(max_drawdown_bps, 0xFFFFFFFF, "PerformanceUpdate.max_drawdown_bps (frame offset 92, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "PerformanceUpdate header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "PerformanceUpdate header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PerformanceUpdate header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PerformanceUpdate header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PerformanceUpdate header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "PerformanceUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "PerformanceUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "PerformanceUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "PerformanceUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "PerformanceUpdate header flags (frame offset 7, u8)")
     _seal(frame, 25, "PerformanceUpdate")
     return frame
 
@@ -1626,12 +1791,12 @@ cdef class PerformanceUpdate(Message):
     layout = MESSAGES[MessageType.PerformanceUpdate]
 
     def __init__(self, *, strategy_id=_REQUIRED, portfolio_id=_REQUIRED, period_start=_REQUIRED, period_end=_REQUIRED, pnl=_REQUIRED, fees=_REQUIRED, volume=_REQUIRED, trade_count=_REQUIRED, win_count=_REQUIRED, sharpe_milli=_REQUIRED, max_drawdown_bps=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_PerformanceUpdate(strategy_id, portfolio_id, period_start, period_end, pnl, fees, volume, trade_count, win_count, sharpe_milli, max_drawdown_bps, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_PerformanceUpdate(<PyObject*>strategy_id, <PyObject*>portfolio_id, <PyObject*>period_start, <PyObject*>period_end, <PyObject*>pnl, <PyObject*>fees, <PyObject*>volume, <PyObject*>trade_count, <PyObject*>win_count, <PyObject*>sharpe_milli, <PyObject*>max_drawdown_bps, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, strategy_id=_REQUIRED, portfolio_id=_REQUIRED, period_start=_REQUIRED, period_end=_REQUIRED, pnl=_REQUIRED, fees=_REQUIRED, volume=_REQUIRED, trade_count=_REQUIRED, win_count=_REQUIRED, sharpe_milli=_REQUIRED, max_drawdown_bps=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_PerformanceUpdate(strategy_id, portfolio_id, period_start, period_end, pnl, fees, volume, trade_count, win_count, sharpe_milli, max_drawdown_bps, sequence, timestamp, source, version, flags, tlv)
+        return _build_PerformanceUpdate(<PyObject*>strategy_id, <PyObject*>portfolio_id, <PyObject*>period_start, <PyObject*>period_end, <PyObject*>pnl, <PyObject*>fees, <PyObject*>volume, <PyObject*>trade_count, <PyObject*>win_count, <PyObject*>sharpe_milli, <PyObject*>max_drawdown_bps, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def strategy_id(self):
@@ -1727,10 +1892,10 @@ cdef class PerformanceUpdate(Message):
             return m_.max_drawdown_bps
         if name is "source":
             m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -1742,10 +1907,10 @@ cdef class PerformanceUpdate(Message):
     cdef tuple _astuple(self):
         cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -1765,10 +1930,10 @@ cdef class PerformanceUpdate(Message):
     cdef dict _asdict(self):
         cdef const PerformanceUpdateMessage_t* m_ = <const PerformanceUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -1786,33 +1951,48 @@ cdef class PerformanceUpdate(Message):
                 "max_drawdown_bps": m_.max_drawdown_bps}
 
 
-cdef bytes _build_PoolArbitrageSignal(object pool_a_id, object pool_b_id, object token0_id, object token1_id, object pool_a_reserve0, object pool_a_reserve1, object pool_b_reserve0, object pool_b_reserve1, object optimal_amount_in, object expected_profit_wei, object gas_cost_gwei, object confidence, object block_number, object expires_at_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if pool_a_id is _REQUIRED or pool_b_id is _REQUIRED or token0_id is _REQUIRED or token1_id is _REQUIRED or pool_a_reserve0 is _REQUIRED or pool_a_reserve1 is _REQUIRED or pool_b_reserve0 is _REQUIRED or pool_b_reserve1 is _REQUIRED or optimal_amount_in is _REQUIRED or expected_profit_wei is _REQUIRED or gas_cost_gwei is _REQUIRED or confidence is _REQUIRED or block_number is _REQUIRED or expires_at_block is _REQUIRED:
-        _missing_fields("PoolArbitrageSignal", ("pool_a_id", "pool_b_id", "token0_id", "token1_id", "pool_a_reserve0", "pool_a_reserve1", "pool_b_reserve0", "pool_b_reserve1", "optimal_amount_in", "expected_profit_wei", "gas_cost_gwei", "confidence", "block_number", "expires_at_block", ), (pool_a_id, pool_b_id, token0_id, token1_id, pool_a_reserve0, pool_a_reserve1, pool_b_reserve0, pool_b_reserve1, optimal_amount_in, expected_profit_wei, gas_cost_gwei, confidence, block_number, expires_at_block, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _PerformanceUpdate_ENCODE_NAMES = ("strategy_id", "portfolio_id", "period_start", "period_end", "pnl", "fees", "volume", "trade_count", "win_count", "sharpe_milli", "max_drawdown_bps", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _PerformanceUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _PerformanceUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _PerformanceUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[17]
+    if not _keywords_matched(args, nargsf, kwnames, _PerformanceUpdate_ENCODE_NAMES, _PerformanceUpdate_ENCODE_DEFAULTS, v_, 17):
+        return ap_vectorcall(_PerformanceUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PerformanceUpdate(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16])
+
+
+_PerformanceUpdate_encode_parsed = ap_set_vectorcall(PerformanceUpdate.__dict__["encode"].__func__, <void*>_PerformanceUpdate_encode)
+
+
+cdef bytes _build_PoolArbitrageSignal(PyObject* pool_a_id, PyObject* pool_b_id, PyObject* token0_id, PyObject* token1_id, PyObject* pool_a_reserve0, PyObject* pool_a_reserve1, PyObject* pool_b_reserve0, PyObject* pool_b_reserve1, PyObject* optimal_amount_in, PyObject* expected_profit_wei, PyObject* gas_cost_gwei, PyObject* confidence, PyObject* block_number, PyObject* expires_at_block, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if pool_a_id == <PyObject*>_REQUIRED or pool_b_id == <PyObject*>_REQUIRED or token0_id == <PyObject*>_REQUIRED or token1_id == <PyObject*>_REQUIRED or pool_a_reserve0 == <PyObject*>_REQUIRED or pool_a_reserve1 == <PyObject*>_REQUIRED or pool_b_reserve0 == <PyObject*>_REQUIRED or pool_b_reserve1 == <PyObject*>_REQUIRED or optimal_amount_in == <PyObject*>_REQUIRED or expected_profit_wei == <PyObject*>_REQUIRED or gas_cost_gwei == <PyObject*>_REQUIRED or confidence == <PyObject*>_REQUIRED or block_number == <PyObject*>_REQUIRED or expires_at_block == <PyObject*>_REQUIRED:
+        _missing_fields("PoolArbitrageSignal", ("pool_a_id", "pool_b_id", "token0_id", "token1_id", "pool_a_reserve0", "pool_a_reserve1", "pool_b_reserve0", "pool_b_reserve1", "optimal_amount_in", "expected_profit_wei", "gas_cost_gwei", "confidence", "block_number", "expires_at_block", ), (<object>pool_a_id, <object>pool_b_id, <object>token0_id, <object>token1_id, <object>pool_a_reserve0, <object>pool_a_reserve1, <object>pool_b_reserve0, <object>pool_b_reserve1, <object>optimal_amount_in, <object>expected_profit_wei, <object>gas_cost_gwei, <object>confidence, <object>block_number, <object>expires_at_block, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(144 + len(tlv_))
     cdef PoolArbitrageSignal_t* m_ = <PoolArbitrageSignal_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 144
-    m_.pool_a_id = _iid_arg(pool_a_id, "PoolArbitrageSignal.pool_a_id (frame offset 32, instrument_id)")
-    m_.pool_b_id = _iid_arg(pool_b_id, "PoolArbitrageSignal.pool_b_id (frame offset 44, instrument_id)")
-    m_.token0_id = _iid_arg(token0_id, "PoolArbitrageSignal.token0_id (frame offset 56, instrument_id)")
-    m_.token1_id = _iid_arg(token1_id, "PoolArbitrageSignal.token1_id (frame offset 68, instrument_id)")
-    m_.pool_a_reserve0 = <uint64_t>_uint_arg(pool_a_reserve0, UINT64_MAX, "PoolArbitrageSignal.pool_a_reserve0 (frame offset 80, u64)")
-    m_.pool_a_reserve1 = <uint64_t>_uint_arg(pool_a_reserve1, UINT64_MAX, "PoolArbitrageSignal.pool_a_reserve1 (frame offset 88, u64)")
-    m_.pool_b_reserve0 = <uint64_t>_uint_arg(pool_b_reserve0, UINT64_MAX, "PoolArbitrageSignal.pool_b_reserve0 (frame offset 96, u64)")
-    m_.pool_b_reserve1 = <uint64_t>_uint_arg(pool_b_reserve1, UINT64_MAX, "PoolArbitrageSignal.pool_b_reserve1 (frame offset 104, u64)")
-    m_.optimal_amount_in = <uint64_t>_uint_arg(optimal_amount_in, UINT64_MAX, "PoolArbitrageSignal.optimal_amount_in (frame offset 112, u64)")
-    m_.expected_profit_wei = <uint64_t>_uint_arg(expected_profit_wei, UINT64_MAX, "PoolArbitrageSignal.expected_profit_wei (frame offset 120, u64)")
-    m_.gas_cost_gwei = <uint32_t>_uint_arg(gas_cost_gwei, 0xFFFFFFFF, "PoolArbitrageSignal.gas_cost_gwei (frame offset 128, u32)")
-    m_.confidence = <uint16_t>_uint_arg(confidence, 0xFFFF, "PoolArbitrageSignal.confidence (frame offset 132, u16)")
-    m_.block_number = <uint32_t>_uint_arg(block_number, 0xFFFFFFFF, "PoolArbitrageSignal.block_number (frame offset 134, u32)")
-    m_.expires_at_block = <uint32_t>_uint_arg(expires_at_block, 0xFFFFFFFF, "PoolArbitrageSignal.expires_at_block (frame offset 138, u32)")
+    m_.pool_a_id = _iid_arg(<object>pool_a_id, "PoolArbitrageSignal.pool_a_id (frame offset 32, instrument_id)")
+    m_.pool_b_id = _iid_arg(<object>pool_b_id, "PoolArbitrageSignal.pool_b_id (frame offset 44, instrument_id)")
+    m_.token0_id = _iid_arg(<object>token0_id, "PoolArbitrageSignal.token0_id (frame offset 56, instrument_id)")
+    m_.token1_id = _iid_arg(<object>token1_id, "PoolArbitrageSignal.token1_id (frame offset 68, instrument_id)")
+    m_.pool_a_reserve0 = <uint64_t>_uint_param(pool_a_reserve0, UINT64_MAX, "PoolArbitrageSignal.pool_a_reserve0 (frame offset 80, u64)")
+    m_.pool_a_reserve1 = <uint64_t>_uint_param(pool_a_reserve1, UINT64_MAX, "PoolArbitrageSignal.pool_a_reserve1 (frame offset 88, u64)")
+    m_.pool_b_reserve0 = <uint64_t>_uint_param(pool_b_reserve0, UINT64_MAX, "PoolArbitrageSignal.pool_b_reserve0 (frame offset 96, u64)")
+    m_.pool_b_reserve1 = <uint64_t>_uint_param(pool_b_reserve1, UINT64_MAX, "PoolArbitrageSignal.pool_b_reserve1 (frame offset 104, u64)")
+    m_.optimal_amount_in = <uint64_t>_uint_param(optimal_amount_in, UINT64_MAX, "PoolArbitrageSignal.optimal_amount_in (frame offset 112, u64)")
+    m_.expected_profit_wei = <uint64_t>_uint_param(expected_profit_wei, UINT64_MAX, "PoolArbitrageSignal.expected_profit_wei (frame offset 120, u64)")
+    m_.gas_cost_gwei = <uint32_t>_uint_param(gas_cost_gwei, 0xFFFFFFFF, "PoolArbitrageSignal.gas_cost_gwei (frame offset 128, u32)")
+    m_.confidence = <uint16_t>_uint_param(confidence, 0xFFFF, "PoolArbitrageSignal.confidence (frame offset 132, u16)")
+    m_.block_number = <uint32_t>_uint_param(block_number, 0xFFFFFFFF, "PoolArbitrageSignal.block_number (frame offset 134, u32)")
+    m_.expires_at_block = <uint32_t>_uint_param(expires_at_block, 0xFFFFFFFF, "PoolArbitrageSignal.expires_at_block (frame offset 138, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "PoolArbitrageSignal header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "PoolArbitrageSignal header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "PoolArbitrageSignal header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "PoolArbitrageSignal header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "PoolArbitrageSignal header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "PoolArbitrageSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "PoolArbitrageSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "PoolArbitrageSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "PoolArbitrageSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "PoolArbitrageSignal header flags (frame offset 7, u8)")
     _seal(frame, 30, "PoolArbitrageSignal")
     return frame
 
@@ -1829,12 +2009,12 @@ cdef class PoolArbitrageSignal(Message):
     layout = MESSAGES[MessageType.PoolArbitrageSignal]
 
     def __init__(self, *, pool_a_id=_REQUIRED, pool_b_id=_REQUIRED, token0_id=_REQUIRED, token1_id=_REQUIRED, pool_a_reserve0=_REQUIRED, pool_a_reserve1=_REQUIRED, pool_b_reserve0=_REQUIRED, pool_b_reserve1=_REQUIRED, optimal_amount_in=_REQUIRED, expected_profit_wei=_REQUIRED, gas_cost_gwei=_REQUIRED, confidence=_REQUIRED, block_number=_REQUIRED, expires_at_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_PoolArbitrageSignal(pool_a_id, pool_b_id, token0_id, token1_id, pool_a_reserve0, pool_a_reserve1, pool_b_reserve0, pool_b_reserve1, optimal_amount_in, expected_profit_wei, gas_cost_gwei, confidence, block_number, expires_at_block, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_PoolArbitrageSignal(<PyObject*>pool_a_id, <PyObject*>pool_b_id, <PyObject*>token0_id, <PyObject*>token1_id, <PyObject*>pool_a_reserve0, <PyObject*>pool_a_reserve1, <PyObject*>pool_b_reserve0, <PyObject*>pool_b_reserve1, <PyObject*>optimal_amount_in, <PyObject*>expected_profit_wei, <PyObject*>gas_cost_gwei, <PyObject*>confidence, <PyObject*>block_number, <PyObject*>expires_at_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, pool_a_id=_REQUIRED, pool_b_id=_REQUIRED, token0_id=_REQUIRED, token1_id=_REQUIRED, pool_a_reserve0=_REQUIRED, pool_a_reserve1=_REQUIRED, pool_b_reserve0=_REQUIRED, pool_b_reserve1=_REQUIRED, optimal_amount_in=_REQUIRED, expected_profit_wei=_REQUIRED, gas_cost_gwei=_REQUIRED, confidence=_REQUIRED, block_number=_REQUIRED, expires_at_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_PoolArbitrageSignal(pool_a_id, pool_b_id, token0_id, token1_id, pool_a_reserve0, pool_a_reserve1, pool_b_reserve0, pool_b_reserve1, optimal_amount_in, expected_profit_wei, gas_cost_gwei, confidence, block_number, expires_at_block, sequence, timestamp, source, version, flags, tlv)
+        return _build_PoolArbitrageSignal(<PyObject*>pool_a_id, <PyObject*>pool_b_id, <PyObject*>token0_id, <PyObject*>token1_id, <PyObject*>pool_a_reserve0, <PyObject*>pool_a_reserve1, <PyObject*>pool_b_reserve0, <PyObject*>pool_b_reserve1, <PyObject*>optimal_amount_in, <PyObject*>expected_profit_wei, <PyObject*>gas_cost_gwei, <PyObject*>confidence, <PyObject*>block_number, <PyObject*>expires_at_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def pool_a_id(self):
@@ -1954,10 +2134,10 @@ cdef class PoolArbitrageSignal(Message):
             return m_.expires_at_block
         if name is "source":
             m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -1969,10 +2149,10 @@ cdef class PoolArbitrageSignal(Message):
     cdef tuple _astuple(self):
         cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -1995,10 +2175,10 @@ cdef class PoolArbitrageSignal(Message):
     cdef dict _asdict(self):
         cdef const PoolArbitrageSignal_t* m_ = <const PoolArbitrageSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2019,27 +2199,42 @@ cdef class PoolArbitrageSignal(Message):
                 "expires_at_block": m_.expires_at_block}
 
 
-cdef bytes _build_LiquidityImbalance(object pool_id, object token0_id, object token1_id, object current_ratio, object historical_avg_ratio, object deviation_bps, object volume_24h, object fee_tier, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if pool_id is _REQUIRED or token0_id is _REQUIRED or token1_id is _REQUIRED or current_ratio is _REQUIRED or historical_avg_ratio is _REQUIRED or deviation_bps is _REQUIRED or volume_24h is _REQUIRED or fee_tier is _REQUIRED:
-        _missing_fields("LiquidityImbalance", ("pool_id", "token0_id", "token1_id", "current_ratio", "historical_avg_ratio", "deviation_bps", "volume_24h", "fee_tier", ), (pool_id, token0_id, token1_id, current_ratio, historical_avg_ratio, deviation_bps, volume_24h, fee_tier, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _PoolArbitrageSignal_ENCODE_NAMES = ("pool_a_id", "pool_b_id", "token0_id", "token1_id", "pool_a_reserve0", "pool_a_reserve1", "pool_b_reserve0", "pool_b_reserve1", "optimal_amount_in", "expected_profit_wei", "gas_cost_gwei", "confidence", "block_number", "expires_at_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _PoolArbitrageSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _PoolArbitrageSignal_encode_parsed  # the def's own entry
+
+
+cdef object _PoolArbitrageSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[20]
+    if not _keywords_matched(args, nargsf, kwnames, _PoolArbitrageSignal_ENCODE_NAMES, _PoolArbitrageSignal_ENCODE_DEFAULTS, v_, 20):
+        return ap_vectorcall(_PoolArbitrageSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_PoolArbitrageSignal(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16], v_[17], v_[18], v_[19])
+
+
+_PoolArbitrageSignal_encode_parsed = ap_set_vectorcall(PoolArbitrageSignal.__dict__["encode"].__func__, <void*>_PoolArbitrageSignal_encode)
+
+
+cdef bytes _build_LiquidityImbalance(PyObject* pool_id, PyObject* token0_id, PyObject* token1_id, PyObject* current_ratio, PyObject* historical_avg_ratio, PyObject* deviation_bps, PyObject* volume_24h, PyObject* fee_tier, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if pool_id == <PyObject*>_REQUIRED or token0_id == <PyObject*>_REQUIRED or token1_id == <PyObject*>_REQUIRED or current_ratio == <PyObject*>_REQUIRED or historical_avg_ratio == <PyObject*>_REQUIRED or deviation_bps == <PyObject*>_REQUIRED or volume_24h == <PyObject*>_REQUIRED or fee_tier == <PyObject*>_REQUIRED:
+        _missing_fields("LiquidityImbalance", ("pool_id", "token0_id", "token1_id", "current_ratio", "historical_avg_ratio", "deviation_bps", "volume_24h", "fee_tier", ), (<object>pool_id, <object>token0_id, <object>token1_id, <object>current_ratio, <object>historical_avg_ratio, <object>deviation_bps, <object>volume_24h, <object>fee_tier, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(104 + len(tlv_))
     cdef LiquidityImbalanceSignal_t* m_ = <LiquidityImbalanceSignal_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 104
-    m_.pool_id = _iid_arg(pool_id, "LiquidityImbalance.pool_id (frame offset 32, instrument_id)")
-    m_.token0_id = _iid_arg(token0_id, "LiquidityImbalance.token0_id (frame offset 44, instrument_id)")
-    m_.token1_id = _iid_arg(token1_id, "LiquidityImbalance.token1_id (frame offset 56, instrument_id)")
-    m_.current_ratio = <uint64_t>_uint_arg(current_ratio, UINT64_MAX, "LiquidityImbalance.current_ratio (frame offset 68, u64)")
-    m_.historical_avg_ratio = <uint64_t>_uint_arg(historical_avg_ratio, UINT64_MAX, "LiquidityImbalance.historical_avg_ratio (frame offset 76, u64)")
-    m_.deviation_bps = <uint32_t>_uint_arg(deviation_bps, 0xFFFFFFFF, "LiquidityImbalance.deviation_bps (frame offset 84, u32)")
-    m_.volume_24h = <uint64_t>_uint_arg(volume_24h, UINT64_MAX, "LiquidityImbalance.volume_24h (frame offset 88, u64)")
-    m_.fee_tier = <uint32_t>_uint_arg(fee_tier, 0xFFFFFFFF, "LiquidityImbalance.fee_tier (frame offset 96, u32)")
+    m_.pool_id = _iid_arg(<object>pool_id, "LiquidityImbalance.pool_id (frame offset 32, instrument_id)")
+    m_.token0_id = _iid_arg(<object>token0_id, "LiquidityImbalance.token0_id (frame offset 44, instrument_id)")
+    m_.token1_id = _iid_arg(<object>token1_id, "LiquidityImbalance.token1_id (frame offset 56, instrument_id)")
+    m_.current_ratio = <uint64_t>_uint_param(current_ratio, UINT64_MAX, "LiquidityImbalance.current_ratio (frame offset 68, u64)")
+    m_.historical_avg_ratio = <uint64_t>_uint_param(historical_avg_ratio, UINT64_MAX, "LiquidityImbalance.historical_avg_ratio (frame offset 76, u64)")
+    m_.deviation_bps = <uint32_t>_uint_param(deviation_bps, 0xFFFFFFFF, "LiquidityImbalance.deviation_bps (frame offset 84, u32)")
+    m_.volume_24h = <uint64_t>_uint_param(volume_24h, UINT64_MAX, "LiquidityImbalance.volume_24h (frame offset 88, u64)")
+    m_.fee_tier = <uint32_t>_uint_param(fee_tier, 0xFFFFFFFF, "LiquidityImbalance.fee_tier (frame offset 96, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "LiquidityImbalance header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "LiquidityImbalance header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "LiquidityImbalance header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "LiquidityImbalance header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "LiquidityImbalance header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "LiquidityImbalance header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "LiquidityImbalance header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "LiquidityImbalance header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "LiquidityImbalance header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "LiquidityImbalance header flags (frame offset 7, u8)")
     _seal(frame, 31, "LiquidityImbalance")
     return frame
 
@@ -2056,12 +2251,12 @@ cdef class LiquidityImbalance(Message):
     layout = MESSAGES[MessageType.LiquidityImbalance]
 
     def __init__(self, *, pool_id=_REQUIRED, token0_id=_REQUIRED, token1_id=_REQUIRED, current_ratio=_REQUIRED, historical_avg_ratio=_REQUIRED, deviation_bps=_REQUIRED, volume_24h=_REQUIRED, fee_tier=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_LiquidityImbalance(pool_id, token0_id, token1_id, current_ratio, historical_avg_ratio, deviation_bps, volume_24h, fee_tier, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_LiquidityImbalance(<PyObject*>pool_id, <PyObject*>token0_id, <PyObject*>token1_id, <PyObject*>current_ratio, <PyObject*>historical_avg_ratio, <PyObject*>deviation_bps, <PyObject*>volume_24h, <PyObject*>fee_tier, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, pool_id=_REQUIRED, token0_id=_REQUIRED, token1_id=_REQUIRED, current_ratio=_REQUIRED, historical_avg_ratio=_REQUIRED, deviation_bps=_REQUIRED, volume_24h=_REQUIRED, fee_tier=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_LiquidityImbalance(pool_id, token0_id, token1_id, current_ratio, historical_avg_ratio, deviation_bps, volume_24h, fee_tier, sequence, timestamp, source, version, flags, tlv)
+        return _build_LiquidityImbalance(<PyObject*>pool_id, <PyObject*>token0_id, <PyObject*>token1_id, <PyObject*>current_ratio, <PyObject*>historical_avg_ratio, <PyObject*>deviation_bps, <PyObject*>volume_24h, <PyObject*>fee_tier, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def pool_id(self):
@@ -2133,10 +2328,10 @@ cdef class LiquidityImbalance(Message):
             return m_.fee_tier
         if name is "source":
             m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -2148,10 +2343,10 @@ cdef class LiquidityImbalance(Message):
     cdef tuple _astuple(self):
         cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2168,10 +2363,10 @@ cdef class LiquidityImbalance(Message):
     cdef dict _asdict(self):
         cdef const LiquidityImbalanceSignal_t* m_ = <const LiquidityImbalanceSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2186,27 +2381,42 @@ cdef class LiquidityImbalance(Message):
                 "fee_tier": m_.fee_tier}
 
 
-cdef bytes _build_ImpermanentLossAlert(object pool_id, object token0_id, object token1_id, object entry_price_ratio, object current_price_ratio, object il_bps, object threshold_bps, object position_value, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if pool_id is _REQUIRED or token0_id is _REQUIRED or token1_id is _REQUIRED or entry_price_ratio is _REQUIRED or current_price_ratio is _REQUIRED or il_bps is _REQUIRED or threshold_bps is _REQUIRED or position_value is _REQUIRED:
-        _missing_fields("ImpermanentLossAlert", ("pool_id", "token0_id", "token1_id", "entry_price_ratio", "current_price_ratio", "il_bps", "threshold_bps", "position_value", ), (pool_id, token0_id, token1_id, entry_price_ratio, current_price_ratio, il_bps, threshold_bps, position_value, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _LiquidityImbalance_ENCODE_NAMES = ("pool_id", "token0_id", "token1_id", "current_ratio", "historical_avg_ratio", "deviation_bps", "volume_24h", "fee_tier", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _LiquidityImbalance_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _LiquidityImbalance_encode_parsed  # the def's own entry
+
+
+cdef object _LiquidityImbalance_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _LiquidityImbalance_ENCODE_NAMES, _LiquidityImbalance_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_LiquidityImbalance_encode_parsed, function, args, nargsf, kwnames)
+    return _build_LiquidityImbalance(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13])
+
+
+_LiquidityImbalance_encode_parsed = ap_set_vectorcall(LiquidityImbalance.__dict__["encode"].__func__, <void*>_LiquidityImbalance_encode)
+
+
+cdef bytes _build_ImpermanentLossAlert(PyObject* pool_id, PyObject* token0_id, PyObject* token1_id, PyObject* entry_price_ratio, PyObject* current_price_ratio, PyObject* il_bps, PyObject* threshold_bps, PyObject* position_value, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if pool_id == <PyObject*>_REQUIRED or token0_id == <PyObject*>_REQUIRED or token1_id == <PyObject*>_REQUIRED or entry_price_ratio == <PyObject*>_REQUIRED or current_price_ratio == <PyObject*>_REQUIRED or il_bps == <PyObject*>_REQUIRED or threshold_bps == <PyObject*>_REQUIRED or position_value == <PyObject*>_REQUIRED:
+        _missing_fields("ImpermanentLossAlert", ("pool_id", "token0_id", "token1_id", "entry_price_ratio", "current_price_ratio", "il_bps", "threshold_bps", "position_value", ), (<object>pool_id, <object>token0_id, <object>token1_id, <object>entry_price_ratio, <object>current_price_ratio, <object>il_bps, <object>threshold_bps, <object>position_value, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(104 + len(tlv_))
     cdef ImpermanentLossAlertMessage_t* m_ = <ImpermanentLossAlertMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 104
-    m_.pool_id = _iid_arg(pool_id, "ImpermanentLossAlert.pool_id (frame offset 32, instrument_id)")
-    m_.token0_id = _iid_arg(token0_id, "ImpermanentLossAlert.token0_id (frame offset 44, instrument_id)")
-    m_.token1_id = _iid_arg(token1_id, "ImpermanentLossAlert.token1_id (frame offset 56, instrument_id)")
-    m_.entry_price_ratio = <uint64_t>_uint_arg(entry_price_ratio, UINT64_MAX, "ImpermanentLossAlert.entry_price_ratio (frame offset 68, u64)")
-    m_.current_price_ratio = <uint64_t>_uint_arg(current_price_ratio, UINT64_MAX, "ImpermanentLossAlert.current_price_ratio (frame offset 76, u64)")
-    m_.il_bps = <uint32_t>_uint_arg(il_bps, 0xFFFFFFFF, "ImpermanentLossAlert.il_bps (frame offset 84, u32)")
-    m_.threshold_bps = <uint32_t>_uint_arg(threshold_bps, 0xFFFFFFFF, "ImpermanentLossAlert.threshold_bps (frame offset 88, u32)")
-    m_.position_value = <uint64_t>_uint_arg(position_value, UINT64_MAX, "ImpermanentLossAlert.position_value (frame offset 92, u64)")
+    m_.pool_id = _iid_arg(<object>pool_id, "ImpermanentLossAlert.pool_id (frame offset 32, instrument_id)")
+    m_.token0_id = _iid_arg(<object>token0_id, "ImpermanentLossAlert.token0_id (frame offset 44, instrument_id)")
+    m_.token1_id = _iid_arg(<object>token1_id, "ImpermanentLossAlert.token1_id (frame offset 56, instrument_id)")
+    m_.entry_price_ratio = <uint64_t>_uint_param(entry_price_ratio, UINT64_MAX, "ImpermanentLossAlert.entry_price_ratio (frame offset 68, u64)")
+    m_.current_price_ratio = <uint64_t>_uint_param(current_price_ratio, UINT64_MAX, "ImpermanentLossAlert.current_price_ratio (frame offset 76, u64)")
+    m_.il_bps = <uint32_t>_uint_param(il_bps, 0xFFFFFFFF, "ImpermanentLossAlert.il_bps (frame offset 84, u32)")
+    m_.threshold_bps = <uint32_t>_uint_param(threshold_bps, 0xFFFFFFFF, "ImpermanentLossAlert.threshold_bps (frame offset 88, u32)")
+    m_.position_value = <uint64_t>_uint_param(position_value, UINT64_MAX, "ImpermanentLossAlert.position_value (frame offset 92, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "ImpermanentLossAlert header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "ImpermanentLossAlert header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ImpermanentLossAlert header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ImpermanentLossAlert header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ImpermanentLossAlert header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "ImpermanentLossAlert header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "ImpermanentLossAlert header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "ImpermanentLossAlert header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "ImpermanentLossAlert header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "ImpermanentLossAlert header flags (frame offset 7, u8)")
     _seal(frame, 32, "ImpermanentLossAlert")
     return frame
 
@@ -2223,12 +2433,12 @@ cdef class ImpermanentLossAlert(Message):
     layout = MESSAGES[MessageType.ImpermanentLossAlert]
 
     def __init__(self, *, pool_id=_REQUIRED, token0_id=_REQUIRED, token1_id=_REQUIRED, entry_price_ratio=_REQUIRED, current_price_ratio=_REQUIRED, il_bps=_REQUIRED, threshold_bps=_REQUIRED, position_value=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_ImpermanentLossAlert(pool_id, token0_id, token1_id, entry_price_ratio, current_price_ratio, il_bps, threshold_bps, position_value, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_ImpermanentLossAlert(<PyObject*>pool_id, <PyObject*>token0_id, <PyObject*>token1_id, <PyObject*>entry_price_ratio, <PyObject*>current_price_ratio, <PyObject*>il_bps, <PyObject*>threshold_bps, <PyObject*>position_value, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, pool_id=_REQUIRED, token0_id=_REQUIRED, token1_id=_REQUIRED, entry_price_ratio=_REQUIRED, current_price_ratio=_REQUIRED, il_bps=_REQUIRED, threshold_bps=_REQUIRED, position_value=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_ImpermanentLossAlert(pool_id, token0_id, token1_id, entry_price_ratio, current_price_ratio, il_bps, threshold_bps, position_value, sequence, timestamp, source, version, flags, tlv)
+        return _build_ImpermanentLossAlert(<PyObject*>pool_id, <PyObject*>token0_id, <PyObject*>token1_id, <PyObject*>entry_price_ratio, <PyObject*>current_price_ratio, <PyObject*>il_bps, <PyObject*>threshold_bps, <PyObject*>position_value, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def pool_id(self):
@@ -2300,10 +2510,10 @@ cdef class ImpermanentLossAlert(Message):
             return m_.position_value
         if name is "source":
             m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -2315,10 +2525,10 @@ cdef class ImpermanentLossAlert(Message):
     cdef tuple _astuple(self):
         cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2335,10 +2545,10 @@ cdef class ImpermanentLossAlert(Message):
     cdef dict _asdict(self):
         cdef const ImpermanentLossAlertMessage_t* m_ = <const ImpermanentLossAlertMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2353,29 +2563,44 @@ cdef class ImpermanentLossAlert(Message):
                 "position_value": m_.position_value}
 
 
-cdef bytes _build_MEVOpportunity(object opportunity_type, object chain_id, object priority, object target_tx_hash, object estimated_profit_wei, object max_gas_price_gwei, object target_block, object deadline_block, object victim_amount_in, object optimal_frontrun_amount, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if opportunity_type is _REQUIRED or chain_id is _REQUIRED or priority is _REQUIRED or target_tx_hash is _REQUIRED or estimated_profit_wei is _REQUIRED or max_gas_price_gwei is _REQUIRED or target_block is _REQUIRED or deadline_block is _REQUIRED or victim_amount_in is _REQUIRED or optimal_frontrun_amount is _REQUIRED:
-        _missing_fields("MEVOpportunity", ("opportunity_type", "chain_id", "priority", "target_tx_hash", "estimated_profit_wei", "max_gas_price_gwei", "target_block", "deadline_block", "victim_amount_in", "optimal_frontrun_amount", ), (opportunity_type, chain_id, priority, target_tx_hash, estimated_profit_wei, max_gas_price_gwei, target_block, deadline_block, victim_amount_in, optimal_frontrun_amount, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _ImpermanentLossAlert_ENCODE_NAMES = ("pool_id", "token0_id", "token1_id", "entry_price_ratio", "current_price_ratio", "il_bps", "threshold_bps", "position_value", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _ImpermanentLossAlert_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _ImpermanentLossAlert_encode_parsed  # the def's own entry
+
+
+cdef object _ImpermanentLossAlert_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _ImpermanentLossAlert_ENCODE_NAMES, _ImpermanentLossAlert_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_ImpermanentLossAlert_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ImpermanentLossAlert(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13])
+
+
+_ImpermanentLossAlert_encode_parsed = ap_set_vectorcall(ImpermanentLossAlert.__dict__["encode"].__func__, <void*>_ImpermanentLossAlert_encode)
+
+
+cdef bytes _build_MEVOpportunity(PyObject* opportunity_type, PyObject* chain_id, PyObject* priority, PyObject* target_tx_hash, PyObject* estimated_profit_wei, PyObject* max_gas_price_gwei, PyObject* target_block, PyObject* deadline_block, PyObject* victim_amount_in, PyObject* optimal_frontrun_amount, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if opportunity_type == <PyObject*>_REQUIRED or chain_id == <PyObject*>_REQUIRED or priority == <PyObject*>_REQUIRED or target_tx_hash == <PyObject*>_REQUIRED or estimated_profit_wei == <PyObject*>_REQUIRED or max_gas_price_gwei == <PyObject*>_REQUIRED or target_block == <PyObject*>_REQUIRED or deadline_block == <PyObject*>_REQUIRED or victim_amount_in == <PyObject*>_REQUIRED or optimal_frontrun_amount == <PyObject*>_REQUIRED:
+        _missing_fields("MEVOpportunity", ("opportunity_type", "chain_id", "priority", "target_tx_hash", "estimated_profit_wei", "max_gas_price_gwei", "target_block", "deadline_block", "victim_amount_in", "optimal_frontrun_amount", ), (<object>opportunity_type, <object>chain_id, <object>priority, <object>target_tx_hash, <object>estimated_profit_wei, <object>max_gas_price_gwei, <object>target_block, <object>deadline_block, <object>victim_amount_in, <object>optimal_frontrun_amount, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(112 + len(tlv_))
     cdef MEVOpportunitySignal_t* m_ = <MEVOpportunitySignal_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 112
-    m_.opportunity_type = <uint8_t>_uint_arg(opportunity_type, 0xFF, "MEVOpportunity.opportunity_type (frame offset 32, u8)")
-    m_.chain_id = <uint8_t>_uint_arg(chain_id, 0xFF, "MEVOpportunity.chain_id (frame offset 33, u8)")
-    m_.priority = <uint8_t>_uint_arg(priority, 0xFF, "MEVOpportunity.priority (frame offset 34, u8)")
-    _bytes_arg(target_tx_hash, m_.target_tx_hash, 32, "MEVOpportunity.target_tx_hash (frame offset 36, bytes[32])")
-    m_.estimated_profit_wei = <uint64_t>_uint_arg(estimated_profit_wei, UINT64_MAX, "MEVOpportunity.estimated_profit_wei (frame offset 68, u64)")
-    m_.max_gas_price_gwei = <uint64_t>_uint_arg(max_gas_price_gwei, UINT64_MAX, "MEVOpportunity.max_gas_price_gwei (frame offset 76, u64)")
-    m_.target_block = <uint32_t>_uint_arg(target_block, 0xFFFFFFFF, "MEVOpportunity.target_block (frame offset 84, u32)")
-    m_.deadline_block = <uint32_t>_uint_arg(deadline_block, 0xFFFFFFFF, "MEVOpportunity.deadline_block (frame offset 88, u32)")
-    m_.victim_amount_in = <uint64_t>_uint_arg(victim_amount_in, UINT64_MAX, "MEVOpportunity.victim_amount_in (frame offset 92, u64)")
-    m_.optimal_frontrun_amount = <uint64_t>_uint_arg(optimal_frontrun_amount, UINT64_MAX, "MEVOpportunity.optimal_frontrun_amount (frame offset 100, u64)")
+    m_.opportunity_type = <uint8_t>_uint_param(opportunity_type, 0xFF, "MEVOpportunity.opportunity_type (frame offset 32, u8)")
+    m_.chain_id = <uint8_t>_uint_param(chain_id, 0xFF, "MEVOpportunity.chain_id (frame offset 33, u8)")
+    m_.priority = <uint8_t>_uint_param(priority, 0xFF, "MEVOpportunity.priority (frame offset 34, u8)")
+    _bytes_arg(<object>target_tx_hash, m_.target_tx_hash, 32, "MEVOpportunity.target_tx_hash (frame offset 36, bytes[32])")
+    m_.estimated_profit_wei = <uint64_t>_uint_param(estimated_profit_wei, UINT64_MAX, "MEVOpportunity.estimated_profit_wei (frame offset 68, u64)")
+    m_.max_gas_price_gwei = <uint64_t>_uint_param(max_gas_price_gwei, UINT64_MAX, "MEVOpportunity.max_gas_price_gwei (frame offset 76, u64)")
+    m_.target_block = <uint32_t>_uint_param(target_block, 0xFFFFFFFF, "MEVOpportunity.target_block (frame offset 84, u32)")
+    m_.deadline_block = <uint32_t>_uint_param(deadline_block, 0xFFFFFFFF, "MEVOpportunity.deadline_block (frame offset 88, u32)")
+    m_.victim_amount_in = <uint64_t>_uint_param(victim_amount_in, UINT64_MAX, "MEVOpportunity.victim_amount_in (frame offset 92, u64)")
+    m_.optimal_frontrun_amount = <uint64_t>_uint_param(optimal_frontrun_amount, UINT64_MAX, "MEVOpportunity.optimal_frontrun_amount (frame offset 100, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "MEVOpportunity header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "MEVOpportunity header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "MEVOpportunity header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "MEVOpportunity header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "MEVOpportunity header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "MEVOpportunity header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "MEVOpportunity header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "MEVOpportunity header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "MEVOpportunity header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "MEVOpportunity header flags (frame offset 7, u8)")
     _seal(frame, 33, "MEVOpportunity")
     return frame
 
@@ -2392,27 +2617,27 @@ cdef class MEVOpportunity(Message):
     layout = MESSAGES[MessageType.MEVOpportunity]
 
     def __init__(self, *, opportunity_type=_REQUIRED, chain_id=_REQUIRED, priority=_REQUIRED, target_tx_hash=_REQUIRED, estimated_profit_wei=_REQUIRED, max_gas_price_gwei=_REQUIRED, target_block=_REQUIRED, deadline_block=_REQUIRED, victim_amount_in=_REQUIRED, optimal_frontrun_amount=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_MEVOpportunity(opportunity_type, chain_id, priority, target_tx_hash, estimated_profit_wei, max_gas_price_gwei, target_block, deadline_block, victim_amount_in, optimal_frontrun_amount, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_MEVOpportunity(<PyObject*>opportunity_type, <PyObject*>chain_id, <PyObject*>priority, <PyObject*>target_tx_hash, <PyObject*>estimated_profit_wei, <PyObject*>max_gas_price_gwei, <PyObject*>target_block, <PyObject*>deadline_block, <PyObject*>victim_amount_in, <PyObject*>optimal_frontrun_amount, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, opportunity_type=_REQUIRED, chain_id=_REQUIRED, priority=_REQUIRED, target_tx_hash=_REQUIRED, estimated_profit_wei=_REQUIRED, max_gas_price_gwei=_REQUIRED, target_block=_REQUIRED, deadline_block=_REQUIRED, victim_amount_in=_REQUIRED, optimal_frontrun_amount=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_MEVOpportunity(opportunity_type, chain_id, priority, target_tx_hash, estimated_profit_wei, max_gas_price_gwei, target_block, deadline_block, victim_amount_in, optimal_frontrun_amount, sequence, timestamp, source, version, flags, tlv)
+        return _build_MEVOpportunity(<PyObject*>opportunity_type, <PyObject*>chain_id, <PyObject*>priority, <PyObject*>target_tx_hash, <PyObject*>estimated_profit_wei, <PyObject*>max_gas_price_gwei, <PyObject*>target_block, <PyObject*>deadline_block, <PyObject*>victim_amount_in, <PyObject*>optimal_frontrun_amount, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def opportunity_type(self):
         """u8 at frame offset 32: Sandwich, Backrun, Liquidation"""
-        return (<const MEVOpportunitySignal_t*>_frame_of(self)).opportunity_type
+        return ap_u8_value((<const MEVOpportunitySignal_t*>_frame_of(self)).opportunity_type)
 
     @property
     def chain_id(self):
         """u8 at frame offset 33"""
-        return (<const MEVOpportunitySignal_t*>_frame_of(self)).chain_id
+        return ap_u8_value((<const MEVOpportunitySignal_t*>_frame_of(self)).chain_id)
 
     @property
     def priority(self):
         """u8 at frame offset 34: higher = more urgent"""
-        return (<const MEVOpportunitySignal_t*>_frame_of(self)).priority
+        return ap_u8_value((<const MEVOpportunitySignal_t*>_frame_of(self)).priority)
 
     @property
     def target_tx_hash(self):
@@ -2455,13 +2680,13 @@ cdef class MEVOpportunity(Message):
         cdef const MEVOpportunitySignal_t* m_
         if name is "opportunity_type":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.opportunity_type
+            return ap_u8_value(m_.opportunity_type)
         if name is "chain_id":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.chain_id
+            return ap_u8_value(m_.chain_id)
         if name is "priority":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.priority
+            return ap_u8_value(m_.priority)
         if name is "target_tx_hash":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
             return PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32)
@@ -2485,10 +2710,10 @@ cdef class MEVOpportunity(Message):
             return m_.optimal_frontrun_amount
         if name is "source":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -2500,17 +2725,17 @@ cdef class MEVOpportunity(Message):
     cdef tuple _astuple(self):
         cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.opportunity_type,
-                m_.chain_id,
-                m_.priority,
+                ap_u8_value(m_.opportunity_type),
+                ap_u8_value(m_.chain_id),
+                ap_u8_value(m_.priority),
                 PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32),
                 m_.estimated_profit_wei,
                 m_.max_gas_price_gwei,
@@ -2522,17 +2747,17 @@ cdef class MEVOpportunity(Message):
     cdef dict _asdict(self):
         cdef const MEVOpportunitySignal_t* m_ = <const MEVOpportunitySignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "opportunity_type": m_.opportunity_type,
-                "chain_id": m_.chain_id,
-                "priority": m_.priority,
+                "opportunity_type": ap_u8_value(m_.opportunity_type),
+                "chain_id": ap_u8_value(m_.chain_id),
+                "priority": ap_u8_value(m_.priority),
                 "target_tx_hash": PyBytes_FromStringAndSize(<const char*>m_.target_tx_hash, 32),
                 "estimated_profit_wei": m_.estimated_profit_wei,
                 "max_gas_price_gwei": m_.max_gas_price_gwei,
@@ -2542,28 +2767,43 @@ cdef class MEVOpportunity(Message):
                 "optimal_frontrun_amount": m_.optimal_frontrun_amount}
 
 
-cdef bytes _build_FlashLoanSignal(object chain_id, object provider, object strategy_id, object asset_id, object loan_token_addr, object amount, object fee_ppm, object expected_profit_wei, object deadline_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if chain_id is _REQUIRED or provider is _REQUIRED or strategy_id is _REQUIRED or asset_id is _REQUIRED or loan_token_addr is _REQUIRED or amount is _REQUIRED or fee_ppm is _REQUIRED or expected_profit_wei is _REQUIRED or deadline_block is _REQUIRED:
-        _missing_fields("FlashLoanSignal", ("chain_id", "provider", "strategy_id", "asset_id", "loan_token_addr", "amount", "fee_ppm", "expected_profit_wei", "deadline_block", ), (chain_id, provider, strategy_id, asset_id, loan_token_addr, amount, fee_ppm, expected_profit_wei, deadline_block, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _MEVOpportunity_ENCODE_NAMES = ("opportunity_type", "chain_id", "priority", "target_tx_hash", "estimated_profit_wei", "max_gas_price_gwei", "target_block", "deadline_block", "victim_amount_in", "optimal_frontrun_amount", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _MEVOpportunity_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _MEVOpportunity_encode_parsed  # the def's own entry
+
+
+cdef object _MEVOpportunity_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[16]
+    if not _keywords_matched(args, nargsf, kwnames, _MEVOpportunity_ENCODE_NAMES, _MEVOpportunity_ENCODE_DEFAULTS, v_, 16):
+        return ap_vectorcall(_MEVOpportunity_encode_parsed, function, args, nargsf, kwnames)
+    return _build_MEVOpportunity(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15])
+
+
+_MEVOpportunity_encode_parsed = ap_set_vectorcall(MEVOpportunity.__dict__["encode"].__func__, <void*>_MEVOpportunity_encode)
+
+
+cdef bytes _build_FlashLoanSignal(PyObject* chain_id, PyObject* provider, PyObject* strategy_id, PyObject* asset_id, PyObject* loan_token_addr, PyObject* amount, PyObject* fee_ppm, PyObject* expected_profit_wei, PyObject* deadline_block, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if chain_id == <PyObject*>_REQUIRED or provider == <PyObject*>_REQUIRED or strategy_id == <PyObject*>_REQUIRED or asset_id == <PyObject*>_REQUIRED or loan_token_addr == <PyObject*>_REQUIRED or amount == <PyObject*>_REQUIRED or fee_ppm == <PyObject*>_REQUIRED or expected_profit_wei == <PyObject*>_REQUIRED or deadline_block == <PyObject*>_REQUIRED:
+        _missing_fields("FlashLoanSignal", ("chain_id", "provider", "strategy_id", "asset_id", "loan_token_addr", "amount", "fee_ppm", "expected_profit_wei", "deadline_block", ), (<object>chain_id, <object>provider, <object>strategy_id, <object>asset_id, <object>loan_token_addr, <object>amount, <object>fee_ppm, <object>expected_profit_wei, <object>deadline_block, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(104 + len(tlv_))
     cdef FlashLoanSignalMessage_t* m_ = <FlashLoanSignalMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 104
-    m_.chain_id = <uint32_t>_uint_arg(chain_id, 0xFFFFFFFF, "FlashLoanSignal.chain_id (frame offset 32, u32)")
-    m_.provider = <uint16_t>_uint_arg(provider, 0xFFFF, "FlashLoanSignal.provider (frame offset 36, u16)")
-    m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "FlashLoanSignal.strategy_id (frame offset 38, u16)")
-    m_.asset_id = _iid_arg(asset_id, "FlashLoanSignal.asset_id (frame offset 40, instrument_id)")
-    _bytes_arg(loan_token_addr, m_.loan_token_addr, 20, "FlashLoanSignal.loan_token_addr (frame offset 52, bytes[20])")
-    m_.amount = _u128_arg(amount, False, "FlashLoanSignal.amount (frame offset 72, u128)")
-    m_.fee_ppm = <uint32_t>_uint_arg(fee_ppm, 0xFFFFFFFF, "FlashLoanSignal.fee_ppm (frame offset 88, u32)")
-    m_.expected_profit_wei = <uint64_t>_uint_arg(expected_profit_wei, UINT64_MAX, "FlashLoanSignal.expected_profit_wei (frame offset 92, u64)")
-    m_.deadline_block = <uint32_t>_uint_arg(deadline_block, 0xFFFFFFFF, "FlashLoanSignal.deadline_block (frame offset 100, u32)")
+    m_.chain_id = <uint32_t>_uint_param(chain_id, 0xFFFFFFFF, "FlashLoanSignal.chain_id (frame offset 32, u32)")
+    m_.provider = <uint16_t>_uint_param(provider, 0xFFFF, "FlashLoanSignal.provider (frame offset 36, u16)")
+    m_.strategy_id = <uint16_t>_uint_param(strategy_id, 0xFFFF, "FlashLoanSignal.strategy_id (frame offset 38, u16)")
+    m_.asset_id = _iid_arg(<object>asset_id, "FlashLoanSignal.asset_id (frame offset 40, instrument_id)")
+    _bytes_arg(<object>loan_token_addr, m_.loan_token_addr, 20, "FlashLoanSignal.loan_token_addr (frame offset 52, bytes[20])")
+    m_.amount = _u128_arg(<object>amount, False, "FlashLoanSignal.amount (frame offset 72, u128)")
+    m_.fee_ppm = <uint32_t>_uint_param(fee_ppm, 0xFFFFFFFF, "FlashLoanSignal.fee_ppm (frame offset 88, u32)")
+    m_.expected_profit_wei = <uint64_t>_uint_param(expected_profit_wei, UINT64_MAX, "FlashLoanSignal.expected_profit_wei (frame offset 92, u64)")
+    m_.deadline_block = <uint32_t>_uint_param(deadline_block, 0xFFFFFFFF, "FlashLoanSignal.deadline_block (frame offset 100, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "FlashLoanSignal header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "FlashLoanSignal header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "FlashLoanSignal header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "FlashLoanSignal header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "FlashLoanSignal header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "FlashLoanSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "FlashLoanSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "FlashLoanSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "FlashLoanSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "FlashLoanSignal header flags (frame offset 7, u8)")
     _seal(frame, 34, "FlashLoanSignal")
     return frame
 
@@ -2580,12 +2820,12 @@ cdef class FlashLoanSignal(Message):
     layout = MESSAGES[MessageType.FlashLoanSignal]
 
     def __init__(self, *, chain_id=_REQUIRED, provider=_REQUIRED, strategy_id=_REQUIRED, asset_id=_REQUIRED, loan_token_addr=_REQUIRED, amount=_REQUIRED, fee_ppm=_REQUIRED, expected_profit_wei=_REQUIRED, deadline_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_FlashLoanSignal(chain_id, provider, strategy_id, asset_id, loan_token_addr, amount, fee_ppm, expected_profit_wei, deadline_block, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_FlashLoanSignal(<PyObject*>chain_id, <PyObject*>provider, <PyObject*>strategy_id, <PyObject*>asset_id, <PyObject*>loan_token_addr, <PyObject*>amount, <PyObject*>fee_ppm, <PyObject*>expected_profit_wei, <PyObject*>deadline_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, chain_id=_REQUIRED, provider=_REQUIRED, strategy_id=_REQUIRED, asset_id=_REQUIRED, loan_token_addr=_REQUIRED, amount=_REQUIRED, fee_ppm=_REQUIRED, expected_profit_wei=_REQUIRED, deadline_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_FlashLoanSignal(chain_id, provider, strategy_id, asset_id, loan_token_addr, amount, fee_ppm, expected_profit_wei, deadline_block, sequence, timestamp, source, version, flags, tlv)
+        return _build_FlashLoanSignal(<PyObject*>chain_id, <PyObject*>provider, <PyObject*>strategy_id, <PyObject*>asset_id, <PyObject*>loan_token_addr, <PyObject*>amount, <PyObject*>fee_ppm, <PyObject*>expected_profit_wei, <PyObject*>deadline_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def chain_id(self):
@@ -2665,10 +2905,10 @@ cdef class FlashLoanSignal(Message):
             return m_.deadline_block
         if name is "source":
             m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -2680,10 +2920,10 @@ cdef class FlashLoanSignal(Message):
     cdef tuple _astuple(self):
         cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2701,10 +2941,10 @@ cdef class FlashLoanSignal(Message):
     cdef dict _asdict(self):
         cdef const FlashLoanSignalMessage_t* m_ = <const FlashLoanSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2720,26 +2960,41 @@ cdef class FlashLoanSignal(Message):
                 "deadline_block": m_.deadline_block}
 
 
-cdef bytes _build_YieldFarmingUpdate(object pool_id, object reward_token_id, object chain_id, object apr_bps, object tvl_usd_cents, object reward_per_block, object updated_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if pool_id is _REQUIRED or reward_token_id is _REQUIRED or chain_id is _REQUIRED or apr_bps is _REQUIRED or tvl_usd_cents is _REQUIRED or reward_per_block is _REQUIRED or updated_block is _REQUIRED:
-        _missing_fields("YieldFarmingUpdate", ("pool_id", "reward_token_id", "chain_id", "apr_bps", "tvl_usd_cents", "reward_per_block", "updated_block", ), (pool_id, reward_token_id, chain_id, apr_bps, tvl_usd_cents, reward_per_block, updated_block, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _FlashLoanSignal_ENCODE_NAMES = ("chain_id", "provider", "strategy_id", "asset_id", "loan_token_addr", "amount", "fee_ppm", "expected_profit_wei", "deadline_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _FlashLoanSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _FlashLoanSignal_encode_parsed  # the def's own entry
+
+
+cdef object _FlashLoanSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[15]
+    if not _keywords_matched(args, nargsf, kwnames, _FlashLoanSignal_ENCODE_NAMES, _FlashLoanSignal_ENCODE_DEFAULTS, v_, 15):
+        return ap_vectorcall(_FlashLoanSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_FlashLoanSignal(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14])
+
+
+_FlashLoanSignal_encode_parsed = ap_set_vectorcall(FlashLoanSignal.__dict__["encode"].__func__, <void*>_FlashLoanSignal_encode)
+
+
+cdef bytes _build_YieldFarmingUpdate(PyObject* pool_id, PyObject* reward_token_id, PyObject* chain_id, PyObject* apr_bps, PyObject* tvl_usd_cents, PyObject* reward_per_block, PyObject* updated_block, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if pool_id == <PyObject*>_REQUIRED or reward_token_id == <PyObject*>_REQUIRED or chain_id == <PyObject*>_REQUIRED or apr_bps == <PyObject*>_REQUIRED or tvl_usd_cents == <PyObject*>_REQUIRED or reward_per_block == <PyObject*>_REQUIRED or updated_block == <PyObject*>_REQUIRED:
+        _missing_fields("YieldFarmingUpdate", ("pool_id", "reward_token_id", "chain_id", "apr_bps", "tvl_usd_cents", "reward_per_block", "updated_block", ), (<object>pool_id, <object>reward_token_id, <object>chain_id, <object>apr_bps, <object>tvl_usd_cents, <object>reward_per_block, <object>updated_block, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(96 + len(tlv_))
     cdef YieldFarmingUpdateMessage_t* m_ = <YieldFarmingUpdateMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 96
-    m_.pool_id = _iid_arg(pool_id, "YieldFarmingUpdate.pool_id (frame offset 32, instrument_id)")
-    m_.reward_token_id = _iid_arg(reward_token_id, "YieldFarmingUpdate.reward_token_id (frame offset 44, instrument_id)")
-    m_.chain_id = <uint32_t>_uint_arg(chain_id, 0xFFFFFFFF, "YieldFarmingUpdate.chain_id (frame offset 56, u32)")
-    m_.apr_bps = <uint32_t>_uint_arg(apr_bps, 0xFFFFFFFF, "YieldFarmingUpdate.apr_bps (frame offset 60, u32)")
-    m_.tvl_usd_cents = <uint64_t>_uint_arg(tvl_usd_cents, UINT64_MAX, "YieldFarmingUpdate.tvl_usd_cents (frame offset 64, u64)")
-    m_.reward_per_block = _u128_arg(reward_per_block, False, "YieldFarmingUpdate.reward_per_block (frame offset 72, u128)")
-    m_.updated_block = <uint64_t>_uint_arg(updated_block, UINT64_MAX, "YieldFarmingUpdate.updated_block (frame offset 88, u64)")
+    m_.pool_id = _iid_arg(<object>pool_id, "YieldFarmingUpdate.pool_id (frame offset 32, instrument_id)")
+    m_.reward_token_id = _iid_arg(<object>reward_token_id, "YieldFarmingUpdate.reward_token_id (frame offset 44, instrument_id)")
+    m_.chain_id = <uint32_t>_uint_param(chain_id, 0xFFFFFFFF, "YieldFarmingUpdate.chain_id (frame offset 56, u32)")
+    m_.apr_bps = <uint32_t>_uint_param(apr_bps, 0xFFFFFFFF, "YieldFarmingUpdate.apr_bps (frame offset 60, u32)")
+    m_.tvl_usd_cents = <uint64_t>_uint_param(tvl_usd_cents, UINT64_MAX, "YieldFarmingUpdate.tvl_usd_cents (frame offset 64, u64)")
+    m_.reward_per_block = _u128_arg(<object>reward_per_block, False, "YieldFarmingUpdate.reward_per_block (frame offset 72, u128)")
+    m_.updated_block = <uint64_t>_uint_param(updated_block, UINT64_MAX, "YieldFarmingUpdate.updated_block (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "YieldFarmingUpdate header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "YieldFarmingUpdate header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "YieldFarmingUpdate header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "YieldFarmingUpdate header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "YieldFarmingUpdate header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "YieldFarmingUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "YieldFarmingUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "YieldFarmingUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "YieldFarmingUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "YieldFarmingUpdate header flags (frame offset 7, u8)")
     _seal(frame, 35, "YieldFarmingUpdate")
     return frame
 
@@ -2756,12 +3011,12 @@ cdef class YieldFarmingUpdate(Message):
     layout = MESSAGES[MessageType.YieldFarmingUpdate]
 
     def __init__(self, *, pool_id=_REQUIRED, reward_token_id=_REQUIRED, chain_id=_REQUIRED, apr_bps=_REQUIRED, tvl_usd_cents=_REQUIRED, reward_per_block=_REQUIRED, updated_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_YieldFarmingUpdate(pool_id, reward_token_id, chain_id, apr_bps, tvl_usd_cents, reward_per_block, updated_block, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_YieldFarmingUpdate(<PyObject*>pool_id, <PyObject*>reward_token_id, <PyObject*>chain_id, <PyObject*>apr_bps, <PyObject*>tvl_usd_cents, <PyObject*>reward_per_block, <PyObject*>updated_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, pool_id=_REQUIRED, reward_token_id=_REQUIRED, chain_id=_REQUIRED, apr_bps=_REQUIRED, tvl_usd_cents=_REQUIRED, reward_per_block=_REQUIRED, updated_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_YieldFarmingUpdate(pool_id, reward_token_id, chain_id, apr_bps, tvl_usd_cents, reward_per_block, updated_block, sequence, timestamp, source, version, flags, tlv)
+        return _build_YieldFarmingUpdate(<PyObject*>pool_id, <PyObject*>reward_token_id, <PyObject*>chain_id, <PyObject*>apr_bps, <PyObject*>tvl_usd_cents, <PyObject*>reward_per_block, <PyObject*>updated_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def pool_id(self):
@@ -2825,10 +3080,10 @@ cdef class YieldFarmingUpdate(Message):
             return m_.updated_block
         if name is "source":
             m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -2840,10 +3095,10 @@ cdef class YieldFarmingUpdate(Message):
     cdef tuple _astuple(self):
         cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -2859,10 +3114,10 @@ cdef class YieldFarmingUpdate(Message):
     cdef dict _asdict(self):
         cdef const YieldFarmingUpdateMessage_t* m_ = <const YieldFarmingUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -2876,27 +3131,42 @@ cdef class YieldFarmingUpdate(Message):
                 "updated_block": m_.updated_block}
 
 
-cdef bytes _build_GasOptimizationSignal(object chain_id, object block_number, object base_fee_wei, object priority_fee_wei, object max_fee_wei, object gas_used_ratio_bps, object urgency, object valid_through_block, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if chain_id is _REQUIRED or block_number is _REQUIRED or base_fee_wei is _REQUIRED or priority_fee_wei is _REQUIRED or max_fee_wei is _REQUIRED or gas_used_ratio_bps is _REQUIRED or urgency is _REQUIRED or valid_through_block is _REQUIRED:
-        _missing_fields("GasOptimizationSignal", ("chain_id", "block_number", "base_fee_wei", "priority_fee_wei", "max_fee_wei", "gas_used_ratio_bps", "urgency", "valid_through_block", ), (chain_id, block_number, base_fee_wei, priority_fee_wei, max_fee_wei, gas_used_ratio_bps, urgency, valid_through_block, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _YieldFarmingUpdate_ENCODE_NAMES = ("pool_id", "reward_token_id", "chain_id", "apr_bps", "tvl_usd_cents", "reward_per_block", "updated_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _YieldFarmingUpdate_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _YieldFarmingUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _YieldFarmingUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _YieldFarmingUpdate_ENCODE_NAMES, _YieldFarmingUpdate_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_YieldFarmingUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_YieldFarmingUpdate(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_YieldFarmingUpdate_encode_parsed = ap_set_vectorcall(YieldFarmingUpdate.__dict__["encode"].__func__, <void*>_YieldFarmingUpdate_encode)
+
+
+cdef bytes _build_GasOptimizationSignal(PyObject* chain_id, PyObject* block_number, PyObject* base_fee_wei, PyObject* priority_fee_wei, PyObject* max_fee_wei, PyObject* gas_used_ratio_bps, PyObject* urgency, PyObject* valid_through_block, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if chain_id == <PyObject*>_REQUIRED or block_number == <PyObject*>_REQUIRED or base_fee_wei == <PyObject*>_REQUIRED or priority_fee_wei == <PyObject*>_REQUIRED or max_fee_wei == <PyObject*>_REQUIRED or gas_used_ratio_bps == <PyObject*>_REQUIRED or urgency == <PyObject*>_REQUIRED or valid_through_block == <PyObject*>_REQUIRED:
+        _missing_fields("GasOptimizationSignal", ("chain_id", "block_number", "base_fee_wei", "priority_fee_wei", "max_fee_wei", "gas_used_ratio_bps", "urgency", "valid_through_block", ), (<object>chain_id, <object>block_number, <object>base_fee_wei, <object>priority_fee_wei, <object>max_fee_wei, <object>gas_used_ratio_bps, <object>urgency, <object>valid_through_block, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(88 + len(tlv_))
     cdef GasOptimizationSignalMessage_t* m_ = <GasOptimizationSignalMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 88
-    m_.chain_id = <uint32_t>_uint_arg(chain_id, 0xFFFFFFFF, "GasOptimizationSignal.chain_id (frame offset 32, u32)")
-    m_.block_number = <uint64_t>_uint_arg(block_number, UINT64_MAX, "GasOptimizationSignal.block_number (frame offset 40, u64)")
-    m_.base_fee_wei = <uint64_t>_uint_arg(base_fee_wei, UINT64_MAX, "GasOptimizationSignal.base_fee_wei (frame offset 48, u64)")
-    m_.priority_fee_wei = <uint64_t>_uint_arg(priority_fee_wei, UINT64_MAX, "GasOptimizationSignal.priority_fee_wei (frame offset 56, u64)")
-    m_.max_fee_wei = <uint64_t>_uint_arg(max_fee_wei, UINT64_MAX, "GasOptimizationSignal.max_fee_wei (frame offset 64, u64)")
-    m_.gas_used_ratio_bps = <uint16_t>_uint_arg(gas_used_ratio_bps, 0xFFFF, "GasOptimizationSignal.gas_used_ratio_bps (frame offset 72, u16)")
-    m_.urgency = <uint8_t>_uint_arg(urgency, 0xFF, "GasOptimizationSignal.urgency (frame offset 74, u8)")
-    m_.valid_through_block = <uint64_t>_uint_arg(valid_through_block, UINT64_MAX, "GasOptimizationSignal.valid_through_block (frame offset 80, u64)")
+    m_.chain_id = <uint32_t>_uint_param(chain_id, 0xFFFFFFFF, "GasOptimizationSignal.chain_id (frame offset 32, u32)")
+    m_.block_number = <uint64_t>_uint_param(block_number, UINT64_MAX, "GasOptimizationSignal.block_number (frame offset 40, u64)")
+    m_.base_fee_wei = <uint64_t>_uint_param(base_fee_wei, UINT64_MAX, "GasOptimizationSignal.base_fee_wei (frame offset 48, u64)")
+    m_.priority_fee_wei = <uint64_t>_uint_param(priority_fee_wei, UINT64_MAX, "GasOptimizationSignal.priority_fee_wei (frame offset 56, u64)")
+    m_.max_fee_wei = <uint64_t>_uint_param(max_fee_wei, UINT64_MAX, "GasOptimizationSignal.max_fee_wei (frame offset 64, u64)")
+    m_.gas_used_ratio_bps = <uint16_t>_uint_param(gas_used_ratio_bps, 0xFFFF, "GasOptimizationSignal.gas_used_ratio_bps (frame offset 72, u16)")
+    m_.urgency = <uint8_t>_uint_param(urgency, 0xFF, "GasOptimizationSignal.urgency (frame offset 74, u8)")
+    m_.valid_through_block = <uint64_t>_uint_param(valid_through_block, UINT64_MAX, "GasOptimizationSignal.valid_through_block (frame offset 80, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "GasOptimizationSignal header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "GasOptimizationSignal header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "GasOptimizationSignal header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "GasOptimizationSignal header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "GasOptimizationSignal header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "GasOptimizationSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "GasOptimizationSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "GasOptimizationSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "GasOptimizationSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "GasOptimizationSignal header flags (frame offset 7, u8)")
     _seal(frame, 36, "GasOptimizationSignal")
     return frame
 
@@ -2913,12 +3183,12 @@ cdef class GasOptimizationSignal(Message):
     layout = MESSAGES[MessageType.GasOptimizationSignal]
 
     def __init__(self, *, chain_id=_REQUIRED, block_number=_REQUIRED, base_fee_wei=_REQUIRED, priority_fee_wei=_REQUIRED, max_fee_wei=_REQUIRED, gas_used_ratio_bps=_REQUIRED, urgency=_REQUIRED, valid_through_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_GasOptimizationSignal(chain_id, block_number, base_fee_wei, priority_fee_wei, max_fee_wei, gas_used_ratio_bps, urgency, valid_through_block, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_GasOptimizationSignal(<PyObject*>chain_id, <PyObject*>block_number, <PyObject*>base_fee_wei, <PyObject*>priority_fee_wei, <PyObject*>max_fee_wei, <PyObject*>gas_used_ratio_bps, <PyObject*>urgency, <PyObject*>valid_through_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, chain_id=_REQUIRED, block_number=_REQUIRED, base_fee_wei=_REQUIRED, priority_fee_wei=_REQUIRED, max_fee_wei=_REQUIRED, gas_used_ratio_bps=_REQUIRED, urgency=_REQUIRED, valid_through_block=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_GasOptimizationSignal(chain_id, block_number, base_fee_wei, priority_fee_wei, max_fee_wei, gas_used_ratio_bps, urgency, valid_through_block, sequence, timestamp, source, version, flags, tlv)
+        return _build_GasOptimizationSignal(<PyObject*>chain_id, <PyObject*>block_number, <PyObject*>base_fee_wei, <PyObject*>priority_fee_wei, <PyObject*>max_fee_wei, <PyObject*>gas_used_ratio_bps, <PyObject*>urgency, <PyObject*>valid_through_block, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def chain_id(self):
@@ -2953,7 +3223,7 @@ cdef class GasOptimizationSignal(Message):
     @property
     def urgency(self):
         """u8 at frame offset 74"""
-        return (<const GasOptimizationSignalMessage_t*>_frame_of(self)).urgency
+        return ap_u8_value((<const GasOptimizationSignalMessage_t*>_frame_of(self)).urgency)
 
     @property
     def valid_through_block(self):
@@ -2984,16 +3254,16 @@ cdef class GasOptimizationSignal(Message):
             return m_.gas_used_ratio_bps
         if name is "urgency":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
-            return m_.urgency
+            return ap_u8_value(m_.urgency)
         if name is "valid_through_block":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
             return m_.valid_through_block
         if name is "source":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -3005,10 +3275,10 @@ cdef class GasOptimizationSignal(Message):
     cdef tuple _astuple(self):
         cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -3019,16 +3289,16 @@ cdef class GasOptimizationSignal(Message):
                 m_.priority_fee_wei,
                 m_.max_fee_wei,
                 m_.gas_used_ratio_bps,
-                m_.urgency,
+                ap_u8_value(m_.urgency),
                 m_.valid_through_block)
 
     cdef dict _asdict(self):
         cdef const GasOptimizationSignalMessage_t* m_ = <const GasOptimizationSignalMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -3039,58 +3309,73 @@ cdef class GasOptimizationSignal(Message):
                 "priority_fee_wei": m_.priority_fee_wei,
                 "max_fee_wei": m_.max_fee_wei,
                 "gas_used_ratio_bps": m_.gas_used_ratio_bps,
-                "urgency": m_.urgency,
+                "urgency": ap_u8_value(m_.urgency),
                 "valid_through_block": m_.valid_through_block}
 
 
-cdef bytes _build_DeFiSignal(object strategy_id, object signal_id, object signal_nonce, object chain_id, object version, object adapter_id, object base_instrument, object quote_instrument, object base_token_addr, object quote_token_addr, object venue_a_router, object venue_b_router, object venue_a_type, object venue_b_type, object fee_a_ppm, object fee_b_ppm, object direction_flag, object confidence, object expected_profit_q, object required_capital_q, object gas_estimate_q, object amount_in_q, object min_out_q, object optimal_size_q, object observed_block, object valid_through_block, object state_hash, object execution_flags, object slippage_bps, object price_impact_bps, object replace_signal_id, object created_at_sec, object sequence, object timestamp, object source, object header_version, object flags, object tlv):
-    if strategy_id is _REQUIRED or signal_id is _REQUIRED or signal_nonce is _REQUIRED or chain_id is _REQUIRED or version is _REQUIRED or adapter_id is _REQUIRED or base_instrument is _REQUIRED or quote_instrument is _REQUIRED or base_token_addr is _REQUIRED or quote_token_addr is _REQUIRED or venue_a_router is _REQUIRED or venue_a_type is _REQUIRED or fee_a_ppm is _REQUIRED or fee_b_ppm is _REQUIRED or direction_flag is _REQUIRED or confidence is _REQUIRED or expected_profit_q is _REQUIRED or required_capital_q is _REQUIRED or gas_estimate_q is _REQUIRED or amount_in_q is _REQUIRED or min_out_q is _REQUIRED or optimal_size_q is _REQUIRED or observed_block is _REQUIRED or valid_through_block is _REQUIRED or state_hash is _REQUIRED or execution_flags is _REQUIRED or slippage_bps is _REQUIRED or price_impact_bps is _REQUIRED or created_at_sec is _REQUIRED:
-        _missing_fields("DeFiSignal", ("strategy_id", "signal_id", "signal_nonce", "chain_id", "version", "adapter_id", "base_instrument", "quote_instrument", "base_token_addr", "quote_token_addr", "venue_a_router", "venue_a_type", "fee_a_ppm", "fee_b_ppm", "direction_flag", "confidence", "expected_profit_q", "required_capital_q", "gas_estimate_q", "amount_in_q", "min_out_q", "optimal_size_q", "observed_block", "valid_through_block", "state_hash", "execution_flags", "slippage_bps", "price_impact_bps", "created_at_sec", ), (strategy_id, signal_id, signal_nonce, chain_id, version, adapter_id, base_instrument, quote_instrument, base_token_addr, quote_token_addr, venue_a_router, venue_a_type, fee_a_ppm, fee_b_ppm, direction_flag, confidence, expected_profit_q, required_capital_q, gas_estimate_q, amount_in_q, min_out_q, optimal_size_q, observed_block, valid_through_block, state_hash, execution_flags, slippage_bps, price_impact_bps, created_at_sec, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _GasOptimizationSignal_ENCODE_NAMES = ("chain_id", "block_number", "base_fee_wei", "priority_fee_wei", "max_fee_wei", "gas_used_ratio_bps", "urgency", "valid_through_block", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _GasOptimizationSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _GasOptimizationSignal_encode_parsed  # the def's own entry
+
+
+cdef object _GasOptimizationSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[14]
+    if not _keywords_matched(args, nargsf, kwnames, _GasOptimizationSignal_ENCODE_NAMES, _GasOptimizationSignal_ENCODE_DEFAULTS, v_, 14):
+        return ap_vectorcall(_GasOptimizationSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_GasOptimizationSignal(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13])
+
+
+_GasOptimizationSignal_encode_parsed = ap_set_vectorcall(GasOptimizationSignal.__dict__["encode"].__func__, <void*>_GasOptimizationSignal_encode)
+
+
+cdef bytes _build_DeFiSignal(PyObject* strategy_id, PyObject* signal_id, PyObject* signal_nonce, PyObject* chain_id, PyObject* version, PyObject* adapter_id, PyObject* base_instrument, PyObject* quote_instrument, PyObject* base_token_addr, PyObject* quote_token_addr, PyObject* venue_a_router, PyObject* venue_b_router, PyObject* venue_a_type, PyObject* venue_b_type, PyObject* fee_a_ppm, PyObject* fee_b_ppm, PyObject* direction_flag, PyObject* confidence, PyObject* expected_profit_q, PyObject* required_capital_q, PyObject* gas_estimate_q, PyObject* amount_in_q, PyObject* min_out_q, PyObject* optimal_size_q, PyObject* observed_block, PyObject* valid_through_block, PyObject* state_hash, PyObject* execution_flags, PyObject* slippage_bps, PyObject* price_impact_bps, PyObject* replace_signal_id, PyObject* created_at_sec, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* header_version, PyObject* flags, PyObject* tlv):
+    if strategy_id == <PyObject*>_REQUIRED or signal_id == <PyObject*>_REQUIRED or signal_nonce == <PyObject*>_REQUIRED or chain_id == <PyObject*>_REQUIRED or version == <PyObject*>_REQUIRED or adapter_id == <PyObject*>_REQUIRED or base_instrument == <PyObject*>_REQUIRED or quote_instrument == <PyObject*>_REQUIRED or base_token_addr == <PyObject*>_REQUIRED or quote_token_addr == <PyObject*>_REQUIRED or venue_a_router == <PyObject*>_REQUIRED or venue_a_type == <PyObject*>_REQUIRED or fee_a_ppm == <PyObject*>_REQUIRED or fee_b_ppm == <PyObject*>_REQUIRED or direction_flag == <PyObject*>_REQUIRED or confidence == <PyObject*>_REQUIRED or expected_profit_q == <PyObject*>_REQUIRED or required_capital_q == <PyObject*>_REQUIRED or gas_estimate_q == <PyObject*>_REQUIRED or amount_in_q == <PyObject*>_REQUIRED or min_out_q == <PyObject*>_REQUIRED or optimal_size_q == <PyObject*>_REQUIRED or observed_block == <PyObject*>_REQUIRED or valid_through_block == <PyObject*>_REQUIRED or state_hash == <PyObject*>_REQUIRED or execution_flags == <PyObject*>_REQUIRED or slippage_bps == <PyObject*>_REQUIRED or price_impact_bps == <PyObject*>_REQUIRED or created_at_sec == <PyObject*>_REQUIRED:
+        _missing_fields("DeFiSignal", ("strategy_id", "signal_id", "signal_nonce", "chain_id", "version", "adapter_id", "base_instrument", "quote_instrument", "base_token_addr", "quote_token_addr", "venue_a_router", "venue_a_type", "fee_a_ppm", "fee_b_ppm", "direction_flag", "confidence", "expected_profit_q", "required_capital_q", "gas_estimate_q", "amount_in_q", "min_out_q", "optimal_size_q", "observed_block", "valid_through_block", "state_hash", "execution_flags", "slippage_bps", "price_impact_bps", "created_at_sec", ), (<object>strategy_id, <object>signal_id, <object>signal_nonce, <object>chain_id, <object>version, <object>adapter_id, <object>base_instrument, <object>quote_instrument, <object>base_token_addr, <object>quote_token_addr, <object>venue_a_router, <object>venue_a_type, <object>fee_a_ppm, <object>fee_b_ppm, <object>direction_flag, <object>confidence, <object>expected_profit_q, <object>required_capital_q, <object>gas_estimate_q, <object>amount_in_q, <object>min_out_q, <object>optimal_size_q, <object>observed_block, <object>valid_through_block, <object>state_hash, <object>execution_flags, <object>slippage_bps, <object>price_impact_bps, <object>created_at_sec, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(312 + len(tlv_))
     cdef DeFiSignal_t* m_ = <DeFiSignal_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 312
-    m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "DeFiSignal.strategy_id (frame offset 32, u16)")
-    m_.signal_id = <uint64_t>_uint_arg(signal_id, UINT64_MAX, "DeFiSignal.signal_id (frame offset 34, u64)")
-    m_.signal_nonce = <uint32_t>_uint_arg(signal_nonce, 0xFFFFFFFF, "DeFiSignal.signal_nonce (frame offset 42, u32)")
-    m_.chain_id = <uint32_t>_uint_arg(chain_id, 0xFFFFFFFF, "DeFiSignal.chain_id (frame offset 46, u32)")
-    m_.version = <uint8_t>_uint_arg(version, 0xFF, "DeFiSignal.version (frame offset 50, u8)")
-    m_.adapter_id = <uint8_t>_uint_arg(adapter_id, 0xFF, "DeFiSignal.adapter_id (frame offset 51, u8)")
-    m_.base_instrument = _iid_arg(base_instrument, "DeFiSignal.base_instrument (frame offset 52, instrument_id)")
-    m_.quote_instrument = _iid_arg(quote_instrument, "DeFiSignal.quote_instrument (frame offset 64, instrument_id)")
-    _bytes_arg(base_token_addr, m_.base_token_addr, 20, "DeFiSignal.base_token_addr (frame offset 76, bytes[20])")
-    _bytes_arg(quote_token_addr, m_.quote_token_addr, 20, "DeFiSignal.quote_token_addr (frame offset 96, bytes[20])")
-    _bytes_arg(venue_a_router, m_.venue_a_router, 20, "DeFiSignal.venue_a_router (frame offset 116, bytes[20])")
-    _bytes_arg(venue_b_router, m_.venue_b_router, 20, "DeFiSignal.venue_b_router (frame offset 136, bytes[20])")
-    m_.venue_a_type = <uint8_t>_uint_arg(venue_a_type, 0xFF, "DeFiSignal.venue_a_type (frame offset 156, u8)")
-    m_.venue_b_type = <uint8_t>_uint_arg(venue_b_type, 0xFF, "DeFiSignal.venue_b_type (frame offset 157, u8)")
-    m_.fee_a_ppm = <uint32_t>_uint_arg(fee_a_ppm, 0xFFFFFFFF, "DeFiSignal.fee_a_ppm (frame offset 158, u32)")
-    m_.fee_b_ppm = <uint32_t>_uint_arg(fee_b_ppm, 0xFFFFFFFF, "DeFiSignal.fee_b_ppm (frame offset 162, u32)")
-    m_.direction_flag = <uint8_t>_uint_arg(direction_flag, 0xFF, "DeFiSignal.direction_flag (frame offset 166, u8)")
-    m_.confidence = <uint8_t>_uint_arg(confidence, 0xFF, "DeFiSignal.confidence (frame offset 167, u8)")
-    m_.expected_profit_q = _u128_arg(expected_profit_q, True, "DeFiSignal.expected_profit_q (frame offset 168, i128)")
-    m_.required_capital_q = _u128_arg(required_capital_q, False, "DeFiSignal.required_capital_q (frame offset 184, u128)")
-    m_.gas_estimate_q = _u128_arg(gas_estimate_q, False, "DeFiSignal.gas_estimate_q (frame offset 200, u128)")
-    m_.amount_in_q = _u128_arg(amount_in_q, False, "DeFiSignal.amount_in_q (frame offset 216, u128)")
-    m_.min_out_q = _u128_arg(min_out_q, False, "DeFiSignal.min_out_q (frame offset 232, u128)")
-    m_.optimal_size_q = _u128_arg(optimal_size_q, False, "DeFiSignal.optimal_size_q (frame offset 248, u128)")
-    m_.observed_block = <uint64_t>_uint_arg(observed_block, UINT64_MAX, "DeFiSignal.observed_block (frame offset 264, u64)")
-    m_.valid_through_block = <uint64_t>_uint_arg(valid_through_block, UINT64_MAX, "DeFiSignal.valid_through_block (frame offset 272, u64)")
-    m_.state_hash = <uint64_t>_uint_arg(state_hash, UINT64_MAX, "DeFiSignal.state_hash (frame offset 280, u64)")
-    m_.execution_flags = <uint32_t>_uint_arg(execution_flags, 0xFFFFFFFF, "DeFiSignal.execution_flags (frame offset 288, u32)")
-    m_.slippage_bps = <uint16_t>_uint_arg(slippage_bps, 0xFFFF, "DeFiSignal.slippage_bps (frame offset 292, u16)")
-    m_.price_impact_bps = <uint16_t>_uint_arg(price_impact_bps, 0xFFFF, "DeFiSignal.price_impact_bps (frame offset 294, u16)")
-    m_.replace_signal_id = <uint64_t>_uint_arg(replace_signal_id, UINT64_MAX, "DeFiSignal.replace_signal_id (frame offset 296, u64)")
-    m_.created_at_sec = <uint32_t>_uint_arg(created_at_sec, 0xFFFFFFFF, "DeFiSignal.created_at_sec (frame offset 308, u32)")
+    m_.strategy_id = <uint16_t>_uint_param(strategy_id, 0xFFFF, "DeFiSignal.strategy_id (frame offset 32, u16)")
+    m_.signal_id = <uint64_t>_uint_param(signal_id, UINT64_MAX, "DeFiSignal.signal_id (frame offset 34, u64)")
+    m_.signal_nonce = <uint32_t>_uint_param(signal_nonce, 0xFFFFFFFF, "DeFiSignal.signal_nonce (frame offset 42, u32)")
+    m_.chain_id = <uint32_t>_uint_param(chain_id, 0xFFFFFFFF, "DeFiSignal.chain_id (frame offset 46, u32)")
+    m_.version = <uint8_t>_uint_param(version, 0xFF, "DeFiSignal.version (frame offset 50, u8)")
+    m_.adapter_id = <uint8_t>_uint_param(adapter_id, 0xFF, "DeFiSignal.adapter_id (frame offset 51, u8)")
+    m_.base_instrument = _iid_arg(<object>base_instrument, "DeFiSignal.base_instrument (frame offset 52, instrument_id)")
+    m_.quote_instrument = _iid_arg(<object>quote_instrument, "DeFiSignal.quote_instrument (frame offset 64, instrument_id)")
+    _bytes_arg(<object>base_token_addr, m_.base_token_addr, 20, "DeFiSignal.base_token_addr (frame offset 76, bytes[20])")
+    _bytes_arg(<object>quote_token_addr, m_.quote_token_addr, 20, "DeFiSignal.quote_token_addr (frame offset 96, bytes[20])")
+    _bytes_arg(<object>venue_a_router, m_.venue_a_router, 20, "DeFiSignal.venue_a_router (frame offset 116, bytes[20])")
+    _bytes_arg(<object>venue_b_router, m_.venue_b_router, 20, "DeFiSignal.venue_b_router (frame offset 136, bytes[20])")
+    m_.venue_a_type = <uint8_t>_uint_param(venue_a_type, 0xFF, "DeFiSignal.venue_a_type (frame offset 156, u8)")
+    m_.venue_b_type = <uint8_t>_uint_param(venue_b_type, 0xFF, "DeFiSignal.venue_b_type (frame offset 157, u8)")
+    m_.fee_a_ppm = <uint32_t>_uint_param(fee_a_ppm, 0xFFFFFFFF, "DeFiSignal.fee_a_ppm (frame offset 158, u32)")
+    m_.fee_b_ppm = <uint32_t>_uint_param(fee_b_ppm, 0xFFFFFFFF, "DeFiSignal.fee_b_ppm (frame offset 162, u32)")
+    m_.direction_flag = <uint8_t>_uint_param(direction_flag, 0xFF, "DeFiSignal.direction_flag (frame offset 166, u8)")
+    m_.confidence = <uint8_t>_uint_param(confidence, 0xFF, "DeFiSignal.confidence (frame offset 167, u8)")
+    m_.expected_profit_q = _u128_arg(<object>expected_profit_q, True, "DeFiSignal.expected_profit_q (frame offset 168, i128)")
+    m_.required_capital_q = _u128_arg(<object>required_capital_q, False, "DeFiSignal.required_capital_q (frame offset 184, u128)")
+    m_.gas_estimate_q = _u128_arg(<object>gas_estimate_q, False, "DeFiSignal.gas_estimate_q (frame offset 200, u128)")
+    m_.amount_in_q = _u128_arg(<object>amount_in_q, False, "DeFiSignal.amount_in_q (frame offset 216, u128)")
+    m_.min_out_q = _u128_arg(<object>min_out_q, False, "DeFiSignal.min_out_q (frame offset 232, u128)")
+    m_.optimal_size_q = _u128_arg(<object>optimal_size_q, False, "DeFiSignal.optimal_size_q (frame offset 248, u128)")
+    m_.observed_block = <uint64_t>_uint_param(observed_block, UINT64_MAX, "DeFiSignal.observed_block (frame offset 264, u64)")
+    m_.valid_through_block = <uint64_t>_uint_param(valid_through_block, UINT64_MAX, "DeFiSignal.valid_through_block (frame offset 272, u64)")
+    m_.state_hash = <uint64_t>_uint_param(state_hash, UINT64_MAX, "DeFiSignal.state_hash (frame offset 280, u64)")
+    m_.execution_flags = <uint32_t>_uint_param(execution_flags, 0xFFFFFFFF, "DeFiSignal.execution_flags (frame offset 288, u32)")
+    m_.slippage_bps = <uint16_t>_uint_param(slippage_bps, 0xFFFF, "DeFiSignal.slippage_bps (frame offset 292, u16)")
+    m_.price_impact_bps = <uint16_t>_uint_param(price_impact_bps, 0xFFFF, "DeFiSignal.price_impact_bps (frame offset 294, u16)")
+    m_.replace_signal_id = <uint64_t>_uint_param(replace_signal_id, UINT64_MAX, "DeFiSignal.replace_signal_id (frame offset 296, u64)")
+    m_.created_at_sec = <uint32_t>_uint_param(created_at_sec, 0xFFFFFFFF, "DeFiSignal.created_at_sec (frame offset 308, u32)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
     if len(tlv_):
         m_.tlv_offset = 312
         m_.tlv_length = <uint16_t>_uint_arg(len(tlv_), 0xFFFF, "DeFiSignal.tlv (total length)")
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "DeFiSignal header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "DeFiSignal header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "DeFiSignal header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(header_version, 0xFF, "DeFiSignal header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "DeFiSignal header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "DeFiSignal header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "DeFiSignal header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "DeFiSignal header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(header_version, 0xFF, "DeFiSignal header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "DeFiSignal header flags (frame offset 7, u8)")
     _seal(frame, 37, "DeFiSignal")
     return frame
 
@@ -3107,12 +3392,12 @@ cdef class DeFiSignal(Message):
     layout = MESSAGES[MessageType.DeFiSignal]
 
     def __init__(self, *, strategy_id=_REQUIRED, signal_id=_REQUIRED, signal_nonce=_REQUIRED, chain_id=_REQUIRED, version=_REQUIRED, adapter_id=_REQUIRED, base_instrument=_REQUIRED, quote_instrument=_REQUIRED, base_token_addr=_REQUIRED, quote_token_addr=_REQUIRED, venue_a_router=_REQUIRED, venue_b_router=b'', venue_a_type=_REQUIRED, venue_b_type=0, fee_a_ppm=_REQUIRED, fee_b_ppm=_REQUIRED, direction_flag=_REQUIRED, confidence=_REQUIRED, expected_profit_q=_REQUIRED, required_capital_q=_REQUIRED, gas_estimate_q=_REQUIRED, amount_in_q=_REQUIRED, min_out_q=_REQUIRED, optimal_size_q=_REQUIRED, observed_block=_REQUIRED, valid_through_block=_REQUIRED, state_hash=_REQUIRED, execution_flags=_REQUIRED, slippage_bps=_REQUIRED, price_impact_bps=_REQUIRED, replace_signal_id=0, created_at_sec=_REQUIRED, sequence=0, timestamp=0, source=0, header_version=1, flags=0, tlv=()):
-        self._own(_build_DeFiSignal(strategy_id, signal_id, signal_nonce, chain_id, version, adapter_id, base_instrument, quote_instrument, base_token_addr, quote_token_addr, venue_a_router, venue_b_router, venue_a_type, venue_b_type, fee_a_ppm, fee_b_ppm, direction_flag, confidence, expected_profit_q, required_capital_q, gas_estimate_q, amount_in_q, min_out_q, optimal_size_q, observed_block, valid_through_block, state_hash, execution_flags, slippage_bps, price_impact_bps, replace_signal_id, created_at_sec, sequence, timestamp, source, header_version, flags, tlv))
+        self._own(_build_DeFiSignal(<PyObject*>strategy_id, <PyObject*>signal_id, <PyObject*>signal_nonce, <PyObject*>chain_id, <PyObject*>version, <PyObject*>adapter_id, <PyObject*>base_instrument, <PyObject*>quote_instrument, <PyObject*>base_token_addr, <PyObject*>quote_token_addr, <PyObject*>venue_a_router, <PyObject*>venue_b_router, <PyObject*>venue_a_type, <PyObject*>venue_b_type, <PyObject*>fee_a_ppm, <PyObject*>fee_b_ppm, <PyObject*>direction_flag, <PyObject*>confidence, <PyObject*>expected_profit_q, <PyObject*>required_capital_q, <PyObject*>gas_estimate_q, <PyObject*>amount_in_q, <PyObject*>min_out_q, <PyObject*>optimal_size_q, <PyObject*>observed_block, <PyObject*>valid_through_block, <PyObject*>state_hash, <PyObject*>execution_flags, <PyObject*>slippage_bps, <PyObject*>price_impact_bps, <PyObject*>replace_signal_id, <PyObject*>created_at_sec, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>header_version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, strategy_id=_REQUIRED, signal_id=_REQUIRED, signal_nonce=_REQUIRED, chain_id=_REQUIRED, version=_REQUIRED, adapter_id=_REQUIRED, base_instrument=_REQUIRED, quote_instrument=_REQUIRED, base_token_addr=_REQUIRED, quote_token_addr=_REQUIRED, venue_a_router=_REQUIRED, venue_b_router=b'', venue_a_type=_REQUIRED, venue_b_type=0, fee_a_ppm=_REQUIRED, fee_b_ppm=_REQUIRED, direction_flag=_REQUIRED, confidence=_REQUIRED, expected_profit_q=_REQUIRED, required_capital_q=_REQUIRED, gas_estimate_q=_REQUIRED, amount_in_q=_REQUIRED, min_out_q=_REQUIRED, optimal_size_q=_REQUIRED, observed_block=_REQUIRED, valid_through_block=_REQUIRED, state_hash=_REQUIRED, execution_flags=_REQUIRED, slippage_bps=_REQUIRED, price_impact_bps=_REQUIRED, replace_signal_id=0, created_at_sec=_REQUIRED, sequence=0, timestamp=0, source=0, header_version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_DeFiSignal(strategy_id, signal_id, signal_nonce, chain_id, version, adapter_id, base_instrument, quote_instrument, base_token_addr, quote_token_addr, venue_a_router, venue_b_router, venue_a_type, venue_b_type, fee_a_ppm, fee_b_ppm, direction_flag, confidence, expected_profit_q, required_capital_q, gas_estimate_q, amount_in_q, min_out_q, optimal_size_q, observed_block, valid_through_block, state_hash, execution_flags, slippage_bps, price_impact_bps, replace_signal_id, created_at_sec, sequence, timestamp, source, header_version, flags, tlv)
+        return _build_DeFiSignal(<PyObject*>strategy_id, <PyObject*>signal_id, <PyObject*>signal_nonce, <PyObject*>chain_id, <PyObject*>version, <PyObject*>adapter_id, <PyObject*>base_instrument, <PyObject*>quote_instrument, <PyObject*>base_token_addr, <PyObject*>quote_token_addr, <PyObject*>venue_a_router, <PyObject*>venue_b_router, <PyObject*>venue_a_type, <PyObject*>venue_b_type, <PyObject*>fee_a_ppm, <PyObject*>fee_b_ppm, <PyObject*>direction_flag, <PyObject*>confidence, <PyObject*>expected_profit_q, <PyObject*>required_capital_q, <PyObject*>gas_estimate_q, <PyObject*>amount_in_q, <PyObject*>min_out_q, <PyObject*>optimal_size_q, <PyObject*>observed_block, <PyObject*>valid_through_block, <PyObject*>state_hash, <PyObject*>execution_flags, <PyObject*>slippage_bps, <PyObject*>price_impact_bps, <PyObject*>replace_signal_id, <PyObject*>created_at_sec, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>header_version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def strategy_id(self):
@@ -3137,12 +3422,12 @@ cdef class DeFiSignal(Message):
     @property
     def version(self):
         """u8 at frame offset 50: the signal's own schema version"""
-        return (<const DeFiSignal_t*>_frame_of(self)).version
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).version)
 
     @property
     def adapter_id(self):
         """u8 at frame offset 51: execution adapter selector"""
-        return (<const DeFiSignal_t*>_frame_of(self)).adapter_id
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).adapter_id)
 
     @property
     def base_instrument(self):
@@ -3177,12 +3462,12 @@ cdef class DeFiSignal(Message):
     @property
     def venue_a_type(self):
         """u8 at frame offset 156: 1=UniV2, 2=UniV3, 3=Curve"""
-        return (<const DeFiSignal_t*>_frame_of(self)).venue_a_type
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).venue_a_type)
 
     @property
     def venue_b_type(self):
         """u8 at frame offset 157: 0 if unused"""
-        return (<const DeFiSignal_t*>_frame_of(self)).venue_b_type
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).venue_b_type)
 
     @property
     def fee_a_ppm(self):
@@ -3197,12 +3482,12 @@ cdef class DeFiSignal(Message):
     @property
     def direction_flag(self):
         """u8 at frame offset 166: 0=sell base, 1=buy base"""
-        return (<const DeFiSignal_t*>_frame_of(self)).direction_flag
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).direction_flag)
 
     @property
     def confidence(self):
         """u8 at frame offset 167: 0-100"""
-        return (<const DeFiSignal_t*>_frame_of(self)).confidence
+        return ap_u8_value((<const DeFiSignal_t*>_frame_of(self)).confidence)
 
     @property
     def expected_profit_q(self):
@@ -3302,10 +3587,10 @@ cdef class DeFiSignal(Message):
             return m_.chain_id
         if name is "version":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.version
+            return ap_u8_value(m_.version)
         if name is "adapter_id":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.adapter_id
+            return ap_u8_value(m_.adapter_id)
         if name is "base_instrument":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return _iid_of(self, &m_.base_instrument)
@@ -3326,10 +3611,10 @@ cdef class DeFiSignal(Message):
             return PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20)
         if name is "venue_a_type":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.venue_a_type
+            return ap_u8_value(m_.venue_a_type)
         if name is "venue_b_type":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.venue_b_type
+            return ap_u8_value(m_.venue_b_type)
         if name is "fee_a_ppm":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return m_.fee_a_ppm
@@ -3338,10 +3623,10 @@ cdef class DeFiSignal(Message):
             return m_.fee_b_ppm
         if name is "direction_flag":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.direction_flag
+            return ap_u8_value(m_.direction_flag)
         if name is "confidence":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.confidence
+            return ap_u8_value(m_.confidence)
         if name is "expected_profit_q":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return _u128_value(m_.expected_profit_q, True)
@@ -3392,10 +3677,10 @@ cdef class DeFiSignal(Message):
             return m_.created_at_sec
         if name is "source":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const DeFiSignal_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const DeFiSignal_t*>_frame_of(self)
             return m_.header.sequence
@@ -3407,10 +3692,10 @@ cdef class DeFiSignal(Message):
     cdef tuple _astuple(self):
         cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -3419,20 +3704,20 @@ cdef class DeFiSignal(Message):
                 m_.signal_id,
                 m_.signal_nonce,
                 m_.chain_id,
-                m_.version,
-                m_.adapter_id,
+                ap_u8_value(m_.version),
+                ap_u8_value(m_.adapter_id),
                 _iid_of(self, &m_.base_instrument),
                 _iid_of(self, &m_.quote_instrument),
                 PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20),
                 PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20),
                 PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20),
                 PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20),
-                m_.venue_a_type,
-                m_.venue_b_type,
+                ap_u8_value(m_.venue_a_type),
+                ap_u8_value(m_.venue_b_type),
                 m_.fee_a_ppm,
                 m_.fee_b_ppm,
-                m_.direction_flag,
-                m_.confidence,
+                ap_u8_value(m_.direction_flag),
+                ap_u8_value(m_.confidence),
                 _u128_value(m_.expected_profit_q, True),
                 _u128_value(m_.required_capital_q, False),
                 _u128_value(m_.gas_estimate_q, False),
@@ -3453,10 +3738,10 @@ cdef class DeFiSignal(Message):
     cdef dict _asdict(self):
         cdef const DeFiSignal_t* m_ = <const DeFiSignal_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "header_version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "header_version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -3465,20 +3750,20 @@ cdef class DeFiSignal(Message):
                 "signal_id": m_.signal_id,
                 "signal_nonce": m_.signal_nonce,
                 "chain_id": m_.chain_id,
-                "version": m_.version,
-                "adapter_id": m_.adapter_id,
+                "version": ap_u8_value(m_.version),
+                "adapter_id": ap_u8_value(m_.adapter_id),
                 "base_instrument": _iid_of(self, &m_.base_instrument),
                 "quote_instrument": _iid_of(self, &m_.quote_instrument),
                 "base_token_addr": PyBytes_FromStringAndSize(<const char*>m_.base_token_addr, 20),
                 "quote_token_addr": PyBytes_FromStringAndSize(<const char*>m_.quote_token_addr, 20),
                 "venue_a_router": PyBytes_FromStringAndSize(<const char*>m_.venue_a_router, 20),
                 "venue_b_router": PyBytes_FromStringAndSize(<const char*>m_.venue_b_router, 20),
-                "venue_a_type": m_.venue_a_type,
-                "venue_b_type": m_.venue_b_type,
+                "venue_a_type": ap_u8_value(m_.venue_a_type),
+                "venue_b_type": ap_u8_value(m_.venue_b_type),
                 "fee_a_ppm": m_.fee_a_ppm,
                 "fee_b_ppm": m_.fee_b_ppm,
-                "direction_flag": m_.direction_flag,
-                "confidence": m_.confidence,
+                "direction_flag": ap_u8_value(m_.direction_flag),
+                "confidence": ap_u8_value(m_.confidence),
                 "expected_profit_q": _u128_value(m_.expected_profit_q, True),
                 "required_capital_q": _u128_value(m_.required_capital_q, False),
                 "gas_estimate_q": _u128_value(m_.gas_estimate_q, False),
@@ -3497,30 +3782,45 @@ cdef class DeFiSignal(Message):
                 "created_at_sec": m_.created_at_sec}
 
 
-cdef bytes _build_OrderRequest(object client_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object account_id, object strategy_id, object expire_at, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if client_order_id is _REQUIRED or instrument_id is _REQUIRED or side is _REQUIRED or order_type is _REQUIRED or time_in_force is _REQUIRED or price is _REQUIRED or quantity is _REQUIRED or account_id is _REQUIRED or strategy_id is _REQUIRED:
-        _missing_fields("OrderRequest", ("client_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "quantity", "account_id", "strategy_id", ), (client_order_id, instrument_id, side, order_type, time_in_force, price, quantity, account_id, strategy_id, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _DeFiSignal_ENCODE_NAMES = ("strategy_id", "signal_id", "signal_nonce", "chain_id", "version", "adapter_id", "base_instrument", "quote_instrument", "base_token_addr", "quote_token_addr", "venue_a_router", "venue_b_router", "venue_a_type", "venue_b_type", "fee_a_ppm", "fee_b_ppm", "direction_flag", "confidence", "expected_profit_q", "required_capital_q", "gas_estimate_q", "amount_in_q", "min_out_q", "optimal_size_q", "observed_block", "valid_through_block", "state_hash", "execution_flags", "slippage_bps", "price_impact_bps", "replace_signal_id", "created_at_sec", "sequence", "timestamp", "source", "header_version", "flags", "tlv", )
+cdef tuple _DeFiSignal_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, b'', _REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _DeFiSignal_encode_parsed  # the def's own entry
+
+
+cdef object _DeFiSignal_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[38]
+    if not _keywords_matched(args, nargsf, kwnames, _DeFiSignal_ENCODE_NAMES, _DeFiSignal_ENCODE_DEFAULTS, v_, 38):
+        return ap_vectorcall(_DeFiSignal_encode_parsed, function, args, nargsf, kwnames)
+    return _build_DeFiSignal(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16], v_[17], v_[18], v_[19], v_[20], v_[21], v_[22], v_[23], v_[24], v_[25], v_[26], v_[27], v_[28], v_[29], v_[30], v_[31], v_[32], v_[33], v_[34], v_[35], v_[36], v_[37])
+
+
+_DeFiSignal_encode_parsed = ap_set_vectorcall(DeFiSignal.__dict__["encode"].__func__, <void*>_DeFiSignal_encode)
+
+
+cdef bytes _build_OrderRequest(PyObject* client_order_id, PyObject* instrument_id, PyObject* side, PyObject* order_type, PyObject* time_in_force, PyObject* price, PyObject* stop_price, PyObject* quantity, PyObject* account_id, PyObject* strategy_id, PyObject* expire_at, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if client_order_id == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED or order_type == <PyObject*>_REQUIRED or time_in_force == <PyObject*>_REQUIRED or price == <PyObject*>_REQUIRED or quantity == <PyObject*>_REQUIRED or account_id == <PyObject*>_REQUIRED or strategy_id == <PyObject*>_REQUIRED:
+        _missing_fields("OrderRequest", ("client_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "quantity", "account_id", "strategy_id", ), (<object>client_order_id, <object>instrument_id, <object>side, <object>order_type, <object>time_in_force, <object>price, <object>quantity, <object>account_id, <object>strategy_id, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(96 + len(tlv_))
     cdef OrderRequestMessage_t* m_ = <OrderRequestMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 96
-    m_.client_order_id = <uint64_t>_uint_arg(client_order_id, UINT64_MAX, "OrderRequest.client_order_id (frame offset 32, u64)")
-    m_.instrument_id = _iid_arg(instrument_id, "OrderRequest.instrument_id (frame offset 40, instrument_id)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "OrderRequest.side (frame offset 52, u8)")
-    m_.order_type = <uint8_t>_uint_arg(order_type, 0xFF, "OrderRequest.order_type (frame offset 53, u8)")
-    m_.time_in_force = <uint8_t>_uint_arg(time_in_force, 0xFF, "OrderRequest.time_in_force (frame offset 54, u8)")
-    m_.price = <int64_t>_int_arg(price, INT64_MIN, INT64_MAX, "OrderRequest.price (frame offset 56, i64)")
-    m_.stop_price = <int64_t>_int_arg(stop_price, INT64_MIN, INT64_MAX, "OrderRequest.stop_price (frame offset 64, i64)")
-    m_.quantity = <uint64_t>_uint_arg(quantity, UINT64_MAX, "OrderRequest.quantity (frame offset 72, u64)")
-    m_.account_id = <uint32_t>_uint_arg(account_id, 0xFFFFFFFF, "OrderRequest.account_id (frame offset 80, u32)")
-    m_.strategy_id = <uint16_t>_uint_arg(strategy_id, 0xFFFF, "OrderRequest.strategy_id (frame offset 84, u16)")
-    m_.expire_at = <uint64_t>_uint_arg(expire_at, UINT64_MAX, "OrderRequest.expire_at (frame offset 88, u64)")
+    m_.client_order_id = <uint64_t>_uint_param(client_order_id, UINT64_MAX, "OrderRequest.client_order_id (frame offset 32, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "OrderRequest.instrument_id (frame offset 40, instrument_id)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "OrderRequest.side (frame offset 52, u8)")
+    m_.order_type = <uint8_t>_uint_param(order_type, 0xFF, "OrderRequest.order_type (frame offset 53, u8)")
+    m_.time_in_force = <uint8_t>_uint_param(time_in_force, 0xFF, "OrderRequest.time_in_force (frame offset 54, u8)")
+    m_.price = <int64_t>_int_param(price, INT64_MIN, INT64_MAX, "OrderRequest.price (frame offset 56, i64)")
+    m_.stop_price = <int64_t>_int_param(stop_price, INT64_MIN, INT64_MAX, "OrderRequest.stop_price (frame offset 64, i64)")
+    m_.quantity = <uint64_t>_uint_param(quantity, UINT64_MAX, "OrderRequest.quantity (frame offset 72, u64)")
+    m_.account_id = <uint32_t>_uint_param(account_id, 0xFFFFFFFF, "OrderRequest.account_id (frame offset 80, u32)")
+    m_.strategy_id = <uint16_t>_uint_param(strategy_id, 0xFFFF, "OrderRequest.strategy_id (frame offset 84, u16)")
+    m_.expire_at = <uint64_t>_uint_param(expire_at, UINT64_MAX, "OrderRequest.expire_at (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "OrderRequest header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "OrderRequest header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderRequest header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderRequest header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderRequest header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "OrderRequest header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "OrderRequest header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "OrderRequest header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "OrderRequest header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "OrderRequest header flags (frame offset 7, u8)")
     _seal(frame, 40, "OrderRequest")
     return frame
 
@@ -3537,12 +3837,12 @@ cdef class OrderRequest(Message):
     layout = MESSAGES[MessageType.OrderRequest]
 
     def __init__(self, *, client_order_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, order_type=_REQUIRED, time_in_force=_REQUIRED, price=_REQUIRED, stop_price=0, quantity=_REQUIRED, account_id=_REQUIRED, strategy_id=_REQUIRED, expire_at=0, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_OrderRequest(client_order_id, instrument_id, side, order_type, time_in_force, price, stop_price, quantity, account_id, strategy_id, expire_at, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_OrderRequest(<PyObject*>client_order_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>order_type, <PyObject*>time_in_force, <PyObject*>price, <PyObject*>stop_price, <PyObject*>quantity, <PyObject*>account_id, <PyObject*>strategy_id, <PyObject*>expire_at, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, client_order_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, order_type=_REQUIRED, time_in_force=_REQUIRED, price=_REQUIRED, stop_price=0, quantity=_REQUIRED, account_id=_REQUIRED, strategy_id=_REQUIRED, expire_at=0, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_OrderRequest(client_order_id, instrument_id, side, order_type, time_in_force, price, stop_price, quantity, account_id, strategy_id, expire_at, sequence, timestamp, source, version, flags, tlv)
+        return _build_OrderRequest(<PyObject*>client_order_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>order_type, <PyObject*>time_in_force, <PyObject*>price, <PyObject*>stop_price, <PyObject*>quantity, <PyObject*>account_id, <PyObject*>strategy_id, <PyObject*>expire_at, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def client_order_id(self):
@@ -3557,17 +3857,17 @@ cdef class OrderRequest(Message):
     @property
     def side(self):
         """u8 at frame offset 52: Side (54)"""
-        return (<const OrderRequestMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderRequestMessage_t*>_frame_of(self)).side)
 
     @property
     def order_type(self):
         """u8 at frame offset 53: OrderType (40)"""
-        return (<const OrderRequestMessage_t*>_frame_of(self)).order_type
+        return ap_u8_value((<const OrderRequestMessage_t*>_frame_of(self)).order_type)
 
     @property
     def time_in_force(self):
         """u8 at frame offset 54: TimeInForce (59)"""
-        return (<const OrderRequestMessage_t*>_frame_of(self)).time_in_force
+        return ap_u8_value((<const OrderRequestMessage_t*>_frame_of(self)).time_in_force)
 
     @property
     def price(self):
@@ -3611,13 +3911,13 @@ cdef class OrderRequest(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "order_type":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.order_type
+            return ap_u8_value(m_.order_type)
         if name is "time_in_force":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.time_in_force
+            return ap_u8_value(m_.time_in_force)
         if name is "price":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
             return m_.price
@@ -3638,10 +3938,10 @@ cdef class OrderRequest(Message):
             return m_.expire_at
         if name is "source":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderRequestMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -3653,19 +3953,19 @@ cdef class OrderRequest(Message):
     cdef tuple _astuple(self):
         cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.client_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
-                m_.order_type,
-                m_.time_in_force,
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.order_type),
+                ap_u8_value(m_.time_in_force),
                 m_.price,
                 m_.stop_price,
                 m_.quantity,
@@ -3676,19 +3976,19 @@ cdef class OrderRequest(Message):
     cdef dict _asdict(self):
         cdef const OrderRequestMessage_t* m_ = <const OrderRequestMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "client_order_id": m_.client_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
-                "order_type": m_.order_type,
-                "time_in_force": m_.time_in_force,
+                "side": ap_u8_value(m_.side),
+                "order_type": ap_u8_value(m_.order_type),
+                "time_in_force": ap_u8_value(m_.time_in_force),
                 "price": m_.price,
                 "stop_price": m_.stop_price,
                 "quantity": m_.quantity,
@@ -3697,29 +3997,44 @@ cdef class OrderRequest(Message):
                 "expire_at": m_.expire_at}
 
 
-cdef bytes _build_OrderStatus(object client_order_id, object venue_order_id, object instrument_id, object order_status, object side, object reject_reason, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if client_order_id is _REQUIRED or venue_order_id is _REQUIRED or instrument_id is _REQUIRED or order_status is _REQUIRED or side is _REQUIRED or reject_reason is _REQUIRED or cum_quantity is _REQUIRED or leaves_quantity is _REQUIRED or avg_price is _REQUIRED or transact_time is _REQUIRED:
-        _missing_fields("OrderStatus", ("client_order_id", "venue_order_id", "instrument_id", "order_status", "side", "reject_reason", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", ), (client_order_id, venue_order_id, instrument_id, order_status, side, reject_reason, cum_quantity, leaves_quantity, avg_price, transact_time, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _OrderRequest_ENCODE_NAMES = ("client_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "stop_price", "quantity", "account_id", "strategy_id", "expire_at", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderRequest_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderRequest_encode_parsed  # the def's own entry
+
+
+cdef object _OrderRequest_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[17]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderRequest_ENCODE_NAMES, _OrderRequest_ENCODE_DEFAULTS, v_, 17):
+        return ap_vectorcall(_OrderRequest_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderRequest(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16])
+
+
+_OrderRequest_encode_parsed = ap_set_vectorcall(OrderRequest.__dict__["encode"].__func__, <void*>_OrderRequest_encode)
+
+
+cdef bytes _build_OrderStatus(PyObject* client_order_id, PyObject* venue_order_id, PyObject* instrument_id, PyObject* order_status, PyObject* side, PyObject* reject_reason, PyObject* cum_quantity, PyObject* leaves_quantity, PyObject* avg_price, PyObject* transact_time, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if client_order_id == <PyObject*>_REQUIRED or venue_order_id == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or order_status == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED or reject_reason == <PyObject*>_REQUIRED or cum_quantity == <PyObject*>_REQUIRED or leaves_quantity == <PyObject*>_REQUIRED or avg_price == <PyObject*>_REQUIRED or transact_time == <PyObject*>_REQUIRED:
+        _missing_fields("OrderStatus", ("client_order_id", "venue_order_id", "instrument_id", "order_status", "side", "reject_reason", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", ), (<object>client_order_id, <object>venue_order_id, <object>instrument_id, <object>order_status, <object>side, <object>reject_reason, <object>cum_quantity, <object>leaves_quantity, <object>avg_price, <object>transact_time, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(96 + len(tlv_))
     cdef OrderStatusMessage_t* m_ = <OrderStatusMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 96
-    m_.client_order_id = <uint64_t>_uint_arg(client_order_id, UINT64_MAX, "OrderStatus.client_order_id (frame offset 32, u64)")
-    m_.venue_order_id = <uint64_t>_uint_arg(venue_order_id, UINT64_MAX, "OrderStatus.venue_order_id (frame offset 40, u64)")
-    m_.instrument_id = _iid_arg(instrument_id, "OrderStatus.instrument_id (frame offset 48, instrument_id)")
-    m_.order_status = <uint8_t>_uint_arg(order_status, 0xFF, "OrderStatus.order_status (frame offset 60, u8)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "OrderStatus.side (frame offset 61, u8)")
-    m_.reject_reason = <uint16_t>_uint_arg(reject_reason, 0xFFFF, "OrderStatus.reject_reason (frame offset 62, u16)")
-    m_.cum_quantity = <uint64_t>_uint_arg(cum_quantity, UINT64_MAX, "OrderStatus.cum_quantity (frame offset 64, u64)")
-    m_.leaves_quantity = <uint64_t>_uint_arg(leaves_quantity, UINT64_MAX, "OrderStatus.leaves_quantity (frame offset 72, u64)")
-    m_.avg_price = <int64_t>_int_arg(avg_price, INT64_MIN, INT64_MAX, "OrderStatus.avg_price (frame offset 80, i64)")
-    m_.transact_time = <uint64_t>_uint_arg(transact_time, UINT64_MAX, "OrderStatus.transact_time (frame offset 88, u64)")
+    m_.client_order_id = <uint64_t>_uint_param(client_order_id, UINT64_MAX, "OrderStatus.client_order_id (frame offset 32, u64)")
+    m_.venue_order_id = <uint64_t>_uint_param(venue_order_id, UINT64_MAX, "OrderStatus.venue_order_id (frame offset 40, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "OrderStatus.instrument_id (frame offset 48, instrument_id)")
+    m_.order_status = <uint8_t>_uint_param(order_status, 0xFF, "OrderStatus.order_status (frame offset 60, u8)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "OrderStatus.side (frame offset 61, u8)")
+    m_.reject_reason = <uint16_t>_uint_param(reject_reason, 0xFFFF, "OrderStatus.reject_reason (frame offset 62, u16)")
+    m_.cum_quantity = <uint64_t>_uint_param(cum_quantity, UINT64_MAX, "OrderStatus.cum_quantity (frame offset 64, u64)")
+    m_.leaves_quantity = <uint64_t>_uint_param(leaves_quantity, UINT64_MAX, "OrderStatus.leaves_quantity (frame offset 72, u64)")
+    m_.avg_price = <int64_t>_int_param(avg_price, INT64_MIN, INT64_MAX, "OrderStatus.avg_price (frame offset 80, i64)")
+    m_.transact_time = <uint64_t>_uint_param(transact_time, UINT64_MAX, "OrderStatus.transact_time (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "OrderStatus header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "OrderStatus header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderStatus header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderStatus header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderStatus header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "OrderStatus header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "OrderStatus header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "OrderStatus header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "OrderStatus header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "OrderStatus header flags (frame offset 7, u8)")
     _seal(frame, 41, "OrderStatus")
     return frame
 
@@ -3736,12 +4051,12 @@ cdef class OrderStatus(Message):
     layout = MESSAGES[MessageType.OrderStatus]
 
     def __init__(self, *, client_order_id=_REQUIRED, venue_order_id=_REQUIRED, instrument_id=_REQUIRED, order_status=_REQUIRED, side=_REQUIRED, reject_reason=_REQUIRED, cum_quantity=_REQUIRED, leaves_quantity=_REQUIRED, avg_price=_REQUIRED, transact_time=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_OrderStatus(client_order_id, venue_order_id, instrument_id, order_status, side, reject_reason, cum_quantity, leaves_quantity, avg_price, transact_time, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_OrderStatus(<PyObject*>client_order_id, <PyObject*>venue_order_id, <PyObject*>instrument_id, <PyObject*>order_status, <PyObject*>side, <PyObject*>reject_reason, <PyObject*>cum_quantity, <PyObject*>leaves_quantity, <PyObject*>avg_price, <PyObject*>transact_time, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, client_order_id=_REQUIRED, venue_order_id=_REQUIRED, instrument_id=_REQUIRED, order_status=_REQUIRED, side=_REQUIRED, reject_reason=_REQUIRED, cum_quantity=_REQUIRED, leaves_quantity=_REQUIRED, avg_price=_REQUIRED, transact_time=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_OrderStatus(client_order_id, venue_order_id, instrument_id, order_status, side, reject_reason, cum_quantity, leaves_quantity, avg_price, transact_time, sequence, timestamp, source, version, flags, tlv)
+        return _build_OrderStatus(<PyObject*>client_order_id, <PyObject*>venue_order_id, <PyObject*>instrument_id, <PyObject*>order_status, <PyObject*>side, <PyObject*>reject_reason, <PyObject*>cum_quantity, <PyObject*>leaves_quantity, <PyObject*>avg_price, <PyObject*>transact_time, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def client_order_id(self):
@@ -3761,12 +4076,12 @@ cdef class OrderStatus(Message):
     @property
     def order_status(self):
         """u8 at frame offset 60: OrdStatus (39)"""
-        return (<const OrderStatusMessage_t*>_frame_of(self)).order_status
+        return ap_u8_value((<const OrderStatusMessage_t*>_frame_of(self)).order_status)
 
     @property
     def side(self):
         """u8 at frame offset 61: (54)"""
-        return (<const OrderStatusMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderStatusMessage_t*>_frame_of(self)).side)
 
     @property
     def reject_reason(self):
@@ -3808,10 +4123,10 @@ cdef class OrderStatus(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "order_status":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.order_status
+            return ap_u8_value(m_.order_status)
         if name is "side":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "reject_reason":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
             return m_.reject_reason
@@ -3829,10 +4144,10 @@ cdef class OrderStatus(Message):
             return m_.transact_time
         if name is "source":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderStatusMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -3844,10 +4159,10 @@ cdef class OrderStatus(Message):
     cdef tuple _astuple(self):
         cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -3855,8 +4170,8 @@ cdef class OrderStatus(Message):
                 m_.client_order_id,
                 m_.venue_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.order_status,
-                m_.side,
+                ap_u8_value(m_.order_status),
+                ap_u8_value(m_.side),
                 m_.reject_reason,
                 m_.cum_quantity,
                 m_.leaves_quantity,
@@ -3866,10 +4181,10 @@ cdef class OrderStatus(Message):
     cdef dict _asdict(self):
         cdef const OrderStatusMessage_t* m_ = <const OrderStatusMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -3877,8 +4192,8 @@ cdef class OrderStatus(Message):
                 "client_order_id": m_.client_order_id,
                 "venue_order_id": m_.venue_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "order_status": m_.order_status,
-                "side": m_.side,
+                "order_status": ap_u8_value(m_.order_status),
+                "side": ap_u8_value(m_.side),
                 "reject_reason": m_.reject_reason,
                 "cum_quantity": m_.cum_quantity,
                 "leaves_quantity": m_.leaves_quantity,
@@ -3886,32 +4201,47 @@ cdef class OrderStatus(Message):
                 "transact_time": m_.transact_time}
 
 
-cdef bytes _build_Fill(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object side, object liquidity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object fee, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if client_order_id is _REQUIRED or venue_order_id is _REQUIRED or exec_id is _REQUIRED or instrument_id is _REQUIRED or side is _REQUIRED or liquidity is _REQUIRED or last_price is _REQUIRED or last_quantity is _REQUIRED or cum_quantity is _REQUIRED or leaves_quantity is _REQUIRED or avg_price is _REQUIRED or fee is _REQUIRED or transact_time is _REQUIRED:
-        _missing_fields("Fill", ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "side", "liquidity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "fee", "transact_time", ), (client_order_id, venue_order_id, exec_id, instrument_id, side, liquidity, last_price, last_quantity, cum_quantity, leaves_quantity, avg_price, fee, transact_time, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _OrderStatus_ENCODE_NAMES = ("client_order_id", "venue_order_id", "instrument_id", "order_status", "side", "reject_reason", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderStatus_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderStatus_encode_parsed  # the def's own entry
+
+
+cdef object _OrderStatus_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[16]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderStatus_ENCODE_NAMES, _OrderStatus_ENCODE_DEFAULTS, v_, 16):
+        return ap_vectorcall(_OrderStatus_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderStatus(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15])
+
+
+_OrderStatus_encode_parsed = ap_set_vectorcall(OrderStatus.__dict__["encode"].__func__, <void*>_OrderStatus_encode)
+
+
+cdef bytes _build_Fill(PyObject* client_order_id, PyObject* venue_order_id, PyObject* exec_id, PyObject* instrument_id, PyObject* side, PyObject* liquidity, PyObject* last_price, PyObject* last_quantity, PyObject* cum_quantity, PyObject* leaves_quantity, PyObject* avg_price, PyObject* fee, PyObject* transact_time, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if client_order_id == <PyObject*>_REQUIRED or venue_order_id == <PyObject*>_REQUIRED or exec_id == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED or liquidity == <PyObject*>_REQUIRED or last_price == <PyObject*>_REQUIRED or last_quantity == <PyObject*>_REQUIRED or cum_quantity == <PyObject*>_REQUIRED or leaves_quantity == <PyObject*>_REQUIRED or avg_price == <PyObject*>_REQUIRED or fee == <PyObject*>_REQUIRED or transact_time == <PyObject*>_REQUIRED:
+        _missing_fields("Fill", ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "side", "liquidity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "fee", "transact_time", ), (<object>client_order_id, <object>venue_order_id, <object>exec_id, <object>instrument_id, <object>side, <object>liquidity, <object>last_price, <object>last_quantity, <object>cum_quantity, <object>leaves_quantity, <object>avg_price, <object>fee, <object>transact_time, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(128 + len(tlv_))
     cdef FillMessage_t* m_ = <FillMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 128
-    m_.client_order_id = <uint64_t>_uint_arg(client_order_id, UINT64_MAX, "Fill.client_order_id (frame offset 32, u64)")
-    m_.venue_order_id = <uint64_t>_uint_arg(venue_order_id, UINT64_MAX, "Fill.venue_order_id (frame offset 40, u64)")
-    m_.exec_id = <uint64_t>_uint_arg(exec_id, UINT64_MAX, "Fill.exec_id (frame offset 48, u64)")
-    m_.instrument_id = _iid_arg(instrument_id, "Fill.instrument_id (frame offset 56, instrument_id)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "Fill.side (frame offset 68, u8)")
-    m_.liquidity = <uint8_t>_uint_arg(liquidity, 0xFF, "Fill.liquidity (frame offset 69, u8)")
-    m_.last_price = <int64_t>_int_arg(last_price, INT64_MIN, INT64_MAX, "Fill.last_price (frame offset 72, i64)")
-    m_.last_quantity = <uint64_t>_uint_arg(last_quantity, UINT64_MAX, "Fill.last_quantity (frame offset 80, u64)")
-    m_.cum_quantity = <uint64_t>_uint_arg(cum_quantity, UINT64_MAX, "Fill.cum_quantity (frame offset 88, u64)")
-    m_.leaves_quantity = <uint64_t>_uint_arg(leaves_quantity, UINT64_MAX, "Fill.leaves_quantity (frame offset 96, u64)")
-    m_.avg_price = <int64_t>_int_arg(avg_price, INT64_MIN, INT64_MAX, "Fill.avg_price (frame offset 104, i64)")
-    m_.fee = <int64_t>_int_arg(fee, INT64_MIN, INT64_MAX, "Fill.fee (frame offset 112, i64)")
-    m_.transact_time = <uint64_t>_uint_arg(transact_time, UINT64_MAX, "Fill.transact_time (frame offset 120, u64)")
+    m_.client_order_id = <uint64_t>_uint_param(client_order_id, UINT64_MAX, "Fill.client_order_id (frame offset 32, u64)")
+    m_.venue_order_id = <uint64_t>_uint_param(venue_order_id, UINT64_MAX, "Fill.venue_order_id (frame offset 40, u64)")
+    m_.exec_id = <uint64_t>_uint_param(exec_id, UINT64_MAX, "Fill.exec_id (frame offset 48, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "Fill.instrument_id (frame offset 56, instrument_id)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "Fill.side (frame offset 68, u8)")
+    m_.liquidity = <uint8_t>_uint_param(liquidity, 0xFF, "Fill.liquidity (frame offset 69, u8)")
+    m_.last_price = <int64_t>_int_param(last_price, INT64_MIN, INT64_MAX, "Fill.last_price (frame offset 72, i64)")
+    m_.last_quantity = <uint64_t>_uint_param(last_quantity, UINT64_MAX, "Fill.last_quantity (frame offset 80, u64)")
+    m_.cum_quantity = <uint64_t>_uint_param(cum_quantity, UINT64_MAX, "Fill.cum_quantity (frame offset 88, u64)")
+    m_.leaves_quantity = <uint64_t>_uint_param(leaves_quantity, UINT64_MAX, "Fill.leaves_quantity (frame offset 96, u64)")
+    m_.avg_price = <int64_t>_int_param(avg_price, INT64_MIN, INT64_MAX, "Fill.avg_price (frame offset 104, i64)")
+    m_.fee = <int64_t>_int_param(fee, INT64_MIN, INT64_MAX, "Fill.fee (frame offset 112, i64)")
+    m_.transact_time = <uint64_t>_uint_param(transact_time, UINT64_MAX, "Fill.transact_time (frame offset 120, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "Fill header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "Fill header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Fill header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Fill header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Fill header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "Fill header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "Fill header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "Fill header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "Fill header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "Fill header flags (frame offset 7, u8)")
     _seal(frame, 42, "Fill")
     return frame
 
@@ -3928,12 +4258,12 @@ cdef class Fill(Message):
     layout = MESSAGES[MessageType.Fill]
 
     def __init__(self, *, client_order_id=_REQUIRED, venue_order_id=_REQUIRED, exec_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, liquidity=_REQUIRED, last_price=_REQUIRED, last_quantity=_REQUIRED, cum_quantity=_REQUIRED, leaves_quantity=_REQUIRED, avg_price=_REQUIRED, fee=_REQUIRED, transact_time=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_Fill(client_order_id, venue_order_id, exec_id, instrument_id, side, liquidity, last_price, last_quantity, cum_quantity, leaves_quantity, avg_price, fee, transact_time, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_Fill(<PyObject*>client_order_id, <PyObject*>venue_order_id, <PyObject*>exec_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>liquidity, <PyObject*>last_price, <PyObject*>last_quantity, <PyObject*>cum_quantity, <PyObject*>leaves_quantity, <PyObject*>avg_price, <PyObject*>fee, <PyObject*>transact_time, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, client_order_id=_REQUIRED, venue_order_id=_REQUIRED, exec_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, liquidity=_REQUIRED, last_price=_REQUIRED, last_quantity=_REQUIRED, cum_quantity=_REQUIRED, leaves_quantity=_REQUIRED, avg_price=_REQUIRED, fee=_REQUIRED, transact_time=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_Fill(client_order_id, venue_order_id, exec_id, instrument_id, side, liquidity, last_price, last_quantity, cum_quantity, leaves_quantity, avg_price, fee, transact_time, sequence, timestamp, source, version, flags, tlv)
+        return _build_Fill(<PyObject*>client_order_id, <PyObject*>venue_order_id, <PyObject*>exec_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>liquidity, <PyObject*>last_price, <PyObject*>last_quantity, <PyObject*>cum_quantity, <PyObject*>leaves_quantity, <PyObject*>avg_price, <PyObject*>fee, <PyObject*>transact_time, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def client_order_id(self):
@@ -3958,12 +4288,12 @@ cdef class Fill(Message):
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const FillMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const FillMessage_t*>_frame_of(self)).side)
 
     @property
     def liquidity(self):
         """u8 at frame offset 69: LiquidityIndicator (851)"""
-        return (<const FillMessage_t*>_frame_of(self)).liquidity
+        return ap_u8_value((<const FillMessage_t*>_frame_of(self)).liquidity)
 
     @property
     def last_price(self):
@@ -4018,10 +4348,10 @@ cdef class Fill(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "liquidity":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.liquidity
+            return ap_u8_value(m_.liquidity)
         if name is "last_price":
             m_ = <const FillMessage_t*>_frame_of(self)
             return m_.last_price
@@ -4045,10 +4375,10 @@ cdef class Fill(Message):
             return m_.transact_time
         if name is "source":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const FillMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const FillMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4060,10 +4390,10 @@ cdef class Fill(Message):
     cdef tuple _astuple(self):
         cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4072,8 +4402,8 @@ cdef class Fill(Message):
                 m_.venue_order_id,
                 m_.exec_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
-                m_.liquidity,
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.liquidity),
                 m_.last_price,
                 m_.last_quantity,
                 m_.cum_quantity,
@@ -4085,10 +4415,10 @@ cdef class Fill(Message):
     cdef dict _asdict(self):
         cdef const FillMessage_t* m_ = <const FillMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4097,8 +4427,8 @@ cdef class Fill(Message):
                 "venue_order_id": m_.venue_order_id,
                 "exec_id": m_.exec_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
-                "liquidity": m_.liquidity,
+                "side": ap_u8_value(m_.side),
+                "liquidity": ap_u8_value(m_.liquidity),
                 "last_price": m_.last_price,
                 "last_quantity": m_.last_quantity,
                 "cum_quantity": m_.cum_quantity,
@@ -4108,25 +4438,40 @@ cdef class Fill(Message):
                 "transact_time": m_.transact_time}
 
 
-cdef bytes _build_OrderCancel(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if client_order_id is _REQUIRED or orig_client_order_id is _REQUIRED or venue_order_id is _REQUIRED or instrument_id is _REQUIRED or side is _REQUIRED or quantity is _REQUIRED:
-        _missing_fields("OrderCancel", ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "quantity", ), (client_order_id, orig_client_order_id, venue_order_id, instrument_id, side, quantity, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _Fill_ENCODE_NAMES = ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "side", "liquidity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "fee", "transact_time", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Fill_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Fill_encode_parsed  # the def's own entry
+
+
+cdef object _Fill_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[19]
+    if not _keywords_matched(args, nargsf, kwnames, _Fill_ENCODE_NAMES, _Fill_ENCODE_DEFAULTS, v_, 19):
+        return ap_vectorcall(_Fill_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Fill(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16], v_[17], v_[18])
+
+
+_Fill_encode_parsed = ap_set_vectorcall(Fill.__dict__["encode"].__func__, <void*>_Fill_encode)
+
+
+cdef bytes _build_OrderCancel(PyObject* client_order_id, PyObject* orig_client_order_id, PyObject* venue_order_id, PyObject* instrument_id, PyObject* side, PyObject* quantity, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if client_order_id == <PyObject*>_REQUIRED or orig_client_order_id == <PyObject*>_REQUIRED or venue_order_id == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED or quantity == <PyObject*>_REQUIRED:
+        _missing_fields("OrderCancel", ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "quantity", ), (<object>client_order_id, <object>orig_client_order_id, <object>venue_order_id, <object>instrument_id, <object>side, <object>quantity, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(80 + len(tlv_))
     cdef OrderCancelMessage_t* m_ = <OrderCancelMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 80
-    m_.client_order_id = <uint64_t>_uint_arg(client_order_id, UINT64_MAX, "OrderCancel.client_order_id (frame offset 32, u64)")
-    m_.orig_client_order_id = <uint64_t>_uint_arg(orig_client_order_id, UINT64_MAX, "OrderCancel.orig_client_order_id (frame offset 40, u64)")
-    m_.venue_order_id = <uint64_t>_uint_arg(venue_order_id, UINT64_MAX, "OrderCancel.venue_order_id (frame offset 48, u64)")
-    m_.instrument_id = _iid_arg(instrument_id, "OrderCancel.instrument_id (frame offset 56, instrument_id)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "OrderCancel.side (frame offset 68, u8)")
-    m_.quantity = <uint64_t>_uint_arg(quantity, UINT64_MAX, "OrderCancel.quantity (frame offset 72, u64)")
+    m_.client_order_id = <uint64_t>_uint_param(client_order_id, UINT64_MAX, "OrderCancel.client_order_id (frame offset 32, u64)")
+    m_.orig_client_order_id = <uint64_t>_uint_param(orig_client_order_id, UINT64_MAX, "OrderCancel.orig_client_order_id (frame offset 40, u64)")
+    m_.venue_order_id = <uint64_t>_uint_param(venue_order_id, UINT64_MAX, "OrderCancel.venue_order_id (frame offset 48, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "OrderCancel.instrument_id (frame offset 56, instrument_id)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "OrderCancel.side (frame offset 68, u8)")
+    m_.quantity = <uint64_t>_uint_param(quantity, UINT64_MAX, "OrderCancel.quantity (frame offset 72, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "OrderCancel header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "OrderCancel header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderCancel header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderCancel header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderCancel header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "OrderCancel header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "OrderCancel header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "OrderCancel header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "OrderCancel header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "OrderCancel header flags (frame offset 7, u8)")
     _seal(frame, 43, "OrderCancel")
     return frame
 
@@ -4143,12 +4488,12 @@ cdef class OrderCancel(Message):
     layout = MESSAGES[MessageType.OrderCancel]
 
     def __init__(self, *, client_order_id=_REQUIRED, orig_client_order_id=_REQUIRED, venue_order_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, quantity=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_OrderCancel(client_order_id, orig_client_order_id, venue_order_id, instrument_id, side, quantity, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_OrderCancel(<PyObject*>client_order_id, <PyObject*>orig_client_order_id, <PyObject*>venue_order_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>quantity, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, client_order_id=_REQUIRED, orig_client_order_id=_REQUIRED, venue_order_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, quantity=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_OrderCancel(client_order_id, orig_client_order_id, venue_order_id, instrument_id, side, quantity, sequence, timestamp, source, version, flags, tlv)
+        return _build_OrderCancel(<PyObject*>client_order_id, <PyObject*>orig_client_order_id, <PyObject*>venue_order_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>quantity, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def client_order_id(self):
@@ -4173,7 +4518,7 @@ cdef class OrderCancel(Message):
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const OrderCancelMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderCancelMessage_t*>_frame_of(self)).side)
 
     @property
     def quantity(self):
@@ -4198,16 +4543,16 @@ cdef class OrderCancel(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "quantity":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
             return m_.quantity
         if name is "source":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderCancelMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4219,10 +4564,10 @@ cdef class OrderCancel(Message):
     cdef tuple _astuple(self):
         cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4231,16 +4576,16 @@ cdef class OrderCancel(Message):
                 m_.orig_client_order_id,
                 m_.venue_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
+                ap_u8_value(m_.side),
                 m_.quantity)
 
     cdef dict _asdict(self):
         cdef const OrderCancelMessage_t* m_ = <const OrderCancelMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4249,33 +4594,48 @@ cdef class OrderCancel(Message):
                 "orig_client_order_id": m_.orig_client_order_id,
                 "venue_order_id": m_.venue_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
+                "side": ap_u8_value(m_.side),
                 "quantity": m_.quantity}
 
 
-cdef bytes _build_OrderModify(object client_order_id, object orig_client_order_id, object venue_order_id, object instrument_id, object side, object order_type, object time_in_force, object price, object stop_price, object quantity, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if client_order_id is _REQUIRED or orig_client_order_id is _REQUIRED or venue_order_id is _REQUIRED or instrument_id is _REQUIRED or side is _REQUIRED or order_type is _REQUIRED or time_in_force is _REQUIRED or price is _REQUIRED or quantity is _REQUIRED:
-        _missing_fields("OrderModify", ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "quantity", ), (client_order_id, orig_client_order_id, venue_order_id, instrument_id, side, order_type, time_in_force, price, quantity, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _OrderCancel_ENCODE_NAMES = ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "quantity", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderCancel_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderCancel_encode_parsed  # the def's own entry
+
+
+cdef object _OrderCancel_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[12]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderCancel_ENCODE_NAMES, _OrderCancel_ENCODE_DEFAULTS, v_, 12):
+        return ap_vectorcall(_OrderCancel_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderCancel(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11])
+
+
+_OrderCancel_encode_parsed = ap_set_vectorcall(OrderCancel.__dict__["encode"].__func__, <void*>_OrderCancel_encode)
+
+
+cdef bytes _build_OrderModify(PyObject* client_order_id, PyObject* orig_client_order_id, PyObject* venue_order_id, PyObject* instrument_id, PyObject* side, PyObject* order_type, PyObject* time_in_force, PyObject* price, PyObject* stop_price, PyObject* quantity, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if client_order_id == <PyObject*>_REQUIRED or orig_client_order_id == <PyObject*>_REQUIRED or venue_order_id == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED or order_type == <PyObject*>_REQUIRED or time_in_force == <PyObject*>_REQUIRED or price == <PyObject*>_REQUIRED or quantity == <PyObject*>_REQUIRED:
+        _missing_fields("OrderModify", ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "quantity", ), (<object>client_order_id, <object>orig_client_order_id, <object>venue_order_id, <object>instrument_id, <object>side, <object>order_type, <object>time_in_force, <object>price, <object>quantity, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(96 + len(tlv_))
     cdef OrderModifyMessage_t* m_ = <OrderModifyMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 96
-    m_.client_order_id = <uint64_t>_uint_arg(client_order_id, UINT64_MAX, "OrderModify.client_order_id (frame offset 32, u64)")
-    m_.orig_client_order_id = <uint64_t>_uint_arg(orig_client_order_id, UINT64_MAX, "OrderModify.orig_client_order_id (frame offset 40, u64)")
-    m_.venue_order_id = <uint64_t>_uint_arg(venue_order_id, UINT64_MAX, "OrderModify.venue_order_id (frame offset 48, u64)")
-    m_.instrument_id = _iid_arg(instrument_id, "OrderModify.instrument_id (frame offset 56, instrument_id)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "OrderModify.side (frame offset 68, u8)")
-    m_.order_type = <uint8_t>_uint_arg(order_type, 0xFF, "OrderModify.order_type (frame offset 69, u8)")
-    m_.time_in_force = <uint8_t>_uint_arg(time_in_force, 0xFF, "OrderModify.time_in_force (frame offset 70, u8)")
-    m_.price = <int64_t>_int_arg(price, INT64_MIN, INT64_MAX, "OrderModify.price (frame offset 72, i64)")
-    m_.stop_price = <int64_t>_int_arg(stop_price, INT64_MIN, INT64_MAX, "OrderModify.stop_price (frame offset 80, i64)")
-    m_.quantity = <uint64_t>_uint_arg(quantity, UINT64_MAX, "OrderModify.quantity (frame offset 88, u64)")
+    m_.client_order_id = <uint64_t>_uint_param(client_order_id, UINT64_MAX, "OrderModify.client_order_id (frame offset 32, u64)")
+    m_.orig_client_order_id = <uint64_t>_uint_param(orig_client_order_id, UINT64_MAX, "OrderModify.orig_client_order_id (frame offset 40, u64)")
+    m_.venue_order_id = <uint64_t>_uint_param(venue_order_id, UINT64_MAX, "OrderModify.venue_order_id (frame offset 48, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "OrderModify.instrument_id (frame offset 56, instrument_id)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "OrderModify.side (frame offset 68, u8)")
+    m_.order_type = <uint8_t>_uint_param(order_type, 0xFF, "OrderModify.order_type (frame offset 69, u8)")
+    m_.time_in_force = <uint8_t>_uint_param(time_in_force, 0xFF, "OrderModify.time_in_force (frame offset 70, u8)")
+    m_.price = <int64_t>_int_param(price, INT64_MIN, INT64_MAX, "OrderModify.price (frame offset 72, i64)")
+    m_.stop_price = <int64_t>_int_param(stop_price, INT64_MIN, INT64_MAX, "OrderModify.stop_price (frame offset 80, i64)")
+    m_.quantity = <uint64_t>_uint_param(quantity, UINT64_MAX, "OrderModify.quantity (frame offset 88, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "OrderModify header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "OrderModify header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "OrderModify header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "OrderModify header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "OrderModify header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "OrderModify header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "OrderModify header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "OrderModify header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "OrderModify header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "OrderModify header flags (frame offset 7, u8)")
     _seal(frame, 44, "OrderModify")
     return frame
 
@@ -4292,12 +4652,12 @@ cdef class OrderModify(Message):
     layout = MESSAGES[MessageType.OrderModify]
 
     def __init__(self, *, client_order_id=_REQUIRED, orig_client_order_id=_REQUIRED, venue_order_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, order_type=_REQUIRED, time_in_force=_REQUIRED, price=_REQUIRED, stop_price=0, quantity=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_OrderModify(client_order_id, orig_client_order_id, venue_order_id, instrument_id, side, order_type, time_in_force, price, stop_price, quantity, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_OrderModify(<PyObject*>client_order_id, <PyObject*>orig_client_order_id, <PyObject*>venue_order_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>order_type, <PyObject*>time_in_force, <PyObject*>price, <PyObject*>stop_price, <PyObject*>quantity, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, client_order_id=_REQUIRED, orig_client_order_id=_REQUIRED, venue_order_id=_REQUIRED, instrument_id=_REQUIRED, side=_REQUIRED, order_type=_REQUIRED, time_in_force=_REQUIRED, price=_REQUIRED, stop_price=0, quantity=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_OrderModify(client_order_id, orig_client_order_id, venue_order_id, instrument_id, side, order_type, time_in_force, price, stop_price, quantity, sequence, timestamp, source, version, flags, tlv)
+        return _build_OrderModify(<PyObject*>client_order_id, <PyObject*>orig_client_order_id, <PyObject*>venue_order_id, <PyObject*>instrument_id, <PyObject*>side, <PyObject*>order_type, <PyObject*>time_in_force, <PyObject*>price, <PyObject*>stop_price, <PyObject*>quantity, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def client_order_id(self):
@@ -4322,17 +4682,17 @@ cdef class OrderModify(Message):
     @property
     def side(self):
         """u8 at frame offset 68: (54)"""
-        return (<const OrderModifyMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const OrderModifyMessage_t*>_frame_of(self)).side)
 
     @property
     def order_type(self):
         """u8 at frame offset 69: (40)"""
-        return (<const OrderModifyMessage_t*>_frame_of(self)).order_type
+        return ap_u8_value((<const OrderModifyMessage_t*>_frame_of(self)).order_type)
 
     @property
     def time_in_force(self):
         """u8 at frame offset 70: (59)"""
-        return (<const OrderModifyMessage_t*>_frame_of(self)).time_in_force
+        return ap_u8_value((<const OrderModifyMessage_t*>_frame_of(self)).time_in_force)
 
     @property
     def price(self):
@@ -4367,13 +4727,13 @@ cdef class OrderModify(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "side":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "order_type":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.order_type
+            return ap_u8_value(m_.order_type)
         if name is "time_in_force":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.time_in_force
+            return ap_u8_value(m_.time_in_force)
         if name is "price":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
             return m_.price
@@ -4385,10 +4745,10 @@ cdef class OrderModify(Message):
             return m_.quantity
         if name is "source":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const OrderModifyMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4400,10 +4760,10 @@ cdef class OrderModify(Message):
     cdef tuple _astuple(self):
         cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4412,9 +4772,9 @@ cdef class OrderModify(Message):
                 m_.orig_client_order_id,
                 m_.venue_order_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.side,
-                m_.order_type,
-                m_.time_in_force,
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.order_type),
+                ap_u8_value(m_.time_in_force),
                 m_.price,
                 m_.stop_price,
                 m_.quantity)
@@ -4422,10 +4782,10 @@ cdef class OrderModify(Message):
     cdef dict _asdict(self):
         cdef const OrderModifyMessage_t* m_ = <const OrderModifyMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4434,45 +4794,60 @@ cdef class OrderModify(Message):
                 "orig_client_order_id": m_.orig_client_order_id,
                 "venue_order_id": m_.venue_order_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "side": m_.side,
-                "order_type": m_.order_type,
-                "time_in_force": m_.time_in_force,
+                "side": ap_u8_value(m_.side),
+                "order_type": ap_u8_value(m_.order_type),
+                "time_in_force": ap_u8_value(m_.time_in_force),
                 "price": m_.price,
                 "stop_price": m_.stop_price,
                 "quantity": m_.quantity}
 
 
-cdef bytes _build_ExecutionReport(object client_order_id, object venue_order_id, object exec_id, object instrument_id, object exec_type, object order_status, object side, object order_type, object time_in_force, object reject_reason, object price, object quantity, object last_price, object last_quantity, object cum_quantity, object leaves_quantity, object avg_price, object transact_time, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if client_order_id is _REQUIRED or venue_order_id is _REQUIRED or exec_id is _REQUIRED or instrument_id is _REQUIRED or exec_type is _REQUIRED or order_status is _REQUIRED or side is _REQUIRED or order_type is _REQUIRED or time_in_force is _REQUIRED or reject_reason is _REQUIRED or price is _REQUIRED or quantity is _REQUIRED or last_price is _REQUIRED or last_quantity is _REQUIRED or cum_quantity is _REQUIRED or leaves_quantity is _REQUIRED or avg_price is _REQUIRED or transact_time is _REQUIRED:
-        _missing_fields("ExecutionReport", ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "exec_type", "order_status", "side", "order_type", "time_in_force", "reject_reason", "price", "quantity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", ), (client_order_id, venue_order_id, exec_id, instrument_id, exec_type, order_status, side, order_type, time_in_force, reject_reason, price, quantity, last_price, last_quantity, cum_quantity, leaves_quantity, avg_price, transact_time, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _OrderModify_ENCODE_NAMES = ("client_order_id", "orig_client_order_id", "venue_order_id", "instrument_id", "side", "order_type", "time_in_force", "price", "stop_price", "quantity", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _OrderModify_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _OrderModify_encode_parsed  # the def's own entry
+
+
+cdef object _OrderModify_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[16]
+    if not _keywords_matched(args, nargsf, kwnames, _OrderModify_ENCODE_NAMES, _OrderModify_ENCODE_DEFAULTS, v_, 16):
+        return ap_vectorcall(_OrderModify_encode_parsed, function, args, nargsf, kwnames)
+    return _build_OrderModify(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15])
+
+
+_OrderModify_encode_parsed = ap_set_vectorcall(OrderModify.__dict__["encode"].__func__, <void*>_OrderModify_encode)
+
+
+cdef bytes _build_ExecutionReport(PyObject* client_order_id, PyObject* venue_order_id, PyObject* exec_id, PyObject* instrument_id, PyObject* exec_type, PyObject* order_status, PyObject* side, PyObject* order_type, PyObject* time_in_force, PyObject* reject_reason, PyObject* price, PyObject* quantity, PyObject* last_price, PyObject* last_quantity, PyObject* cum_quantity, PyObject* leaves_quantity, PyObject* avg_price, PyObject* transact_time, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if client_order_id == <PyObject*>_REQUIRED or venue_order_id == <PyObject*>_REQUIRED or exec_id == <PyObject*>_REQUIRED or instrument_id == <PyObject*>_REQUIRED or exec_type == <PyObject*>_REQUIRED or order_status == <PyObject*>_REQUIRED or side == <PyObject*>_REQUIRED or order_type == <PyObject*>_REQUIRED or time_in_force == <PyObject*>_REQUIRED or reject_reason == <PyObject*>_REQUIRED or price == <PyObject*>_REQUIRED or quantity == <PyObject*>_REQUIRED or last_price == <PyObject*>_REQUIRED or last_quantity == <PyObject*>_REQUIRED or cum_quantity == <PyObject*>_REQUIRED or leaves_quantity == <PyObject*>_REQUIRED or avg_price == <PyObject*>_REQUIRED or transact_time == <PyObject*>_REQUIRED:
+        _missing_fields("ExecutionReport", ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "exec_type", "order_status", "side", "order_type", "time_in_force", "reject_reason", "price", "quantity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", ), (<object>client_order_id, <object>venue_order_id, <object>exec_id, <object>instrument_id, <object>exec_type, <object>order_status, <object>side, <object>order_type, <object>time_in_force, <object>reject_reason, <object>price, <object>quantity, <object>last_price, <object>last_quantity, <object>cum_quantity, <object>leaves_quantity, <object>avg_price, <object>transact_time, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(144 + len(tlv_))
     cdef ExecutionReportMessage_t* m_ = <ExecutionReportMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 144
-    m_.client_order_id = <uint64_t>_uint_arg(client_order_id, UINT64_MAX, "ExecutionReport.client_order_id (frame offset 32, u64)")
-    m_.venue_order_id = <uint64_t>_uint_arg(venue_order_id, UINT64_MAX, "ExecutionReport.venue_order_id (frame offset 40, u64)")
-    m_.exec_id = <uint64_t>_uint_arg(exec_id, UINT64_MAX, "ExecutionReport.exec_id (frame offset 48, u64)")
-    m_.instrument_id = _iid_arg(instrument_id, "ExecutionReport.instrument_id (frame offset 56, instrument_id)")
-    m_.exec_type = <uint8_t>_uint_arg(exec_type, 0xFF, "ExecutionReport.exec_type (frame offset 68, u8)")
-    m_.order_status = <uint8_t>_uint_arg(order_status, 0xFF, "ExecutionReport.order_status (frame offset 69, u8)")
-    m_.side = <uint8_t>_uint_arg(side, 0xFF, "ExecutionReport.side (frame offset 70, u8)")
-    m_.order_type = <uint8_t>_uint_arg(order_type, 0xFF, "ExecutionReport.order_type (frame offset 71, u8)")
-    m_.time_in_force = <uint8_t>_uint_arg(time_in_force, 0xFF, "ExecutionReport.time_in_force (frame offset 72, u8)")
-    m_.reject_reason = <uint16_t>_uint_arg(reject_reason, 0xFFFF, "ExecutionReport.reject_reason (frame offset 74, u16)")
-    m_.price = <int64_t>_int_arg(price, INT64_MIN, INT64_MAX, "ExecutionReport.price (frame offset 76, i64)")
-    m_.quantity = <uint64_t>_uint_arg(quantity, UINT64_MAX, "ExecutionReport.quantity (frame offset 84, u64)")
-    m_.last_price = <int64_t>_int_arg(last_price, INT64_MIN, INT64_MAX, "ExecutionReport.last_price (frame offset 92, i64)")
-    m_.last_quantity = <uint64_t>_uint_arg(last_quantity, UINT64_MAX, "ExecutionReport.last_quantity (frame offset 100, u64)")
-    m_.cum_quantity = <uint64_t>_uint_arg(cum_quantity, UINT64_MAX, "ExecutionReport.cum_quantity (frame offset 108, u64)")
-    m_.leaves_quantity = <uint64_t>_uint_arg(leaves_quantity, UINT64_MAX, "ExecutionReport.leaves_quantity (frame offset 116, u64)")
-    m_.avg_price = <int64_t>_int_arg(avg_price, INT64_MIN, INT64_MAX, "ExecutionReport.avg_price (frame offset 124, i64)")
-    m_.transact_time = <uint64_t>_uint_arg(transact_time, UINT64_MAX, "ExecutionReport.transact_time (frame offset 132, u64)")
+    m_.client_order_id = <uint64_t>_uint_param(client_order_id, UINT64_MAX, "ExecutionReport.client_order_id (frame offset 32, u64)")
+    m_.venue_order_id = <uint64_t>_uint_param(venue_order_id, UINT64_MAX, "ExecutionReport.venue_order_id (frame offset 40, u64)")
+    m_.exec_id = <uint64_t>_uint_param(exec_id, UINT64_MAX, "ExecutionReport.exec_id (frame offset 48, u64)")
+    m_.instrument_id = _iid_arg(<object>instrument_id, "ExecutionReport.instrument_id (frame offset 56, instrument_id)")
+    m_.exec_type = <uint8_t>_uint_param(exec_type, 0xFF, "ExecutionReport.exec_type (frame offset 68, u8)")
+    m_.order_status = <uint8_t>_uint_param(order_status, 0xFF, "ExecutionReport.order_status (frame offset 69, u8)")
+    m_.side = <uint8_t>_uint_param(side, 0xFF, "ExecutionReport.side (frame offset 70, u8)")
+    m_.order_type = <uint8_t>_uint_param(order_type, 0xFF, "ExecutionReport.order_type (frame offset 71, u8)")
+    m_.time_in_force = <uint8_t>_uint_param(time_in_force, 0xFF, "ExecutionReport.time_in_force (frame offset 72, u8)")
+    m_.reject_reason = <uint16_t>_uint_param(reject_reason, 0xFFFF, "ExecutionReport.reject_reason (frame offset 74, u16)")
+    m_.price = <int64_t>_int_param(price, INT64_MIN, INT64_MAX, "ExecutionReport.price (frame offset 76, i64)")
+    m_.quantity = <uint64_t>_uint_param(quantity, UINT64_MAX, "ExecutionReport.quantity (frame offset 84, u64)")
+    m_.last_price = <int64_t>_int_param(last_price, INT64_MIN, INT64_MAX, "ExecutionReport.last_price (frame offset 92, i64)")
+    m_.last_quantity = <uint64_t>_uint_param(last_quantity, UINT64_MAX, "ExecutionReport.last_quantity (frame offset 100, u64)")
+    m_.cum_quantity = <uint64_t>_uint_param(cum_quantity, UINT64_MAX, "ExecutionReport.cum_quantity (frame offset 108, u64)")
+    m_.leaves_quantity = <uint64_t>_uint_param(leaves_quantity, UINT64_MAX, "ExecutionReport.leaves_quantity (frame offset 116, u64)")
+    m_.avg_price = <int64_t>_int_param(avg_price, INT64_MIN, INT64_MAX, "ExecutionReport.avg_price (frame offset 124, i64)")
+    m_.transact_time = <uint64_t>_uint_param(transact_time, UINT64_MAX, "ExecutionReport.transact_time (frame offset 132, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "ExecutionReport header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "ExecutionReport header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ExecutionReport header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ExecutionReport header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ExecutionReport header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "ExecutionReport header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "ExecutionReport header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "ExecutionReport header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "ExecutionReport header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "ExecutionReport header flags (frame offset 7, u8)")
     _seal(frame, 45, "ExecutionReport")
     return frame
 
@@ -4489,12 +4864,12 @@ cdef class ExecutionReport(Message):
     layout = MESSAGES[MessageType.ExecutionReport]
 
     def __init__(self, *, client_order_id=_REQUIRED, venue_order_id=_REQUIRED, exec_id=_REQUIRED, instrument_id=_REQUIRED, exec_type=_REQUIRED, order_status=_REQUIRED, side=_REQUIRED, order_type=_REQUIRED, time_in_force=_REQUIRED, reject_reason=_REQUIRED, price=_REQUIRED, quantity=_REQUIRED, last_price=_REQUIRED, last_quantity=_REQUIRED, cum_quantity=_REQUIRED, leaves_quantity=_REQUIRED, avg_price=_REQUIRED, transact_time=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_ExecutionReport(client_order_id, venue_order_id, exec_id, instrument_id, exec_type, order_status, side, order_type, time_in_force, reject_reason, price, quantity, last_price, last_quantity, cum_quantity, leaves_quantity, avg_price, transact_time, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_ExecutionReport(<PyObject*>client_order_id, <PyObject*>venue_order_id, <PyObject*>exec_id, <PyObject*>instrument_id, <PyObject*>exec_type, <PyObject*>order_status, <PyObject*>side, <PyObject*>order_type, <PyObject*>time_in_force, <PyObject*>reject_reason, <PyObject*>price, <PyObject*>quantity, <PyObject*>last_price, <PyObject*>last_quantity, <PyObject*>cum_quantity, <PyObject*>leaves_quantity, <PyObject*>avg_price, <PyObject*>transact_time, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, client_order_id=_REQUIRED, venue_order_id=_REQUIRED, exec_id=_REQUIRED, instrument_id=_REQUIRED, exec_type=_REQUIRED, order_status=_REQUIRED, side=_REQUIRED, order_type=_REQUIRED, time_in_force=_REQUIRED, reject_reason=_REQUIRED, price=_REQUIRED, quantity=_REQUIRED, last_price=_REQUIRED, last_quantity=_REQUIRED, cum_quantity=_REQUIRED, leaves_quantity=_REQUIRED, avg_price=_REQUIRED, transact_time=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_ExecutionReport(client_order_id, venue_order_id, exec_id, instrument_id, exec_type, order_status, side, order_type, time_in_force, reject_reason, price, quantity, last_price, last_quantity, cum_quantity, leaves_quantity, avg_price, transact_time, sequence, timestamp, source, version, flags, tlv)
+        return _build_ExecutionReport(<PyObject*>client_order_id, <PyObject*>venue_order_id, <PyObject*>exec_id, <PyObject*>instrument_id, <PyObject*>exec_type, <PyObject*>order_status, <PyObject*>side, <PyObject*>order_type, <PyObject*>time_in_force, <PyObject*>reject_reason, <PyObject*>price, <PyObject*>quantity, <PyObject*>last_price, <PyObject*>last_quantity, <PyObject*>cum_quantity, <PyObject*>leaves_quantity, <PyObject*>avg_price, <PyObject*>transact_time, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def client_order_id(self):
@@ -4519,27 +4894,27 @@ cdef class ExecutionReport(Message):
     @property
     def exec_type(self):
         """u8 at frame offset 68: ExecType (150)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).exec_type
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).exec_type)
 
     @property
     def order_status(self):
         """u8 at frame offset 69: OrdStatus (39)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).order_status
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).order_status)
 
     @property
     def side(self):
         """u8 at frame offset 70: (54)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).side
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).side)
 
     @property
     def order_type(self):
         """u8 at frame offset 71: (40)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).order_type
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).order_type)
 
     @property
     def time_in_force(self):
         """u8 at frame offset 72: (59)"""
-        return (<const ExecutionReportMessage_t*>_frame_of(self)).time_in_force
+        return ap_u8_value((<const ExecutionReportMessage_t*>_frame_of(self)).time_in_force)
 
     @property
     def reject_reason(self):
@@ -4604,19 +4979,19 @@ cdef class ExecutionReport(Message):
             return _iid_of(self, &m_.instrument_id)
         if name is "exec_type":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.exec_type
+            return ap_u8_value(m_.exec_type)
         if name is "order_status":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.order_status
+            return ap_u8_value(m_.order_status)
         if name is "side":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.side
+            return ap_u8_value(m_.side)
         if name is "order_type":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.order_type
+            return ap_u8_value(m_.order_type)
         if name is "time_in_force":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.time_in_force
+            return ap_u8_value(m_.time_in_force)
         if name is "reject_reason":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
             return m_.reject_reason
@@ -4646,10 +5021,10 @@ cdef class ExecutionReport(Message):
             return m_.transact_time
         if name is "source":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ExecutionReportMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4661,10 +5036,10 @@ cdef class ExecutionReport(Message):
     cdef tuple _astuple(self):
         cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -4673,11 +5048,11 @@ cdef class ExecutionReport(Message):
                 m_.venue_order_id,
                 m_.exec_id,
                 _iid_of(self, &m_.instrument_id),
-                m_.exec_type,
-                m_.order_status,
-                m_.side,
-                m_.order_type,
-                m_.time_in_force,
+                ap_u8_value(m_.exec_type),
+                ap_u8_value(m_.order_status),
+                ap_u8_value(m_.side),
+                ap_u8_value(m_.order_type),
+                ap_u8_value(m_.time_in_force),
                 m_.reject_reason,
                 m_.price,
                 m_.quantity,
@@ -4691,10 +5066,10 @@ cdef class ExecutionReport(Message):
     cdef dict _asdict(self):
         cdef const ExecutionReportMessage_t* m_ = <const ExecutionReportMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -4703,11 +5078,11 @@ cdef class ExecutionReport(Message):
                 "venue_order_id": m_.venue_order_id,
                 "exec_id": m_.exec_id,
                 "instrument_id": _iid_of(self, &m_.instrument_id),
-                "exec_type": m_.exec_type,
-                "order_status": m_.order_status,
-                "side": m_.side,
-                "order_type": m_.order_type,
-                "time_in_force": m_.time_in_force,
+                "exec_type": ap_u8_value(m_.exec_type),
+                "order_status": ap_u8_value(m_.order_status),
+                "side": ap_u8_value(m_.side),
+                "order_type": ap_u8_value(m_.order_type),
+                "time_in_force": ap_u8_value(m_.time_in_force),
                 "reject_reason": m_.reject_reason,
                 "price": m_.price,
                 "quantity": m_.quantity,
@@ -4719,26 +5094,41 @@ cdef class ExecutionReport(Message):
                 "transact_time": m_.transact_time}
 
 
-cdef bytes _build_Heartbeat(object service, object status, object interval_ms, object uptime_ns, object messages_sent, object messages_received, object last_sequence, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if service is _REQUIRED or status is _REQUIRED or interval_ms is _REQUIRED or uptime_ns is _REQUIRED or messages_sent is _REQUIRED or messages_received is _REQUIRED or last_sequence is _REQUIRED:
-        _missing_fields("Heartbeat", ("service", "status", "interval_ms", "uptime_ns", "messages_sent", "messages_received", "last_sequence", ), (service, status, interval_ms, uptime_ns, messages_sent, messages_received, last_sequence, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _ExecutionReport_ENCODE_NAMES = ("client_order_id", "venue_order_id", "exec_id", "instrument_id", "exec_type", "order_status", "side", "order_type", "time_in_force", "reject_reason", "price", "quantity", "last_price", "last_quantity", "cum_quantity", "leaves_quantity", "avg_price", "transact_time", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _ExecutionReport_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _ExecutionReport_encode_parsed  # the def's own entry
+
+
+cdef object _ExecutionReport_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[24]
+    if not _keywords_matched(args, nargsf, kwnames, _ExecutionReport_ENCODE_NAMES, _ExecutionReport_ENCODE_DEFAULTS, v_, 24):
+        return ap_vectorcall(_ExecutionReport_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ExecutionReport(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16], v_[17], v_[18], v_[19], v_[20], v_[21], v_[22], v_[23])
+
+
+_ExecutionReport_encode_parsed = ap_set_vectorcall(ExecutionReport.__dict__["encode"].__func__, <void*>_ExecutionReport_encode)
+
+
+cdef bytes _build_Heartbeat(PyObject* service, PyObject* status, PyObject* interval_ms, PyObject* uptime_ns, PyObject* messages_sent, PyObject* messages_received, PyObject* last_sequence, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if service == <PyObject*>_REQUIRED or status == <PyObject*>_REQUIRED or interval_ms == <PyObject*>_REQUIRED or uptime_ns == <PyObject*>_REQUIRED or messages_sent == <PyObject*>_REQUIRED or messages_received == <PyObject*>_REQUIRED or last_sequence == <PyObject*>_REQUIRED:
+        _missing_fields("Heartbeat", ("service", "status", "interval_ms", "uptime_ns", "messages_sent", "messages_received", "last_sequence", ), (<object>service, <object>status, <object>interval_ms, <object>uptime_ns, <object>messages_sent, <object>messages_received, <object>last_sequence, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(72 + len(tlv_))
     cdef HeartbeatMessage_t* m_ = <HeartbeatMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 72
-    m_.service = <uint8_t>_uint_arg(service, 0xFF, "Heartbeat.service (frame offset 32, u8)")
-    m_.status = <uint8_t>_uint_arg(status, 0xFF, "Heartbeat.status (frame offset 33, u8)")
-    m_.interval_ms = <uint32_t>_uint_arg(interval_ms, 0xFFFFFFFF, "Heartbeat.interval_ms (frame offset 36, u32)")
-    m_.uptime_ns = <uint64_t>_uint_arg(uptime_ns, UINT64_MAX, "Heartbeat.uptime_ns (frame offset 40, u64)")
-    m_.messages_sent = <uint64_t>_uint_arg(messages_sent, UINT64_MAX, "Heartbeat.messages_sent (frame offset 48, u64)")
-    m_.messages_received = <uint64_t>_uint_arg(messages_received, UINT64_MAX, "Heartbeat.messages_received (frame offset 56, u64)")
-    m_.last_sequence = <uint64_t>_uint_arg(last_sequence, UINT64_MAX, "Heartbeat.last_sequence (frame offset 64, u64)")
+    m_.service = <uint8_t>_uint_param(service, 0xFF, "Heartbeat.service (frame offset 32, u8)")
+    m_.status = <uint8_t>_uint_param(status, 0xFF, "Heartbeat.status (frame offset 33, u8)")
+    m_.interval_ms = <uint32_t>_uint_param(interval_ms, 0xFFFFFFFF, "Heartbeat.interval_ms (frame offset 36, u32)")
+    m_.uptime_ns = <uint64_t>_uint_param(uptime_ns, UINT64_MAX, "Heartbeat.uptime_ns (frame offset 40, u64)")
+    m_.messages_sent = <uint64_t>_uint_param(messages_sent, UINT64_MAX, "Heartbeat.messages_sent (frame offset 48, u64)")
+    m_.messages_received = <uint64_t>_uint_param(messages_received, UINT64_MAX, "Heartbeat.messages_received (frame offset 56, u64)")
+    m_.last_sequence = <uint64_t>_uint_param(last_sequence, UINT64_MAX, "Heartbeat.last_sequence (frame offset 64, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "Heartbeat header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "Heartbeat header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Heartbeat header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Heartbeat header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Heartbeat header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "Heartbeat header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "Heartbeat header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "Heartbeat header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "Heartbeat header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "Heartbeat header flags (frame offset 7, u8)")
     _seal(frame, 100, "Heartbeat")
     return frame
 
@@ -4755,22 +5145,22 @@ cdef class Heartbeat(Message):
     layout = MESSAGES[MessageType.Heartbeat]
 
     def __init__(self, *, service=_REQUIRED, status=_REQUIRED, interval_ms=_REQUIRED, uptime_ns=_REQUIRED, messages_sent=_REQUIRED, messages_received=_REQUIRED, last_sequence=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_Heartbeat(service, status, interval_ms, uptime_ns, messages_sent, messages_received, last_sequence, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_Heartbeat(<PyObject*>service, <PyObject*>status, <PyObject*>interval_ms, <PyObject*>uptime_ns, <PyObject*>messages_sent, <PyObject*>messages_received, <PyObject*>last_sequence, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, service=_REQUIRED, status=_REQUIRED, interval_ms=_REQUIRED, uptime_ns=_REQUIRED, messages_sent=_REQUIRED, messages_received=_REQUIRED, last_sequence=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_Heartbeat(service, status, interval_ms, uptime_ns, messages_sent, messages_received, last_sequence, sequence, timestamp, source, version, flags, tlv)
+        return _build_Heartbeat(<PyObject*>service, <PyObject*>status, <PyObject*>interval_ms, <PyObject*>uptime_ns, <PyObject*>messages_sent, <PyObject*>messages_received, <PyObject*>last_sequence, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def service(self):
         """u8 at frame offset 32: SourceType of the sender"""
-        return (<const HeartbeatMessage_t*>_frame_of(self)).service
+        return ap_u8_value((<const HeartbeatMessage_t*>_frame_of(self)).service)
 
     @property
     def status(self):
         """u8 at frame offset 33: VenueStatus-like: 1 ok, 4 degraded"""
-        return (<const HeartbeatMessage_t*>_frame_of(self)).status
+        return ap_u8_value((<const HeartbeatMessage_t*>_frame_of(self)).status)
 
     @property
     def interval_ms(self):
@@ -4803,10 +5193,10 @@ cdef class Heartbeat(Message):
         cdef const HeartbeatMessage_t* m_
         if name is "service":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.service
+            return ap_u8_value(m_.service)
         if name is "status":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.status
+            return ap_u8_value(m_.status)
         if name is "interval_ms":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
             return m_.interval_ms
@@ -4824,10 +5214,10 @@ cdef class Heartbeat(Message):
             return m_.last_sequence
         if name is "source":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const HeartbeatMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4839,16 +5229,16 @@ cdef class Heartbeat(Message):
     cdef tuple _astuple(self):
         cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.service,
-                m_.status,
+                ap_u8_value(m_.service),
+                ap_u8_value(m_.status),
                 m_.interval_ms,
                 m_.uptime_ns,
                 m_.messages_sent,
@@ -4858,16 +5248,16 @@ cdef class Heartbeat(Message):
     cdef dict _asdict(self):
         cdef const HeartbeatMessage_t* m_ = <const HeartbeatMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "service": m_.service,
-                "status": m_.status,
+                "service": ap_u8_value(m_.service),
+                "status": ap_u8_value(m_.status),
                 "interval_ms": m_.interval_ms,
                 "uptime_ns": m_.uptime_ns,
                 "messages_sent": m_.messages_sent,
@@ -4875,26 +5265,41 @@ cdef class Heartbeat(Message):
                 "last_sequence": m_.last_sequence}
 
 
-cdef bytes _build_Snapshot(object snapshot_id, object first_sequence, object last_sequence, object frame_count, object part, object part_count, object domain, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if snapshot_id is _REQUIRED or first_sequence is _REQUIRED or last_sequence is _REQUIRED or frame_count is _REQUIRED or part is _REQUIRED or part_count is _REQUIRED or domain is _REQUIRED:
-        _missing_fields("Snapshot", ("snapshot_id", "first_sequence", "last_sequence", "frame_count", "part", "part_count", "domain", ), (snapshot_id, first_sequence, last_sequence, frame_count, part, part_count, domain, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _Heartbeat_ENCODE_NAMES = ("service", "status", "interval_ms", "uptime_ns", "messages_sent", "messages_received", "last_sequence", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Heartbeat_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Heartbeat_encode_parsed  # the def's own entry
+
+
+cdef object _Heartbeat_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _Heartbeat_ENCODE_NAMES, _Heartbeat_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_Heartbeat_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Heartbeat(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_Heartbeat_encode_parsed = ap_set_vectorcall(Heartbeat.__dict__["encode"].__func__, <void*>_Heartbeat_encode)
+
+
+cdef bytes _build_Snapshot(PyObject* snapshot_id, PyObject* first_sequence, PyObject* last_sequence, PyObject* frame_count, PyObject* part, PyObject* part_count, PyObject* domain, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if snapshot_id == <PyObject*>_REQUIRED or first_sequence == <PyObject*>_REQUIRED or last_sequence == <PyObject*>_REQUIRED or frame_count == <PyObject*>_REQUIRED or part == <PyObject*>_REQUIRED or part_count == <PyObject*>_REQUIRED or domain == <PyObject*>_REQUIRED:
+        _missing_fields("Snapshot", ("snapshot_id", "first_sequence", "last_sequence", "frame_count", "part", "part_count", "domain", ), (<object>snapshot_id, <object>first_sequence, <object>last_sequence, <object>frame_count, <object>part, <object>part_count, <object>domain, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(72 + len(tlv_))
     cdef SnapshotMessage_t* m_ = <SnapshotMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 72
-    m_.snapshot_id = <uint64_t>_uint_arg(snapshot_id, UINT64_MAX, "Snapshot.snapshot_id (frame offset 32, u64)")
-    m_.first_sequence = <uint64_t>_uint_arg(first_sequence, UINT64_MAX, "Snapshot.first_sequence (frame offset 40, u64)")
-    m_.last_sequence = <uint64_t>_uint_arg(last_sequence, UINT64_MAX, "Snapshot.last_sequence (frame offset 48, u64)")
-    m_.frame_count = <uint32_t>_uint_arg(frame_count, 0xFFFFFFFF, "Snapshot.frame_count (frame offset 56, u32)")
-    m_.part = <uint16_t>_uint_arg(part, 0xFFFF, "Snapshot.part (frame offset 60, u16)")
-    m_.part_count = <uint16_t>_uint_arg(part_count, 0xFFFF, "Snapshot.part_count (frame offset 62, u16)")
-    m_.domain = <uint8_t>_uint_arg(domain, 0xFF, "Snapshot.domain (frame offset 64, u8)")
+    m_.snapshot_id = <uint64_t>_uint_param(snapshot_id, UINT64_MAX, "Snapshot.snapshot_id (frame offset 32, u64)")
+    m_.first_sequence = <uint64_t>_uint_param(first_sequence, UINT64_MAX, "Snapshot.first_sequence (frame offset 40, u64)")
+    m_.last_sequence = <uint64_t>_uint_param(last_sequence, UINT64_MAX, "Snapshot.last_sequence (frame offset 48, u64)")
+    m_.frame_count = <uint32_t>_uint_param(frame_count, 0xFFFFFFFF, "Snapshot.frame_count (frame offset 56, u32)")
+    m_.part = <uint16_t>_uint_param(part, 0xFFFF, "Snapshot.part (frame offset 60, u16)")
+    m_.part_count = <uint16_t>_uint_param(part_count, 0xFFFF, "Snapshot.part_count (frame offset 62, u16)")
+    m_.domain = <uint8_t>_uint_param(domain, 0xFF, "Snapshot.domain (frame offset 64, u8)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "Snapshot header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "Snapshot header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Snapshot header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Snapshot header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Snapshot header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "Snapshot header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "Snapshot header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "Snapshot header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "Snapshot header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "Snapshot header flags (frame offset 7, u8)")
     _seal(frame, 101, "Snapshot")
     return frame
 
@@ -4911,12 +5316,12 @@ cdef class Snapshot(Message):
     layout = MESSAGES[MessageType.Snapshot]
 
     def __init__(self, *, snapshot_id=_REQUIRED, first_sequence=_REQUIRED, last_sequence=_REQUIRED, frame_count=_REQUIRED, part=_REQUIRED, part_count=_REQUIRED, domain=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_Snapshot(snapshot_id, first_sequence, last_sequence, frame_count, part, part_count, domain, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_Snapshot(<PyObject*>snapshot_id, <PyObject*>first_sequence, <PyObject*>last_sequence, <PyObject*>frame_count, <PyObject*>part, <PyObject*>part_count, <PyObject*>domain, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, snapshot_id=_REQUIRED, first_sequence=_REQUIRED, last_sequence=_REQUIRED, frame_count=_REQUIRED, part=_REQUIRED, part_count=_REQUIRED, domain=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_Snapshot(snapshot_id, first_sequence, last_sequence, frame_count, part, part_count, domain, sequence, timestamp, source, version, flags, tlv)
+        return _build_Snapshot(<PyObject*>snapshot_id, <PyObject*>first_sequence, <PyObject*>last_sequence, <PyObject*>frame_count, <PyObject*>part, <PyObject*>part_count, <PyObject*>domain, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def snapshot_id(self):
@@ -4951,7 +5356,7 @@ cdef class Snapshot(Message):
     @property
     def domain(self):
         """u8 at frame offset 64: Domain"""
-        return (<const SnapshotMessage_t*>_frame_of(self)).domain
+        return ap_u8_value((<const SnapshotMessage_t*>_frame_of(self)).domain)
 
     def __getattribute__(self, name):
         if not _fast_read_type(self):
@@ -4977,13 +5382,13 @@ cdef class Snapshot(Message):
             return m_.part_count
         if name is "domain":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
-            return m_.domain
+            return ap_u8_value(m_.domain)
         if name is "source":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const SnapshotMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -4995,10 +5400,10 @@ cdef class Snapshot(Message):
     cdef tuple _astuple(self):
         cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
@@ -5009,15 +5414,15 @@ cdef class Snapshot(Message):
                 m_.frame_count,
                 m_.part,
                 m_.part_count,
-                m_.domain)
+                ap_u8_value(m_.domain))
 
     cdef dict _asdict(self):
         cdef const SnapshotMessage_t* m_ = <const SnapshotMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
@@ -5028,28 +5433,43 @@ cdef class Snapshot(Message):
                 "frame_count": m_.frame_count,
                 "part": m_.part,
                 "part_count": m_.part_count,
-                "domain": m_.domain}
+                "domain": ap_u8_value(m_.domain)}
 
 
-cdef bytes _build_Error(object code, object related_type, object severity, object related_sequence, object text, object sequence, object timestamp, object source, object version, object flags):
-    if code is _REQUIRED or severity is _REQUIRED:
-        _missing_fields("ErrorReport", ("code", "severity", ), (code, severity, ))
-    cdef bytes text_ = _utf8_tail(text, 65535, "Error.text")
+cdef tuple _Snapshot_ENCODE_NAMES = ("snapshot_id", "first_sequence", "last_sequence", "frame_count", "part", "part_count", "domain", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _Snapshot_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _Snapshot_encode_parsed  # the def's own entry
+
+
+cdef object _Snapshot_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _Snapshot_ENCODE_NAMES, _Snapshot_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_Snapshot_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Snapshot(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_Snapshot_encode_parsed = ap_set_vectorcall(Snapshot.__dict__["encode"].__func__, <void*>_Snapshot_encode)
+
+
+cdef bytes _build_Error(PyObject* code, PyObject* related_type, PyObject* severity, PyObject* related_sequence, PyObject* text, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if code == <PyObject*>_REQUIRED or severity == <PyObject*>_REQUIRED:
+        _missing_fields("ErrorReport", ("code", "severity", ), (<object>code, <object>severity, ))
+    cdef bytes text_ = _utf8_tail(<object>text, 65535, "Error.text")
     cdef bytes frame = _new_frame(48 + len(text_))
     cdef ErrorMessage_t* m_ = <ErrorMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 48
-    m_.code = <uint32_t>_uint_arg(code, 0xFFFFFFFF, "Error.code (frame offset 32, u32)")
-    m_.related_type = <uint8_t>_uint_arg(related_type, 0xFF, "Error.related_type (frame offset 36, u8)")
-    m_.severity = <uint8_t>_uint_arg(severity, 0xFF, "Error.severity (frame offset 37, u8)")
-    m_.related_sequence = <uint64_t>_uint_arg(related_sequence, UINT64_MAX, "Error.related_sequence (frame offset 40, u64)")
+    m_.code = <uint32_t>_uint_param(code, 0xFFFFFFFF, "Error.code (frame offset 32, u32)")
+    m_.related_type = <uint8_t>_uint_param(related_type, 0xFF, "Error.related_type (frame offset 36, u8)")
+    m_.severity = <uint8_t>_uint_param(severity, 0xFF, "Error.severity (frame offset 37, u8)")
+    m_.related_sequence = <uint64_t>_uint_param(related_sequence, UINT64_MAX, "Error.related_sequence (frame offset 40, u64)")
     m_.text_len = <uint16_t>(len(text_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(text_), len(text_))
     tail_ += len(text_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "Error header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "Error header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "Error header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "Error header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "Error header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "Error header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "Error header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "Error header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "Error header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "Error header flags (frame offset 7, u8)")
     _seal(frame, 102, "Error")
     return frame
 
@@ -5066,12 +5486,12 @@ cdef class ErrorReport(Message):
     layout = MESSAGES[MessageType.Error]
 
     def __init__(self, *, code=_REQUIRED, related_type=0, severity=_REQUIRED, related_sequence=0, text='', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_Error(code, related_type, severity, related_sequence, text, sequence, timestamp, source, version, flags))
+        self._own(_build_Error(<PyObject*>code, <PyObject*>related_type, <PyObject*>severity, <PyObject*>related_sequence, <PyObject*>text, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, code=_REQUIRED, related_type=0, severity=_REQUIRED, related_sequence=0, text='', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_Error(code, related_type, severity, related_sequence, text, sequence, timestamp, source, version, flags)
+        return _build_Error(<PyObject*>code, <PyObject*>related_type, <PyObject*>severity, <PyObject*>related_sequence, <PyObject*>text, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def code(self):
@@ -5081,12 +5501,12 @@ cdef class ErrorReport(Message):
     @property
     def related_type(self):
         """u8 at frame offset 36: MessageType the error is about, 0 if none"""
-        return (<const ErrorMessage_t*>_frame_of(self)).related_type
+        return ap_u8_value((<const ErrorMessage_t*>_frame_of(self)).related_type)
 
     @property
     def severity(self):
         """u8 at frame offset 37: Severity"""
-        return (<const ErrorMessage_t*>_frame_of(self)).severity
+        return ap_u8_value((<const ErrorMessage_t*>_frame_of(self)).severity)
 
     @property
     def text_len(self):
@@ -5116,10 +5536,10 @@ cdef class ErrorReport(Message):
             return m_.code
         if name is "related_type":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.related_type
+            return ap_u8_value(m_.related_type)
         if name is "severity":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.severity
+            return ap_u8_value(m_.severity)
         if name is "text_len":
             m_ = <const ErrorMessage_t*>_frame_of(self)
             return m_.text_len
@@ -5128,10 +5548,10 @@ cdef class ErrorReport(Message):
             return m_.related_sequence
         if name is "source":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ErrorMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ErrorMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5143,17 +5563,17 @@ cdef class ErrorReport(Message):
     cdef tuple _astuple(self):
         cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.code,
-                m_.related_type,
-                m_.severity,
+                ap_u8_value(m_.related_type),
+                ap_u8_value(m_.severity),
                 m_.text_len,
                 m_.related_sequence,
                 self.text)
@@ -5161,43 +5581,58 @@ cdef class ErrorReport(Message):
     cdef dict _asdict(self):
         cdef const ErrorMessage_t* m_ = <const ErrorMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "code": m_.code,
-                "related_type": m_.related_type,
-                "severity": m_.severity,
+                "related_type": ap_u8_value(m_.related_type),
+                "severity": ap_u8_value(m_.severity),
                 "text_len": m_.text_len,
                 "related_sequence": m_.related_sequence,
                 "text": self.text}
 
 
-cdef bytes _build_ConfigUpdate(object config_version, object target, object key, object value, object sequence, object timestamp, object source, object version, object flags):
-    if config_version is _REQUIRED:
-        _missing_fields("ConfigUpdate", ("config_version", ), (config_version, ))
-    cdef bytes key_ = _utf8_tail(key, 65535, "ConfigUpdate.key")
-    cdef bytes value_ = _bytes_tail(value, 4294967295, "ConfigUpdate.value")
+cdef tuple _Error_ENCODE_NAMES = ("code", "related_type", "severity", "related_sequence", "text", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _Error_ENCODE_DEFAULTS = (_REQUIRED, 0, _REQUIRED, 0, '', 0, 0, 0, 1, 0, )
+cdef void* _Error_encode_parsed  # the def's own entry
+
+
+cdef object _Error_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[10]
+    if not _keywords_matched(args, nargsf, kwnames, _Error_ENCODE_NAMES, _Error_ENCODE_DEFAULTS, v_, 10):
+        return ap_vectorcall(_Error_encode_parsed, function, args, nargsf, kwnames)
+    return _build_Error(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9])
+
+
+_Error_encode_parsed = ap_set_vectorcall(ErrorReport.__dict__["encode"].__func__, <void*>_Error_encode)
+
+
+cdef bytes _build_ConfigUpdate(PyObject* config_version, PyObject* target, PyObject* key, PyObject* value, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if config_version == <PyObject*>_REQUIRED:
+        _missing_fields("ConfigUpdate", ("config_version", ), (<object>config_version, ))
+    cdef bytes key_ = _utf8_tail(<object>key, 65535, "ConfigUpdate.key")
+    cdef bytes value_ = _bytes_tail(<object>value, 4294967295, "ConfigUpdate.value")
     cdef bytes frame = _new_frame(48 + len(key_) + len(value_))
     cdef ConfigUpdateMessage_t* m_ = <ConfigUpdateMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 48
-    m_.config_version = <uint64_t>_uint_arg(config_version, UINT64_MAX, "ConfigUpdate.config_version (frame offset 32, u64)")
-    m_.target = <uint8_t>_uint_arg(target, 0xFF, "ConfigUpdate.target (frame offset 40, u8)")
+    m_.config_version = <uint64_t>_uint_param(config_version, UINT64_MAX, "ConfigUpdate.config_version (frame offset 32, u64)")
+    m_.target = <uint8_t>_uint_param(target, 0xFF, "ConfigUpdate.target (frame offset 40, u8)")
     m_.key_len = <uint16_t>(len(key_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(key_), len(key_))
     tail_ += len(key_)
     m_.value_len = <uint32_t>(len(value_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(value_), len(value_))
     tail_ += len(value_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "ConfigUpdate header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "ConfigUpdate header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "ConfigUpdate header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "ConfigUpdate header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "ConfigUpdate header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "ConfigUpdate header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "ConfigUpdate header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "ConfigUpdate header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "ConfigUpdate header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "ConfigUpdate header flags (frame offset 7, u8)")
     _seal(frame, 103, "ConfigUpdate")
     return frame
 
@@ -5214,12 +5649,12 @@ cdef class ConfigUpdate(Message):
     layout = MESSAGES[MessageType.ConfigUpdate]
 
     def __init__(self, *, config_version=_REQUIRED, target=0, key='', value=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_ConfigUpdate(config_version, target, key, value, sequence, timestamp, source, version, flags))
+        self._own(_build_ConfigUpdate(<PyObject*>config_version, <PyObject*>target, <PyObject*>key, <PyObject*>value, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, config_version=_REQUIRED, target=0, key='', value=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_ConfigUpdate(config_version, target, key, value, sequence, timestamp, source, version, flags)
+        return _build_ConfigUpdate(<PyObject*>config_version, <PyObject*>target, <PyObject*>key, <PyObject*>value, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def config_version(self):
@@ -5229,7 +5664,7 @@ cdef class ConfigUpdate(Message):
     @property
     def target(self):
         """u8 at frame offset 40: SourceType addressed, 0 = all"""
-        return (<const ConfigUpdateMessage_t*>_frame_of(self)).target
+        return ap_u8_value((<const ConfigUpdateMessage_t*>_frame_of(self)).target)
 
     @property
     def key_len(self):
@@ -5270,7 +5705,7 @@ cdef class ConfigUpdate(Message):
             return m_.config_version
         if name is "target":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
-            return m_.target
+            return ap_u8_value(m_.target)
         if name is "key_len":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
             return m_.key_len
@@ -5279,10 +5714,10 @@ cdef class ConfigUpdate(Message):
             return m_.value_len
         if name is "source":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5294,16 +5729,16 @@ cdef class ConfigUpdate(Message):
     cdef tuple _astuple(self):
         cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.config_version,
-                m_.target,
+                ap_u8_value(m_.target),
                 m_.key_len,
                 m_.value_len,
                 self.key,
@@ -5312,40 +5747,55 @@ cdef class ConfigUpdate(Message):
     cdef dict _asdict(self):
         cdef const ConfigUpdateMessage_t* m_ = <const ConfigUpdateMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "config_version": m_.config_version,
-                "target": m_.target,
+                "target": ap_u8_value(m_.target),
                 "key_len": m_.key_len,
                 "value_len": m_.value_len,
                 "key": self.key,
                 "value": self.value}
 
 
-cdef bytes _build_SchemaAnnouncement(object schema_type, object schema_version, object extends_version, object spec, object sequence, object timestamp, object source, object version, object flags):
-    if schema_type is _REQUIRED or schema_version is _REQUIRED or spec is _REQUIRED:
-        _missing_fields("SchemaAnnouncement", ("schema_type", "schema_version", "spec", ), (schema_type, schema_version, spec, ))
-    cdef bytes spec_ = _canonical_json_tail(spec, 4294967295, "SchemaAnnouncement.spec")
+cdef tuple _ConfigUpdate_ENCODE_NAMES = ("config_version", "target", "key", "value", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _ConfigUpdate_ENCODE_DEFAULTS = (_REQUIRED, 0, '', b'', 0, 0, 0, 1, 0, )
+cdef void* _ConfigUpdate_encode_parsed  # the def's own entry
+
+
+cdef object _ConfigUpdate_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _ConfigUpdate_ENCODE_NAMES, _ConfigUpdate_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_ConfigUpdate_encode_parsed, function, args, nargsf, kwnames)
+    return _build_ConfigUpdate(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8])
+
+
+_ConfigUpdate_encode_parsed = ap_set_vectorcall(ConfigUpdate.__dict__["encode"].__func__, <void*>_ConfigUpdate_encode)
+
+
+cdef bytes _build_SchemaAnnouncement(PyObject* schema_type, PyObject* schema_version, PyObject* extends_version, PyObject* spec, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if schema_type == <PyObject*>_REQUIRED or schema_version == <PyObject*>_REQUIRED or spec == <PyObject*>_REQUIRED:
+        _missing_fields("SchemaAnnouncement", ("schema_type", "schema_version", "spec", ), (<object>schema_type, <object>schema_version, <object>spec, ))
+    cdef bytes spec_ = _canonical_json_tail(<object>spec, 4294967295, "SchemaAnnouncement.spec")
     cdef bytes frame = _new_frame(40 + len(spec_))
     cdef SchemaAnnouncementMessage_t* m_ = <SchemaAnnouncementMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 40
-    m_.schema_type = <uint8_t>_uint_arg(schema_type, 0xFF, "SchemaAnnouncement.schema_type (frame offset 32, u8)")
-    m_.schema_version = <uint8_t>_uint_arg(schema_version, 0xFF, "SchemaAnnouncement.schema_version (frame offset 33, u8)")
-    m_.extends_version = <uint8_t>_uint_arg(extends_version, 0xFF, "SchemaAnnouncement.extends_version (frame offset 34, u8)")
+    m_.schema_type = <uint8_t>_uint_param(schema_type, 0xFF, "SchemaAnnouncement.schema_type (frame offset 32, u8)")
+    m_.schema_version = <uint8_t>_uint_param(schema_version, 0xFF, "SchemaAnnouncement.schema_version (frame offset 33, u8)")
+    m_.extends_version = <uint8_t>_uint_param(extends_version, 0xFF, "SchemaAnnouncement.extends_version (frame offset 34, u8)")
     m_.spec_len = <uint32_t>(len(spec_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(spec_), len(spec_))
     tail_ += len(spec_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "SchemaAnnouncement header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "SchemaAnnouncement header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "SchemaAnnouncement header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "SchemaAnnouncement header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "SchemaAnnouncement header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "SchemaAnnouncement header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "SchemaAnnouncement header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "SchemaAnnouncement header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "SchemaAnnouncement header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "SchemaAnnouncement header flags (frame offset 7, u8)")
     _seal(frame, 104, "SchemaAnnouncement")
     return frame
 
@@ -5362,27 +5812,27 @@ cdef class SchemaAnnouncement(Message):
     layout = MESSAGES[MessageType.SchemaAnnouncement]
 
     def __init__(self, *, schema_type=_REQUIRED, schema_version=_REQUIRED, extends_version=0, spec=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_SchemaAnnouncement(schema_type, schema_version, extends_version, spec, sequence, timestamp, source, version, flags))
+        self._own(_build_SchemaAnnouncement(<PyObject*>schema_type, <PyObject*>schema_version, <PyObject*>extends_version, <PyObject*>spec, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, schema_type=_REQUIRED, schema_version=_REQUIRED, extends_version=0, spec=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_SchemaAnnouncement(schema_type, schema_version, extends_version, spec, sequence, timestamp, source, version, flags)
+        return _build_SchemaAnnouncement(<PyObject*>schema_type, <PyObject*>schema_version, <PyObject*>extends_version, <PyObject*>spec, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def schema_type(self):
         """u8 at frame offset 32: message_type the schema describes"""
-        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_type
+        return ap_u8_value((<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_type)
 
     @property
     def schema_version(self):
         """u8 at frame offset 33: version the schema describes"""
-        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_version
+        return ap_u8_value((<const SchemaAnnouncementMessage_t*>_frame_of(self)).schema_version)
 
     @property
     def extends_version(self):
         """u8 at frame offset 34: version it appends fields to, 0 if none"""
-        return (<const SchemaAnnouncementMessage_t*>_frame_of(self)).extends_version
+        return ap_u8_value((<const SchemaAnnouncementMessage_t*>_frame_of(self)).extends_version)
 
     @property
     def spec_len(self):
@@ -5404,22 +5854,22 @@ cdef class SchemaAnnouncement(Message):
         cdef const SchemaAnnouncementMessage_t* m_
         if name is "schema_type":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.schema_type
+            return ap_u8_value(m_.schema_type)
         if name is "schema_version":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.schema_version
+            return ap_u8_value(m_.schema_version)
         if name is "extends_version":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.extends_version
+            return ap_u8_value(m_.extends_version)
         if name is "spec_len":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
             return m_.spec_len
         if name is "source":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5431,60 +5881,75 @@ cdef class SchemaAnnouncement(Message):
     cdef tuple _astuple(self):
         cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.schema_type,
-                m_.schema_version,
-                m_.extends_version,
+                ap_u8_value(m_.schema_type),
+                ap_u8_value(m_.schema_version),
+                ap_u8_value(m_.extends_version),
                 m_.spec_len,
                 self.spec)
 
     cdef dict _asdict(self):
         cdef const SchemaAnnouncementMessage_t* m_ = <const SchemaAnnouncementMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "schema_type": m_.schema_type,
-                "schema_version": m_.schema_version,
-                "extends_version": m_.extends_version,
+                "schema_type": ap_u8_value(m_.schema_type),
+                "schema_version": ap_u8_value(m_.schema_version),
+                "extends_version": ap_u8_value(m_.extends_version),
                 "spec_len": m_.spec_len,
                 "spec": self.spec}
 
 
-cdef bytes _build_RelayHello(object protocol_version, object role, object hello_flags, object client_pid, object type_mask, object source_mask, object producer_source, object name, object sequence, object timestamp, object source, object version, object flags):
-    if protocol_version is _REQUIRED or role is _REQUIRED or client_pid is _REQUIRED or type_mask is _REQUIRED or source_mask is _REQUIRED:
-        _missing_fields("RelayHello", ("protocol_version", "role", "client_pid", "type_mask", "source_mask", ), (protocol_version, role, client_pid, type_mask, source_mask, ))
-    cdef bytes name_ = _utf8_tail(name, 65535, "RelayHello.name")
+cdef tuple _SchemaAnnouncement_ENCODE_NAMES = ("schema_type", "schema_version", "extends_version", "spec", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _SchemaAnnouncement_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, 0, 1, 0, )
+cdef void* _SchemaAnnouncement_encode_parsed  # the def's own entry
+
+
+cdef object _SchemaAnnouncement_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[9]
+    if not _keywords_matched(args, nargsf, kwnames, _SchemaAnnouncement_ENCODE_NAMES, _SchemaAnnouncement_ENCODE_DEFAULTS, v_, 9):
+        return ap_vectorcall(_SchemaAnnouncement_encode_parsed, function, args, nargsf, kwnames)
+    return _build_SchemaAnnouncement(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8])
+
+
+_SchemaAnnouncement_encode_parsed = ap_set_vectorcall(SchemaAnnouncement.__dict__["encode"].__func__, <void*>_SchemaAnnouncement_encode)
+
+
+cdef bytes _build_RelayHello(PyObject* protocol_version, PyObject* role, PyObject* hello_flags, PyObject* client_pid, PyObject* type_mask, PyObject* source_mask, PyObject* producer_source, PyObject* name, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if protocol_version == <PyObject*>_REQUIRED or role == <PyObject*>_REQUIRED or client_pid == <PyObject*>_REQUIRED or type_mask == <PyObject*>_REQUIRED or source_mask == <PyObject*>_REQUIRED:
+        _missing_fields("RelayHello", ("protocol_version", "role", "client_pid", "type_mask", "source_mask", ), (<object>protocol_version, <object>role, <object>client_pid, <object>type_mask, <object>source_mask, ))
+    cdef bytes name_ = _utf8_tail(<object>name, 65535, "RelayHello.name")
     cdef bytes frame = _new_frame(108 + len(name_))
     cdef RelayHelloMessage_t* m_ = <RelayHelloMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 108
-    m_.protocol_version = <uint16_t>_uint_arg(protocol_version, 0xFFFF, "RelayHello.protocol_version (frame offset 32, u16)")
-    m_.role = <uint8_t>_uint_arg(role, 0xFF, "RelayHello.role (frame offset 34, u8)")
-    m_.hello_flags = <uint8_t>_uint_arg(hello_flags, 0xFF, "RelayHello.hello_flags (frame offset 35, u8)")
-    m_.client_pid = <uint32_t>_uint_arg(client_pid, 0xFFFFFFFF, "RelayHello.client_pid (frame offset 36, u32)")
-    _bytes_arg(type_mask, m_.type_mask, 32, "RelayHello.type_mask (frame offset 40, bytes[32])")
-    _bytes_arg(source_mask, m_.source_mask, 32, "RelayHello.source_mask (frame offset 72, bytes[32])")
-    m_.producer_source = <uint8_t>_uint_arg(producer_source, 0xFF, "RelayHello.producer_source (frame offset 104, u8)")
+    m_.protocol_version = <uint16_t>_uint_param(protocol_version, 0xFFFF, "RelayHello.protocol_version (frame offset 32, u16)")
+    m_.role = <uint8_t>_uint_param(role, 0xFF, "RelayHello.role (frame offset 34, u8)")
+    m_.hello_flags = <uint8_t>_uint_param(hello_flags, 0xFF, "RelayHello.hello_flags (frame offset 35, u8)")
+    m_.client_pid = <uint32_t>_uint_param(client_pid, 0xFFFFFFFF, "RelayHello.client_pid (frame offset 36, u32)")
+    _bytes_arg(<object>type_mask, m_.type_mask, 32, "RelayHello.type_mask (frame offset 40, bytes[32])")
+    _bytes_arg(<object>source_mask, m_.source_mask, 32, "RelayHello.source_mask (frame offset 72, bytes[32])")
+    m_.producer_source = <uint8_t>_uint_param(producer_source, 0xFF, "RelayHello.producer_source (frame offset 104, u8)")
     m_.name_len = <uint16_t>(len(name_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(name_), len(name_))
     tail_ += len(name_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "RelayHello header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "RelayHello header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RelayHello header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RelayHello header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RelayHello header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "RelayHello header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "RelayHello header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "RelayHello header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "RelayHello header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "RelayHello header flags (frame offset 7, u8)")
     _seal(frame, 105, "RelayHello")
     return frame
 
@@ -5501,12 +5966,12 @@ cdef class RelayHello(Message):
     layout = MESSAGES[MessageType.RelayHello]
 
     def __init__(self, *, protocol_version=_REQUIRED, role=_REQUIRED, hello_flags=0, client_pid=_REQUIRED, type_mask=_REQUIRED, source_mask=_REQUIRED, producer_source=0, name='', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_RelayHello(protocol_version, role, hello_flags, client_pid, type_mask, source_mask, producer_source, name, sequence, timestamp, source, version, flags))
+        self._own(_build_RelayHello(<PyObject*>protocol_version, <PyObject*>role, <PyObject*>hello_flags, <PyObject*>client_pid, <PyObject*>type_mask, <PyObject*>source_mask, <PyObject*>producer_source, <PyObject*>name, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, protocol_version=_REQUIRED, role=_REQUIRED, hello_flags=0, client_pid=_REQUIRED, type_mask=_REQUIRED, source_mask=_REQUIRED, producer_source=0, name='', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_RelayHello(protocol_version, role, hello_flags, client_pid, type_mask, source_mask, producer_source, name, sequence, timestamp, source, version, flags)
+        return _build_RelayHello(<PyObject*>protocol_version, <PyObject*>role, <PyObject*>hello_flags, <PyObject*>client_pid, <PyObject*>type_mask, <PyObject*>source_mask, <PyObject*>producer_source, <PyObject*>name, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def protocol_version(self):
@@ -5516,12 +5981,12 @@ cdef class RelayHello(Message):
     @property
     def role(self):
         """u8 at frame offset 34: RelayRole: 1 producer, 2 consumer, 3 monitor"""
-        return (<const RelayHelloMessage_t*>_frame_of(self)).role
+        return ap_u8_value((<const RelayHelloMessage_t*>_frame_of(self)).role)
 
     @property
     def hello_flags(self):
         """u8 at frame offset 35: HelloFlags: 1 ResumeSequence; 0 none"""
-        return (<const RelayHelloMessage_t*>_frame_of(self)).hello_flags
+        return ap_u8_value((<const RelayHelloMessage_t*>_frame_of(self)).hello_flags)
 
     @property
     def client_pid(self):
@@ -5541,7 +6006,7 @@ cdef class RelayHello(Message):
     @property
     def producer_source(self):
         """u8 at frame offset 104: producer: the SourceType it writes as; 0 for others"""
-        return (<const RelayHelloMessage_t*>_frame_of(self)).producer_source
+        return ap_u8_value((<const RelayHelloMessage_t*>_frame_of(self)).producer_source)
 
     @property
     def name_len(self):
@@ -5566,10 +6031,10 @@ cdef class RelayHello(Message):
             return m_.protocol_version
         if name is "role":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.role
+            return ap_u8_value(m_.role)
         if name is "hello_flags":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.hello_flags
+            return ap_u8_value(m_.hello_flags)
         if name is "client_pid":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
             return m_.client_pid
@@ -5581,16 +6046,16 @@ cdef class RelayHello(Message):
             return PyBytes_FromStringAndSize(<const char*>m_.source_mask, 32)
         if name is "producer_source":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.producer_source
+            return ap_u8_value(m_.producer_source)
         if name is "name_len":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
             return m_.name_len
         if name is "source":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RelayHelloMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5602,68 +6067,83 @@ cdef class RelayHello(Message):
     cdef tuple _astuple(self):
         cdef const RelayHelloMessage_t* m_ = <const RelayHelloMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.protocol_version,
-                m_.role,
-                m_.hello_flags,
+                ap_u8_value(m_.role),
+                ap_u8_value(m_.hello_flags),
                 m_.client_pid,
                 PyBytes_FromStringAndSize(<const char*>m_.type_mask, 32),
                 PyBytes_FromStringAndSize(<const char*>m_.source_mask, 32),
-                m_.producer_source,
+                ap_u8_value(m_.producer_source),
                 m_.name_len,
                 self.name)
 
     cdef dict _asdict(self):
         cdef const RelayHelloMessage_t* m_ = <const RelayHelloMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "protocol_version": m_.protocol_version,
-                "role": m_.role,
-                "hello_flags": m_.hello_flags,
+                "role": ap_u8_value(m_.role),
+                "hello_flags": ap_u8_value(m_.hello_flags),
                 "client_pid": m_.client_pid,
                 "type_mask": PyBytes_FromStringAndSize(<const char*>m_.type_mask, 32),
                 "source_mask": PyBytes_FromStringAndSize(<const char*>m_.source_mask, 32),
-                "producer_source": m_.producer_source,
+                "producer_source": ap_u8_value(m_.producer_source),
                 "name_len": m_.name_len,
                 "name": self.name}
 
 
-cdef bytes _build_RelayWelcome(object protocol_version, object domain, object status, object connection_id, object max_frame_size, object policy_flags, object next_sequence, object reason, object sequence, object timestamp, object source, object version, object flags):
-    if protocol_version is _REQUIRED or domain is _REQUIRED or status is _REQUIRED or connection_id is _REQUIRED or max_frame_size is _REQUIRED or policy_flags is _REQUIRED:
-        _missing_fields("RelayWelcome", ("protocol_version", "domain", "status", "connection_id", "max_frame_size", "policy_flags", ), (protocol_version, domain, status, connection_id, max_frame_size, policy_flags, ))
-    cdef bytes reason_ = _utf8_tail(reason, 65535, "RelayWelcome.reason")
+cdef tuple _RelayHello_ENCODE_NAMES = ("protocol_version", "role", "hello_flags", "client_pid", "type_mask", "source_mask", "producer_source", "name", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _RelayHello_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, 0, '', 0, 0, 0, 1, 0, )
+cdef void* _RelayHello_encode_parsed  # the def's own entry
+
+
+cdef object _RelayHello_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _RelayHello_ENCODE_NAMES, _RelayHello_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_RelayHello_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RelayHello(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_RelayHello_encode_parsed = ap_set_vectorcall(RelayHello.__dict__["encode"].__func__, <void*>_RelayHello_encode)
+
+
+cdef bytes _build_RelayWelcome(PyObject* protocol_version, PyObject* domain, PyObject* status, PyObject* connection_id, PyObject* max_frame_size, PyObject* policy_flags, PyObject* next_sequence, PyObject* reason, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if protocol_version == <PyObject*>_REQUIRED or domain == <PyObject*>_REQUIRED or status == <PyObject*>_REQUIRED or connection_id == <PyObject*>_REQUIRED or max_frame_size == <PyObject*>_REQUIRED or policy_flags == <PyObject*>_REQUIRED:
+        _missing_fields("RelayWelcome", ("protocol_version", "domain", "status", "connection_id", "max_frame_size", "policy_flags", ), (<object>protocol_version, <object>domain, <object>status, <object>connection_id, <object>max_frame_size, <object>policy_flags, ))
+    cdef bytes reason_ = _utf8_tail(<object>reason, 65535, "RelayWelcome.reason")
     cdef bytes frame = _new_frame(56 + len(reason_))
     cdef RelayWelcomeMessage_t* m_ = <RelayWelcomeMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 56
-    m_.protocol_version = <uint16_t>_uint_arg(protocol_version, 0xFFFF, "RelayWelcome.protocol_version (frame offset 32, u16)")
-    m_.domain = <uint8_t>_uint_arg(domain, 0xFF, "RelayWelcome.domain (frame offset 34, u8)")
-    m_.status = <uint8_t>_uint_arg(status, 0xFF, "RelayWelcome.status (frame offset 35, u8)")
-    m_.connection_id = <uint32_t>_uint_arg(connection_id, 0xFFFFFFFF, "RelayWelcome.connection_id (frame offset 36, u32)")
-    m_.max_frame_size = <uint32_t>_uint_arg(max_frame_size, 0xFFFFFFFF, "RelayWelcome.max_frame_size (frame offset 40, u32)")
-    m_.policy_flags = <uint8_t>_uint_arg(policy_flags, 0xFF, "RelayWelcome.policy_flags (frame offset 44, u8)")
-    m_.next_sequence = <uint64_t>_uint_arg(next_sequence, UINT64_MAX, "RelayWelcome.next_sequence (frame offset 48, u64)")
+    m_.protocol_version = <uint16_t>_uint_param(protocol_version, 0xFFFF, "RelayWelcome.protocol_version (frame offset 32, u16)")
+    m_.domain = <uint8_t>_uint_param(domain, 0xFF, "RelayWelcome.domain (frame offset 34, u8)")
+    m_.status = <uint8_t>_uint_param(status, 0xFF, "RelayWelcome.status (frame offset 35, u8)")
+    m_.connection_id = <uint32_t>_uint_param(connection_id, 0xFFFFFFFF, "RelayWelcome.connection_id (frame offset 36, u32)")
+    m_.max_frame_size = <uint32_t>_uint_param(max_frame_size, 0xFFFFFFFF, "RelayWelcome.max_frame_size (frame offset 40, u32)")
+    m_.policy_flags = <uint8_t>_uint_param(policy_flags, 0xFF, "RelayWelcome.policy_flags (frame offset 44, u8)")
+    m_.next_sequence = <uint64_t>_uint_param(next_sequence, UINT64_MAX, "RelayWelcome.next_sequence (frame offset 48, u64)")
     m_.reason_len = <uint16_t>(len(reason_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(reason_), len(reason_))
     tail_ += len(reason_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "RelayWelcome header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "RelayWelcome header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RelayWelcome header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RelayWelcome header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RelayWelcome header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "RelayWelcome header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "RelayWelcome header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "RelayWelcome header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "RelayWelcome header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "RelayWelcome header flags (frame offset 7, u8)")
     _seal(frame, 106, "RelayWelcome")
     return frame
 
@@ -5680,12 +6160,12 @@ cdef class RelayWelcome(Message):
     layout = MESSAGES[MessageType.RelayWelcome]
 
     def __init__(self, *, protocol_version=_REQUIRED, domain=_REQUIRED, status=_REQUIRED, connection_id=_REQUIRED, max_frame_size=_REQUIRED, policy_flags=_REQUIRED, next_sequence=0, reason='', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_RelayWelcome(protocol_version, domain, status, connection_id, max_frame_size, policy_flags, next_sequence, reason, sequence, timestamp, source, version, flags))
+        self._own(_build_RelayWelcome(<PyObject*>protocol_version, <PyObject*>domain, <PyObject*>status, <PyObject*>connection_id, <PyObject*>max_frame_size, <PyObject*>policy_flags, <PyObject*>next_sequence, <PyObject*>reason, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, protocol_version=_REQUIRED, domain=_REQUIRED, status=_REQUIRED, connection_id=_REQUIRED, max_frame_size=_REQUIRED, policy_flags=_REQUIRED, next_sequence=0, reason='', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_RelayWelcome(protocol_version, domain, status, connection_id, max_frame_size, policy_flags, next_sequence, reason, sequence, timestamp, source, version, flags)
+        return _build_RelayWelcome(<PyObject*>protocol_version, <PyObject*>domain, <PyObject*>status, <PyObject*>connection_id, <PyObject*>max_frame_size, <PyObject*>policy_flags, <PyObject*>next_sequence, <PyObject*>reason, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def protocol_version(self):
@@ -5695,12 +6175,12 @@ cdef class RelayWelcome(Message):
     @property
     def domain(self):
         """u8 at frame offset 34: Domain of the relay"""
-        return (<const RelayWelcomeMessage_t*>_frame_of(self)).domain
+        return ap_u8_value((<const RelayWelcomeMessage_t*>_frame_of(self)).domain)
 
     @property
     def status(self):
         """u8 at frame offset 35: RelayCode: 0 accepted, else why the client is refused"""
-        return (<const RelayWelcomeMessage_t*>_frame_of(self)).status
+        return ap_u8_value((<const RelayWelcomeMessage_t*>_frame_of(self)).status)
 
     @property
     def connection_id(self):
@@ -5715,7 +6195,7 @@ cdef class RelayWelcome(Message):
     @property
     def policy_flags(self):
         """u8 at frame offset 44: RelayFlags of the relay's policy"""
-        return (<const RelayWelcomeMessage_t*>_frame_of(self)).policy_flags
+        return ap_u8_value((<const RelayWelcomeMessage_t*>_frame_of(self)).policy_flags)
 
     @property
     def reason_len(self):
@@ -5745,10 +6225,10 @@ cdef class RelayWelcome(Message):
             return m_.protocol_version
         if name is "domain":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.domain
+            return ap_u8_value(m_.domain)
         if name is "status":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.status
+            return ap_u8_value(m_.status)
         if name is "connection_id":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
             return m_.connection_id
@@ -5757,7 +6237,7 @@ cdef class RelayWelcome(Message):
             return m_.max_frame_size
         if name is "policy_flags":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.policy_flags
+            return ap_u8_value(m_.policy_flags)
         if name is "reason_len":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
             return m_.reason_len
@@ -5766,10 +6246,10 @@ cdef class RelayWelcome(Message):
             return m_.next_sequence
         if name is "source":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5781,20 +6261,20 @@ cdef class RelayWelcome(Message):
     cdef tuple _astuple(self):
         cdef const RelayWelcomeMessage_t* m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
                 m_.protocol_version,
-                m_.domain,
-                m_.status,
+                ap_u8_value(m_.domain),
+                ap_u8_value(m_.status),
                 m_.connection_id,
                 m_.max_frame_size,
-                m_.policy_flags,
+                ap_u8_value(m_.policy_flags),
                 m_.reason_len,
                 m_.next_sequence,
                 self.reason)
@@ -5802,43 +6282,58 @@ cdef class RelayWelcome(Message):
     cdef dict _asdict(self):
         cdef const RelayWelcomeMessage_t* m_ = <const RelayWelcomeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
                 "protocol_version": m_.protocol_version,
-                "domain": m_.domain,
-                "status": m_.status,
+                "domain": ap_u8_value(m_.domain),
+                "status": ap_u8_value(m_.status),
                 "connection_id": m_.connection_id,
                 "max_frame_size": m_.max_frame_size,
-                "policy_flags": m_.policy_flags,
+                "policy_flags": ap_u8_value(m_.policy_flags),
                 "reason_len": m_.reason_len,
                 "next_sequence": m_.next_sequence,
                 "reason": self.reason}
 
 
-cdef bytes _build_GapNotice(object gap_source, object reason, object first_sequence, object last_sequence, object frames_lost, object sequence, object timestamp, object source, object version, object flags, object tlv):
-    if gap_source is _REQUIRED or reason is _REQUIRED or first_sequence is _REQUIRED or last_sequence is _REQUIRED or frames_lost is _REQUIRED:
-        _missing_fields("GapNotice", ("gap_source", "reason", "first_sequence", "last_sequence", "frames_lost", ), (gap_source, reason, first_sequence, last_sequence, frames_lost, ))
-    cdef bytes tlv_ = _tlv_area(tlv)
+cdef tuple _RelayWelcome_ENCODE_NAMES = ("protocol_version", "domain", "status", "connection_id", "max_frame_size", "policy_flags", "next_sequence", "reason", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _RelayWelcome_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, '', 0, 0, 0, 1, 0, )
+cdef void* _RelayWelcome_encode_parsed  # the def's own entry
+
+
+cdef object _RelayWelcome_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[13]
+    if not _keywords_matched(args, nargsf, kwnames, _RelayWelcome_ENCODE_NAMES, _RelayWelcome_ENCODE_DEFAULTS, v_, 13):
+        return ap_vectorcall(_RelayWelcome_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RelayWelcome(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12])
+
+
+_RelayWelcome_encode_parsed = ap_set_vectorcall(RelayWelcome.__dict__["encode"].__func__, <void*>_RelayWelcome_encode)
+
+
+cdef bytes _build_GapNotice(PyObject* gap_source, PyObject* reason, PyObject* first_sequence, PyObject* last_sequence, PyObject* frames_lost, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags, PyObject* tlv):
+    if gap_source == <PyObject*>_REQUIRED or reason == <PyObject*>_REQUIRED or first_sequence == <PyObject*>_REQUIRED or last_sequence == <PyObject*>_REQUIRED or frames_lost == <PyObject*>_REQUIRED:
+        _missing_fields("GapNotice", ("gap_source", "reason", "first_sequence", "last_sequence", "frames_lost", ), (<object>gap_source, <object>reason, <object>first_sequence, <object>last_sequence, <object>frames_lost, ))
+    cdef bytes tlv_ = _tlv_area(<object>tlv)
     cdef bytes frame = _new_frame(64 + len(tlv_))
     cdef GapNoticeMessage_t* m_ = <GapNoticeMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 64
-    m_.gap_source = <uint8_t>_uint_arg(gap_source, 0xFF, "GapNotice.gap_source (frame offset 32, u8)")
-    m_.reason = <uint8_t>_uint_arg(reason, 0xFF, "GapNotice.reason (frame offset 33, u8)")
-    m_.first_sequence = <uint64_t>_uint_arg(first_sequence, UINT64_MAX, "GapNotice.first_sequence (frame offset 40, u64)")
-    m_.last_sequence = <uint64_t>_uint_arg(last_sequence, UINT64_MAX, "GapNotice.last_sequence (frame offset 48, u64)")
-    m_.frames_lost = <uint64_t>_uint_arg(frames_lost, UINT64_MAX, "GapNotice.frames_lost (frame offset 56, u64)")
+    m_.gap_source = <uint8_t>_uint_param(gap_source, 0xFF, "GapNotice.gap_source (frame offset 32, u8)")
+    m_.reason = <uint8_t>_uint_param(reason, 0xFF, "GapNotice.reason (frame offset 33, u8)")
+    m_.first_sequence = <uint64_t>_uint_param(first_sequence, UINT64_MAX, "GapNotice.first_sequence (frame offset 40, u64)")
+    m_.last_sequence = <uint64_t>_uint_param(last_sequence, UINT64_MAX, "GapNotice.last_sequence (frame offset 48, u64)")
+    m_.frames_lost = <uint64_t>_uint_param(frames_lost, UINT64_MAX, "GapNotice.frames_lost (frame offset 56, u64)")
     memcpy(tail_, PyBytes_AS_STRING(tlv_), len(tlv_))
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "GapNotice header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "GapNotice header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "GapNotice header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "GapNotice header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "GapNotice header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "GapNotice header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "GapNotice header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "GapNotice header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "GapNotice header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "GapNotice header flags (frame offset 7, u8)")
     _seal(frame, 107, "GapNotice")
     return frame
 
@@ -5855,22 +6350,22 @@ cdef class GapNotice(Message):
     layout = MESSAGES[MessageType.GapNotice]
 
     def __init__(self, *, gap_source=_REQUIRED, reason=_REQUIRED, first_sequence=_REQUIRED, last_sequence=_REQUIRED, frames_lost=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
-        self._own(_build_GapNotice(gap_source, reason, first_sequence, last_sequence, frames_lost, sequence, timestamp, source, version, flags, tlv))
+        self._own(_build_GapNotice(<PyObject*>gap_source, <PyObject*>reason, <PyObject*>first_sequence, <PyObject*>last_sequence, <PyObject*>frames_lost, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv))
 
     @staticmethod
     def encode(*, gap_source=_REQUIRED, reason=_REQUIRED, first_sequence=_REQUIRED, last_sequence=_REQUIRED, frames_lost=_REQUIRED, sequence=0, timestamp=0, source=0, version=1, flags=0, tlv=()):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_GapNotice(gap_source, reason, first_sequence, last_sequence, frames_lost, sequence, timestamp, source, version, flags, tlv)
+        return _build_GapNotice(<PyObject*>gap_source, <PyObject*>reason, <PyObject*>first_sequence, <PyObject*>last_sequence, <PyObject*>frames_lost, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags, <PyObject*>tlv)
 
     @property
     def gap_source(self):
         """u8 at frame offset 32: SourceType whose frames are missing"""
-        return (<const GapNoticeMessage_t*>_frame_of(self)).gap_source
+        return ap_u8_value((<const GapNoticeMessage_t*>_frame_of(self)).gap_source)
 
     @property
     def reason(self):
         """u8 at frame offset 33: GapReason: 1 shed, 2 sequence jump, 3 relay restart, 4 disconnected"""
-        return (<const GapNoticeMessage_t*>_frame_of(self)).reason
+        return ap_u8_value((<const GapNoticeMessage_t*>_frame_of(self)).reason)
 
     @property
     def first_sequence(self):
@@ -5893,10 +6388,10 @@ cdef class GapNotice(Message):
         cdef const GapNoticeMessage_t* m_
         if name is "gap_source":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.gap_source
+            return ap_u8_value(m_.gap_source)
         if name is "reason":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.reason
+            return ap_u8_value(m_.reason)
         if name is "first_sequence":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
             return m_.first_sequence
@@ -5908,10 +6403,10 @@ cdef class GapNotice(Message):
             return m_.frames_lost
         if name is "source":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const GapNoticeMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -5923,16 +6418,16 @@ cdef class GapNotice(Message):
     cdef tuple _astuple(self):
         cdef const GapNoticeMessage_t* m_ = <const GapNoticeMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.gap_source,
-                m_.reason,
+                ap_u8_value(m_.gap_source),
+                ap_u8_value(m_.reason),
                 m_.first_sequence,
                 m_.last_sequence,
                 m_.frames_lost)
@@ -5940,49 +6435,64 @@ cdef class GapNotice(Message):
     cdef dict _asdict(self):
         cdef const GapNoticeMessage_t* m_ = <const GapNoticeMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "gap_source": m_.gap_source,
-                "reason": m_.reason,
+                "gap_source": ap_u8_value(m_.gap_source),
+                "reason": ap_u8_value(m_.reason),
                 "first_sequence": m_.first_sequence,
                 "last_sequence": m_.last_sequence,
                 "frames_lost": m_.frames_lost}
 
 
-cdef bytes _build_RelayStats(object domain, object policy_flags, object relay_pid, object started_at, object frames_in, object bytes_in, object frames_out, object bytes_out, object frames_dropped, object frames_refused, object gaps, object disconnects, object connection_count, object records, object sequence, object timestamp, object source, object version, object flags):
-    if domain is _REQUIRED or relay_pid is _REQUIRED or started_at is _REQUIRED or frames_in is _REQUIRED or bytes_in is _REQUIRED or frames_out is _REQUIRED or bytes_out is _REQUIRED or frames_dropped is _REQUIRED or gaps is _REQUIRED:
-        _missing_fields("RelayStats", ("domain", "relay_pid", "started_at", "frames_in", "bytes_in", "frames_out", "bytes_out", "frames_dropped", "gaps", ), (domain, relay_pid, started_at, frames_in, bytes_in, frames_out, bytes_out, frames_dropped, gaps, ))
-    cdef bytes records_ = _bytes_tail(records, 4294967295, "RelayStats.records")
+cdef tuple _GapNotice_ENCODE_NAMES = ("gap_source", "reason", "first_sequence", "last_sequence", "frames_lost", "sequence", "timestamp", "source", "version", "flags", "tlv", )
+cdef tuple _GapNotice_ENCODE_DEFAULTS = (_REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, 0, 0, 1, 0, (), )
+cdef void* _GapNotice_encode_parsed  # the def's own entry
+
+
+cdef object _GapNotice_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[11]
+    if not _keywords_matched(args, nargsf, kwnames, _GapNotice_ENCODE_NAMES, _GapNotice_ENCODE_DEFAULTS, v_, 11):
+        return ap_vectorcall(_GapNotice_encode_parsed, function, args, nargsf, kwnames)
+    return _build_GapNotice(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10])
+
+
+_GapNotice_encode_parsed = ap_set_vectorcall(GapNotice.__dict__["encode"].__func__, <void*>_GapNotice_encode)
+
+
+cdef bytes _build_RelayStats(PyObject* domain, PyObject* policy_flags, PyObject* relay_pid, PyObject* started_at, PyObject* frames_in, PyObject* bytes_in, PyObject* frames_out, PyObject* bytes_out, PyObject* frames_dropped, PyObject* frames_refused, PyObject* gaps, PyObject* disconnects, PyObject* connection_count, PyObject* records, PyObject* sequence, PyObject* timestamp, PyObject* source, PyObject* version, PyObject* flags):
+    if domain == <PyObject*>_REQUIRED or relay_pid == <PyObject*>_REQUIRED or started_at == <PyObject*>_REQUIRED or frames_in == <PyObject*>_REQUIRED or bytes_in == <PyObject*>_REQUIRED or frames_out == <PyObject*>_REQUIRED or bytes_out == <PyObject*>_REQUIRED or frames_dropped == <PyObject*>_REQUIRED or gaps == <PyObject*>_REQUIRED:
+        _missing_fields("RelayStats", ("domain", "relay_pid", "started_at", "frames_in", "bytes_in", "frames_out", "bytes_out", "frames_dropped", "gaps", ), (<object>domain, <object>relay_pid, <object>started_at, <object>frames_in, <object>bytes_in, <object>frames_out, <object>bytes_out, <object>frames_dropped, <object>gaps, ))
+    cdef bytes records_ = _bytes_tail(<object>records, 4294967295, "RelayStats.records")
     cdef bytes frame = _new_frame(120 + len(records_))
     cdef RelayStatsMessage_t* m_ = <RelayStatsMessage_t*>PyBytes_AS_STRING(frame)
     cdef char* tail_ = PyBytes_AS_STRING(frame) + 120
-    m_.domain = <uint8_t>_uint_arg(domain, 0xFF, "RelayStats.domain (frame offset 32, u8)")
-    m_.policy_flags = <uint8_t>_uint_arg(policy_flags, 0xFF, "RelayStats.policy_flags (frame offset 33, u8)")
-    m_.relay_pid = <uint32_t>_uint_arg(relay_pid, 0xFFFFFFFF, "RelayStats.relay_pid (frame offset 36, u32)")
-    m_.started_at = <uint64_t>_uint_arg(started_at, UINT64_MAX, "RelayStats.started_at (frame offset 40, u64)")
-    m_.frames_in = <uint64_t>_uint_arg(frames_in, UINT64_MAX, "RelayStats.frames_in (frame offset 48, u64)")
-    m_.bytes_in = <uint64_t>_uint_arg(bytes_in, UINT64_MAX, "RelayStats.bytes_in (frame offset 56, u64)")
-    m_.frames_out = <uint64_t>_uint_arg(frames_out, UINT64_MAX, "RelayStats.frames_out (frame offset 64, u64)")
-    m_.bytes_out = <uint64_t>_uint_arg(bytes_out, UINT64_MAX, "RelayStats.bytes_out (frame offset 72, u64)")
-    m_.frames_dropped = <uint64_t>_uint_arg(frames_dropped, UINT64_MAX, "RelayStats.frames_dropped (frame offset 80, u64)")
-    m_.frames_refused = <uint64_t>_uint_arg(frames_refused, UINT64_MAX, "RelayStats.frames_refused (frame offset 88, u64)")
-    m_.gaps = <uint64_t>_uint_arg(gaps, UINT64_MAX, "RelayStats.gaps (frame offset 96, u64)")
-    m_.disconnects = <uint64_t>_uint_arg(disconnects, UINT64_MAX, "RelayStats.disconnects (frame offset 104, u64)")
-    m_.connection_count = <uint32_t>_uint_arg(connection_count, 0xFFFFFFFF, "RelayStats.connection_count (frame offset 112, u32)")
+    m_.domain = <uint8_t>_uint_param(domain, 0xFF, "RelayStats.domain (frame offset 32, u8)")
+    m_.policy_flags = <uint8_t>_uint_param(policy_flags, 0xFF, "RelayStats.policy_flags (frame offset 33, u8)")
+    m_.relay_pid = <uint32_t>_uint_param(relay_pid, 0xFFFFFFFF, "RelayStats.relay_pid (frame offset 36, u32)")
+    m_.started_at = <uint64_t>_uint_param(started_at, UINT64_MAX, "RelayStats.started_at (frame offset 40, u64)")
+    m_.frames_in = <uint64_t>_uint_param(frames_in, UINT64_MAX, "RelayStats.frames_in (frame offset 48, u64)")
+    m_.bytes_in = <uint64_t>_uint_param(bytes_in, UINT64_MAX, "RelayStats.bytes_in (frame offset 56, u64)")
+    m_.frames_out = <uint64_t>_uint_param(frames_out, UINT64_MAX, "RelayStats.frames_out (frame offset 64, u64)")
+    m_.bytes_out = <uint64_t>_uint_param(bytes_out, UINT64_MAX, "RelayStats.bytes_out (frame offset 72, u64)")
+    m_.frames_dropped = <uint64_t>_uint_param(frames_dropped, UINT64_MAX, "RelayStats.frames_dropped (frame offset 80, u64)")
+    m_.frames_refused = <uint64_t>_uint_param(frames_refused, UINT64_MAX, "RelayStats.frames_refused (frame offset 88, u64)")
+    m_.gaps = <uint64_t>_uint_param(gaps, UINT64_MAX, "RelayStats.gaps (frame offset 96, u64)")
+    m_.disconnects = <uint64_t>_uint_param(disconnects, UINT64_MAX, "RelayStats.disconnects (frame offset 104, u64)")
+    m_.connection_count = <uint32_t>_uint_param(connection_count, 0xFFFFFFFF, "RelayStats.connection_count (frame offset 112, u32)")
     m_.records_len = <uint32_t>(len(records_) // 1)
     memcpy(tail_, PyBytes_AS_STRING(records_), len(records_))
     tail_ += len(records_)
-    m_.header.sequence = <uint64_t>_uint_arg(sequence, UINT64_MAX, "RelayStats header sequence (frame offset 12, u64)")
-    m_.header.timestamp = <uint64_t>_uint_arg(timestamp, UINT64_MAX, "RelayStats header timestamp (frame offset 20, u64)")
-    m_.header.source = <uint8_t>_uint_arg(source, 0xFF, "RelayStats header source (frame offset 6, u8)")
-    m_.header.version = <uint8_t>_uint_arg(version, 0xFF, "RelayStats header version (frame offset 5, u8)")
-    m_.header.flags = <uint8_t>_uint_arg(flags, 0xFF, "RelayStats header flags (frame offset 7, u8)")
+    m_.header.sequence = <uint64_t>_uint_param(sequence, UINT64_MAX, "RelayStats header sequence (frame offset 12, u64)")
+    m_.header.timestamp = <uint64_t>_uint_param(timestamp, UINT64_MAX, "RelayStats header timestamp (frame offset 20, u64)")
+    m_.header.source = <uint8_t>_uint_param(source, 0xFF, "RelayStats header source (frame offset 6, u8)")
+    m_.header.version = <uint8_t>_uint_param(version, 0xFF, "RelayStats header version (frame offset 5, u8)")
+    m_.header.flags = <uint8_t>_uint_param(flags, 0xFF, "RelayStats header flags (frame offset 7, u8)")
     _seal(frame, 108, "RelayStats")
     return frame
 
@@ -5999,22 +6509,22 @@ cdef class RelayStats(Message):
     layout = MESSAGES[MessageType.RelayStats]
 
     def __init__(self, *, domain=_REQUIRED, policy_flags=0, relay_pid=_REQUIRED, started_at=_REQUIRED, frames_in=_REQUIRED, bytes_in=_REQUIRED, frames_out=_REQUIRED, bytes_out=_REQUIRED, frames_dropped=_REQUIRED, frames_refused=0, gaps=_REQUIRED, disconnects=0, connection_count=0, records=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
-        self._own(_build_RelayStats(domain, policy_flags, relay_pid, started_at, frames_in, bytes_in, frames_out, bytes_out, frames_dropped, frames_refused, gaps, disconnects, connection_count, records, sequence, timestamp, source, version, flags))
+        self._own(_build_RelayStats(<PyObject*>domain, <PyObject*>policy_flags, <PyObject*>relay_pid, <PyObject*>started_at, <PyObject*>frames_in, <PyObject*>bytes_in, <PyObject*>frames_out, <PyObject*>bytes_out, <PyObject*>frames_dropped, <PyObject*>frames_refused, <PyObject*>gaps, <PyObject*>disconnects, <PyObject*>connection_count, <PyObject*>records, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags))
 
     @staticmethod
     def encode(*, domain=_REQUIRED, policy_flags=0, relay_pid=_REQUIRED, started_at=_REQUIRED, frames_in=_REQUIRED, bytes_in=_REQUIRED, frames_out=_REQUIRED, bytes_out=_REQUIRED, frames_dropped=_REQUIRED, frames_refused=0, gaps=_REQUIRED, disconnects=0, connection_count=0, records=b'', sequence=0, timestamp=0, source=0, version=1, flags=0):
         """The sealed frame of these fields as bytes, without creating a message."""
-        return _build_RelayStats(domain, policy_flags, relay_pid, started_at, frames_in, bytes_in, frames_out, bytes_out, frames_dropped, frames_refused, gaps, disconnects, connection_count, records, sequence, timestamp, source, version, flags)
+        return _build_RelayStats(<PyObject*>domain, <PyObject*>policy_flags, <PyObject*>relay_pid, <PyObject*>started_at, <PyObject*>frames_in, <PyObject*>bytes_in, <PyObject*>frames_out, <PyObject*>bytes_out, <PyObject*>frames_dropped, <PyObject*>frames_refused, <PyObject*>gaps, <PyObject*>disconnects, <PyObject*>connection_count, <PyObject*>records, <PyObject*>sequence, <PyObject*>timestamp, <PyObject*>source, <PyObject*>version, <PyObject*>flags)
 
     @property
     def domain(self):
         """u8 at frame offset 32: Domain of the relay"""
-        return (<const RelayStatsMessage_t*>_frame_of(self)).domain
+        return ap_u8_value((<const RelayStatsMessage_t*>_frame_of(self)).domain)
 
     @property
     def policy_flags(self):
         """u8 at frame offset 33: RelayFlags of the relay's policy; 0 none"""
-        return (<const RelayStatsMessage_t*>_frame_of(self)).policy_flags
+        return ap_u8_value((<const RelayStatsMessage_t*>_frame_of(self)).policy_flags)
 
     @property
     def relay_pid(self):
@@ -6091,10 +6601,10 @@ cdef class RelayStats(Message):
         cdef const RelayStatsMessage_t* m_
         if name is "domain":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.domain
+            return ap_u8_value(m_.domain)
         if name is "policy_flags":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.policy_flags
+            return ap_u8_value(m_.policy_flags)
         if name is "relay_pid":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
             return m_.relay_pid
@@ -6133,10 +6643,10 @@ cdef class RelayStats(Message):
             return m_.records_len
         if name is "source":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.header.source
+            return ap_u8_value(m_.header.source)
         if name is "flags":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
-            return m_.header.flags
+            return ap_u8_value(m_.header.flags)
         if name is "sequence":
             m_ = <const RelayStatsMessage_t*>_frame_of(self)
             return m_.header.sequence
@@ -6148,16 +6658,16 @@ cdef class RelayStats(Message):
     cdef tuple _astuple(self):
         cdef const RelayStatsMessage_t* m_ = <const RelayStatsMessage_t*>_frame_of(self)
         return (m_.header.magic,
-                m_.header.message_type,
-                m_.header.version,
-                m_.header.source,
-                m_.header.flags,
+                ap_u8_value(m_.header.message_type),
+                ap_u8_value(m_.header.version),
+                ap_u8_value(m_.header.source),
+                ap_u8_value(m_.header.flags),
                 m_.header.payload_size,
                 m_.header.sequence,
                 m_.header.timestamp,
                 m_.header.checksum,
-                m_.domain,
-                m_.policy_flags,
+                ap_u8_value(m_.domain),
+                ap_u8_value(m_.policy_flags),
                 m_.relay_pid,
                 m_.started_at,
                 m_.frames_in,
@@ -6175,16 +6685,16 @@ cdef class RelayStats(Message):
     cdef dict _asdict(self):
         cdef const RelayStatsMessage_t* m_ = <const RelayStatsMessage_t*>_frame_of(self)
         return {"magic": m_.header.magic,
-                "message_type": m_.header.message_type,
-                "version": m_.header.version,
-                "source": m_.header.source,
-                "flags": m_.header.flags,
+                "message_type": ap_u8_value(m_.header.message_type),
+                "version": ap_u8_value(m_.header.version),
+                "source": ap_u8_value(m_.header.source),
+                "flags": ap_u8_value(m_.header.flags),
                 "payload_size": m_.header.payload_size,
                 "sequence": m_.header.sequence,
                 "timestamp": m_.header.timestamp,
                 "checksum": m_.header.checksum,
-                "domain": m_.domain,
-                "policy_flags": m_.policy_flags,
+                "domain": ap_u8_value(m_.domain),
+                "policy_flags": ap_u8_value(m_.policy_flags),
                 "relay_pid": m_.relay_pid,
                 "started_at": m_.started_at,
                 "frames_in": m_.frames_in,
@@ -6198,6 +6708,21 @@ cdef class RelayStats(Message):
                 "connection_count": m_.connection_count,
                 "records_len": m_.records_len,
                 "records": self.records}
+
+
+cdef tuple _RelayStats_ENCODE_NAMES = ("domain", "policy_flags", "relay_pid", "started_at", "frames_in", "bytes_in", "frames_out", "bytes_out", "frames_dropped", "frames_refused", "gaps", "disconnects", "connection_count", "records", "sequence", "timestamp", "source", "version", "flags", )
+cdef tuple _RelayStats_ENCODE_DEFAULTS = (_REQUIRED, 0, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, _REQUIRED, 0, _REQUIRED, 0, 0, b'', 0, 0, 0, 1, 0, )
+cdef void* _RelayStats_encode_parsed  # the def's own entry
+
+
+cdef object _RelayStats_encode(object function, PyObject** args, size_t nargsf, PyObject* kwnames):
+    cdef PyObject* v_[19]
+    if not _keywords_matched(args, nargsf, kwnames, _RelayStats_ENCODE_NAMES, _RelayStats_ENCODE_DEFAULTS, v_, 19):
+        return ap_vectorcall(_RelayStats_encode_parsed, function, args, nargsf, kwnames)
+    return _build_RelayStats(v_[0], v_[1], v_[2], v_[3], v_[4], v_[5], v_[6], v_[7], v_[8], v_[9], v_[10], v_[11], v_[12], v_[13], v_[14], v_[15], v_[16], v_[17], v_[18])
+
+
+_RelayStats_encode_parsed = ap_set_vectorcall(RelayStats.__dict__["encode"].__func__, <void*>_RelayStats_encode)
 
 
 GENERATED_FROM = 'e68281d291985fc7'  # checked at import
