@@ -187,10 +187,14 @@ def datetime64_to_timestamp(moment: Any) -> Any:
                               field="timestamp")
     if np.isnat(values).any():
         raise FieldValueError("timestamp: NaT is not a time", field="timestamp")
-    in_ns = values.astype("datetime64[ns]")
+    past_the_end = FieldValueError("timestamp: a moment is past 2262-04-11, the end of"
+                                   " nanoseconds in 64 bits", field="timestamp")
+    try:
+        in_ns = values.astype("datetime64[ns]")
+    except OverflowError:  # numpy 2.5 and later; earlier ones wrap, which the check below sees
+        raise past_the_end from None
     if not (in_ns.astype(values.dtype) == values).all():
-        raise FieldValueError("timestamp: a moment is past 2262-04-11, the end of nanoseconds"
-                              " in 64 bits", field="timestamp")
+        raise past_the_end
     ns = in_ns.astype(np.int64)
     if ns.size and ns.min() < 0:
         raise FieldValueError("timestamp: a moment before 1970-01-01 has no timestamp",
