@@ -329,6 +329,12 @@ def latency(transport: Transport, config: dict[str, Any], count: int, rate: int,
     latencies = result.get(timeout=600)
     writer.join(60)
     reader.join(60)
+    return after_warm_up(latencies, count)
+
+
+def after_warm_up(latencies: np.ndarray, count: int) -> tuple[float, float, int]:
+    """p50 and p99 (us) of one-way latencies (ns) after a warm-up tenth, and how many of the
+    ``count`` frames sent never came."""
     warm = latencies[len(latencies) // 10:] / 1000.0
     if not len(warm):
         return float("nan"), float("nan"), count - len(latencies)
@@ -488,11 +494,7 @@ def bare_nats_latency(count: int, rate: int, pinned: bool) -> tuple[float, float
             latencies = result.get(timeout=600)
             writer.join(60)
             reader.join(60)
-    warm = latencies[len(latencies) // 10:] / 1000.0
-    if not len(warm):
-        return float("nan"), float("nan"), count - len(latencies)
-    p50, p99 = np.percentile(warm, [50, 99])
-    return float(p50), float(p99), count - len(latencies)
+    return after_warm_up(latencies, count)
 
 
 # ---- the run ------------------------------------------------------------------------------
