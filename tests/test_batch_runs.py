@@ -1,6 +1,6 @@
 """Runs of frames of one fixed-size kind take the run path of batch decode (header kinds
-compared, checksums computed several frames at a time, rows copied and offsets filled a block
-at a time). Its results equal those of reading every frame on its own (runs=False), whatever
+compared, checksums computed several frames at a time, rows copied a block at a time, offsets
+written when first read). Its results equal those of reading every frame on its own (runs=False), whatever
 the damage, on every CRC path this CPU has."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,38 @@ def test_every_crc_path_gives_the_same_results(path):
                          env={**os.environ, "ALPHAPULSE_CRC": path})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+def test_offsets_of_a_decode_on_the_buffers_of_the_one_before():
+    """A decode takes the buffers the one before it left (their pages are kept); the offsets
+    of its runs, written when first read, never show what the earlier decode left there."""
+    before = decode_batch(_frames(ap.MessageType.Trade, 150000, seed=12))
+    assert before.offsets(ap.MessageType.Trade)[-1] == 64 * 149999
+    del before
+    assert _codec.cached_buffer_bytes() >= 150000 * 8
+    data = _capture([(1, 7), (0, 150000), (2, 3), (0, 5)], seed=13)
+    result = decode_batch(data)
+    reference, _ = _decode(data, False)
+    for kind in KINDS:
+        assert result.offsets(kind).tolist() == reference.offsets(kind).tolist()
+    assert result.offsets(ap.MessageType.Trade)[0] == 7 * len(_frames(ap.MessageType.Quote, 1, 0))
+
+
+@pytest.mark.threads
+def test_offsets_first_read_by_many_threads_at_once():
+    data = _capture([(0, 30000), (1, 5), (0, 30000), (2, 2)], seed=14)
+    expected = _decode(data, False)[0].offsets(ap.MessageType.Trade).tolist()
+    result = decode_batch(data)
+    start = threading.Barrier(4)
+    seen: list[list[int]] = []
+
+    def read() -> None:
+        start.wait()
+        seen.append(result.offsets(ap.MessageType.Trade).tolist())
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [expected] * 4

@@ -77,7 +77,7 @@ class BatchResult:
             index = np.frombuffer(tail_index, dtype="<i8").reshape(-1, 3)  # row, start, length
             self._groups[number, version] = _Group(
                 np.frombuffer(rows, dtype=self.registry.dtype(number, version)),
-                np.frombuffer(offsets, dtype="<i8"), memoryview(tails), index)
+                offsets, memoryview(tails), index)
         self._merged: dict[int, _Merged] = {}
         raw = np.frombuffer(stretches, dtype=[("offset", "<i8"), ("length", "<i8"), ("kind", "<i8")])
         self.errors: list[BadStretch] = [
@@ -266,7 +266,7 @@ class BatchResult:
             keys = [key for key in self._groups if key[0] == number]
             if not keys:
                 empty = _empty_group(self.registry.dtype(number))
-                return _Merged(empty.rows, empty.offsets, empty, None)
+                return _Merged(empty.rows, empty, None)
             self._merged[number] = _merge(self.registry, [(key, self._groups[key]) for key in keys])
         return self._merged[number]
 
@@ -286,13 +286,25 @@ class BatchResult:
         return f"BatchResult({counts}, errors={len(self.errors)})"
 
 
-class _Group(NamedTuple):
-    """The rows one schema version read, with their offsets and tails."""
+class _Group:
+    """The rows one schema version read, with their offsets and tails. The offsets are made an
+    array when first read: the decoder writes those of runs of fixed-size frames then, and
+    a decode whose offsets nobody reads never pays for them."""
 
-    rows: np.ndarray
-    offsets: np.ndarray
-    tails: memoryview
-    tail_index: np.ndarray  # row, start in tails, length
+    __slots__ = ("rows", "_offsets", "tails", "tail_index")
+
+    def __init__(self, rows: np.ndarray, offsets: Any, tails: memoryview,
+                 tail_index: np.ndarray) -> None:
+        self.rows = rows
+        self._offsets = offsets  # an int64 array, or the decoder's buffer of them
+        self.tails = tails
+        self.tail_index = tail_index  # row, start in tails, length
+
+    @property
+    def offsets(self) -> np.ndarray:
+        if not isinstance(self._offsets, np.ndarray):
+            self._offsets = np.frombuffer(self._offsets, dtype="<i8")
+        return self._offsets
 
 
 def _empty_group(row_dtype: np.dtype) -> _Group:
@@ -302,16 +314,20 @@ def _empty_group(row_dtype: np.dtype) -> _Group:
 
 class _Merged(NamedTuple):
     rows: np.ndarray
-    offsets: np.ndarray
     only: Any                      # the one group, when the type has one version
     # else, per row: the (type, version) keys, which of them each row is from, its row there
     sources: tuple[list[tuple[int, int]], np.ndarray, np.ndarray] | None
+    merged_offsets: np.ndarray | None = None  # of the versions' rows in row order, when several
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self.only.offsets if self.merged_offsets is None else self.merged_offsets
 
 
 def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> _Merged:
     if len(groups) == 1:
         group = groups[0][1]
-        return _Merged(group.rows, group.offsets, group, None)
+        return _Merged(group.rows, group, None)
     newest = max(version for (_, version), _ in groups)
     schema = registry.schema(groups[0][0][0], newest)
     for (_, version), _ in groups:
@@ -333,8 +349,8 @@ def _merge(registry: Registry, groups: list[tuple[tuple[int, int], _Group]]) -> 
     order = np.argsort(offsets, kind="stable")
     group_of = np.concatenate([np.full(len(group.rows), i) for i, (_, group) in enumerate(groups)])
     local = np.concatenate([np.arange(len(group.rows)) for _, group in groups])
-    return _Merged(np.concatenate(parts)[order], offsets[order], None,
-                   ([key for key, _ in groups], group_of[order], local[order]))
+    return _Merged(np.concatenate(parts)[order], None,
+                   ([key for key, _ in groups], group_of[order], local[order]), offsets[order])
 
 
 def _type_value(number: int) -> int:

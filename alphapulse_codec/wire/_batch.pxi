@@ -16,7 +16,7 @@ cdef extern from "rows.h" nogil:
     bint ap_kind_matches(const uint8_t* run, size_t size, size_t i)
     size_t ap_copy_same_kind(unsigned char* out, const uint8_t* run, size_t size, size_t count,
                              bint stream)
-    void ap_fill_offsets(int64_t* out, int64_t first, int64_t step, size_t count, bint stream)
+    void ap_fill_offsets(int64_t* out, int64_t first, int64_t step, size_t count)
     void ap_stream_fence()
 
 
@@ -68,11 +68,20 @@ cdef struct TypeRows:
     TypeRows* next           # the rows of the type's other versions
     uint8_t version          # the version whose schema read these rows
     Growable rows            # header + fixed body of each frame, back to back
-    Growable offsets         # int64 frame offset in the source, per row
+    Growable offsets         # int64 frame offset in the source, per row; those of `runs` are
+                             # written when first read (_OwnedMemory), their pages untouched till then
+    Growable runs            # OffsetRun entries: the rows that runs of fixed-size frames kept
     Growable tails           # the bytes after the fixed body, of the rows that have any
     Growable tail_index      # int64 triples: row, start in tails, length
     Py_ssize_t row_size
     Py_ssize_t count
+
+
+cdef struct OffsetRun:
+    int64_t row              # the first row of the run
+    int64_t first            # its frame's offset in the source
+    int64_t step             # the size of each of its frames
+    int64_t count
 
 
 cdef struct Stretch:
@@ -114,6 +123,7 @@ cdef void _free_state(BatchState* state) noexcept nogil:
             state.types[t] = rows.next
             _free_growable(&rows.rows)
             _free_growable(&rows.offsets)
+            _free_growable(&rows.runs)
             _free_growable(&rows.tails)
             _free_growable(&rows.tail_index)
             free(rows)
@@ -224,14 +234,39 @@ cdef Py_ssize_t _keep_run(BatchState* state, const uint8_t* data, Py_ssize_t pos
     if count < RUN_MINIMUM:
         return 0
     kept = <Py_ssize_t>ap_crc32_run(run, frame_size, count) if state.verify else count
-    if rows is not NULL:
-        ap_fill_offsets(<int64_t*>(rows.offsets.data + rows.offsets.size), base + position,
-                        frame_size, kept, stream)
+    if rows is not NULL and kept:
+        if _note_run(&rows.runs, rows.count, base + position, frame_size, kept):
+            return -1
         rows.rows.size += kept * frame_size
         rows.offsets.size += kept * 8
         rows.count += kept
     state.frames += kept
     return kept
+
+
+cdef int _note_run(Growable* runs, int64_t row, int64_t first, int64_t step,
+                   int64_t count) noexcept nogil:
+    """Record that rows `row` to `row + count - 1` hold frames of `step` bytes back to back
+    from `first` on, joined to the previous run when this one goes on from it; -1 when out of
+    memory. Their offsets are written only when read: a decode whose offsets nobody reads
+    spares the writes and the fresh pages of a buffer of 8 bytes per row."""
+    cdef OffsetRun* last
+    cdef OffsetRun run
+    if runs.size:
+        last = <OffsetRun*>(runs.data + runs.size - sizeof(OffsetRun))
+        if (last.step == step and last.row + last.count == row
+                and last.first + last.count * step == first):
+            last.count += count
+            return 0
+    run.row, run.first, run.step, run.count = row, first, step, count
+    return _append(runs, &run, sizeof(OffsetRun))
+
+
+cdef void _write_runs(int64_t* offsets, const Growable* runs) noexcept nogil:
+    cdef const OffsetRun* run = <const OffsetRun*>runs.data
+    cdef Py_ssize_t i
+    for i in range(runs.size // <Py_ssize_t>sizeof(OffsetRun)):
+        ap_fill_offsets(offsets + run[i].row, run[i].first, run[i].step, <size_t>run[i].count)
 
 
 cdef inline bint _stop_after(BatchState* state, const uint8_t* frame,
@@ -484,16 +519,23 @@ cdef int _decode_run(BatchState* state, const uint8_t* data, Py_ssize_t size, in
 @cython.final
 @cython.auto_pickle(False)  # Cython's would pickle `data` as a NUL-terminated string
 cdef class _OwnedMemory:
-    """malloc'ed bytes handed to numpy without a copy; freed with the last array that uses them."""
+    """malloc'ed bytes handed to numpy without a copy; freed with the last array that uses them.
+    Row offsets come with the runs whose offsets are still to be written: the first export
+    writes them, under the GIL, so that no reader ever sees the slots unwritten."""
 
     cdef char* data
     cdef Py_ssize_t size
     cdef Py_ssize_t capacity
+    cdef Growable runs
 
     def __dealloc__(self):
         ap_release(self.data, self.capacity)
+        _free_growable(&self.runs)
 
     def __getbuffer__(self, Py_buffer* view, int flags):
+        if self.runs.size:
+            _write_runs(<int64_t*>self.data, &self.runs)
+            _free_growable(&self.runs)
         PyBuffer_FillInfo(view, self, self.data, self.size, 0, flags)
 
     def __releasebuffer__(self, Py_buffer* view):
@@ -508,6 +550,15 @@ cdef object _take(Growable* g):
     memory.capacity = g.capacity
     g.data = NULL
     g.size = g.capacity = 0
+    return memory
+
+
+cdef object _take_offsets(TypeRows* rows):
+    """The row offsets of `rows`, with the runs whose offsets are still to be written."""
+    cdef _OwnedMemory memory = <_OwnedMemory>_take(&rows.offsets)
+    memory.runs = rows.runs
+    rows.runs.data = NULL
+    rows.runs.size = rows.runs.capacity = 0
     return memory
 
 
@@ -601,7 +652,7 @@ cdef class BatchDecoder:
         for t in range(256):
             rows = self.state.types[t]
             while rows is not NULL:
-                decoded[t, rows.version] = (_take(&rows.rows), _take(&rows.offsets),
+                decoded[t, rows.version] = (_take(&rows.rows), _take_offsets(rows),
                                             _take(&rows.tails), _take(&rows.tail_index))
                 rows = rows.next
         stretches = _take(&self.state.stretches)

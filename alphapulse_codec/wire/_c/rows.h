@@ -1,5 +1,5 @@
 /* The batch decode's work on a run of frames of one kind back to back: finding how long the
-   run is, and copying its rows and offsets into the row buffers.
+   run is, copying its rows into the row buffers, and writing its rows' offsets.
    A large decode writes rows that no cache holds once it is done, so there the stores are
    non-temporal: they skip reading each output line into the cache before writing it, which
    costs as much memory traffic as the write itself. SSE2, which every x86-64 has; elsewhere
@@ -117,27 +117,10 @@ static inline size_t ap_copy_same_kind(unsigned char *out, const unsigned char *
     return count;
 }
 
-/* out[i] = first + i * step for i < n, with non-temporal stores when `stream`. */
-static inline void ap_fill_offsets(int64_t *out, int64_t first, int64_t step, size_t n,
-                                   int stream) {
-    size_t i = 0;
-#ifdef AP_STREAM_STORES
-    if (stream && n >= 8) {
-        if ((uintptr_t)out & 15) {
-            out[0] = first;
-            i = 1;
-        }
-        __m128i pair = _mm_set_epi64x(first + (int64_t)(i + 1) * step, first + (int64_t)i * step);
-        __m128i two = _mm_set1_epi64x(2 * step);
-        for (; i + 2 <= n; i += 2) {
-            _mm_stream_si128((__m128i *)(out + i), pair);
-            pair = _mm_add_epi64(pair, two);
-        }
-    }
-#else
-    (void)stream;
-#endif
-    for (; i < n; i++)
+/* out[i] = first + i * step for i < n: the offsets of a run's rows, written when first read,
+   so by cached stores. */
+static inline void ap_fill_offsets(int64_t *out, int64_t first, int64_t step, size_t n) {
+    for (size_t i = 0; i < n; i++)
         out[i] = first + (int64_t)i * step;
 }
 
