@@ -16,7 +16,6 @@ from ..schemas.registry import dtype
 from ..wire import _codec as codec
 from ..wire.header_fields import HeaderFields
 from ..wire.enums import (
-    AssetType,
     MessageType,
     OrderType,
     Side,
@@ -47,11 +46,11 @@ LISTINGS = [
             370 * PRICE_SCALE, PRICE_SCALE // 100),
     Listing(codec.InstrumentId.stock(VenueId.NYSE, "JPM"), SourceType.AlpacaCollector,
             150 * PRICE_SCALE, PRICE_SCALE // 100),
-    Listing(codec.InstrumentId(VenueId.Binance, AssetType.CryptoSpot, 0, 1), SourceType.BinanceCollector,
+    Listing(codec.InstrumentId.crypto(VenueId.Binance, "BTC", "USDT"), SourceType.BinanceCollector,
             37_000 * PRICE_SCALE, PRICE_SCALE),
-    Listing(codec.InstrumentId(VenueId.Coinbase, AssetType.CryptoSpot, 0, 1), SourceType.CoinbaseCollector,
+    Listing(codec.InstrumentId.crypto(VenueId.Coinbase, "BTC", "USD"), SourceType.CoinbaseCollector,
             37_010 * PRICE_SCALE, PRICE_SCALE),
-    Listing(codec.InstrumentId(VenueId.Kraken, AssetType.CryptoSpot, 0, 2), SourceType.KrakenCollector,
+    Listing(codec.InstrumentId.crypto(VenueId.Kraken, "ETH", "USD"), SourceType.KrakenCollector,
             2_050 * PRICE_SCALE, PRICE_SCALE // 10),
 ]
 
