@@ -219,6 +219,13 @@ def test_batch_encode_refuses_rows_whose_counts_disagree_with_their_tails():
         encode_batch(rows)
 
 
+@pytest.mark.parametrize("rows, got", [([1, 2], "got list"), (b"\\x00" * 64, "got bytes"),
+                                       (np.zeros(3), "got ndarray of dtype float64")])
+def test_batch_encode_refuses_what_is_not_rows_by_what_it_is(rows, got):
+    with pytest.raises(TypeError, match=f"rows are a structured numpy array.*{got}"):
+        encode_batch(rows)
+
+
 @pytest.mark.threads
 def test_two_threads_decode_two_chunks_at_once(vector_bytes):
     results = [None, None]

@@ -50,6 +50,18 @@ def test_unknown_type_has_no_dtype():
         ap.dtype(99)
 
 
-def test_dtype_accepts_the_enum_and_the_number():
-    assert ap.dtype(ap.MessageType.Quote) == ap.dtype(2)
+def test_dtype_accepts_the_enum_the_number_and_the_name():
+    assert ap.dtype(ap.MessageType.Quote) == ap.dtype(2) == ap.dtype("Quote")
     assert all(ap.dtype(t).itemsize == m.frame_size for t, m in MESSAGES.items())
+    assert ap.dtype(np.uint8(1)) == ap.dtype("Trade")
+
+
+@pytest.mark.parametrize("key, message", [
+    ("Trdae", "no message type or schema named 'Trdae'"),
+    (1.5, "no layout for message type 1.5"),
+    (True, "no layout for message type True"),
+    (None, "no layout for message type None"),
+])
+def test_dtype_of_what_names_no_type_is_refused_by_name(key, message):
+    with pytest.raises(KeyError, match=message):
+        ap.dtype(key)

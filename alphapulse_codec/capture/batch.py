@@ -565,6 +565,10 @@ def encode_batch(rows: np.ndarray, message_type: int | None = None,
     bytes after each fixed body (TLVs, or the variable tail whose counts the row holds);
     without it every frame is its fixed part alone.
     """
+    if not isinstance(rows, np.ndarray) or rows.dtype.names is None:
+        raise TypeError(f"rows are a structured numpy array of one type's dtype (ap.dtype(t)),"
+                        f" got {type(rows).__name__}"
+                        + (f" of dtype {rows.dtype}" if isinstance(rows, np.ndarray) else ""))
     registry = registry or default_registry
     message_type = int(message_type if message_type is not None else _type_of_rows(rows))
     schema = registry.schema(message_type, version)

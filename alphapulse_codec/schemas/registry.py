@@ -14,6 +14,7 @@ not know, and reports their extra bytes as ``unseen_bytes``.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -220,9 +221,14 @@ class Registry:
     def layout(self, message_type: int, version: int | None = None) -> MessageLayout:
         return self.schema(message_type, version).layout
 
-    def dtype(self, message_type: int, version: int | None = None) -> np.dtype:
-        """The numpy dtype of header plus fixed body of (type, version)."""
-        schema = self.schema(message_type, version)
+    def dtype(self, message_type: int | str, version: int | None = None) -> np.dtype:
+        """The numpy dtype of header plus fixed body of (type, version); the type by number
+        or by name."""
+        if isinstance(message_type, str):
+            message_type = self.type_of_name(message_type)
+        elif isinstance(message_type, bool):
+            raise TypeError(f"a message type is a number or a name, got {message_type!r}")
+        schema = self.schema(operator.index(message_type), version)
         key = (schema.message_type, schema.version)
         found = self._dtypes.get(key)
         if found is None:
@@ -460,13 +466,17 @@ def _message_class(schema: Schema) -> type[RuntimeMessage]:
 default = Registry(_table=DEFAULT_RULE_TABLE)
 
 
-def dtype(message_type: int | MessageType, version: int | None = None,
+def dtype(message_type: int | str | MessageType, version: int | None = None,
           registry: Registry | None = None) -> np.dtype:
-    """The structured dtype of header plus fixed body of `message_type` (at `version`, the
-    newest when None, in `registry`, the default when None)."""
+    """The structured dtype of header plus fixed body of `message_type` (a number, a
+    MessageType or a name; at `version`, the newest when None, in `registry`, the default when
+    None)."""
+    registry = registry or default
+    if isinstance(message_type, str):
+        message_type = registry.type_of_name(message_type)
     try:
-        return (registry or default).dtype(message_type, version)
-    except (KeyError, TypeError):
+        return registry.dtype(message_type, version)
+    except (KeyError, TypeError, ValueError):
         raise KeyError(f"no layout for message type {message_type!r}"
                        + (f" version {version}" if version is not None else "")) from None
 
