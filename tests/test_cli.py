@@ -138,6 +138,12 @@ TRADE_LINE = ('{"type": "Trade", "header": {"sequence": 1, "timestamp": 2, "sour
      "line 2: Trade.price (frame offset 44, i64)"),
     ('{"type": "Trade", "prcie": 1}', "line 2: Trade: unknown field 'prcie'"),
     ('{"type": "Trade", "header": {}}', "line 2: header: missing field 'sequence'"),
+    (TRADE_LINE.replace('"price": 4', '"price": true'),
+     "line 2: Trade.price: expected a number, got true"),
+    (TRADE_LINE.replace('"sequence": 1', '"sequence": false'),
+     "line 2: header.sequence: expected a number, got false"),
+    (TRADE_LINE.replace('"venue": 2', '"venue": true'),
+     "line 2: Trade.instrument_id.venue: expected a number, got true"),
 ])
 def test_bad_json_lines_name_the_line(capsys, tmp_path, line, message):
     source = tmp_path / "frames.jsonl"

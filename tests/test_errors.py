@@ -181,6 +181,25 @@ def test_bad_field_values_on_build(kwargs, message):
         zeroed(ap.Trade, **kwargs)
 
 
+def _int_fields():
+    for message_type, cls in ap.MESSAGE_CLASSES.items():
+        layout = MESSAGES[message_type]
+        for f in layout.value_fields:
+            if (f.kind == "int" and f.type in ("u8", "u16", "u32", "u64")
+                    and f.name not in layout.derived_fields):
+                yield pytest.param(cls, f, id=f"{cls.__name__}.{f.name}")
+
+
+@pytest.mark.parametrize("cls, f", _int_fields())
+def test_a_build_error_names_its_field_and_its_offset_in_the_frame(cls, f):
+    with pytest.raises(ap.FieldValueError, match="out of range") as caught:
+        zeroed(cls, **{f.name: -1})
+    assert (caught.value.field, caught.value.offset) == (f.name, 32 + f.offset)
+    with pytest.raises(ap.FieldValueError) as caught:
+        zeroed(cls, sequence=-1)
+    assert (caught.value.field, caught.value.offset) == ("header.sequence", 12)
+
+
 def test_bad_byte_arrays_text_and_tails_on_build():
     with pytest.raises(ap.FieldValueError, match=r"target_tx_hash .*expected 32 bytes, got 3"):
         zeroed_frame(ap.MEVOpportunity, target_tx_hash=b"abc")

@@ -3,9 +3,12 @@
 Every failure to decode or build a frame raises a subclass of ParseError, which is a
 ValueError. ``offset`` is the byte offset in the input where the problem was found,
 ``frame_offset`` the offset of the frame it belongs to, ``field`` the field at fault
-(all None where they do not apply).
+(all None where they do not apply). For a build, ``offset`` is the field's byte offset in the
+frame being built.
 """
 from __future__ import annotations
+
+import re
 
 
 class ParseError(ValueError):
@@ -61,8 +64,25 @@ class SchemaConflictError(ParseError):
     """Two layouts were announced for the frame's (type, version): it is read by neither."""
 
 
+# How the builders name the place a value goes: "Trade.price (frame offset 44, i64)",
+# "Trade header sequence (frame offset 12, u64)", "InstrumentDiscovered.symbol" (a tail)
+_BUILD_PLACE = re.compile(
+    r"(?P<message>\w+)(?:\.(?P<field>\w+)| header (?P<header>\w+))(?: \(frame offset (?P<offset>\d+),)?")
+
+
 class FieldValueError(ParseError):
-    """A value given to build a frame does not fit its field (range, length, ID rules)."""
+    """A value given to build a frame does not fit its field (range, length, ID rules).
+    ``field`` is the field's name (``header.sequence`` for a header field) and ``offset`` its
+    byte offset in the frame being built (None for a variable tail)."""
+
+    def __init__(self, message: str, *, offset: int | None = None,
+                 frame_offset: int | None = None, field: str | None = None) -> None:
+        place = _BUILD_PLACE.match(field) if field else None
+        if place:
+            field = place["field"] or f"header.{place['header']}"
+            if offset is None and place["offset"]:
+                offset = int(place["offset"])
+        super().__init__(message, offset=offset, frame_offset=frame_offset, field=field)
 
 
 class MissingFieldError(FieldValueError, TypeError):

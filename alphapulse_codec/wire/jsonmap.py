@@ -53,7 +53,11 @@ def _json_value(field: Field, value: Any, names: bool = False) -> Any:
 
 
 def _enum_number(field: Field, value: Any, where: str) -> Any:
-    """The number of an enum field given by name (any case); any other value as it is."""
+    """The number of an enum field given by name (any case); any other value as it is, but a
+    JSON true or false, which no integer field takes (the builders would read it as 1 or 0)."""
+    if isinstance(value, bool):
+        raise FieldValueError(f"{where}: expected a number, got {str(value).lower()}",
+                              field=where)
     if field.enum is None or not isinstance(value, str):
         return value
     member = member_by_name(field.enum, value)
