@@ -190,7 +190,7 @@ def _int_fields():
                 yield pytest.param(cls, f, id=f"{cls.__name__}.{f.name}")
 
 
-@pytest.mark.parametrize("cls, f", _int_fields())
+@pytest.mark.parametrize("cls, f", list(_int_fields()))
 def test_a_build_error_names_its_field_and_its_offset_in_the_frame(cls, f):
     with pytest.raises(ap.FieldValueError, match="out of range") as caught:
         zeroed(cls, **{f.name: -1})
