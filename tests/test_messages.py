@@ -113,6 +113,15 @@ def test_messages_are_immutable():
         trade.price = 2
 
 
+def test_replace_changes_the_fields_named_and_refuses_others_by_name():
+    trade = zeroed(ap.Trade, instrument_id=AAPL, price=1, sequence=5)
+    changed = trade.replace(price=2, header_flags=1)
+    assert (changed.price, changed.sequence, changed.header.flags) == (2, 5, 1)
+    with pytest.raises(TypeError, match=r"Trade.replace\(\) got an unexpected keyword argument"
+                                        r" 'prcie': its fields are instrument_id, price, "):
+        trade.replace(prcie=2)
+
+
 def test_equality_hash_pickle_and_repr():
     a = zeroed(ap.Trade, instrument_id=AAPL, price=1, sequence=1)
     b = ap.decode(memoryview(a.to_bytes()))

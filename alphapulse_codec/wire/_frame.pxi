@@ -348,6 +348,10 @@ cdef class Message:
             kwargs[f"header_{name}" if name in body else name] = getattr(self.header, name)
         if layout.carries_tlv:
             kwargs["tlv"] = self.tlv
+        for name in changes:
+            if name not in kwargs:
+                raise TypeError(f"{cls.__name__}.replace() got an unexpected keyword argument"
+                                f" {name!r}: its fields are {', '.join(kwargs)}")
         kwargs.update(changes)
         return cls(**kwargs)
 
