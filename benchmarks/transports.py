@@ -277,6 +277,11 @@ def throughput(transport: Transport, config: dict[str, Any], frames: int,
 SPIN_NS = 20_000  # the end of a paced producer's wait is spun: a sleep's wake-up is later
 
 
+def spent_per_frame(spent: Any, party: str, since: float, frames: int) -> None:
+    """Puts (party, us of this process's CPU time, every thread's, a frame since ``since``)."""
+    spent.put((party, (time.process_time() - since) / max(frames, 1) * 1e6))
+
+
 def paced_trades(count: int, rate: int, pause: Callable[[], None] = lambda: None
                  ) -> Iterator[bytes]:
     """``count`` Trades, ``rate`` a second, each encoded ahead with the instant it is due
@@ -300,23 +305,26 @@ def paced_trades(count: int, rate: int, pause: Callable[[], None] = lambda: None
 
 
 def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
-                   pause: Callable[[], None], core: int | None) -> None:
+                   pause: Callable[[], None], spent: Any, core: int | None) -> None:
     """Our blocking producer sending paced_trades one by one."""
     pin(core)
     with ap.connect(DOMAIN, "producer", config=config, name="bench-paced",
                     **options) as producer:
+        since = time.process_time()
         for frame in paced_trades(count, rate, pause):
             producer.send(frame)
         producer.flush()
+        spent_per_frame(spent, "producer", since, count)
 
 
 def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any,
-                     core: int | None) -> None:
+                     spent: Any, core: int | None) -> None:
     pin(core)
     latencies = np.empty(count, dtype=np.int64)
     received = 0
     with ap.connect(DOMAIN, "consumer", config=config, name="bench-latency") as consumer:
         ready.set()
+        since = time.process_time()
         try:
             for received in range(count):
                 message = consumer.recv(timeout=IDLE_SECONDS + 10)
@@ -324,23 +332,37 @@ def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any
             received = count
         except TimeoutError:
             pass
+        spent_per_frame(spent, "consumer", since, received)
     result.put(latencies[:received])
 
 
+Latency = tuple[float, float, int, dict[str, float]]
+"""p50 and p99 one-way latency (us) after a warm-up tenth, the frames that never came, and the
+producer's and the consumer's CPU time a frame (us, each process's, every thread's)."""
+
+
 def latency(transport: Transport, config: dict[str, Any], count: int, rate: int,
-            pinned: bool) -> tuple[float, float, int]:
-    """p50 and p99 one-way latency (us) after a warm-up tenth, and the frames that never came;
-    ``pinned``: the producer on one core, the consumer on another."""
+            pinned: bool) -> Latency:
+    """One-way latency through ``transport``; ``pinned``: the producer on one core, the
+    consumer on another."""
     parties = Parties(transport.threads)
-    ready, result = parties.event(), parties.queue()
-    reader = parties.start(latency_consumer, config, count, ready, result, 1 if pinned else None)
+    ready, result, spent = parties.event(), parties.queue(), parties.queue()
+    reader = parties.start(latency_consumer, config, count, ready, result, spent,
+                           1 if pinned else None)
     ready.wait(60)
     writer = parties.start(paced_producer, config, count, rate, transport.single, parties.pause,
-                           0 if pinned else None)
+                           spent, 0 if pinned else None)
+    return gathered(count, result, spent, writer, reader)
+
+
+def gathered(count: int, result: Any, spent: Any, writer: Any, reader: Any) -> Latency:
+    """What a latency run's consumer (``result``) and both parties (``spent``) put, once they
+    are done."""
     latencies = result.get(timeout=600)
+    cpu = dict(spent.get(timeout=60) for _ in range(2))
     writer.join(60)
     reader.join(60)
-    return after_warm_up(latencies, count)
+    return (*after_warm_up(latencies, count), cpu)
 
 
 def after_warm_up(latencies: np.ndarray, count: int) -> tuple[float, float, int]:
@@ -420,7 +442,7 @@ def bare_publish(url: str, subject: str, blocks: list[bytes]) -> Timing:
 
 
 def bare_subscriber(url: str, subject: str, count: int, ready: Any, result: Any,
-                    core: int | None) -> None:
+                    spent: Any, core: int | None) -> None:
     """nats-py alone, from a coroutine: the nanoseconds from each frame's due instant (its
     header timestamp) to its arrival in the subscription's callback."""
     import nats
@@ -444,17 +466,20 @@ def bare_subscriber(url: str, subject: str, count: int, ready: Any, result: Any,
         await connection.subscribe(subject, cb=arrived)
         await connection.flush()
         ready.set()
+        since = time.process_time()
         try:
             await asyncio.wait_for(done.wait(), IDLE_SECONDS + count / 1000)
         except asyncio.TimeoutError:
             pass
+        spent_per_frame(spent, "consumer", since, received)
         await connection.close()
         result.put(latencies[:received])
 
     asyncio.run(run())
 
 
-def bare_publisher(url: str, subject: str, count: int, rate: int, core: int | None) -> None:
+def bare_publisher(url: str, subject: str, count: int, rate: int, spent: Any,
+                   core: int | None) -> None:
     """nats-py alone publishing paced_trades one per message, from a coroutine."""
     import nats
 
@@ -462,16 +487,19 @@ def bare_publisher(url: str, subject: str, count: int, rate: int, core: int | No
 
     async def run() -> None:
         connection = await nats.connect(url)
+        since = time.process_time()
         for frame in paced_trades(count, rate):
             await connection.publish(subject, frame)
             await asyncio.sleep(0)  # its flusher writes it now, as our producer's loop does
         await connection.flush()
+        spent_per_frame(spent, "producer", since, count)
         await connection.close()
 
     asyncio.run(run())
 
 
-def aio_publisher(config: dict[str, Any], count: int, rate: int, core: int | None) -> None:
+def aio_publisher(config: dict[str, Any], count: int, rate: int, spent: Any,
+                  core: int | None) -> None:
     """Our asyncio producer (aio.connect, one frame a message) sending paced_trades from a
     coroutine, as bare_publisher does: the same loop, the same yield after each send."""
     pin(core)
@@ -479,16 +507,18 @@ def aio_publisher(config: dict[str, Any], count: int, rate: int, core: int | Non
     async def run() -> None:
         async with await aio.connect(DOMAIN, "producer", config=config, name="bench-paced",
                                      batch_frames=1) as producer:
+            since = time.process_time()
             for frame in paced_trades(count, rate):
                 await producer.send(frame)
                 await asyncio.sleep(0)
             await producer.flush()
+            spent_per_frame(spent, "producer", since, count)
 
     asyncio.run(run())
 
 
 def aio_subscriber(config: dict[str, Any], count: int, ready: Any, result: Any,
-                   core: int | None) -> None:
+                   spent: Any, core: int | None) -> None:
     """Our asyncio consumer: the nanoseconds from each frame's due instant to the return of
     its `await recv()`."""
     pin(core)
@@ -499,6 +529,7 @@ def aio_subscriber(config: dict[str, Any], count: int, ready: Any, result: Any,
         async with await aio.connect(DOMAIN, "consumer", config=config,
                                      name="bench-latency") as consumer:
             ready.set()
+            since = time.process_time()
             try:
                 for received in range(count):
                     message = await consumer.recv(timeout=IDLE_SECONDS + 10)
@@ -506,50 +537,40 @@ def aio_subscriber(config: dict[str, Any], count: int, ready: Any, result: Any,
                 received = count
             except TimeoutError:
                 pass
+            spent_per_frame(spent, "consumer", since, received)
         return received
 
     result.put(latencies[:asyncio.run(run())])
 
 
-def bare_nats_latency(config: dict[str, Any], count: int, rate: int,
-                      pinned: bool) -> tuple[float, float, int]:
-    """p50 and p99 one-way latency (us) of nats-py alone, after a warm-up tenth, and the
-    frames that never came: the peer of our NATS rows' latency."""
+def bare_nats_latency(config: dict[str, Any], count: int, rate: int, pinned: bool) -> Latency:
+    """One-way latency through nats-py alone: the peer of our NATS rows'."""
     from alphapulse_codec.transport.nats import subject as nats_subject
 
     url = config["alphapulse"][DOMAIN]["servers"][0]
     subject = nats_subject("alphapulse", DOMAIN, "Trade")
-    ready, result = CTX.Event(), CTX.Queue()
-    reader = CTX.Process(target=bare_subscriber, args=(url, subject, count, ready, result,
+    ready, result, spent = CTX.Event(), CTX.Queue(), CTX.Queue()
+    reader = CTX.Process(target=bare_subscriber, args=(url, subject, count, ready, result, spent,
                                                         1 if pinned else None))
     reader.start()
     ready.wait(60)
     writer = CTX.Process(target=bare_publisher,
-                         args=(url, subject, count, rate, 0 if pinned else None))
+                         args=(url, subject, count, rate, spent, 0 if pinned else None))
     writer.start()
-    latencies = result.get(timeout=600)
-    writer.join(60)
-    reader.join(60)
-    return after_warm_up(latencies, count)
+    return gathered(count, result, spent, writer, reader)
 
 
-def aio_nats_latency(config: dict[str, Any], count: int, rate: int,
-                     pinned: bool) -> tuple[float, float, int]:
+def aio_nats_latency(config: dict[str, Any], count: int, rate: int, pinned: bool) -> Latency:
     """The same through our asyncio producer and consumer."""
-    ready, result = CTX.Event(), CTX.Queue()
-    reader = CTX.Process(target=aio_subscriber, args=(config, count, ready, result,
+    ready, result, spent = CTX.Event(), CTX.Queue(), CTX.Queue()
+    reader = CTX.Process(target=aio_subscriber, args=(config, count, ready, result, spent,
                                                        1 if pinned else None))
     reader.start()
     ready.wait(60)
-    writer = CTX.Process(target=aio_publisher, args=(config, count, rate, 0 if pinned else None))
+    writer = CTX.Process(target=aio_publisher,
+                         args=(config, count, rate, spent, 0 if pinned else None))
     writer.start()
-    latencies = result.get(timeout=600)
-    writer.join(60)
-    reader.join(60)
-    return after_warm_up(latencies, count)
-
-
-Latency = tuple[float, float, int]  # p50 us, p99 us, frames lost
+    return gathered(count, result, spent, writer, reader)
 
 
 @dataclasses.dataclass
@@ -563,8 +584,11 @@ class NatsLatencies:
 
     @staticmethod
     def median(runs: list[Latency]) -> Latency:
+        """Medians over the rounds (frames lost: the sum)."""
         return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
-                sum(r[2] for r in runs))
+                sum(r[2] for r in runs),
+                {party: statistics.median(r[3][party] for r in runs)
+                 for party in ("producer", "consumer")})
 
     def ratio(self, runs: list[Latency]) -> float:
         """The median over the rounds of each round's p50 against bare nats-py's."""
@@ -615,8 +639,8 @@ def measure(transport: Transport, frames: int, rounds: int, latency_frames: int,
         figures.fanout = statistics.median(r[0] for r in fans)
         figures.lost = sum(r[1] for r in ones + fans)
         with (transport.latency_section or transport.section)(directory) as section:
-            figures.p50, figures.p99, lost = latency(transport, document(section, directory),
-                                                     latency_frames, rate, pinned)
+            figures.p50, figures.p99, lost, _ = latency(transport, document(section, directory),
+                                                        latency_frames, rate, pinned)
             figures.lost += lost
     return figures
 
@@ -777,13 +801,15 @@ def main() -> None:
                      " on their loops, as bare's"),
                     ("ours (blocking)", found.ours_blocking, "connect's, as the NATS row: each"
                      " frame handed to the producer's loop thread, and from the consumer's")]:
-                p50, p99, lost = found.median(runs)
+                p50, p99, lost, cpu = found.median(runs)
                 beside = "" if runs is found.bare else f", p50 {found.ratio(runs):.2f}x bare's"
                 print(f"{'NATS latency, ' + title:<30} p50 {p50:.1f} us, p99 {p99:.1f} us,"
-                      f" {lost:,} lost{beside} ({what})")
+                      f" {lost:,} lost{beside}; CPU a frame: producer {cpu['producer']:.1f} us,"
+                      f" consumer {cpu['consumer']:.1f} us ({what})")
             print(f"(NATS latency: {options.latency_frames:,} frames at {options.rate:,}/s, the"
                   f" three taking turns in each of {options.rounds} rounds, medians; x bare's:"
-                  " each round's p50 against bare nats-py's in the same round, the median)")
+                  " each round's p50 against bare nats-py's in the same round, the median; CPU:"
+                  " each process's, every thread's, the pacing's sleeps and spins included)")
         print("(bare's time: each round's time against bare nats-py's in the same round, the"
               " median over the rounds; CPU: the same for this process's CPU time)")
     else:

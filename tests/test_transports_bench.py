@@ -56,12 +56,13 @@ def latency_rows(out: str) -> bool:
     """Whether the NATS latency rows, bare nats-py's and ours beside it, are printed (else
     none is)."""
     figures = rf"p50 {NUMBER} us, p99 {NUMBER} us, [\d,]+ lost"
-    rows = [re.search(rf"^NATS latency, bare nats-py +{figures} \(asyncio publisher and"
+    cpu = rf"CPU a frame: producer {NUMBER} us, consumer {NUMBER} us"
+    rows = [re.search(rf"^NATS latency, bare nats-py +{figures}; {cpu} \(asyncio publisher and"
                       r" subscriber", out, re.M),
-            re.search(rf"^NATS latency, ours \(asyncio\) +{figures}, p50 {NUMBER}x bare's"
-                      r" \(aio.connect", out, re.M),
-            re.search(rf"^NATS latency, ours \(blocking\) +{figures}, p50 {NUMBER}x bare's"
-                      r" \(connect's", out, re.M)]
+            re.search(rf"^NATS latency, ours \(asyncio\) +{figures}, p50 {NUMBER}x bare's;"
+                      rf" {cpu} \(aio.connect", out, re.M),
+            re.search(rf"^NATS latency, ours \(blocking\) +{figures}, p50 {NUMBER}x bare's;"
+                      rf" {cpu} \(connect's", out, re.M)]
     assert all(rows) or not any(rows), out
     return all(rows)
 
