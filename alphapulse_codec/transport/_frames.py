@@ -261,6 +261,14 @@ def type_name(number: int) -> str:
         return str(number)
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Each value of a non-empty array once, ascending: np.unique's answer without its first
+    call's import of numpy.ma (tens of milliseconds: a stall of a consumer's first batch,
+    behind which the frames after it queue)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 class SequenceTracker:
     """The next expected sequence per source; `observe` returns the jumps in a batch as
     (source, first missing, last missing) and moves on. A sequence at or below one already
@@ -273,7 +281,7 @@ class SequenceTracker:
         jumps: list[tuple[int, int, int]] = []
         if not len(sources):
             return jumps
-        for source in np.unique(sources):
+        for source in distinct(sources):
             sequence = sequences[sources == source]
             source = int(source)
             previous = self.expected.get(source)
