@@ -123,12 +123,6 @@ def test_a_frame_alone_counts_as_in_a_batch_of_one(frames):
     assert alone.expected == batched.expected
 
 
-@given(st.lists(st.integers(0, 255), min_size=1, max_size=80))
-def test_distinct_gives_each_value_once_ascending(values):
-    array = np.array(values, dtype=np.int64)
-    assert _frames.distinct(array).tolist() == sorted(set(values))
-
-
 class RawPublisher:
     """A bare nats-py publisher: messages exactly as given, whatever they hold."""
 

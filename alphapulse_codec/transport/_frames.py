@@ -261,14 +261,6 @@ def type_name(number: int) -> str:
         return str(number)
 
 
-def distinct(values: np.ndarray) -> np.ndarray:
-    """Each value of a non-empty array once, ascending: np.unique's answer without its first
-    call's import of numpy.ma (tens of milliseconds: a stall of a consumer's first batch,
-    behind which the frames after it queue)."""
-    ordered = np.sort(values)
-    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
-
-
 class SequenceTracker:
     """The next expected sequence per source; `observe` returns the jumps in a batch as
     (source, first missing, last missing) and moves on. A sequence at or below one already
@@ -276,12 +268,17 @@ class SequenceTracker:
 
     def __init__(self) -> None:
         self.expected: dict[int, int] = {}
+        # np.unique imports numpy.ma on its first call (25 ms here idle, 150 ms loaded): taken
+        # now, as the consumer is made, not by its first batch with every frame behind it
+        # queued. (A sort would need no import, but it lets the GIL go, and a consumer's thread
+        # that lets it go waits for its loop thread to give it back: measured slower.)
+        np.unique(np.zeros(1, dtype=np.int64))
 
     def observe(self, sources: np.ndarray, sequences: np.ndarray) -> list[tuple[int, int, int]]:
         jumps: list[tuple[int, int, int]] = []
         if not len(sources):
             return jumps
-        for source in distinct(sources):
+        for source in np.unique(sources):
             sequence = sequences[sources == source]
             source = int(source)
             previous = self.expected.get(source)
