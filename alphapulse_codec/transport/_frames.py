@@ -269,9 +269,7 @@ class SequenceTracker:
     def __init__(self) -> None:
         self.expected: dict[int, int] = {}
         # np.unique imports numpy.ma on its first call (25 ms here idle, 150 ms loaded): taken
-        # now, as the consumer is made, not by its first batch with every frame behind it
-        # queued. (A sort would need no import, but it lets the GIL go, and a consumer's thread
-        # that lets it go waits for its loop thread to give it back: measured slower.)
+        # now, as the consumer is made, not by its first batch with every frame behind it queued
         np.unique(np.zeros(1, dtype=np.int64))
 
     def observe(self, sources: np.ndarray, sequences: np.ndarray) -> list[tuple[int, int, int]]:
