@@ -45,10 +45,15 @@ ratio printed (and judged against the target) is the median over the rounds of e
 time against bare nats-py's in the same round, so that a round the machine's other work
 slowed weighs on both sides of its ratio; the same ratio of this process's CPU time (all its
 threads) is printed beside it. Then JetStream publishing with its
-acknowledgements collected at flush, and the one-way latency of nats-py alone (an asyncio
-publisher and subscriber, one frame a message, paced and pinned as the latency rows), the peer
-of the NATS row's latency. Printed next to the design's table and the targets, each said met
-or missed.
+acknowledgements collected at flush, and one-way latency over NATS like against like: nats-py
+alone (an asyncio publisher and subscriber, one frame a message, the arrival noted in the
+subscription's callback) against our asyncio producer and consumer (``ap.aio.connect``, the
+arrival noted when `await recv()` returns), with our blocking ones beside them (the NATS row's
+clients: each frame handed by `send` to the producer's loop thread, and by the consumer's loop
+thread to `recv`), all paced and pinned as the latency rows, the three taking turns within each
+of --rounds rounds, each run on a server of its own; the medians are printed, and each round's
+p50 against bare nats-py's in the same round (the median). Printed next to the design's table
+and the targets, each said met or missed.
 """
 from __future__ import annotations
 
@@ -272,40 +277,54 @@ def throughput(transport: Transport, config: dict[str, Any], frames: int,
 SPIN_NS = 20_000  # the end of a paced producer's wait is spun: a sleep's wake-up is later
 
 
-def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
-                   pause: Callable[[], None], core: int | None) -> None:
-    """``count`` Trades sent one by one, ``rate`` a second, each encoded ahead with the instant
-    it is due (time.time_ns) in its header timestamp and sent at that instant: a sleep to
-    SPIN_NS before it, then a spin, ``pause`` letting the others run between checks."""
-    pin(core)
+def spent_per_frame(spent: Any, party: str, since: float, frames: int) -> None:
+    """Puts (party, us of this process's CPU time, every thread's, a frame since ``since``)."""
+    spent.put((party, (time.process_time() - since) / max(frames, 1) * 1e6))
+
+
+def paced_trades(count: int, rate: int, pause: Callable[[], None] = lambda: None
+                 ) -> Iterator[bytes]:
+    """``count`` Trades, ``rate`` a second, each encoded ahead with the instant it is due
+    (time.time_ns) in its header timestamp and given at that instant: a sleep to SPIN_NS before
+    it, then a spin, ``pause`` letting the others run between checks."""
     tight_timer_slack()
     instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
     encode = ap.Trade.encode
     interval = 1_000_000_000 // rate
+    due = time.time_ns()
+    for sequence in range(1, count + 1):
+        due += interval
+        frame = encode(instrument_id=instrument, price=100, volume=1, side=1,
+                       sequence=sequence, source=ap.SourceType.BinanceCollector, timestamp=due)
+        left = due - time.time_ns()
+        if left > SPIN_NS:
+            time.sleep((left - SPIN_NS) / 1e9)
+        while time.time_ns() < due:
+            pause()
+        yield frame
+
+
+def paced_producer(config: dict[str, Any], count: int, rate: int, options: dict[str, Any],
+                   pause: Callable[[], None], spent: Any, core: int | None) -> None:
+    """Our blocking producer sending paced_trades one by one."""
+    pin(core)
     with ap.connect(DOMAIN, "producer", config=config, name="bench-paced",
                     **options) as producer:
-        due = time.time_ns()
-        for sequence in range(1, count + 1):
-            due += interval
-            frame = encode(instrument_id=instrument, price=100, volume=1, side=1,
-                           sequence=sequence, source=ap.SourceType.BinanceCollector,
-                           timestamp=due)
-            left = due - time.time_ns()
-            if left > SPIN_NS:
-                time.sleep((left - SPIN_NS) / 1e9)
-            while time.time_ns() < due:
-                pause()
+        since = time.process_time()
+        for frame in paced_trades(count, rate, pause):
             producer.send(frame)
         producer.flush()
+        spent_per_frame(spent, "producer", since, count)
 
 
 def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any,
-                     core: int | None) -> None:
+                     spent: Any, core: int | None) -> None:
     pin(core)
     latencies = np.empty(count, dtype=np.int64)
     received = 0
     with ap.connect(DOMAIN, "consumer", config=config, name="bench-latency") as consumer:
         ready.set()
+        since = time.process_time()
         try:
             for received in range(count):
                 message = consumer.recv(timeout=IDLE_SECONDS + 10)
@@ -313,23 +332,37 @@ def latency_consumer(config: dict[str, Any], count: int, ready: Any, result: Any
             received = count
         except TimeoutError:
             pass
+        spent_per_frame(spent, "consumer", since, received)
     result.put(latencies[:received])
 
 
+Latency = tuple[float, float, int, dict[str, float]]
+"""p50 and p99 one-way latency (us) after a warm-up tenth, the frames that never came, and the
+producer's and the consumer's CPU time a frame (us, each process's, every thread's)."""
+
+
 def latency(transport: Transport, config: dict[str, Any], count: int, rate: int,
-            pinned: bool) -> tuple[float, float, int]:
-    """p50 and p99 one-way latency (us) after a warm-up tenth, and the frames that never came;
-    ``pinned``: the producer on one core, the consumer on another."""
+            pinned: bool) -> Latency:
+    """One-way latency through ``transport``; ``pinned``: the producer on one core, the
+    consumer on another."""
     parties = Parties(transport.threads)
-    ready, result = parties.event(), parties.queue()
-    reader = parties.start(latency_consumer, config, count, ready, result, 1 if pinned else None)
+    ready, result, spent = parties.event(), parties.queue(), parties.queue()
+    reader = parties.start(latency_consumer, config, count, ready, result, spent,
+                           1 if pinned else None)
     ready.wait(60)
     writer = parties.start(paced_producer, config, count, rate, transport.single, parties.pause,
-                           0 if pinned else None)
+                           spent, 0 if pinned else None)
+    return gathered(count, result, spent, writer, reader)
+
+
+def gathered(count: int, result: Any, spent: Any, writer: Any, reader: Any) -> Latency:
+    """What a latency run's consumer (``result``) and both parties (``spent``) put, once they
+    are done."""
     latencies = result.get(timeout=600)
+    cpu = dict(spent.get(timeout=60) for _ in range(2))
     writer.join(60)
     reader.join(60)
-    return after_warm_up(latencies, count)
+    return (*after_warm_up(latencies, count), cpu)
 
 
 def after_warm_up(latencies: np.ndarray, count: int) -> tuple[float, float, int]:
@@ -409,7 +442,7 @@ def bare_publish(url: str, subject: str, blocks: list[bytes]) -> Timing:
 
 
 def bare_subscriber(url: str, subject: str, count: int, ready: Any, result: Any,
-                    core: int | None) -> None:
+                    spent: Any, core: int | None) -> None:
     """nats-py alone, from a coroutine: the nanoseconds from each frame's due instant (its
     header timestamp) to its arrival in the subscription's callback."""
     import nats
@@ -433,68 +466,153 @@ def bare_subscriber(url: str, subject: str, count: int, ready: Any, result: Any,
         await connection.subscribe(subject, cb=arrived)
         await connection.flush()
         ready.set()
+        since = time.process_time()
         try:
             await asyncio.wait_for(done.wait(), IDLE_SECONDS + count / 1000)
         except asyncio.TimeoutError:
             pass
+        spent_per_frame(spent, "consumer", since, received)
         await connection.close()
         result.put(latencies[:received])
 
     asyncio.run(run())
 
 
-def bare_publisher(url: str, subject: str, count: int, rate: int, core: int | None) -> None:
-    """nats-py alone publishing ``count`` Trades one per message at ``rate``, paced as
-    paced_producer paces ours (each encoded ahead with the instant it is due)."""
+def bare_publisher(url: str, subject: str, count: int, rate: int, spent: Any,
+                   core: int | None) -> None:
+    """nats-py alone publishing paced_trades one per message, from a coroutine."""
     import nats
 
     pin(core)
-    tight_timer_slack()
-    instrument = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
-    interval = 1_000_000_000 // rate
 
     async def run() -> None:
         connection = await nats.connect(url)
-        due = time.time_ns()
-        for sequence in range(1, count + 1):
-            due += interval
-            frame = ap.Trade.encode(instrument_id=instrument, price=100, volume=1, side=1,
-                                    sequence=sequence, source=ap.SourceType.BinanceCollector,
-                                    timestamp=due)
-            left = due - time.time_ns()
-            if left > SPIN_NS:
-                time.sleep((left - SPIN_NS) / 1e9)
-            while time.time_ns() < due:
-                pass
+        since = time.process_time()
+        for frame in paced_trades(count, rate):
             await connection.publish(subject, frame)
             await asyncio.sleep(0)  # its flusher writes it now, as our producer's loop does
         await connection.flush()
+        spent_per_frame(spent, "producer", since, count)
         await connection.close()
 
     asyncio.run(run())
 
 
-def bare_nats_latency(count: int, rate: int, pinned: bool) -> tuple[float, float, int]:
-    """p50 and p99 one-way latency (us) of nats-py alone, after a warm-up tenth, and the
-    frames that never came: the peer of our NATS row's latency."""
+def aio_publisher(config: dict[str, Any], count: int, rate: int, spent: Any,
+                  core: int | None) -> None:
+    """Our asyncio producer (aio.connect, one frame a message) sending paced_trades from a
+    coroutine, as bare_publisher does: the same loop, the same yield after each send."""
+    pin(core)
+
+    async def run() -> None:
+        async with await aio.connect(DOMAIN, "producer", config=config, name="bench-paced",
+                                     batch_frames=1) as producer:
+            since = time.process_time()
+            for frame in paced_trades(count, rate):
+                await producer.send(frame)
+                await asyncio.sleep(0)
+            await producer.flush()
+            spent_per_frame(spent, "producer", since, count)
+
+    asyncio.run(run())
+
+
+def aio_subscriber(config: dict[str, Any], count: int, ready: Any, result: Any,
+                   spent: Any, core: int | None) -> None:
+    """Our asyncio consumer: the nanoseconds from each frame's due instant to the return of
+    its `await recv()`."""
+    pin(core)
+    latencies = np.empty(count, dtype=np.int64)
+
+    async def run() -> int:
+        received = 0
+        async with await aio.connect(DOMAIN, "consumer", config=config,
+                                     name="bench-latency") as consumer:
+            ready.set()
+            since = time.process_time()
+            try:
+                for received in range(count):
+                    message = await consumer.recv(timeout=IDLE_SECONDS + 10)
+                    latencies[received] = time.time_ns() - message.header.timestamp
+                received = count
+            except TimeoutError:
+                pass
+            spent_per_frame(spent, "consumer", since, received)
+        return received
+
+    result.put(latencies[:asyncio.run(run())])
+
+
+def bare_nats_latency(config: dict[str, Any], count: int, rate: int, pinned: bool) -> Latency:
+    """One-way latency through nats-py alone: the peer of our NATS rows'."""
     from alphapulse_codec.transport.nats import subject as nats_subject
 
+    url = config["alphapulse"][DOMAIN]["servers"][0]
     subject = nats_subject("alphapulse", DOMAIN, "Trade")
-    with tempfile.TemporaryDirectory(prefix="ap-transports-", dir="/tmp") as name:
-        with nats_bus(Path(name)) as section:
-            url = section["servers"][0]
-            ready, result = CTX.Event(), CTX.Queue()
-            reader = CTX.Process(target=bare_subscriber, args=(url, subject, count, ready,
-                                                                result, 1 if pinned else None))
-            reader.start()
-            ready.wait(60)
-            writer = CTX.Process(target=bare_publisher,
-                                 args=(url, subject, count, rate, 0 if pinned else None))
-            writer.start()
-            latencies = result.get(timeout=600)
-            writer.join(60)
-            reader.join(60)
-    return after_warm_up(latencies, count)
+    ready, result, spent = CTX.Event(), CTX.Queue(), CTX.Queue()
+    reader = CTX.Process(target=bare_subscriber, args=(url, subject, count, ready, result, spent,
+                                                        1 if pinned else None))
+    reader.start()
+    ready.wait(60)
+    writer = CTX.Process(target=bare_publisher,
+                         args=(url, subject, count, rate, spent, 0 if pinned else None))
+    writer.start()
+    return gathered(count, result, spent, writer, reader)
+
+
+def aio_nats_latency(config: dict[str, Any], count: int, rate: int, pinned: bool) -> Latency:
+    """The same through our asyncio producer and consumer."""
+    ready, result, spent = CTX.Event(), CTX.Queue(), CTX.Queue()
+    reader = CTX.Process(target=aio_subscriber, args=(config, count, ready, result, spent,
+                                                       1 if pinned else None))
+    reader.start()
+    ready.wait(60)
+    writer = CTX.Process(target=aio_publisher,
+                         args=(config, count, rate, spent, 0 if pinned else None))
+    writer.start()
+    return gathered(count, result, spent, writer, reader)
+
+
+@dataclasses.dataclass
+class NatsLatencies:
+    """One-way latency over NATS, each round's runs of bare nats-py, our asyncio clients and
+    our blocking ones taking turns (each round starting with the next)."""
+
+    bare: list[Latency]
+    ours_async: list[Latency]
+    ours_blocking: list[Latency]
+
+    @staticmethod
+    def median(runs: list[Latency]) -> Latency:
+        """Medians over the rounds (frames lost: the sum)."""
+        return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
+                sum(r[2] for r in runs),
+                {party: statistics.median(r[3][party] for r in runs)
+                 for party in ("producer", "consumer")})
+
+    def ratio(self, runs: list[Latency]) -> float:
+        """The median over the rounds of each round's p50 against bare nats-py's."""
+        return statistics.median(ours[0] / bare[0] for ours, bare in zip(runs, self.bare))
+
+
+def nats_latencies(count: int, rate: int, pinned: bool, rounds: int) -> NatsLatencies:
+    """Like against like: bare nats-py's asyncio publisher and subscriber against our asyncio
+    producer and consumer (aio.connect) on the same kind of loop; our blocking ones (the NATS
+    row's: a frame handed to the producer's loop thread, and from the consumer's to the caller)
+    beside them. Each run on a server of its own, started for it."""
+    nats_transport = next(t for t in transports(BLOCK_FRAMES) if t.key == "nats")
+    found = NatsLatencies([], [], [])
+    runs: list[tuple[list[Latency], Callable[[dict[str, Any]], Latency]]] = [
+        (found.bare, lambda config: bare_nats_latency(config, count, rate, pinned)),
+        (found.ours_async, lambda config: aio_nats_latency(config, count, rate, pinned)),
+        (found.ours_blocking, lambda config: latency(nats_transport, config, count, rate,
+                                                     pinned))]
+    for round_number in range(rounds):
+        for figures, run in runs[round_number % 3:] + runs[:round_number % 3]:
+            with tempfile.TemporaryDirectory(prefix="ap-transports-", dir="/tmp") as name:
+                with nats_bus(Path(name)) as section:
+                    figures.append(run(document(section, Path(name))))
+    return found
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -521,8 +639,8 @@ def measure(transport: Transport, frames: int, rounds: int, latency_frames: int,
         figures.fanout = statistics.median(r[0] for r in fans)
         figures.lost = sum(r[1] for r in ones + fans)
         with (transport.latency_section or transport.section)(directory) as section:
-            figures.p50, figures.p99, lost = latency(transport, document(section, directory),
-                                                     latency_frames, rate, pinned)
+            figures.p50, figures.p99, lost, _ = latency(transport, document(section, directory),
+                                                        latency_frames, rate, pinned)
             figures.lost += lost
     return figures
 
@@ -674,13 +792,24 @@ def main() -> None:
         print(f"{'NATS JetStream publish':<30} {nats.rate(nats.acknowledged):>14,.0f} frames/s"
               " (blocking producer, acknowledgements collected at flush)")
         if not options.publishing_only:
-            p50, p99, lost = bare_nats_latency(options.latency_frames, options.rate,
-                                               not options.no_pin)
-            ours = results.get("nats")
-            beside = f"; ours above: p50 {ours.p50:.1f}, p99 {ours.p99:.1f}" if ours else ""
-            print(f"{'NATS latency, bare nats-py':<30} p50 {p50:.1f} us, p99 {p99:.1f} us,"
-                  f" {lost:,} lost (asyncio publisher and subscriber, one frame a message, paced"
-                  f" and pinned as our rows{beside})")
+            found = nats_latencies(options.latency_frames, options.rate, not options.no_pin,
+                                   options.rounds)
+            for title, runs, what in [
+                    ("bare nats-py", found.bare, "asyncio publisher and subscriber, one frame a"
+                     " message, paced and pinned as our rows"),
+                    ("ours (asyncio)", found.ours_async, "aio.connect's producer and consumer"
+                     " on their loops, as bare's"),
+                    ("ours (blocking)", found.ours_blocking, "connect's, as the NATS row: each"
+                     " frame handed to the producer's loop thread, and from the consumer's")]:
+                p50, p99, lost, cpu = found.median(runs)
+                beside = "" if runs is found.bare else f", p50 {found.ratio(runs):.2f}x bare's"
+                print(f"{'NATS latency, ' + title:<30} p50 {p50:.1f} us, p99 {p99:.1f} us,"
+                      f" {lost:,} lost{beside}; CPU a frame: producer {cpu['producer']:.1f} us,"
+                      f" consumer {cpu['consumer']:.1f} us ({what})")
+            print(f"(NATS latency: {options.latency_frames:,} frames at {options.rate:,}/s, the"
+                  f" three taking turns in each of {options.rounds} rounds, medians; x bare's:"
+                  " each round's p50 against bare nats-py's in the same round, the median; CPU:"
+                  " each process's, every thread's, the pacing's sleeps and spins included)")
         print("(bare's time: each round's time against bare nats-py's in the same round, the"
               " median over the rounds; CPU: the same for this process's CPU time)")
     else:

@@ -13,6 +13,7 @@ import itertools
 import threading
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,6 +66,81 @@ def test_single_sends_are_batched_and_flushed(server):
         assert len(result) == 0
         with pytest.raises(RelayTimeoutError, match="no frame within 0.2 s"):
             consumer.recv(timeout=0.2)
+
+
+def test_a_single_send_goes_out_without_a_flush(server):
+    """batch_frames=1: each send is its own message, delivered while the producer is still open
+    and has not flushed; a consumer reading each before the next is sent gets every message
+    alone, checked, filtered by source and counted against its sequence on its own."""
+    with bus.Consumer("signals", servers=server.url) as every, \
+            bus.Consumer("signals", servers=server.url, sources=[3]) as threes, \
+            bus.Producer("signals", servers=server.url, batch_frames=1) as producer:
+        sent = split(trades(3, source=3) + trades(2, source=3, first=7) + trades(2, source=4))
+        for frame in sent:
+            producer.send(frame)
+            assert every.recv(timeout=GUARD).to_bytes() == frame
+        assert [threes.recv(timeout=GUARD).to_bytes() for _ in range(5)] == sent[:5]
+        assert [(g.source, g.reason, g.first, g.last, g.frames_lost, g.reported)
+                for g in every.gaps] == [(3, GapReason.SequenceJump, 4, 6, 3, False)]
+        assert every.frames_lost == 3 and every.errors == [] and threes.errors == []
+        assert threes.recv_bytes(timeout=0.2) == b""  # source 4's frames were left out
+        producer.send(sent[0])  # a replayed sequence is no loss
+        assert every.recv_batch(timeout=GUARD)[ap.MessageType.Trade]["header"]["sequence"] \
+            .tolist() == [1]
+        assert every.frames_lost == 3
+
+
+def test_a_bad_frame_alone_in_a_message_is_skipped_and_listed(server):
+    good = split(trades(2, source=6))
+    bad = bytearray(good[0])
+    bad[-1] ^= 0xFF  # the payload no longer matches its checksum
+    unknown = bytearray(good[0])
+    unknown[4] = 250  # a message type no layout declares
+    with bus.Consumer("market_data", servers=server.url) as consumer:
+        publisher = RawPublisher(server.url)
+        try:
+            publisher.publish("alphapulse.market_data.Trade", bytes(bad))
+            deadline = time.monotonic() + GUARD
+            while not consumer.errors and time.monotonic() < deadline:
+                with pytest.raises(RelayTimeoutError):
+                    consumer.recv(timeout=0.05)
+            publisher.publish("alphapulse.market_data.Trade", bytes(unknown))
+            publisher.publish("alphapulse.market_data.Trade", good[1])
+            assert consumer.recv(timeout=GUARD).to_bytes() == good[1]
+        finally:
+            publisher.close()
+        assert [(e.offset, e.length) for e in consumer.errors] == [(0, 64), (0, 64)]
+        assert "checksum" in consumer.errors[0].kind.lower()
+        assert consumer.gaps == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), max_size=60))
+def test_a_frame_alone_counts_as_in_a_batch_of_one(frames):
+    alone, batched = _frames.SequenceTracker(), _frames.SequenceTracker()
+    for source, sequence in frames:
+        one = alone.observe_one(source, sequence)
+        assert ([one] if one else []) == batched.observe(np.array([source]), np.array([sequence]))
+    assert alone.expected == batched.expected
+
+
+class RawPublisher:
+    """A bare nats-py publisher: messages exactly as given, whatever they hold."""
+
+    def __init__(self, url: str) -> None:
+        import nats
+        self._loop = bus._LoopThread("raw-publisher")
+        self._connection = self._loop.run(nats.connect(url))
+
+    def publish(self, subject: str, payload: bytes) -> None:
+        async def publish() -> None:
+            await self._connection.publish(subject, payload)
+            await self._connection.flush()
+
+        self._loop.run(publish())
+
+    def close(self) -> None:
+        self._loop.run(self._connection.close())
+        self._loop.stop()
 
 
 class RawSubscriber:

@@ -164,9 +164,10 @@ class AsyncConsumer:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return taken
-            try:
-                await asyncio.wait_for(arrivals.arrived.wait(), left)
-            except asyncio.TimeoutError:
+            try:  # a timeout scope rather than wait_for: no task made for each wait
+                async with asyncio.timeout(left):
+                    await arrivals.arrived.wait()
+            except TimeoutError:
                 pass
             if arrivals.closed:
                 raise RelayClosedError(f"{arrivals._where()}: receive on a closed consumer")
