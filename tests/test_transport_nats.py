@@ -68,13 +68,15 @@ def test_single_sends_are_batched_and_flushed(server):
             consumer.recv(timeout=0.2)
 
 
-def test_a_single_send_goes_out_without_a_flush(server):
-    """batch_frames=1: each send is its own message, delivered while the producer is still open
-    and has not flushed; a consumer reading each before the next is sent gets every message
-    alone, checked, filtered by source and counted against its sequence on its own."""
+@pytest.mark.parametrize("batching", [{}, {"batch_frames": 1}], ids=["default", "batch_frames=1"])
+def test_a_single_send_goes_out_without_a_flush(server, batching):
+    """By default (no batch size asked for), as with batch_frames=1, each send is its own
+    message, delivered while the producer is still open and has not flushed; a consumer
+    reading each before the next is sent gets every message alone, checked, filtered by source
+    and counted against its sequence on its own."""
     with bus.Consumer("signals", servers=server.url) as every, \
             bus.Consumer("signals", servers=server.url, sources=[3]) as threes, \
-            bus.Producer("signals", servers=server.url, batch_frames=1) as producer:
+            bus.Producer("signals", servers=server.url, **batching) as producer:
         sent = split(trades(3, source=3) + trades(2, source=3, first=7) + trades(2, source=4))
         for frame in sent:
             producer.send(frame)

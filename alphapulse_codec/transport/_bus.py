@@ -29,16 +29,19 @@ def positive(name: str, value: int) -> int:
 
 
 class BatchingProducer:
-    """Collects single frames per type until a batch is full, `flush` or `close`; sends a
-    buffer of frames at once, run by run of one type (when `by_type`: a bus whose subjects
-    name the type). Subclasses define `_publish(type, data, frames)` (one message of whole
-    frames) and `_flush_bus()`."""
+    """Sends a buffer of frames at once, run by run of one type (when `by_type`: a bus whose
+    subjects name the type), in messages of at most `batch_frames` frames and `batch_bytes`
+    bytes. Single frames are gathered per type until a batch is full, `flush` or `close` when
+    `gather`, else each is a message of its own, sent at once. Subclasses define
+    `_publish(type, data, frames)` (one message of whole frames) and `_flush_bus()`."""
 
     by_type = True
 
-    def __init__(self, batch_frames: int, batch_bytes: int, verify: bool) -> None:
+    def __init__(self, batch_frames: int, batch_bytes: int, verify: bool,
+                 gather: bool = True) -> None:
         self.batch_frames = positive("batch_frames", batch_frames)
         self.batch_bytes = positive("batch_bytes", batch_bytes)
+        self.gather = gather
         self.verify = verify
         self._cutter = _frames.Cutter(verify, self.by_type, self.batch_frames, self.batch_bytes)
         self._pending: dict[int, tuple[bytearray, list[int]]] = {}  # type -> bytes, [frames]
@@ -56,13 +59,17 @@ class BatchingProducer:
             raise RelayClosedError(f"{what} on a closed producer")
 
     def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
-        """Queues one message, or the one sealed frame given as bytes (checked first); it
-        leaves when its type's batch is full, or on flush."""
+        """Sends one message, or the one sealed frame given as bytes (checked first); when
+        gathering, it leaves when its type's batch is full, or on flush."""
         self._check_open("send")
         frame = _frames.frames_of(message_or_frame_bytes)
         if not isinstance(message_or_frame_bytes, Message):
             decode(frame, self.verify)  # one whole valid frame, or a ParseError saying why
         message_type = frame[4] if self.by_type else 0
+        if not self.gather:
+            self._publish(message_type, bytes(frame), 1)
+            self.frames_sent += 1
+            return
         data, count = self._pending.setdefault(message_type, (bytearray(), [0]))
         if data and len(data) + len(frame) > self.batch_bytes:
             self._send_pending(message_type)

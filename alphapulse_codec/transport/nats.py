@@ -1,14 +1,17 @@
 """Producers and consumers over NATS (nats-py), with JetStream optional per domain.
 
     with connect("market_data", "producer", servers=["nats://127.0.0.1:4222"]) as producer:
-        producer.send(trade)                         # queued with the other Trades
+        producer.send(trade)                         # a message of its own, sent at once
         producer.send_batch(ap.encode_batch(rows))   # several frames per NATS message
     with connect("market_data", "consumer", servers=[...], types=["Trade"]) as consumer:
         result = consumer.recv_batch(timeout=1.0)
 
 A frame of type T of domain D travels on the subject `<subject_prefix>.D.T` (T the
 MessageType name), so a consumer subscribing to types subscribes to those subjects; a message
-holds whole frames of one type, their wire bytes back to back. With `jetstream=True` the
+holds whole frames of one type, their wire bytes back to back: those of a send_batch, cut
+into messages of at most `batch_frames` (4096) frames and `batch_bytes`; a single send is a
+message of its own, unless `batch_frames` is given, which gathers single sends of a type
+until that many are queued (or `batch_bytes`, or flush). With `jetstream=True` the
 domain's frames are kept in the stream `<SUBJECT_PREFIX>_<DOMAIN>` (created when absent), the
 producer's publishes are acknowledged in batches, and a consumer replays from
 `start_sequence` (a stream sequence) or `start_time` (a datetime). The client reconnects
@@ -169,9 +172,13 @@ class _Outbox(_bus.BatchingProducer):
     """A producer's frames cut into NATS messages, waiting in `messages` for whoever publishes
     them: the caller's side of a producer, the same for the blocking and the asyncio one."""
 
-    def __init__(self, domain: str, subject_prefix: str, batch_frames: int, batch_bytes: int,
-                 verify: bool) -> None:
-        super().__init__(batch_frames, batch_bytes, verify)
+    def __init__(self, domain: str, subject_prefix: str, batch_frames: int | None,
+                 batch_bytes: int, verify: bool) -> None:
+        # a single send waits for others of its type only when a batch size is asked for: no
+        # timer would ever send a partial batch, and code written for the relays, whose sends
+        # leave at once, must not wait on a bus for a flush it never calls
+        super().__init__(_bus.DEFAULT_BATCH_FRAMES if batch_frames is None else batch_frames,
+                         batch_bytes, verify, gather=batch_frames is not None)
         self.domain = _check_name("domain", domain)
         self.prefix = _check_prefix(subject_prefix)
         self.servers: list[str] = []
@@ -358,7 +365,7 @@ class Producer(_Outbox):
     def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
                  subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
                  replicas: int = 1, max_queue_size: int | None = None,
-                 batch_frames: int = _bus.DEFAULT_BATCH_FRAMES,
+                 batch_frames: int | None = None,
                  batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
                  reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
@@ -390,7 +397,7 @@ class Producer(_Outbox):
 
     def send(self, message_or_frame_bytes: Any) -> None:
         super().send(message_or_frame_bytes)
-        self._handed.give(self.take())  # a batch that filled up leaves now
+        self._handed.give(self.take())  # the frame, or a gathered batch that filled up
 
     def _flush_bus(self) -> None:
         self._handed.give(self.take())

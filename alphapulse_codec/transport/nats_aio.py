@@ -32,7 +32,7 @@ class AsyncProducer:
     def __init__(self, domain: str, *, servers: str | Iterable[str] | None = None,
                  subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
                  replicas: int = 1, max_queue_size: int | None = None,
-                 batch_frames: int = _bus.DEFAULT_BATCH_FRAMES,
+                 batch_frames: int | None = None,
                  batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
                  reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
@@ -68,8 +68,8 @@ class AsyncProducer:
 
     async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
                    ) -> None:
-        """Queues one message (or one frame's bytes, checked); it leaves when its type's batch
-        is full, or on flush."""
+        """Sends one message (or one frame's bytes, checked); with `batch_frames` given it
+        waits for its type's batch to fill, or for flush."""
         self._outbox.send(message_or_frame_bytes)
         await self._publish_queued()
 
