@@ -119,6 +119,21 @@ def test_entries_trimmed_before_a_consumer_read_them_are_a_gap(server, domain):
         assert jumps and jumps[0].first == 11 and consumer.frames_lost >= jumps[0].frames_lost
 
 
+@pytest.mark.parametrize("entry_frames", [1, 10])
+def test_the_stream_keeps_about_max_queue_size_frames_whatever_an_entry_holds(server, domain,
+                                                                              entry_frames):
+    stream = redis.Redis.from_url(server.url)
+    with bus.Producer(domain, url=server.url, max_queue_size=300) as producer:
+        for first in range(1, 3001, entry_frames):
+            if entry_frames == 1:
+                producer.send(trades(1, first=first))
+            else:
+                producer.send_batch(trades(entry_frames, first=first))
+    kept = sum(int(entry[b"count"]) for _, entry in stream.xrange(f"alphapulse:{domain}"))
+    # MAXLEN ~ trims whole nodes of 100 entries: never below the bound, at most a node over
+    assert 300 <= kept <= 300 + 100 * entry_frames
+
+
 def test_a_malformed_batch_is_refused_whole_with_its_offset(server, domain):
     frames = bytearray(trades(3))
     frames[128 + 40] ^= 0xFF
@@ -128,9 +143,10 @@ def test_a_malformed_batch_is_refused_whole_with_its_offset(server, domain):
     assert redis.Redis.from_url(server.url).xlen(f"alphapulse:{domain}") == 0
 
 
-def test_a_single_send_is_written_at_once_and_read_before_any_flush(server, domain):
+@pytest.mark.parametrize("batching", [{}, {"batch_frames": 1}], ids=["default", "batch_frames=1"])
+def test_a_single_send_is_written_at_once_and_read_before_any_flush(server, domain, batching):
     with bus.Consumer(domain, url=server.url) as consumer, \
-            bus.Producer(domain, url=server.url, batch_frames=1) as producer:
+            bus.Producer(domain, url=server.url, **batching) as producer:
         frame = trades(1)
         producer.send(frame)  # its XADD written now; its reply read at flush
         assert consumer.recv_bytes(timeout=5) == frame

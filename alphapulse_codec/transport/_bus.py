@@ -31,17 +31,21 @@ def positive(name: str, value: int) -> int:
 class BatchingProducer:
     """Sends a buffer of frames at once, run by run of one type (when `by_type`: a bus whose
     subjects name the type), in messages of at most `batch_frames` frames and `batch_bytes`
-    bytes. Single frames are gathered per type until a batch is full, `flush` or `close` when
-    `gather`, else each is a message of its own, sent at once. Subclasses define
-    `_publish(type, data, frames)` (one message of whole frames) and `_flush_bus()`."""
+    bytes (DEFAULT_BATCH_FRAMES and DEFAULT_BATCH_BYTES when None). A single send is a message
+    of its own, sent at once, as a relay producer writes it; when a batch size is given,
+    single frames are gathered per type until a batch is full, `flush` or `close` instead (no
+    timer sends a partial batch: code written for the relays, which never calls flush, must
+    not wait on a bus for one). Subclasses define `_publish(type, data, frames)` (one message
+    of whole frames) and `_flush_bus()`."""
 
     by_type = True
 
-    def __init__(self, batch_frames: int, batch_bytes: int, verify: bool,
-                 gather: bool = True) -> None:
-        self.batch_frames = positive("batch_frames", batch_frames)
-        self.batch_bytes = positive("batch_bytes", batch_bytes)
-        self.gather = gather
+    def __init__(self, batch_frames: int | None, batch_bytes: int | None, verify: bool) -> None:
+        self.gather = batch_frames is not None or batch_bytes is not None
+        self.batch_frames = positive("batch_frames", DEFAULT_BATCH_FRAMES if batch_frames is None
+                                     else batch_frames)
+        self.batch_bytes = positive("batch_bytes", DEFAULT_BATCH_BYTES if batch_bytes is None
+                                    else batch_bytes)
         self.verify = verify
         self._cutter = _frames.Cutter(verify, self.by_type, self.batch_frames, self.batch_bytes)
         self._pending: dict[int, tuple[bytearray, list[int]]] = {}  # type -> bytes, [frames]

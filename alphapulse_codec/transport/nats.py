@@ -9,9 +9,9 @@
 A frame of type T of domain D travels on the subject `<subject_prefix>.D.T` (T the
 MessageType name), so a consumer subscribing to types subscribes to those subjects; a message
 holds whole frames of one type, their wire bytes back to back: those of a send_batch, cut
-into messages of at most `batch_frames` (4096) frames and `batch_bytes`; a single send is a
-message of its own, unless `batch_frames` is given, which gathers single sends of a type
-until that many are queued (or `batch_bytes`, or flush). With `jetstream=True` the
+into messages of at most `batch_frames` (4096) frames and `batch_bytes` (256 KiB); a single
+send is a message of its own, unless `batch_frames` or `batch_bytes` is given, which gathers
+single sends of a type until a batch is full (or flush). With `jetstream=True` the
 domain's frames are kept in the stream `<SUBJECT_PREFIX>_<DOMAIN>` (created when absent), the
 producer's publishes are acknowledged in batches, and a consumer replays from
 `start_sequence` (a stream sequence) or `start_time` (a datetime). The client reconnects
@@ -173,12 +173,8 @@ class _Outbox(_bus.BatchingProducer):
     them: the caller's side of a producer, the same for the blocking and the asyncio one."""
 
     def __init__(self, domain: str, subject_prefix: str, batch_frames: int | None,
-                 batch_bytes: int, verify: bool) -> None:
-        # a single send waits for others of its type only when a batch size is asked for: no
-        # timer would ever send a partial batch, and code written for the relays, whose sends
-        # leave at once, must not wait on a bus for a flush it never calls
-        super().__init__(_bus.DEFAULT_BATCH_FRAMES if batch_frames is None else batch_frames,
-                         batch_bytes, verify, gather=batch_frames is not None)
+                 batch_bytes: int | None, verify: bool) -> None:
+        super().__init__(batch_frames, batch_bytes, verify)
         self.domain = _check_name("domain", domain)
         self.prefix = _check_prefix(subject_prefix)
         self.servers: list[str] = []
@@ -366,7 +362,7 @@ class Producer(_Outbox):
                  subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
                  replicas: int = 1, max_queue_size: int | None = None,
                  batch_frames: int | None = None,
-                 batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
+                 batch_bytes: int | None = None, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
                  reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
         super().__init__(domain, subject_prefix, batch_frames, batch_bytes, verify)

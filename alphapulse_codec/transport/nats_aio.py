@@ -33,7 +33,7 @@ class AsyncProducer:
                  subject_prefix: str = DEFAULT_PREFIX, jetstream: bool = False,
                  replicas: int = 1, max_queue_size: int | None = None,
                  batch_frames: int | None = None,
-                 batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, name: str | None = None,
+                 batch_bytes: int | None = None, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
                  reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
         self._outbox = _Outbox(domain, subject_prefix, batch_frames, batch_bytes, verify)
@@ -68,8 +68,8 @@ class AsyncProducer:
 
     async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
                    ) -> None:
-        """Sends one message (or one frame's bytes, checked); with `batch_frames` given it
-        waits for its type's batch to fill, or for flush."""
+        """Sends one message (or one frame's bytes, checked); with a batch size given it waits
+        for its type's batch to fill, or for flush."""
         self._outbox.send(message_or_frame_bytes)
         await self._publish_queued()
 

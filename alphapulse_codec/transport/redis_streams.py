@@ -9,7 +9,8 @@
 
 A domain is one stream, `<prefix>:<domain>`; an entry's field `frames` holds whole frames back
 to back (`count`: how many). `max_queue_size` trims the stream (XADD MAXLEN ~) to about that
-many frames. A consumer without a group reads every entry (from `start_id`, default only
+many frames. A single send is an entry of its own, written at once, unless `batch_frames` or
+`batch_bytes` is given, which gathers single sends until an entry is full (or flush). A consumer without a group reads every entry (from `start_id`, default only
 new ones); consumers sharing a `group` each get a share of the entries, acknowledged as they
 are read. Types and sources are filtered on receipt, over each batch of entries.
 """
@@ -84,18 +85,14 @@ class Producer(_bus.BatchingProducer):
 
     def __init__(self, domain: str, *, url: str = DEFAULT_URL, prefix: str = DEFAULT_PREFIX,
                  max_queue_size: int | None = None,
-                 batch_frames: int = _bus.DEFAULT_BATCH_FRAMES,
-                 batch_bytes: int = _bus.DEFAULT_BATCH_BYTES, verify: bool = True,
-                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+                 batch_frames: int | None = None, batch_bytes: int | None = None,
+                 verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         super().__init__(batch_frames, batch_bytes, verify)
         self.domain = _check("domain", domain)
         self.key = stream_key(_check("prefix", prefix), domain)
         self.url = url
-        trim: tuple[Any, ...] = ()
-        if max_queue_size is not None:
-            frames = _bus.positive("max_queue_size", max_queue_size)
-            trim = ("MAXLEN", "~", max(1, -(-frames // self.batch_frames)))
-        self._command = ("XADD", self.key, *trim, "*", "frames")
+        self.max_queue_size = (None if max_queue_size is None
+                               else _bus.positive("max_queue_size", max_queue_size))
         self._client = _open(url, connect_timeout)
         try:
             self._connection = self._client.connection_pool.get_connection()
@@ -108,13 +105,21 @@ class Producer(_bus.BatchingProducer):
         redis = _redis()
         try:
             # no PING before it: its answer would be read in the place of an XADD's
-            self._connection.send_command(*self._command, bytes(data), "count", frames,
-                                          check_health=False)
+            self._connection.send_command("XADD", self.key, *self._trim(frames), "*", "frames",
+                                          bytes(data), "count", frames, check_health=False)
         except redis.exceptions.RedisError as error:
             raise self._lost(error, "this entry was not written") from None
         self._unanswered += 1
         if self._unanswered >= PIPELINE_ENTRIES:
             self._collect()
+
+    def _trim(self, frames: int) -> tuple[Any, ...]:
+        """MAXLEN of an entry of `frames` frames: as many entries of its size as make
+        max_queue_size frames. Redis trims by entries, whatever they hold: a stream of entries
+        of one size keeps about max_queue_size frames."""
+        if self.max_queue_size is None:
+            return ()
+        return ("MAXLEN", "~", max(1, -(-self.max_queue_size // frames)))
 
     def _collect(self) -> None:
         """Read the replies of every XADD written since the last reply."""
