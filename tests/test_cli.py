@@ -418,3 +418,54 @@ def test_a_terminated_command_leaves_nothing_half_written(tmp_path):
         process.kill()
         process.wait()
     assert "Traceback" not in process.stderr.read() and not list(tmp_path.iterdir())
+
+
+def closed(stream: str, *argv: str) -> subprocess.CompletedProcess:
+    """The command run with stdin (`<&-`) or stdout (`>&-`) closed by the shell."""
+    redirect = {"stdin": "<&-", "stdout": ">&-"}[stream]
+    return subprocess.run(["sh", "-c", f'"$@" {redirect}', "sh", sys.executable, "-m",
+                           "alphapulse_codec", *argv], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("argv", [["decode", "-"], ["inspect", "-"], ["stats", "-"],
+                                  ["decode", "-", "--to", "OUT.npz"],
+                                  ["encode", "--from-jsonl", "-", "-o", "OUT.bin"]])
+def test_a_closed_stdin_is_named_in_one_line(tmp_path, argv):
+    result = closed("stdin", *[a.replace("OUT", str(tmp_path / "out")) for a in argv])
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == \
+        "alphapulse: error: stdin is closed: name a file instead of -"
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [["decode", "CAPTURE"], ["inspect", "CAPTURE"],
+                                  ["stats", "CAPTURE"],
+                                  ["encode", "--from-jsonl", "JSONL", "-o", "-"]])
+def test_a_closed_stdout_is_named_in_one_line(argv):
+    argv = [{"CAPTURE": str(VECTORS), "JSONL": str(DATA / "peer-v1.jsonl")}.get(a, a)
+            for a in argv]
+    result = closed("stdout", *argv)
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == "alphapulse: error: stdout is closed"
+
+
+def test_a_closed_stdout_is_no_matter_when_the_output_is_a_file(tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = closed("stdout", "decode", str(VECTORS), "-o", str(out))
+    assert result.returncode == 0 and result.stderr == ""
+    assert len(out.read_text().splitlines()) == 600
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["decode", str(VECTORS)], ["stats", str(VECTORS)],
+                                  ["encode", "--from-jsonl", str(DATA / "peer-v1.jsonl"),
+                                   "-o", "-"]])
+def test_a_full_stdout_is_named(argv):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "alphapulse_codec", *argv], stdout=full,
+                                stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == \
+        "alphapulse: error: cannot write stdout: No space left on device"
+
