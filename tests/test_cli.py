@@ -469,3 +469,36 @@ def test_a_full_stdout_is_named(argv):
     assert one_line_error(result.stderr) == \
         "alphapulse: error: cannot write stdout: No space left on device"
 
+
+def test_generate_refuses_more_frames_than_its_bound_before_writing(tmp_path):
+    out = tmp_path / "huge.bin"
+    result = cli("generate", "--frames", "99999999999999999999999", "-o", str(out))
+    assert result.returncode == 2 and not list(tmp_path.iterdir())
+    assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1] == (
+        "alphapulse generate: error: argument --frames: must be at most 1,000,000,000, got"
+        " 99,999,999,999,999,999,999,999")
+    assert "from 1 to 1,000,000,000" in cli("generate", "--help").stdout
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["top", "--duration"], "a number of seconds from 0.001 to 31,536,000"),
+    (["record", "--domain", "market_data", "-o", "OUT.bin", "--duration"],
+     "a number of seconds from 0.001 to 31,536,000"),
+    (["demo", "--relays", "--seconds"], "a number of seconds from 0.1 to 600"),
+    (["replay", "CAPTURE", "--domain", "market_data", "--rate"],
+     "a number of frames per second from 0.001 to 1,000,000,000"),
+    (["replay", "CAPTURE", "--domain", "market_data", "--speed"],
+     "a number of times the recorded pace from 0.001 to 1,000,000"),
+])
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "1e400", "soon"])
+def test_every_time_and_rate_argument_is_finite_and_in_range(tmp_path, argv, expected, value):
+    argv = [{"OUT.bin": str(tmp_path / "out.bin"), "CAPTURE": str(VECTORS)}.get(a, a)
+            for a in argv]
+    result = cli(*argv, value)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    name = argv[-1]
+    got = repr(value) if value == "soon" else value
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"error: argument {name}: expected {expected}, got {got}")
+    assert not list(tmp_path.iterdir())
+

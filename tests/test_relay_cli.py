@@ -87,3 +87,11 @@ def test_a_relative_runtime_dir_is_refused_once_before_any_relay_starts(runtime_
                              " choose another with --runtime-dir\n")
     assert not (ROOT / "relx").exists()
 
+
+def test_record_refuses_another_domains_type_before_connecting(runtime_dir):
+    out = runtime_dir / "f.bin"
+    result = alphapulse("record", "--domain", "market_data", "--types", "Trade,Fill",
+                        "-o", str(out), "--duration", "1", "--runtime-dir", str(runtime_dir))
+    assert result.returncode == 2 and not out.exists()
+    assert result.stderr == ("alphapulse: error: --types: Fill is an execution type (42), not a"
+                             " market_data type (1-19)\n")
