@@ -502,3 +502,42 @@ def test_every_time_and_rate_argument_is_finite_and_in_range(tmp_path, argv, exp
         f"error: argument {name}: expected {expected}, got {got}")
     assert not list(tmp_path.iterdir())
 
+
+@pytest.mark.parametrize("option", [["--prices", "decimal"], ["--prices", "float"], ["--raw"]])
+def test_batch_options_without_to_are_refused(capsys, option):
+    code, out, err = run(capsys, "decode", str(VECTORS), *option)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (f"alphapulse: error: {option[0]} applies to --to (a columnar"
+                                   " file); JSON lines follow the shared JSON mapping")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "arrow", "csv", "npz"])
+def test_decode_to_of_no_frames_says_no_file_was_written(capsys, tmp_path, suffix):
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    out = tmp_path / f"e.{suffix}"
+    code, _, err = run(capsys, "decode", str(empty), "--to", str(out))
+    assert code == 1 and not out.exists()
+    assert err == f"alphapulse: no file written to {out}: the capture held no frames\n"
+    trade = tmp_path / "trade.bin"
+    trade.write_bytes(zeroed(ap.Trade, price=2).to_bytes())
+    code, _, err = run(capsys, "decode", str(trade), "--to", str(out), "--types", "Quote")
+    assert code == 1 and not out.exists()
+    assert err == f"alphapulse: no file written to {out}: the capture held none of --types\n"
+
+
+def test_decode_to_counts_in_words(capsys, tmp_path):
+    capture = tmp_path / "one.bin"
+    capture.write_bytes(zeroed(ap.Trade, price=2).to_bytes())
+    out = tmp_path / "one.npz"
+    code, _, err = run(capsys, "decode", str(capture), "--to", str(out))
+    assert code == 0 and err == f"1 frame written to {out}\n"
+    code, _, err = run(capsys, "decode", str(VECTORS), "--to", str(tmp_path / "v.npz"))
+    assert code == 0 and err == f"600 frames written to {tmp_path / 'v.npz'}\n"
+
+
+def test_a_one_byte_stretch_is_one_byte(capsys, tmp_path):
+    capture = tmp_path / "one.bin"
+    capture.write_bytes(zeroed(ap.Trade, price=2).to_bytes() + b"\x00")
+    code, _, err = run(capsys, "decode", str(capture))
+    assert code == 1 and "bad stretch: 1 byte at byte " in err
