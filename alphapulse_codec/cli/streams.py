@@ -91,11 +91,11 @@ def standard_streams() -> Iterator[None]:
     stdout's failures named."""
     saved = sys.stdin, sys.stdout
     if sys.stdin is None:
-        sys.stdin = ClosedStream("stdin", ": name a file instead of -")  # type: ignore[assignment]
+        sys.stdin = ClosedStream("stdin", ": name a file instead of -")
     if sys.stdout is None:
-        sys.stdout = ClosedStream("stdout", "")  # type: ignore[assignment]
+        sys.stdout = ClosedStream("stdout", "")
     else:
-        sys.stdout = NamedStdout(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = NamedStdout(sys.stdout)
     try:
         yield
     finally:
