@@ -478,6 +478,10 @@ def test_generate_refuses_more_frames_than_its_bound_before_writing(tmp_path):
         "alphapulse generate: error: argument --frames: must be at most 1,000,000,000, got"
         " 99,999,999,999,999,999,999,999")
     assert "from 1 to 1,000,000,000" in cli("generate", "--help").stdout
+    result = cli("demo", "--frames", "1000001", "-o", str(out))
+    assert result.returncode == 2 and not list(tmp_path.iterdir())
+    assert result.stderr.strip().splitlines()[-1] == (
+        "alphapulse demo: error: argument --frames: must be at most 1,000,000, got 1,000,001")
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -13,9 +13,12 @@ from ..samples.session import build_session
 from ..wire._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
 from ..wire.enums import Domain, MessageType
 from . import live_demo
-from .common import command, number_from, positive_int, written
+from .common import command, number_from, whole_number_to, written
 from .text import timestamp_text
 
+# the session is built, written, read back and compared in memory (some 350 bytes a frame):
+# past this a slip of the keyboard would exhaust it
+MAX_DEMO_FRAMES = 1_000_000
 # the producers of --relays build what they send up front (20,000 market data frames a
 # second, held in memory): the bound keeps a slip of the keyboard from exhausting it
 MAX_DEMO_SECONDS = 600
@@ -81,9 +84,9 @@ def add_commands(commands: Any) -> None:
                      DEMO_EXAMPLES)
     parser.add_argument("-o", "--output", default="demo-session.bin", metavar="CAPTURE",
                         help="the capture file to write (default demo-session.bin)")
-    parser.add_argument("--frames", type=positive_int, default=2000, metavar="N",
-                        help="about how many frames to build, at least one of each type"
-                             " (default 2000)")
+    parser.add_argument("--frames", type=whole_number_to(MAX_DEMO_FRAMES), default=2000,
+                        metavar="N", help="about how many frames to build, at least one of each"
+                        f" type, at most {MAX_DEMO_FRAMES:,} (default 2000)")
     parser.add_argument("--relays", action="store_true",
                         help="run the live system of relays, producers and consumers instead")
     parser.add_argument("--live", action="store_true",
