@@ -96,3 +96,11 @@ def test_iter_batches_yields_no_empty_result():
     damaged = list(iter_batches(io.BytesIO(b"\0" * 100)))
     assert damaged and all(chunk.errors and not len(chunk) for chunk in damaged)
     assert sum(stretch.length for chunk in damaged for stretch in chunk.errors) == 100
+
+
+def test_the_repr_counts_rows_per_type_and_the_errors():
+    assert repr(decode_batch(b"")) == "BatchResult(errors=0)"
+    assert repr(decode_batch(b"\x00" * 40)) == "BatchResult(errors=1)"
+    trade = ap.Trade(instrument_id=ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL"), price=1,
+                     volume=1, side=1).to_bytes()
+    assert repr(decode_batch(trade * 2)) == "BatchResult(Trade=2, errors=0)"

@@ -424,3 +424,130 @@ def test_a_terminated_command_leaves_nothing_half_written(tmp_path):
         process.kill()
         process.wait()
     assert "Traceback" not in process.stderr.read() and not list(tmp_path.iterdir())
+
+
+def closed(stream: str, *argv: str) -> subprocess.CompletedProcess:
+    """The command run with stdin (`<&-`) or stdout (`>&-`) closed by the shell."""
+    redirect = {"stdin": "<&-", "stdout": ">&-"}[stream]
+    return subprocess.run(["sh", "-c", f'"$@" {redirect}', "sh", sys.executable, "-m",
+                           "alphapulse_codec", *argv], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("argv", [["decode", "-"], ["inspect", "-"], ["stats", "-"],
+                                  ["decode", "-", "--to", "OUT.npz"],
+                                  ["encode", "--from-jsonl", "-", "-o", "OUT.bin"]])
+def test_a_closed_stdin_is_named_in_one_line(tmp_path, argv):
+    result = closed("stdin", *[a.replace("OUT", str(tmp_path / "out")) for a in argv])
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == \
+        "alphapulse: error: stdin is closed: name a file instead of -"
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [["decode", "CAPTURE"], ["inspect", "CAPTURE"],
+                                  ["stats", "CAPTURE"],
+                                  ["encode", "--from-jsonl", "JSONL", "-o", "-"]])
+def test_a_closed_stdout_is_named_in_one_line(argv):
+    argv = [{"CAPTURE": str(VECTORS), "JSONL": str(DATA / "peer-v1.jsonl")}.get(a, a)
+            for a in argv]
+    result = closed("stdout", *argv)
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == "alphapulse: error: stdout is closed"
+
+
+def test_a_closed_stdout_is_no_matter_when_the_output_is_a_file(tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = closed("stdout", "decode", str(VECTORS), "-o", str(out))
+    assert result.returncode == 0 and result.stderr == ""
+    assert len(out.read_text().splitlines()) == 600
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["decode", str(VECTORS)], ["stats", str(VECTORS)],
+                                  ["encode", "--from-jsonl", str(DATA / "peer-v1.jsonl"),
+                                   "-o", "-"]])
+def test_a_full_stdout_is_named(argv):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "alphapulse_codec", *argv], stdout=full,
+                                stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == \
+        "alphapulse: error: cannot write stdout: No space left on device"
+
+
+def test_generate_refuses_more_frames_than_its_bound_before_writing(tmp_path):
+    out = tmp_path / "huge.bin"
+    result = cli("generate", "--frames", "99999999999999999999999", "-o", str(out))
+    assert result.returncode == 2 and not list(tmp_path.iterdir())
+    assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1] == (
+        "alphapulse generate: error: argument --frames: must be at most 1,000,000,000, got"
+        " 99,999,999,999,999,999,999,999")
+    assert "from 1 to 1,000,000,000" in cli("generate", "--help").stdout
+    result = cli("demo", "--frames", "1000001", "-o", str(out))
+    assert result.returncode == 2 and not list(tmp_path.iterdir())
+    assert result.stderr.strip().splitlines()[-1] == (
+        "alphapulse demo: error: argument --frames: must be at most 1,000,000, got 1,000,001")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["top", "--duration"], "a number of seconds from 0.001 to 31,536,000"),
+    (["record", "--domain", "market_data", "-o", "OUT.bin", "--duration"],
+     "a number of seconds from 0.001 to 31,536,000"),
+    (["demo", "--relays", "--seconds"], "a number of seconds from 0.1 to 600"),
+    (["replay", "CAPTURE", "--domain", "market_data", "--rate"],
+     "a number of frames per second from 0.001 to 1,000,000,000"),
+    (["replay", "CAPTURE", "--domain", "market_data", "--speed"],
+     "a number of times the recorded pace from 0.001 to 1,000,000"),
+])
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "1e400", "soon"])
+def test_every_time_and_rate_argument_is_finite_and_in_range(tmp_path, argv, expected, value):
+    argv = [{"OUT.bin": str(tmp_path / "out.bin"), "CAPTURE": str(VECTORS)}.get(a, a)
+            for a in argv]
+    result = cli(*argv, value)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    name = argv[-1]
+    got = repr(value) if value == "soon" else value
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"error: argument {name}: expected {expected}, got {got}")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option", [["--prices", "decimal"], ["--prices", "float"], ["--raw"]])
+def test_batch_options_without_to_are_refused(capsys, option):
+    code, out, err = run(capsys, "decode", str(VECTORS), *option)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (f"alphapulse: error: {option[0]} applies to --to (a columnar"
+                                   " file); JSON lines follow the shared JSON mapping")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "arrow", "csv", "npz"])
+def test_decode_to_of_no_frames_says_no_file_was_written(capsys, tmp_path, suffix):
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    out = tmp_path / f"e.{suffix}"
+    code, _, err = run(capsys, "decode", str(empty), "--to", str(out))
+    assert code == 1 and not out.exists()
+    assert err == f"alphapulse: no file written to {out}: the capture held no frames\n"
+    trade = tmp_path / "trade.bin"
+    trade.write_bytes(zeroed(ap.Trade, price=2).to_bytes())
+    code, _, err = run(capsys, "decode", str(trade), "--to", str(out), "--types", "Quote")
+    assert code == 1 and not out.exists()
+    assert err == f"alphapulse: no file written to {out}: the capture held none of --types\n"
+
+
+def test_decode_to_counts_in_words(capsys, tmp_path):
+    capture = tmp_path / "one.bin"
+    capture.write_bytes(zeroed(ap.Trade, price=2).to_bytes())
+    out = tmp_path / "one.npz"
+    code, _, err = run(capsys, "decode", str(capture), "--to", str(out))
+    assert code == 0 and err == f"1 frame written to {out}\n"
+    code, _, err = run(capsys, "decode", str(VECTORS), "--to", str(tmp_path / "v.npz"))
+    assert code == 0 and err == f"600 frames written to {tmp_path / 'v.npz'}\n"
+
+
+def test_a_one_byte_stretch_is_one_byte(capsys, tmp_path):
+    capture = tmp_path / "one.bin"
+    capture.write_bytes(zeroed(ap.Trade, price=2).to_bytes() + b"\x00")
+    code, _, err = run(capsys, "decode", str(capture))
+    assert code == 1 and "bad stretch: 1 byte at byte " in err

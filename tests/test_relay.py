@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -113,6 +114,30 @@ def test_subscription_filters_types_and_sources(runtime_dir, relays):
         producer.send_batch(binance + quote + kraken)
         assert receive_bytes(kraken_trades, len(kraken)) == kraken
         assert receive_bytes(quotes, len(quote)) == quote
+
+
+@pytest.mark.parametrize("types, refused", [
+    (["Fill"], "Fill is an execution type (42), not a market_data type (1-19)"),
+    ([ap.MessageType.Trade, 42], "Fill is an execution type (42), not a market_data type (1-19)"),
+    (["Quote", "Heartbeat"], "Heartbeat is a system type (100), not a market_data type (1-19)"),
+])
+def test_a_consumer_of_another_domains_type_is_refused_before_connecting(
+        runtime_dir, relays, types, refused):
+    relays("market_data")
+    with pytest.raises(ap.FieldValueError, match=rf"^types: {re.escape(refused)}$"):
+        connect("market_data", "consumer", runtime_dir=runtime_dir, types=types)
+    with pytest.raises(ap.FieldValueError, match=re.escape(refused)):  # any iterable
+        ap.connect("market_data", "consumer", runtime_dir=runtime_dir, types=iter(types))
+
+
+def test_a_consumer_may_name_announcements_and_run_time_types(runtime_dir, relays):
+    relays("market_data")
+    quote = zeroed(ap.Quote, bid_price=1, ask_price=2, sequence=1).to_bytes()
+    with connect("market_data", "consumer", runtime_dir=runtime_dir,
+                 types=(t for t in ["Quote", "SchemaAnnouncement", 250])) as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        producer.send_batch(trades(3) + quote)
+        assert receive_bytes(consumer, len(quote)) == quote
 
 
 def test_a_frame_of_another_domain_is_refused_with_an_error(runtime_dir, relays):

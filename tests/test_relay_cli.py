@@ -78,3 +78,20 @@ def test_a_relay_beside_a_live_one_exits_2_with_the_reason(runtime_dir):
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=STOP_TIMEOUT)
     assert first.returncode == 0
+
+
+def test_a_relative_runtime_dir_is_refused_once_before_any_relay_starts(runtime_dir):
+    result = alphapulse("relay", "--runtime-dir", "relx")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("alphapulse: error: runtime directory relx: not an absolute path:"
+                             " choose another with --runtime-dir\n")
+    assert not (ROOT / "relx").exists()
+
+
+def test_record_refuses_another_domains_type_before_connecting(runtime_dir):
+    out = runtime_dir / "f.bin"
+    result = alphapulse("record", "--domain", "market_data", "--types", "Trade,Fill",
+                        "-o", str(out), "--duration", "1", "--runtime-dir", str(runtime_dir))
+    assert result.returncode == 2 and not out.exists()
+    assert result.stderr == ("alphapulse: error: --types: Fill is an execution type (42), not a"
+                             " market_data type (1-19)\n")

@@ -417,6 +417,10 @@ def test_top_prints_rates_names_orders_and_the_relays_down(runtime_dir, relays):
         assert words in out, (words, out)
     assert "down: no signals relay is running there" in out
     assert "down: no system relay is running there" in out
+    assert out.startswith("alphapulse top\n") and "q quits" not in out  # no key to press
+    signals = runtime_dir / "signals.sock"
+    assert f"signals relay at {signals}: no signals relay is running there" in err
+    assert f"{signals}: {signals}" not in err  # the path named once
 
 
 def test_top_quits_on_q_and_gives_the_terminal_back(runtime_dir, relays):

@@ -185,11 +185,12 @@ def certificate(directory: Path) -> tuple[Path, Path]:
 
 BAD = [
     ("alphapulse:\n  transport: carrier_pigeon\n", "alphapulse.transport", 2,
-     "unknown transport the text 'carrier_pigeon'; expected one of unix_socket, tcp, channel,"
+     "unknown transport 'carrier_pigeon'; expected one of unix_socket, tcp, channel,"
      " shared_memory, nats, redis, mixed, message_bus"),
-    ("alphapulse:\n  transport: 3\n", "alphapulse.transport", 2, "unknown transport 3 (a int)"),
+    ("alphapulse:\n  transport: 3\n", "alphapulse.transport", 2,
+     "expected a transport, one of unix_socket, tcp, channel,"),
     ("alphapulse:\n  transport: mixed\n  signals:\n    type: message_bus\n",
-     "alphapulse.signals.type", 4, "unknown transport the text 'message_bus'"),
+     "alphapulse.signals.type", 4, "unknown transport 'message_bus'"),
     ("alphapulse:\n  signals:\n    type: nats\n    transport: nats\n",
      "alphapulse.signals.type", 3, "type and transport both name the domain's transport"),
     ("alphapulse:\n  deployment: cloud\n", "alphapulse.deployment", 2,

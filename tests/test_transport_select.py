@@ -120,12 +120,16 @@ def test_each_transport_gives_its_own_client(runtime_dir, nats_server, redis_ser
         "signals": {"transport": "redis", "url": redis_server.url},
         "execution": {"transport": "nats", "servers": [nats_server.url]}}}
     config = load_config(document)
-    for domain, module in (("market_data", shm), ("signals", redis_streams),
-                           ("execution", nats)):
+    for domain, module, own in (("market_data", shm, "Trade"),
+                                ("signals", redis_streams, "RiskMetric"),
+                                ("execution", nats, "Fill")):
         with ap.connect(domain, "producer", config=config) as producer:
             assert isinstance(producer, module.Producer)
-        with ap.connect(domain, "consumer", config=config, types=["Trade"]) as consumer:
+        with ap.connect(domain, "consumer", config=config, types=[own]) as consumer:
             assert isinstance(consumer, module.Consumer)
+        if domain != "market_data":  # another domain's type, refused on this transport too
+            with pytest.raises(ap.FieldValueError, match=r"Trade is a market_data type \(1\), not"):
+                ap.connect(domain, "consumer", config=config, types=["Trade"])
     assert carry(config, "signals", FRAMES["signals"]) == FRAMES["signals"]
 
 

@@ -282,8 +282,8 @@ class BatchResult:
         return self._groups[keys[group_of[row]]], int(local[row])
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{self.type_name(t)}={len(self[t])}" for t in self.types)
-        return f"BatchResult({counts}, errors={len(self.errors)})"
+        counts = [f"{self.type_name(t)}={len(self[t])}" for t in self.types]
+        return f"BatchResult({', '.join([*counts, f'errors={len(self.errors)}'])})"
 
 
 class _Group:

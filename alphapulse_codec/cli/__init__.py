@@ -18,6 +18,7 @@ from ..wire.enums import MessageType
 from ..wire.errors import MissingExtraError, ParseError
 from ..wire.optional import require
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError
+from .streams import standard_streams
 
 
 DESCRIPTION = """\
@@ -100,10 +101,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    with standard_streams():
+        return _run_command(argv)
+
+
+def _run_command(argv: list[str] | None) -> int:
     try:
         options = _parse(build_parser(), argv)
         run: Callable[[argparse.Namespace], int] = options.run
-        return run(options)
+        code = run(options)
+        sys.stdout.flush()  # a failure to write what is still buffered is the command's to tell
+        return code
     except MissingExtraError as error:
         return _report(error, EXIT_UNREADABLE)
     except CommandError as error:

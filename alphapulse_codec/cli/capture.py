@@ -18,7 +18,7 @@ from ..capture.stats import capture_stats
 from .common import (EXIT_BAD_INPUT, add_capture_options, command, command_registry,
                      replacing)
 from .reading import read_capture
-from .text import source_text, timestamp_text
+from .text import count, source_text, timestamp_text
 
 STATS = """\
 Count a capture's frames per type and per source, with their rates, the gaps and duplicates
@@ -51,10 +51,15 @@ def decode_to(options: argparse.Namespace) -> int:
             replacing(options.to) as directory, warnings.catch_warnings():
         warnings.showwarning = note  # values a readable column cannot hold: noted, exit 1
         written = write_batches(counted(capture.batches()), directory / Path(options.to).name,
-                                raw=options.raw, prices=options.prices)
+                                raw=options.raw, prices=options.prices or "float")
     paths = [Path(options.to).parent / path.name for path in written]
-    print(f"{frames:,} frames of {len(paths)} type(s) written to "
-          + (", ".join(str(p) for p in paths) or "no file"), file=sys.stderr)
+    if not paths:
+        held = "none of --types" if options.types else "no frames"
+        print(f"alphapulse: no file written to {options.to}: the capture held {held}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{count(frames, 'frame')} written to {', '.join(str(p) for p in paths)}",
+          file=sys.stderr)
     return EXIT_BAD_INPUT if unreadable else capture.exit_code()
 
 

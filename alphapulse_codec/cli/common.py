@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -114,13 +115,16 @@ def command(commands: Any, name: str, summary: str, description: str,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def _whole_number_at_least(text: str, minimum: int, expected: str) -> int:
+def _whole_number_at_least(text: str, minimum: int, expected: str,
+                           maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
     return value
 
 
@@ -129,9 +133,43 @@ def positive_int(text: str) -> int:
     return _whole_number_at_least(text, 1, "a positive whole number")
 
 
+def whole_number_to(maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to `maximum`."""
+    def whole_number(text: str) -> int:
+        return _whole_number_at_least(text, 1, "a positive whole number", maximum)
+    return whole_number
+
+
 def non_negative_int(text: str) -> int:
     """An argparse type: a whole number of at least 0."""
     return _whole_number_at_least(text, 0, "a whole number")
+
+
+def number_from(low: float, high: float, unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number from `low` to `high` (argparse names the argument in
+    front of what is refused). nan, inf and what overflows to inf (1e400) are refused: a
+    duration or a rate of them would end at once or never."""
+    expected = f"a number of {unit} from {_number_text(low)} to {_number_text(high)}"
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+    return number
+
+
+def _number_text(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:g}"
+
+
+# the longest a command that runs for a given time may be asked to run: past it, the
+# request is a slip of the keyboard
+MAX_SECONDS = 365 * 24 * 3600
+duration_seconds = number_from(0.001, MAX_SECONDS, "seconds")
 
 
 # a chunk is allocated whole, up front: past this the request is a slip of the keyboard, met

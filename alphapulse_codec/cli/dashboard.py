@@ -184,9 +184,10 @@ class Dashboard:
 
     # ---- drawing ---------------------------------------------------------------------
 
-    def render(self) -> Group:
+    def render(self, interactive: bool = True) -> Group:
         # the key first: a terminal shorter than the view crops its bottom
-        return Group(Text("alphapulse top: q quits", style="bold"), self._relays_table(),
+        title = "alphapulse top: q quits" if interactive else "alphapulse top"
+        return Group(Text(title, style="bold"), self._relays_table(),
                      self._gaps_text(), self._types_table(), self._market_table(),
                      self._signals_table(), self._orders_table())
 

@@ -13,8 +13,15 @@ from ..samples.session import build_session
 from ..wire._codec import MESSAGE_CLASSES, crc32_implementation, iter_frames
 from ..wire.enums import Domain, MessageType
 from . import live_demo
-from .common import command, positive_int, written
+from .common import command, number_from, whole_number_to, written
 from .text import timestamp_text
+
+# the session is built, written, read back and compared in memory (some 350 bytes a frame):
+# past this a slip of the keyboard would exhaust it
+MAX_DEMO_FRAMES = 1_000_000
+# the producers of --relays build what they send up front (20,000 market data frames a
+# second, held in memory): the bound keeps a slip of the keyboard from exhausting it
+MAX_DEMO_SECONDS = 600
 
 DEMO = """\
 Build a session with frames of every message type, write it, decode it back with every
@@ -77,9 +84,9 @@ def add_commands(commands: Any) -> None:
                      DEMO_EXAMPLES)
     parser.add_argument("-o", "--output", default="demo-session.bin", metavar="CAPTURE",
                         help="the capture file to write (default demo-session.bin)")
-    parser.add_argument("--frames", type=positive_int, default=2000, metavar="N",
-                        help="about how many frames to build, at least one of each type"
-                             " (default 2000)")
+    parser.add_argument("--frames", type=whole_number_to(MAX_DEMO_FRAMES), default=2000,
+                        metavar="N", help="about how many frames to build, at least one of each"
+                        f" type, at most {MAX_DEMO_FRAMES:,} (default 2000)")
     parser.add_argument("--relays", action="store_true",
                         help="run the live system of relays, producers and consumers instead")
     parser.add_argument("--live", action="store_true",
@@ -87,7 +94,8 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="with --relays: the transport of each domain (alphapulse config"
                              " check FILE prints what each domain will use)")
-    parser.add_argument("--seconds", type=float, default=None, metavar="S",
-                        help="how long the producers of --relays run (default 3; 60 with"
-                             " --live)")
+    parser.add_argument("--seconds", type=number_from(0.1, MAX_DEMO_SECONDS, "seconds"),
+                        default=None, metavar="S",
+                        help="how long the producers of --relays run, from 0.1 to"
+                             f" {MAX_DEMO_SECONDS} (default 3; 60 with --live)")
     parser.set_defaults(run=run)

@@ -20,7 +20,8 @@ DECODE = """\
 Decode a capture (frames back to back) to one JSON object per frame, written as it is read,
 or with --to into a columnar file. A bad stretch of bytes is reported on stderr (its offset,
 length and kind) and skipped: decoding resumes at the next good frame. Exit 1 if there was
-any."""
+any, or if --to found no frame to write (a capture without frames, or none of --types):
+then no file is written, but with --to X.jsonl, which is written empty."""
 
 DECODE_EXAMPLES = """\
   alphapulse decode session.bin > session.jsonl
@@ -47,6 +48,11 @@ def decode(options: argparse.Namespace) -> int:
     if options.to and options.output:
         raise CommandError("-o and --to both name an output: give one (-o for JSON lines,"
                            " --to for a columnar file)", EXIT_BAD_ARGUMENTS)
+    if not options.to:
+        for given, name in ((options.prices is not None, "--prices"), (options.raw, "--raw")):
+            if given:
+                raise CommandError(f"{name} applies to --to (a columnar file); JSON lines"
+                                   " follow the shared JSON mapping", EXIT_BAD_ARGUMENTS)
     if options.to:
         check_export_target(options.to, options.raw)
         from .capture import decode_to  # the exporters only where they are used
@@ -102,7 +108,7 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--to", metavar="OUT", help="batch-decode into OUT.parquet, .arrow,"
                         " .csv, .npz or .jsonl, a chunk at a time; several types make one file"
                         " per type")
-    parser.add_argument("--prices", choices=["float", "decimal", "raw"], default="float",
+    parser.add_argument("--prices", choices=["float", "decimal", "raw"], default=None,
                         help="with --to: prices as floats (default), exact decimals, or the"
                         " integers of the wire (scale 1e-8)")
     parser.add_argument("--raw", action="store_true",

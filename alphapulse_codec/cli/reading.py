@@ -22,10 +22,11 @@ from ..capture.stream import iter_messages
 from ..schemas.registry import Registry
 from ..wire._codec import Message
 from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, CommandError, wanted_types
+from .text import count
 
 
 def stretch_text(stretch: BadStretch) -> str:
-    return f"bad stretch: {stretch.length} bytes at byte {stretch.offset}, {stretch.kind}"
+    return f"bad stretch: {count(stretch.length, 'byte')} at byte {stretch.offset}, {stretch.kind}"
 
 
 class _Counted:

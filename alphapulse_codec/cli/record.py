@@ -11,11 +11,13 @@ from typing import IO, Any
 from ..capture.batch import BadStretch
 from ..relay import DOMAINS
 from ..relay._route import count_frames
+from ..relay.frames import check_domain_types
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
 from ..wire.enums import GapReason
-from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, CommandError,
-                     add_capture_options, command, command_registry, positive_int, wanted_types,
-                     written)
+from ..wire.errors import FieldValueError
+from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, MAX_SECONDS, CommandError,
+                     add_capture_options, command, command_registry, duration_seconds,
+                     number_from, positive_int, wanted_types, written)
 from .reading import read_capture
 from .relaying import Pacer, connect_domain, report_refusals, send_paced, stop_on_signals
 
@@ -63,6 +65,9 @@ JETSTREAM_ONLY = (("--servers", "servers"), ("--subject-prefix", "subject_prefix
                   ("--start-sequence", "start_sequence"), ("--since", "since"),
                   ("--until", "until"), ("--follow", "follow"), ("-o", "output"))
 
+# past these a replay's pace is no pace: --max says "as fast as the relay takes them"
+MAX_SPEED = 1_000_000
+MAX_RATE = 1_000_000_000
 RECORD_POLL = 0.2           # seconds between looks at the stop signal and the clock
 ARRIVED_WAIT = 0.01         # after the stop signal: a look at the socket for what had arrived
 
@@ -81,6 +86,10 @@ def _arrived(consumer: Any, wanted: int) -> bytes:
 
 def record(options: argparse.Namespace) -> int:
     types = wanted_types(options, command_registry(options))
+    try:
+        check_domain_types(options.domain, types)
+    except FieldValueError as error:
+        raise CommandError(f"--{error}", EXIT_BAD_ARGUMENTS) from None
     # a signal that comes once the relay knows the recorder finishes the recording cleanly
     with stop_on_signals() as stopped:
         consumer = connect_domain(options, "consumer", types=types)
@@ -152,16 +161,6 @@ def _frame_limit(consumer: Any) -> int:
     return int(getattr(consumer, "max_frame_size", DEFAULT_MAX_FRAME_SIZE))
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
 def _relay_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True, choices=tuple(DOMAINS), help="the domain")
     parser.add_argument("--runtime-dir", metavar="DIR", help="where the relays' sockets are")
@@ -179,8 +178,9 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--types", action="append", metavar="TYPES",
                         help="only these message types, by name or number (default: all)")
     until = parser.add_mutually_exclusive_group()
-    until.add_argument("--duration", type=_positive_float, metavar="SECONDS",
-                       help="stop after this many seconds")
+    until.add_argument("--duration", type=duration_seconds, metavar="SECONDS",
+                       help="stop after this many seconds, from 0.001 to a year"
+                            f" ({MAX_SECONDS:,})")
     until.add_argument("--frames", type=positive_int, metavar="N",
                        help="stop after this many frames")
     parser.set_defaults(run=record)
@@ -190,10 +190,12 @@ def add_commands(commands: Any) -> None:
     add_capture_options(parser, capture_required=False)
     _relay_options(parser)
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive_float, metavar="FACTOR",
-                      help="the recorded timing, this many times faster (default 1.0)")
-    pace.add_argument("--rate", type=_positive_float, metavar="FRAMES_PER_S",
-                      help="a fixed rate instead of the recorded timing")
+    pace.add_argument("--speed", type=number_from(0.001, MAX_SPEED, "times the recorded pace"),
+                      metavar="FACTOR", help="the recorded timing, this many times faster, from"
+                      f" 0.001 to {MAX_SPEED:,} (default 1.0)")
+    pace.add_argument("--rate", type=number_from(0.001, MAX_RATE, "frames per second"),
+                      metavar="FRAMES_PER_S", help="a fixed rate instead of the recorded timing,"
+                      f" from 0.001 to {MAX_RATE:,} frames per second")
     pace.add_argument("--max", action="store_true", help="as fast as the relay takes them")
     stream = parser.add_argument_group("replay from a NATS JetStream stream")
     stream.add_argument("--from-jetstream", action="store_true",

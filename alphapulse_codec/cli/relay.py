@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..relay import DOMAINS, DomainPolicy, default_policy, runtime_dir_of
+from ..relay import DOMAINS, DomainPolicy, default_policy, ensure_runtime_dir, runtime_dir_of
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
 from ..relay.tcp import Address, client_context, parse_address, server_context
@@ -141,9 +141,17 @@ def _run_all(options: argparse.Namespace) -> int:
     fail stops the others."""
     passed_on = [*(["--config", options.config] if options.config else []),
                  *(["--runtime-dir", options.runtime_dir] if options.runtime_dir else [])]
+    chosen = policies(options)
+    for policy in chosen.values():
+        # checked here once, rather than by every relay after it started
+        try:
+            ensure_runtime_dir(policy.path.parent, group=policy.socket_group)
+        except ConfigError as error:
+            raise CommandError(f"{error}: choose another with --runtime-dir",
+                               EXIT_BAD_ARGUMENTS) from None
     children = {domain: subprocess.Popen(
         [sys.executable, "-m", "alphapulse_codec", "relay", "--domain", domain, *passed_on])
-        for domain in policies(options)}
+        for domain in chosen}
     stopping = False
 
     def stop(*_: Any) -> None:

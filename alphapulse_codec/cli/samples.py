@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from ..samples.synthetic import write_capture
-from .common import EXIT_OK, command, non_negative_int, positive_int, written
+from .common import EXIT_OK, command, non_negative_int, whole_number_to, written
+
+# a capture is written a block at a time, so memory is no bound: past this the request is a
+# slip of the keyboard that would fill the disk (about 70 GB of frames)
+MAX_FRAMES = 1_000_000_000
 
 GENERATE = """\
 Write a synthetic capture that looks like a trading session: quotes and trades from several
@@ -32,8 +36,8 @@ def generate(options: argparse.Namespace) -> int:
 def add_commands(commands: Any) -> None:
     parser = command(commands, "generate", "write a realistic synthetic capture", GENERATE,
                      GENERATE_EXAMPLES)
-    parser.add_argument("--frames", type=positive_int, required=True, metavar="N",
-                        help="how many frames to write (at least 1)")
+    parser.add_argument("--frames", type=whole_number_to(MAX_FRAMES), required=True, metavar="N",
+                        help=f"how many frames to write, from 1 to {MAX_FRAMES:,}")
     parser.add_argument("-o", "--output", required=True, metavar="CAPTURE",
                         help="the capture file to write")
     parser.add_argument("--seed", type=non_negative_int, default=7,

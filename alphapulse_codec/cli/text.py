@@ -29,3 +29,8 @@ def source_text(source: int) -> str:
         return SourceType(source).name
     except ValueError:
         return str(source)
+
+
+def count(number: int, noun: str) -> str:
+    """`number` with `noun`, plural unless there is one: "1 frame", "2,000 frames"."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"

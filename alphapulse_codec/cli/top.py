@@ -18,7 +18,7 @@ from rich.live import Live
 from ..relay.client import relay_stats
 from ..relay.many import MultiConsumer, subscribe_many
 from ..wire.errors import ConfigError, RelayError
-from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, CommandError, command
+from .common import EXIT_BAD_ARGUMENTS, EXIT_OK, CommandError, command, duration_seconds
 from .dashboard import Dashboard
 
 TOP = """\
@@ -89,7 +89,8 @@ def run(options: argparse.Namespace) -> int:
             deadline = time.monotonic() + (options.duration or PRINTED_DURATION)
             while time.monotonic() < deadline:
                 _poll(relays, dashboard, counters_due)
-            Console(width=None if sys.stdout.isatty() else 120).print(dashboard.render())
+            Console(width=None if sys.stdout.isatty() else 120).print(
+                dashboard.render(interactive=False))
             return EXIT_OK
         with keys() as pressed, Live(dashboard.render(), auto_refresh=False,
                                      screen=True) as live:
@@ -105,6 +106,7 @@ def add_commands(commands: Any) -> None:
                         help="a dashboard configuration (dashboard_config.yml); default: the"
                              " four relays of the runtime directory")
     parser.add_argument("--runtime-dir", metavar="DIR", help="where the relays' sockets are")
-    parser.add_argument("--duration", type=float, metavar="SECONDS",
-                        help="run this long, then print the view once and exit")
+    parser.add_argument("--duration", type=duration_seconds, metavar="SECONDS",
+                        help="run this long, from 0.001 to a year (31,536,000), then print"
+                             " the view once and exit")
     parser.set_defaults(run=run)

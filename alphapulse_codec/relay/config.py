@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError
+from .frames import article
 from .policy import DOMAINS, MAX_BUSY_POLL_US, DomainPolicy, default_policy
 from .runtime_dir import (
     default_runtime_dir,
@@ -130,7 +131,8 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return f"the text {value!r}"
-    return f"{value!r} (a {type(value).__name__})"
+    kind = "whole number" if type(value) is int else type(value).__name__
+    return f"{value!r} ({article(kind)} {kind})"
 
 
 def _whole(section: _Section, key: str, low: int, high: int) -> int:
@@ -428,8 +430,9 @@ def _message_types(section: _Section, domain: str) -> tuple[int, ...]:
             raise refuse(f"unknown message type {name!r}{hint}")
         if found not in span:
             owner = next((d for d, r in DOMAINS.items() if found in r), None)
-            whose = f"a {owner} type ({int(found)})" if owner else f"of no relay ({int(found)})"
-            raise refuse(f"{found.name} is {whose}, not a {domain} type"
+            whose = f"{article(owner)} {owner} type ({int(found)})" if owner \
+                else f"of no relay ({int(found)})"
+            raise refuse(f"{found.name} is {whose}, not {article(domain)} {domain} type"
                          f" ({span.start}-{span.stop - 1})")
         if int(found) in numbers:
             raise refuse(f"{found.name} is named twice")

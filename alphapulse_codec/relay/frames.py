@@ -11,7 +11,7 @@ from ..wire._codec import MESSAGE_CLASSES
 from ..wire.enums import RELAY_DOMAINS, MessageType, RelayFlags, Severity, SourceType
 from ..wire.errors import FieldValueError, LayoutConflictError
 from ..wire.layouts import RELAY_CONNECTION_STATS, Layout
-from .policy import DomainPolicy
+from .policy import DOMAINS, DomainPolicy
 
 PROTOCOL_VERSION = 1
 MAX_NAME_BYTES = 64
@@ -38,6 +38,31 @@ def mask(values: Iterable[int] | None, what: str) -> bytes:
         number = _number(value, what)
         bits[number >> 3] |= 1 << (number & 7)
     return bytes(bits)
+
+
+def check_domain_types(domain: str, values: Iterable[int | str] | int | str | None) -> None:
+    """Refuse, in the ``types`` a consumer of ``domain`` subscribes to, a built-in type of
+    another domain: its relay refuses such frames, so the subscription would wait for frames
+    that never come. Run-time schema types (and names this module does not know) are left to
+    the transport: their schema says which domain they belong to."""
+    if values is None or domain not in DOMAINS:  # an unknown domain is refused on its own
+        return
+    span = DOMAINS[domain]
+    for value in [values] if isinstance(values, (str, int)) else values:
+        try:
+            found = MessageType[value] if isinstance(value, str) else MessageType(value)
+        except (KeyError, ValueError):
+            continue
+        owner = next((name for name, types in DOMAINS.items() if found in types), domain)
+        if owner != domain and found != MessageType.SchemaAnnouncement:  # every relay's
+            raise FieldValueError(f"types: {found.name} is {article(owner)} {owner} type"
+                                  f" ({int(found)}), not {article(domain)} {domain} type"
+                                  f" ({span.start}-{span.stop - 1})", field="types")
+
+
+def article(word: str) -> str:
+    """The indefinite article before `word`: "an execution type", "a signals type"."""
+    return "an" if word[:1] in tuple("aeiou") else "a"
 
 
 def mask_values(bits: bytes) -> list[int]:

@@ -141,7 +141,7 @@ class MultiConsumer:
             if relay.delays is None:
                 relay.delays = self.backoff.delays()
                 log.warning("%s relay at %s: %s; trying again", subscription.domain,
-                            subscription.where, error)
+                            subscription.where, _unplaced(str(error), subscription.where))
             relay.next_attempt = time.monotonic() + next(relay.delays)
             return
         if relay.delays is not None:
@@ -159,7 +159,7 @@ class MultiConsumer:
         relay.delays = self.backoff.delays()
         relay.next_attempt = time.monotonic() + next(relay.delays)
         log.warning("%s relay at %s: %s; trying again", relay.subscription.domain,
-                    relay.subscription.where, why)
+                    relay.subscription.where, _unplaced(why, relay.subscription.where))
 
     # ---- receiving -------------------------------------------------------------------
 
@@ -257,3 +257,7 @@ def subscribe_many(config: Any = None, *, runtime_dir: str | os.PathLike[str] | 
     runtime directory. Relays that are down are tried again with ``backoff``."""
     return MultiConsumer(subscriptions_of(config, runtime_dir), name=name, backoff=backoff)
 
+
+def _unplaced(problem: str, where: str) -> str:
+    """`problem` without the address it may begin with: the warning names it once already."""
+    return problem.removeprefix(f"{where}: ")

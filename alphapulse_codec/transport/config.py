@@ -167,8 +167,10 @@ def _transport_name(section: _Section, key: str, modes: tuple[str, ...] = ()) ->
     value = SPELLINGS.get(value, value) if isinstance(value, str) else value
     if value in TRANSPORTS or value in modes:
         return str(value)
-    raise section.error(key, f"unknown transport {_kind(value)}; expected one of"
-                             f" {', '.join((*TRANSPORTS, *modes))}")
+    known = ", ".join((*TRANSPORTS, *modes))
+    if isinstance(value, str):
+        raise section.error(key, f"unknown transport {value!r}; expected one of {known}")
+    raise section.error(key, f"expected a transport, one of {known}; got {_kind(value)}")
 
 
 def _domain_transport(section: _Section, mode: str | None, bus: str) -> str:
