@@ -159,6 +159,19 @@ def test_chunked_decode_equals_whole_decode(tmp_path, chunk_bytes):
     assert [e for c in chunks for e in c.errors] == whole.errors
 
 
+@pytest.mark.parametrize("garbage", [1000, 3 * 4096 + 5, 40000])
+def test_a_bad_stretch_across_chunks_is_one_stretch_as_in_a_whole_decode(tmp_path, garbage):
+    data = (zeroed_frame(ap.Trade, price=1) + random.Random(garbage).randbytes(garbage)
+            + zeroed_frame(ap.Trade, price=2) + random.Random(-garbage).randbytes(garbage))
+    path = tmp_path / "capture.bin"
+    path.write_bytes(data)
+    whole = decode_batch(data).errors
+    assert [e.length for e in whole] == [garbage, garbage]
+    chunks = list(iter_batches(path, chunk_bytes=4096))
+    assert [e for c in chunks for e in c.errors] == whole
+    assert sum(len(c) for c in chunks) == 2
+
+
 def test_frames_larger_than_the_chunk_grow_the_buffer(tmp_path):
     book = zeroed(ap.OrderBook, bids=[(i, i) for i in range(20_000)], sequence=1).to_bytes()  # 320 KB
     trade = zeroed(ap.Trade, price=5, sequence=2).to_bytes()

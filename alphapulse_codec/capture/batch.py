@@ -465,9 +465,11 @@ def _decoder(verify: bool, types: Iterable[int | str] | None, max_frame_size: in
                         MessageType.SchemaAnnouncement, learner), learner
 
 
-def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> Iterator[None]:
+def _feed_file(decoder: BatchDecoder, stream: IO[bytes],
+               chunk_bytes: int) -> Iterator[tuple[int, bool]]:
     """Feed a file through one reused buffer, carrying a frame cut by the buffer's end over to
-    the next read; yields after each read. The buffer doubles only when a frame the decoder
+    the next read; yields after each read how far the file is decoded, and whether that is
+    its end. The buffer doubles only when a frame the decoder
     waits for fills more than half of it, so memory follows the largest frame the file really
     holds (or claims), never the size limit a caller allows; and every read brings at least
     half a buffer, so headers that claim more than the rest of the buffer, one after another,
@@ -483,7 +485,7 @@ def _feed_file(decoder: BatchDecoder, stream: IO[bytes], chunk_bytes: int) -> It
         carried = filled - consumed
         view[:carried] = view[consumed:filled]
         base += consumed
-        yield None
+        yield base, final
         if final:
             return
         if 2 * carried > len(buffer):
@@ -531,18 +533,36 @@ def iter_batches(source: str | os.PathLike[str] | IO[bytes], chunk_bytes: int = 
                  max_schema_bytes: int = DEFAULT_MAX_SCHEMA_BYTES) -> Iterator[BatchResult]:
     """Decode a capture of any size chunk by chunk: one BatchResult per chunk, in order, in
     memory bounded by the chunk size. `source` is a path or a binary stream (stdin, a pipe).
-    Offsets are from the start of the capture. Learning and its limits are those of
-    decode_batch, over the whole capture."""
+    Offsets are from the start of the capture. A bad stretch is reported once, whole, by the
+    result of the chunk where it ends, as decode_batch reports it. Learning and its limits are
+    those of decode_batch, over the whole capture."""
     _check_chunk(chunk_bytes)
     decoder, learner = _decoder(verify, types, max_frame_size, registry, learn, learn_into,
                                 max_announcements, max_schema_bytes)
+    unended: BadStretch | None = None
     with _opened(source) as stream:
-        for _ in _feed_file(decoder, stream, chunk_bytes):
+        for decoded_to, final in _feed_file(decoder, stream, chunk_bytes):
             result = BatchResult(*decoder.take(), learner.registry, learner.take())
+            unended = _join_across_chunks(result.errors, unended, decoded_to, final)
             # a read that completed no frame (the end of the input, or the middle of a frame
             # larger than the chunk) has nothing to give
             if len(result) or result.errors or result.refused_schemas:
                 yield result
+
+
+def _join_across_chunks(errors: list[BadStretch], unended: BadStretch | None, decoded_to: int,
+                        final: bool) -> BadStretch | None:
+    """Put the stretch that ran to the end of the bytes decoded before (`unended`) at the head
+    of this chunk's `errors`, joined to the first when that one goes on from it; returns this
+    chunk's last stretch, taken out, when it runs to the end of its bytes and more may follow."""
+    if unended is not None:
+        if errors and errors[0].offset == unended.offset + unended.length:
+            errors[0] = BadStretch(unended.offset, unended.length + errors[0].length, unended.kind)
+        else:
+            errors.insert(0, unended)
+    if not final and errors and errors[-1].offset + errors[-1].length == decoded_to:
+        return errors.pop()
+    return None
 
 
 @contextmanager
