@@ -35,6 +35,7 @@ _refuse_stale_generated_code()  # before anything else: stale code is never wort
 from Cython.Build import cythonize  # noqa: E402
 from Cython.Compiler import Options  # noqa: E402
 from setuptools import Extension, setup  # noqa: E402
+from setuptools.command.build_ext import build_ext  # noqa: E402
 
 Options.warning_errors = True  # a Cython warning fails the build
 
@@ -103,7 +104,20 @@ channel_extension = Extension(
     extra_link_args=link_args,
 )
 
+
+class CythonizingBuildExt(build_ext):
+    """Cython writes the extensions' C when they are built: the sdist (which leaves that C
+    out) and the build's metadata need none of it."""
+
+    def run(self) -> None:
+        # the extensions set up for this command take the C sources in place of the .pyx
+        cythonized = {e.name: e for e in cythonize(self.extensions, compiler_directives=directives)}
+        for extension in self.extensions:
+            extension.sources = cythonized[extension.name].sources
+        super().run()
+
+
 # the extensions build side by side: the small ones while gcc is on _codec.c
-setup(ext_modules=cythonize([extension, route, ring_extension, channel_extension],
-                            compiler_directives=directives),
+setup(ext_modules=[extension, route, ring_extension, channel_extension],
+      cmdclass={"build_ext": CythonizingBuildExt},
       options={"build_ext": {"parallel": True}})
