@@ -1,7 +1,7 @@
 """Build the sdist and the wheel with `python -m build` (the wheel from the sdist, so that the
 sdist is known to build), check what each holds, and print their sizes (`make dist`).
 
-The wheel: the compiled module without debug information, the stubs and py.typed, the Python
+The wheel: the compiled modules without debug information, the stubs and py.typed, the Python
 modules, the LICENSE; no Cython or C sources, no C file Cython generated.
 The sdist: every tracked file of the package, docs/, tests/ (data and conftest included),
 tools/, fuzz/ and benchmarks/, the LICENSE; no compiled module, no generated C.
@@ -125,9 +125,11 @@ def main() -> int:
     wheel, sdist = build(options.outdir)
     problems = check_wheel(wheel) + check_sdist(sdist)
     with zipfile.ZipFile(wheel) as archive:
-        module = next(i for i in archive.infolist() if i.filename.endswith((".so", ".pyd")))
-    print(f"wheel: {wheel.name}: {wheel.stat().st_size:,} bytes"
-          f" (compiled module {module.file_size:,} bytes unpacked)")
+        modules = [i for i in archive.infolist() if i.filename.endswith((".so", ".pyd"))]
+    unpacked = ", ".join(f"{i.filename.split('.')[0].replace('/', '.')} {i.file_size:,}"
+                         for i in modules)
+    print(f"wheel: {wheel.name}: {wheel.stat().st_size:,} bytes (compiled modules, bytes"
+          f" unpacked: {unpacked})")
     print(f"sdist: {sdist.name}: {sdist.stat().st_size:,} bytes")
     for problem in problems:
         print(problem)
