@@ -534,6 +534,11 @@ def test_decode_to_of_no_frames_says_no_file_was_written(capsys, tmp_path, suffi
     code, _, err = run(capsys, "decode", str(trade), "--to", str(out), "--types", "Quote")
     assert code == 1 and not out.exists()
     assert err == f"alphapulse: no file written to {out}: the capture held none of --types\n"
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    code, _, err = run(capsys, "decode", str(garbage), "--to", str(out))
+    assert code == 1 and not out.exists() and list(tmp_path.glob(".e.*")) == []
+    assert f"alphapulse: no file written to {out}: the capture held no frames\n" in err
 
 
 def test_decode_to_counts_in_words(capsys, tmp_path):
