@@ -180,7 +180,10 @@ def write_batches(batches: Iterable[BatchResult], out: str | os.PathLike[str],
     check_prices(prices)
     if fmt == "npz":
         results = list(batches)
-        return [_write_npz(type(results[0]).concat(results), out)] if results else []
+        # as the one-type formats, no file for chunks of bad stretches alone
+        if not any(map(len, results)):
+            return []
+        return [_write_npz(type(results[0]).concat(results), out)]
     if fmt == "jsonl":
         return [_write_jsonl(batches, out)]
     discoveries = None

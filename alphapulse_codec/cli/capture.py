@@ -52,10 +52,6 @@ def decode_to(options: argparse.Namespace) -> int:
         warnings.showwarning = note  # values a readable column cannot hold: noted, exit 1
         written = write_batches(counted(capture.batches()), directory / Path(options.to).name,
                                 raw=options.raw, prices=options.prices or "float")
-        if not frames:  # an .npz of chunks holding only bad stretches: no file, as for the rest
-            for path in written:
-                (directory / path.name).unlink()
-            written = []
     paths = [Path(options.to).parent / path.name for path in written]
     if not paths:
         held = "none of --types" if options.types else "no frames"

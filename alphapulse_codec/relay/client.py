@@ -186,9 +186,7 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
         raise FieldValueError("source and sequence belong to a producer", field="source")
     if batch_bytes:
         raise FieldValueError("batch_bytes gathers a producer's writes", field="batch_bytes")
-    if types is not None and not isinstance(types, (str, int)):
-        types = list(types)  # read twice: checked, then masked
-    frames.check_domain_types(domain, types)
+    types = frames.check_domain_types(domain, types)
     greeting = frames.hello(
         RelayRole.Consumer, type_mask=frames.mask(types, "types"),
         source_mask=frames.mask(sources, "sources"), name=name or "", pid=os.getpid())

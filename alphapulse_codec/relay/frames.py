@@ -40,13 +40,16 @@ def mask(values: Iterable[int] | None, what: str) -> bytes:
     return bytes(bits)
 
 
-def check_domain_types(domain: str, values: Iterable[int | str] | int | str | None) -> None:
+def check_domain_types(domain: str, values: Any) -> Any:
     """Refuse, in the ``types`` a consumer of ``domain`` subscribes to, a built-in type of
     another domain: its relay refuses such frames, so the subscription would wait for frames
     that never come. Run-time schema types (and names this module does not know) are left to
-    the transport: their schema says which domain they belong to."""
+    the transport: their schema says which domain they belong to. Returns the types to
+    subscribe to: an iterable of them as a list, read here already."""
+    if values is not None and not isinstance(values, (str, int)):
+        values = list(values)
     if values is None or domain not in DOMAINS:  # an unknown domain is refused on its own
-        return
+        return values
     span = DOMAINS[domain]
     for value in [values] if isinstance(values, (str, int)) else values:
         try:
@@ -58,6 +61,7 @@ def check_domain_types(domain: str, values: Iterable[int | str] | int | str | No
             raise FieldValueError(f"types: {found.name} is {article(owner)} {owner} type"
                                   f" ({int(found)}), not {article(domain)} {domain} type"
                                   f" ({span.start}-{span.stop - 1})", field="types")
+    return values
 
 
 def article(word: str) -> str:

@@ -50,9 +50,7 @@ def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None
     ``start_sequence``, a ring's ``wait``...). Raises ConfigError for a transport this
     installation does not have."""
     if role == "consumer":
-        if types is not None and not isinstance(types, (str, int)):
-            types = list(types)  # read twice: checked here, subscribed by the transport
-        frames.check_domain_types(domain, types)
+        types = frames.check_domain_types(domain, types)
     relay_keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
                       "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
     endpoint = endpoint_of(domain, config, runtime_dir)
