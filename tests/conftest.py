@@ -13,6 +13,14 @@ from relays import RelayProcess, start
 
 DATA = Path(__file__).parent / "data"
 
+# Several hundred tests start the package in a child process. Where the environment turns
+# the bytecode cache off (PYTHONDONTWRITEBYTECODE), each child compiled every module again,
+# about 0.25 s a start; the children share one cache in build/ instead, which git ignores
+# and Python checks against each source's time stamp and size.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX",
+                      str(Path(__file__).resolve().parent.parent / "build" / "pycache"))
+
 settings.register_profile("ci", max_examples=150, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None)
