@@ -29,8 +29,11 @@ demo: $(VENV)/.installed
 	mkdir -p build && $(PY) -m alphapulse_codec demo -o build/demo-session.bin
 	$(PY) -m alphapulse_codec demo --relays
 
+# the suite's processes spend much of their time waiting on relays, servers and children of
+# their own: a worker per core (pytest-xdist) halves it on two; TEST_WORKERS=0 runs it in one
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/compare.py
