@@ -144,6 +144,7 @@ def test_a_timeout_with_nothing_sent(path, wait):
         with pytest.raises(RelayTimeoutError, match="no frame within"):  # as a relay's
             consumer.recv(timeout=0.01)
         assert len(consumer.recv_bytes(timeout=0)) == 0
+        assert consumer.recv_bytes(max_frames=1, timeout=0.01) == bytearray()
         assert len(consumer.recv_batch(timeout=0.01)) == 0
 
 

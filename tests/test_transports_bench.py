@@ -44,6 +44,11 @@ def test_the_transports_benchmark_prints_every_transport_and_target():
     for row, server in SERVED_ROWS.items():
         if not installed(server):
             assert f"{row:<30} skipped: {server} is not installed" in out
+    floor = re.search(rf"^  bare shared page, no ring +({NUMBER}) +({NUMBER})   the floor", out, re.M)
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert floor and 0 < float(floor[1]) <= float(floor[2]), out
+    else:
+        assert floor is None
     assert publishing_rows(out) == nats
     assert latency_rows(out) == nats
     expected = TARGETS + (NATS_TARGETS if nats else []) + (REDIS_TARGETS if redis else [])
@@ -111,3 +116,10 @@ def test_floor_prints_hiccups_per_core_and_every_one_hop_row():
         [(how, where) for how in ("blocking", "spinning") for where in places], result.stdout
     for _, _, p50, p99 in hops:
         assert 0 < float(p50) <= float(p99)
+    page = re.search(rf"^Shared memory: 2,000 clock stamps .* \(([\d,]+) seen, .*\): p50"
+                     rf" ({NUMBER}) us, p99 ({NUMBER}) us$", result.stdout, re.M)
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert page, result.stdout
+        assert 0 < int(page[1].replace(",", "")) <= 2000 and 0 < float(page[2]) <= float(page[3])
+    else:
+        assert "Shared memory: needs two cores, skipped" in result.stdout

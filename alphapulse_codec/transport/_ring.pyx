@@ -240,7 +240,7 @@ cdef class RingConsumer:
         self._check_open()
         return self.consumer.frames_read
 
-    def _check_open(self):
+    cdef int _check_open(self) except -1:
         if self.consumer is NULL:
             raise ValueError("read on a closed consumer")
 
@@ -288,7 +288,8 @@ cdef class RingConsumer:
 
     def read_frames(self, size_t max_frames, timeout=None):
         """Up to `max_frames` frames, back to back, in a bytearray (empty when none came)."""
-        self._check_open()
+        if self.consumer is NULL:
+            raise RelayClosedError(f"{self.path}: recv_bytes on a closed consumer")
         if max_frames == 0:
             raise ValueError("max_frames: 0, expected at least 1")
         # at most room for that many frames of up to 128 bytes (64 MiB at most), and a first
@@ -297,6 +298,10 @@ cdef class RingConsumer:
         cdef size_t length = 0, frames = 0, size
         cdef int64_t timeout_ns = to_ns(timeout)
         cdef int rc
+        if max_frames == 1:  # one read into the scratch buffer, which holds any frame
+            self._read(self.scratch, self.scratch_size, 1, timeout_ns, &length, &frames)
+            return PyByteArray_FromStringAndSize(<const char *>self.scratch,
+                                                 <Py_ssize_t>length if frames else 0)
         while True:
             # waits for the subscription's next frame copying nothing, then takes a buffer the
             # size of what the ring holds past the cursor: a buffer sized by max_frames would be

@@ -183,7 +183,6 @@ class Consumer:
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytearray:
         """Up to `max_frames` frames as their wire bytes, back to back, in a buffer of their
         own (empty when none came within `timeout`): for passing on without decoding."""
-        self._check_open("recv_bytes")
         return self._ring.read_frames(max_frames, timeout)  # type: ignore[no-any-return]
 
     def recv_batch(self, max_frames: int = 65536, timeout: float | None = None, *,
