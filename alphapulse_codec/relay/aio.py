@@ -183,7 +183,8 @@ class AsyncProducer(_AsyncClient):
         while True:
             sent = 0
             try:
-                client._check_ended()
+                if client._look_before_write:
+                    client._check_ended()
                 while sent < len(view):
                     try:
                         sent += client._sock.send(view[sent:])

@@ -317,7 +317,7 @@ def spin_ns(busy_poll_ns: int, timeout: float | None) -> int:
     return max(0, int(timeout * 1e9))
 
 
-def whole_frames_in(frames_: memoryview, length: int) -> int:
+def whole_frames_in(frames_: bytes | memoryview, length: int) -> int:
     """The bytes of the whole frames at the front of ``frames_[:length]``."""
     at = 0
     while at < length:
@@ -397,7 +397,7 @@ class _Client:
         return self._sock.fileno() < 0
 
     def _check_open(self, doing: str) -> None:
-        if self.closed:
+        if self._sock.fileno() < 0:  # self.closed, without a property call on every send
             raise RelayClosedError(f"{self.policy.path}: {doing} on a closed"
                                    f" {type(self).__name__.lower()}")
 
@@ -490,7 +490,7 @@ class Producer(_Client):
             self._collect_answers()
         return count
 
-    def _frames(self, data: Any, single: bool) -> tuple[memoryview, int]:
+    def _frames(self, data: Any, single: bool) -> tuple[bytes | memoryview, int]:
         """The bytes to send for ``data`` (numbered, with sequence="auto"), and how many
         frames they hold."""
         count = count_frames(data, self.max_frame_size)
@@ -500,6 +500,8 @@ class Producer(_Client):
         if self._sequencer is not None:  # after the checks: a refused send takes no sequence
             data = bytearray(data)
             self._sequencer.stamp(data, self.max_frame_size)
+        elif type(data) is bytes:  # a single send's usual argument: its length is its bytes'
+            return data, count
         return memoryview(data).cast("B"), count
 
     def _lost(self) -> str:
@@ -513,17 +515,20 @@ class Producer(_Client):
         return why
 
     def _check_ended(self) -> None:
-        """Raise ConnectionResetError when the relay ended the connection, over TCP."""
-        if self._look_before_write:
-            self._collect_answers()
-            if self._ended:
-                raise ConnectionResetError("the relay ended the connection")
+        """Raise ConnectionResetError when the relay ended the connection (looked at over
+        TCP before each write)."""
+        self._collect_answers()
+        if self._ended:
+            raise ConnectionResetError("the relay ended the connection")
 
-    def _write(self, view: memoryview) -> None:
+    def _write(self, view: bytes | memoryview) -> None:
         while True:
             sent = 0
             try:
-                self._check_ended()
+                if self._look_before_write:
+                    self._check_ended()
+                # one send takes a small write whole: the rest is sliced off only when it did not
+                sent = self._sock.send(view)
                 while sent < len(view):
                     sent += self._sock.send(view[sent:])
                 return
