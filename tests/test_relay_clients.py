@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -198,6 +199,27 @@ def test_aio_clients_send_and_receive_as_the_blocking_ones(runtime_dir, relays, 
 
     received, batched = run_async(scenario())
     assert received == sent and 1 <= batched <= 99
+
+
+def test_an_aio_producer_sends_a_batch_of_bytes_without_copying_what_is_left(
+        runtime_dir, relays, run_async):
+    relays("market_data")
+    sent = trades(1 << 19)  # 32 MiB: many writes of what the socket's buffer takes at once
+
+    async def scenario():
+        producer = await aio.connect("market_data", "producer", runtime_dir=runtime_dir)
+        async with producer:
+            tracemalloc.start()
+            try:
+                assert await producer.send_batch(sent) == 1 << 19
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    # a copy of the bytes left after each partial write would take the batch's size again,
+    # and time growing with the square of it
+    peak, limit = run_async(scenario()), len(sent) // 8
+    assert peak < limit, f"{peak:,} bytes allocated at the peak"
 
 
 def test_aio_clients_reconnect_after_a_relay_restart(runtime_dir, relays, run_async):

@@ -500,7 +500,9 @@ class Producer(_Client):
         if self._sequencer is not None:  # after the checks: a refused send takes no sequence
             data = bytearray(data)
             self._sequencer.stamp(data, self.max_frame_size)
-        elif type(data) is bytes:  # a single send's usual argument: its length is its bytes'
+        elif single and type(data) is bytes:
+            # a single send's usual argument, one frame; a batch stays a view, whose slices
+            # after a partial write (an aio producer's, a reconnection's) copy nothing
             return data, count
         return memoryview(data).cast("B"), count
 
