@@ -222,6 +222,22 @@ def test_an_aio_producer_sends_a_batch_of_bytes_without_copying_what_is_left(
     assert peak < limit, f"{peak:,} bytes allocated at the peak"
 
 
+def test_an_empty_batch_writes_nothing_even_to_a_relay_gone(runtime_dir, relays):
+    relay = relays("market_data")
+
+    async def aio_send_nothing() -> int:
+        producer = await aio.connect("market_data", "producer", runtime_dir=runtime_dir)
+        async with producer:
+            relay.kill()
+            return await producer.send_batch(b"")
+
+    assert asyncio.run(aio_send_nothing()) == 0
+    relay = relays("market_data")
+    with connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        relay.kill()
+        assert producer.send_batch(b"") == 0  # as the aio producer's: no write, nothing lost
+
+
 def test_aio_clients_reconnect_after_a_relay_restart(runtime_dir, relays, run_async):
     relay = relays("execution")
 

@@ -529,8 +529,9 @@ class Producer(_Client):
             try:
                 if self._look_before_write:
                     self._check_ended()
-                # one send takes a small write whole: the rest is sliced off only when it did not
-                sent = self._sock.send(view)
+                # one send takes a small write whole: the rest is sliced off only when it did not;
+                # nothing to write is no write, which a relay gone would refuse
+                sent = self._sock.send(view) if view else 0
                 while sent < len(view):
                     sent += self._sock.send(view[sent:])
                 return
