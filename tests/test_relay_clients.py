@@ -223,6 +223,27 @@ def test_an_aio_producer_sends_a_batch_of_bytes_without_copying_what_is_left(
     assert peak < limit, f"{peak:,} bytes allocated at the peak"
 
 
+def test_closed_aio_clients_refuse_to_be_used_as_the_blocking_ones_do(runtime_dir, relays,
+                                                                      run_async):
+    relays("market_data")
+
+    async def scenario():
+        producer = await aio.connect("market_data", "producer", runtime_dir=runtime_dir)
+        consumer = await aio.connect("market_data", "consumer", runtime_dir=runtime_dir)
+        await producer.close()
+        await consumer.close()
+        for refused, use in (("send on a closed producer", lambda: producer.send(trades(1))),
+                             ("send on a closed producer", lambda: producer.send_batch(trades(2))),
+                             ("flush on a closed producer", producer.flush),
+                             ("receive on a closed consumer", lambda: consumer.recv(timeout=None)),
+                             ("receive on a closed consumer", consumer.recv_bytes),
+                             ("receive on a closed consumer", consumer.recv_batch)):
+            with pytest.raises(ap.RelayClosedError, match=refused):
+                await use()
+
+    run_async(scenario())
+
+
 def test_an_empty_batch_writes_nothing_even_to_a_relay_gone(runtime_dir, relays):
     relay = relays("market_data")
 
