@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pacing import Pacer  # noqa: E402
+from pacing import Pacer, die_with  # noqa: E402
 from peers import cpu_model  # noqa: E402
 
 WAIT_NS = 5_000  # the ring's p99 target
@@ -153,9 +153,10 @@ def report_hops(count: int, rate: int) -> None:
             print(f"{how:<34} {p50:>8.1f} {p99:>8.1f}")
 
 
-def watch_page(page: mmap.mmap, count: int, core: int,
+def watch_page(page: mmap.mmap, count: int, core: int, writer: int,
                result: "multiprocessing.Queue[np.ndarray]") -> None:
     """The latencies (ns) of the stamps seen on ``page`` until the ``count``-th, spinning."""
+    die_with(writer)
     os.sched_setaffinity(0, {core})
     latencies = []
     clock, unpack, seen = time.perf_counter_ns, STAMP.unpack_from, 0
@@ -180,7 +181,8 @@ def shared_memory_hop(count: int, rate: int) -> np.ndarray:
     page = mmap.mmap(-1, mmap.PAGESIZE)
     fork = multiprocessing.get_context("fork")
     result = fork.Queue()
-    watcher = fork.Process(target=watch_page, args=(page, count, cores[1], result))
+    watcher = fork.Process(target=watch_page, args=(page, count, cores[1], os.getpid(), result),
+                           daemon=True)
     watcher.start()
     mask = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cores[0]})

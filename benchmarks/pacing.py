@@ -1,5 +1,5 @@
-"""The clock of a paced producer in the latency runs: it sleeps until each send is due; and
-where the runs' processes are placed (`pin`).
+"""The clock of a paced producer in the latency runs: it sleeps until each send is due; where
+the runs' processes are placed (`pin`); and a spinning child's end with its parent (`die_with`).
 
 A producer that busy-waits between sends (even yielding the core at each look) stays runnable:
 on two cores shared by a producer, a relay and a consumer, the relay and the consumer it woke
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import sys
 import time
 
-PR_SET_TIMERSLACK = 29  # from <linux/prctl.h>
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1
 
 
@@ -29,6 +31,20 @@ def tight_timer_slack() -> None:
     if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(TIMER_SLACK_NS), ctypes.c_ulong(0),
                   ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_TIMERSLACK) failed")
+
+
+def die_with(parent: int) -> None:
+    """The calling process is killed when ``parent``, the thread that started it, ends (Linux
+    only): a process spinning until its parent's last write would otherwise spin on its core
+    for ever once the parent is killed (a run's timeout, a kill of the benchmark alone)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it ended before the kernel was asked
+        os._exit(1)
 
 
 class Pacer:

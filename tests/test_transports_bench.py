@@ -3,17 +3,21 @@ row, the NATS publishing rows and every target's verdict; what the figures are i
 benchmark's business, not a test's."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = r"[\d,]+(?:\.\d+)?"
+GUARD = 30  # seconds: only a hang guard
 LOCAL_ROWS = ["Unix-socket relay", "relay over TCP, loopback", "shared-memory ring",
               "in-process channel (threads)"]
 SERVED_ROWS = {"NATS core": "nats-server", "Redis Streams": "redis-server"}
@@ -123,3 +127,39 @@ def test_floor_prints_hiccups_per_core_and_every_one_hop_row():
         assert 0 < int(page[1].replace(",", "")) <= 2000 and 0 < float(page[2]) <= float(page[3])
     else:
         assert "Shared memory: needs two cores, skipped" in result.stdout
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waits for its parent to collect it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the page's watcher needs two cores")
+def test_the_page_watcher_does_not_outlive_a_killed_writer():
+    # a writer of stamps it would take days to write, killed as a run's timeout kills it
+    writer = subprocess.Popen([sys.executable, "-c",
+                               "import floor; floor.shared_memory_hop(10**9, 1000)"],
+                              cwd=ROOT / "benchmarks")
+    children = Path(f"/proc/{writer.pid}/task/{writer.pid}/children")
+    watchers: list[int] = []
+    try:
+        deadline = time.monotonic() + GUARD
+        while not watchers and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            watchers = [int(pid) for pid in children.read_text().split()]
+        assert watchers, "the writer started no watcher"
+        writer.kill()
+        writer.wait(GUARD)
+        deadline = time.monotonic() + GUARD
+        while running(watchers[0]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # it spun on its core, waiting for a last stamp that would never come
+        assert not running(watchers[0])
+    finally:
+        writer.kill()
+        for pid in watchers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

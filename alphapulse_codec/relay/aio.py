@@ -169,6 +169,7 @@ class AsyncProducer(_AsyncClient):
 
     async def flush(self) -> list[Any]:
         """The Error answers of the relay that came since the last look."""
+        self._client._check_open("flush")
         return self._client._collect_answers()
 
     async def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
@@ -179,6 +180,7 @@ class AsyncProducer(_AsyncClient):
 
     async def _write(self, data: Any, single: bool) -> int:
         client = self._client
+        client._check_open("send")
         view, count = client._frames(data, single)
         while True:
             sent = 0
@@ -210,6 +212,7 @@ class AsyncConsumer(_AsyncClient):
 
     async def _take(self, max_frames: int, timeout: float | None) -> bytes:
         client = self._client
+        client._check_open("receive")
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:

@@ -500,7 +500,9 @@ class Producer(_Client):
         if self._sequencer is not None:  # after the checks: a refused send takes no sequence
             data = bytearray(data)
             self._sequencer.stamp(data, self.max_frame_size)
-        elif type(data) is bytes:  # a single send's usual argument: its length is its bytes'
+        elif single and type(data) is bytes:
+            # a single send's usual argument, one frame; a batch stays a view, whose slices
+            # after a partial write (an aio producer's, a reconnection's) copy nothing
             return data, count
         return memoryview(data).cast("B"), count
 
@@ -527,8 +529,9 @@ class Producer(_Client):
             try:
                 if self._look_before_write:
                     self._check_ended()
-                # one send takes a small write whole: the rest is sliced off only when it did not
-                sent = self._sock.send(view)
+                # one send takes a small write whole: the rest is sliced off only when it did not;
+                # nothing to write is no write, which a relay gone would refuse
+                sent = self._sock.send(view) if view else 0
                 while sent < len(view):
                     sent += self._sock.send(view[sent:])
                 return
