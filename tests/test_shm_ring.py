@@ -203,6 +203,9 @@ def test_a_lapped_consumer_is_told_how_many_frames_it_lost_and_carries_on(path):
         more = identities(consumer.recv_bytes(max_frames=1000, timeout=GUARD))
         assert more == [(5, s) for s in range(sent + 1, sent + 501)]
         assert len(consumer.gaps) == 1
+        lost = (consumer.frames_lost, consumer.bytes_lost)
+    # what it lost stays readable once closed, as on every transport
+    assert (consumer.frames_lost, consumer.bytes_lost) == lost and consumer.gaps == [gap]
 
 
 def claim_and_die(path, claimed):

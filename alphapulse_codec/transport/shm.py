@@ -165,6 +165,7 @@ class Consumer:
         self.path = Path(path)
         self.verify = verify
         self._gaps_at_close: list[Gap] | None = None
+        self._lost_at_close: tuple[int, int] | None = None  # frames_lost, bytes_lost
 
     @property
     def closed(self) -> bool:
@@ -209,10 +210,14 @@ class Consumer:
 
     @property
     def frames_lost(self) -> int:
+        if self._lost_at_close is not None:
+            return self._lost_at_close[0]
         return int(self._ring.frames_lost)
 
     @property
     def bytes_lost(self) -> int:
+        if self._lost_at_close is not None:
+            return self._lost_at_close[1]
         return int(self._ring.bytes_lost)
 
     @property
@@ -220,8 +225,9 @@ class Consumer:
         return int(self._ring.capacity)
 
     def close(self) -> None:
-        if not self._ring.closed:
-            self._gaps_at_close = self.gaps  # what it lost stays readable, as on every transport
+        if not self._ring.closed:  # what it lost stays readable, as on every transport
+            self._gaps_at_close = self.gaps
+            self._lost_at_close = (self.frames_lost, self.bytes_lost)
         self._ring.close()
 
     def __enter__(self) -> Consumer:
