@@ -26,6 +26,7 @@ clock read, in Python. What the ring's p50 cannot go under here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import mmap
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,17 @@ def receive(sock: socket.socket, count: int, spinning: bool, core: int,
     result.put(latencies)
 
 
+@contextlib.contextmanager
+def pinned_to(core: int) -> Iterator[None]:
+    """This process on ``core`` alone while in the block, then where it may run as before."""
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mask)
+
+
 def one_hop(count: int, rate: int, spinning: bool, same_core: bool) -> np.ndarray:
     """Latencies (ns) of ``count`` messages sent at ``rate`` over a socketpair, the sender on
     the first core, the receiver on the same one or on the next."""
@@ -124,17 +137,15 @@ def one_hop(count: int, rate: int, spinning: bool, same_core: bool) -> np.ndarra
                             args=(receiving, count, spinning, receiver_core, result))
     receiver.start()
     receiving.close()
-    mask = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {sender_core})
     try:
-        pacer = Pacer(rate)
-        padding = bytes(64 - STAMP.size)
-        for _ in range(count):
-            pacer.wait()
-            sending.send(STAMP.pack(time.time_ns()) + padding)
-        latencies = result.get(timeout=120)
+        with pinned_to(sender_core):
+            pacer = Pacer(rate)
+            padding = bytes(64 - STAMP.size)
+            for _ in range(count):
+                pacer.wait()
+                sending.send(STAMP.pack(time.time_ns()) + padding)
+            latencies = result.get(timeout=120)
     finally:
-        os.sched_setaffinity(0, mask)
         sending.close()
         receiver.join(timeout=60)
     return latencies
@@ -184,20 +195,18 @@ def shared_memory_hop(count: int, rate: int) -> np.ndarray:
     watcher = fork.Process(target=watch_page, args=(page, count, cores[1], os.getpid(), result),
                            daemon=True)
     watcher.start()
-    mask = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cores[0]})
     try:
-        clock, pack, period = time.perf_counter_ns, STAMP.pack_into, 1_000_000_000 // rate
-        due = clock()
-        for number in range(1, count + 1):
-            due += period
-            while clock() < due:
-                pass
-            pack(page, 0, clock())
-            pack(page, 8, number)
-        latencies = result.get(timeout=120)
+        with pinned_to(cores[0]):
+            clock, pack, period = time.perf_counter_ns, STAMP.pack_into, 1_000_000_000 // rate
+            due = clock()
+            for number in range(1, count + 1):
+                due += period
+                while clock() < due:
+                    pass
+                pack(page, 0, clock())
+                pack(page, 8, number)
+            latencies = result.get(timeout=120)
     finally:
-        os.sched_setaffinity(0, mask)
         watcher.join(timeout=60)
     return latencies
 

@@ -23,14 +23,17 @@ PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1
 
 
+def _prctl(option: int, value: int, name: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0)) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({name}) failed")
+
+
 def tight_timer_slack() -> None:
     """Sleeps of the calling thread end when asked, not up to 50 us later (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(TIMER_SLACK_NS), ctypes.c_ulong(0),
-                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_TIMERSLACK) failed")
+    if sys.platform.startswith("linux"):
+        _prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, "PR_SET_TIMERSLACK")
 
 
 def die_with(parent: int) -> None:
@@ -39,10 +42,7 @@ def die_with(parent: int) -> None:
     for ever once the parent is killed (a run's timeout, a kill of the benchmark alone)."""
     if not sys.platform.startswith("linux"):
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
-                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
     if os.getppid() != parent:  # it ended before the kernel was asked
         os._exit(1)
 

@@ -13,7 +13,7 @@ from relays import RelayProcess, start
 
 DATA = Path(__file__).parent / "data"
 
-# Several hundred tests start the package in a child process. Where the environment turns
+# Many tests start the package in a child process. Where the environment turns
 # the bytecode cache off (PYTHONDONTWRITEBYTECODE), each child compiled every module again,
 # about 0.25 s a start; the children share one cache in build/ instead, which git ignores
 # and Python checks against each source's time stamp and size.

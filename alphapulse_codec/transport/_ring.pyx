@@ -178,6 +178,10 @@ cdef class RingConsumer:
     cdef uint8_t *scratch
     cdef size_t scratch_size
     cdef readonly object path
+    # what the consumer lost and read, kept when it is closed: still told then, as on every
+    # transport
+    cdef uint64_t closed_frames_lost, closed_bytes_lost, closed_frames_read
+    cdef list closed_gaps
 
     def __cinit__(self, path, uint64_t capacity, int policy, int wait, double stall_timeout,
                   bytes types_mask, bytes sources_mask):
@@ -206,6 +210,9 @@ cdef class RingConsumer:
 
     cdef void _release(self):
         if self.consumer is not NULL:
+            self.closed_frames_lost = self.consumer.frames_lost
+            self.closed_bytes_lost = self.consumer.bytes_lost
+            self.closed_frames_read = self.consumer.frames_read
             ap_consumer_detach(self.consumer)
             free(self.consumer)
             self.consumer = NULL
@@ -227,22 +234,15 @@ cdef class RingConsumer:
 
     @property
     def frames_lost(self):
-        self._check_open()
-        return self.consumer.frames_lost
+        return self.closed_frames_lost if self.consumer is NULL else self.consumer.frames_lost
 
     @property
     def bytes_lost(self):
-        self._check_open()
-        return self.consumer.bytes_lost
+        return self.closed_bytes_lost if self.consumer is NULL else self.consumer.bytes_lost
 
     @property
     def frames_read(self):
-        self._check_open()
-        return self.consumer.frames_read
-
-    cdef int _check_open(self) except -1:
-        if self.consumer is NULL:
-            raise ValueError("read on a closed consumer")
+        return self.closed_frames_read if self.consumer is NULL else self.consumer.frames_read
 
     cdef int _read(self, uint8_t *out, size_t capacity, size_t max_frames, int64_t left,
                    size_t *length, size_t *frames) except -1:
@@ -325,7 +325,8 @@ cdef class RingConsumer:
 
     def gaps(self):
         """The gap reports kept (the newest 1024): (GapReason, position, bytes, frames)."""
-        self._check_open()
+        if self.consumer is NULL:
+            return list(self.closed_gaps or ())
         cdef uint64_t first = self.consumer.gap_count - AP_GAP_LOG if self.consumer.gap_count > AP_GAP_LOG else 0
         cdef const ap_gap *gap
         reports = []
@@ -336,6 +337,8 @@ cdef class RingConsumer:
         return reports
 
     def close(self):
+        if self.consumer is not NULL:
+            self.closed_gaps = self.gaps()
         self._release()
 
     def __dealloc__(self):

@@ -164,8 +164,6 @@ class Consumer:
                                   _mask("sources", sources, SourceType))
         self.path = Path(path)
         self.verify = verify
-        self._gaps_at_close: list[Gap] | None = None
-        self._lost_at_close: tuple[int, int] | None = None  # frames_lost, bytes_lost
 
     @property
     def closed(self) -> bool:
@@ -203,21 +201,15 @@ class Consumer:
         """What this consumer lost (the newest 1,024), oldest first: Gaps whose ``first`` is the
         ring position where it stood and ``last`` the one it went on from (see Gap);
         ``frames_lost`` and ``bytes_lost`` count every loss; still told once closed."""
-        if self._gaps_at_close is not None:
-            return list(self._gaps_at_close)
         return [Gap(None, reason, position, position + size, frames, True)
                 for reason, position, size, frames in self._ring.gaps()]
 
     @property
     def frames_lost(self) -> int:
-        if self._lost_at_close is not None:
-            return self._lost_at_close[0]
         return int(self._ring.frames_lost)
 
     @property
     def bytes_lost(self) -> int:
-        if self._lost_at_close is not None:
-            return self._lost_at_close[1]
         return int(self._ring.bytes_lost)
 
     @property
@@ -225,10 +217,7 @@ class Consumer:
         return int(self._ring.capacity)
 
     def close(self) -> None:
-        if not self._ring.closed:  # what it lost stays readable, as on every transport
-            self._gaps_at_close = self.gaps
-            self._lost_at_close = (self.frames_lost, self.bytes_lost)
-        self._ring.close()
+        self._ring.close()  # what it lost stays readable, as on every transport
 
     def __enter__(self) -> Consumer:
         return self
