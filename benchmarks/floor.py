@@ -16,10 +16,12 @@ its send time (time.time_ns); the receiver reads them blocking in recv, or spinn
 non-blocking recv, on the other core or on the sender's: the least one hop between two Python
 processes takes here, p50 and p99. A relay's frame makes two such hops.
 
-Shared memory: the same stamps handed through a shared page instead, the sender pacing by
-spinning and the receiver spinning on the other core, as the shared-memory ring's latency run
-does, with no ring between them: a clock read, a store, a load seen from the other core, a
-clock read, in Python. What the ring's p50 cannot go under here.
+Shared memory: the same stamps handed through the slots of a shared page instead, written in
+turn by a sender pacing by spinning and read in turn by a receiver spinning on the other core,
+as the shared-memory ring's latency run does, with nothing of the ring in between: a clock read,
+two stores, loads seen from the other core, a clock read, in Python. A stamp that waits while
+the receiver does not run counts its wait, as a frame in the ring does. What the ring's
+latency cannot go under here.
 
     python benchmarks/floor.py [--seconds 5] [--over 2] [--rate 50000] [--messages 50000]
 """
@@ -41,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pacing import Pacer, die_with  # noqa: E402
+from pacing import Pacer, die_with, tight_timer_slack  # noqa: E402
 from peers import cpu_model  # noqa: E402
 
 WAIT_NS = 5_000  # the ring's p99 target
@@ -164,32 +166,44 @@ def report_hops(count: int, rate: int) -> None:
             print(f"{how:<34} {p50:>8.1f} {p99:>8.1f}")
 
 
+SLOTS = 1 << 15  # stamps the page holds: 0.65 s at 50,000 a second
+SLOT_OFFSET = 64  # the count of stamps written has a cache line of its own
+
+
 def watch_page(page: mmap.mmap, count: int, core: int, writer: int,
                result: "multiprocessing.Queue[np.ndarray]") -> None:
-    """The latencies (ns) of the stamps seen on ``page`` until the ``count``-th, spinning."""
+    """The latencies (ns) of the first ``count`` stamps written to ``page``, each read in turn,
+    spinning: a stamp that waited while this process did not run counts, as a frame that waits
+    in a ring does; a stamp overwritten before it was read (the writer a lap ahead) does not."""
     die_with(writer)
     os.sched_setaffinity(0, {core})
     latencies = []
-    clock, unpack, seen = time.perf_counter_ns, STAMP.unpack_from, 0
-    while seen < count:
-        number = unpack(page, 8)[0]
-        if number == seen:
+    clock, unpack, pack = time.perf_counter_ns, STAMP.unpack_from, STAMP.pack_into
+    read = 0
+    while read < count:
+        if unpack(page, 0)[0] == read:
             continue
-        stamp = unpack(page, 0)[0]
+        slot = SLOT_OFFSET + 8 * (read % SLOTS)
+        stamp = unpack(page, slot)[0]
+        if stamp == 0:  # the count is seen before the stamp: a CPU that reorders stores
+            continue
         now = clock()
-        # the stamp is written before its number: one read between two equal numbers is theirs
-        if unpack(page, 8)[0] == number:
+        pack(page, slot, 0)
+        read += 1
+        if unpack(page, 0)[0] - read < SLOTS:
             latencies.append(now - stamp)
-        seen = number
     result.put(np.array(latencies, dtype=np.int64))
 
 
-def shared_memory_hop(count: int, rate: int) -> np.ndarray:
-    """Latencies (ns) of stamps written to a shared page at ``rate`` (the writer spinning until
-    each is due) and read by a process spinning on the next core; a stamp overwritten before it
-    was seen is left out."""
+def shared_memory_hop(count: int, rate: int, sleep_until_ns: int | None = None) -> np.ndarray:
+    """Latencies (ns) of stamps written in turn to the slots of a shared page at ``rate`` and
+    read in turn by a process spinning on the next core: a ring with nothing of ours in it, in
+    Python. The writer spins until each stamp is due and stamps the instant it writes; with
+    ``sleep_until_ns``, it sleeps until that long before each is due, spins to it and stamps the
+    instant it was due, as the latency runs of benchmarks/transports.py pace their producers,
+    so that a late wake-up counts."""
     cores = sorted(os.sched_getaffinity(0))
-    page = mmap.mmap(-1, mmap.PAGESIZE)
+    page = mmap.mmap(-1, SLOT_OFFSET + 8 * SLOTS)
     fork = multiprocessing.get_context("fork")
     result = fork.Queue()
     watcher = fork.Process(target=watch_page, args=(page, count, cores[1], os.getpid(), result),
@@ -197,14 +211,21 @@ def shared_memory_hop(count: int, rate: int) -> np.ndarray:
     watcher.start()
     try:
         with pinned_to(cores[0]):
+            if sleep_until_ns is not None:
+                tight_timer_slack()
             clock, pack, period = time.perf_counter_ns, STAMP.pack_into, 1_000_000_000 // rate
             due = clock()
             for number in range(1, count + 1):
                 due += period
+                if sleep_until_ns is not None:
+                    left = due - clock() - sleep_until_ns
+                    if left > 0:
+                        time.sleep(left / 1e9)
                 while clock() < due:
                     pass
-                pack(page, 0, clock())
-                pack(page, 8, number)
+                pack(page, SLOT_OFFSET + 8 * ((number - 1) % SLOTS),
+                     clock() if sleep_until_ns is None else due)
+                pack(page, 0, number)
             latencies = result.get(timeout=120)
     finally:
         watcher.join(timeout=60)
@@ -218,9 +239,9 @@ def report_shared_memory(count: int, rate: int) -> None:
     latencies = shared_memory_hop(count, rate)
     kept = latencies[len(latencies) // 10:] / 1000
     p50, p99 = np.percentile(kept, [50, 99])
-    print(f"\nShared memory: {count:,} clock stamps through a shared page, {rate:,} a second,"
-          f" writer and reader spinning on cores of their own, no ring ({len(latencies):,} seen,"
-          f" the first tenth left out): p50 {p50:.2f} us, p99 {p99:.2f} us")
+    print(f"\nShared memory: {count:,} clock stamps through the slots of a shared page, {rate:,} a"
+          f" second, writer and reader spinning on cores of their own, no ring ({len(latencies):,}"
+          f" read, the first tenth left out): p50 {p50:.2f} us, p99 {p99:.2f} us")
 
 
 def main() -> None:

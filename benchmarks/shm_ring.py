@@ -13,8 +13,9 @@ Latency: one producer sending single frames at `--rate` frames/s, its monotonic 
 (time.perf_counter_ns, CLOCK_MONOTONIC) in the header's timestamp field; one consumer
 subtracting it from the clock when recv_bytes returns the frame, busy-spinning, then sleeping
 on the futex. Targets: p50 <= 1 us, p99 <= 5 us busy-spinning. Beside the spinning run, the
-same stamps handed through a bare shared page with no ring (benchmarks/floor.py): the least
-any ring read from Python can show on this machine at that moment. A spinning process is always
+same stamps handed in turn through the slots of a bare shared page with no ring
+(benchmarks/floor.py): the least any ring read from Python can show on this machine at that
+moment. A spinning process is always
 runnable: on a machine with more runnable processes than cores it waits for its turn for
 milliseconds, and the figures show the scheduler, not the ring (the load average is printed
 first). With 2 cores, 1 -> 4 runs five processes on two cores: the figures show that too.
@@ -254,7 +255,7 @@ def main() -> None:
             if wait == "spin" and len(os.sched_getaffinity(0)) >= 2:
                 bare = shared_memory_hop(args.latency_frames, args.rate)
                 p50, p99 = np.percentile(bare, [50, 99])
-                print(f"  the same through a bare shared page, no ring (floor.py; both pinned,"
+                print(f"  the same through the slots of a bare shared page, no ring (floor.py; both pinned,"
                       f" spinning): p50 {p50 / 1000:.2f} us, p99 {p99 / 1000:.2f} us")
 
 

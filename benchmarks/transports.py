@@ -28,8 +28,9 @@ machine has two; not with --no-pin), as latency benchmarks of rings do, so that 
 take turns on one core; the relays and servers are not pinned. The ring's producer and
 consumer busy-spin (`wait: spin`); the buses send each frame as its own message (a producer
 of batch_frames=1 writes each at once, and reads the server's answers later). Under the ring's
-row, the same rate of clock stamps through a bare shared page between two pinned, spinning
-Python processes, with no ring: what the ring's latency cannot go under on the machine then.
+row, the same rate of clock stamps through the slots of a bare shared page between two
+pinned Python processes, paced as the producer is and each stamp read in turn as a frame is:
+a ring with nothing of ours in it, what the ring's latency cannot go under on the machine then.
 
 The producer and each consumer run in processes of their own (threads of one process for the
 in-process channel); the relays and the buses' servers (nats-server, redis-server, started on
@@ -731,12 +732,12 @@ def measure_all(frames: int, options: argparse.Namespace, results: dict[str, Fig
               f" {figures.lost:>7,} {figures.p50:>8.1f} {figures.p99:>8.1f}   {transport.design}",
               flush=True)
     if "ring" in results and len(os.sched_getaffinity(0)) >= 2:
-        bare = shared_memory_hop(options.latency_frames, options.rate)
+        bare = shared_memory_hop(options.latency_frames, options.rate, SPIN_NS)
         p50, p99 = np.percentile(bare[len(bare) // 10:] / 1000, [50, 99])
         print(f"{'  bare shared page, no ring':<30} {'':>14} {'':>14} {'':>7} {p50:>8.1f}"
-              f" {p99:>8.1f}   the floor under the ring's: clock stamps written to a page and"
-              " spun on, both sides pinned (benchmarks/floor.py); stamps overwritten before"
-              " they were seen are left out, which flatters its p99", flush=True)
+              f" {p99:>8.1f}   the floor under the ring's: clock stamps written in turn to"
+              " the slots of a shared page, paced as the producer, and read in turn, both sides"
+              " pinned (benchmarks/floor.py)", flush=True)
     print("(frames/s: deliveries summed over the consumers; lost: frames a consumer never got,"
           " over every round; latency: one-way, the ring busy-spinning, the buses one frame per"
           " message)")

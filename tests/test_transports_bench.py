@@ -4,6 +4,8 @@ benchmark's business, not a test's."""
 from __future__ import annotations
 
 import contextlib
+import mmap
+import multiprocessing
 import os
 import re
 import shutil
@@ -13,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,3 +166,29 @@ def test_the_page_watcher_does_not_outlive_a_killed_writer():
         for pid in watchers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the page's watcher needs two cores")
+def test_the_page_floor_reads_every_stamp_in_turn():
+    # stamps written while the watcher did not run each count their wait, as frames in a ring
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import floor
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    page = mmap.mmap(-1, floor.SLOT_OFFSET + 8 * floor.SLOTS)
+    written = time.perf_counter_ns() - 1000 * np.arange(1_000, 0, -1)
+    for number, stamp in enumerate(written, 1):
+        floor.STAMP.pack_into(page, floor.SLOT_OFFSET + 8 * (number - 1), int(stamp))
+    floor.STAMP.pack_into(page, 0, len(written))
+    fork = multiprocessing.get_context("fork")
+    result = fork.Queue()
+    watcher = fork.Process(target=floor.watch_page,
+                           args=(page, len(written), sorted(os.sched_getaffinity(0))[1], os.getpid(), result))
+    watcher.start()
+    latencies = result.get(timeout=GUARD)
+    watcher.join(GUARD)
+    assert len(latencies) == len(written)
+    read_at = written + latencies  # on the one monotonic clock: read in the order written
+    assert (latencies > 0).all() and (np.diff(read_at) >= 0).all()
