@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ READY_TIMEOUT = 15.0
 # the answer was its own and not another process's on that port
 SETTLE_SECONDS = 0.1
 PORT_TRIES = 5
+T = TypeVar("T")
 
 
 class ServerExited(RuntimeError):
@@ -68,6 +70,7 @@ class Server:
     def __init__(self, args: list[str], port: int, url: str, log: Path, probe: bytes,
                  answer: bytes) -> None:
         self.port, self.url, self.log = port, url, log
+        self.cluster_port: int | None = None  # where a NATS cluster's node takes routes
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
@@ -96,20 +99,40 @@ def _on_a_port(start: Callable[[int], Server], port: int | None) -> Server:
     return start(free_port())
 
 
-def start_nats(directory: Path, name: str = "n", cluster_port: int | None = None,
-               routes: list[int] | None = None, port: int | None = None) -> Server:
+def restarted_on(port: int, start: Callable[[], T]) -> T:
+    """``start()`` of a server again on the ``port`` it was stopped on; the test is skipped if
+    another process took the port in between (an outgoing connection may be given any free
+    port), as no test can restart a server on a port it does not hold."""
+    try:
+        return start()
+    except RuntimeError as error:  # ServerExited, or a relay's exit
+        if "address already in use" not in str(error).lower():
+            raise
+        pytest.skip(f"port {port} was taken by another process before the restart: {error}")
+
+
+def start_nats(directory: Path, name: str = "n", routes: list[int] | None = None,
+               port: int | None = None) -> Server:
+    """nats-server with JetStream; with ``routes`` (the route ports of the nodes started before
+    it, none for the first), a node of a cluster, listening for routes on a free port of its
+    own, found again with the client port when the server could not bind them."""
     store = directory / f"nats-{name}"
     store.mkdir(parents=True, exist_ok=True)
 
     def start(port: int) -> Server:
         args = [binary("nats-server"), "-js", "-sd", str(store), "-p", str(port),
                 "-a", "127.0.0.1", "-n", name]
-        if cluster_port is not None:
-            args += ["--cluster_name", "alphapulse",
-                     "--cluster", f"nats://127.0.0.1:{cluster_port}",
-                     "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in routes or [])]
-        return Server(args, port, f"nats://127.0.0.1:{port}", directory / f"nats-{name}.log",
-                      b"", b"INFO")
+        cluster_port = None
+        if routes is not None:
+            cluster_port = free_port()
+            # JetStream wants routes configured, the first node's too: a route to itself,
+            # which the server knows for its own and drops
+            args += ["--cluster_name", "alphapulse", "--cluster", f"nats://127.0.0.1:{cluster_port}",
+                     "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in routes or [cluster_port])]
+        server = Server(args, port, f"nats://127.0.0.1:{port}", directory / f"nats-{name}.log",
+                        b"", b"INFO")
+        server.cluster_port = cluster_port
+        return server
 
     return _on_a_port(start, port)
 
@@ -129,13 +152,13 @@ def start_redis(directory: Path, port: int | None = None) -> Server:
 
 @contextlib.contextmanager
 def nats_cluster(directory: Path, size: int = 3) -> Iterator[list[Server]]:
-    """`size` NATS servers with JetStream, routed to each other on loopback."""
-    cluster_ports = [free_port() for _ in range(size)]
+    """`size` NATS servers with JetStream on loopback, each routed to those started before it:
+    the servers tell each other of the rest, so that every one is routed to every other."""
     servers: list[Server] = []
     try:
         for i in range(size):
-            servers.append(start_nats(directory, f"n{i}", cluster_ports[i],
-                                      [p for j, p in enumerate(cluster_ports) if j != i]))
+            servers.append(start_nats(directory, f"n{i}", [s.cluster_port for s in servers
+                                                          if s.cluster_port is not None]))
         yield servers
     finally:
         for server in servers:

@@ -23,6 +23,7 @@ from alphapulse_codec.wire.enums import GapReason, RelayCode, RelayRole
 from alphapulse_codec.wire.errors import FieldValueError, RelayError
 from test_relay import RECEIVE_TIMEOUT, receive_bytes, trades
 from test_relay_clients import FAST, cli, run_async  # noqa: F401  (run_async: a fixture)
+from servers import restarted_on
 from test_relay_failures import _read_frame, read_until_closed, wait_for
 
 LOOPBACK_ANY_PORT = ("--tcp", "127.0.0.1:0")
@@ -136,7 +137,7 @@ def test_tcp_clients_reconnect_to_a_relay_restarted_on_the_same_port(runtime_dir
         producer.send_batch(trades(100))
         assert len(receive_bytes(consumer, 100 * 64)) == 100 * 64
         first.terminate()
-        second = relays("market_data", port_option)
+        second = restarted_on(first.address[1], lambda: relays("market_data", port_option))
         assert second.address == first.address
         assert consumer.recv_bytes(timeout=0.05) == b""  # it notices the relay went away
         wait_for(lambda: any(c["role"] == RelayRole.Consumer for c in relay_stats(

@@ -16,7 +16,7 @@ from alphapulse_codec.transport.errors import BusConnectionError, BusError  # no
 from alphapulse_codec.wire.enums import GapReason  # noqa: E402
 from alphapulse_codec.wire.errors import ParseError, RelayTimeoutError  # noqa: E402
 from bus_frames import GUARD, quote, receive, split, trades  # noqa: E402
-from servers import free_port, start_redis  # noqa: E402
+from servers import free_port, restarted_on, start_redis  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_a_restarted_server_is_a_connection_error_then_the_producer_goes_on(tmp_
         producer.send(frames[:64])
         assert producer.flush() == []
         first.stop()
-        again = start_redis(tmp_path / "again", port=first.port)
+        again = restarted_on(first.port, lambda: start_redis(tmp_path / "again", port=first.port))
         try:
             with bus.Consumer(domain, url=again.url) as consumer:
                 with pytest.raises(BusConnectionError, match=f"Redis {again.url}: connection lost"):
