@@ -87,10 +87,12 @@ def produce(domain: str, runtime_dir: str, frames: int, batch: int, auto: bool,
         producer.finish()
 
 
-def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> tuple[int, float, float]:
-    """Frames received, and the clock (CLOCK_MONOTONIC, the same in every process) at the
-    first and the last: decoded into arrays by ``recv_batch``, or taken as whole frames by
-    ``recv_bytes``. Stops early when nothing comes for IDLE_SECONDS (a shed consumer)."""
+def consume(domain: str, runtime_dir: str, frames: int, decoded: bool
+            ) -> tuple[int, int, float, float]:
+    """Frames received, those of the first read, and the clock (CLOCK_MONOTONIC, the same in
+    every process) at the end of the first read and of the last: decoded into arrays by
+    ``recv_batch``, or taken as whole frames by ``recv_bytes``. Stops early when nothing comes
+    for IDLE_SECONDS (a shed consumer)."""
     with connect(domain, "consumer", runtime_dir=runtime_dir, name="bench-consumer") as consumer:
         if decoded:
             def take(timeout: float | None) -> int:
@@ -98,7 +100,7 @@ def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> tuple[
         else:
             def take(timeout: float | None) -> int:
                 return len(consumer.recv_bytes(max_frames=65536, timeout=timeout)) // 64
-        received = take(None)
+        received = first_read = take(None)
         first = last = time.perf_counter()
         while received < frames:
             got = take(IDLE_SECONDS)
@@ -106,7 +108,7 @@ def consume(domain: str, runtime_dir: str, frames: int, decoded: bool) -> tuple[
                 break
             received += got
             last = time.perf_counter()
-        return received, first, last
+        return received, first_read, first, last
 
 
 def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: bool = True, *,
@@ -140,8 +142,10 @@ def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: b
             reader.join(timeout=60)
         cpu = cpu_seconds(relay.process.pid) - cpu_before
         delivered = sum(c[0] for c in counts)
-        seconds = max(c[2] for c in counts) - min(c[1] for c in counts)
-        return delivered / max(seconds, 1e-9), cpu / max(delivered, 1), consumers * frames - delivered
+        # the frames of a first read came before the clock started: not counted in the rate
+        timed = delivered - sum(c[1] for c in counts)
+        seconds = max(c[3] for c in counts) - min(c[2] for c in counts)
+        return timed / max(seconds, 1e-9), cpu / max(delivered, 1), consumers * frames - delivered
     finally:
         relay.kill()
         shutil.rmtree(runtime_dir, ignore_errors=True)
@@ -204,7 +208,7 @@ def bare_round(frames: int) -> tuple[float, float, int]:
         writer = fork.Process(target=feed)
         writer.start()
         buffer = bytearray(4 << 20)
-        total = consumer.recv_into(buffer)
+        total = first_read = consumer.recv_into(buffer)
         start = time.perf_counter()
         wanted = frames // BATCH_FRAMES * len(block)
         while total < wanted:
@@ -216,7 +220,8 @@ def bare_round(frames: int) -> tuple[float, float, int]:
         writer.join(timeout=60)
         cpu = cpu_seconds(relay.pid) - cpu_before
         consumer.close()
-        return frames / seconds, cpu / frames, 0
+        # as for the relay's rows: the first read came before the clock started
+        return (total - first_read) / 64 / seconds, cpu / frames, 0
     finally:
         relay.kill()
         relay.join()

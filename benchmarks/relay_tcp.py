@@ -52,15 +52,16 @@ def produce(runtime_dir: str, transport: str, address: Any, certificate: str, fr
             producer.send_batch(block)
 
 
-def consume(runtime_dir: str, transport: str, address: Any, certificate: str, frames: int) -> float:
-    """Seconds from the first frame received to the last."""
+def consume(runtime_dir: str, transport: str, address: Any, certificate: str, frames: int
+            ) -> tuple[int, float]:
+    """The frames received after the first read, and the seconds they took."""
     with connect("market_data", "consumer", name="bench-consumer",
                  **route(runtime_dir, transport, address, certificate)) as consumer:
-        received = len(consumer.recv_bytes()) // 64
+        received = first_read = len(consumer.recv_bytes()) // 64
         start = time.perf_counter()
         while received < frames:
             received += len(consumer.recv_bytes()) // 64
-        return time.perf_counter() - start
+        return received - first_read, time.perf_counter() - start
 
 
 def certificate_in(directory: Path) -> tuple[str, str]:
@@ -90,10 +91,10 @@ def one_round(transport: str, frames: int) -> tuple[float, float]:
             time.sleep(0.01)
         writer = fork.Process(target=produce, args=arguments)
         writer.start()
-        seconds = result.get(timeout=600)
+        timed, seconds = result.get(timeout=600)
         writer.join(timeout=60)
         reader.join(timeout=60)
-        return frames / seconds, (cpu_seconds(relay.process.pid) - cpu_before) / frames
+        return timed / seconds, (cpu_seconds(relay.process.pid) - cpu_before) / frames
     finally:
         relay.kill()
         shutil.rmtree(runtime_dir, ignore_errors=True)

@@ -68,7 +68,7 @@ def consume(path, policy, wait, decoded, ready, done, results):
     with Consumer(path, size_mb=SIZE_MB, policy=policy, wait=wait) as consumer:
         ready.set()
         frames, first, last = 0, None, None
-        while not done.is_set() or frames == 0:
+        while not done.is_set() or first is None:
             if decoded:
                 result = consumer.recv_batch(max_frames=8192, timeout=0.2)
                 got = len(result[ap.MessageType.Trade]) if len(result) else 0
@@ -76,8 +76,10 @@ def consume(path, policy, wait, decoded, ready, done, results):
                 got = len(consumer.recv_bytes(max_frames=8192, timeout=0.2)) // 64
             if got:
                 last = time.perf_counter()
-                first = first or last
-                frames += got
+                if first is None:  # the clock starts here: the frames of this read are not timed
+                    first = last
+                else:
+                    frames += got
         results.put((frames, last - first if frames else 0.0, consumer.frames_lost))
 
 
