@@ -114,9 +114,9 @@ def consume(domain: str, runtime_dir: str, frames: int, decoded: bool
 def relay_round(domain: str, frames: int, changes: dict[str, object], decoded: bool = True, *,
                 consumers: int = 1, batch: int = BATCH_FRAMES, batch_bytes: int = 0
                 ) -> tuple[float, float, int]:
-    """Frame deliveries/s summed over the consumers (from the first frame any received to the
-    last), the relay's CPU seconds per frame delivered, and the deliveries that did not
-    happen (frames the relay shed)."""
+    """Frame deliveries/s summed over the consumers (from the end of the first read any made
+    to the last, the frames of first reads left out), the relay's CPU seconds per frame
+    delivered, and the deliveries that did not happen (frames the relay shed)."""
     runtime_dir = Path(tempfile.mkdtemp(prefix="ap-bench-", dir="/tmp"))
     relay = RelayProcess(domain, runtime_dir, **changes).wait_ready()
     try:

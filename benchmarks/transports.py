@@ -11,8 +11,8 @@ is judged only when every row it needs was measured (the ring's 3x needs unix as
 
 Throughput: 1 producer -> 1 consumer and 1 producer -> 4 consumers, the producer sending
 send_batch of 1024-frame blocks, each consumer taking whole frames with recv_bytes; frames/s
-delivered, summed over the consumers, from the first frame any consumer received to the last
-(median of the rounds). Every domain runs with `overflow: block` (a producer waits for room,
+delivered, summed over the consumers, from the end of the first read any consumer made to the
+last, the frames of first reads left out (median of the rounds). Every domain runs with `overflow: block` (a producer waits for room,
 where the transport can make it wait) so that what is delivered compares; frames a consumer
 still lacked when nothing came for a few seconds are printed as lost. The network buses batch
 1024 frames per NATS message or Redis entry.
