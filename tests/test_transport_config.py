@@ -235,7 +235,7 @@ BAD = [
     ("alphapulse:\n  execution:\n    transport: channel\n    capacity: lots\n",
      "alphapulse.execution.capacity", 4, "expected a whole number, got the text 'lots'"),
     ("alphapulse:\n  execution:\n    transport: nats\n    servers: []\n",
-     "alphapulse.execution.servers", 4, "expected a URL or a list of URLs, got a list"),
+     "alphapulse.execution.servers", 4, "expected a URL or a list of URLs, got an empty list"),
     ("alphapulse:\n  execution:\n    transport: nats\n    servers: [nats://a:4222, http://b]\n",
      "alphapulse.execution.servers[1]", 4, "expected a URL starting nats:// or tls:// or ws://"
      " or wss://, got the text 'http://b'"),
@@ -265,6 +265,19 @@ BAD = [
      "alphapulse.execution.max_queue_size", 4, "must be between 1 and 100,000,000"),
     ("alphapulse:\n  market_data: [shared_memory]\n", "alphapulse.market_data", 2,
      "expected a mapping of keys, got a list"),
+    ("alphapulse:\n  market_data:\n    transport: shared_memory\n    size_mb: .inf\n",
+     "alphapulse.market_data.size_mb", 4, "inf, expected a power of two of bytes"),
+    ("alphapulse:\n  market_data:\n    transport: shared_memory\n    size_mb: .nan\n",
+     "alphapulse.market_data.size_mb", 4, "nan, expected a power of two of bytes"),
+    ("alphapulse:\n  signals:\n    transport: shared_memory\n    path: /tmp/one.ring\n"
+     "  execution:\n    transport: shared_memory\n    path: /tmp/one.ring\n",
+     "alphapulse.execution.path", 7, "/tmp/one.ring is the signals ring too"),
+    ("alphapulse:\n  market_data:\n    transport: shared_memory\n"
+     f"    path: {ring_path('signals')}\n  signals:\n    transport: shared_memory\n",
+     "alphapulse.market_data.path", 4, f"{ring_path('signals')} is the signals ring too"),
+    ("alphapulse:\n  signals:\n    transport: tcp\n    port: 7400\n"
+     "  execution:\n    transport: tcp\n    port: 7400\n    host: 127.0.0.1\n",
+     "alphapulse.execution.port", 7, "127.0.0.1:7400 is the signals relay's address too"),
 ]
 
 

@@ -509,6 +509,13 @@ def test_config_check_refuses_a_bad_transport_file(runtime_dir):
     assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
     assert run.stderr.startswith(f"alphapulse: error: {path}, line 5:"
                                  " alphapulse.market_data.size_mb: 3, expected a power of two")
+    path.write_text("alphapulse:\n  market_data:\n    transport: shared_memory\n"
+                    "    size_mb: .inf\n")
+    run = config_check(str(path), "--runtime-dir", str(runtime_dir))
+    assert run.returncode == 2 and run.stdout == ""
+    assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+    assert run.stderr.startswith(f"alphapulse: error: {path}, line 4:"
+                                 " alphapulse.market_data.size_mb: inf, expected a power of two")
 
 
 def test_the_relay_command_runs_no_relay_for_a_domain_off_the_relays(runtime_dir):

@@ -135,12 +135,36 @@ def config_from_document(document: Any, source: str | None = None, *,
     _refuse_unused_shared(top, chosen)
     relays = config_from(document, source, runtime_dir=runtime_dir, handed_over=handed)
     endpoints = {}
+    taken: dict[Any, str] = {}  # ring files and TCP addresses, by the domain that has them
     for domain, transport in chosen.items():
         section = top.child(domain)
         policy = relays.policies[domain]
         options = _OPTIONS[transport](section, top, policy)
+        _refuse_shared_place(domain, section, top, transport, options, taken)
         endpoints[domain] = Endpoint(domain, transport, MappingProxyType(options), policy)
     return TransportsConfig(MappingProxyType(endpoints), relays, source)
+
+
+def _refuse_shared_place(domain: str, section: _Section, top: _Section, transport: str,
+                         options: Mapping[str, Any], taken: dict[Any, str]) -> None:
+    """A ring file or a relay's TCP address is one domain's: two domains in one ring would
+    read each other's frames (or be refused at open, their policies differing), and two relays
+    cannot listen on one port."""
+    if transport == "shared_memory":
+        place: Any = ("ring", options["path"])
+        key, what = "path", f"{options['path']} is the {{}} ring too"
+    elif transport == "tcp":
+        place = ("tcp", options["host"], options["port"])
+        key, what = "port", f"{options['host']}:{options['port']} is the {{}} relay's address too"
+    else:
+        return
+    if place not in taken:
+        taken[place] = domain
+        return
+    other = taken[place]
+    if key not in section.mapping:  # a default path: the error is at the other's own key
+        raise top.child(other).error(key, what.format(domain))
+    raise section.error(key, what.format(other))
 
 
 def _mode(top: _Section) -> tuple[str | None, str]:
@@ -301,7 +325,8 @@ def _urls(section: _Section, key: str, schemes: tuple[str, ...], *, many: bool) 
     urls = [value] if isinstance(value, str) else value
     if not isinstance(urls, list) or not urls or (not many and len(urls) > 1):
         what = "a URL or a list of URLs" if many else "a URL"
-        raise section.error(key, f"expected {what}, got {_kind(value)}")
+        got = "an empty list" if urls == [] else _kind(value)
+        raise section.error(key, f"expected {what}, got {got}")
     for i, url in enumerate(urls):
         at = key if isinstance(value, str) else f"{key}[{i}]"
         if not isinstance(url, str) or not url.startswith(schemes) \
