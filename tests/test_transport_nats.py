@@ -272,6 +272,48 @@ def test_a_publish_failing_on_the_loop_thread_is_raised_by_the_next_call(tmp_pat
     assert producer.closed  # and closing a connection the server lost raised nothing else
 
 
+async def _until_disconnected(*producers) -> None:
+    deadline = time.monotonic() + GUARD
+    while time.monotonic() < deadline and not all(p.events.disconnects for p in producers):
+        await asyncio.sleep(0.01)  # the asyncio producer's callbacks run on this loop
+    assert [p.events.disconnects for p in producers] == [1] * len(producers)
+
+
+def test_a_flush_with_no_server_connected_raises_instead_of_saying_the_server_has_them(
+        tmp_path, run):
+    """While nats-py reconnects, its flush writes its buffer to no server and returns: ours
+    waits for a server up to flush_timeout, then says that none came."""
+    own = start_nats(tmp_path)
+    config = nats_config(own.url)
+
+    async def scenario():
+        blocking = ap.connect("market_data", "producer", config=config, flush_timeout=0.2)
+        asynchronous = await aio.connect("market_data", "producer", config=config,
+                                         flush_timeout=0.2)
+        try:
+            for producer in (blocking, asynchronous):
+                producer.send_batch(trades(10)) if producer is blocking else \
+                    await producer.send_batch(trades(10))
+            assert blocking.flush() == [] and await asynchronous.flush() == []
+            own.stop()
+            await _until_disconnected(blocking, asynchronous)
+            blocking.send_batch(trades(10))  # kept in nats-py's buffer while it reconnects
+            await asynchronous.send_batch(trades(10))
+            with pytest.raises(BusError, match="flush failed: no server connected within 0.2 s"):
+                blocking.flush()
+            with pytest.raises(BusError, match="flush failed: no server connected within 0.2 s"):
+                await asynchronous.flush()
+        finally:
+            with contextlib.suppress(BusError):
+                blocking.close()
+            with contextlib.suppress(BusError):
+                await asynchronous.close()
+
+    run(scenario())
+    with pytest.raises(ValueError, match="flush_timeout"):
+        bus.Producer("market_data", servers=own.url, flush_timeout=0)
+
+
 def test_no_server_is_a_clear_connection_error():
     port = free_port()
     with pytest.raises(BusConnectionError) as caught:

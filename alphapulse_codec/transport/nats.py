@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as _datetime
+import math
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
@@ -40,6 +41,7 @@ DEFAULT_PREFIX = "alphapulse"
 CONNECT_TIMEOUT = 5.0
 RECONNECT_ATTEMPTS = 60     # per server of the list, 0.5 s apart: half a minute of outage
 RECONNECT_WAIT = 0.5
+FLUSH_TIMEOUT = CONNECT_TIMEOUT * 2  # seconds a flush waits for a server, then its answer
 MAX_PENDING_BYTES = 256 << 20  # what a consumer holds unread before the bus drops for it
 ACK_TIMEOUT = 10.0          # seconds JetStream's acknowledgements of a batch are waited for
 MAX_ACKS_PENDING = 4096     # JetStream publishes in flight before the producer waits for acks
@@ -207,8 +209,13 @@ class _Publisher:
     JetStream's acknowledgements in batches."""
 
     def __init__(self, domain: str, prefix: str, servers: list[str], jetstream: bool,
-                 events: _Events) -> None:
+                 events: _Events, flush_timeout: float = FLUSH_TIMEOUT) -> None:
         self.domain, self.prefix, self.servers = domain, prefix, servers
+        if isinstance(flush_timeout, bool) or not isinstance(flush_timeout, (int, float)) \
+                or not 0 < flush_timeout < math.inf:
+            raise FieldValueError(f"flush_timeout: {flush_timeout!r}, expected seconds > 0",
+                                  field="flush_timeout")
+        self.flush_timeout = float(flush_timeout)
         self.stream = stream_name(prefix, domain) if jetstream else None
         self.events = events
         self._acks: list[Any] = []
@@ -271,10 +278,28 @@ class _Publisher:
         """Waits for JetStream's acknowledgements and for the server to have every message."""
         if self._acks:
             await self._collect_acks()
+        await self._connected()
         try:
-            await self._nc.flush(timeout=CONNECT_TIMEOUT * 2)
+            await self._nc.flush(timeout=self.flush_timeout)
         except _client().errors.Error as error:
             raise BusError(f"NATS {', '.join(self.servers)}: flush failed: {error!r}") from None
+
+    async def _connected(self) -> None:
+        """Waits for a server while nats-py reconnects: its own flush then returns at once,
+        having written its buffer to no server, and a flush that returned would say the
+        server has frames that wait in the client (and are lost if none comes back)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.flush_timeout
+        while not self._nc.is_connected:
+            if self._nc.is_closed:
+                raise BusError(f"NATS {', '.join(self.servers)}: flush failed: the connection"
+                               " is closed, no server came back within its reconnection"
+                               " attempts; what was sent since the last flush may be lost")
+            if loop.time() >= deadline:
+                raise BusError(f"NATS {', '.join(self.servers)}: flush failed: no server"
+                               f" connected within {self.flush_timeout:g} s; what was sent"
+                               " waits in the client's buffer for one to come back")
+            await asyncio.sleep(RECONNECT_WAIT / 10)
 
     async def close(self) -> None:
         await _disconnect(self._nc)
@@ -282,10 +307,12 @@ class _Publisher:
 
 async def _disconnect(nc: Any) -> None:
     """Closes a connection; one the server already lost is closed all the same (what it still
-    held was reported by the flush before)."""
+    held was reported by the flush before). On uvloop, nats-py's close writes what it still
+    holds to the lost connection's transport, which uvloop refuses with a RuntimeError after
+    nats-py has stopped its tasks."""
     try:
         await nc.close()
-    except (_client().errors.Error, OSError):
+    except (_client().errors.Error, OSError, RuntimeError):
         pass
 
 
@@ -364,13 +391,14 @@ class Producer(_Outbox):
                  batch_frames: int | None = None,
                  batch_bytes: int | None = None, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
-                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
+                 reconnect_attempts: int = RECONNECT_ATTEMPTS,
+                 flush_timeout: float = FLUSH_TIMEOUT) -> None:
         super().__init__(domain, subject_prefix, batch_frames, batch_bytes, verify)
         self.servers = _servers(servers)
         self.jetstream = jetstream
         self.events = _Events()
         self._publisher = _Publisher(self.domain, self.prefix, self.servers, jetstream,
-                                     self.events)
+                                     self.events, flush_timeout)
         self._loop = _LoopThread(f"nats-producer-{domain}")
         try:
             self._loop.run(self._publisher.open(name, connect_timeout, reconnect_attempts,
