@@ -309,7 +309,10 @@ def test_a_flush_with_no_server_connected_raises_instead_of_saying_the_server_ha
             with contextlib.suppress(BusError):
                 await asynchronous.close()
 
-    run(scenario())
+    try:
+        run(scenario())
+    finally:
+        own.stop()
     with pytest.raises(ValueError, match="flush_timeout"):
         bus.Producer("market_data", servers=own.url, flush_timeout=0)
 

@@ -14,9 +14,12 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec import aio
-from alphapulse_codec.transport import RingMismatchError, load_config, nats, redis_streams, shm
+from alphapulse_codec.relay import aio as relay_aio
+from alphapulse_codec.transport import (RingMismatchError, channel, load_config, nats,
+                                        redis_streams, shm)
 from alphapulse_codec.transport.aio import AsyncConsumer, AsyncProducer
-from alphapulse_codec.wire.errors import ConfigError, FieldValueError, RelayTimeoutError
+from alphapulse_codec.wire.errors import (ConfigError, FieldValueError, RelayClosedError,
+                                         RelayTimeoutError)
 from bus_frames import GUARD, receive, split, trades
 from frames import zeroed_frame
 from relays import START_TIMEOUT, STOP_TIMEOUT, connectable
@@ -380,13 +383,47 @@ def test_aio_clients_of_a_ring(run, runtime_dir):
         await producer.close()
         await consumer.close()
         assert consumer.closed and producer.closed
-        with pytest.raises(ValueError, match="closed"):
+        with pytest.raises(RelayClosedError, match="md.ring, 1 MiB, lossy: receive on a closed"):
             await consumer.recv(timeout=0.01)
-        with pytest.raises(ValueError, match="closed"):
+        with pytest.raises(RelayClosedError, match="md.ring, 1 MiB, lossy: send on a closed"):
             await producer.send_batch(trades(1))
         return got, messages
 
     assert run(scenario()) == (3, [4, 5, 6, 7, 8])
+
+
+def test_aio_channel_and_tcp_domains_get_their_own_asyncio_clients(run, relays, runtime_dir):
+    """No worker thread between the loop and a client that can wait on the loop itself: the
+    channel's tasks are woken by its producers, the relay's TCP socket is the loop's to watch;
+    and a channel consumer reads the producer's own block, not a copy."""
+    relay = relays("signals", ("--tcp", "127.0.0.1:0"))
+    config = load_config({"market_data": {"transport": "channel"}, "signals": {
+        "transport": "tcp", "port": relay.address[1]}}, runtime_dir=runtime_dir)
+    block = trades(1024)
+
+    async def scenario():
+        async with await aio.connect("market_data", "consumer", config=config,
+                                     channel="aio-own") as reader, \
+                await aio.connect("market_data", "producer", config=config,
+                                  channel="aio-own") as writer:
+            assert isinstance(reader, channel.AsyncConsumer)
+            assert isinstance(writer, channel.AsyncProducer)
+            await writer.send_batch(block)
+            assert await reader.recv_bytes(timeout=GUARD) is block
+        async with await aio.connect("signals", "consumer", config=config) as consumer, \
+                await aio.connect("signals", "producer", config=config) as producer:
+            assert isinstance(consumer, relay_aio.AsyncConsumer)
+            assert isinstance(producer, relay_aio.AsyncProducer)
+            assert consumer.where == f"tcp://127.0.0.1:{relay.address[1]}"
+            await producer.send_batch(FRAMES["signals"])
+            got = await consumer.recv_bytes(timeout=GUARD)
+            while len(got) < len(FRAMES["signals"]):
+                got += await consumer.recv_bytes(timeout=GUARD)
+        with pytest.raises(RelayClosedError, match=f"tcp://127.0.0.1:{relay.address[1]}: send"):
+            await producer.send_batch(FRAMES["signals"])
+        return got
+
+    assert run(scenario()) == FRAMES["signals"]
 
 
 # ---- the live demo over each stage ------------------------------------------------------------

@@ -398,7 +398,7 @@ class _Client:
 
     def _check_open(self, doing: str) -> None:
         if self._sock.fileno() < 0:  # self.closed, without a property call on every send
-            raise RelayClosedError(f"{self.policy.path}: {doing} on a closed"
+            raise RelayClosedError(f"{self.where}: {doing} on a closed"
                                    f" {type(self).__name__.lower()}")
 
     def close(self) -> None:

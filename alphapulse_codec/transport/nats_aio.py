@@ -194,8 +194,11 @@ class AsyncConsumer:
         return self._messages()
 
     async def _messages(self) -> AsyncIterator[Message]:
-        while not self.closed:
-            yield await self.recv()
+        while True:  # ends when closed, a recv waiting then included
+            try:
+                yield await self.recv()
+            except RelayClosedError:
+                return
 
     async def close(self) -> None:
         if self.closed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -137,6 +138,13 @@ def _tcp(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     client trusts ``cafile`` (else the relay's own ``certfile``, a self-signed certificate),
     and shows ``certfile``/``keyfile`` as its own where ``cafile`` makes the relay ask for
     client certificates."""
+    address, tls = tcp_address(endpoint)
+    return relay_connect(endpoint.domain, role, config=endpoint.policy, address=address,
+                         tls=tls, **keywords, **options)
+
+
+def tcp_address(endpoint: Endpoint) -> tuple[tuple[str, int], ssl.SSLContext | None]:
+    """A tcp domain's relay address, and the TLS context its clients dial it with."""
     listener = endpoint.options
     tls = None
     if listener.get("certfile") or listener.get("cafile"):
@@ -144,9 +152,7 @@ def _tcp(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
         tls = client_context(listener.get("cafile") or listener["certfile"],
                              listener.get("certfile") if requires_clients else None,
                              listener.get("keyfile") if requires_clients else None)
-    return relay_connect(endpoint.domain, role, config=endpoint.policy,
-                         address=(listener["host"], listener["port"]), tls=tls, **keywords,
-                         **options)
+    return (listener["host"], listener["port"]), tls
 
 
 def _shared_memory(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
@@ -212,11 +218,18 @@ def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
 def _channel(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
              options: Mapping[str, Any]) -> Any:
     channel = _module("channel", endpoint)
+    return channel.connect(endpoint.domain, role,
+                           **channel_keywords(endpoint, keywords, options))
+
+
+def channel_keywords(endpoint: Endpoint, keywords: Mapping[str, Any],
+                     options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords of ``channel.connect`` (or ``aio_connect``) for a channel domain."""
     _refuse_relay_keywords(endpoint, keywords, allowed=("source", "sequence"))
-    return channel.connect(endpoint.domain, role, types=keywords["types"],
-                           sources=keywords["sources"], name=keywords["name"],
-                           source=keywords["source"], sequence=keywords["sequence"],
-                           config=endpoint.policy, **endpoint.options, **options)
+    return {"types": keywords["types"], "sources": keywords["sources"],
+            "name": keywords["name"], "source": keywords["source"],
+            "sequence": keywords["sequence"], "config": endpoint.policy, **endpoint.options,
+            **options}
 
 
 def _module(name: str, endpoint: Endpoint) -> Any:
