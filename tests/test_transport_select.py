@@ -449,6 +449,26 @@ def test_the_three_stages_switch_the_running_demo_s_domains(runtime_dir, nats_se
     assert (runtime_dir / "market_data.ring").exists()  # stage 2 went through the ring
 
 
+def test_the_demo_stops_with_one_line_when_a_service_cannot_start(runtime_dir):
+    """A ring left by an earlier run with another size: the demo's consumer refuses it; the
+    demo says so in one line and stops every process it started (its relays' supervisor
+    killed outright left its relays holding its pipes open, and the demo waited on them)."""
+    ring = runtime_dir / "left.ring"
+    shm.Producer(ring, size_mb=1).close()
+    path = runtime_dir / "stage2.yml"
+    path.write_text(f"alphapulse:\n  transport: mixed\n  market_data:\n    type: shared_memory\n"
+                    f"    path: {ring}\n    size_mb: 2\n")
+    done = demo("--relays", "--seconds", "1", "--config", str(path))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith("alphapulse: error: the consumer did not start (exit 1):"
+                                  " alphapulse_codec.transport.errors.RingMismatchError:")
+    assert "remove it or ask for its size" in done.stderr
+    left = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True,
+                          check=False)
+    assert left.stdout == ""  # no relay of the demo's still running
+
+
 def test_replay_and_record_reach_a_domain_off_the_relays(runtime_dir):
     path = runtime_dir / "ring.yml"
     path.write_text(f"alphapulse:\n  market_data:\n    transport: shared_memory\n"
