@@ -126,6 +126,20 @@ def test_every_transport_with_its_keys(runtime_dir, tmp_path):
     assert isinstance(endpoints["system"], Endpoint)
 
 
+def test_a_bus_domain_sets_its_producers_batching(runtime_dir):
+    config = load_config({"market_data": {"transport": "nats", "batch_frames": 256,
+                                          "batch_bytes": 65536},
+                          "signals": {"transport": "redis", "batch_bytes": 100_000}},
+                         runtime_dir=runtime_dir)
+    market_data, signals = config.endpoints["market_data"], config.endpoints["signals"]
+    assert (market_data.options["batch_frames"], market_data.options["batch_bytes"]) == \
+        (256, 65536)
+    assert market_data.where().endswith("batch_frames 256, batch_bytes 65,536")
+    assert signals.options["batch_bytes"] == 100_000 and "batch_frames" not in signals.options
+    assert signals.where() == ("redis://127.0.0.1:6379, stream alphapulse:signals,"
+                               " batch_bytes 100,000")
+
+
 def test_defaults_of_each_transport(runtime_dir):
     config = load_config({"transport": "redis", "execution": {"transport": "tcp", "port": 9000},
                           "market_data": {"transport": "shared_memory"}},
@@ -265,6 +279,13 @@ BAD = [
      "alphapulse.execution.max_queue_size", 4, "must be between 1 and 100,000,000"),
     ("alphapulse:\n  market_data: [shared_memory]\n", "alphapulse.market_data", 2,
      "expected a mapping of keys, got a list"),
+    ("alphapulse:\n  execution:\n    transport: nats\n    batch_frames: 0\n",
+     "alphapulse.execution.batch_frames", 4, "must be between 1 and 100,000,000, got 0"),
+    ("alphapulse:\n  execution:\n    transport: redis\n    batch_bytes: 64 KiB\n",
+     "alphapulse.execution.batch_bytes", 4, "expected a whole number, got the text '64 KiB'"),
+    ("alphapulse:\n  execution:\n    transport: shared_memory\n    batch_frames: 64\n",
+     "alphapulse.execution.batch_frames", 4, "a key of nats and redis, and this domain's"
+     " transport is shared_memory"),
     ("alphapulse:\n  market_data:\n    transport: shared_memory\n    size_mb: .inf\n",
      "alphapulse.market_data.size_mb", 4, "inf, expected a power of two of bytes"),
     ("alphapulse:\n  market_data:\n    transport: shared_memory\n    size_mb: .nan\n",

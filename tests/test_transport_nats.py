@@ -68,6 +68,23 @@ def test_single_sends_are_batched_and_flushed(server):
             consumer.recv(timeout=0.2)
 
 
+def test_the_configuration_sets_the_producers_batches(server):
+    """batch_frames and batch_bytes in the file reach a producer (the asyncio one's keywords
+    are the same nats_options); its consumers take no such key."""
+    config = {"alphapulse": {"signals": {"transport": "nats", "servers": [server.url],
+                                         "subject_prefix": "batched", "batch_frames": 64,
+                                         "batch_bytes": 8192}}}
+    sent = [ap.decode(frame) for frame in split(trades(100))]
+    with ap.connect("signals", "consumer", config=config) as consumer:
+        with ap.connect("signals", "producer", config=config) as producer:
+            assert (producer.gather, producer.batch_frames, producer.batch_bytes) == \
+                (True, 64, 8192)
+            for message in sent:
+                producer.send(message)
+        assert [consumer.recv(timeout=GUARD).to_bytes() for _ in range(100)] == \
+            [m.to_bytes() for m in sent]
+
+
 @pytest.mark.parametrize("batching", [{}, {"batch_frames": 1}], ids=["default", "batch_frames=1"])
 def test_a_single_send_goes_out_without_a_flush(server, batching):
     """By default (no batch size asked for), as with batch_frames=1, each send is its own

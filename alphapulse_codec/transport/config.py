@@ -40,9 +40,12 @@ TRANSPORT_KEYS: dict[str, tuple[str, ...]] = {
     "tcp": ("host", "port", "certfile", "keyfile", "cafile"),
     "channel": ("capacity",),
     "shared_memory": ("path", "size_mb", "wait"),
-    "nats": ("servers", "subject_prefix", "jetstream", "capacity"),
-    "redis": ("url", "stream_prefix", "capacity"),
+    "nats": ("servers", "subject_prefix", "jetstream", "capacity", "batch_frames",
+             "batch_bytes"),
+    "redis": ("url", "stream_prefix", "capacity", "batch_frames", "batch_bytes"),
 }
+BATCHING = ("batch_frames", "batch_bytes")  # a bus producer's keys, not its consumers'
+MAX_BATCH_BYTES = 1 << 30
 TRANSPORTS = tuple(TRANSPORT_KEYS)
 RELAYED = ("unix_socket", "tcp")  # the transports whose frames go through a domain relay
 SPELLINGS = {"channels": "channel"}  # the design's stage 2 writes `type: channels`
@@ -80,6 +83,7 @@ class Endpoint:
         if self.transport == "shared_memory":
             return f"ring {o['path']}, {o['size_mb']:g} MiB, {o['policy']}"
         kept = f", capacity {o['capacity']:,} frames" if "capacity" in o else ""
+        kept += "".join(f", {key} {o[key]:,}" for key in BATCHING if key in o)
         if self.transport == "nats":
             return (f"{', '.join(o['servers'])}, subjects"
                     f" {nats_transport.subject(o['subject_prefix'], self.domain)}"
@@ -233,6 +237,14 @@ def _capacity_of(section: _Section) -> dict[str, int]:
     return {"capacity": _whole(section, "capacity", 1, MAX_QUEUE_FRAMES)}
 
 
+def _batching_of(section: _Section) -> dict[str, int]:
+    """A bus producer's largest message (NATS) or entry (Redis): either given, its single
+    sends are gathered until one is full or flushed."""
+    highest = {"batch_frames": MAX_QUEUE_FRAMES, "batch_bytes": MAX_BATCH_BYTES}
+    return {key: _whole(section, key, 1, highest[key]) for key in BATCHING
+            if key in section.mapping}
+
+
 def _unix_socket(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, Any]:
     return {"path": policy.path}
 
@@ -301,7 +313,7 @@ def _nats(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, A
             raise section.error("jetstream", f"expected true or false, got"
                                              f" {_kind(section.get('jetstream'))}")
         options["jetstream"] = section.get("jetstream")
-    return {**options, **_capacity_of(section)}
+    return {**options, **_capacity_of(section), **_batching_of(section)}
 
 
 def _redis(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, Any]:
@@ -317,7 +329,7 @@ def _redis(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, 
             raise where.error("stream_prefix", "expected a name without spaces, got"
                                                f" {_kind(prefix)}")
         options["prefix"] = prefix
-    return {**options, **_capacity_of(section)}
+    return {**options, **_capacity_of(section), **_batching_of(section)}
 
 
 def _urls(section: _Section, key: str, schemes: tuple[str, ...], *, many: bool) -> list[str]:

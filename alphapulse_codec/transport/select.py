@@ -21,7 +21,7 @@ from ..relay.policy import DOMAINS, DomainPolicy
 from ..wire.errors import ConfigError, FieldValueError
 from ..relay import frames
 from . import shm
-from .config import Endpoint, TransportsConfig, load_config
+from .config import BATCHING, Endpoint, TransportsConfig, load_config
 from .numbered import Numbering, SourcedProducer
 
 Role = Literal["producer", "consumer"]
@@ -185,14 +185,20 @@ def nats_options(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     _role(role)
     _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect", *SOURCED))
     _check_sourced(role, keywords)
-    bus = dict(endpoint.options)
+    bus, batching = _bus_options(endpoint)
     capacity = bus.pop("capacity", None)
     common = {**bus, "name": keywords["name"], "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
         return {**common, "max_queue_size": capacity or endpoint.policy.max_queue_size,
-                **options}
+                **batching, **options}
     return {"types": keywords["types"], "sources": keywords["sources"], **common, **options}
+
+
+def _bus_options(endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A bus domain's options: those of both roles, and the producer's batching."""
+    bus = dict(endpoint.options)
+    return bus, {key: bus.pop(key) for key in BATCHING if key in bus}
 
 
 def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
@@ -202,14 +208,14 @@ def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     _role(role)
     _refuse_relay_keywords(endpoint, keywords, allowed=SOURCED)
     _check_sourced(role, keywords)
-    bus = dict(endpoint.options)
+    bus, batching = _bus_options(endpoint)
     capacity = bus.pop("capacity", None)
     common = {**bus, "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
         return _sourced(redis_streams.Producer(
             endpoint.domain, **common, max_queue_size=capacity or endpoint.policy.max_queue_size,
-            **options), keywords)
+            **batching, **options), keywords)
     return redis_streams.Consumer(endpoint.domain, types=keywords["types"],
                                   sources=keywords["sources"], name=keywords["name"], **common,
                                   **options)
