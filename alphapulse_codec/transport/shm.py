@@ -196,8 +196,11 @@ class Consumer:
                             self.verify if verify is None else verify)
 
     def __iter__(self) -> Iterator[Message]:
-        while not self._ring.closed:
-            yield self.recv()
+        while True:  # ends when closed, by another thread while it waits included
+            try:
+                yield self.recv()
+            except RelayClosedError:
+                return
 
     @property
     def gaps(self) -> list[Gap]:
