@@ -152,6 +152,32 @@ def test_a_closed_client_refuses_to_be_used(transport):
     consumer.close()
 
 
+def test_a_close_from_another_thread_ends_the_waits_in_the_consumer(transport):
+    """A service's reader thread blocked in recv (or iterating) ends when its owner closes
+    the consumer: RelayClosedError, the iteration done, never a hang or a crash."""
+    _, make_consumer = transport.open("market_data")
+    consumer = make_consumer()
+    ended: dict[str, str] = {}
+
+    def wait(name, call) -> None:
+        try:
+            ended[name] = repr(call())
+        except Exception as error:
+            ended[name] = type(error).__name__
+
+    readers = [threading.Thread(target=wait, args=("recv", consumer.recv), daemon=True),
+               threading.Thread(target=wait, args=("iteration", lambda: list(consumer)),
+                                daemon=True)]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.2)  # waiting by now, most likely; a close before their wait ends them alike
+    consumer.close()
+    for reader in readers:
+        reader.join(GUARD)
+    assert ended == {"recv": "RelayClosedError", "iteration": "[]"}
+    assert consumer.closed and consumer.gaps == []
+
+
 def test_context_managers_close_the_clients(transport):
     make_producer, make_consumer = transport.open("market_data")
     with make_producer() as producer, make_consumer() as consumer:
