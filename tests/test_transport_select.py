@@ -258,6 +258,28 @@ def test_relay_keywords_are_refused_elsewhere(runtime_dir):
         ap.connect("orders", "consumer", config=config)
 
 
+def test_a_keyword_of_another_transport_is_refused_naming_it(run, runtime_dir):
+    """A Redis consumer's group asked of a ring or a channel domain: the key and the transport
+    named, blocking and on asyncio, rather than Python's TypeError naming neither."""
+    config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")},
+                          "signals": {"transport": "channel"}}, runtime_dir=runtime_dir)
+    with pytest.raises(FieldValueError, match=r"group: not a keyword of a shared_memory consumer"
+                                              r" \(market_data is on shared_memory\)"):
+        ap.connect("market_data", "consumer", config=config, group="risk")
+    with pytest.raises(FieldValueError, match="group: not a keyword of a channel consumer"):
+        ap.connect("signals", "consumer", config=config, group="risk")
+
+    async def scenario():
+        with pytest.raises(FieldValueError, match="start_sequence: not a keyword of a"
+                                                  " channel producer"):
+            await aio.connect("signals", "producer", config=config, start_sequence=1)
+        with pytest.raises(FieldValueError, match="group: not a keyword of a shared_memory"):
+            await aio.connect("market_data", "consumer", config=config, group="risk")
+
+    run(scenario())
+
+
 def test_a_bad_file_is_refused_by_connect(runtime_dir):
     path = runtime_dir / "bad.yml"
     path.write_text("alphapulse:\n  market_data:\n    transport: pigeon\n")

@@ -35,7 +35,8 @@ from ..wire._codec import Message, decode
 from ..wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
 from .config import Endpoint
 from .numbered import AsyncSourcedProducer
-from .select import channel_keywords, endpoint_of, nats_options, numbering_of, tcp_address
+from .select import (channel_keywords, endpoint_of, nats_options, numbering_of, options_of,
+                     tcp_address)
 from .select import connect as connect_blocking
 
 WAIT_SLICE = 0.05   # seconds one wait of the worker thread lasts at most
@@ -57,10 +58,19 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
     keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
                 "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
     endpoint = endpoint_of(domain, config, runtime_dir)
-    if endpoint is None or endpoint.transport == "unix_socket":
-        relay_config = endpoint.policy if endpoint is not None else config
-        return await relay_aio.connect(domain, role, config=relay_config,
-                                       runtime_dir=runtime_dir, **keywords, **options)
+    if endpoint is None:
+        return await relay_aio.connect(domain, role, config=config, runtime_dir=runtime_dir,
+                                       **keywords, **options)
+    with options_of(endpoint, role, options):
+        return await _connect(endpoint, role, keywords, options)
+
+
+async def _connect(endpoint: Endpoint, role: Literal["producer", "consumer"],
+                   keywords: dict[str, Any], options: dict[str, Any]) -> Any:
+    domain = endpoint.domain
+    if endpoint.transport == "unix_socket":
+        return await relay_aio.connect(domain, role, config=endpoint.policy, **keywords,
+                                       **options)
     if endpoint.transport == "tcp":
         address, tls = tcp_address(endpoint)
         return await relay_aio.connect(domain, role, config=endpoint.policy, address=address,
@@ -77,8 +87,7 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
     worker = ThreadPoolExecutor(1, thread_name_prefix=f"alphapulse-{domain}-{role}")
     try:
         client = await asyncio.get_running_loop().run_in_executor(worker, functools.partial(
-            connect_blocking, domain, role, config=endpoint,
-            runtime_dir=runtime_dir, **keywords, **options))
+            connect_blocking, domain, role, config=endpoint, **keywords, **options))
     except BaseException:
         worker.shutdown(wait=False)
         raise

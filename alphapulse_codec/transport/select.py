@@ -6,10 +6,12 @@ the relay client's keywords and any keyword of the transport's own client.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import re
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from ..relay.backoff import Backoff
@@ -58,7 +60,24 @@ def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None
     if endpoint is None:
         return relay_connect(domain, role, config=config, runtime_dir=runtime_dir,
                              **relay_keywords, **options)
-    return CONNECTORS[endpoint.transport](endpoint, role, relay_keywords, options)
+    with options_of(endpoint, role, options):
+        return CONNECTORS[endpoint.transport](endpoint, role, relay_keywords, options)
+
+
+@contextlib.contextmanager
+def options_of(endpoint: Endpoint, role: str, options: Mapping[str, Any]) -> Iterator[None]:
+    """A keyword of ``options`` that the transport's client does not take, refused naming it
+    and the transport, where Python's TypeError names neither."""
+    try:
+        yield
+    except TypeError as error:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if found is None or found.group(1) not in options:
+            raise
+        key = found.group(1)
+        raise FieldValueError(f"{key}: not a keyword of a {endpoint.transport} {role}"
+                              f" ({endpoint.domain} is on {endpoint.transport})",
+                              field=key) from None
 
 
 def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None
