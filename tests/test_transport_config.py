@@ -61,7 +61,8 @@ def test_stage_3_message_bus_puts_every_domain_on_nats(runtime_dir):
                                        "subject_prefix": "alphapulse", "jetstream": False,
                                        "capacity": 10_000}
     assert execution.where() == ("nats://127.0.0.1:4222, subjects alphapulse.execution.*,"
-                                 " capacity 10,000 frames")
+                                 " capacity 10,000 (unused: core NATS keeps nothing,"
+                                 " JetStream would)")
     assert "capacity" not in config.endpoints["system"].options
 
 
@@ -138,6 +139,9 @@ def test_a_bus_domain_sets_its_producers_batching(runtime_dir):
     assert signals.options["batch_bytes"] == 100_000 and "batch_frames" not in signals.options
     assert signals.where() == ("redis://127.0.0.1:6379, stream alphapulse:signals,"
                                " batch_bytes 100,000")
+    kept = load_config({"execution": {"transport": "nats", "jetstream": True,
+                                      "capacity": 500}}, runtime_dir=runtime_dir)
+    assert kept.endpoints["execution"].where().endswith("(JetStream), capacity 500 messages")
 
 
 def test_defaults_of_each_transport(runtime_dir):

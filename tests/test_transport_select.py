@@ -555,7 +555,7 @@ def test_config_check_prints_each_domain_transport_and_where(runtime_dir):
     run = config_check(str(files["stage3"]), "--runtime-dir", str(runtime_dir))
     printed = rows(run.stdout)
     assert printed["market_data"].startswith(
-        "nats nats://bus1:4222, subjects alphapulse.market_data.*, capacity 1,000,000 frames")
+        "nats nats://bus1:4222, subjects alphapulse.market_data.*, capacity 1,000,000 (unused:")
     assert printed["system"].startswith("nats nats://bus1:4222, subjects alphapulse.system.*")
 
 

@@ -85,6 +85,9 @@ class Endpoint:
         kept = f", capacity {o['capacity']:,} frames" if "capacity" in o else ""
         kept += "".join(f", {key} {o[key]:,}" for key in BATCHING if key in o)
         if self.transport == "nats":
+            if "capacity" in o:  # a JetStream stream's limit, in messages; core NATS keeps none
+                kept = kept.replace(" frames", " messages" if o["jetstream"] else
+                                    " (unused: core NATS keeps nothing, JetStream would)")
             return (f"{', '.join(o['servers'])}, subjects"
                     f" {nats_transport.subject(o['subject_prefix'], self.domain)}"
                     + (" (JetStream)" if o["jetstream"] else "") + kept)
