@@ -334,6 +334,47 @@ def test_a_flush_with_no_server_connected_raises_instead_of_saying_the_server_ha
         bus.Producer("market_data", servers=own.url, flush_timeout=0)
 
 
+def test_a_consumer_whose_servers_never_come_back_is_told_rather_than_left_waiting(
+        tmp_path, run):
+    """Once nats-py has spent its reconnection attempts and closed the connection, a recv
+    waiting without a timeout (blocking or asyncio) raises BusConnectionError: no frame can
+    come any more."""
+    own = start_nats(tmp_path)
+    config = nats_config(own.url)
+    try:
+        consumer = ap.connect("market_data", "consumer", config=config, reconnect_attempts=1)
+
+        async def scenario():
+            asynchronous = await aio.connect("market_data", "consumer", config=config,
+                                             reconnect_attempts=1)
+            ended: dict[str, str] = {}
+
+            def wait() -> None:
+                try:
+                    ended["blocking"] = repr(consumer.recv())
+                except Exception as error:
+                    ended["blocking"] = type(error).__name__
+
+            reader = threading.Thread(target=wait, daemon=True)
+            reader.start()
+            own.stop()
+            with pytest.raises(BusConnectionError, match="no server of nats://127.0.0.1:"
+                                                         r"\d+ took it back"):
+                await asyncio.wait_for(asynchronous.recv(), GUARD)
+            reader.join(GUARD)
+            assert ended == {"blocking": "BusConnectionError"}
+            with pytest.raises(BusConnectionError):
+                consumer.recv(timeout=0.05)  # not a timeout: the bus is gone
+            await asynchronous.close()
+
+        run(scenario())
+        consumer.close()
+        with pytest.raises(RelayClosedError):
+            consumer.recv(timeout=0.05)
+    finally:
+        own.stop()
+
+
 def test_no_server_is_a_clear_connection_error():
     port = free_port()
     with pytest.raises(BusConnectionError) as caught:

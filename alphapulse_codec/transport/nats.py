@@ -129,7 +129,7 @@ async def _connect(servers: Sequence[str], name: str | None, connect_timeout: fl
             allow_reconnect=True, max_reconnect_attempts=reconnect_attempts,
             reconnect_time_wait=RECONNECT_WAIT, dont_randomize=True,
             error_cb=events.error, disconnected_cb=events.disconnected,
-            reconnected_cb=events.reconnected), first_round)
+            reconnected_cb=events.reconnected, closed_cb=events.closed), first_round)
     except Exception as error:  # nats-py's NoServersError hides each server's own refusal
         raise BusConnectionError(
             f"NATS: none of the servers {', '.join(servers)} accepted a connection within"
@@ -144,6 +144,8 @@ class _Events:
         self.reconnects = 0
         self.last_error: BaseException | None = None
         self.dropped_messages = 0
+        self.gave_up = False  # the connection closed: by close(), or no server came back
+        self.on_closed: Callable[[], None] | None = None
 
     async def error(self, error: BaseException) -> None:
         self.last_error = error
@@ -155,6 +157,11 @@ class _Events:
 
     async def reconnected(self) -> None:
         self.reconnects += 1
+
+    async def closed(self) -> None:
+        self.gave_up = True
+        if self.on_closed is not None:
+            self.on_closed()
 
 
 def _servers(servers: str | Iterable[str] | None) -> list[str]:
@@ -492,6 +499,7 @@ class _Arrivals(_bus.FilteringConsumer):
                                   field="start_time")
         self.max_pending_bytes = _bus.positive("max_pending_bytes", max_pending_bytes)
         self.events = _Events()
+        self.events.on_closed = self._connection_closed
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued_bytes = 0
         self._ready_signal = threading.Condition()
@@ -587,14 +595,28 @@ class _Arrivals(_bus.FilteringConsumer):
 
     def _fetch(self, timeout: float | None) -> list[bytes]:
         """What arrived; the blocking consumer waits up to `timeout` for it, the asyncio one
-        never here (timeout 0: it waits on its loop)."""
+        never here (timeout 0: it waits on its loop). Once nats-py has closed a connection
+        that no server of the list took back, and what came before is read, BusConnectionError
+        says so, rather than a wait for frames that can no longer come."""
         with self._ready_signal:
-            if not self._queue and not self.closed and timeout != 0:
+            if not self._queue and not self.closed and not self.events.gave_up \
+                    and timeout != 0:
                 self._ready_signal.wait(timeout)
             taken = list(self._queue)
             self._queue.clear()
             self._queued_bytes = 0
+        if not taken and self.events.gave_up and not self.closed:
+            raise BusConnectionError(
+                f"{self._where()}: the connection was lost and no server of"
+                f" {', '.join(self.servers)} took it back within its reconnection attempts"
+                f" (last error: {self.events.last_error!r})")
         return taken
+
+    def _connection_closed(self) -> None:
+        """nats-py closed the connection: wakes a reader waiting for frames."""
+        with self._ready_signal:
+            self._ready_signal.notify_all()
+        self._arrived_signal()
 
     def _where(self) -> str:
         return f"NATS {', '.join(self._subjects())}"
