@@ -296,6 +296,54 @@ def test_backpressure_waits_for_a_live_consumer_and_reclaims_a_dead_ones_slot(pa
             producer.send_batch(trades(100))
 
 
+def close_while_others_wait(path, results):
+    """In a process of its own, so that a crash shows as its exit code: clients closed by one
+    thread while others wait in them."""
+    import threading
+    import time
+
+    def outcome(call):
+        try:
+            return repr(call())
+        except Exception as error:  # what the waiting call ended with
+            return type(error).__name__
+
+    consumer = Consumer(path, size_mb=SMALL, policy="backpressure")
+    ended: dict[str, str] = {}
+    waits = {"recv": lambda: consumer.recv(), "recv_bytes": lambda: consumer.recv_bytes(100),
+             "iteration": lambda: list(consumer)}
+    threads = [threading.Thread(target=lambda k=k, w=w: ended.__setitem__(k, outcome(w)))
+               for k, w in waits.items()]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # waiting by now, most likely; a close before their wait ends them alike
+    consumer.close()
+    for thread in threads:
+        thread.join(GUARD)
+    producer = Producer(path, size_mb=SMALL, policy="backpressure", timeout=1.0)
+    reader = Consumer(path, size_mb=SMALL, policy="backpressure")  # reads nothing: no room
+    sender = threading.Thread(target=lambda: ended.__setitem__("send", outcome(
+        lambda: [producer.send_batch(trades(100)) for _ in range(100)])))
+    sender.start()
+    time.sleep(0.2)
+    producer.close()
+    sender.join(GUARD)
+    results.put((ended, consumer.closed, producer.closed, consumer.gaps, reader.frames_lost))
+    reader.close()
+
+
+def test_a_client_closed_while_another_thread_waits_in_it_ends_that_wait(path):
+    """The waiting thread reads the mapping without the interpreter's lock: a close lets it go
+    only once that thread is out, which then raises RelayClosedError (iteration ends)."""
+    results = CTX.Queue()
+    process = run(close_while_others_wait, path, results)
+    join(process)
+    ended, consumer_closed, producer_closed, gaps, lost = results.get(timeout=GUARD)
+    assert ended == {"recv": "RelayClosedError", "recv_bytes": "RelayClosedError",
+                     "iteration": "[]", "send": "BackpressureTimeout"}
+    assert consumer_closed and producer_closed and gaps == [] and lost == 0
+
+
 # ---- hostile input ----
 
 def test_malformed_frames_are_refused_whole(path):

@@ -61,7 +61,8 @@ def test_stage_3_message_bus_puts_every_domain_on_nats(runtime_dir):
                                        "subject_prefix": "alphapulse", "jetstream": False,
                                        "capacity": 10_000}
     assert execution.where() == ("nats://127.0.0.1:4222, subjects alphapulse.execution.*,"
-                                 " capacity 10,000 frames")
+                                 " capacity 10,000 (unused: core NATS keeps nothing,"
+                                 " JetStream would)")
     assert "capacity" not in config.endpoints["system"].options
 
 
@@ -124,6 +125,23 @@ def test_every_transport_with_its_keys(runtime_dir, tmp_path):
     assert endpoints["system"].options["servers"] == ["tls://bus:4222"]
     assert endpoints["system"].where() == "tls://bus:4222, subjects desk1.ap.system.* (JetStream)"
     assert isinstance(endpoints["system"], Endpoint)
+
+
+def test_a_bus_domain_sets_its_producers_batching(runtime_dir):
+    config = load_config({"market_data": {"transport": "nats", "batch_frames": 256,
+                                          "batch_bytes": 65536},
+                          "signals": {"transport": "redis", "batch_bytes": 100_000}},
+                         runtime_dir=runtime_dir)
+    market_data, signals = config.endpoints["market_data"], config.endpoints["signals"]
+    assert (market_data.options["batch_frames"], market_data.options["batch_bytes"]) == \
+        (256, 65536)
+    assert market_data.where().endswith("batch_frames 256, batch_bytes 65,536")
+    assert signals.options["batch_bytes"] == 100_000 and "batch_frames" not in signals.options
+    assert signals.where() == ("redis://127.0.0.1:6379, stream alphapulse:signals,"
+                               " batch_bytes 100,000")
+    kept = load_config({"execution": {"transport": "nats", "jetstream": True,
+                                      "capacity": 500}}, runtime_dir=runtime_dir)
+    assert kept.endpoints["execution"].where().endswith("(JetStream), capacity 500 messages")
 
 
 def test_defaults_of_each_transport(runtime_dir):
@@ -235,7 +253,7 @@ BAD = [
     ("alphapulse:\n  execution:\n    transport: channel\n    capacity: lots\n",
      "alphapulse.execution.capacity", 4, "expected a whole number, got the text 'lots'"),
     ("alphapulse:\n  execution:\n    transport: nats\n    servers: []\n",
-     "alphapulse.execution.servers", 4, "expected a URL or a list of URLs, got a list"),
+     "alphapulse.execution.servers", 4, "expected a URL or a list of URLs, got an empty list"),
     ("alphapulse:\n  execution:\n    transport: nats\n    servers: [nats://a:4222, http://b]\n",
      "alphapulse.execution.servers[1]", 4, "expected a URL starting nats:// or tls:// or ws://"
      " or wss://, got the text 'http://b'"),
@@ -265,6 +283,26 @@ BAD = [
      "alphapulse.execution.max_queue_size", 4, "must be between 1 and 100,000,000"),
     ("alphapulse:\n  market_data: [shared_memory]\n", "alphapulse.market_data", 2,
      "expected a mapping of keys, got a list"),
+    ("alphapulse:\n  execution:\n    transport: nats\n    batch_frames: 0\n",
+     "alphapulse.execution.batch_frames", 4, "must be between 1 and 100,000,000, got 0"),
+    ("alphapulse:\n  execution:\n    transport: redis\n    batch_bytes: 64 KiB\n",
+     "alphapulse.execution.batch_bytes", 4, "expected a whole number, got the text '64 KiB'"),
+    ("alphapulse:\n  execution:\n    transport: shared_memory\n    batch_frames: 64\n",
+     "alphapulse.execution.batch_frames", 4, "a key of nats and redis, and this domain's"
+     " transport is shared_memory"),
+    ("alphapulse:\n  market_data:\n    transport: shared_memory\n    size_mb: .inf\n",
+     "alphapulse.market_data.size_mb", 4, "inf, expected a power of two of bytes"),
+    ("alphapulse:\n  market_data:\n    transport: shared_memory\n    size_mb: .nan\n",
+     "alphapulse.market_data.size_mb", 4, "nan, expected a power of two of bytes"),
+    ("alphapulse:\n  signals:\n    transport: shared_memory\n    path: /tmp/one.ring\n"
+     "  execution:\n    transport: shared_memory\n    path: /tmp/one.ring\n",
+     "alphapulse.execution.path", 7, "/tmp/one.ring is the signals ring too"),
+    ("alphapulse:\n  market_data:\n    transport: shared_memory\n"
+     f"    path: {ring_path('signals')}\n  signals:\n    transport: shared_memory\n",
+     "alphapulse.market_data.path", 4, f"{ring_path('signals')} is the signals ring too"),
+    ("alphapulse:\n  signals:\n    transport: tcp\n    port: 7400\n"
+     "  execution:\n    transport: tcp\n    port: 7400\n    host: 127.0.0.1\n",
+     "alphapulse.execution.port", 7, "127.0.0.1:7400 is the signals relay's address too"),
 ]
 
 

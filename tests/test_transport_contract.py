@@ -2,6 +2,7 @@
 written against one of them runs unchanged on the others. Timeouts only guard against hangs."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -10,6 +11,7 @@ import pytest
 from transports import TRANSPORTS
 
 import alphapulse_codec as ap
+from alphapulse_codec import aio
 from alphapulse_codec.wire.errors import RelayClosedError, RelayTimeoutError
 
 GUARD = 30.0  # seconds: a hang guard, never a pass/fail on speed
@@ -150,6 +152,32 @@ def test_a_closed_client_refuses_to_be_used(transport):
     consumer.close()
 
 
+def test_a_close_from_another_thread_ends_the_waits_in_the_consumer(transport):
+    """A service's reader thread blocked in recv (or iterating) ends when its owner closes
+    the consumer: RelayClosedError, the iteration done, never a hang or a crash."""
+    _, make_consumer = transport.open("market_data")
+    consumer = make_consumer()
+    ended: dict[str, str] = {}
+
+    def wait(name, call) -> None:
+        try:
+            ended[name] = repr(call())
+        except Exception as error:
+            ended[name] = type(error).__name__
+
+    readers = [threading.Thread(target=wait, args=("recv", consumer.recv), daemon=True),
+               threading.Thread(target=wait, args=("iteration", lambda: list(consumer)),
+                                daemon=True)]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.2)  # waiting by now, most likely; a close before their wait ends them alike
+    consumer.close()
+    for reader in readers:
+        reader.join(GUARD)
+    assert ended == {"recv": "RelayClosedError", "iteration": "[]"}
+    assert consumer.closed and consumer.gaps == []
+
+
 def test_context_managers_close_the_clients(transport):
     make_producer, make_consumer = transport.open("market_data")
     with make_producer() as producer, make_consumer() as consumer:
@@ -212,3 +240,38 @@ def test_execution_never_loses_a_frame(transport):
         assert not reader.is_alive()
         assert transport.shed(consumer) == 0
     assert bytes(received) == sent
+
+
+def test_the_asyncio_clients_answer_as_the_blocking_ones(transport):
+    """``ap.aio.connect`` over the same configuration: sends, subscription, receiving,
+    timeouts, and a close that ends a recv waiting for frames with RelayClosedError (as a
+    closed client's every call) and an ``async for`` without an error."""
+    transport.open("market_data")
+    config, keywords = transport.configured
+
+    async def scenario() -> list[int]:
+        consumer = await aio.connect("market_data", "consumer", config=config, types=["Trade"],
+                                     **keywords)
+        async with await aio.connect("market_data", "producer", config=config,
+                                     **keywords) as producer:
+            assert await producer.send_batch(trades(3)) == 3
+            await producer.send(quote(4))  # not of the subscription
+            await producer.send(ap.decode(trades(1, first=5)))
+            assert await producer.flush() == []
+        got = [(await consumer.recv(timeout=GUARD)).header.sequence for _ in range(4)]
+        with pytest.raises(RelayTimeoutError, match="no frame within 0.05 s"):
+            await consumer.recv(timeout=0.05)
+        waiting = asyncio.ensure_future(consumer.recv())
+        await asyncio.sleep(0.05)  # waiting by now, most likely; closed before, it raises too
+        await consumer.close()
+        with pytest.raises(RelayClosedError, match="closed"):
+            await asyncio.wait_for(waiting, GUARD)
+        assert [message async for message in consumer] == []
+        assert producer.closed and consumer.closed
+        with pytest.raises(RelayClosedError, match="closed"):
+            await producer.send_batch(trades(1))
+        with pytest.raises(RelayClosedError, match="closed"):
+            await consumer.recv_bytes(timeout=0.05)
+        return got
+
+    assert asyncio.run(scenario()) == [1, 2, 3, 5]

@@ -68,6 +68,23 @@ def test_single_sends_are_batched_and_flushed(server):
             consumer.recv(timeout=0.2)
 
 
+def test_the_configuration_sets_the_producers_batches(server):
+    """batch_frames and batch_bytes in the file reach a producer (the asyncio one's keywords
+    are the same nats_options); its consumers take no such key."""
+    config = {"alphapulse": {"signals": {"transport": "nats", "servers": [server.url],
+                                         "subject_prefix": "batched", "batch_frames": 64,
+                                         "batch_bytes": 8192}}}
+    sent = [ap.decode(frame) for frame in split(trades(100))]
+    with ap.connect("signals", "consumer", config=config) as consumer:
+        with ap.connect("signals", "producer", config=config) as producer:
+            assert (producer.gather, producer.batch_frames, producer.batch_bytes) == \
+                (True, 64, 8192)
+            for message in sent:
+                producer.send(message)
+        assert [consumer.recv(timeout=GUARD).to_bytes() for _ in range(100)] == \
+            [m.to_bytes() for m in sent]
+
+
 @pytest.mark.parametrize("batching", [{}, {"batch_frames": 1}], ids=["default", "batch_frames=1"])
 def test_a_single_send_goes_out_without_a_flush(server, batching):
     """By default (no batch size asked for), as with batch_frames=1, each send is its own
@@ -270,6 +287,92 @@ def test_a_publish_failing_on_the_loop_thread_is_raised_by_the_next_call(tmp_pat
         with contextlib.suppress(BusError):  # what its flush says of a server gone varies
             producer.close()
     assert producer.closed  # and closing a connection the server lost raised nothing else
+
+
+async def _until_disconnected(*producers) -> None:
+    deadline = time.monotonic() + GUARD
+    while time.monotonic() < deadline and not all(p.events.disconnects for p in producers):
+        await asyncio.sleep(0.01)  # the asyncio producer's callbacks run on this loop
+    assert [p.events.disconnects for p in producers] == [1] * len(producers)
+
+
+def test_a_flush_with_no_server_connected_raises_instead_of_saying_the_server_has_them(
+        tmp_path, run):
+    """While nats-py reconnects, its flush writes its buffer to no server and returns: ours
+    waits for a server up to flush_timeout, then says that none came."""
+    own = start_nats(tmp_path)
+    config = nats_config(own.url)
+
+    async def scenario():
+        blocking = ap.connect("market_data", "producer", config=config, flush_timeout=0.2)
+        asynchronous = await aio.connect("market_data", "producer", config=config,
+                                         flush_timeout=0.2)
+        try:
+            for producer in (blocking, asynchronous):
+                producer.send_batch(trades(10)) if producer is blocking else \
+                    await producer.send_batch(trades(10))
+            assert blocking.flush() == [] and await asynchronous.flush() == []
+            own.stop()
+            await _until_disconnected(blocking, asynchronous)
+            blocking.send_batch(trades(10))  # kept in nats-py's buffer while it reconnects
+            await asynchronous.send_batch(trades(10))
+            with pytest.raises(BusError, match="flush failed: no server connected within 0.2 s"):
+                blocking.flush()
+            with pytest.raises(BusError, match="flush failed: no server connected within 0.2 s"):
+                await asynchronous.flush()
+        finally:
+            with contextlib.suppress(BusError):
+                blocking.close()
+            with contextlib.suppress(BusError):
+                await asynchronous.close()
+
+    try:
+        run(scenario())
+    finally:
+        own.stop()
+    with pytest.raises(ValueError, match="flush_timeout"):
+        bus.Producer("market_data", servers=own.url, flush_timeout=0)
+
+
+def test_a_consumer_whose_servers_never_come_back_is_told_rather_than_left_waiting(
+        tmp_path, run):
+    """Once nats-py has spent its reconnection attempts and closed the connection, a recv
+    waiting without a timeout (blocking or asyncio) raises BusConnectionError: no frame can
+    come any more."""
+    own = start_nats(tmp_path)
+    config = nats_config(own.url)
+    try:
+        consumer = ap.connect("market_data", "consumer", config=config, reconnect_attempts=1)
+
+        async def scenario():
+            asynchronous = await aio.connect("market_data", "consumer", config=config,
+                                             reconnect_attempts=1)
+            ended: dict[str, str] = {}
+
+            def wait() -> None:
+                try:
+                    ended["blocking"] = repr(consumer.recv())
+                except Exception as error:
+                    ended["blocking"] = type(error).__name__
+
+            reader = threading.Thread(target=wait, daemon=True)
+            reader.start()
+            own.stop()
+            with pytest.raises(BusConnectionError, match="no server of nats://127.0.0.1:"
+                                                         r"\d+ took it back"):
+                await asyncio.wait_for(asynchronous.recv(), GUARD)
+            reader.join(GUARD)
+            assert ended == {"blocking": "BusConnectionError"}
+            with pytest.raises(BusConnectionError):
+                consumer.recv(timeout=0.05)  # not a timeout: the bus is gone
+            await asynchronous.close()
+
+        run(scenario())
+        consumer.close()
+        with pytest.raises(RelayClosedError):
+            consumer.recv(timeout=0.05)
+    finally:
+        own.stop()
 
 
 def test_no_server_is_a_clear_connection_error():

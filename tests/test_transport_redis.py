@@ -62,6 +62,21 @@ def test_entries_hold_several_whole_frames(server, domain):
     assert b"".join(fields[b"frames"] for _, fields in entries) == mixed + trades(5, first=11)
 
 
+def test_the_configuration_sets_the_producers_entries(server, domain):
+    """batch_frames in the file gathers a producer's single sends into entries; its consumers
+    take no such key."""
+    config = {"alphapulse": {"market_data": {"transport": "redis", "url": server.url,
+                                             "stream_prefix": domain, "batch_frames": 3}}}
+    sent = split(trades(5))
+    with ap.connect("market_data", "consumer", config=config) as consumer:
+        with ap.connect("market_data", "producer", config=config) as producer:
+            for frame in sent:
+                producer.send(frame)
+        assert receive(consumer, 5) == b"".join(sent)
+    entries = redis.Redis.from_url(server.url).xrange(f"{domain}:market_data")
+    assert [int(fields[b"count"]) for _, fields in entries] == [3, 2]
+
+
 def test_types_and_sources_are_filtered_on_receipt(server, domain):
     with bus.Consumer(domain, url=server.url, types=["Quote"]) as quotes, \
             bus.Consumer(domain, url=server.url, sources=[9]) as nines:

@@ -14,9 +14,12 @@ import pytest
 
 import alphapulse_codec as ap
 from alphapulse_codec import aio
-from alphapulse_codec.transport import RingMismatchError, load_config, nats, redis_streams, shm
+from alphapulse_codec.relay import aio as relay_aio
+from alphapulse_codec.transport import (RingMismatchError, channel, load_config, nats,
+                                        redis_streams, shm)
 from alphapulse_codec.transport.aio import AsyncConsumer, AsyncProducer
-from alphapulse_codec.wire.errors import ConfigError, FieldValueError, RelayTimeoutError
+from alphapulse_codec.wire.errors import (ConfigError, FieldValueError, RelayClosedError,
+                                         RelayTimeoutError)
 from bus_frames import GUARD, receive, split, trades
 from frames import zeroed_frame
 from relays import START_TIMEOUT, STOP_TIMEOUT, connectable
@@ -255,6 +258,28 @@ def test_relay_keywords_are_refused_elsewhere(runtime_dir):
         ap.connect("orders", "consumer", config=config)
 
 
+def test_a_keyword_of_another_transport_is_refused_naming_it(run, runtime_dir):
+    """A Redis consumer's group asked of a ring or a channel domain: the key and the transport
+    named, blocking and on asyncio, rather than Python's TypeError naming neither."""
+    config = load_config({"market_data": {"transport": "shared_memory", "size_mb": 1,
+                                          "path": str(runtime_dir / "md.ring")},
+                          "signals": {"transport": "channel"}}, runtime_dir=runtime_dir)
+    with pytest.raises(FieldValueError, match=r"group: not a keyword of a shared_memory consumer"
+                                              r" \(market_data is on shared_memory\)"):
+        ap.connect("market_data", "consumer", config=config, group="risk")
+    with pytest.raises(FieldValueError, match="group: not a keyword of a channel consumer"):
+        ap.connect("signals", "consumer", config=config, group="risk")
+
+    async def scenario():
+        with pytest.raises(FieldValueError, match="start_sequence: not a keyword of a"
+                                                  " channel producer"):
+            await aio.connect("signals", "producer", config=config, start_sequence=1)
+        with pytest.raises(FieldValueError, match="group: not a keyword of a shared_memory"):
+            await aio.connect("market_data", "consumer", config=config, group="risk")
+
+    run(scenario())
+
+
 def test_a_bad_file_is_refused_by_connect(runtime_dir):
     path = runtime_dir / "bad.yml"
     path.write_text("alphapulse:\n  market_data:\n    transport: pigeon\n")
@@ -380,13 +405,47 @@ def test_aio_clients_of_a_ring(run, runtime_dir):
         await producer.close()
         await consumer.close()
         assert consumer.closed and producer.closed
-        with pytest.raises(ValueError, match="closed"):
+        with pytest.raises(RelayClosedError, match="md.ring, 1 MiB, lossy: receive on a closed"):
             await consumer.recv(timeout=0.01)
-        with pytest.raises(ValueError, match="closed"):
+        with pytest.raises(RelayClosedError, match="md.ring, 1 MiB, lossy: send on a closed"):
             await producer.send_batch(trades(1))
         return got, messages
 
     assert run(scenario()) == (3, [4, 5, 6, 7, 8])
+
+
+def test_aio_channel_and_tcp_domains_get_their_own_asyncio_clients(run, relays, runtime_dir):
+    """No worker thread between the loop and a client that can wait on the loop itself: the
+    channel's tasks are woken by its producers, the relay's TCP socket is the loop's to watch;
+    and a channel consumer reads the producer's own block, not a copy."""
+    relay = relays("signals", ("--tcp", "127.0.0.1:0"))
+    config = load_config({"market_data": {"transport": "channel"}, "signals": {
+        "transport": "tcp", "port": relay.address[1]}}, runtime_dir=runtime_dir)
+    block = trades(1024)
+
+    async def scenario():
+        async with await aio.connect("market_data", "consumer", config=config,
+                                     channel="aio-own") as reader, \
+                await aio.connect("market_data", "producer", config=config,
+                                  channel="aio-own") as writer:
+            assert isinstance(reader, channel.AsyncConsumer)
+            assert isinstance(writer, channel.AsyncProducer)
+            await writer.send_batch(block)
+            assert await reader.recv_bytes(timeout=GUARD) is block
+        async with await aio.connect("signals", "consumer", config=config) as consumer, \
+                await aio.connect("signals", "producer", config=config) as producer:
+            assert isinstance(consumer, relay_aio.AsyncConsumer)
+            assert isinstance(producer, relay_aio.AsyncProducer)
+            assert consumer.where == f"tcp://127.0.0.1:{relay.address[1]}"
+            await producer.send_batch(FRAMES["signals"])
+            got = await consumer.recv_bytes(timeout=GUARD)
+            while len(got) < len(FRAMES["signals"]):
+                got += await consumer.recv_bytes(timeout=GUARD)
+        with pytest.raises(RelayClosedError, match=f"tcp://127.0.0.1:{relay.address[1]}: send"):
+            await producer.send_batch(FRAMES["signals"])
+        return got
+
+    assert run(scenario()) == FRAMES["signals"]
 
 
 # ---- the live demo over each stage ------------------------------------------------------------
@@ -410,6 +469,26 @@ def test_the_three_stages_switch_the_running_demo_s_domains(runtime_dir, nats_se
         assert f"domains: {shown[stage]}" in out, (stage, out)
         assert "gaps: none" in out and "every frame sent arrived" in out, (stage, out)
     assert (runtime_dir / "market_data.ring").exists()  # stage 2 went through the ring
+
+
+def test_the_demo_stops_with_one_line_when_a_service_cannot_start(runtime_dir):
+    """A ring left by an earlier run with another size: the demo's consumer refuses it; the
+    demo says so in one line and stops every process it started (its relays' supervisor
+    killed outright left its relays holding its pipes open, and the demo waited on them)."""
+    ring = runtime_dir / "left.ring"
+    shm.Producer(ring, size_mb=1).close()
+    path = runtime_dir / "stage2.yml"
+    path.write_text(f"alphapulse:\n  transport: mixed\n  market_data:\n    type: shared_memory\n"
+                    f"    path: {ring}\n    size_mb: 2\n")
+    done = demo("--relays", "--seconds", "1", "--config", str(path))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith("alphapulse: error: the consumer did not start (exit 1):"
+                                  " alphapulse_codec.transport.errors.RingMismatchError:")
+    assert "remove it or ask for its size" in done.stderr
+    left = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True,
+                          check=False)
+    assert left.stdout == ""  # no relay of the demo's still running
 
 
 def test_replay_and_record_reach_a_domain_off_the_relays(runtime_dir):
@@ -476,7 +555,7 @@ def test_config_check_prints_each_domain_transport_and_where(runtime_dir):
     run = config_check(str(files["stage3"]), "--runtime-dir", str(runtime_dir))
     printed = rows(run.stdout)
     assert printed["market_data"].startswith(
-        "nats nats://bus1:4222, subjects alphapulse.market_data.*, capacity 1,000,000 frames")
+        "nats nats://bus1:4222, subjects alphapulse.market_data.*, capacity 1,000,000 (unused:")
     assert printed["system"].startswith("nats nats://bus1:4222, subjects alphapulse.system.*")
 
 
@@ -509,6 +588,13 @@ def test_config_check_refuses_a_bad_transport_file(runtime_dir):
     assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
     assert run.stderr.startswith(f"alphapulse: error: {path}, line 5:"
                                  " alphapulse.market_data.size_mb: 3, expected a power of two")
+    path.write_text("alphapulse:\n  market_data:\n    transport: shared_memory\n"
+                    "    size_mb: .inf\n")
+    run = config_check(str(path), "--runtime-dir", str(runtime_dir))
+    assert run.returncode == 2 and run.stdout == ""
+    assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+    assert run.stderr.startswith(f"alphapulse: error: {path}, line 4:"
+                                 " alphapulse.market_data.size_mb: inf, expected a power of two")
 
 
 def test_the_relay_command_runs_no_relay_for_a_domain_off_the_relays(runtime_dir):

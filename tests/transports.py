@@ -5,8 +5,10 @@ must be sent to fall behind), ``lacks`` (the domain policies the medium cannot a
 the tests of them skip, saying so) and ``open(domain, capacity)``, which starts what the transport needs
 (a relay process, a ring file, a channel) with room for about ``capacity`` unread frames per
 consumer (the medium's default when None) and returns (make_producer, make_consumer), and
-``shed(consumer)``, the frames a consumer was told it lost because it fell behind. Another
-transport is one class here and one entry in TRANSPORTS.
+``shed(consumer)``, the frames a consumer was told it lost because it fell behind; after
+``open``, ``configured`` is (configuration document, keywords) that give ``ap.connect`` and
+``ap.aio.connect`` the same domain's clients. Another transport is one class here and one entry
+in TRANSPORTS.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class UnixSocket:
         changes = {} if capacity is None else {"max_queue_size": 2 * capacity,
                                                "circuit_breaker": capacity}
         self.relays.append(start(domain, self.runtime_dir, **changes))
+        self.configured = ({"alphapulse": {"runtime_dir": str(self.runtime_dir)}}, {})
 
         def make_producer(**options: Any) -> Any:
             return relay_connect(domain, "producer", runtime_dir=self.runtime_dir, **options)
@@ -76,6 +79,9 @@ class TcpSocket(UnixSocket):
                                                "circuit_breaker": capacity}
         relay = start(domain, self.runtime_dir, ("--tcp", "127.0.0.1:0"), **changes)
         self.relays.append(relay)
+        host, port = relay.address
+        self.configured = ({"alphapulse": {"runtime_dir": str(self.runtime_dir), domain: {
+            "transport": "tcp", "host": host, "port": port}}}, {})
 
         def make_producer(**options: Any) -> Any:
             return relay_connect(domain, "producer", address=relay.address, **options)
@@ -105,6 +111,8 @@ class SharedMemory:
             else "backpressure"
         size_mb = shm.DEFAULT_SIZE_MB if capacity is None else \
             max(2 ** math.ceil(math.log2(capacity * FRAME_BYTES)), 1 << 16) / (1 << 20)
+        self.configured = ({"alphapulse": {domain: {"transport": "shared_memory",
+                                                    "path": str(path), "size_mb": size_mb}}}, {})
 
         def make_producer(**options: Any) -> Any:
             return shm.Producer(path, size_mb=size_mb, policy=policy, **options)
@@ -138,6 +146,7 @@ class InProcessChannel:
     def open(self, domain: str, capacity: int | None = None) -> Makers:
         name = f"contract-{domain}-{next(self.names)}"
         self.channels.append(Channel.get(name, domain=domain, capacity=capacity))
+        self.configured = ({"alphapulse": {domain: {"transport": "channel"}}}, {"channel": name})
 
         def make_producer(**options: Any) -> Any:
             return channel_connect(domain, "producer", channel=name, **options)
@@ -183,6 +192,7 @@ class Bus:
         if capacity is not None:
             section["capacity"] = capacity
         config = {"alphapulse": {domain: section}}
+        self.configured = (config, {})
 
         def make_producer(**options: Any) -> Any:
             return ap.connect(domain, "producer", config=config, **options)

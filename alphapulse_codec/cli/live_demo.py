@@ -27,7 +27,7 @@ from ..relay.policy import DOMAINS
 from ..transport.config import TransportsConfig, load_config
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError, RelayError
-from .common import EXIT_BAD_ARGUMENTS, CommandError
+from .common import EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, CommandError
 from ..transport.config import RELAYED
 
 SECONDS = 3.0
@@ -74,7 +74,11 @@ class Service:
             out, err = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, err = self.process.communicate()
+            try:
+                out, err = self.process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:  # its own children hold its pipes open
+                out, err = "", "(its output was held open by processes it left)"
+                self.process.wait()
         self.out += out or ""
         self.err += err or ""
         return self.process.returncode
@@ -85,6 +89,16 @@ class Service:
                 parsed: dict[str, Any] = json.loads(line)
                 return parsed
         return {}
+
+
+def _not_started(what: str, service: Service) -> CommandError:
+    """A service that ended (or never said it was ready) while starting, in one line: the
+    last line of its stderr, where its error is (a ring of another size left by an earlier
+    run, a socket in use)."""
+    code = service.stop()  # a SIGTERM to one still running, then its output read
+    said = [line for line in service.err.splitlines() if line.strip()]
+    return CommandError(f"{what} did not start (exit {code}): "
+                        f"{said[-1].strip() if said else 'it said nothing'}", EXIT_BAD_INPUT)
 
 
 def _python(*arguments: str) -> list[str]:
@@ -109,8 +123,7 @@ def _wait_for_relays(relayed: dict[str, Any], runtime_dir: Path, relays: Service
                 break
             except (RelayError, OSError):
                 if relays.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the relays did not start: {relays.finish()}"
-                                       f" {relays.err.strip()}") from None
+                    raise _not_started("the relays", relays) from None
                 time.sleep(0.05)
 
 
@@ -143,8 +156,9 @@ def run(options: argparse.Namespace) -> int:
     finally:
         for service in services:
             if service.process.poll() is None:
-                service.process.kill()
-                service.finish()
+                # a SIGTERM: the relays' supervisor stops its relays, where a SIGKILL would
+                # leave them running, holding its pipes open
+                service.stop()
         shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
@@ -171,9 +185,9 @@ def _run(options: argparse.Namespace, console: Console, runtime_dir: Path, recor
                                            *configured, "-o", str(recording)))
     services += [monitor, recorder]
     if not monitor.wait_line("ready", START_TIMEOUT):
-        raise RuntimeError(f"the consumer did not subscribe: {monitor.finish()} {monitor.err}")
+        raise _not_started("the consumer", monitor)
     if not recorder.wait_line("recording", START_TIMEOUT, stream="stderr"):
-        raise RuntimeError(f"the recorder did not subscribe: {recorder.finish()} {recorder.err}")
+        raise _not_started("the recorder", recorder)
     producers = {role: Service(PRODUCERS[role], _python(
         "alphapulse_codec.samples.live", role, str(runtime_dir), str(seconds), *given))
         for role in PRODUCERS}

@@ -33,11 +33,20 @@ from .many import ATTEMPT_TIMEOUT, DASHBOARD_BACKOFF, policy_of, split_frames, s
 from .tcp import Address, buffered
 
 
-async def _ready(sock: socket.socket, writable: bool, timeout: float | None) -> bool:
+Waits = dict["asyncio.Future[None]", tuple[int, bool]]  # a client's waits: fd, for writing
+
+
+def _stop_watching(loop: asyncio.AbstractEventLoop, fd: int, writable: bool) -> None:
+    (loop.remove_writer if writable else loop.remove_reader)(fd)
+
+
+async def _ready(sock: socket.socket, writable: bool, timeout: float | None,
+                 waits: Waits) -> bool:
     """Wait until ``sock`` can be read (or written), at most ``timeout`` seconds; False when
-    the time ran out."""
+    the time ran out. The wait is in ``waits`` meanwhile, for the client's close to end it
+    (a closed descriptor never wakes the loop)."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
+    ready: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
         if not ready.done():
@@ -45,13 +54,15 @@ async def _ready(sock: socket.socket, writable: bool, timeout: float | None) -> 
 
     fd = sock.fileno()
     (loop.add_writer if writable else loop.add_reader)(fd, wake)
+    waits[ready] = (fd, writable)
     try:
         await asyncio.wait_for(ready, timeout)
         return True
     except TimeoutError:
         return False
     finally:
-        (loop.remove_writer if writable else loop.remove_reader)(fd)
+        if waits.pop(ready, None) is not None:  # else the close stopped watching fd
+            _stop_watching(loop, fd, writable)
 
 
 @overload
@@ -101,6 +112,7 @@ class _AsyncClient:
         self.policy = client.policy
         self.domain = client.domain
         self.where = client.where
+        self._waits: Waits = {}
 
     @property
     def connection_id(self) -> int:
@@ -133,6 +145,14 @@ class _AsyncClient:
             return
 
     async def close(self) -> None:
+        """Closes the connection; a send or recv waiting for it raises RelayClosedError."""
+        if self._waits:
+            loop = asyncio.get_running_loop()
+            for ready, (fd, writable) in self._waits.items():
+                _stop_watching(loop, fd, writable)  # before the descriptor is closed
+                if not ready.done():
+                    ready.set_result(None)
+            self._waits.clear()
         self._client.close()
 
     async def __aenter__(self) -> Any:
@@ -188,12 +208,13 @@ class AsyncProducer(_AsyncClient):
                 if client._look_before_write:
                     client._check_ended()
                 while sent < len(view):
+                    client._check_open("send")  # a close while this send waited
                     try:
                         sent += client._sock.send(view[sent:])
                     except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
-                        await _ready(client._sock, True, None)
+                        await _ready(client._sock, True, None, self._waits)
                     except ssl.SSLWantReadError:  # TLS offers the same bytes again once read
-                        await _ready(client._sock, False, None)
+                        await _ready(client._sock, False, None, self._waits)
                 return count
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 why = client._lost()
@@ -212,10 +233,10 @@ class AsyncConsumer(_AsyncClient):
 
     async def _take(self, max_frames: int, timeout: float | None) -> bytes:
         client = self._client
-        client._check_open("receive")
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            client._check_open("receive")
             data = client._taken(max_frames)
             if data:
                 return data
@@ -226,7 +247,8 @@ class AsyncConsumer(_AsyncClient):
             if left is not None and left <= 0:
                 return b""
             # TLS may hold decrypted bytes already: the descriptor would not wake for them
-            if buffered(client._sock) or await _ready(client._sock, False, left):
+            if buffered(client._sock) or await _ready(client._sock, False, left, self._waits):
+                client._check_open("receive")  # a close ended the wait
                 client._drain_socket()
 
     async def recv(self, timeout: float | None = None) -> Any:

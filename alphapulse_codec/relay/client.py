@@ -344,6 +344,7 @@ class _Client:
         self._redial = redial
         self.where = where_of(policy, redial.address, redial.tls) if redial else str(policy.path)
         self.reconnects = 0
+        self._closing = False  # close() was called: a wait of another thread ends, no redial
         self._welcomed(welcome)
 
     def _welcomed(self, welcome: Any) -> None:
@@ -398,10 +399,15 @@ class _Client:
 
     def _check_open(self, doing: str) -> None:
         if self._sock.fileno() < 0:  # self.closed, without a property call on every send
-            raise RelayClosedError(f"{self.policy.path}: {doing} on a closed"
+            raise RelayClosedError(f"{self.where}: {doing} on a closed"
                                    f" {type(self).__name__.lower()}")
 
     def close(self) -> None:
+        self._closing = True
+        try:  # wakes a thread blocked reading this socket, which a close alone leaves waiting
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # not connected (any more)
+            pass
         self._sock.close()
 
     def __enter__(self) -> Any:
@@ -774,13 +780,20 @@ class Consumer(_Client):
             return data
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self._closing:  # by another thread while this one waited
+                raise RelayClosedError(f"{self.where}: closed while a receive waited")
             if self._eof:
                 self._reconnect(self._closed_by_relay())
                 continue
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return b""
-            self._fill(left)
+            try:
+                self._fill(left)
+            except (OSError, ValueError):  # the socket closed under the read
+                if self._closing:
+                    continue
+                raise
             data = self._taken(max_frames)
             if data:
                 return data

@@ -240,6 +240,8 @@ class FilteringConsumer:
         if self.closed:
             raise RelayClosedError(f"{self._where()}: receive on a closed consumer")
         if self._ready is None and not self._fill(timeout):
+            if self.closed:  # by another thread while this one waited
+                raise RelayClosedError(f"{self._where()}: closed while a receive waited")
             return b"", None
         data, found, result = self._ready  # type: ignore[misc]  # _fill set it
         if found is None:
@@ -278,8 +280,11 @@ class FilteringConsumer:
         return result if result is not None else decode_batch(data, False)
 
     def __iter__(self) -> Iterator[Message]:
-        while not self.closed:
-            yield self.recv()
+        while True:  # ends when closed, by another thread while it waits included
+            try:
+                yield self.recv()
+            except RelayClosedError:
+                return
 
     def _where(self) -> str:
         return type(self).__name__

@@ -67,10 +67,14 @@ cdef int64_t to_ns(timeout):
 
 
 cdef class RingProducer:
-    """One producer slot of a ring file (created with `capacity` bytes and `policy` if absent)."""
+    """One producer slot of a ring file (created with `capacity` bytes and `policy` if absent).
+    A close while another thread sends (without the interpreter's lock, in the mapping) is
+    carried out by that send when it returns."""
     cdef ap_ring ring
     cdef ap_producer producer
     cdef bint attached
+    cdef bint closing  # closed while a send of another thread was under way
+    cdef int sending   # the sends under way
     cdef readonly object path
 
     def __cinit__(self, path, uint64_t capacity, int policy, int wait):
@@ -95,22 +99,26 @@ cdef class RingProducer:
 
     @property
     def closed(self):
-        return not self.attached
+        return not self.attached or self.closing
 
     def send(self, frames, timeout=None, bint single=False):
         """Writes every frame of `frames` (sealed frames back to back in any contiguous buffer,
         or one message when `single`; exactly one frame when `single`); the number written."""
-        if not self.attached:
+        if not self.attached or self.closing:
             raise RelayClosedError(f"{self.path}: {'send' if single else 'send_batch'} on a closed producer")
         cdef int64_t timeout_ns = to_ns(timeout)
         cdef Py_buffer view
         if single and not PyBytes_CheckExact(frames) and isinstance(frames, Message):
             frames = frames.to_bytes()
         PyObject_GetBuffer(frames, &view, PyBUF_SIMPLE)
+        self.sending += 1
         try:
             return self._send(<const uint8_t *>view.buf, <size_t>view.len, timeout_ns, single)
         finally:
             PyBuffer_Release(&view)
+            self.sending -= 1
+            if self.closing and self.sending == 0:
+                self._detach()
 
     cdef Py_ssize_t _send(self, const uint8_t *frames, size_t length, int64_t timeout_ns,
                           bint single) except -1:
@@ -158,16 +166,21 @@ cdef class RingProducer:
         if rc != AP_OK:
             raise ring_error(&self.ring, rc, os.fsencode(self.path))
 
-    def close(self):
+    cdef void _detach(self):
         if self.attached:
             ap_producer_detach(&self.producer)
             ap_ring_close(&self.ring)
             self.attached = False
 
+    def close(self):
+        """Closed at once; the mapping is let go now, or by the last send under way."""
+        if self.sending:
+            self.closing = True
+        else:
+            self._detach()
+
     def __dealloc__(self):
-        if self.attached:
-            ap_producer_detach(&self.producer)
-            ap_ring_close(&self.ring)
+        self._detach()
 
 
 cdef class RingConsumer:
@@ -182,6 +195,10 @@ cdef class RingConsumer:
     # transport
     cdef uint64_t closed_frames_lost, closed_bytes_lost, closed_frames_read
     cdef list closed_gaps
+    # closed while another thread read or waited (without the interpreter's lock, in the
+    # mapping): that read ends at its next slice and lets the mapping go
+    cdef bint closing
+    cdef int reading
 
     def __cinit__(self, path, uint64_t capacity, int policy, int wait, double stall_timeout,
                   bytes types_mask, bytes sources_mask):
@@ -222,7 +239,7 @@ cdef class RingConsumer:
 
     @property
     def closed(self):
-        return self.consumer is NULL
+        return self.consumer is NULL or self.closing
 
     @property
     def capacity(self):
@@ -231,6 +248,17 @@ cdef class RingConsumer:
     @property
     def backpressure(self):
         return self.ring.policy == 1
+
+    cdef int _enter(self, str doing) except -1:
+        if self.consumer is NULL or self.closing:
+            raise RelayClosedError(f"{self.path}: {doing} on a closed consumer")
+        self.reading += 1
+        return 0
+
+    cdef void _leave(self):
+        self.reading -= 1
+        if self.closing and self.reading == 0:
+            self._close_now()
 
     @property
     def frames_lost(self):
@@ -264,19 +292,24 @@ cdef class RingConsumer:
                 left -= slice_ns
             if rc == AP_EMPTY:
                 PyErr_CheckSignals()
+                if self.closing:
+                    raise RelayClosedError(f"{self.path}: closed while a receive waited")
         if rc < 0:
             raise ring_error(&self.ring, rc, os.fsencode(self.path))
         return rc
 
     def read_frame(self, timeout=None):
         """The next frame of the subscription as bytes, or None when none came in time."""
-        if self.consumer is NULL:
-            raise RelayClosedError(f"{self.path}: recv on a closed consumer")
         cdef size_t length = 0, frames = 0
-        self._read(self.scratch, self.scratch_size, 1, to_ns(timeout), &length, &frames)
-        if frames == 0:
-            return None
-        return PyBytes_FromStringAndSize(<const char *>self.scratch, length)
+        cdef int64_t timeout_ns = to_ns(timeout)
+        self._enter("recv")
+        try:
+            self._read(self.scratch, self.scratch_size, 1, timeout_ns, &length, &frames)
+            if frames == 0:
+                return None
+            return PyBytes_FromStringAndSize(<const char *>self.scratch, length)
+        finally:
+            self._leave()
 
     def recv(self, timeout=None, bint verify=True):
         """The next message of the subscription, decoded from a copy (`verify`: its checksum
@@ -288,15 +321,20 @@ cdef class RingConsumer:
 
     def read_frames(self, size_t max_frames, timeout=None):
         """Up to `max_frames` frames, back to back, in a bytearray (empty when none came)."""
-        if self.consumer is NULL:
-            raise RelayClosedError(f"{self.path}: recv_bytes on a closed consumer")
         if max_frames == 0:
             raise ValueError("max_frames: 0, expected at least 1")
+        cdef int64_t timeout_ns = to_ns(timeout)
+        self._enter("recv_bytes")
+        try:
+            return self._read_frames(max_frames, timeout_ns)
+        finally:
+            self._leave()
+
+    cdef object _read_frames(self, size_t max_frames, int64_t timeout_ns):
         # at most room for that many frames of up to 128 bytes (64 MiB at most), and a first
         # frame larger than that
         cdef size_t most = max_frames * 128 if max_frames < (1 << 19) else (1 << 26)
         cdef size_t length = 0, frames = 0, size
-        cdef int64_t timeout_ns = to_ns(timeout)
         cdef int rc
         if max_frames == 1:  # one read into the scratch buffer, which holds any frame
             self._read(self.scratch, self.scratch_size, 1, timeout_ns, &length, &frames)
@@ -336,10 +374,18 @@ cdef class RingConsumer:
             reports.append((GAP_REASONS[gap.reason], gap.position, gap.bytes, gap.frames))
         return reports
 
-    def close(self):
+    cdef void _close_now(self):
         if self.consumer is not NULL:
             self.closed_gaps = self.gaps()
         self._release()
+
+    def close(self):
+        """Closed at once; the mapping is let go now, or by a read of another thread under
+        way when it returns (within a slice of its wait)."""
+        if self.reading:
+            self.closing = True
+        else:
+            self._close_now()
 
     def __dealloc__(self):
         self._release()

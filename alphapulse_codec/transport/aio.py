@@ -1,11 +1,13 @@
 """``await aio.connect(domain, role, config=...)``: every transport's client on asyncio
 (uvloop's loop included), with the blocking clients' API awaited.
 
-The relays (unix_socket) have their own asyncio clients (relay/aio.py): the loop waits on
-their sockets. NATS has its own too (transport/nats_aio.py): nats-py is asyncio natively, so
-its clients run on the caller's loop. The other transports' blocking clients have no file
-descriptor the loop could wait on (a ring is waited for with a futex or by spinning; redis-py
-blocks in its socket), so they are wrapped: each client gets one worker
+The relays (unix_socket, and tcp: the same relay over TCP) have their own asyncio clients
+(relay/aio.py): the loop waits on their sockets. NATS has its own too (transport/nats_aio.py):
+nats-py is asyncio natively, so its clients run on the caller's loop. So has the channel
+(channel.aio_connect): its producers wake waiting tasks through their loops, and its
+consumers hand out the producers' own blocks. The ring's and Redis's blocking clients have no
+file descriptor the loop could wait on (a ring is waited for with a futex or by spinning;
+redis-py blocks in its socket), so they are wrapped: each client gets one worker
 thread of its own, and every call that may wait runs there, in order. A producer of a lossy
 ring (market data, signals on shared_memory) never waits, so its sends run on the loop itself. A consumer waits there in slices of
 WAIT_SLICE seconds, so that close() and the caller's cancellation are noticed within a slice,
@@ -30,10 +32,12 @@ from ..relay.backoff import Backoff
 from ..relay.client import CONNECT_TIMEOUT
 from ..relay.many import split_frames
 from ..wire._codec import Message, decode
-from ..wire.errors import FieldValueError, RelayTimeoutError
+from ..wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
+from .config import Endpoint
 from .numbered import AsyncSourcedProducer
+from .select import (channel_keywords, endpoint_of, nats_options, numbering_of, options_of,
+                     tcp_address)
 from .select import connect as connect_blocking
-from .select import endpoint_of, nats_options, numbering_of
 
 WAIT_SLICE = 0.05   # seconds one wait of the worker thread lasts at most
 READ_AHEAD = 4096   # frames one wait of recv() takes, handed out one by one after
@@ -48,16 +52,31 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
                   timeout: float = CONNECT_TIMEOUT, reconnect: bool | Backoff = False,
                   **options: Any) -> Any:
     """``alphapulse_codec.connect``, awaited: the relay's AsyncProducer or AsyncConsumer for a
-    unix_socket domain, NATS's own (nats_aio) for a nats domain, else an AsyncProducer or
-    AsyncConsumer wrapping the transport's blocking client (see the module's doc for how they
-    wait)."""
+    unix_socket or tcp domain, NATS's own (nats_aio) for a nats domain, the channel's own for a
+    channel domain, else an AsyncProducer or AsyncConsumer wrapping the transport's blocking
+    client (see the module's doc for how they wait)."""
     keywords: dict[str, Any] = {"types": types, "sources": sources, "name": name, "source": source,
                 "sequence": sequence, "timeout": timeout, "reconnect": reconnect}
     endpoint = endpoint_of(domain, config, runtime_dir)
-    if endpoint is None or endpoint.transport == "unix_socket":
-        relay_config = endpoint.policy if endpoint is not None else config
-        return await relay_aio.connect(domain, role, config=relay_config,
-                                       runtime_dir=runtime_dir, **keywords, **options)
+    if endpoint is None:
+        return await relay_aio.connect(domain, role, config=config, runtime_dir=runtime_dir,
+                                       **keywords, **options)
+    with options_of(endpoint, role, options):
+        return await _connect(endpoint, role, keywords, options)
+
+
+async def _connect(endpoint: Endpoint, role: Literal["producer", "consumer"],
+                   keywords: dict[str, Any], options: dict[str, Any]) -> Any:
+    domain = endpoint.domain
+    if endpoint.transport == "unix_socket":
+        return await relay_aio.connect(domain, role, config=endpoint.policy, **keywords,
+                                       **options)
+    if endpoint.transport == "tcp":
+        address, tls = tcp_address(endpoint)
+        return await relay_aio.connect(domain, role, config=endpoint.policy, address=address,
+                                       tls=tls, **keywords, **options)
+    if endpoint.transport == "channel":
+        return await channel_connect(endpoint, role, keywords, options)
     if endpoint.transport == "nats":
         from . import nats_aio  # its client library is an extra
 
@@ -68,30 +87,49 @@ async def connect(domain: str, role: Literal["producer", "consumer"], *,
     worker = ThreadPoolExecutor(1, thread_name_prefix=f"alphapulse-{domain}-{role}")
     try:
         client = await asyncio.get_running_loop().run_in_executor(worker, functools.partial(
-            connect_blocking, domain, role, config=endpoint,
-            runtime_dir=runtime_dir, **keywords, **options))
+            connect_blocking, domain, role, config=endpoint, **keywords, **options))
     except BaseException:
         worker.shutdown(wait=False)
         raise
     if role == "producer":
         never_waits = endpoint.transport == "shared_memory" and \
             endpoint.options["policy"] == "lossy"
-        return AsyncProducer(client, worker, inline=never_waits)
-    return AsyncConsumer(client, worker)
+        return AsyncProducer(client, worker, endpoint.where(), inline=never_waits)
+    return AsyncConsumer(client, worker, endpoint.where())
+
+
+async def channel_connect(endpoint: Endpoint, role: Literal["producer", "consumer"],
+                          keywords: dict[str, Any], options: dict[str, Any]) -> Any:
+    """The channel's own asyncio client of the process's channel of the domain."""
+    from . import channel
+
+    return await channel.aio_connect(endpoint.domain, role,
+                                     **channel_keywords(endpoint, keywords, options))
+
+
+def _doing(call: Callable[..., Any]) -> str:
+    """What a call does, in the blocking clients' words: send_batch sends."""
+    return call.__name__.removesuffix("_batch")
 
 
 class _Wrapped:
     """A blocking client driven from its own worker thread."""
 
-    def __init__(self, client: Any, worker: ThreadPoolExecutor) -> None:
+    _role = "client"
+
+    def __init__(self, client: Any, worker: ThreadPoolExecutor, where: str) -> None:
         self._client = client
         self._worker = worker
         self._closed = False
         self.domain = getattr(client, "domain", None)
+        self.where = where  # the transport's place, for messages (Endpoint.where)
+
+    def _check_open(self, doing: str) -> None:
+        if self._closed:
+            raise RelayClosedError(f"{self.where}: {doing} on a closed {self._role}")
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise ValueError(f"{call.__name__} on a closed client")
+        self._check_open(_doing(call))
         return await asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
 
     @property
@@ -124,9 +162,11 @@ class AsyncProducer(_Wrapped):
     """A transport's producer, awaited: send, send_batch, flush, close. With `inline` (a
     client whose sends never wait) the sends run on the loop, without the worker thread."""
 
-    def __init__(self, client: Any, worker: ThreadPoolExecutor, *, inline: bool = False
-                 ) -> None:
-        super().__init__(client, worker)
+    _role = "producer"
+
+    def __init__(self, client: Any, worker: ThreadPoolExecutor, where: str, *,
+                 inline: bool = False) -> None:
+        super().__init__(client, worker, where)
         self.inline = inline
 
     def next_sequence(self, source: int | None = None) -> int:
@@ -140,8 +180,7 @@ class AsyncProducer(_Wrapped):
     async def _send(self, call: Callable[..., T], data: Any) -> T:
         if not self.inline:
             return await self._run(call, data)
-        if self._closed:
-            raise ValueError(f"{call.__name__} on a closed client")
+        self._check_open(_doing(call))
         return call(data)
 
     async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
@@ -160,8 +199,10 @@ class AsyncProducer(_Wrapped):
 class AsyncConsumer(_Wrapped):
     """A transport's consumer, awaited: recv, recv_batch, recv_bytes, ``async for``, gaps."""
 
-    def __init__(self, client: Any, worker: ThreadPoolExecutor) -> None:
-        super().__init__(client, worker)
+    _role = "consumer"
+
+    def __init__(self, client: Any, worker: ThreadPoolExecutor, where: str) -> None:
+        super().__init__(client, worker, where)
         self._ahead: collections.deque[bytes] = collections.deque()
         self._reading: asyncio.Future[Any] | None = None
 
@@ -175,8 +216,7 @@ class AsyncConsumer(_Wrapped):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            if self._closed:
-                raise ValueError("recv on a closed consumer")
+            self._check_open("receive")
             if self._reading is None:
                 left = WAIT_SLICE if deadline is None else deadline - loop.time()
                 wait = max(0.001, min(WAIT_SLICE, left))
@@ -208,7 +248,7 @@ class AsyncConsumer(_Wrapped):
         if not self._ahead:
             data = await self._wait(READ_AHEAD, timeout)
             if not data:
-                raise RelayTimeoutError(f"{self.domain}: no frame within {timeout:g} s")
+                raise RelayTimeoutError(f"{self.where}: no frame within {timeout:g} s")
             self._ahead.extend(bytes(frame) for frame in split_frames(data))
         return decode(self._ahead.popleft(), getattr(self._client, "verify", True))
 
@@ -216,8 +256,11 @@ class AsyncConsumer(_Wrapped):
         return self._messages()
 
     async def _messages(self) -> AsyncIterator[Any]:
-        while not self._closed:
-            yield await self.recv()
+        while True:  # ends when closed, as a relay consumer's iteration does
+            try:
+                yield await self.recv()
+            except RelayClosedError:
+                return
 
 
 __all__ = ["connect", "AsyncProducer", "AsyncConsumer", "WAIT_SLICE", "READ_AHEAD"]

@@ -40,9 +40,12 @@ TRANSPORT_KEYS: dict[str, tuple[str, ...]] = {
     "tcp": ("host", "port", "certfile", "keyfile", "cafile"),
     "channel": ("capacity",),
     "shared_memory": ("path", "size_mb", "wait"),
-    "nats": ("servers", "subject_prefix", "jetstream", "capacity"),
-    "redis": ("url", "stream_prefix", "capacity"),
+    "nats": ("servers", "subject_prefix", "jetstream", "capacity", "batch_frames",
+             "batch_bytes"),
+    "redis": ("url", "stream_prefix", "capacity", "batch_frames", "batch_bytes"),
 }
+BATCHING = ("batch_frames", "batch_bytes")  # a bus producer's keys, not its consumers'
+MAX_BATCH_BYTES = 1 << 30
 TRANSPORTS = tuple(TRANSPORT_KEYS)
 RELAYED = ("unix_socket", "tcp")  # the transports whose frames go through a domain relay
 SPELLINGS = {"channels": "channel"}  # the design's stage 2 writes `type: channels`
@@ -80,7 +83,11 @@ class Endpoint:
         if self.transport == "shared_memory":
             return f"ring {o['path']}, {o['size_mb']:g} MiB, {o['policy']}"
         kept = f", capacity {o['capacity']:,} frames" if "capacity" in o else ""
+        kept += "".join(f", {key} {o[key]:,}" for key in BATCHING if key in o)
         if self.transport == "nats":
+            if "capacity" in o:  # a JetStream stream's limit, in messages; core NATS keeps none
+                kept = kept.replace(" frames", " messages" if o["jetstream"] else
+                                    " (unused: core NATS keeps nothing, JetStream would)")
             return (f"{', '.join(o['servers'])}, subjects"
                     f" {nats_transport.subject(o['subject_prefix'], self.domain)}"
                     + (" (JetStream)" if o["jetstream"] else "") + kept)
@@ -135,12 +142,36 @@ def config_from_document(document: Any, source: str | None = None, *,
     _refuse_unused_shared(top, chosen)
     relays = config_from(document, source, runtime_dir=runtime_dir, handed_over=handed)
     endpoints = {}
+    taken: dict[Any, str] = {}  # ring files and TCP addresses, by the domain that has them
     for domain, transport in chosen.items():
         section = top.child(domain)
         policy = relays.policies[domain]
         options = _OPTIONS[transport](section, top, policy)
+        _refuse_shared_place(domain, section, top, transport, options, taken)
         endpoints[domain] = Endpoint(domain, transport, MappingProxyType(options), policy)
     return TransportsConfig(MappingProxyType(endpoints), relays, source)
+
+
+def _refuse_shared_place(domain: str, section: _Section, top: _Section, transport: str,
+                         options: Mapping[str, Any], taken: dict[Any, str]) -> None:
+    """A ring file or a relay's TCP address is one domain's: two domains in one ring would
+    read each other's frames (or be refused at open, their policies differing), and two relays
+    cannot listen on one port."""
+    if transport == "shared_memory":
+        place: Any = ("ring", options["path"])
+        key, what = "path", f"{options['path']} is the {{}} ring too"
+    elif transport == "tcp":
+        place = ("tcp", options["host"], options["port"])
+        key, what = "port", f"{options['host']}:{options['port']} is the {{}} relay's address too"
+    else:
+        return
+    if place not in taken:
+        taken[place] = domain
+        return
+    other = taken[place]
+    if key not in section.mapping:  # a default path: the error is at the other's own key
+        raise top.child(other).error(key, what.format(domain))
+    raise section.error(key, what.format(other))
 
 
 def _mode(top: _Section) -> tuple[str | None, str]:
@@ -207,6 +238,14 @@ def _capacity_of(section: _Section) -> dict[str, int]:
     if "capacity" not in section.mapping:
         return {}
     return {"capacity": _whole(section, "capacity", 1, MAX_QUEUE_FRAMES)}
+
+
+def _batching_of(section: _Section) -> dict[str, int]:
+    """A bus producer's largest message (NATS) or entry (Redis): either given, its single
+    sends are gathered until one is full or flushed."""
+    highest = {"batch_frames": MAX_QUEUE_FRAMES, "batch_bytes": MAX_BATCH_BYTES}
+    return {key: _whole(section, key, 1, highest[key]) for key in BATCHING
+            if key in section.mapping}
 
 
 def _unix_socket(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, Any]:
@@ -277,7 +316,7 @@ def _nats(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, A
             raise section.error("jetstream", f"expected true or false, got"
                                              f" {_kind(section.get('jetstream'))}")
         options["jetstream"] = section.get("jetstream")
-    return {**options, **_capacity_of(section)}
+    return {**options, **_capacity_of(section), **_batching_of(section)}
 
 
 def _redis(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, Any]:
@@ -293,7 +332,7 @@ def _redis(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, 
             raise where.error("stream_prefix", "expected a name without spaces, got"
                                                f" {_kind(prefix)}")
         options["prefix"] = prefix
-    return {**options, **_capacity_of(section)}
+    return {**options, **_capacity_of(section), **_batching_of(section)}
 
 
 def _urls(section: _Section, key: str, schemes: tuple[str, ...], *, many: bool) -> list[str]:
@@ -301,7 +340,8 @@ def _urls(section: _Section, key: str, schemes: tuple[str, ...], *, many: bool) 
     urls = [value] if isinstance(value, str) else value
     if not isinstance(urls, list) or not urls or (not many and len(urls) > 1):
         what = "a URL or a list of URLs" if many else "a URL"
-        raise section.error(key, f"expected {what}, got {_kind(value)}")
+        got = "an empty list" if urls == [] else _kind(value)
+        raise section.error(key, f"expected {what}, got {got}")
     for i, url in enumerate(urls):
         at = key if isinstance(value, str) else f"{key}[{i}]"
         if not isinstance(url, str) or not url.startswith(schemes) \

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as _datetime
+import math
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
@@ -40,6 +41,7 @@ DEFAULT_PREFIX = "alphapulse"
 CONNECT_TIMEOUT = 5.0
 RECONNECT_ATTEMPTS = 60     # per server of the list, 0.5 s apart: half a minute of outage
 RECONNECT_WAIT = 0.5
+FLUSH_TIMEOUT = CONNECT_TIMEOUT * 2  # seconds a flush waits for a server, then its answer
 MAX_PENDING_BYTES = 256 << 20  # what a consumer holds unread before the bus drops for it
 ACK_TIMEOUT = 10.0          # seconds JetStream's acknowledgements of a batch are waited for
 MAX_ACKS_PENDING = 4096     # JetStream publishes in flight before the producer waits for acks
@@ -127,7 +129,7 @@ async def _connect(servers: Sequence[str], name: str | None, connect_timeout: fl
             allow_reconnect=True, max_reconnect_attempts=reconnect_attempts,
             reconnect_time_wait=RECONNECT_WAIT, dont_randomize=True,
             error_cb=events.error, disconnected_cb=events.disconnected,
-            reconnected_cb=events.reconnected), first_round)
+            reconnected_cb=events.reconnected, closed_cb=events.closed), first_round)
     except Exception as error:  # nats-py's NoServersError hides each server's own refusal
         raise BusConnectionError(
             f"NATS: none of the servers {', '.join(servers)} accepted a connection within"
@@ -142,6 +144,8 @@ class _Events:
         self.reconnects = 0
         self.last_error: BaseException | None = None
         self.dropped_messages = 0
+        self.gave_up = False  # the connection closed: by close(), or no server came back
+        self.on_closed: Callable[[], None] | None = None
 
     async def error(self, error: BaseException) -> None:
         self.last_error = error
@@ -153,6 +157,11 @@ class _Events:
 
     async def reconnected(self) -> None:
         self.reconnects += 1
+
+    async def closed(self) -> None:
+        self.gave_up = True
+        if self.on_closed is not None:
+            self.on_closed()
 
 
 def _servers(servers: str | Iterable[str] | None) -> list[str]:
@@ -207,8 +216,13 @@ class _Publisher:
     JetStream's acknowledgements in batches."""
 
     def __init__(self, domain: str, prefix: str, servers: list[str], jetstream: bool,
-                 events: _Events) -> None:
+                 events: _Events, flush_timeout: float = FLUSH_TIMEOUT) -> None:
         self.domain, self.prefix, self.servers = domain, prefix, servers
+        if isinstance(flush_timeout, bool) or not isinstance(flush_timeout, (int, float)) \
+                or not 0 < flush_timeout < math.inf:
+            raise FieldValueError(f"flush_timeout: {flush_timeout!r}, expected seconds > 0",
+                                  field="flush_timeout")
+        self.flush_timeout = float(flush_timeout)
         self.stream = stream_name(prefix, domain) if jetstream else None
         self.events = events
         self._acks: list[Any] = []
@@ -271,10 +285,28 @@ class _Publisher:
         """Waits for JetStream's acknowledgements and for the server to have every message."""
         if self._acks:
             await self._collect_acks()
+        await self._connected()
         try:
-            await self._nc.flush(timeout=CONNECT_TIMEOUT * 2)
+            await self._nc.flush(timeout=self.flush_timeout)
         except _client().errors.Error as error:
             raise BusError(f"NATS {', '.join(self.servers)}: flush failed: {error!r}") from None
+
+    async def _connected(self) -> None:
+        """Waits for a server while nats-py reconnects: its own flush then returns at once,
+        having written its buffer to no server, and a flush that returned would say the
+        server has frames that wait in the client (and are lost if none comes back)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.flush_timeout
+        while not self._nc.is_connected:
+            if self._nc.is_closed:
+                raise BusError(f"NATS {', '.join(self.servers)}: flush failed: the connection"
+                               " is closed, no server came back within its reconnection"
+                               " attempts; what was sent since the last flush may be lost")
+            if loop.time() >= deadline:
+                raise BusError(f"NATS {', '.join(self.servers)}: flush failed: no server"
+                               f" connected within {self.flush_timeout:g} s; what was sent"
+                               " waits in the client's buffer for one to come back")
+            await asyncio.sleep(RECONNECT_WAIT / 10)
 
     async def close(self) -> None:
         await _disconnect(self._nc)
@@ -282,10 +314,12 @@ class _Publisher:
 
 async def _disconnect(nc: Any) -> None:
     """Closes a connection; one the server already lost is closed all the same (what it still
-    held was reported by the flush before)."""
+    held was reported by the flush before). On uvloop, nats-py's close writes what it still
+    holds to the lost connection's transport, which uvloop refuses with a RuntimeError after
+    nats-py has stopped its tasks."""
     try:
         await nc.close()
-    except (_client().errors.Error, OSError):
+    except (_client().errors.Error, OSError, RuntimeError):
         pass
 
 
@@ -364,13 +398,14 @@ class Producer(_Outbox):
                  batch_frames: int | None = None,
                  batch_bytes: int | None = None, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
-                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
+                 reconnect_attempts: int = RECONNECT_ATTEMPTS,
+                 flush_timeout: float = FLUSH_TIMEOUT) -> None:
         super().__init__(domain, subject_prefix, batch_frames, batch_bytes, verify)
         self.servers = _servers(servers)
         self.jetstream = jetstream
         self.events = _Events()
         self._publisher = _Publisher(self.domain, self.prefix, self.servers, jetstream,
-                                     self.events)
+                                     self.events, flush_timeout)
         self._loop = _LoopThread(f"nats-producer-{domain}")
         try:
             self._loop.run(self._publisher.open(name, connect_timeout, reconnect_attempts,
@@ -464,6 +499,7 @@ class _Arrivals(_bus.FilteringConsumer):
                                   field="start_time")
         self.max_pending_bytes = _bus.positive("max_pending_bytes", max_pending_bytes)
         self.events = _Events()
+        self.events.on_closed = self._connection_closed
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued_bytes = 0
         self._ready_signal = threading.Condition()
@@ -559,14 +595,28 @@ class _Arrivals(_bus.FilteringConsumer):
 
     def _fetch(self, timeout: float | None) -> list[bytes]:
         """What arrived; the blocking consumer waits up to `timeout` for it, the asyncio one
-        never here (timeout 0: it waits on its loop)."""
+        never here (timeout 0: it waits on its loop). Once nats-py has closed a connection
+        that no server of the list took back, and what came before is read, BusConnectionError
+        says so, rather than a wait for frames that can no longer come."""
         with self._ready_signal:
-            if not self._queue and not self.closed and timeout != 0:
+            if not self._queue and not self.closed and not self.events.gave_up \
+                    and timeout != 0:
                 self._ready_signal.wait(timeout)
             taken = list(self._queue)
             self._queue.clear()
             self._queued_bytes = 0
+        if not taken and self.events.gave_up and not self.closed:
+            raise BusConnectionError(
+                f"{self._where()}: the connection was lost and no server of"
+                f" {', '.join(self.servers)} took it back within its reconnection attempts"
+                f" (last error: {self.events.last_error!r})")
         return taken
+
+    def _connection_closed(self) -> None:
+        """nats-py closed the connection: wakes a reader waiting for frames."""
+        with self._ready_signal:
+            self._ready_signal.notify_all()
+        self._arrived_signal()
 
     def _where(self) -> str:
         return f"NATS {', '.join(self._subjects())}"

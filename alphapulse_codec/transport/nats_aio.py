@@ -22,8 +22,8 @@ from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import Message, decode
 from ..wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
 from . import _bus
-from .nats import (CONNECT_TIMEOUT, DEFAULT_PREFIX, RECONNECT_ATTEMPTS, _Arrivals, _Events,
-                   _disconnect, _Outbox, _Publisher, _servers)
+from .nats import (CONNECT_TIMEOUT, DEFAULT_PREFIX, FLUSH_TIMEOUT, RECONNECT_ATTEMPTS,
+                   _Arrivals, _Events, _disconnect, _Outbox, _Publisher, _servers)
 
 
 class AsyncProducer:
@@ -35,14 +35,15 @@ class AsyncProducer:
                  batch_frames: int | None = None,
                  batch_bytes: int | None = None, name: str | None = None,
                  verify: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
-                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:
+                 reconnect_attempts: int = RECONNECT_ATTEMPTS,
+                 flush_timeout: float = FLUSH_TIMEOUT) -> None:
         self._outbox = _Outbox(domain, subject_prefix, batch_frames, batch_bytes, verify)
         self._outbox.servers = self.servers = _servers(servers)
         self.domain = self._outbox.domain
         self.jetstream = jetstream
         self.events = _Events()
         self._publisher = _Publisher(self.domain, self._outbox.prefix, self.servers, jetstream,
-                                     self.events)
+                                     self.events, flush_timeout)
         self._opening = (name, connect_timeout, reconnect_attempts, replicas, max_queue_size)
 
     async def _open(self) -> AsyncProducer:
@@ -193,8 +194,11 @@ class AsyncConsumer:
         return self._messages()
 
     async def _messages(self) -> AsyncIterator[Message]:
-        while not self.closed:
-            yield await self.recv()
+        while True:  # ends when closed, a recv waiting then included
+            try:
+                yield await self.recv()
+            except RelayClosedError:
+                return
 
     async def close(self) -> None:
         if self.closed:

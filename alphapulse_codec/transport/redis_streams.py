@@ -234,7 +234,11 @@ class Consumer(_bus.FilteringConsumer):
             block = BLOCK_SLICE_MS if left is None else min(BLOCK_SLICE_MS, int(left * 1000))
             try:
                 entries = self._read(block if block > 0 else None)
-            except _redis().exceptions.RedisError as error:
+            except (_redis().exceptions.RedisError, ValueError) as error:
+                if self.closed:  # by another thread, its connection closed under this read
+                    break
+                if isinstance(error, ValueError):
+                    raise
                 raise _bus_error(self.url, error) from None
             if entries:
                 return entries

@@ -6,9 +6,12 @@ the relay client's keywords and any keyword of the transport's own client.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+import re
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from ..relay.backoff import Backoff
@@ -20,7 +23,7 @@ from ..relay.policy import DOMAINS, DomainPolicy
 from ..wire.errors import ConfigError, FieldValueError
 from ..relay import frames
 from . import shm
-from .config import Endpoint, TransportsConfig, load_config
+from .config import BATCHING, Endpoint, TransportsConfig, load_config
 from .numbered import Numbering, SourcedProducer
 
 Role = Literal["producer", "consumer"]
@@ -57,7 +60,24 @@ def connect(domain: str, role: Role, *, types: Iterable[int | str] | None = None
     if endpoint is None:
         return relay_connect(domain, role, config=config, runtime_dir=runtime_dir,
                              **relay_keywords, **options)
-    return CONNECTORS[endpoint.transport](endpoint, role, relay_keywords, options)
+    with options_of(endpoint, role, options):
+        return CONNECTORS[endpoint.transport](endpoint, role, relay_keywords, options)
+
+
+@contextlib.contextmanager
+def options_of(endpoint: Endpoint, role: str, options: Mapping[str, Any]) -> Iterator[None]:
+    """A keyword of ``options`` that the transport's client does not take, refused naming it
+    and the transport, where Python's TypeError names neither."""
+    try:
+        yield
+    except TypeError as error:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if found is None or found.group(1) not in options:
+            raise
+        key = found.group(1)
+        raise FieldValueError(f"{key}: not a keyword of a {endpoint.transport} {role}"
+                              f" ({endpoint.domain} is on {endpoint.transport})",
+                              field=key) from None
 
 
 def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | None
@@ -137,6 +157,13 @@ def _tcp(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     client trusts ``cafile`` (else the relay's own ``certfile``, a self-signed certificate),
     and shows ``certfile``/``keyfile`` as its own where ``cafile`` makes the relay ask for
     client certificates."""
+    address, tls = tcp_address(endpoint)
+    return relay_connect(endpoint.domain, role, config=endpoint.policy, address=address,
+                         tls=tls, **keywords, **options)
+
+
+def tcp_address(endpoint: Endpoint) -> tuple[tuple[str, int], ssl.SSLContext | None]:
+    """A tcp domain's relay address, and the TLS context its clients dial it with."""
     listener = endpoint.options
     tls = None
     if listener.get("certfile") or listener.get("cafile"):
@@ -144,9 +171,7 @@ def _tcp(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
         tls = client_context(listener.get("cafile") or listener["certfile"],
                              listener.get("certfile") if requires_clients else None,
                              listener.get("keyfile") if requires_clients else None)
-    return relay_connect(endpoint.domain, role, config=endpoint.policy,
-                         address=(listener["host"], listener["port"]), tls=tls, **keywords,
-                         **options)
+    return (listener["host"], listener["port"]), tls
 
 
 def _shared_memory(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
@@ -179,14 +204,20 @@ def nats_options(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     _role(role)
     _refuse_relay_keywords(endpoint, keywords, allowed=("reconnect", *SOURCED))
     _check_sourced(role, keywords)
-    bus = dict(endpoint.options)
+    bus, batching = _bus_options(endpoint)
     capacity = bus.pop("capacity", None)
     common = {**bus, "name": keywords["name"], "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
         return {**common, "max_queue_size": capacity or endpoint.policy.max_queue_size,
-                **options}
+                **batching, **options}
     return {"types": keywords["types"], "sources": keywords["sources"], **common, **options}
+
+
+def _bus_options(endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A bus domain's options: those of both roles, and the producer's batching."""
+    bus = dict(endpoint.options)
+    return bus, {key: bus.pop(key) for key in BATCHING if key in bus}
 
 
 def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
@@ -196,14 +227,14 @@ def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
     _role(role)
     _refuse_relay_keywords(endpoint, keywords, allowed=SOURCED)
     _check_sourced(role, keywords)
-    bus = dict(endpoint.options)
+    bus, batching = _bus_options(endpoint)
     capacity = bus.pop("capacity", None)
     common = {**bus, "connect_timeout": keywords["timeout"]}
     if role == "producer":
         _producer_subscribes(keywords)
         return _sourced(redis_streams.Producer(
             endpoint.domain, **common, max_queue_size=capacity or endpoint.policy.max_queue_size,
-            **options), keywords)
+            **batching, **options), keywords)
     return redis_streams.Consumer(endpoint.domain, types=keywords["types"],
                                   sources=keywords["sources"], name=keywords["name"], **common,
                                   **options)
@@ -212,11 +243,18 @@ def _redis(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
 def _channel(endpoint: Endpoint, role: Role, keywords: Mapping[str, Any],
              options: Mapping[str, Any]) -> Any:
     channel = _module("channel", endpoint)
+    return channel.connect(endpoint.domain, role,
+                           **channel_keywords(endpoint, keywords, options))
+
+
+def channel_keywords(endpoint: Endpoint, keywords: Mapping[str, Any],
+                     options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords of ``channel.connect`` (or ``aio_connect``) for a channel domain."""
     _refuse_relay_keywords(endpoint, keywords, allowed=("source", "sequence"))
-    return channel.connect(endpoint.domain, role, types=keywords["types"],
-                           sources=keywords["sources"], name=keywords["name"],
-                           source=keywords["source"], sequence=keywords["sequence"],
-                           config=endpoint.policy, **endpoint.options, **options)
+    return {"types": keywords["types"], "sources": keywords["sources"],
+            "name": keywords["name"], "source": keywords["source"],
+            "sequence": keywords["sequence"], "config": endpoint.policy, **endpoint.options,
+            **options}
 
 
 def _module(name: str, endpoint: Endpoint) -> Any:

@@ -16,6 +16,7 @@ slowest registered consumer). Waiting strategies: "spin", "yield", "sleep" (a fu
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -61,8 +62,10 @@ def remove_ring(path: str | os.PathLike[str]) -> None:
 def _capacity(size_mb: float | None) -> int:
     if size_mb is None:
         return 0
-    capacity = int(size_mb * (1 << 20))
-    if size_mb <= 0 or capacity != size_mb * (1 << 20) or capacity & (capacity - 1) \
+    # inf and nan are numbers to YAML (.inf, .nan): refused here, not by int()
+    finite = math.isfinite(size_mb)
+    capacity = int(size_mb * (1 << 20)) if finite else 0
+    if not finite or size_mb <= 0 or capacity != size_mb * (1 << 20) or capacity & (capacity - 1) \
             or not (1 << 16) <= capacity <= (1 << 36):
         raise ValueError(f"size_mb: {size_mb}, expected a power of two of bytes between 64 KiB"
                          " (0.0625) and 64 GiB (65536)")
@@ -193,8 +196,11 @@ class Consumer:
                             self.verify if verify is None else verify)
 
     def __iter__(self) -> Iterator[Message]:
-        while not self._ring.closed:
-            yield self.recv()
+        while True:  # ends when closed, by another thread while it waits included
+            try:
+                yield self.recv()
+            except RelayClosedError:
+                return
 
     @property
     def gaps(self) -> list[Gap]:
