@@ -434,6 +434,34 @@ def test_replay_feeds_a_relay_with_the_capture(runtime_dir, relays, tmp_path, pa
     assert f"skipped {skipped:,} of other domains" in done.stderr
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_replay_waiting_for_a_frame_s_time(runtime_dir, relays, tmp_path, stop):
+    relays("market_data")
+    first, later = trades(2)[:64], bytearray(trades(2)[64:])
+    hour_later = ap.decode(bytes(later)).replace(timestamp=ap.decode(first).header.timestamp
+                                                 + 3600 * 10**9)
+    capture = tmp_path / "hour.bin"
+    capture.write_bytes(first + hour_later.to_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer:
+        replay = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "replay",
+                                   str(capture), "--domain", "market_data", "--runtime-dir",
+                                   str(runtime_dir)], cwd=ROOT, env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            # the first frame sent: the replay now waits an hour for the second
+            assert receive_bytes(consumer, 64) == first
+            replay.send_signal(stop)
+            _, err = replay.communicate(timeout=60)
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+                replay.communicate()
+        assert consumer.recv_bytes(timeout=0.2) == b""
+    assert replay.returncode == 0, err
+    assert "replayed 1 frames to market_data" in err and "Traceback" not in err
+
+
 def test_replay_reports_bad_stretches_and_refusals_then_exits_1(runtime_dir, relays, tmp_path):
     relays("execution")
     good = zeroed(ap.Fill, client_order_id=1, sequence=5, source=ap.SourceType.ExecutionEngine).to_bytes()

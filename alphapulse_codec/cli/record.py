@@ -42,7 +42,8 @@ file) as a producer: with the timing of their headers'
 timestamps (--speed, default 1.0 = as recorded), at a fixed --rate, or --max as fast as the
 relay takes them. Frames of other domains and relay control frames are skipped and counted.
 Bad stretches of the capture are reported on stderr and skipped; frames the relay refuses are
-reported at the end; exit 1 if there was any.
+reported at the end; exit 1 if there was any. SIGINT or SIGTERM ends the replay there, during
+a wait for a frame's time too, and reports as at the end.
 
 With --from-jetstream the frames come from the domain's NATS JetStream stream instead, in
 stream order, from --start-sequence or --since (default: the stream's first message) to the

@@ -26,6 +26,7 @@ from .common import EXIT_BAD_ARGUMENTS, EXIT_UNREADABLE, CommandError
 from ..transport.config import RELAYED
 
 REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
+STOP_POLL = 0.1  # seconds a replay waiting for a frame's time may take to see a stop signal
 RECONNECT = Backoff(give_up_after=None)
 
 
@@ -132,14 +133,26 @@ def send_paced(producer: Any, messages: Iterable[Message | None],
             producer.send_batch(pending)
             pending.clear()
             pending_frames = 0
-        if wait > 0:
-            time.sleep(wait)
+        if wait > 0 and not _waited(wait, stopped):
+            break
         pending += item.to_bytes()
         pending_frames += 1
         pacer.sent += 1
     if pending:
         producer.send_batch(pending)
     return skipped
+
+
+def _waited(seconds: float, stopped: list[int]) -> bool:
+    """Sleeps ``seconds`` unless a stop signal comes first (a sleep goes on after a signal's
+    handler, and a recorded pause may last hours): whether it slept them all."""
+    end = time.monotonic() + seconds
+    while not stopped:
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(left, STOP_POLL))
+    return False
 
 
 def report_refusals(producer: Any) -> int:
