@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.relay import connect
+from alphapulse_codec.relay import Gap, connect
 from alphapulse_codec.wire.enums import GapReason, RelayCode
 from alphapulse_codec.wire.errors import RelayError, RelayTimeoutError
 from frames import zeroed
@@ -207,8 +207,9 @@ def test_execution_refuses_duplicates_and_reports_jumps(runtime_dir, relays):
     assert [m.header.sequence for m in received if m.header.message_type == ap.MessageType.OrderRequest] == [1, 2, 5, 6]
     assert [(e.code, e.related_sequence) for e in errors] == [(RelayCode.SequenceNotAfter, 2),
                                                                (RelayCode.SequenceNotAfter, 1)]
-    relay_gaps = [g for g in consumer.gaps if g.reported]
-    assert [(g.first, g.last, g.frames_lost) for g in relay_gaps] == [(3, 4, 2)]
+    # the jump the consumer saw is the one the relay told of: listed once, as reported
+    assert consumer.gaps == [Gap(ap.SourceType.PortfolioManager, GapReason.SequenceJump, 3, 4, 2,
+                                 True)]
 
 
 def test_no_relay_is_a_clear_error(runtime_dir):

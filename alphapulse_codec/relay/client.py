@@ -597,12 +597,14 @@ class Producer(_Client):
 
 class Consumer(_Client):
     """Receives the frames of its subscription. ``gaps`` lists what it missed: GapNotices of
-    the relay, and sequence jumps it saw itself."""
+    the relay, and sequence jumps it saw itself (a jump over just the frames the relay's
+    notice before it told of is that notice's gap, listed once)."""
 
     def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any,
                  redial: _Redial | None = None) -> None:
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
+        self._told: dict[int, tuple[int, int]] = {}  # per source, what the relay's notices told
         self._buffer = bytearray(RECEIVE_BYTES)
         self._start = 0   # the first byte not taken yet: frames taken one by one move nothing
         self._filled = 0
@@ -746,7 +748,7 @@ class Consumer(_Client):
 
     def _note_gaps(self, data: bytes, notable: list[tuple[int, ...]]) -> None:
         for _, offset, size, message_type, source, _, sequence, gap_first in notable:
-            if gap_first:
+            if gap_first and self._told.pop(source, None) != (gap_first, sequence - 1):
                 self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
                                      sequence - gap_first, False))
             if message_type == MessageType.GapNotice:
@@ -754,6 +756,13 @@ class Consumer(_Client):
                 self.gaps.append(Gap(notice.gap_source, self._notice_reason(notice.reason),
                                      notice.first_sequence, notice.last_sequence,
                                      notice.frames_lost, True))
+                self._tell(notice.gap_source, notice.first_sequence, notice.last_sequence)
+
+    def _tell(self, source: int, first: int, last: int) -> None:
+        """Notes the range a notice of the relay told of; notices that follow on one another
+        (a queue shed again before its consumer read) make one range, as the jump after them."""
+        told = self._told.get(source)
+        self._told[source] = (told[0], last) if told and told[1] + 1 == first else (first, last)
 
     def _notice_reason(self, number: int) -> GapReason:
         try:
