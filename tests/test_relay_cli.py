@@ -7,7 +7,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from alphapulse_codec.relay import DOMAINS, connect
+from alphapulse_codec.wire.errors import RelayError
 from relays import ROOT, START_TIMEOUT, STOP_TIMEOUT, connectable
 from test_relay import receive_bytes, trades
 
@@ -86,6 +89,18 @@ def test_a_relative_runtime_dir_is_refused_once_before_any_relay_starts(runtime_
     assert result.stderr == ("alphapulse: error: runtime directory relx: not an absolute path:"
                              " choose another with --runtime-dir\n")
     assert not (ROOT / "relx").exists()
+
+
+@pytest.mark.parametrize("one", [["--domain", "signals"], []])
+def test_a_runtime_dir_too_long_for_a_socket_is_refused_before_it_is_made(runtime_dir, one):
+    too_long = runtime_dir / ("x" * 120)
+    result = alphapulse("relay", *one, "--runtime-dir", str(too_long))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"alphapulse: error: {too_long}/")
+    assert "more than the 107 a Unix socket address holds" in result.stderr
+    assert not too_long.exists()
+    with pytest.raises(RelayError, match="no signals relay can be at .* more than the 107"):
+        connect("signals", "consumer", runtime_dir=too_long)
 
 
 def test_record_refuses_another_domains_type_before_connecting(runtime_dir):

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..relay import DOMAINS, DomainPolicy, default_policy, ensure_runtime_dir, runtime_dir_of
+from ..relay.runtime_dir import socket_path_length_problem
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
 from ..relay.tcp import Address, client_context, parse_address, server_context
@@ -144,6 +145,10 @@ def _run_all(options: argparse.Namespace) -> int:
     chosen = policies(options)
     for policy in chosen.values():
         # checked here once, rather than by every relay after it started
+        problem = socket_path_length_problem(policy.path)
+        if problem:
+            raise CommandError(f"{problem}: choose another with --runtime-dir",
+                               EXIT_BAD_ARGUMENTS)
         try:
             ensure_runtime_dir(policy.path.parent, group=policy.socket_group)
         except ConfigError as error:

@@ -34,7 +34,7 @@ from ._route import NOTE_CODE, Router, Sequencer, count_frames, move_to_front, p
 from .config import RelaysConfig, load_config
 from .backoff import Backoff, Retry, backoff_of
 from .policy import DOMAINS, DomainPolicy, default_policy
-from .runtime_dir import runtime_dir_of
+from .runtime_dir import runtime_dir_of, socket_path_length_problem
 from .tcp import Address, Socket, check_address, describe, dial, half_close, recv_into_nowait, recv_nowait
 
 CONNECT_TIMEOUT = 5.0
@@ -235,6 +235,9 @@ def _open(policy: DomainPolicy, timeout: float, address: Address | None,
     """A connected socket to the relay: its Unix socket, or its TCP listener at ``address``."""
     if address is not None:
         return dial(address, tls, timeout)
+    problem = socket_path_length_problem(policy.path)
+    if problem:
+        raise RelayError(f"no {policy.domain} relay can be at {problem}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
