@@ -116,6 +116,22 @@ def test_subscription_filters_types_and_sources(runtime_dir, relays):
         assert receive_bytes(quotes, len(quote)) == quote
 
 
+def test_one_type_or_source_alone_subscribes_to_it_as_on_every_transport(runtime_dir, relays):
+    relays("market_data")
+    quote = zeroed(ap.Quote, bid_price=1, ask_price=2, sequence=1,
+                   source=ap.SourceType.KrakenCollector).to_bytes()
+    kraken = trades(10, source=ap.SourceType.KrakenCollector)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir, types="Quote") as quotes, \
+            connect("market_data", "consumer", runtime_dir=runtime_dir, types=ap.MessageType.Trade,
+                    sources="KrakenCollector") as kraken_trades, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        producer.send_batch(trades(10) + quote + kraken)
+        assert receive_bytes(quotes, len(quote)) == quote
+        assert receive_bytes(kraken_trades, len(kraken)) == kraken
+    with pytest.raises(ap.FieldValueError, match=r"^source: 300 is not a number from 0 to 255$"):
+        connect("market_data", "producer", runtime_dir=runtime_dir, source=300)
+
+
 @pytest.mark.parametrize("types, refused", [
     (["Fill"], "Fill is an execution type (42), not a market_data type (1-19)"),
     ([ap.MessageType.Trade, 42], "Fill is an execution type (42), not a market_data type (1-19)"),

@@ -173,7 +173,7 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
         if types is not None or sources is not None:
             raise FieldValueError("types and sources subscribe a consumer; a producer takes"
                                   " source=", field="types")
-        producer_source = frames._number(source, "sources") if source is not None else 0
+        producer_source = frames._number(source, "source") if source is not None else 0
         greeting = frames.hello(
             RelayRole.Producer, producer_source=producer_source, name=name or "",
             hello_flags=HelloFlags.ResumeSequence if sequence == "auto" else 0, pid=os.getpid())
