@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from alphapulse_codec.relay import DOMAINS, connect
+from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.wire.errors import RelayError
 from relays import ROOT, START_TIMEOUT, STOP_TIMEOUT, connectable
 from test_relay import receive_bytes, trades
@@ -57,6 +59,30 @@ def test_relay_runs_every_domain_and_stops_them_on_sigint(runtime_dir):
     (producer_record,) = [c for c in market["connections"] if c["role"] == 1]
     assert producer_record["frames_out"] == 1
     assert table.returncode == 0 and "cli-test" in table.stdout and "market_data relay" in table.stdout
+
+
+def test_a_relay_killed_stops_the_others_and_the_command_says_which_exit_2(runtime_dir):
+    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay",
+                                "--runtime-dir", str(runtime_dir)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(connectable(runtime_dir / f"{d}.sock") for d in DOMAINS):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        pid = relay_stats("signals", runtime_dir=runtime_dir)["relay_pid"]
+        os.kill(pid, signal.SIGKILL)
+        _, err = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 2
+    assert ("alphapulse: error: the signals relay stopped (killed by SIGKILL); stopping the"
+            " others\n") in err
+    assert "Traceback" not in err
+    # the others stopped cleanly, their sockets removed; the killed one left its own
+    assert [d for d in DOMAINS if (runtime_dir / f"{d}.sock").exists()] == ["signals"]
 
 
 def test_relay_stats_without_relays_is_one_line_and_exit_2(runtime_dir):

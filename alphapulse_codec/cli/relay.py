@@ -167,10 +167,11 @@ def _run_all(options: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     failed = 0
     while not stopping and not failed:
-        for child in children.values():
+        for domain, child in children.items():
             code = child.poll()
             if code is not None:
-                failed = code or EXIT_UNREADABLE  # a relay that stops by itself is a failure
+                failed = _stopped_alone(domain, code)
+                break
         time.sleep(0.1)
     for child in children.values():
         if child.poll() is None:
@@ -182,6 +183,15 @@ def _run_all(options: argparse.Namespace) -> int:
             child.kill()
             child.wait()
     return failed
+
+
+def _stopped_alone(domain: str, code: int) -> int:
+    """Says that the relay of ``domain`` stopped by itself, a failure whatever its status (a
+    relay killed by a signal says nothing itself); the command's exit status."""
+    how = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}")
+    print(f"alphapulse: error: the {domain} relay stopped ({how}); stopping the others",
+          file=sys.stderr, flush=True)
+    return code if code > 0 else EXIT_UNREADABLE
 
 
 def stats(options: argparse.Namespace) -> int:
