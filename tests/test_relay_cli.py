@@ -93,16 +93,18 @@ def test_relay_stats_without_relays_is_one_line_and_exit_2(runtime_dir):
 
 def test_a_relay_beside_a_live_one_exits_2_with_the_reason(runtime_dir):
     first = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay", "--domain",
-                              "signals", "--runtime-dir", str(runtime_dir)], cwd=ROOT,
+                              "execution", "--runtime-dir", str(runtime_dir)], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not connectable(runtime_dir / "signals.sock"):
+        while not connectable(runtime_dir / "execution.sock"):
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        second = alphapulse("relay", "--domain", "signals", "--runtime-dir", str(runtime_dir))
+        second = alphapulse("relay", "--domain", "execution", "--runtime-dir", str(runtime_dir))
         assert second.returncode == 2
-        assert second.stderr.startswith("alphapulse: error:") and "already running" in second.stderr
+        assert second.stderr == (f"alphapulse: error: {runtime_dir / 'execution.sock'}: an"
+                                 " execution relay is already running there; stop it first or"
+                                 " use another --runtime-dir\n")
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=STOP_TIMEOUT)

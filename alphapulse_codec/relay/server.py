@@ -240,8 +240,9 @@ class RelayServer:
             raise RelayError(f"{path}: cannot tell whether a relay serves it: {error}") from None
         finally:
             probe.close()
-        raise RelayError(f"{path}: a {self.policy.domain} relay is already running there;"
-                         " stop it first or use another --runtime-dir")
+        domain = self.policy.domain
+        raise RelayError(f"{path}: {frames.article(domain)} {domain} relay is already running"
+                         " there; stop it first or use another --runtime-dir")
 
     @property
     def tcp_address(self) -> Address | None:
