@@ -10,11 +10,14 @@ import time
 
 import pytest
 
+import alphapulse_codec as ap
 from alphapulse_codec.relay import DOMAINS, connect
 from alphapulse_codec.relay.client import relay_stats
 from alphapulse_codec.wire.errors import RelayError
 from relays import ROOT, START_TIMEOUT, STOP_TIMEOUT, connectable
 from test_relay import receive_bytes, trades
+from frames import zeroed
+from test_relay_failures import wait_for
 
 
 def alphapulse(*args: str) -> subprocess.CompletedProcess:
@@ -83,6 +86,32 @@ def test_a_relay_killed_stops_the_others_and_the_command_says_which_exit_2(runti
     assert "Traceback" not in err
     # the others stopped cleanly, their sockets removed; the killed one left its own
     assert [d for d in DOMAINS if (runtime_dir / f"{d}.sock").exists()] == ["signals"]
+
+
+def test_relay_stats_prints_a_connection_s_refusals_by_reason(runtime_dir, relays):
+    relays("execution")
+
+    def order(sequence: int) -> bytes:
+        return zeroed(ap.OrderRequest, quantity=1, sequence=sequence,
+                      source=ap.SourceType.PortfolioManager).to_bytes()
+
+    with connect("execution", "producer", runtime_dir=runtime_dir, name="sender") as producer:
+        producer.send(order(1))
+        producer.send(order(1))
+        producer.send(order(1))
+        producer.send(zeroed(ap.Trade, sequence=2, source=ap.SourceType.PortfolioManager).to_bytes())
+        producer.send(order(2))  # answered after the refusals before it: they are all counted
+
+        def answered() -> bool:
+            producer.flush()
+            return len(producer.errors) >= 3
+
+        wait_for(answered, "the relay's three Error answers")
+        table = alphapulse("relay", "stats", "--domain", "execution", "--runtime-dir",
+                           str(runtime_dir))
+    assert table.returncode == 0, table.stderr
+    (row,) = [line for line in table.stdout.splitlines() if " sender " in line]
+    assert "3 (wrong domain 1, sequence 2)" in row
 
 
 def test_relay_stats_without_relays_is_one_line_and_exit_2(runtime_dir):

@@ -235,14 +235,24 @@ def _print(reports: list[dict[str, Any]]) -> None:
                       "dropped", "refused", "gaps", "queued", "connected since",
                       box=None, header_style="bold")
         for c in report["connections"]:
-            refused = sum(v for k, v in c.items() if k.startswith("refused_"))
             table.add_row(str(c["connection_id"]), _ROLES.get(c["role"], "-"), c["name"] or "-",
                           str(c["client_pid"]), source_text(c["source"]) if c["source"] else "-",
                           f"{c['frames_in']:,}", f"{c['frames_out']:,}", f"{c['frames_dropped']:,}",
-                          f"{refused:,}", f"{c['gaps']:,}",
+                          _refused_text(c), f"{c['gaps']:,}",
                           f"{c['queue_frames']:,} ({c['queue_bytes']:,} B)",
                           timestamp_text(c["connected_since"]))
         console.print(table)
+
+
+def _refused_text(connection: dict[str, Any]) -> str:
+    """A connection's refused frames, and how many for each reason: "3 (sequence 2, checksum
+    1)"."""
+    reasons = {key.removeprefix("refused_").replace("_", " "): count
+               for key, count in connection.items() if key.startswith("refused_") and count}
+    total = f"{sum(reasons.values()):,}"
+    if not reasons:
+        return total
+    return f"{total} ({', '.join(f'{reason} {count:,}' for reason, count in reasons.items())})"
 
 
 def add_commands(commands: Any) -> None:
