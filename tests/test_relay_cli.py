@@ -160,6 +160,14 @@ def test_a_runtime_dir_too_long_for_a_socket_is_refused_before_it_is_made(runtim
         connect("signals", "consumer", runtime_dir=too_long)
 
 
+def test_record_refuses_an_output_it_cannot_write_before_connecting(runtime_dir):
+    out = runtime_dir / "missing" / "md.bin"
+    result = alphapulse("record", "--domain", "market_data", "-o", str(out), "--frames", "1",
+                        "--runtime-dir", str(runtime_dir))  # no relay: the output is looked at first
+    assert result.returncode == 2
+    assert result.stderr == f"alphapulse: error: cannot write {out}: no directory {out.parent}\n"
+
+
 def test_record_refuses_another_domains_type_before_connecting(runtime_dir):
     out = runtime_dir / "f.bin"
     result = alphapulse("record", "--domain", "market_data", "--types", "Trade,Fill",

@@ -16,8 +16,8 @@ from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
 from ..wire.enums import GapReason
 from ..wire.errors import FieldValueError
 from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, MAX_SECONDS, CommandError,
-                     add_capture_options, command, command_registry, duration_seconds,
-                     number_from, positive_int, wanted_types, written)
+                     add_capture_options, check_writable, command, command_registry,
+                     duration_seconds, number_from, positive_int, wanted_types, written)
 from .reading import read_capture
 from .relaying import Pacer, connect_domain, report_refusals, send_paced, stop_on_signals
 
@@ -91,6 +91,7 @@ def record(options: argparse.Namespace) -> int:
         check_domain_types(options.domain, types)
     except FieldValueError as error:
         raise CommandError(f"--{error}", EXIT_BAD_ARGUMENTS) from None
+    check_writable(options.output)  # before the relay is asked for anything
     # a signal that comes once the relay knows the recorder finishes the recording cleanly
     with stop_on_signals() as stopped:
         consumer = connect_domain(options, "consumer", types=types)
