@@ -160,6 +160,16 @@ def test_a_runtime_dir_too_long_for_a_socket_is_refused_before_it_is_made(runtim
         connect("signals", "consumer", runtime_dir=too_long)
 
 
+@pytest.mark.parametrize("action", [[], ["stats"]])
+def test_a_config_with_no_domain_on_a_relay_is_refused_not_served(runtime_dir, action):
+    config = runtime_dir / "rings.yml"
+    config.write_text(f"alphapulse:\n  runtime_dir: {runtime_dir}\n  transport: shared_memory\n")
+    result = alphapulse("relay", *action, "--config", str(config))  # ran for ever without a word
+    assert result.returncode == 2
+    assert result.stderr == (f"alphapulse: error: {config}: no domain is on a relay (each is on"
+                             " shared_memory)\n")
+
+
 def test_record_refuses_an_output_it_cannot_write_before_connecting(runtime_dir):
     out = runtime_dir / "missing" / "md.bin"
     result = alphapulse("record", "--domain", "market_data", "-o", str(out), "--frames", "1",

@@ -68,10 +68,18 @@ def policies(options: argparse.Namespace) -> dict[str, DomainPolicy]:
             raise CommandError(f"{options.config}: {options.domain} is on"
                                f" {endpoints[options.domain].transport}, not on a relay",
                                EXIT_BAD_ARGUMENTS)
-        return {domain: endpoint.policy for domain, endpoint in endpoints.items()
-                if endpoint.transport in RELAYED}
+        relayed = {domain: endpoint.policy for domain, endpoint in endpoints.items()
+                   if endpoint.transport in RELAYED}
+        if not relayed:
+            raise CommandError(f"{options.config}: no domain is on a relay (each is on"
+                               f" {_transports(endpoints)})", EXIT_BAD_ARGUMENTS)
+        return relayed
     directory = runtime_dir_of(options.runtime_dir)
     return {domain: default_policy(domain, directory) for domain in DOMAINS}
+
+
+def _transports(endpoints: dict[str, Any]) -> str:
+    return ", ".join(sorted({endpoint.transport for endpoint in endpoints.values()}))
 
 
 def run(options: argparse.Namespace) -> int:
@@ -195,8 +203,8 @@ def _stopped_alone(domain: str, code: int) -> int:
 
 
 def stats(options: argparse.Namespace) -> int:
-    domains = [options.domain] if options.domain else list(DOMAINS)
     chosen = policies(options)
+    domains = [options.domain] if options.domain else list(chosen)
     tcp = _tcp_of(options)
     if tcp is not None and not options.domain:
         raise CommandError("--tcp asks one relay: add --domain", EXIT_BAD_ARGUMENTS)
