@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
@@ -608,6 +608,8 @@ class Consumer(_Client):
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
         self._told: dict[int, tuple[int, int]] = {}  # per source, what the relay's notices told
+        self._retrying: Retry | None = None  # the attempts to reach a relay gone, while it is
+        self._next_attempt = 0.0
         self._buffer = bytearray(RECEIVE_BYTES)
         self._start = 0   # the first byte not taken yet: frames taken one by one move nothing
         self._filled = 0
@@ -774,10 +776,18 @@ class Consumer(_Client):
             raise RelayError(f"{self.where}: the relay sent a GapNotice whose reason"
                              f" {number} is not a GapReason") from None
 
+    @property
+    def closed(self) -> bool:
+        return self._retrying is None and self._sock.fileno() < 0
+
+    def close(self) -> None:
+        self._retrying = None  # a consumer closed while its relay is away stays closed
+        super().close()
+
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
         """Whole frames from the front of the buffer, at most ``max_frames``; waits up to
         ``timeout`` for the first."""
-        if self._sock.fileno() < 0:
+        if self._sock.fileno() < 0 and self._retrying is None:
             self._check_open("receive")
         if timeout is not None and math.isnan(timeout):
             raise FieldValueError("timeout: nan, expected seconds or None", field="timeout")
@@ -786,8 +796,9 @@ class Consumer(_Client):
             return data
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._eof:
-                self._reconnect(self._closed_by_relay())
+            if self._eof or self._retrying is not None:
+                if not self._reconnected(deadline):
+                    return b""
                 continue
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -796,6 +807,47 @@ class Consumer(_Client):
             data = self._taken(max_frames)
             if data:
                 return data
+
+    def _reconnected(self, deadline: float | None) -> bool:
+        """Attempts to connect again to the relay that closed the connection, spaced as the
+        backoff says, until one succeeds or ``deadline`` comes (None: none); whether one did.
+        The attempts go on at the next receive: a receive's timeout holds while the relay is
+        away, so that a caller can look at the clock, or at a signal, meanwhile."""
+        while True:
+            wait, attempt = self._attempt_wait(deadline)
+            time.sleep(wait)
+            if not attempt:
+                return False
+            try:
+                self._dial()
+            except RelayRefusedError:
+                raise
+            except (RelayError, OSError) as error:
+                self._attempted(error)
+                continue
+            self._attempted(None)
+            return True
+
+    def _attempt_wait(self, deadline: float | None) -> tuple[float, bool]:
+        """The wait before the next attempt to reach the relay gone (the attempts start when
+        the connection has just ended), and whether the attempt follows it: False when
+        ``deadline`` comes first, the wait then ending there."""
+        if self._retrying is None:
+            self._retrying = self._retry(self._closed_by_relay())
+            self._next_attempt = time.monotonic()
+        now = time.monotonic()
+        if deadline is not None and self._next_attempt > deadline:
+            return max(0.0, deadline - now), False
+        return max(0.0, self._next_attempt - now), True
+
+    def _attempted(self, error: BaseException | None) -> None:
+        """Notes the end of an attempt: failed with ``error``, or connected (None)."""
+        retrying = cast(Retry, self._retrying)  # set by _attempt_wait before the attempt
+        if error is None:
+            retrying.succeeded()
+            self._retrying = None
+        else:  # raises RelayClosedError once the backoff gives up
+            self._next_attempt = time.monotonic() + retrying.next_delay(error)
 
     def _closed_by_relay(self) -> str:
         """Why the connection ended, with the stream state reset for the next one: a frame cut
