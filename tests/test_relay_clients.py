@@ -553,6 +553,33 @@ def test_a_signal_stops_a_replay_waiting_for_a_frame_s_time(runtime_dir, relays,
     assert "replayed 1 frames to market_data" in err and "Traceback" not in err
 
 
+def test_a_signal_stops_a_replay_whose_relay_is_away(runtime_dir, relays, tmp_path):
+    relay = relays("market_data")
+    capture = tmp_path / "slow.bin"
+    capture.write_bytes(trades(100))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer:
+        replay = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "replay",
+                                   str(capture), "--domain", "market_data", "--rate", "20",
+                                   "--runtime-dir", str(runtime_dir)], cwd=ROOT, env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            consumer.recv(timeout=RECEIVE_TIMEOUT)  # the replay is sending
+            relay.kill()  # for good: the replay's producer tries to connect again, without end
+            # its send waits for the relay: the log says so
+            wait_for(lambda: select.select([replay.stderr], [], [], 0.1)[0]
+                     and "reconnecting" in replay.stderr.readline(), "the replay waits")
+            replay.send_signal(signal.SIGINT)
+            _, err = replay.communicate(timeout=60)
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+                replay.communicate()
+    assert replay.returncode == 0, err
+    assert "stopped in the middle of a send" in err and "Traceback" not in err
+    assert "replayed" in err
+
+
 def test_replay_reports_bad_stretches_and_refusals_then_exits_1(runtime_dir, relays, tmp_path):
     relays("execution")
     good = zeroed(ap.Fill, client_order_id=1, sequence=5, source=ap.SourceType.ExecutionEngine).to_bytes()

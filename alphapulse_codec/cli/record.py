@@ -148,9 +148,9 @@ def replay(options: argparse.Namespace) -> int:
     registry = command_registry(options)
     with stop_on_signals() as stopped, read_capture(options, registry) as capture:
         messages = (item for item in capture.items() if not isinstance(item, BadStretch))
-        skipped = send_paced(producer, messages, options, pacer, stopped)
+        skipped, cut_short = send_paced(producer, messages, options, pacer, stopped)
         code = capture.exit_code()
-    refused = report_refusals(producer)
+    refused = report_refusals(producer, cut_short)
     seconds = time.monotonic() - pacer.started
     print(f"replayed {pacer.sent:,} frames to {options.domain} in {seconds:.2f} s;"
           f" skipped {skipped:,} of other domains or relay control; refused by the relay:"
