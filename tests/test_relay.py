@@ -82,6 +82,17 @@ def test_recv_takes_any_timeout_a_caller_may_give(runtime_dir, relays):
             consumer.recv(timeout=0.05)
 
 
+@pytest.mark.parametrize("count", [0, -5, 1.5, True])
+def test_a_receive_of_no_frames_is_refused_not_waited_for(runtime_dir, relays, count):
+    relays("market_data")
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        producer.send_batch(trades(2))  # frames there: none of them can be taken
+        for receive in (consumer.recv_bytes, consumer.recv_batch):
+            with pytest.raises(ap.FieldValueError, match="max_frames: expected a positive integer"):
+                receive(count)  # recv_bytes took every frame there, as if unbounded
+
+
 def test_a_consumer_behind_by_more_than_its_buffer_takes_every_frame_in_order(runtime_dir, relays):
     # 6.4 MB queued before the consumer reads: more than its 4 MiB buffer holds at once, taken
     # one frame at a time with recv, then the rest with recv_batch and recv_bytes

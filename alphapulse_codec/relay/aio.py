@@ -270,7 +270,7 @@ class AsyncConsumer(_AsyncClient):
 
     async def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
         """The received frames themselves, whole and back to back."""
-        return await self._take(max_frames, timeout)
+        return await self._take(positive(max_frames, "max_frames"), timeout)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._messages()

@@ -887,7 +887,7 @@ class Consumer(_Client):
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
         """The received frames themselves, whole and back to back, at most ``max_frames``;
         empty when none came within ``timeout``."""
-        return self._take(max_frames, timeout)
+        return self._take(positive(max_frames, "max_frames"), timeout)
 
     def __iter__(self) -> Iterator[Any]:
         """Messages until the relay closes the connection."""
