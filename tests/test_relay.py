@@ -93,6 +93,19 @@ def test_a_receive_of_no_frames_is_refused_not_waited_for(runtime_dir, relays, c
                 receive(count)  # recv_bytes took every frame there, as if unbounded
 
 
+@pytest.mark.parametrize("timeout", [-1, 0, float("nan"), float("inf"), "5"])
+def test_finish_refuses_a_timeout_that_is_no_time_and_stays_open(runtime_dir, relays, timeout):
+    relays("market_data")
+    sent = trades(2)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        with pytest.raises(ap.FieldValueError, match="timeout: .*expected a positive number"):
+            producer.finish(timeout)
+        producer.send_batch(sent)  # nothing was closed: the producer goes on
+        assert producer.finish() == []
+        assert receive_bytes(consumer, len(sent)) == sent
+
+
 def test_a_consumer_behind_by_more_than_its_buffer_takes_every_frame_in_order(runtime_dir, relays):
     # 6.4 MB queued before the consumer reads: more than its 4 MiB buffer holds at once, taken
     # one frame at a time with recv, then the rest with recv_batch and recv_bytes

@@ -173,7 +173,7 @@ class AsyncProducer(_AsyncClient):
         self._client._check_open("flush")
         return self._client._collect_answers()
 
-    async def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
+    async def finish(self, timeout: float | None = CONNECT_TIMEOUT) -> list[Any]:
         """Close once the relay has judged every frame sent; every Error answer of the
         connection (``Producer.finish``, waited for in the loop's executor)."""
         loop = asyncio.get_running_loop()

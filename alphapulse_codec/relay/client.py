@@ -545,10 +545,16 @@ class Producer(_Client):
             view = view[whole_frames_in(view, sent):]
             self._reconnect(why)
 
-    def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
+    def finish(self, timeout: float | None = CONNECT_TIMEOUT) -> list[Any]:
         """Close the connection once the relay has judged every frame sent: the relay reads
         the end of the stream after them, answers what it refused, and closes its side.
-        Returns every Error answer of the connection (also in ``errors``)."""
+        Returns every Error answer of the connection (also in ``errors``); waits ``timeout``
+        seconds at most (None: for as long as it takes)."""
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < math.inf):
+            raise FieldValueError(f"timeout: {timeout!r}, expected a positive number of seconds",
+                                  field="timeout")
         self._write_gathered()
         try:
             half_close(self._sock)
