@@ -55,8 +55,10 @@ def connect_domain(options: argparse.Namespace, role: Literal["producer", "consu
 
 
 
-class Stopped(Exception):
-    """A stop signal that came while the command waited in a send."""
+class Stopped(BaseException):
+    """A stop signal that came while the command waited in a send: a BaseException, as
+    KeyboardInterrupt is, so that no ``except Exception`` on its way up (the logging of a
+    reconnection's attempts has one) takes it for an error and goes on."""
 
 
 class Signals(list[int]):
