@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import alphapulse_codec as ap
-from alphapulse_codec.relay import connect
+from alphapulse_codec.relay import Gap, connect
 from alphapulse_codec.wire.enums import GapReason, RelayCode
 from alphapulse_codec.wire.errors import RelayError, RelayTimeoutError
 from frames import zeroed
@@ -82,6 +82,30 @@ def test_recv_takes_any_timeout_a_caller_may_give(runtime_dir, relays):
             consumer.recv(timeout=0.05)
 
 
+@pytest.mark.parametrize("count", [0, -5, 1.5, True])
+def test_a_receive_of_no_frames_is_refused_not_waited_for(runtime_dir, relays, count):
+    relays("market_data")
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        producer.send_batch(trades(2))  # frames there: none of them can be taken
+        for receive in (consumer.recv_bytes, consumer.recv_batch):
+            with pytest.raises(ap.FieldValueError, match="max_frames: expected a positive integer"):
+                receive(count)  # recv_bytes took every frame there, as if unbounded
+
+
+@pytest.mark.parametrize("timeout", [-1, 0, float("nan"), float("inf"), "5"])
+def test_finish_refuses_a_timeout_that_is_no_time_and_stays_open(runtime_dir, relays, timeout):
+    relays("market_data")
+    sent = trades(2)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        with pytest.raises(ap.FieldValueError, match="timeout: .*expected a positive number"):
+            producer.finish(timeout)
+        producer.send_batch(sent)  # nothing was closed: the producer goes on
+        assert producer.finish() == []
+        assert receive_bytes(consumer, len(sent)) == sent
+
+
 def test_a_consumer_behind_by_more_than_its_buffer_takes_every_frame_in_order(runtime_dir, relays):
     # 6.4 MB queued before the consumer reads: more than its 4 MiB buffer holds at once, taken
     # one frame at a time with recv, then the rest with recv_batch and recv_bytes
@@ -114,6 +138,22 @@ def test_subscription_filters_types_and_sources(runtime_dir, relays):
         producer.send_batch(binance + quote + kraken)
         assert receive_bytes(kraken_trades, len(kraken)) == kraken
         assert receive_bytes(quotes, len(quote)) == quote
+
+
+def test_one_type_or_source_alone_subscribes_to_it_as_on_every_transport(runtime_dir, relays):
+    relays("market_data")
+    quote = zeroed(ap.Quote, bid_price=1, ask_price=2, sequence=1,
+                   source=ap.SourceType.KrakenCollector).to_bytes()
+    kraken = trades(10, source=ap.SourceType.KrakenCollector)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir, types="Quote") as quotes, \
+            connect("market_data", "consumer", runtime_dir=runtime_dir, types=ap.MessageType.Trade,
+                    sources="KrakenCollector") as kraken_trades, \
+            connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+        producer.send_batch(trades(10) + quote + kraken)
+        assert receive_bytes(quotes, len(quote)) == quote
+        assert receive_bytes(kraken_trades, len(kraken)) == kraken
+    with pytest.raises(ap.FieldValueError, match=r"^source: 300 is not a number from 0 to 255$"):
+        connect("market_data", "producer", runtime_dir=runtime_dir, source=300)
 
 
 @pytest.mark.parametrize("types, refused", [
@@ -207,8 +247,9 @@ def test_execution_refuses_duplicates_and_reports_jumps(runtime_dir, relays):
     assert [m.header.sequence for m in received if m.header.message_type == ap.MessageType.OrderRequest] == [1, 2, 5, 6]
     assert [(e.code, e.related_sequence) for e in errors] == [(RelayCode.SequenceNotAfter, 2),
                                                                (RelayCode.SequenceNotAfter, 1)]
-    relay_gaps = [g for g in consumer.gaps if g.reported]
-    assert [(g.first, g.last, g.frames_lost) for g in relay_gaps] == [(3, 4, 2)]
+    # the jump the consumer saw is the one the relay told of: listed once, as reported
+    assert consumer.gaps == [Gap(ap.SourceType.PortfolioManager, GapReason.SequenceJump, 3, 4, 2,
+                                 True)]
 
 
 def test_no_relay_is_a_clear_error(runtime_dir):

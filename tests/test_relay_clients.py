@@ -295,6 +295,72 @@ def test_aio_clients_reconnect_after_a_relay_restart(runtime_dir, relays, run_as
     assert restarted.process.poll() is None
 
 
+# a backoff that would wait long before giving up: a receive must not wait with it
+PATIENT = ap.Backoff(first=0.02, longest=0.2, give_up_after=30.0)
+
+
+def test_a_receive_keeps_its_timeout_while_the_relay_is_away(runtime_dir, relays):
+    relay = relays("market_data")
+    sent = trades(3)
+    with connect("market_data", "consumer", runtime_dir=runtime_dir, reconnect=PATIENT) as consumer:
+        relay.kill()
+        # the attempts to connect again go on between receives, each receive in its time
+        for _ in range(3):
+            with pytest.raises(ap.RelayTimeoutError):
+                consumer.recv(timeout=0.1)
+            assert consumer.recv_bytes(timeout=0.1) == b"" and not consumer.closed
+        relays("market_data")
+        wait_for(lambda: consumer.recv_bytes(timeout=0.1) == b"" and consumer.reconnects,
+                 "the consumer connected again")
+        with connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+            producer.send_batch(sent)
+        assert receive_bytes(consumer, len(sent)) == sent
+        assert [g.reason for g in consumer.gaps] == [GapReason.RelayRestart]
+        consumer.close()
+        assert consumer.closed
+
+
+def test_a_consumer_closed_while_its_relay_is_away_stays_closed(runtime_dir, relays):
+    relay = relays("market_data")
+    consumer = connect("market_data", "consumer", runtime_dir=runtime_dir, reconnect=PATIENT)
+    relay.kill()
+    assert consumer.recv_bytes(timeout=0.1) == b""
+    consumer.close()
+    relays("market_data")
+    assert consumer.closed
+    with pytest.raises(ap.RelayClosedError, match="receive on a closed consumer"):
+        consumer.recv(timeout=0.1)
+
+
+def test_an_aio_receive_keeps_its_timeout_while_the_relay_is_away(runtime_dir, relays, run_async):
+    relay = relays("market_data")
+    sent = trades(3)
+
+    async def scenario():
+        consumer = await aio.connect("market_data", "consumer", runtime_dir=runtime_dir,
+                                     reconnect=PATIENT)
+        relay.kill()
+        for _ in range(3):
+            with pytest.raises(ap.RelayTimeoutError):
+                await consumer.recv(timeout=0.1)
+            assert await consumer.recv_bytes(timeout=0.1) == b"" and not consumer.closed
+        relays("market_data")
+        while not consumer.reconnects:
+            assert await consumer.recv_bytes(timeout=0.1) == b""
+        producer = await aio.connect("market_data", "producer", runtime_dir=runtime_dir)
+        await producer.send_batch(sent)
+        await producer.finish()
+        received = b""
+        while len(received) < len(sent):
+            received += await consumer.recv_bytes(timeout=RECEIVE_TIMEOUT)
+        await consumer.close()
+        return received, consumer.gaps
+
+    received, gaps = run_async(scenario())
+    assert received == sent
+    assert [g.reason for g in gaps] == [GapReason.RelayRestart]
+
+
 def test_aio_subscribe_many_reads_several_relays_from_a_dashboard_config(runtime_dir, relays,
                                                                          run_async):
     relays("market_data")
@@ -418,6 +484,31 @@ def test_a_signal_finishes_the_recording_cleanly(runtime_dir, relays, tmp_path, 
     assert list(tmp_path.iterdir()) == [capture]  # no temporary left beside it
 
 
+def test_a_signal_finishes_a_recording_whose_relay_is_away(runtime_dir, relays, tmp_path):
+    relay = relays("market_data")
+    capture = tmp_path / "md.bin"
+    recorder = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "record", "--domain",
+                                 "market_data", "--runtime-dir", str(runtime_dir), "-o",
+                                 str(capture)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: subscribed(runtime_dir, "market_data", "alphapulse record"), "subscribed")
+        sent = trades(300)
+        with connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
+            producer.send_batch(sent)
+        wait_for(lambda: relay_stats("market_data", runtime_dir=runtime_dir)["frames_out"] >= 301,
+                 "the frames reached the recorder")
+        relay.kill()  # for good: the recorder tries to connect again, without end
+        recorder.send_signal(signal.SIGINT)
+        _, err = recorder.communicate(timeout=60)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.communicate()
+    assert recorder.returncode == 0, err
+    assert capture.read_bytes() == sent
+    assert "recorded 300 frames" in err and "relay restarts: 1" in err
+
+
 @pytest.mark.parametrize("pace", [["--max"], ["--rate", "5000"], ["--speed", "1000"]])
 def test_replay_feeds_a_relay_with_the_capture(runtime_dir, relays, tmp_path, pace):
     relays("market_data")
@@ -432,6 +523,61 @@ def test_replay_feeds_a_relay_with_the_capture(runtime_dir, relays, tmp_path, pa
         assert receive_bytes(consumer, len(market)) == market
     skipped = len(session) - market.count(b"\xef\xbe\xad\xde")
     assert f"skipped {skipped:,} of other domains" in done.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_replay_waiting_for_a_frame_s_time(runtime_dir, relays, tmp_path, stop):
+    relays("market_data")
+    first, later = trades(2)[:64], bytearray(trades(2)[64:])
+    hour_later = ap.decode(bytes(later)).replace(timestamp=ap.decode(first).header.timestamp
+                                                 + 3600 * 10**9)
+    capture = tmp_path / "hour.bin"
+    capture.write_bytes(first + hour_later.to_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer:
+        replay = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "replay",
+                                   str(capture), "--domain", "market_data", "--runtime-dir",
+                                   str(runtime_dir)], cwd=ROOT, env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            # the first frame sent: the replay now waits an hour for the second
+            assert receive_bytes(consumer, 64) == first
+            replay.send_signal(stop)
+            _, err = replay.communicate(timeout=60)
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+                replay.communicate()
+        assert consumer.recv_bytes(timeout=0.2) == b""
+    assert replay.returncode == 0, err
+    assert "replayed 1 frames to market_data" in err and "Traceback" not in err
+
+
+def test_a_signal_stops_a_replay_whose_relay_is_away(runtime_dir, relays, tmp_path):
+    relay = relays("market_data")
+    capture = tmp_path / "slow.bin"
+    capture.write_bytes(trades(100))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with connect("market_data", "consumer", runtime_dir=runtime_dir) as consumer:
+        replay = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "replay",
+                                   str(capture), "--domain", "market_data", "--rate", "20",
+                                   "--runtime-dir", str(runtime_dir)], cwd=ROOT, env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            consumer.recv(timeout=RECEIVE_TIMEOUT)  # the replay is sending
+            relay.kill()  # for good: the replay's producer tries to connect again, without end
+            # its send waits for the relay: the log says so
+            wait_for(lambda: select.select([replay.stderr], [], [], 0.1)[0]
+                     and "reconnecting" in replay.stderr.readline(), "the replay waits")
+            replay.send_signal(signal.SIGINT)
+            _, err = replay.communicate(timeout=60)
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+                replay.communicate()
+    assert replay.returncode == 0, err
+    assert "stopped in the middle of a send" in err and "Traceback" not in err
+    assert "replayed" in err
 
 
 def test_replay_reports_bad_stretches_and_refusals_then_exits_1(runtime_dir, relays, tmp_path):

@@ -308,6 +308,8 @@ BAD = [
      "the text 'carrier_pigeon' is not a relay transport"),
     ("alphapulse:\n  deployment: cloud\n", "alphapulse.deployment", 2,
      "expected single-machine, got the text 'cloud'"),
+    ("# a dashboard's file given to the relays\ndashboard:\n  subscriptions: {}\n", "dashboard", 2,
+     "this is a dashboard's file (alphapulse top --config), not one of alphapulse: ..."),
 ]
 
 
@@ -578,6 +580,8 @@ DASHBOARD_BAD = [
     ("dashboard:\n  refresh: 1\n", "dashboard.refresh", 2, "unknown key"),
     ("dashboard:\n  subscriptions: [market_data]\n", "dashboard.subscriptions", 2,
      "expected a mapping of keys, got a list"),
+    ("alphapulse:\n  execution:\n    overflow: block\n", "alphapulse", 1,
+     "this is the relays' configuration (alphapulse relay --config), not one of dashboard: ..."),
 ]
 
 

@@ -114,7 +114,11 @@ def test_a_slow_consumer_is_shed_and_told_while_the_others_get_everything(runtim
             else:
                 received.append(message.to_bytes())
         stats = relay_stats("market_data", runtime_dir=runtime_dir)
+        gaps = slow.gaps
     assert lost > 0
+    # each shed stretch once, as the relay told it, not again as the jump it leaves
+    assert all(g.reported and g.reason == GapReason.Shed for g in gaps)
+    assert sum(g.frames_lost for g in gaps) == lost
     sent = b"".join(batches)
     sequences = [ap.decode(f).header.sequence for f in received]
     assert sequences == sorted(sequences)  # what it kept, in order, each frame as sent

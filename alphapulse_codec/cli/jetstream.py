@@ -152,8 +152,9 @@ def _to_relay(options: argparse.Namespace, reader: StreamReader, type_names: set
     pacer = Pacer(options)
     with stop_on_signals() as stopped:
         messages = _messages(_stored(reader, type_names, stopped), options, registry, tally)
-        skipped = send_paced(producer, messages, options, pacer, stopped)
-    return pacer.sent, skipped, report_refusals(producer), time.monotonic() - pacer.started
+        skipped, cut_short = send_paced(producer, messages, options, pacer, stopped)
+    return (pacer.sent, skipped, report_refusals(producer, cut_short),
+            time.monotonic() - pacer.started)
 
 
 def replay_from_jetstream(options: argparse.Namespace) -> int:

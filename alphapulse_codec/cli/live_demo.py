@@ -167,11 +167,13 @@ def _run(options: argparse.Namespace, console: Console, runtime_dir: Path, recor
     seconds = options.seconds or (LIVE_SECONDS if options.live else SECONDS)
     config = _transports(options, runtime_dir)
     configured = ["--config", options.config] if options.config else []
-    relays = Service("relays", _python("alphapulse_codec", "relay", "--runtime-dir",
-                                       str(runtime_dir), *configured))
-    services.append(relays)
     relayed = _relay_domains(config)
-    _wait_for_relays(relayed, runtime_dir, relays)
+    relays = None  # a file may put every domain elsewhere: no relay to run then
+    if relayed:
+        relays = Service("relays", _python("alphapulse_codec", "relay", "--runtime-dir",
+                                           str(runtime_dir), *configured))
+        services.append(relays)
+        _wait_for_relays(relayed, runtime_dir, relays)
     if config is None:
         console.print(f"relays: market_data, signals, execution, system in {runtime_dir}")
     else:
@@ -205,7 +207,8 @@ def _run(options: argparse.Namespace, console: Console, runtime_dir: Path, recor
     codes = {service.name: service.finish() for service in producers.values()}
     codes["consumer"] = monitor.stop()
     codes["recorder"] = recorder.stop()
-    codes["relays"] = relays.stop()
+    if relays is not None:
+        codes["relays"] = relays.stop()
     return _summary(console, producers, monitor, recorder, recording, codes, relayed)
 
 

@@ -16,8 +16,8 @@ from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
 from ..wire.enums import GapReason
 from ..wire.errors import FieldValueError
 from .common import (EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, EXIT_OK, MAX_SECONDS, CommandError,
-                     add_capture_options, command, command_registry, duration_seconds,
-                     number_from, positive_int, wanted_types, written)
+                     add_capture_options, check_writable, command, command_registry,
+                     duration_seconds, number_from, positive_int, wanted_types, written)
 from .reading import read_capture
 from .relaying import Pacer, connect_domain, report_refusals, send_paced, stop_on_signals
 
@@ -42,7 +42,8 @@ file) as a producer: with the timing of their headers'
 timestamps (--speed, default 1.0 = as recorded), at a fixed --rate, or --max as fast as the
 relay takes them. Frames of other domains and relay control frames are skipped and counted.
 Bad stretches of the capture are reported on stderr and skipped; frames the relay refuses are
-reported at the end; exit 1 if there was any.
+reported at the end; exit 1 if there was any. SIGINT or SIGTERM ends the replay there, during
+a wait for a frame's time too, and reports as at the end.
 
 With --from-jetstream the frames come from the domain's NATS JetStream stream instead, in
 stream order, from --start-sequence or --since (default: the stream's first message) to the
@@ -90,6 +91,7 @@ def record(options: argparse.Namespace) -> int:
         check_domain_types(options.domain, types)
     except FieldValueError as error:
         raise CommandError(f"--{error}", EXIT_BAD_ARGUMENTS) from None
+    check_writable(options.output)  # before the relay is asked for anything
     # a signal that comes once the relay knows the recorder finishes the recording cleanly
     with stop_on_signals() as stopped:
         consumer = connect_domain(options, "consumer", types=types)
@@ -146,9 +148,9 @@ def replay(options: argparse.Namespace) -> int:
     registry = command_registry(options)
     with stop_on_signals() as stopped, read_capture(options, registry) as capture:
         messages = (item for item in capture.items() if not isinstance(item, BadStretch))
-        skipped = send_paced(producer, messages, options, pacer, stopped)
+        skipped, cut_short = send_paced(producer, messages, options, pacer, stopped)
         code = capture.exit_code()
-    refused = report_refusals(producer)
+    refused = report_refusals(producer, cut_short)
     seconds = time.monotonic() - pacer.started
     print(f"replayed {pacer.sent:,} frames to {options.domain} in {seconds:.2f} s;"
           f" skipped {skipped:,} of other domains or relay control; refused by the relay:"

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..relay import DOMAINS, DomainPolicy, default_policy, ensure_runtime_dir, runtime_dir_of
+from ..relay.runtime_dir import socket_path_length_problem
 from ..relay.client import relay_stats
 from ..relay.server import RelayServer
 from ..relay.tcp import Address, client_context, parse_address, server_context
@@ -67,10 +68,18 @@ def policies(options: argparse.Namespace) -> dict[str, DomainPolicy]:
             raise CommandError(f"{options.config}: {options.domain} is on"
                                f" {endpoints[options.domain].transport}, not on a relay",
                                EXIT_BAD_ARGUMENTS)
-        return {domain: endpoint.policy for domain, endpoint in endpoints.items()
-                if endpoint.transport in RELAYED}
+        relayed = {domain: endpoint.policy for domain, endpoint in endpoints.items()
+                   if endpoint.transport in RELAYED}
+        if not relayed:
+            raise CommandError(f"{options.config}: no domain is on a relay (each is on"
+                               f" {_transports(endpoints)})", EXIT_BAD_ARGUMENTS)
+        return relayed
     directory = runtime_dir_of(options.runtime_dir)
     return {domain: default_policy(domain, directory) for domain in DOMAINS}
+
+
+def _transports(endpoints: dict[str, Any]) -> str:
+    return ", ".join(sorted({endpoint.transport for endpoint in endpoints.values()}))
 
 
 def run(options: argparse.Namespace) -> int:
@@ -144,6 +153,10 @@ def _run_all(options: argparse.Namespace) -> int:
     chosen = policies(options)
     for policy in chosen.values():
         # checked here once, rather than by every relay after it started
+        problem = socket_path_length_problem(policy.path)
+        if problem:
+            raise CommandError(f"{problem}: choose another with --runtime-dir",
+                               EXIT_BAD_ARGUMENTS)
         try:
             ensure_runtime_dir(policy.path.parent, group=policy.socket_group)
         except ConfigError as error:
@@ -162,10 +175,11 @@ def _run_all(options: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     failed = 0
     while not stopping and not failed:
-        for child in children.values():
+        for domain, child in children.items():
             code = child.poll()
             if code is not None:
-                failed = code or EXIT_UNREADABLE  # a relay that stops by itself is a failure
+                failed = _stopped_alone(domain, code)
+                break
         time.sleep(0.1)
     for child in children.values():
         if child.poll() is None:
@@ -179,9 +193,18 @@ def _run_all(options: argparse.Namespace) -> int:
     return failed
 
 
+def _stopped_alone(domain: str, code: int) -> int:
+    """Says that the relay of ``domain`` stopped by itself, a failure whatever its status (a
+    relay killed by a signal says nothing itself); the command's exit status."""
+    how = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}")
+    print(f"alphapulse: error: the {domain} relay stopped ({how}); stopping the others",
+          file=sys.stderr, flush=True)
+    return code if code > 0 else EXIT_UNREADABLE
+
+
 def stats(options: argparse.Namespace) -> int:
-    domains = [options.domain] if options.domain else list(DOMAINS)
     chosen = policies(options)
+    domains = [options.domain] if options.domain else list(chosen)
     tcp = _tcp_of(options)
     if tcp is not None and not options.domain:
         raise CommandError("--tcp asks one relay: add --domain", EXIT_BAD_ARGUMENTS)
@@ -220,14 +243,24 @@ def _print(reports: list[dict[str, Any]]) -> None:
                       "dropped", "refused", "gaps", "queued", "connected since",
                       box=None, header_style="bold")
         for c in report["connections"]:
-            refused = sum(v for k, v in c.items() if k.startswith("refused_"))
             table.add_row(str(c["connection_id"]), _ROLES.get(c["role"], "-"), c["name"] or "-",
                           str(c["client_pid"]), source_text(c["source"]) if c["source"] else "-",
                           f"{c['frames_in']:,}", f"{c['frames_out']:,}", f"{c['frames_dropped']:,}",
-                          f"{refused:,}", f"{c['gaps']:,}",
+                          _refused_text(c), f"{c['gaps']:,}",
                           f"{c['queue_frames']:,} ({c['queue_bytes']:,} B)",
                           timestamp_text(c["connected_since"]))
         console.print(table)
+
+
+def _refused_text(connection: dict[str, Any]) -> str:
+    """A connection's refused frames, and how many for each reason: "3 (sequence 2, checksum
+    1)"."""
+    reasons = {key.removeprefix("refused_").replace("_", " "): count
+               for key, count in connection.items() if key.startswith("refused_") and count}
+    total = f"{sum(reasons.values()):,}"
+    if not reasons:
+        return total
+    return f"{total} ({', '.join(f'{reason} {count:,}' for reason, count in reasons.items())})"
 
 
 def add_commands(commands: Any) -> None:

@@ -26,6 +26,7 @@ from .common import EXIT_BAD_ARGUMENTS, EXIT_UNREADABLE, CommandError
 from ..transport.config import RELAYED
 
 REPLAY_BATCH_FRAMES = 4096  # frames sent at once when they are due together
+STOP_POLL = 0.1  # seconds a replay waiting for a frame's time may take to see a stop signal
 RECONNECT = Backoff(give_up_after=None)
 
 
@@ -54,13 +55,29 @@ def connect_domain(options: argparse.Namespace, role: Literal["producer", "consu
 
 
 
+class Stopped(BaseException):
+    """A stop signal that came while the command waited in a send: a BaseException, as
+    KeyboardInterrupt is, so that no ``except Exception`` on its way up (the logging of a
+    reconnection's attempts has one) takes it for an error and goes on."""
+
+
+class Signals(list[int]):
+    """The stop signals received; while ``waiting`` (in a send that may wait for as long as
+    its relay is away, or holds its producers back), one also raises Stopped there."""
+
+    waiting = False
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[list[int]]:
+def stop_on_signals() -> Iterator[Signals]:
     """SIGINT and SIGTERM ask the command to finish cleanly: the list gets the signal."""
-    received: list[int] = []
+    received = Signals()
 
     def stop(number: int, _: Any) -> None:
         received.append(number)
+        if received.waiting:
+            received.waiting = False
+            raise Stopped
 
     before = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -108,44 +125,73 @@ def of_domain(message: Any, domain: str) -> bool:
 
 
 def send_paced(producer: Any, messages: Iterable[Message | None],
-               options: argparse.Namespace, pacer: Pacer, stopped: list[int]) -> int:
+               options: argparse.Namespace, pacer: Pacer, stopped: Signals) -> tuple[int, bool]:
     """Sends the messages of the domain as `pacer` times them, batched when due together (a
     None: the source has nothing more for now, so what is batched leaves); the count of those
-    skipped (other domains, relay control)."""
+    skipped (other domains, relay control), and whether a stop signal cut a send short (the
+    producer is then closed: its relay is away, or not reading)."""
     pending = bytearray()
     pending_frames = 0
     skipped = 0
-    for item in messages:
-        if stopped:
-            break
-        if item is None:
-            if pending:
-                producer.send_batch(pending)
-                pending.clear()
-                pending_frames = 0
-            continue
-        if not of_domain(item, options.domain):
-            skipped += 1
-            continue
-        wait = pacer.due(item.header.timestamp) - time.monotonic()
-        if (wait > 0 or pending_frames >= REPLAY_BATCH_FRAMES) and pending:
-            producer.send_batch(pending)
-            pending.clear()
-            pending_frames = 0
-        if wait > 0:
-            time.sleep(wait)
-        pending += item.to_bytes()
-        pending_frames += 1
-        pacer.sent += 1
-    if pending:
+
+    def send() -> None:
+        nonlocal pending_frames
+        stopped.waiting = True  # a signal now ends a send that waits
         producer.send_batch(pending)
-    return skipped
+        stopped.waiting = False
+        pending.clear()
+        pending_frames = 0
+
+    try:
+        for item in messages:
+            if stopped:
+                break
+            if item is None:
+                if pending:
+                    send()
+                continue
+            if not of_domain(item, options.domain):
+                skipped += 1
+                continue
+            wait = pacer.due(item.header.timestamp) - time.monotonic()
+            if (wait > 0 or pending_frames >= REPLAY_BATCH_FRAMES) and pending:
+                send()
+            if wait > 0 and not _waited(wait, stopped):
+                break
+            pending += item.to_bytes()
+            pending_frames += 1
+            pacer.sent += 1
+        if pending:
+            send()
+    except Stopped:
+        stopped.waiting = False
+        producer.close()
+        return skipped, True
+    return skipped, False
 
 
-def report_refusals(producer: Any) -> int:
+def _waited(seconds: float, stopped: list[int]) -> bool:
+    """Sleeps ``seconds`` unless a stop signal comes first (a sleep goes on after a signal's
+    handler, and a recorded pause may last hours): whether it slept them all."""
+    end = time.monotonic() + seconds
+    while not stopped:
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(left, STOP_POLL))
+    return False
+
+
+def report_refusals(producer: Any, cut_short: bool = False) -> int:
     """Finishes the producer and prints what the relay refused (the first ten); their count.
-    The other transports judge nothing once sent: their producer is flushed and closed."""
-    if isinstance(producer, Producer):
+    The other transports judge nothing once sent: their producer is flushed and closed. A
+    producer whose send a stop signal cut short is closed already: what it was answered is
+    told."""
+    if cut_short:
+        print("alphapulse: stopped in the middle of a send (the relay away, or not reading):"
+              " its last frames may not have reached the relay", file=sys.stderr)
+        answers = list(getattr(producer, "errors", []))
+    elif isinstance(producer, Producer):
         producer.finish()  # the relay's answers to the very last frames too
         answers = producer.errors
     else:

@@ -18,6 +18,7 @@ import asyncio
 import os
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal, cast, overload
 
@@ -192,7 +193,7 @@ class AsyncProducer(_AsyncClient):
         self._client._check_open("flush")
         return self._client._collect_answers()
 
-    async def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
+    async def finish(self, timeout: float | None = CONNECT_TIMEOUT) -> list[Any]:
         """Close once the relay has judged every frame sent; every Error answer of the
         connection (``Producer.finish``, waited for in the loop's executor)."""
         loop = asyncio.get_running_loop()
@@ -233,23 +234,47 @@ class AsyncConsumer(_AsyncClient):
 
     async def _take(self, max_frames: int, timeout: float | None) -> bytes:
         client = self._client
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            client._check_open("receive")
+            if client._retrying is None:  # a consumer whose relay is away has no socket open
+                client._check_open("receive")
             data = client._taken(max_frames)
             if data:
                 return data
-            if client._eof:
-                await self._reconnect(client._closed_by_relay())
+            if client._eof or client._retrying is not None:
+                if not await self._reconnected(deadline):
+                    return b""
                 continue
-            left = None if deadline is None else deadline - loop.time()
+            left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return b""
             # TLS may hold decrypted bytes already: the descriptor would not wake for them
             if buffered(client._sock) or await _ready(client._sock, False, left, self._waits):
                 client._check_open("receive")  # a close ended the wait
                 client._drain_socket()
+
+    async def _reconnected(self, deadline: float | None) -> bool:
+        """The blocking consumer's attempts to reach its relay again, awaited: until one
+        succeeds or ``deadline`` comes, going on at the next receive."""
+        client = self._client
+        loop = asyncio.get_running_loop()
+        while True:
+            wait, attempt = client._attempt_wait(deadline)
+            await asyncio.sleep(wait)
+            if client._closing:  # while it waited for the relay
+                raise RelayClosedError(f"{self.where}: closed while a receive waited")
+            if not attempt:
+                return False
+            try:
+                await loop.run_in_executor(None, client._dial)
+            except RelayRefusedError:
+                raise
+            except (RelayError, OSError) as error:
+                client._attempted(error)
+                continue
+            client._attempted(None)
+            client._sock.setblocking(False)
+            return True
 
     async def recv(self, timeout: float | None = None) -> Any:
         """The next message, waiting up to ``timeout`` seconds (forever when None)."""
@@ -268,7 +293,7 @@ class AsyncConsumer(_AsyncClient):
 
     async def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
         """The received frames themselves, whole and back to back."""
-        return await self._take(max_frames, timeout)
+        return await self._take(positive(max_frames, "max_frames"), timeout)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._messages()

@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 from ..capture.batch import BatchResult, decode_batch
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE, decode
@@ -34,7 +34,7 @@ from ._route import NOTE_CODE, Router, Sequencer, count_frames, move_to_front, p
 from .config import RelaysConfig, load_config
 from .backoff import Backoff, Retry, backoff_of
 from .policy import DOMAINS, DomainPolicy, default_policy
-from .runtime_dir import runtime_dir_of
+from .runtime_dir import runtime_dir_of, socket_path_length_problem
 from .tcp import Address, Socket, check_address, describe, dial, half_close, recv_into_nowait, recv_nowait
 
 CONNECT_TIMEOUT = 5.0
@@ -173,7 +173,7 @@ def connect(domain: str, role: Literal["producer", "consumer"], *,
         if types is not None or sources is not None:
             raise FieldValueError("types and sources subscribe a consumer; a producer takes"
                                   " source=", field="types")
-        producer_source = frames._number(source, "sources") if source is not None else 0
+        producer_source = frames._number(source, "source") if source is not None else 0
         greeting = frames.hello(
             RelayRole.Producer, producer_source=producer_source, name=name or "",
             hello_flags=HelloFlags.ResumeSequence if sequence == "auto" else 0, pid=os.getpid())
@@ -235,6 +235,9 @@ def _open(policy: DomainPolicy, timeout: float, address: Address | None,
     """A connected socket to the relay: its Unix socket, or its TCP listener at ``address``."""
     if address is not None:
         return dial(address, tls, timeout)
+    problem = socket_path_length_problem(policy.path)
+    if problem:
+        raise RelayError(f"no {policy.domain} relay can be at {problem}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -548,10 +551,16 @@ class Producer(_Client):
             view = view[whole_frames_in(view, sent):]
             self._reconnect(why)
 
-    def finish(self, timeout: float = CONNECT_TIMEOUT) -> list[Any]:
+    def finish(self, timeout: float | None = CONNECT_TIMEOUT) -> list[Any]:
         """Close the connection once the relay has judged every frame sent: the relay reads
         the end of the stream after them, answers what it refused, and closes its side.
-        Returns every Error answer of the connection (also in ``errors``)."""
+        Returns every Error answer of the connection (also in ``errors``); waits ``timeout``
+        seconds at most (None: for as long as it takes)."""
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < math.inf):
+            raise FieldValueError(f"timeout: {timeout!r}, expected a positive number of seconds",
+                                  field="timeout")
         self._write_gathered()
         try:
             half_close(self._sock)
@@ -603,12 +612,16 @@ class Producer(_Client):
 
 class Consumer(_Client):
     """Receives the frames of its subscription. ``gaps`` lists what it missed: GapNotices of
-    the relay, and sequence jumps it saw itself."""
+    the relay, and sequence jumps it saw itself (a jump over just the frames the relay's
+    notice before it told of is that notice's gap, listed once)."""
 
     def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any,
                  redial: _Redial | None = None) -> None:
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
+        self._told: dict[int, tuple[int, int]] = {}  # per source, what the relay's notices told
+        self._retrying: Retry | None = None  # the attempts to reach a relay gone, while it is
+        self._next_attempt = 0.0
         self._buffer = bytearray(RECEIVE_BYTES)
         self._start = 0   # the first byte not taken yet: frames taken one by one move nothing
         self._filled = 0
@@ -752,7 +765,7 @@ class Consumer(_Client):
 
     def _note_gaps(self, data: bytes, notable: list[tuple[int, ...]]) -> None:
         for _, offset, size, message_type, source, _, sequence, gap_first in notable:
-            if gap_first:
+            if gap_first and self._told.pop(source, None) != (gap_first, sequence - 1):
                 self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
                                      sequence - gap_first, False))
             if message_type == MessageType.GapNotice:
@@ -760,6 +773,13 @@ class Consumer(_Client):
                 self.gaps.append(Gap(notice.gap_source, self._notice_reason(notice.reason),
                                      notice.first_sequence, notice.last_sequence,
                                      notice.frames_lost, True))
+                self._tell(notice.gap_source, notice.first_sequence, notice.last_sequence)
+
+    def _tell(self, source: int, first: int, last: int) -> None:
+        """Notes the range a notice of the relay told of; notices that follow on one another
+        (a queue shed again before its consumer read) make one range, as the jump after them."""
+        told = self._told.get(source)
+        self._told[source] = (told[0], last) if told and told[1] + 1 == first else (first, last)
 
     def _notice_reason(self, number: int) -> GapReason:
         try:
@@ -768,10 +788,18 @@ class Consumer(_Client):
             raise RelayError(f"{self.where}: the relay sent a GapNotice whose reason"
                              f" {number} is not a GapReason") from None
 
+    @property
+    def closed(self) -> bool:
+        return self._retrying is None and self._sock.fileno() < 0
+
+    def close(self) -> None:
+        self._retrying = None  # a consumer closed while its relay is away stays closed
+        super().close()
+
     def _take(self, max_frames: int, timeout: float | None) -> bytes:
         """Whole frames from the front of the buffer, at most ``max_frames``; waits up to
         ``timeout`` for the first."""
-        if self._sock.fileno() < 0:
+        if self._sock.fileno() < 0 and self._retrying is None:
             self._check_open("receive")
         if timeout is not None and math.isnan(timeout):
             raise FieldValueError("timeout: nan, expected seconds or None", field="timeout")
@@ -782,8 +810,9 @@ class Consumer(_Client):
         while True:
             if self._closing:  # by another thread while this one waited
                 raise RelayClosedError(f"{self.where}: closed while a receive waited")
-            if self._eof:
-                self._reconnect(self._closed_by_relay())
+            if self._eof or self._retrying is not None:
+                if not self._reconnected(deadline):
+                    return b""
                 continue
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -797,6 +826,49 @@ class Consumer(_Client):
             data = self._taken(max_frames)
             if data:
                 return data
+
+    def _reconnected(self, deadline: float | None) -> bool:
+        """Attempts to connect again to the relay that closed the connection, spaced as the
+        backoff says, until one succeeds or ``deadline`` comes (None: none); whether one did.
+        The attempts go on at the next receive: a receive's timeout holds while the relay is
+        away, so that a caller can look at the clock, or at a signal, meanwhile."""
+        while True:
+            wait, attempt = self._attempt_wait(deadline)
+            time.sleep(wait)
+            if self._closing:  # by another thread while this one waited for the relay
+                raise RelayClosedError(f"{self.where}: closed while a receive waited")
+            if not attempt:
+                return False
+            try:
+                self._dial()
+            except RelayRefusedError:
+                raise
+            except (RelayError, OSError) as error:
+                self._attempted(error)
+                continue
+            self._attempted(None)
+            return True
+
+    def _attempt_wait(self, deadline: float | None) -> tuple[float, bool]:
+        """The wait before the next attempt to reach the relay gone (the attempts start when
+        the connection has just ended), and whether the attempt follows it: False when
+        ``deadline`` comes first, the wait then ending there."""
+        if self._retrying is None:
+            self._retrying = self._retry(self._closed_by_relay())
+            self._next_attempt = time.monotonic()
+        now = time.monotonic()
+        if deadline is not None and self._next_attempt > deadline:
+            return max(0.0, deadline - now), False
+        return max(0.0, self._next_attempt - now), True
+
+    def _attempted(self, error: BaseException | None) -> None:
+        """Notes the end of an attempt: failed with ``error``, or connected (None)."""
+        retrying = cast(Retry, self._retrying)  # set by _attempt_wait before the attempt
+        if error is None:
+            retrying.succeeded()
+            self._retrying = None
+        else:  # raises RelayClosedError once the backoff gives up
+            self._next_attempt = time.monotonic() + retrying.next_delay(error)
 
     def _closed_by_relay(self) -> str:
         """Why the connection ended, with the stream state reset for the next one: a frame cut
@@ -836,7 +908,7 @@ class Consumer(_Client):
     def recv_bytes(self, max_frames: int = 65536, timeout: float | None = None) -> bytes:
         """The received frames themselves, whole and back to back, at most ``max_frames``;
         empty when none came within ``timeout``."""
-        return self._take(max_frames, timeout)
+        return self._take(positive(max_frames, "max_frames"), timeout)
 
     def __iter__(self) -> Iterator[Any]:
         """Messages until the relay closes the connection."""

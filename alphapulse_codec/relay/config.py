@@ -203,13 +203,23 @@ def _document(source: Source) -> tuple[Any, str | None]:
     return read_yaml(source), str(source)
 
 
+# the wrapper of each kind of file, and what a file under the other one is
+_OTHER_KIND = {"alphapulse": ("dashboard", "a dashboard's file (alphapulse top --config)"),
+               "dashboard": ("alphapulse", "the relays' configuration (alphapulse relay"
+                                           " --config)")}
+
+
 def _root(document: Any, source: str | None, wrapper: str) -> _Section:
     """The configuration's mapping, under its optional `wrapper` key."""
     if not isinstance(document, Mapping):
         what = "empty" if document is None else f"the document is {_kind(document)}"
         raise _error(source, None, None, f"{what}: expected a mapping ({wrapper}: ...)")
     if wrapper not in document:
-        return _Section(document, "", source)
+        root = _Section(document, "", source)
+        other, kind = _OTHER_KIND.get(wrapper, (None, ""))
+        if other in document:
+            raise root.error(other, f"this is {kind}, not one of {wrapper}: ...")
+        return root
     outer = _Section(document, "", source)
     outer.refuse_unknown([wrapper])
     return outer.child(wrapper)

@@ -29,10 +29,13 @@ _STRUCT_CODES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q",
                  "i8": "b", "i16": "h", "i32": "i", "i64": "q"}
 
 
-def mask(values: Iterable[int] | None, what: str) -> bytes:
-    """The 32-byte bit mask of ``values`` (0-255); every bit set for None."""
+def mask(values: Iterable[int | str] | int | str | None, what: str) -> bytes:
+    """The 32-byte bit mask of ``values`` (0-255, or names; one alone as itself, as the other
+    transports take it); every bit set for None."""
     if values is None:
         return EVERYTHING
+    if isinstance(values, (str, int)):
+        values = [values]
     bits = bytearray(32)
     for value in values:
         number = _number(value, what)

@@ -48,10 +48,15 @@ def socket_path_problem(text: str) -> str | None:
         return f"{text}: not an absolute path"
     if text.endswith(("/", "/.", "/..")) or path.name in ("", ".", ".."):
         return f"{text}: names a directory, not a socket"
-    size = len(os.fsencode(text))
+    return socket_path_length_problem(text)
+
+
+def socket_path_length_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why no socket can be bound or reached at `path` for its length, or None."""
+    size = len(os.fsencode(path))
     if size > MAX_SOCKET_PATH_BYTES:
-        return (f"{text}: {size} bytes long, more than the {MAX_SOCKET_PATH_BYTES} a Unix socket"
-                " address holds")
+        return (f"{os.fspath(path)}: {size} bytes long, more than the {MAX_SOCKET_PATH_BYTES}"
+                " a Unix socket address holds")
     return None
 
 

@@ -34,7 +34,7 @@ from ..schemas.schema import Schema
 from . import frames
 from ._route import ANNOUNCE_CODE, OutQueue, Router, move_to_front, pending_frame_size
 from .policy import DOMAINS, DomainPolicy
-from .runtime_dir import ensure_runtime_dir
+from .runtime_dir import ensure_runtime_dir, socket_path_length_problem
 from .tcp import Address, TlsLink, accepted, bound_address, check_address, describe, listen
 
 CHUNK_BYTES = 256 << 10          # one read from a producer at most
@@ -179,6 +179,9 @@ class RelayServer:
         """Create the runtime dir (0700) and the socket; replace a stale socket of a dead
         relay, refuse to start beside a live one."""
         path = self.policy.path
+        problem = socket_path_length_problem(path)
+        if problem:  # before the directory is made for a socket that could not be bound in it
+            raise RelayError(f"{problem}: choose another with --runtime-dir")
         try:
             ensure_runtime_dir(path.parent, group=self.policy.socket_group)
         except ConfigError as error:
@@ -237,8 +240,9 @@ class RelayServer:
             raise RelayError(f"{path}: cannot tell whether a relay serves it: {error}") from None
         finally:
             probe.close()
-        raise RelayError(f"{path}: a {self.policy.domain} relay is already running there;"
-                         " stop it first or use another --runtime-dir")
+        domain = self.policy.domain
+        raise RelayError(f"{path}: {frames.article(domain)} {domain} relay is already running"
+                         " there; stop it first or use another --runtime-dir")
 
     @property
     def tcp_address(self) -> Address | None:
