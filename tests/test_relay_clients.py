@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from dataclasses import replace
@@ -332,6 +333,28 @@ def test_a_consumer_closed_while_its_relay_is_away_stays_closed(runtime_dir, rel
         consumer.recv(timeout=0.1)
 
 
+def test_a_close_from_another_thread_ends_a_receive_waiting_for_its_relay_to_return(
+        runtime_dir, relays):
+    relay = relays("market_data")
+    consumer = connect("market_data", "consumer", runtime_dir=runtime_dir, reconnect=PATIENT)
+    relay.kill()
+    ended: list[str] = []
+
+    def receive() -> None:
+        try:
+            consumer.recv(timeout=30)
+            ended.append("a message")
+        except Exception as error:
+            ended.append(type(error).__name__)
+
+    reader = threading.Thread(target=receive, daemon=True)
+    reader.start()
+    time.sleep(0.3)  # in the attempts to reach the relay by now, most likely
+    consumer.close()
+    reader.join(10)  # a receive that went on trying would wait its 30 s, then time out
+    assert ended == ["RelayClosedError"]
+
+
 def test_an_aio_receive_keeps_its_timeout_while_the_relay_is_away(runtime_dir, relays, run_async):
     relay = relays("market_data")
     sent = trades(3)
@@ -359,6 +382,23 @@ def test_an_aio_receive_keeps_its_timeout_while_the_relay_is_away(runtime_dir, r
     received, gaps = run_async(scenario())
     assert received == sent
     assert [g.reason for g in gaps] == [GapReason.RelayRestart]
+
+
+def test_an_aio_close_ends_a_receive_waiting_for_its_relay_to_return(runtime_dir, relays,
+                                                                     run_async):
+    relay = relays("market_data")
+
+    async def scenario():
+        consumer = await aio.connect("market_data", "consumer", runtime_dir=runtime_dir,
+                                     reconnect=PATIENT)
+        relay.kill()
+        waiting = asyncio.ensure_future(consumer.recv(timeout=30))
+        await asyncio.sleep(0.3)  # in the attempts to reach the relay by now, most likely
+        await consumer.close()
+        with pytest.raises(ap.RelayClosedError):
+            await asyncio.wait_for(waiting, 10)  # not its 30 s
+
+    run_async(scenario())
 
 
 def test_aio_subscribe_many_reads_several_relays_from_a_dashboard_config(runtime_dir, relays,
