@@ -491,6 +491,35 @@ def test_the_demo_stops_with_one_line_when_a_service_cannot_start(runtime_dir):
     assert left.stdout == ""  # no relay of the demo's still running
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_stops_the_demo_and_everything_it_started(stop):
+    """kill, timeout (its SIGTERM to the demo, then again to its process group) or Ctrl-C while
+    the services run: the demo stops them, removes its runtime directory and says so."""
+    demo_process = subprocess.Popen(
+        [sys.executable, "-m", "alphapulse_codec", "demo", "--relays", "--seconds", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert demo_process.stdout is not None
+        said = demo_process.stdout.readline()  # "relays: ... in /tmp/alphapulse-demo-..."
+        runtime_dir = Path(said.split()[-1])
+        assert runtime_dir.name.startswith("alphapulse-demo-") and runtime_dir.is_dir(), said
+        assert demo_process.stdout.readline().startswith("running:")
+        assert subprocess.run(["pgrep", "-f", str(runtime_dir)], capture_output=True,
+                              check=False).stdout  # its services run
+        demo_process.send_signal(stop)
+        demo_process.send_signal(stop)
+        out, err = demo_process.communicate(timeout=STOP_TIMEOUT * 3)
+    finally:
+        demo_process.kill()
+    assert demo_process.returncode == 128 + stop, err
+    assert err.splitlines() == [f"alphapulse: demo stopped by {stop.name}: the processes it"
+                                f" started stopped, {runtime_dir} removed"]
+    assert not runtime_dir.exists()
+    left = subprocess.run(["pgrep", "-f", str(runtime_dir)], capture_output=True, text=True,
+                          check=False)
+    assert left.stdout == ""
+
+
 def test_replay_and_record_reach_a_domain_off_the_relays(runtime_dir):
     path = runtime_dir / "ring.yml"
     path.write_text(f"alphapulse:\n  market_data:\n    transport: shared_memory\n"

@@ -28,6 +28,7 @@ from ..transport.config import TransportsConfig, load_config
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError, RelayError
 from .common import EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, CommandError
+from .relaying import Stopped
 from ..transport.config import RELAYED
 
 SECONDS = 3.0
@@ -36,6 +37,8 @@ START_TIMEOUT = 30.0     # upper bounds against a hang, on a loaded machine
 STOP_TIMEOUT = 30.0
 PRODUCERS = {"market_data": "market data producer", "signals": "signal producer",
              "orders": "order producer"}
+# Ctrl-C, kill, timeout, a service manager: each stops the demo and everything it started
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PRODUCER_DOMAINS = {"market_data": "market_data", "signals": "signals", "orders": "execution"}
 
 
@@ -148,18 +151,36 @@ def _transports(options: argparse.Namespace, runtime_dir: Path) -> TransportsCon
 
 def run(options: argparse.Namespace) -> int:
     console = Console(highlight=False)
-    runtime_dir = Path(tempfile.mkdtemp(prefix="alphapulse-demo-", dir="/tmp"))
-    recording = runtime_dir / "market_data.bin"
+    before = {number: signal.signal(number, _stop) for number in STOP_SIGNALS}
     services: list[Service] = []
+    runtime_dir: Path | None = None
     try:
-        return _run(options, console, runtime_dir, recording, services)
+        runtime_dir = Path(tempfile.mkdtemp(prefix="alphapulse-demo-", dir="/tmp"))
+        return _run(options, console, runtime_dir, recording=runtime_dir / "market_data.bin",
+                    services=services)
+    except Stopped as stopped:
+        stopped_by = signal.Signals(stopped.args[0])
     finally:
+        # a second signal (timeout sends its SIGTERM to the demo, then to its process group)
+        # must not cut the stopping short
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
         for service in services:
             if service.process.poll() is None:
                 # a SIGTERM: the relays' supervisor stops its relays, where a SIGKILL would
                 # leave them running, holding its pipes open
                 service.stop()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        if runtime_dir is not None:
+            shutil.rmtree(runtime_dir, ignore_errors=True)
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    print(f"alphapulse: demo stopped by {stopped_by.name}: the processes it started stopped,"
+          f" {runtime_dir or 'its runtime directory'} removed", file=sys.stderr)
+    return 128 + stopped_by
+
+
+def _stop(number: int, _: object) -> None:
+    raise Stopped(number)
 
 
 def _run(options: argparse.Namespace, console: Console, runtime_dir: Path, recording: Path,
