@@ -457,8 +457,10 @@ def demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_three_stages_switch_the_running_demo_s_domains(runtime_dir, nats_server):
     """The demo's services (producers, recorder, consumer: processes of their own, their code
-    the same) over each stage's file: everything sent arrives, no gaps, the recording matches."""
+    the same) over each stage's file: everything sent arrives, no gaps, the recording matches.
+    The ring of stage 2, created by the demo's services, is removed at its end, and said so."""
     files = stage_files(runtime_dir, nats_server.url, ring_mb=16)
+    ring = runtime_dir / "market_data.ring"
     shown = {"stage1": "market_data on unix_socket, signals on unix_socket",
              "stage2": "market_data on shared_memory, signals on unix_socket",
              "stage3": "market_data on nats, signals on nats, execution on nats, system on nats"}
@@ -468,7 +470,21 @@ def test_the_three_stages_switch_the_running_demo_s_domains(runtime_dir, nats_se
         out = " ".join(done.stdout.split())  # rich wraps lines at its width
         assert f"domains: {shown[stage]}" in out, (stage, out)
         assert "gaps: none" in out and "every frame sent arrived" in out, (stage, out)
-    assert (runtime_dir / "market_data.ring").exists()  # stage 2 went through the ring
+        removed = f"removed the ring {ring} the demo created"
+        assert (removed in out) == (stage == "stage2"), (stage, out)
+        assert not ring.exists()
+
+
+def test_the_demo_leaves_a_ring_it_did_not_create(runtime_dir):
+    """A ring file there before the demo (another system's, an earlier run's) is not the
+    demo's to remove: its services use it, and it stays."""
+    ring = runtime_dir / "market_data.ring"
+    shm.Producer(ring, size_mb=16).close()
+    path = stage_files(runtime_dir, "nats://127.0.0.1:4222", ring_mb=16)["stage2"]
+    done = demo("--relays", "--seconds", "1", "--config", str(path))
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "every frame sent arrived" in done.stdout and "removed the ring" not in done.stdout
+    assert ring.exists()
 
 
 def test_the_demo_stops_with_one_line_when_a_service_cannot_start(runtime_dir):

@@ -25,6 +25,7 @@ from ..capture.batch import decode_batch
 from ..relay.client import relay_stats
 from ..relay.policy import DOMAINS
 from ..transport.config import TransportsConfig, load_config
+from ..transport.shm import remove_ring
 from ..wire.enums import MessageType
 from ..wire.errors import ConfigError, RelayError
 from .common import EXIT_BAD_ARGUMENTS, EXIT_BAD_INPUT, CommandError
@@ -130,6 +131,13 @@ def _wait_for_relays(relayed: dict[str, Any], runtime_dir: Path, relays: Service
                 time.sleep(0.05)
 
 
+def _rings(config: TransportsConfig | None) -> list[Path]:
+    if config is None:
+        return []
+    return [Path(endpoint.options["path"]) for endpoint in config.endpoints.values()
+            if endpoint.transport == "shared_memory"]
+
+
 def _transports(options: argparse.Namespace, runtime_dir: Path) -> TransportsConfig | None:
     """--config read and checked for a demo of processes; None without it (the relays)."""
     if not options.config:
@@ -153,11 +161,12 @@ def run(options: argparse.Namespace) -> int:
     console = Console(highlight=False)
     before = {number: signal.signal(number, _stop) for number in STOP_SIGNALS}
     services: list[Service] = []
+    new_rings: list[Path] = []  # the ring files its services create, to remove at the end
     runtime_dir: Path | None = None
     try:
         runtime_dir = Path(tempfile.mkdtemp(prefix="alphapulse-demo-", dir="/tmp"))
         return _run(options, console, runtime_dir, recording=runtime_dir / "market_data.bin",
-                    services=services)
+                    services=services, new_rings=new_rings)
     except Stopped as stopped:
         stopped_by = signal.Signals(stopped.args[0])
     finally:
@@ -172,6 +181,10 @@ def run(options: argparse.Namespace) -> int:
                 service.stop()
         if runtime_dir is not None:
             shutil.rmtree(runtime_dir, ignore_errors=True)
+        for ring in new_rings:
+            if ring.exists():
+                remove_ring(ring)
+                console.print(f"removed the ring {ring} the demo created", soft_wrap=True)
         for number, handler in before.items():
             signal.signal(number, handler)
     print(f"alphapulse: demo stopped by {stopped_by.name}: the processes it started stopped,"
@@ -184,9 +197,11 @@ def _stop(number: int, _: object) -> None:
 
 
 def _run(options: argparse.Namespace, console: Console, runtime_dir: Path, recording: Path,
-         services: list[Service]) -> int:
+         services: list[Service], new_rings: list[Path]) -> int:
     seconds = options.seconds or (LIVE_SECONDS if options.live else SECONDS)
     config = _transports(options, runtime_dir)
+    # a ring file there before the demo is someone else's (or an earlier run's): it stays
+    new_rings += [ring for ring in _rings(config) if not ring.exists()]
     configured = ["--config", options.config] if options.config else []
     relayed = _relay_domains(config)
     relays = None  # a file may put every domain elsewhere: no relay to run then
