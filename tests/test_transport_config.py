@@ -259,6 +259,18 @@ BAD = [
      " or wss://, got the text 'http://b'"),
     ("alphapulse:\n  execution:\n    transport: nats\n    servers: 'nats://'\n",
      "alphapulse.execution.servers", 4, "expected a URL starting nats://"),
+    ("alphapulse:\n  execution:\n    transport: nats\n    servers: [nats://a:4222, nats://b:notaport]\n",
+     "alphapulse.execution.servers[1]", 4, "expected a URL whose port, if given, is a number from"
+     " 1 to 65535, got the text 'nats://b:notaport'"),
+    ("alphapulse:\n  execution:\n    transport: nats\n    servers: ['nats://host:70000']\n",
+     "alphapulse.execution.servers[0]", 4, "a number from 1 to 65535, got the text"
+     " 'nats://host:70000'"),
+    ("alphapulse:\n  transport: message_bus\n  servers: nats://host:0\n",
+     "alphapulse.servers", 3, "a number from 1 to 65535, got the text 'nats://host:0'"),
+    ("alphapulse:\n  execution:\n    transport: redis\n    url: redis://host:redis\n",
+     "alphapulse.execution.url", 4, "a number from 1 to 65535, got the text 'redis://host:redis'"),
+    ("alphapulse:\n  execution:\n    transport: redis\n    url: 'redis://[::1:6379'\n",
+     "alphapulse.execution.url", 4, "a number from 1 to 65535, got the text 'redis://[::1:6379'"),
     ("alphapulse:\n  execution:\n    transport: nats\n    subject_prefix: 'a..b'\n",
      "alphapulse.execution.subject_prefix", 4, "expected dot-separated subject tokens"),
     ("alphapulse:\n  transport: message_bus\n  subject_prefix: 'a b'\n",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..relay.config import (MAX_QUEUE_FRAMES, RelaysConfig, _document, _kind, _root,
                             _Section, _text, _whole, config_from)
@@ -348,7 +349,20 @@ def _urls(section: _Section, key: str, schemes: tuple[str, ...], *, many: bool) 
                 or len(url) == len(next(s for s in schemes if url.startswith(s))):
             raise section.error(at, f"expected a URL starting {' or '.join(schemes)}, got"
                                     f" {_kind(url)}", line_of=key)
+        if not _port_fits(url):
+            raise section.error(at, "expected a URL whose port, if given, is a number from 1 to"
+                                    f" 65535, got {_kind(url)}", line_of=key)
     return urls
+
+
+def _port_fits(url: str) -> bool:
+    """No port, or one a client can connect to: the clients would otherwise fail only when
+    they connect, with their own words, far from the file."""
+    try:
+        port = urlsplit(url).port  # ValueError: not a number, out of 0-65535, a bad [IPv6]
+    except ValueError:
+        return False
+    return port != 0
 
 
 def _tcp(section: _Section, top: _Section, policy: DomainPolicy) -> dict[str, Any]:
