@@ -232,6 +232,19 @@ BAD = [
      "a key of channel and nats and redis, and this domain's transport is unix_socket"),
     ("alphapulse:\n  execution:\n    transport: nats\n    server: [nats://a]\n",
      "alphapulse.execution.server", 4, "unknown key (did you mean servers?)"),
+    ("alphapulse:\n  execution:\n    transport: nats\n    bogus: 1\n",
+     "alphapulse.execution.bogus", 4, "unknown key; the keys here are max_queue_size,"
+     " circuit_breaker, validate_checksums, require_sequence, overflow, stuck_timeout,"
+     " busy_poll_us, transport, type, servers, subject_prefix, jetstream, capacity,"
+     " batch_frames, batch_bytes"),
+    ("alphapulse:\n  execution:\n    transport: redis\n    bogus: 1\n",
+     "alphapulse.execution.bogus", 4, "the keys here are max_queue_size, circuit_breaker,"
+     " validate_checksums, require_sequence, overflow, stuck_timeout, busy_poll_us, transport,"
+     " type, url, stream_prefix, capacity, batch_frames, batch_bytes"),
+    ("alphapulse:\n  transport: message_bus\n  execution:\n    pth: /tmp/x\n",
+     "alphapulse.execution.pth", 4, "unknown key; the keys here are max_queue_size,"),
+    ("alphapulse:\n  execution:\n    transport: shared_memory\n    bogus: 1\n",
+     "alphapulse.execution.bogus", 4, "unknown key; the keys here are path, max_queue_size,"),
     ("alphapulse:\n  execution:\n    transport: nats\n    max_queue: 5\n",
      "alphapulse.execution.max_queue", 4, "unknown key (did you mean max_queue_size?)"),
     ("alphapulse:\n  execution:\n    transport: shared_memory\n    size_mb: 3\n",

@@ -27,8 +27,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..relay.config import (MAX_QUEUE_FRAMES, RelaysConfig, _document, _kind, _root,
-                            _Section, _text, _whole, config_from)
+from ..relay.config import (_DOMAIN_KEYS, MAX_QUEUE_FRAMES, RelaysConfig, _document, _kind,
+                            _root, _Section, _text, _whole, config_from)
 from ..relay.policy import DOMAINS, DomainPolicy
 from ..wire.errors import FieldValueError
 from . import nats as nats_transport
@@ -136,6 +136,7 @@ def config_from_document(document: Any, source: str | None = None, *,
         transport = _domain_transport(section, mode, bus)
         chosen[domain] = transport
         _refuse_others_keys(section, transport)
+        section.refuse_unknown(_domain_keys(transport))
         # a unix_socket domain's path is its relay's socket; any other domain's path (a
         # ring's, or none) is not the relay's
         handed[domain] = _CHOOSERS if transport == "unix_socket" else \
@@ -226,6 +227,15 @@ def _refuse_others_keys(section: _Section, transport: str) -> None:
             owners = [t for t, keys in TRANSPORT_KEYS.items() if key in keys]
             raise section.error(key, f"a key of {' and '.join(owners)}, and this domain's"
                                      f" transport is {transport}")
+
+
+def _domain_keys(transport: str) -> list[str]:
+    """The keys a domain on `transport` takes, as an unknown key's refusal lists them: the
+    relay's policy keys (its socket's path only where the transport has a path), then the
+    transport's own."""
+    own = TRANSPORT_KEYS[transport]
+    policy = [key for key in _DOMAIN_KEYS if key != "path" or key in own]
+    return list(dict.fromkeys((*policy, *_CHOOSERS, *own)))
 
 
 def _refuse_unused_shared(top: _Section, chosen: Mapping[str, str]) -> None:
