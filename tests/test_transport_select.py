@@ -536,6 +536,14 @@ def test_a_stop_signal_stops_the_demo_and_everything_it_started(stop):
     assert left.stdout == ""
 
 
+def test_the_demo_runs_its_producers_for_longer_than_its_stop_timeout():
+    """--seconds past the 30 s the demo gives a stopping process: its producers run them out
+    and the checks pass (they were killed at 30 s, and the demo failed)."""
+    done = demo("--relays", "--seconds", "32")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "every frame sent arrived" in done.stdout
+
+
 def test_replay_and_record_reach_a_domain_off_the_relays(runtime_dir):
     path = runtime_dir / "ring.yml"
     path.write_text(f"alphapulse:\n  market_data:\n    transport: shared_memory\n"

@@ -240,7 +240,10 @@ def _run(options: argparse.Namespace, console: Console, runtime_dir: Path, recor
         for producer in producers.values():
             if producer.process.poll() is None:
                 producer.process.send_signal(signal.SIGTERM)
-    codes = {service.name: service.finish() for service in producers.values()}
+    # the producers end on their own once their seconds are over: a wait of STOP_TIMEOUT alone
+    # killed those of a run longer than that
+    codes = {service.name: service.finish(seconds + STOP_TIMEOUT)
+             for service in producers.values()}
     codes["consumer"] = monitor.stop()
     codes["recorder"] = recorder.stop()
     if relays is not None:
