@@ -12,7 +12,7 @@ from transports import TRANSPORTS
 
 import alphapulse_codec as ap
 from alphapulse_codec import aio
-from alphapulse_codec.wire.errors import RelayClosedError, RelayTimeoutError
+from alphapulse_codec.wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
 
 GUARD = 30.0  # seconds: a hang guard, never a pass/fail on speed
 AAPL = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
@@ -129,6 +129,34 @@ def test_recv_times_out_with_the_relay_clients_timeout_error(transport):
         assert isinstance(RelayTimeoutError("x"), TimeoutError)
         assert consumer.recv_bytes(timeout=0.05) == b""
         assert len(consumer.recv_batch(timeout=0.05)) == 0
+
+
+def test_send_refuses_what_is_neither_a_message_nor_bytes_naming_the_argument(transport):
+    """An int has a ``to_bytes()`` too, and so has an InstrumentId: neither is a frame. Every
+    transport refuses them (and anything else that is no message nor bytes) in the same words,
+    numbering producers alike, and sends nothing."""
+    make_producer, make_consumer = transport.open("market_data")
+    config, keywords = transport.configured
+    with make_consumer() as consumer, make_producer() as producer, \
+            ap.connect("market_data", "producer", config=config, sequence="auto",
+                       **keywords) as numbered:
+        for client in (producer, numbered):
+            for wrong in (12, AAPL, "a frame", None, [quote(1)]):
+                with pytest.raises(FieldValueError, match="^message: expected a Message or one"
+                                   f" frame's bytes as a bytes-like object, got"
+                                   f" {type(wrong).__name__}$") as refused:
+                    client.send(wrong)
+                assert refused.value.field == "message"
+            with pytest.raises(FieldValueError, match="^buffer: expected frames' bytes .*, got"
+                               " list$") as refused:
+                client.send_batch([trades(2)])
+            assert refused.value.field == "buffer"
+            assert client.flush() == []
+        assert numbered.next_sequence(ap.SourceType.BinanceCollector) == 1  # none taken
+        producer.send(quote(1))
+        producer.flush()
+        assert receive(consumer, 64) == quote(1)
+        assert consumer.recv_bytes(timeout=0.05) == b""
 
 
 def test_a_closed_client_refuses_to_be_used(transport):
@@ -257,6 +285,8 @@ def test_the_asyncio_clients_answer_as_the_blocking_ones(transport):
             assert await producer.send_batch(trades(3)) == 3
             await producer.send(quote(4))  # not of the subscription
             await producer.send(ap.decode(trades(1, first=5)))
+            with pytest.raises(FieldValueError, match="^message: expected a Message"):
+                await producer.send(12)
             assert await producer.flush() == []
         got = [(await consumer.recv(timeout=GUARD)).header.sequence for _ in range(4)]
         with pytest.raises(RelayTimeoutError, match="no frame within 0.05 s"):

@@ -29,7 +29,7 @@ from ..wire.enums import GapReason, HelloFlags, MessageType, RelayCode, RelayRol
 from ..wire.layouts import HEADER_SIZE
 from ..wire.errors import (FieldValueError, RelayClosedError, RelayError,
                            RelayRefusedError, RelayTimeoutError)
-from . import frames
+from . import frames, sendable
 from ._route import NOTE_CODE, Router, Sequencer, count_frames, move_to_front, pending_frame_size
 from .config import RelaysConfig, load_config
 from .backoff import Backoff, Retry, backoff_of
@@ -457,9 +457,8 @@ class Producer(_Client):
         return int(self._sequencer.next(self.source if source is None else source))
 
     def send(self, message: Any) -> None:
-        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
-        frame = message.to_bytes() if hasattr(message, "to_bytes") else message
-        self._sent(self._take(frame, single=True))
+        """Send one message or one frame's bytes."""
+        self._sent(self._take(message, single=True))
 
     def send_batch(self, buffer: Any) -> int:
         """Send many whole frames back to back (``encode_batch`` output, a capture's bytes).
@@ -502,6 +501,7 @@ class Producer(_Client):
     def _frames(self, data: Any, single: bool) -> tuple[bytes | memoryview, int]:
         """The bytes to send for ``data`` (numbered, with sequence="auto"), and how many
         frames they hold."""
+        data = sendable.one_frame(data) if single else sendable.frames_buffer(data)
         count = count_frames(data, self.max_frame_size)
         if single and count != 1:
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 from ..capture.batch import BatchResult, decode_batch
-from ..relay import frames
+from ..relay import frames, sendable
 from ..relay._route import ANNOUNCE_CODE, Sequencer
 from ..relay.client import Gap, _policy, positive
 from ..relay.policy import DomainPolicy
@@ -338,6 +338,7 @@ class Producer(_Client):
         """The bytes of the block to send (numbered with sequence="auto") and its frames;
         bytes that are not whole frames are refused here, with the byte offset."""
         self._check_open("send")
+        data = sendable.one_frame(data) if single else sendable.frames_buffer(data)
         count = self.channel._judge.count(data)
         if single and count != 1:
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
@@ -384,8 +385,8 @@ class Producer(_Client):
         return sent
 
     def send(self, message: Any) -> None:
-        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
-        self._send(message.to_bytes() if hasattr(message, "to_bytes") else message, True)
+        """Send one message or one frame's bytes."""
+        self._send(message, True)
 
     def send_batch(self, buffer: Any) -> int:
         """Send whole frames back to back (``encode_batch`` output, a capture's bytes) as one
@@ -600,7 +601,7 @@ class AsyncProducer:
             producer._check_open("send")
 
     async def send(self, message: Any) -> None:
-        await self._send(message.to_bytes() if hasattr(message, "to_bytes") else message, True)
+        await self._send(message, True)
 
     async def send_batch(self, buffer: Any) -> int:
         return await self._send(buffer, False)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.batch import BatchResult, decode_batch
+from ..relay import sendable
 from ..relay.client import Gap
 from ..wire._codec import Message
 from ..wire.enums import MessageType, SourceType
@@ -120,14 +121,15 @@ class Producer:
         if self._ring.closed:
             raise RelayClosedError(f"{self.path}: {doing} on a closed producer")
 
-    def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
+    def send(self, message: Message | bytes | bytearray | memoryview) -> None:
         """Writes one message, or the one sealed frame given as bytes."""
-        self._ring.send(message_or_frame_bytes, self.timeout, True)  # RelayClosedError once closed
+        # RelayClosedError once closed
+        self._ring.send(sendable.one_frame(message), self.timeout, True)
 
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):
         all of them, or none when one is malformed. Returns the number of frames."""
-        return int(self._ring.send(buffer, self.timeout))
+        return int(self._ring.send(sendable.frames_buffer(buffer), self.timeout))
 
     def flush(self) -> list[Any]:
         """Nothing to do: a frame is in the ring, visible to consumers, when send returns;
