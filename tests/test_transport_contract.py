@@ -242,10 +242,34 @@ def test_a_consumer_that_falls_behind_on_market_data_is_told_what_it_lost(transp
             trade_rows = rows[rows[:, 4] == ap.MessageType.Trade]  # gap notices ride along
             sequences.extend(trade_rows[:, 12:20].copy().view("<u8").ravel().tolist())
         lost = transport.shed(slow)
-    assert transport.shed(slow) == lost  # what it lost is still told once it is closed
+        assert slow.frames_lost == lost  # every lost frame counted once
+    assert transport.shed(slow) == lost == slow.frames_lost  # still told once it is closed
     assert lost > 0
     assert len(sequences) + lost == total
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+
+
+def test_a_sequence_jump_counts_once_in_frames_lost(transport):
+    """A source whose numbering skips 4-6 on execution, which requires sequences: the
+    transport's report of the jump and the jump the consumer may see itself are one loss."""
+    applies(transport, "telling of a source's sequence jumps")
+    make_producer, make_consumer = transport.open("execution")
+    sent = orders(9)
+    size = len(sent) // 9
+    kept = sent[:3 * size] + sent[6 * size:]
+    with make_consumer() as consumer, make_producer() as producer:
+        producer.send_batch(kept)
+        producer.flush()
+        sequences: list[int] = []
+        while len(sequences) < 6:  # the relay's notice rides along
+            message = consumer.recv(timeout=GUARD)
+            if type(message) is ap.OrderCancel:
+                sequences.append(message.header.sequence)
+        assert sequences == [1, 2, 3, 7, 8, 9]
+        jumps = [(g.source, g.first, g.last, g.frames_lost) for g in consumer.gaps]
+        assert (ap.SourceType.PortfolioManager, 4, 6, 3) in jumps
+        assert consumer.frames_lost == sum(g.frames_lost for g in consumer.gaps) == 3
+    assert consumer.frames_lost == 3
 
 
 def test_execution_never_loses_a_frame(transport):
@@ -297,6 +321,8 @@ def test_the_asyncio_clients_answer_as_the_blocking_ones(transport):
         with pytest.raises(RelayClosedError, match="closed"):
             await asyncio.wait_for(waiting, GUARD)
         assert [message async for message in consumer] == []
+        # a relay consumer of some types sees the others' sequence numbers as a jump (the Quote)
+        assert consumer.frames_lost == sum(g.frames_lost or 0 for g in consumer.gaps)
         assert producer.closed and consumer.closed
         with pytest.raises(RelayClosedError, match="closed"):
             await producer.send_batch(trades(1))

@@ -231,6 +231,10 @@ class AsyncConsumer(_AsyncClient):
     def gaps(self) -> list[Any]:
         return self._client.gaps
 
+    @property
+    def frames_lost(self) -> int:
+        return self._client.frames_lost
+
     async def _take(self, max_frames: int, timeout: float | None) -> bytes:
         client = self._client
         deadline = None if timeout is None else time.monotonic() + timeout

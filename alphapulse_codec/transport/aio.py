@@ -209,6 +209,10 @@ class AsyncConsumer(_Wrapped):
     def gaps(self) -> list[Any]:
         return list(self._client.gaps)
 
+    @property
+    def frames_lost(self) -> int:
+        return int(self._client.frames_lost)
+
     async def _wait(self, max_frames: int, timeout: float | None) -> bytes:
         """Up to `max_frames` frames read by the worker within `timeout` (b"": none came).
         A read the caller stopped waiting for (cancelled) is kept for the next call."""

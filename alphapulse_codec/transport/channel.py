@@ -257,10 +257,12 @@ class Channel:
     def _jumped(self, source: int, first: int, sequence: int) -> None:
         """A source's numbering skipped ``first`` to ``sequence - 1`` on a domain that requires
         sequences: its consumers are told, as the relay's GapNotice tells them."""
-        gap = Gap(source, GapReason.SequenceJump, first, sequence - 1, sequence - first, True)
+        lost = sequence - first
+        gap = Gap(source, GapReason.SequenceJump, first, sequence - 1, lost, True)
         for consumer in self._readers():
             if consumer._source_mask[source >> 3] >> (source & 7) & 1:
                 consumer.gaps.append(gap)
+                consumer.frames_lost += lost
 
     def _readers(self) -> list[Consumer]:
         """The consumers still open and referenced; the others are forgotten."""
@@ -632,6 +634,10 @@ class AsyncConsumer:
     @property
     def gaps(self) -> list[Gap]:
         return self._consumer.gaps
+
+    @property
+    def frames_lost(self) -> int:
+        return self._consumer.frames_lost
 
     @property
     def closed(self) -> bool:
