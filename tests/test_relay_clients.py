@@ -476,6 +476,11 @@ def test_subscribe_many_notes_a_relay_restart_as_a_gap(runtime_dir, relays):
 
 
 def test_subscribe_many_refuses_what_is_not_a_relay():
+    for wrong in (42, b"dashboard.yml"):
+        with pytest.raises(ap.FieldValueError, match="^config: expected a dashboard file's"
+                           f" path, .*, got {type(wrong).__name__}$") as refused:
+            ap.subscribe_many(wrong)
+        assert refused.value.field == "config"
     with pytest.raises(ap.FieldValueError, match="domain"):
         ap.subscribe_many([("nowhere", None)])
     with pytest.raises(ap.FieldValueError, match="named twice"):

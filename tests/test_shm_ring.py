@@ -17,7 +17,7 @@ from alphapulse_codec.transport import (BackpressureTimeout, Consumer, Producer,
                                         RingCorruptError, RingMismatchError, ring_path)
 from alphapulse_codec.transport._ring import HEADER_SIZE
 from alphapulse_codec.wire.enums import GapReason
-from alphapulse_codec.wire.errors import RelayTimeoutError
+from alphapulse_codec.wire.errors import FieldValueError, RelayTimeoutError
 from bus_frames import quote, split, trades
 
 CTX = multiprocessing.get_context("fork")
@@ -415,14 +415,26 @@ def test_a_truncated_or_foreign_file_is_refused(path):
 
 
 def test_bad_arguments_say_which(path):
-    with pytest.raises(ValueError, match="size_mb"):
-        Producer(path, size_mb=3)
-    with pytest.raises(ValueError, match="wait"):
-        Consumer(path, wait="nap")
-    with pytest.raises(ValueError, match="policy"):
-        Producer(path, policy="strict")
-    with pytest.raises(ValueError, match="types: unknown name"):
-        Consumer(path, types=["Trades"])
+    """The project's FieldValueError (a ValueError) with the argument in ``field``."""
+    refusals = [
+        ("size_mb", "^size_mb: 3, expected a power of two", lambda: Producer(path, size_mb=3)),
+        ("size_mb", "^size_mb: 'big', expected", lambda: Producer(path, size_mb="big")),
+        ("wait", "^wait: 'nap', expected one of", lambda: Consumer(path, wait="nap")),
+        ("policy", "^policy: 'strict'", lambda: Producer(path, policy="strict")),
+        ("types", "^types: 'Trades' names no MessageType", lambda: Consumer(path, types=["Trades"])),
+        ("types", "^types: 300 is not a number from 0 to 255", lambda: Consumer(path, types=300)),
+        ("sources", "^sources: 'Nobody' names no SourceType",
+         lambda: Consumer(path, sources=["Nobody"])),
+        ("stall_timeout", "^stall_timeout: 0, expected seconds > 0",
+         lambda: Consumer(path, stall_timeout=0)),
+        ("stall_timeout", "^stall_timeout: '1', expected seconds > 0",
+         lambda: Consumer(path, stall_timeout="1")),
+        ("name", "^name: ring name 'a/b', expected a plain file name", lambda: ring_path("a/b")),
+    ]
+    for field, message, call in refusals:
+        with pytest.raises(FieldValueError, match=message) as refused:
+            call()
+        assert refused.value.field == field
     assert os.stat(ring_path("x", path.parent).parent).st_mode  # the directory exists
     with Producer(path) as producer:
         assert producer.capacity == 16 << 20 and os.stat(path).st_mode & 0o777 == 0o600

@@ -12,7 +12,7 @@ from transports import TRANSPORTS
 
 import alphapulse_codec as ap
 from alphapulse_codec import aio
-from alphapulse_codec.wire.errors import RelayClosedError, RelayTimeoutError
+from alphapulse_codec.wire.errors import FieldValueError, RelayClosedError, RelayTimeoutError
 
 GUARD = 30.0  # seconds: a hang guard, never a pass/fail on speed
 AAPL = ap.InstrumentId.stock(ap.VenueId.NASDAQ, "AAPL")
@@ -131,6 +131,34 @@ def test_recv_times_out_with_the_relay_clients_timeout_error(transport):
         assert len(consumer.recv_batch(timeout=0.05)) == 0
 
 
+def test_send_refuses_what_is_neither_a_message_nor_bytes_naming_the_argument(transport):
+    """An int has a ``to_bytes()`` too, and so has an InstrumentId: neither is a frame. Every
+    transport refuses them (and anything else that is no message nor bytes) in the same words,
+    numbering producers alike, and sends nothing."""
+    make_producer, make_consumer = transport.open("market_data")
+    config, keywords = transport.configured
+    with make_consumer() as consumer, make_producer() as producer, \
+            ap.connect("market_data", "producer", config=config, sequence="auto",
+                       **keywords) as numbered:
+        for client in (producer, numbered):
+            for wrong in (12, AAPL, "a frame", None, [quote(1)]):
+                with pytest.raises(FieldValueError, match="^message: expected a Message or one"
+                                   f" frame's bytes as a bytes-like object, got"
+                                   f" {type(wrong).__name__}$") as refused:
+                    client.send(wrong)
+                assert refused.value.field == "message"
+            with pytest.raises(FieldValueError, match="^buffer: expected frames' bytes .*, got"
+                               " list$") as refused:
+                client.send_batch([trades(2)])
+            assert refused.value.field == "buffer"
+            assert client.flush() == []
+        assert numbered.next_sequence(ap.SourceType.BinanceCollector) == 1  # none taken
+        producer.send(quote(1))
+        producer.flush()
+        assert receive(consumer, 64) == quote(1)
+        assert consumer.recv_bytes(timeout=0.05) == b""
+
+
 def test_a_closed_client_refuses_to_be_used(transport):
     make_producer, make_consumer = transport.open("market_data")
     producer, consumer = make_producer(), make_consumer()
@@ -214,10 +242,34 @@ def test_a_consumer_that_falls_behind_on_market_data_is_told_what_it_lost(transp
             trade_rows = rows[rows[:, 4] == ap.MessageType.Trade]  # gap notices ride along
             sequences.extend(trade_rows[:, 12:20].copy().view("<u8").ravel().tolist())
         lost = transport.shed(slow)
-    assert transport.shed(slow) == lost  # what it lost is still told once it is closed
+        assert slow.frames_lost == lost  # every lost frame counted once
+    assert transport.shed(slow) == lost == slow.frames_lost  # still told once it is closed
     assert lost > 0
     assert len(sequences) + lost == total
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+
+
+def test_a_sequence_jump_counts_once_in_frames_lost(transport):
+    """A source whose numbering skips 4-6 on execution, which requires sequences: the
+    transport's report of the jump and the jump the consumer may see itself are one loss."""
+    applies(transport, "telling of a source's sequence jumps")
+    make_producer, make_consumer = transport.open("execution")
+    sent = orders(9)
+    size = len(sent) // 9
+    kept = sent[:3 * size] + sent[6 * size:]
+    with make_consumer() as consumer, make_producer() as producer:
+        producer.send_batch(kept)
+        producer.flush()
+        sequences: list[int] = []
+        while len(sequences) < 6:  # the relay's notice rides along
+            message = consumer.recv(timeout=GUARD)
+            if type(message) is ap.OrderCancel:
+                sequences.append(message.header.sequence)
+        assert sequences == [1, 2, 3, 7, 8, 9]
+        jumps = [(g.source, g.first, g.last, g.frames_lost) for g in consumer.gaps]
+        assert (ap.SourceType.PortfolioManager, 4, 6, 3) in jumps
+        assert consumer.frames_lost == sum(g.frames_lost for g in consumer.gaps) == 3
+    assert consumer.frames_lost == 3
 
 
 def test_execution_never_loses_a_frame(transport):
@@ -257,6 +309,8 @@ def test_the_asyncio_clients_answer_as_the_blocking_ones(transport):
             assert await producer.send_batch(trades(3)) == 3
             await producer.send(quote(4))  # not of the subscription
             await producer.send(ap.decode(trades(1, first=5)))
+            with pytest.raises(FieldValueError, match="^message: expected a Message"):
+                await producer.send(12)
             assert await producer.flush() == []
         got = [(await consumer.recv(timeout=GUARD)).header.sequence for _ in range(4)]
         with pytest.raises(RelayTimeoutError, match="no frame within 0.05 s"):
@@ -267,6 +321,8 @@ def test_the_asyncio_clients_answer_as_the_blocking_ones(transport):
         with pytest.raises(RelayClosedError, match="closed"):
             await asyncio.wait_for(waiting, GUARD)
         assert [message async for message in consumer] == []
+        # a relay consumer of some types sees the others' sequence numbers as a jump (the Quote)
+        assert consumer.frames_lost == sum(g.frames_lost or 0 for g in consumer.gaps)
         assert producer.closed and consumer.closed
         with pytest.raises(RelayClosedError, match="closed"):
             await producer.send_batch(trades(1))

@@ -280,6 +280,25 @@ def test_a_keyword_of_another_transport_is_refused_naming_it(run, runtime_dir):
     run(scenario())
 
 
+def test_a_config_of_no_known_kind_is_refused_naming_it(run):
+    """Neither a file, a document, nor a configuration object: refused by the argument's name,
+    blocking and on asyncio, for a producer and a consumer."""
+    expected = ("^config: expected a YAML file's path, a document read from one \\(a mapping\\),"
+                " a TransportsConfig, an Endpoint, a RelaysConfig or a DomainPolicy, got {}$")
+    for wrong in (42, [("market_data", None)], b"transports.yml"):
+        for role in ("producer", "consumer"):
+            with pytest.raises(FieldValueError,
+                               match=expected.format(type(wrong).__name__)) as refused:
+                ap.connect("market_data", role, config=wrong)
+            assert refused.value.field == "config"
+
+    async def scenario():
+        with pytest.raises(FieldValueError, match=expected.format("int")):
+            await aio.connect("market_data", "consumer", config=42)
+
+    run(scenario())
+
+
 def test_a_bad_file_is_refused_by_connect(runtime_dir):
     path = runtime_dir / "bad.yml"
     path.write_text("alphapulse:\n  market_data:\n    transport: pigeon\n")

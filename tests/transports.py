@@ -97,7 +97,8 @@ class SharedMemory:
     backpressure for one that makes producers wait."""
 
     behind_frames = 40_000
-    lacks: tuple[str, ...] = ()
+    # a ring's gaps are stretches of the ring, of any source: it follows no source's numbering
+    lacks: tuple[str, ...] = ("telling of a source's sequence jumps",)
 
     LOST_REASONS = (GapReason.Lapped,)
 

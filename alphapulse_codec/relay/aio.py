@@ -180,9 +180,8 @@ class AsyncProducer(_AsyncClient):
         return self._client.next_sequence(source)
 
     async def send(self, message: Any) -> None:
-        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
-        frame = message.to_bytes() if hasattr(message, "to_bytes") else message
-        self._client._sent(await self._write(frame, single=True))
+        """Send one message or one frame's bytes."""
+        self._client._sent(await self._write(message, single=True))
 
     async def send_batch(self, buffer: Any) -> int:
         """Send many whole frames back to back; returns how many."""
@@ -231,6 +230,10 @@ class AsyncConsumer(_AsyncClient):
     @property
     def gaps(self) -> list[Any]:
         return self._client.gaps
+
+    @property
+    def frames_lost(self) -> int:
+        return self._client.frames_lost
 
     async def _take(self, max_frames: int, timeout: float | None) -> bytes:
         client = self._client

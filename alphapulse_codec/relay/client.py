@@ -29,7 +29,7 @@ from ..wire.enums import GapReason, HelloFlags, MessageType, RelayCode, RelayRol
 from ..wire.layouts import HEADER_SIZE
 from ..wire.errors import (FieldValueError, RelayClosedError, RelayError,
                            RelayRefusedError, RelayTimeoutError)
-from . import frames
+from . import frames, sendable
 from ._route import NOTE_CODE, Router, Sequencer, count_frames, move_to_front, pending_frame_size
 from .config import RelaysConfig, load_config
 from .backoff import Backoff, Retry, backoff_of
@@ -457,9 +457,8 @@ class Producer(_Client):
         return int(self._sequencer.next(self.source if source is None else source))
 
     def send(self, message: Any) -> None:
-        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
-        frame = message.to_bytes() if hasattr(message, "to_bytes") else message
-        self._sent(self._take(frame, single=True))
+        """Send one message or one frame's bytes."""
+        self._sent(self._take(message, single=True))
 
     def send_batch(self, buffer: Any) -> int:
         """Send many whole frames back to back (``encode_batch`` output, a capture's bytes).
@@ -502,6 +501,7 @@ class Producer(_Client):
     def _frames(self, data: Any, single: bool) -> tuple[bytes | memoryview, int]:
         """The bytes to send for ``data`` (numbered, with sequence="auto"), and how many
         frames they hold."""
+        data = sendable.one_frame(data) if single else sendable.frames_buffer(data)
         count = count_frames(data, self.max_frame_size)
         if single and count != 1:
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
@@ -613,12 +613,14 @@ class Producer(_Client):
 class Consumer(_Client):
     """Receives the frames of its subscription. ``gaps`` lists what it missed: GapNotices of
     the relay, and sequence jumps it saw itself (a jump over just the frames the relay's
-    notice before it told of is that notice's gap, listed once)."""
+    notice before it told of is that notice's gap, listed once); ``frames_lost`` is the sum
+    of their ``frames_lost``, each lost frame counted once."""
 
     def __init__(self, sock: Socket, policy: DomainPolicy, welcome: Any,
                  redial: _Redial | None = None) -> None:
         super().__init__(sock, policy, welcome, redial)
         self.gaps: list[Gap] = []
+        self.frames_lost = 0
         self._told: dict[int, tuple[int, int]] = {}  # per source, what the relay's notices told
         self._retrying: Retry | None = None  # the attempts to reach a relay gone, while it is
         self._next_attempt = 0.0
@@ -766,14 +768,18 @@ class Consumer(_Client):
     def _note_gaps(self, data: bytes, notable: list[tuple[int, ...]]) -> None:
         for _, offset, size, message_type, source, _, sequence, gap_first in notable:
             if gap_first and self._told.pop(source, None) != (gap_first, sequence - 1):
-                self.gaps.append(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
-                                     sequence - gap_first, False))
+                self._note(Gap(source, GapReason.SequenceJump, gap_first, sequence - 1,
+                               sequence - gap_first, False))
             if message_type == MessageType.GapNotice:
                 notice = decode(data[offset:offset + size])
-                self.gaps.append(Gap(notice.gap_source, self._notice_reason(notice.reason),
-                                     notice.first_sequence, notice.last_sequence,
-                                     notice.frames_lost, True))
+                self._note(Gap(notice.gap_source, self._notice_reason(notice.reason),
+                               notice.first_sequence, notice.last_sequence, notice.frames_lost,
+                               True))
                 self._tell(notice.gap_source, notice.first_sequence, notice.last_sequence)
+
+    def _note(self, gap: Gap) -> None:
+        self.gaps.append(gap)
+        self.frames_lost += gap.frames_lost or 0
 
     def _tell(self, source: int, first: int, last: int) -> None:
         """Notes the range a notice of the relay told of; notices that follow on one another
@@ -877,7 +883,7 @@ class Consumer(_Client):
         self._start = self._filled = 0
         self._eof = False
         if self.reconnecting:
-            self.gaps.append(Gap(None, GapReason.RelayRestart, 0, 0, None, False))
+            self._note(Gap(None, GapReason.RelayRestart, 0, 0, None, False))
         return "the relay closed the connection"
 
     def reopen(self) -> None:

@@ -42,6 +42,10 @@ def subscriptions_of(config: Any, runtime_dir: str | os.PathLike[str] | None = N
         return tuple(Subscription(d, directory / f"{d}.sock", None) for d in DOMAINS)
     if isinstance(config, (str, os.PathLike, Mapping)):
         return load_dashboard_config(config, runtime_dir=runtime_dir)
+    if not isinstance(config, Iterable) or isinstance(config, (bytes, bytearray)):
+        raise FieldValueError(f"config: expected a dashboard file's path, its mapping,"
+                              f" Subscriptions or (domain, types) pairs, got"
+                              f" {type(config).__name__}", field="config")
     chosen: list[Subscription] = []
     for item in config:
         if isinstance(item, Subscription):

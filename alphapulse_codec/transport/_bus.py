@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..capture.batch import BatchResult, decode_batch
+from ..relay import sendable
 from ..relay.client import Gap
 from ..wire._codec import Message, decode
 from ..wire.enums import GapReason
@@ -62,12 +63,12 @@ class BatchingProducer:
         if self.closed:
             raise RelayClosedError(f"{what} on a closed producer")
 
-    def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
+    def send(self, message: Message | bytes | bytearray | memoryview) -> None:
         """Sends one message, or the one sealed frame given as bytes (checked first); when
         gathering, it leaves when its type's batch is full, or on flush."""
         self._check_open("send")
-        frame = _frames.frames_of(message_or_frame_bytes)
-        if not isinstance(message_or_frame_bytes, Message):
+        frame = sendable.one_frame(message)
+        if not isinstance(message, Message):
             decode(frame, self.verify)  # one whole valid frame, or a ParseError saying why
         message_type = frame[4] if self.by_type else 0
         if not self.gather:
@@ -93,6 +94,7 @@ class BatchingProducer:
         all of them, or none when one is malformed (a ParseError gives its byte offset).
         Returns the number of frames."""
         self._check_open("send_batch")
+        buffer = sendable.frames_buffer(buffer)
         cut = self._cutter.pieces(buffer)
         view = buffer if isinstance(buffer, bytes) else memoryview(buffer).cast("B")
         frames = 0

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..capture.batch import BatchResult, decode_batch
-from ..wire._codec import BatchDecoder, Message
+from ..wire._codec import BatchDecoder
 from ..wire.enums import MessageType, SourceType
 from ..wire.errors import FieldValueError, ParseError
 
@@ -63,16 +63,6 @@ def single_frame_size(data: bytes) -> int:
     if len(data) < HEADER_SIZE:
         return -1
     return HEADER_SIZE + int.from_bytes(data[8:12], "little")
-
-
-def frames_of(data: Message | bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
-    """A message's sealed bytes, or the bytes given (checked by the caller's decode)."""
-    if isinstance(data, Message):
-        return data.to_bytes()
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return data
-    raise FieldValueError(f"expected a Message or frame bytes, got {type(data).__name__}",
-                          field="frame")
 
 
 def checked_index(buffer: bytes | bytearray | memoryview, verify: bool = True) -> FrameIndex:

@@ -183,9 +183,8 @@ class AsyncProducer(_Wrapped):
         self._check_open(_doing(call))
         return call(data)
 
-    async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
-                   ) -> None:
-        await self._send(self._client.send, message_or_frame_bytes)
+    async def send(self, message: Message | bytes | bytearray | memoryview) -> None:
+        await self._send(self._client.send, message)
 
     async def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         return int(await self._send(self._client.send_batch, buffer))
@@ -209,6 +208,10 @@ class AsyncConsumer(_Wrapped):
     @property
     def gaps(self) -> list[Any]:
         return list(self._client.gaps)
+
+    @property
+    def frames_lost(self) -> int:
+        return int(self._client.frames_lost)
 
     async def _wait(self, max_frames: int, timeout: float | None) -> bytes:
         """Up to `max_frames` frames read by the worker within `timeout` (b"": none came).

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 from ..capture.batch import BatchResult, decode_batch
-from ..relay import frames
+from ..relay import frames, sendable
 from ..relay._route import ANNOUNCE_CODE, Sequencer
 from ..relay.client import Gap, _policy, positive
 from ..relay.policy import DomainPolicy
@@ -257,10 +257,12 @@ class Channel:
     def _jumped(self, source: int, first: int, sequence: int) -> None:
         """A source's numbering skipped ``first`` to ``sequence - 1`` on a domain that requires
         sequences: its consumers are told, as the relay's GapNotice tells them."""
-        gap = Gap(source, GapReason.SequenceJump, first, sequence - 1, sequence - first, True)
+        lost = sequence - first
+        gap = Gap(source, GapReason.SequenceJump, first, sequence - 1, lost, True)
         for consumer in self._readers():
             if consumer._source_mask[source >> 3] >> (source & 7) & 1:
                 consumer.gaps.append(gap)
+                consumer.frames_lost += lost
 
     def _readers(self) -> list[Consumer]:
         """The consumers still open and referenced; the others are forgotten."""
@@ -338,6 +340,7 @@ class Producer(_Client):
         """The bytes of the block to send (numbered with sequence="auto") and its frames;
         bytes that are not whole frames are refused here, with the byte offset."""
         self._check_open("send")
+        data = sendable.one_frame(data) if single else sendable.frames_buffer(data)
         count = self.channel._judge.count(data)
         if single and count != 1:
             raise FieldValueError(f"send takes one frame, got {count}: use send_batch",
@@ -384,8 +387,8 @@ class Producer(_Client):
         return sent
 
     def send(self, message: Any) -> None:
-        """Send one message (an object with ``to_bytes()``) or one frame's bytes."""
-        self._send(message.to_bytes() if hasattr(message, "to_bytes") else message, True)
+        """Send one message or one frame's bytes."""
+        self._send(message, True)
 
     def send_batch(self, buffer: Any) -> int:
         """Send whole frames back to back (``encode_batch`` output, a capture's bytes) as one
@@ -600,7 +603,7 @@ class AsyncProducer:
             producer._check_open("send")
 
     async def send(self, message: Any) -> None:
-        await self._send(message.to_bytes() if hasattr(message, "to_bytes") else message, True)
+        await self._send(message, True)
 
     async def send_batch(self, buffer: Any) -> int:
         return await self._send(buffer, False)
@@ -631,6 +634,10 @@ class AsyncConsumer:
     @property
     def gaps(self) -> list[Gap]:
         return self._consumer.gaps
+
+    @property
+    def frames_lost(self) -> int:
+        return self._consumer.frames_lost
 
     @property
     def closed(self) -> bool:

@@ -426,8 +426,8 @@ class Producer(_Outbox):
         finally:  # what was cut before a refusal (a message over max_payload) goes too
             self._handed.give(self.take())
 
-    def send(self, message_or_frame_bytes: Any) -> None:
-        super().send(message_or_frame_bytes)
+    def send(self, message: Any) -> None:
+        super().send(message)
         self._handed.give(self.take())  # the frame, or a gathered batch that filled up
 
     def _flush_bus(self) -> None:

@@ -67,11 +67,10 @@ class AsyncProducer:
         if self._outbox.messages:
             await self._publisher.publish_all(self._outbox.take())
 
-    async def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview
-                   ) -> None:
+    async def send(self, message: Message | bytes | bytearray | memoryview) -> None:
         """Sends one message (or one frame's bytes, checked); with a batch size given it waits
         for its type's batch to fill, or for flush."""
-        self._outbox.send(message_or_frame_bytes)
+        self._outbox.send(message)
         await self._publish_queued()
 
     async def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:

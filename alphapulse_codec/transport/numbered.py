@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+from ..relay import sendable
 from ..relay._route import Sequencer, count_frames
 from ..wire._codec import DEFAULT_MAX_FRAME_SIZE
 from ..wire.errors import FieldValueError
@@ -24,9 +25,8 @@ class Numbering:
         self._sequencer = Sequencer() if numbered else None
 
     def one(self, message: Any) -> Any:
-        """The frame to send for ``message`` (an object with ``to_bytes()`` or one frame's
-        bytes), numbered."""
-        frame = message.to_bytes() if hasattr(message, "to_bytes") else message
+        """The frame to send for ``message`` (a message or one frame's bytes), numbered."""
+        frame = sendable.one_frame(message)
         if self._sequencer is None:
             return frame
         count = count_frames(frame, DEFAULT_MAX_FRAME_SIZE)
@@ -37,6 +37,7 @@ class Numbering:
 
     def many(self, buffer: Any) -> Any:
         """The frames to send for ``buffer``, numbered."""
+        buffer = sendable.frames_buffer(buffer)
         return buffer if self._sequencer is None else self._numbered(buffer, self._sequencer)
 
     @staticmethod

@@ -96,6 +96,10 @@ def endpoint_of(domain: str, config: Any, runtime_dir: str | os.PathLike[str] | 
     if isinstance(config, Mapping) and config and \
             all(isinstance(value, DomainPolicy) for value in config.values()):
         return None
+    if not isinstance(config, (str, os.PathLike, Mapping, TransportsConfig)):
+        raise FieldValueError(f"config: expected a YAML file's path, a document read from one (a"
+                              f" mapping), a TransportsConfig, an Endpoint, a RelaysConfig or a"
+                              f" DomainPolicy, got {type(config).__name__}", field="config")
     loaded = config if isinstance(config, TransportsConfig) else \
         load_config(config, runtime_dir=runtime_dir)
     return loaded.endpoints[domain]

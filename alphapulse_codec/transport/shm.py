@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.batch import BatchResult, decode_batch
+from ..relay import sendable
+from ..relay.frames import mask
 from ..relay.client import Gap
 from ..wire._codec import Message
-from ..wire.enums import MessageType, SourceType
-from ..wire.errors import RelayClosedError
+from ..wire.errors import FieldValueError, RelayClosedError
 from ._ring import RingConsumer, RingProducer
 
 POLICIES = {"lossy": 0, "backpressure": 1}
@@ -39,8 +40,9 @@ DEFAULT_STALL_TIMEOUT = 1.0  # seconds an uncommitted claim of a live producer i
 def ring_path(name: str, directory: str | os.PathLike[str] | None = None) -> Path:
     """Where the ring `name` lives: `directory`, else /dev/shm, else $XDG_RUNTIME_DIR/alphapulse,
     else the temporary directory's alphapulse folder (created 0700)."""
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"ring name {name!r}: expected a plain file name")
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise FieldValueError(f"name: ring name {name!r}, expected a plain file name",
+                              field="name")
     if directory is None:
         if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
             directory = "/dev/shm"
@@ -62,13 +64,15 @@ def remove_ring(path: str | os.PathLike[str]) -> None:
 def _capacity(size_mb: float | None) -> int:
     if size_mb is None:
         return 0
+    expected = "expected a power of two of bytes between 64 KiB (0.0625) and 64 GiB (65536)"
+    if isinstance(size_mb, bool) or not isinstance(size_mb, (int, float)):
+        raise FieldValueError(f"size_mb: {size_mb!r}, {expected}", field="size_mb")
     # inf and nan are numbers to YAML (.inf, .nan): refused here, not by int()
     finite = math.isfinite(size_mb)
     capacity = int(size_mb * (1 << 20)) if finite else 0
     if not finite or size_mb <= 0 or capacity != size_mb * (1 << 20) or capacity & (capacity - 1) \
             or not (1 << 16) <= capacity <= (1 << 36):
-        raise ValueError(f"size_mb: {size_mb}, expected a power of two of bytes between 64 KiB"
-                         " (0.0625) and 64 GiB (65536)")
+        raise FieldValueError(f"size_mb: {size_mb}, {expected}", field="size_mb")
     return capacity
 
 
@@ -76,27 +80,9 @@ def _choice(name: str, value: str | None, choices: dict[str, int]) -> int:
     if value is None:
         return -1
     if value not in choices:
-        raise ValueError(f"{name}: {value!r}, expected one of {', '.join(map(repr, choices))}")
+        raise FieldValueError(f"{name}: {value!r}, expected one of"
+                              f" {', '.join(map(repr, choices))}", field=name)
     return choices[value]
-
-
-def _mask(name: str, values: Iterable[int | str] | None, enum: Any) -> bytes:
-    if values is None:
-        return b"\xff" * 32
-    if isinstance(values, (str, int)):
-        values = [values]
-    bits = bytearray(32)
-    for value in values:
-        if isinstance(value, str):
-            try:
-                value = enum[value]
-            except KeyError:
-                raise ValueError(f"{name}: unknown name {value!r}") from None
-        number = int(value)
-        if not 0 <= number <= 255:
-            raise ValueError(f"{name}: {number}, expected 0-255")
-        bits[number >> 3] |= 1 << (number & 7)
-    return bytes(bits)
 
 
 class Producer:
@@ -120,14 +106,15 @@ class Producer:
         if self._ring.closed:
             raise RelayClosedError(f"{self.path}: {doing} on a closed producer")
 
-    def send(self, message_or_frame_bytes: Message | bytes | bytearray | memoryview) -> None:
+    def send(self, message: Message | bytes | bytearray | memoryview) -> None:
         """Writes one message, or the one sealed frame given as bytes."""
-        self._ring.send(message_or_frame_bytes, self.timeout, True)  # RelayClosedError once closed
+        # RelayClosedError once closed
+        self._ring.send(sendable.one_frame(message), self.timeout, True)
 
     def send_batch(self, buffer: bytes | bytearray | memoryview) -> int:
         """Writes every frame of `buffer` (sealed frames back to back, e.g. from encode_batch):
         all of them, or none when one is malformed. Returns the number of frames."""
-        return int(self._ring.send(buffer, self.timeout))
+        return int(self._ring.send(sendable.frames_buffer(buffer), self.timeout))
 
     def flush(self) -> list[Any]:
         """Nothing to do: a frame is in the ring, visible to consumers, when send returns;
@@ -159,12 +146,13 @@ class Consumer:
                  policy: str | None = "lossy", types: Iterable[int | str] | None = None,
                  sources: Iterable[int | str] | None = None, wait: str = "sleep",
                  stall_timeout: float = DEFAULT_STALL_TIMEOUT, verify: bool = True) -> None:
-        if not stall_timeout > 0:
-            raise ValueError(f"stall_timeout: {stall_timeout}, expected seconds > 0")
+        if isinstance(stall_timeout, bool) or not isinstance(stall_timeout, (int, float)) \
+                or not stall_timeout > 0:
+            raise FieldValueError(f"stall_timeout: {stall_timeout!r}, expected seconds > 0",
+                                  field="stall_timeout")
         self._ring = RingConsumer(path, _capacity(size_mb), _choice("policy", policy, POLICIES),
                                   _choice("wait", wait, WAITS), float(stall_timeout),
-                                  _mask("types", types, MessageType),
-                                  _mask("sources", sources, SourceType))
+                                  mask(types, "types"), mask(sources, "sources"))
         self.path = Path(path)
         self.verify = verify
 
