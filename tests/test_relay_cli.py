@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,15 +26,23 @@ def alphapulse(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=STOP_TIMEOUT)
 
 
-def test_relay_runs_every_domain_and_stops_them_on_sigint(runtime_dir):
+def every_relay(runtime_dir: Path) -> subprocess.Popen:
+    """``alphapulse relay`` in ``runtime_dir``, once its four relays listen."""
     process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay",
                                 "--runtime-dir", str(runtime_dir)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not all(connectable(runtime_dir / f"{d}.sock") for d in DOMAINS):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the relays did not all listen: {process.communicate()[1]}")
+        time.sleep(0.05)
+    return process
+
+
+def test_relay_runs_every_domain_and_stops_them_on_sigint(runtime_dir):
+    process = every_relay(runtime_dir)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not all(connectable(runtime_dir / f"{d}.sock") for d in DOMAINS):
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr
-            time.sleep(0.05)
         sent = trades(100)
         with connect("market_data", "consumer", runtime_dir=runtime_dir, name="cli-test") as consumer, \
                 connect("market_data", "producer", runtime_dir=runtime_dir) as producer:
@@ -65,14 +74,8 @@ def test_relay_runs_every_domain_and_stops_them_on_sigint(runtime_dir):
 
 
 def test_a_relay_killed_stops_the_others_and_the_command_says_which_exit_2(runtime_dir):
-    process = subprocess.Popen([sys.executable, "-m", "alphapulse_codec", "relay",
-                                "--runtime-dir", str(runtime_dir)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = every_relay(runtime_dir)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not all(connectable(runtime_dir / f"{d}.sock") for d in DOMAINS):
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr
-            time.sleep(0.05)
         pid = relay_stats("signals", runtime_dir=runtime_dir)["relay_pid"]
         os.kill(pid, signal.SIGKILL)
         _, err = process.communicate(timeout=STOP_TIMEOUT)

@@ -264,8 +264,7 @@ class AsyncConsumer(_AsyncClient):
         while True:
             wait, attempt = client._attempt_wait(deadline)
             await asyncio.sleep(wait)
-            if client._closing:  # while it waited for the relay
-                raise RelayClosedError(f"{self.where}: closed while a receive waited")
+            client._check_not_closed_meanwhile()
             if not attempt:
                 return False
             try:

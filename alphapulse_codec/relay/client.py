@@ -814,8 +814,7 @@ class Consumer(_Client):
             return data
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._closing:  # by another thread while this one waited
-                raise RelayClosedError(f"{self.where}: closed while a receive waited")
+            self._check_not_closed_meanwhile()
             if self._eof or self._retrying is not None:
                 if not self._reconnected(deadline):
                     return b""
@@ -833,6 +832,12 @@ class Consumer(_Client):
             if data:
                 return data
 
+    def _check_not_closed_meanwhile(self) -> None:
+        """RelayClosedError when another thread (or task) closed this consumer while a receive
+        waited in it: for the socket, or for the relay to come back."""
+        if self._closing:
+            raise RelayClosedError(f"{self.where}: closed while a receive waited")
+
     def _reconnected(self, deadline: float | None) -> bool:
         """Attempts to connect again to the relay that closed the connection, spaced as the
         backoff says, until one succeeds or ``deadline`` comes (None: none); whether one did.
@@ -841,8 +846,7 @@ class Consumer(_Client):
         while True:
             wait, attempt = self._attempt_wait(deadline)
             time.sleep(wait)
-            if self._closing:  # by another thread while this one waited for the relay
-                raise RelayClosedError(f"{self.where}: closed while a receive waited")
+            self._check_not_closed_meanwhile()
             if not attempt:
                 return False
             try:
